@@ -1,0 +1,165 @@
+#include "providers/error_map.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "providers/dialect.h"
+
+namespace providers {
+namespace {
+
+using core::ErrorKind;
+
+struct ParsedBody {
+  std::string code;     // vendor code: error.code, else error.type, else top-level code
+  std::string type;     // error.type
+  std::string message;  // error.message, else top-level message
+};
+
+std::string get_string_or_number(simdjson::dom::element e) {
+  if (e.is_string()) return std::string(std::string_view(e.get_string().value_unsafe()));
+  if (e.is_int64()) return std::to_string(int64_t(e.get_int64().value_unsafe()));
+  return {};
+}
+
+ParsedBody parse_body(std::string_view body) {
+  ParsedBody out;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::dom::element root;
+  if (parser.parse(padded).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    out.message = std::string(body.substr(0, 300));
+    return out;
+  }
+  simdjson::dom::element err;
+  if (root["error"].get(err) == simdjson::SUCCESS && err.is_object()) {
+    simdjson::dom::element v;
+    if (err["code"].get(v) == simdjson::SUCCESS) out.code = get_string_or_number(v);
+    if (err["type"].get(v) == simdjson::SUCCESS) out.type = get_string_or_number(v);
+    if (err["message"].get(v) == simdjson::SUCCESS) out.message = get_string_or_number(v);
+  } else if (root["error"].get(err) == simdjson::SUCCESS && err.is_string()) {
+    out.message = get_string_or_number(err);
+  }
+  simdjson::dom::element v;
+  // DashScope native shape: {"code":"Arrearage","message":"...","request_id":...}
+  if (out.code.empty() && root["code"].get(v) == simdjson::SUCCESS) out.code = get_string_or_number(v);
+  if (out.message.empty() && root["message"].get(v) == simdjson::SUCCESS) out.message = get_string_or_number(v);
+  if (out.code.empty()) out.code = out.type;
+  return out;
+}
+
+bool contains_ci(std::string_view hay, std::string_view needle) {
+  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
+                        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); });
+  return it != hay.end();
+}
+
+ErrorKind by_status(int status) {
+  switch (status) {
+    case 400: case 413: case 422: return ErrorKind::bad_request;
+    case 401: case 403: return ErrorKind::auth;
+    case 402: return ErrorKind::out_of_balance;
+    case 404: return ErrorKind::not_found;
+    case 408: case 504: return ErrorKind::timeout;
+    case 429: return ErrorKind::rate_limited;
+    case 503: case 529: return ErrorKind::overloaded;
+    default: return status >= 500 ? ErrorKind::server_error : ErrorKind::bad_request;
+  }
+}
+
+ErrorKind classify_qwen(int status, const ParsedBody& b) {
+  const std::string& c = b.code;
+  if (c == "Arrearage") return ErrorKind::out_of_balance;
+  if (c == "data_inspection_failed" || c == "DataInspectionFailed") return ErrorKind::content_filter;
+  if (c.rfind("Throttling", 0) == 0 || c == "insufficient_quota") return ErrorKind::rate_limited;
+  if (c == "InvalidApiKey" || c == "invalid_api_key" || c == "AccessDenied") return ErrorKind::auth;
+  if (c == "ModelNotFound" || c == "model_not_found") return ErrorKind::not_found;
+  if (status == 400 && (contains_ci(b.message, "range of input length") || contains_ci(b.message, "context length")))
+    return ErrorKind::context_too_long;
+  return by_status(status);
+}
+
+ErrorKind classify_kimi(int status, const ParsedBody& b) {
+  const std::string& t = b.type.empty() ? b.code : b.type;
+  if (t == "exceeded_current_quota_error" || contains_ci(b.message, "insufficient balance"))
+    return ErrorKind::out_of_balance;
+  if (t == "engine_overloaded_error") return ErrorKind::overloaded;
+  if (t == "rate_limit_reached_error") return ErrorKind::rate_limited;
+  if (t == "content_filter") return ErrorKind::content_filter;
+  if (t == "invalid_authentication_error" || t == "incorrect_api_key_error" || t == "permission_denied_error")
+    return ErrorKind::auth;
+  if (t == "invalid_request_error" && contains_ci(b.message, "token limit")) return ErrorKind::context_too_long;
+  return by_status(status);
+}
+
+ErrorKind classify_glm(int status, const ParsedBody& b) {
+  int code = 0;
+  std::from_chars(b.code.data(), b.code.data() + b.code.size(), code);
+  if (code == 1113) return ErrorKind::out_of_balance;
+  if (code >= 1000 && code <= 1004) return ErrorKind::auth;
+  if (code == 1112 || code == 1121) return ErrorKind::auth;  // account locked: this key is unusable
+  if (code == 1302 || code == 1303 || code == 1305) return ErrorKind::rate_limited;
+  if (code == 1301) return ErrorKind::content_filter;
+  if (code == 1261) return ErrorKind::context_too_long;
+  if (code == 1211) return ErrorKind::not_found;  // model does not exist
+  return by_status(status);
+}
+
+ErrorKind classify_deepseek(int status, const ParsedBody& b) {
+  if (status == 402) return ErrorKind::out_of_balance;
+  if (status == 400 && contains_ci(b.message, "maximum context length")) return ErrorKind::context_too_long;
+  return by_status(status);
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_retry_after(std::string_view v) {
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (v.empty()) return std::chrono::milliseconds{0};
+  constexpr int64_t cap_ms = 3600 * 1000;
+  double secs = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+  if (ec == std::errc() && p == v.data() + v.size()) {
+    if (secs <= 0) return std::chrono::milliseconds{0};
+    return std::chrono::milliseconds{std::min<int64_t>(cap_ms, static_cast<int64_t>(secs * 1000))};
+  }
+  // HTTP-date, e.g. "Wed, 21 Oct 2015 07:28:00 GMT"
+  std::tm tm{};
+  std::string s(v);
+  if (strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return std::chrono::milliseconds{0};
+  time_t when = timegm(&tm);
+  time_t now = time(nullptr);
+  if (when <= now) return std::chrono::milliseconds{0};
+  return std::chrono::milliseconds{std::min<int64_t>(cap_ms, int64_t(when - now) * 1000)};
+}
+
+core::Error classify_upstream_error(const Dialect& dialect, int status, std::string_view body,
+                                    std::string_view retry_after_header) {
+  ParsedBody b = parse_body(body);
+  ErrorKind kind;
+  if (dialect.name == "qwen") kind = classify_qwen(status, b);
+  else if (dialect.name == "kimi") kind = classify_kimi(status, b);
+  else if (dialect.name == "glm") kind = classify_glm(status, b);
+  else if (dialect.name == "deepseek") kind = classify_deepseek(status, b);
+  else kind = by_status(status);
+
+  core::Error e;
+  e.kind = kind;
+  e.source = core::ErrorSource::upstream;
+  e.upstream_status = status;
+  e.code = b.code;
+  e.retry_after = parse_retry_after(retry_after_header);
+  std::string msg = dialect.name + " returned HTTP " + std::to_string(status);
+  if (!b.code.empty()) msg += " (code " + b.code + ")";
+  if (!b.message.empty()) msg += ": " + b.message.substr(0, 500);
+  e.message = std::move(msg);
+  return e;
+}
+
+}  // namespace providers

@@ -1,0 +1,27 @@
+#pragma once
+// The one adapter for every OpenAI-compatible vendor; per-vendor differences come from the Dialect table.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "providers/dialect.h"
+#include "providers/provider.h"
+
+namespace providers {
+
+struct ProviderConfig {
+  std::string name;                           // instance name ("deepseek", "qwen-us", "my-vllm")
+  std::string type;                           // dialect name; defaults to name
+  std::map<std::string, std::string> base_urls;  // region -> base URL override (tests, egress proxies)
+  std::string base_url;                       // openai_compatible: the single base URL
+  std::string default_region;                 // overrides the dialect's default
+  std::string api_key_env;                    // env var holding the key
+  std::string api_key_file;                   // or a file holding the key (trailing newline trimmed)
+  std::string auth;                           // "bearer" (default) | "jwt" (GLM legacy) | "none"
+  std::map<std::string, std::string> extra_headers;
+};
+
+core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderConfig& config);
+
+}  // namespace providers

@@ -1,0 +1,84 @@
+#pragma once
+// The provider interface: one attempt of one chat request at one deployment. The gateway owns the
+// client connection (ChatSink); providers own wire formats. No policies here.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/chat.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/usage.h"
+#include "providers/upstream_client.h"
+
+namespace providers {
+
+struct Dialect;
+
+struct Target {
+  std::string provider;  // provider instance name
+  std::string region;    // empty = provider's default region
+  std::string model;     // upstream model id
+};
+
+// Lets the gateway abort an attempt when its client goes away.
+struct CancelHook {
+  std::function<void()> fn;  // set by the provider while it has something to abort
+  bool cancelled = false;
+  void cancel() {
+    cancelled = true;
+    if (fn) fn();
+  }
+};
+
+// Where a streamed answer goes. Implemented by the gateway's session.
+class ChatSink {
+ public:
+  virtual ~ChatSink() = default;
+  // Sends one SSE data event (a chat.completion.chunk JSON). The first call commits the HTTP 200
+  // response. Returns false when the client is gone.
+  virtual boost::asio::awaitable<bool> send(std::string_view data) = 0;
+};
+
+struct AttemptContext {
+  const core::ChatRequest* request = nullptr;
+  Target target;
+  UpstreamTimeouts timeouts;
+  core::SteadyTime total_deadline{};
+  std::string request_id;
+  UpstreamClient* client = nullptr;  // this worker thread's pool
+  CancelHook* cancel = nullptr;
+};
+
+struct AttemptResult {
+  std::optional<core::Error> error;
+  bool content_sent = false;         // something reached the client (stream only)
+  core::Usage usage;
+  std::string finish_reason;
+  std::string body;                  // non-stream: OpenAI-shaped chat.completion JSON
+  std::string usage_chunk;           // stream: final usage-only chunk for clients that asked for usage
+  std::chrono::microseconds ttft{0}; // to first content (stream) or to the whole answer
+  int upstream_status = 0;
+  int keepalives = 0;                // SSE comments seen (DeepSeek queueing)
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual const std::string& name() const = 0;
+  virtual const Dialect& dialect() const = 0;
+  virtual std::vector<std::string> regions() const = 0;
+  virtual const std::string& default_region() const = 0;
+  // False when the provider cannot be used (e.g. its API key is not set); reason says how to fix it.
+  virtual bool available() const = 0;
+  virtual std::string unavailable_reason() const = 0;
+  // One attempt. With sink == nullptr the answer is returned whole in AttemptResult::body.
+  virtual boost::asio::awaitable<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) = 0;
+};
+
+}  // namespace providers

@@ -1,0 +1,366 @@
+#include "providers/upstream_client.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace providers {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using core::ErrorKind;
+using core::ErrorSource;
+
+class TlsContext {
+ public:
+  asio::ssl::context ctx{asio::ssl::context::tls_client};
+};
+
+core::Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsSettings& settings) {
+  auto t = std::make_shared<TlsContext>();
+  boost::system::error_code ec;
+  t->ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  t->ctx.set_default_verify_paths(ec);
+  if (ec) return core::make_error(ErrorKind::internal, "cannot load the system CA store: " + ec.message());
+  if (!settings.ca_file.empty()) {
+    t->ctx.load_verify_file(settings.ca_file, ec);
+    if (ec)
+      return core::make_error(ErrorKind::internal,
+                              "cannot load upstream CA file '" + settings.ca_file + "': " + ec.message());
+  }
+  t->ctx.set_verify_mode(asio::ssl::verify_peer);
+  return t;
+}
+
+core::Result<Endpoint> parse_endpoint(std::string_view url) {
+  Endpoint e;
+  std::string_view rest;
+  if (url.substr(0, 8) == "https://") { e.tls = true; rest = url.substr(8); }
+  else if (url.substr(0, 7) == "http://") { e.tls = false; rest = url.substr(7); }
+  else return core::make_error(ErrorKind::internal, "URL '" + std::string(url) + "' must start with http:// or https://");
+  auto slash = rest.find('/');
+  std::string_view hostport = rest.substr(0, slash);
+  e.base_path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  while (!e.base_path.empty() && e.base_path.back() == '/') e.base_path.pop_back();
+  if (hostport.empty()) return core::make_error(ErrorKind::internal, "URL '" + std::string(url) + "' has no host");
+  if (hostport.front() == '[') {  // IPv6 literal
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) return core::make_error(ErrorKind::internal, "bad IPv6 literal in '" + std::string(url) + "'");
+    e.host = std::string(hostport.substr(1, close - 1));
+    auto after = hostport.substr(close + 1);
+    e.port = after.size() > 1 && after[0] == ':' ? std::string(after.substr(1)) : "";
+  } else {
+    auto colon = hostport.rfind(':');
+    e.host = std::string(hostport.substr(0, colon));
+    e.port = colon == std::string_view::npos ? "" : std::string(hostport.substr(colon + 1));
+  }
+  if (e.port.empty()) e.port = e.tls ? "443" : "80";
+  for (char c : e.port)
+    if (c < '0' || c > '9') return core::make_error(ErrorKind::internal, "bad port in URL '" + std::string(url) + "'");
+  for (char c : e.host)
+    if (c <= ' ' || c == '@' || c == '/' || c == '?' || c == '#')
+      return core::make_error(ErrorKind::internal, "bad host in URL '" + std::string(url) + "'");
+  return e;
+}
+
+namespace {
+
+constexpr auto kMaxIdleAge = std::chrono::seconds(20);
+
+struct Connection {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  core::SteadyTime idle_since{};
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+struct EndpointPool {
+  std::vector<std::unique_ptr<Connection>> idle;
+  size_t open = 0;
+};
+
+core::Error upstream_failure(ErrorKind kind, std::string message) {
+  return core::make_error(kind, std::move(message), ErrorSource::upstream);
+}
+
+core::Error io_error(const boost::system::error_code& ec, const Endpoint& ep, const char* phase) {
+  if (ec == beast::error::timeout)
+    return upstream_failure(ErrorKind::timeout, std::string("upstream ") + ep.host + ":" + ep.port + " timed out " + phase);
+  return upstream_failure(ErrorKind::server_error,
+                          std::string("upstream ") + ep.host + ":" + ep.port + " failed " + phase + ": " + ec.message());
+}
+
+}  // namespace
+
+struct UpstreamClient::Impl {
+  asio::any_io_executor ex;
+  std::shared_ptr<TlsContext> tls;
+  size_t max_idle;
+  size_t max_open;
+  std::map<std::string, EndpointPool> pools;
+};
+
+namespace {
+
+class ExchangeImpl final : public UpstreamExchange {
+ public:
+  ExchangeImpl(std::shared_ptr<UpstreamClient::Impl> client, std::string pool_key, std::unique_ptr<Connection> conn,
+               Endpoint endpoint)
+      : client_(std::move(client)), pool_key_(std::move(pool_key)), conn_(std::move(conn)), ep_(std::move(endpoint)) {
+    parser_.body_limit(boost::none);
+    parser_.header_limit(64 * 1024);
+  }
+
+  ~ExchangeImpl() override {
+    auto& pool = client_->pools[pool_key_];
+    if (conn_ && done_ && !failed_ && parser_.keep_alive() && pool.idle.size() < client_->max_idle) {
+      conn_->idle_since = std::chrono::steady_clock::now();
+      conn_->buffer.consume(conn_->buffer.size());
+      pool.idle.push_back(std::move(conn_));
+      return;
+    }
+    if (conn_) {
+      boost::system::error_code ec;
+      conn_->lowest().socket().close(ec);
+    }
+    if (pool.open > 0) --pool.open;
+  }
+
+  int status() const override { return static_cast<int>(parser_.get().result_int()); }
+  std::string header(std::string_view name) const override {
+    auto it = parser_.get().find(beast::string_view(name.data(), name.size()));
+    if (it == parser_.get().end()) return {};
+    return std::string(it->value());
+  }
+
+  void cancel() override {
+    failed_ = true;
+    if (conn_) {
+      boost::system::error_code ec;
+      conn_->lowest().socket().cancel(ec);
+      conn_->lowest().socket().close(ec);
+    }
+  }
+
+  asio::awaitable<core::Result<std::string_view>> read_some(core::SteadyTime deadline) override {
+    if (conn_->tls) co_return co_await read_some_on(*conn_->tls, deadline);
+    co_return co_await read_some_on(*conn_->plain, deadline);
+  }
+
+  asio::awaitable<core::Result<std::string>> read_all(core::SteadyTime deadline, size_t max_bytes) override {
+    std::string body;
+    for (;;) {
+      auto piece = co_await read_some(deadline);
+      if (!piece) co_return std::move(piece).error();
+      if (piece->empty()) break;
+      if (body.size() + piece->size() > max_bytes) {
+        failed_ = true;
+        co_return upstream_failure(ErrorKind::server_error,
+                                   "upstream response body exceeds " + std::to_string(max_bytes) + " bytes");
+      }
+      body.append(*piece);
+    }
+    co_return body;
+  }
+
+  // Sends the request and reads the response header. `stale_ok` marks a reused connection, on which
+  // a reset before any response byte means the server closed it while idle: the caller retries.
+  template <class Stream>
+  asio::awaitable<boost::system::error_code> send_and_read_header(Stream& s, const UpstreamRequest& r,
+                                                                  core::SteadyTime header_deadline, const char*& phase) {
+    http::request<http::string_body> req{http::verb::post, r.target, 11};
+    req.set(http::field::host, ep_.port == (ep_.tls ? "443" : "80") ? ep_.host : ep_.host + ":" + ep_.port);
+    req.set(http::field::user_agent, "llm-gateway/0.1");
+    for (const auto& [k, v] : r.headers) req.set(k, v);
+    req.keep_alive(true);
+    req.body() = r.body;
+    req.prepare_payload();
+    conn_->lowest().expires_at(header_deadline);
+    phase = "sending the request";
+    auto [wec, wn] = co_await http::async_write(s, req, asio::as_tuple(asio::use_awaitable));
+    if (wec) co_return wec;
+    phase = "waiting for the response header (first byte)";
+    conn_->lowest().expires_at(header_deadline);
+    auto [rec, rn] = co_await http::async_read_header(s, conn_->buffer, parser_, asio::as_tuple(asio::use_awaitable));
+    co_return rec;
+  }
+
+  Connection& conn() { return *conn_; }
+  void mark_failed() { failed_ = true; }
+  bool header_done() const { return parser_.is_header_done(); }
+  void mark_done_if_complete() { if (parser_.is_done()) done_ = true; }
+
+ private:
+  template <class Stream>
+  asio::awaitable<core::Result<std::string_view>> read_some_on(Stream& s, core::SteadyTime deadline) {
+    if (failed_) co_return upstream_failure(ErrorKind::cancelled, "upstream exchange aborted");
+    for (;;) {
+      if (parser_.is_done()) {
+        done_ = true;
+        co_return std::string_view{};
+      }
+      parser_.get().body().data = buf_;
+      parser_.get().body().size = sizeof buf_;
+      conn_->lowest().expires_at(deadline);
+      auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, parser_, asio::as_tuple(asio::use_awaitable));
+      if (ec == http::error::need_buffer) ec = {};
+      size_t got = sizeof buf_ - parser_.get().body().size;
+      if (ec) {
+        failed_ = true;
+        if (ec == asio::error::operation_aborted)
+          co_return upstream_failure(ErrorKind::cancelled, "upstream exchange cancelled");
+        co_return io_error(ec, ep_, "while sending the response body");
+      }
+      if (got > 0) co_return std::string_view(buf_, got);
+    }
+  }
+
+  std::shared_ptr<UpstreamClient::Impl> client_;
+  std::string pool_key_;
+  std::unique_ptr<Connection> conn_;
+  Endpoint ep_;
+  http::response_parser<http::buffer_body> parser_;
+  bool done_ = false;
+  bool failed_ = false;
+  char buf_[16384];
+};
+
+std::string tls_failure_detail(SSL* ssl, const boost::system::error_code& ec) {
+  long v = SSL_get_verify_result(ssl);
+  if (v != X509_V_OK) return std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+  return ec.message();
+}
+
+asio::awaitable<core::Result<std::unique_ptr<Connection>>> connect(asio::any_io_executor ex, TlsContext* tls,
+                                                                   const Endpoint& ep, const UpstreamTimeouts& t,
+                                                                   core::SteadyTime total_deadline) {
+  auto now = std::chrono::steady_clock::now();
+  auto connect_deadline = std::min(now + t.connect, total_deadline);
+  tcp::resolver resolver(ex);
+  asio::steady_timer timer(ex);
+  timer.expires_at(connect_deadline);
+  timer.async_wait([&resolver](boost::system::error_code ec) {
+    if (!ec) resolver.cancel();
+  });
+  auto [rec, results] = co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable));
+  timer.cancel();
+  if (rec) {
+    if (rec == asio::error::operation_aborted)
+      co_return upstream_failure(ErrorKind::timeout, "upstream " + ep.host + " timed out resolving the host name");
+    co_return upstream_failure(ErrorKind::server_error, "cannot resolve upstream host " + ep.host + ": " + rec.message());
+  }
+  auto conn = std::make_unique<Connection>();
+  beast::tcp_stream stream(ex);
+  stream.expires_at(connect_deadline);
+  auto [cec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+  if (cec) co_return io_error(cec, ep, "connecting");
+  boost::system::error_code ignore;
+  stream.socket().set_option(tcp::no_delay(true), ignore);
+  if (!ep.tls) {
+    conn->plain = std::make_unique<beast::tcp_stream>(std::move(stream));
+    co_return conn;
+  }
+  conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), tls->ctx);
+  SSL* ssl = conn->tls->native_handle();
+  boost::system::error_code addr_ec;
+  auto addr = asio::ip::make_address(ep.host, addr_ec);
+  if (addr_ec) {
+    // SNI, and host-name verification against the certificate's subjectAltName.
+    SSL_set_tlsext_host_name(ssl, ep.host.c_str());
+    SSL_set1_host(ssl, ep.host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ep.host.c_str());
+  }
+  SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+  beast::get_lowest_layer(*conn->tls).expires_at(std::min(std::chrono::steady_clock::now() + t.tls, total_deadline));
+  auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  if (hec) {
+    if (hec == beast::error::timeout)
+      co_return upstream_failure(ErrorKind::timeout, "upstream " + ep.host + " timed out in the TLS handshake");
+    co_return upstream_failure(ErrorKind::server_error,
+                               "TLS handshake with upstream " + ep.host + ":" + ep.port + " failed: " +
+                                   tls_failure_detail(ssl, hec));
+  }
+  co_return conn;
+}
+
+}  // namespace
+
+UpstreamClient::UpstreamClient(asio::any_io_executor executor, std::shared_ptr<TlsContext> tls,
+                               size_t max_idle_per_endpoint, size_t max_open_per_endpoint)
+    : impl_(std::make_shared<Impl>(Impl{std::move(executor), std::move(tls), max_idle_per_endpoint,
+                                        max_open_per_endpoint, {}})) {}
+
+UpstreamClient::~UpstreamClient() = default;
+
+asio::awaitable<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::start(
+    const Endpoint& endpoint, const UpstreamRequest& request, const UpstreamTimeouts& timeouts,
+    core::SteadyTime total_deadline) {
+  // Exchanges hand connections back to the pool in their destructor, so they share the Impl.
+  std::shared_ptr<Impl> impl = impl_;
+  const std::string key = endpoint.key();
+  for (int round = 0; round < 2; ++round) {
+    auto& pool = impl->pools[key];
+    std::unique_ptr<Connection> conn;
+    bool reused = false;
+    auto now = std::chrono::steady_clock::now();
+    while (!pool.idle.empty()) {
+      conn = std::move(pool.idle.back());
+      pool.idle.pop_back();
+      if (now - conn->idle_since < kMaxIdleAge) {
+        reused = true;
+        break;
+      }
+      conn.reset();
+      if (pool.open > 0) --pool.open;
+    }
+    if (!conn) {
+      if (pool.open >= impl->max_open)
+        co_return upstream_failure(ErrorKind::overloaded, "upstream connection pool for " + key + " is full (" +
+                                                              std::to_string(impl->max_open) + " open)");
+      ++pool.open;
+      auto c = co_await connect(impl->ex, impl->tls.get(), endpoint, timeouts, total_deadline);
+      if (!c) {
+        if (impl->pools[key].open > 0) --impl->pools[key].open;
+        co_return std::move(c).error();
+      }
+      conn = std::move(c).value();
+      ++stats_.connects;
+      if (endpoint.tls) ++stats_.tls_handshakes;
+    } else {
+      ++stats_.reuses;
+    }
+    auto ex = std::make_unique<ExchangeImpl>(impl, key, std::move(conn), endpoint);
+    auto header_deadline = std::min(std::chrono::steady_clock::now() + timeouts.first_byte, total_deadline);
+    const char* phase = "";
+    boost::system::error_code ec;
+    if (ex->conn().tls) ec = co_await ex->send_and_read_header(*ex->conn().tls, request, header_deadline, phase);
+    else ec = co_await ex->send_and_read_header(*ex->conn().plain, request, header_deadline, phase);
+    if (!ec) {
+      ex->mark_done_if_complete();
+      co_return std::unique_ptr<UpstreamExchange>(std::move(ex));
+    }
+    ex->mark_failed();
+    bool stale = reused && !ex->header_done() && ec != beast::error::timeout &&
+                 (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+                  ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated);
+    if (stale && round == 0) continue;  // the server closed the idle connection: one fresh try
+    co_return io_error(ec, endpoint, phase);
+  }
+  co_return upstream_failure(ErrorKind::server_error, "upstream " + key + " keeps closing connections");
+}
+
+}  // namespace providers

@@ -1,0 +1,91 @@
+#pragma once
+// HTTP/1.1 client for upstream providers: HTTPS with certificate and host-name verification and
+// SNI, keep-alive pools per endpoint (per worker thread, so no locks), and separate deadlines for
+// connect, TLS handshake, time to first byte, idle time between body reads, and total.
+// Beast stays inside the .cpp: this header needs only Asio's awaitable.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/result.h"
+
+namespace providers {
+
+struct Endpoint {
+  bool tls = false;
+  std::string host;
+  std::string port;
+  std::string base_path;  // e.g. "/compatible-mode/v1" (no trailing slash)
+  std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+};
+// Parses "http(s)://host[:port][/path]". Rejects anything else.
+core::Result<Endpoint> parse_endpoint(std::string_view url);
+
+struct UpstreamTimeouts {
+  std::chrono::milliseconds connect{5000};
+  std::chrono::milliseconds tls{5000};
+  std::chrono::milliseconds first_byte{120000};
+  std::chrono::milliseconds idle{60000};
+  std::chrono::milliseconds total{600000};
+};
+
+struct TlsSettings {
+  std::string ca_file;  // extra trusted CA bundle; empty = system store only
+};
+
+class TlsContext;  // wraps boost::asio::ssl::context; defined in the .cpp
+core::Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsSettings& settings);
+
+struct UpstreamRequest {
+  std::string target;  // path + query
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+class UpstreamExchange {
+ public:
+  virtual ~UpstreamExchange() = default;
+  virtual int status() const = 0;
+  virtual std::string header(std::string_view name) const = 0;
+  // Next piece of the body as it arrives; an empty view means the body is complete.
+  // `deadline` bounds this read (the caller combines idle and total deadlines).
+  virtual boost::asio::awaitable<core::Result<std::string_view>> read_some(core::SteadyTime deadline) = 0;
+  // Whole body, bounded in bytes.
+  virtual boost::asio::awaitable<core::Result<std::string>> read_all(core::SteadyTime deadline, size_t max_bytes) = 0;
+  // Abort: close the connection now (the client went away). Safe to call at any time on the same thread.
+  virtual void cancel() = 0;
+};
+
+struct PoolStats {
+  uint64_t connects = 0, reuses = 0, tls_handshakes = 0;
+};
+
+// One per worker thread: all its coroutines run on that thread's io_context.
+class UpstreamClient {
+ public:
+  UpstreamClient(boost::asio::any_io_executor executor, std::shared_ptr<TlsContext> tls, size_t max_idle_per_endpoint,
+                 size_t max_open_per_endpoint);
+  ~UpstreamClient();
+
+  // Connects (or reuses a pooled connection), sends the request and reads the response header.
+  // Errors: timeout (which phase in the message), server_error (connect refused, TLS failure, reset).
+  boost::asio::awaitable<core::Result<std::unique_ptr<UpstreamExchange>>> start(const Endpoint& endpoint,
+                                                                                 const UpstreamRequest& request,
+                                                                                 const UpstreamTimeouts& timeouts,
+                                                                                 core::SteadyTime total_deadline);
+  const PoolStats& stats() const { return stats_; }
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+  PoolStats stats_;
+};
+
+}  // namespace providers

@@ -1,0 +1,71 @@
+#pragma once
+// What the gateway asks of routing: an ordered plan of attempts for one request, and the
+// outcome of every attempt fed back. No sockets here; routing knows deployments and numbers.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/result.h"
+#include "routing/deployment.h"
+
+namespace routing {
+
+// Everything about a request that routing may look at.
+struct RequestFeatures {
+  std::string model;              // alias the client asked for ("auto" allowed)
+  std::string tenant;             // empty when open mode
+  std::string path = "/v1/chat/completions";
+  std::string client_region;      // ISO 3166-1 alpha-2 (optionally "-subdivision"), trusted header or tenant default
+  std::string data_classification;
+  std::vector<std::string> data_tags;
+  int64_t est_input_tokens = 0;
+  std::optional<int64_t> max_tokens;
+  bool needs_tools = false, needs_json = false, needs_vision = false, needs_reasoning = false;
+  bool stream = false;
+  uint64_t prefix_hash = 0;       // hash of the first N bytes of the prompt (0 if short)
+};
+
+// Why a candidate was not used.
+struct Exclusion {
+  std::string deployment;  // deployment id
+  std::string reason;      // e.g. "jurisdiction CN denied by policy 'eu-only'"
+};
+
+struct PlannedAttempt {
+  Deployment deployment;
+  double est_cost_usd = 0;  // expected cost of this attempt, for the estimated-cost header
+  double score = 0;
+};
+
+struct Plan {
+  std::string route;                    // name of the route that matched
+  std::vector<PlannedAttempt> attempts; // primary first, then fall-backs
+  std::vector<Exclusion> exclusions;
+};
+
+// The outcome of one attempt, fed back into live stats, breakers and cooldowns.
+struct AttemptOutcome {
+  std::string deployment;          // deployment id
+  bool ok = false;
+  std::optional<core::Error> error;
+  std::chrono::microseconds ttft{0};      // time to first content byte (or whole answer if not streaming)
+  std::chrono::microseconds duration{0};  // whole attempt
+  int64_t output_tokens = 0;
+};
+
+class Router {
+ public:
+  virtual ~Router() = default;
+  // An ordered plan, or an error (404 unknown model, 403 policy refusal, 503 nothing available)
+  // whose message names, per candidate, why it was excluded.
+  virtual core::Result<Plan> plan(const RequestFeatures& request) const = 0;
+  virtual void record(const AttemptOutcome& outcome) = 0;
+  // Model names a client may ask for (GET /v1/models).
+  virtual std::vector<std::string> model_names() const = 0;
+};
+
+}  // namespace routing

@@ -1,0 +1,90 @@
+#include "routing/static_router.h"
+
+#include <algorithm>
+
+namespace routing {
+
+using core::ErrorKind;
+
+StaticRouter::StaticRouter(std::vector<std::pair<std::string, std::vector<Deployment>>> models,
+                           std::vector<ProviderStatus> providers, const core::Clock& clock)
+    : models_(std::move(models)), clock_(clock) {
+  for (auto& p : providers) providers_[p.name] = std::move(p);
+}
+
+std::vector<std::string> StaticRouter::model_names() const {
+  std::vector<std::string> out;
+  for (const auto& [alias, list] : models_) out.push_back(alias);
+  return out;
+}
+
+core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
+  const std::vector<Deployment>* list = nullptr;
+  for (const auto& [alias, l] : models_)
+    if (alias == request.model) list = &l;
+  if (!list) {
+    std::string names;
+    for (const auto& [alias, l] : models_) names += (names.empty() ? "" : ", ") + alias;
+    return core::make_error(ErrorKind::not_found,
+                            "The model '" + request.model + "' does not exist on this gateway. Available: " + names,
+                            core::ErrorSource::client, "model_not_found", "model");
+  }
+  Plan plan;
+  plan.route = "models." + request.model;
+  auto now = clock_.steady_now();
+  std::lock_guard lock(mu_);
+  for (const auto& d : *list) {
+    auto p = providers_.find(d.provider);
+    if (p == providers_.end()) {
+      plan.exclusions.push_back({d.id, "provider '" + d.provider + "' is not configured"});
+      continue;
+    }
+    if (!p->second.available) {
+      plan.exclusions.push_back({d.id, p->second.reason});
+      continue;
+    }
+    auto h = health_.find(d.id);
+    if (h != health_.end() && h->second.cooldown_until > now) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(h->second.cooldown_until - now).count();
+      plan.exclusions.push_back({d.id, "cooling down for " + std::to_string(left) + " ms after " + h->second.cooldown_reason});
+      continue;
+    }
+    plan.attempts.push_back({d, 0.0, 0.0});
+  }
+  if (plan.attempts.empty()) {
+    std::string msg = "No deployment can serve model '" + request.model + "' right now:";
+    for (const auto& e : plan.exclusions) msg += " " + e.deployment + ": " + e.reason + ";";
+    if (!msg.empty() && msg.back() == ';') msg.pop_back();
+    return core::make_error(ErrorKind::unavailable, msg, core::ErrorSource::gateway, "no_deployment_available");
+  }
+  return plan;
+}
+
+void StaticRouter::record(const AttemptOutcome& outcome) {
+  std::lock_guard lock(mu_);
+  auto& h = health_[outcome.deployment];
+  if (outcome.ok || !outcome.error) {
+    h.consecutive_failures = 0;
+    return;
+  }
+  const core::Error& e = *outcome.error;
+  if (!e.deployment_fault()) return;
+  ++h.consecutive_failures;
+  std::chrono::milliseconds cool{0};
+  switch (e.kind) {
+    case ErrorKind::out_of_balance: cool = std::chrono::minutes(5); break;
+    case ErrorKind::auth: cool = std::chrono::minutes(5); break;
+    case ErrorKind::rate_limited: cool = e.retry_after.count() > 0 ? e.retry_after : std::chrono::milliseconds(1000); break;
+    default:
+      // Transient failures: back off only after repeated failures, growing up to 30 s.
+      if (h.consecutive_failures >= 3)
+        cool = std::chrono::milliseconds(std::min(30000, 1000 << std::min(5, h.consecutive_failures - 3)));
+      if (e.retry_after.count() > 0) cool = std::max(cool, e.retry_after);
+  }
+  if (cool.count() > 0) {
+    h.cooldown_until = clock_.steady_now() + cool;
+    h.cooldown_reason = core::to_string(e.kind);
+  }
+}
+
+}  // namespace routing

@@ -1,0 +1,45 @@
+#pragma once
+// Interim router: a model alias maps to an ordered list of deployments from YAML. Deployments whose
+// provider is unavailable (no key) are skipped with a reason; failed deployments cool down
+// (Retry-After honoured, out-of-balance for minutes). Superseded by the policy engine.
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "routing/router.h"
+
+namespace routing {
+
+struct ProviderStatus {
+  std::string name;
+  bool available = false;
+  std::string reason;  // why not available (e.g. "set DEEPSEEK_API_KEY")
+  std::string default_region;
+};
+
+class StaticRouter final : public Router {
+ public:
+  StaticRouter(std::vector<std::pair<std::string, std::vector<Deployment>>> models,
+               std::vector<ProviderStatus> providers, const core::Clock& clock = core::SystemClock::instance());
+
+  core::Result<Plan> plan(const RequestFeatures& request) const override;
+  void record(const AttemptOutcome& outcome) override;
+  std::vector<std::string> model_names() const override;
+
+ private:
+  struct Health {
+    int consecutive_failures = 0;
+    core::SteadyTime cooldown_until{};
+    std::string cooldown_reason;
+  };
+  std::vector<std::pair<std::string, std::vector<Deployment>>> models_;
+  std::map<std::string, ProviderStatus> providers_;
+  const core::Clock& clock_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Health> health_;
+};
+
+}  // namespace routing
