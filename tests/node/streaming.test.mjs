@@ -1,0 +1,151 @@
+// Streaming edge cases: failures after content, trickling streams (no buffering), stalls hidden by
+// keep-alive comments, absolute deadlines, client disconnects cancelling the upstream request.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFake, TRICKLE } from './lib/fake_upstream.mjs';
+import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, KEY_ENV, openAiError, withTimeout } from './lib/gateway.mjs';
+import { assemble } from './lib/sse.mjs';
+
+const DIALECTS = ['deepseek', 'qwen', 'kimi', 'glm'];
+const KEYS = { deepseek: 'sk-ds-stream', qwen: 'sk-qw-stream', kimi: 'sk-km-stream', glm: 'zai-stream.secret' };
+const fakes = {};
+let gw; // stream_idle_timeout_ms 1000, total 6000
+let gwTotal; // stream_idle_timeout_ms 5000, total 1200: the absolute deadline bites first
+
+function env() {
+  const e = {};
+  for (const d of DIALECTS) e[KEY_ENV[d]] = KEYS[d];
+  return e;
+}
+
+before(async () => {
+  for (const d of DIALECTS) fakes[d] = await startFake({ dialect: d, key: KEYS[d] });
+  const c = defaultConfig();
+  for (const d of DIALECTS) c.providers[d] = providerFor(fakes[d]);
+  c.models = {
+    cut: ['kimi/close-mid-stream', 'deepseek/ok:after-cut'],
+    trickle: ['glm/trickle'],
+    'trickle-ds': ['deepseek/trickle'],
+    forever: ['deepseek/keepalive-forever'],
+    disconnect: ['qwen/trickle:disconnect'],
+  };
+  gw = await startGateway({ config: c, env: env() });
+  const c2 = structuredClone(c);
+  c2.upstream.stream_idle_timeout_ms = 5000;
+  c2.upstream.first_byte_timeout_ms = 5000;
+  c2.upstream.total_timeout_ms = 1200;
+  c2.models = { forever: ['deepseek/keepalive-forever:total'], trickle: ['kimi/trickle:total'] };
+  gwTotal = await startGateway({ config: c2, env: env() });
+});
+
+after(async () => {
+  await Promise.all([gw?.stop(), gwTotal?.stop()]);
+  await Promise.all(Object.values(fakes).map((f) => f.close()));
+});
+
+function assertInBandError(r, what) {
+  const seq = r.order.filter((o) => o !== 'comment');
+  assert.equal(r.done, false, `${what}: no fabricated data: [DONE] (sequence ${seq.join(',')})`);
+  assert.equal(r.errors.length, 1, `${what}: exactly one error event (raw: ${r.raw.slice(-600)})`);
+  assert.deepEqual(seq.slice(-2), ['chunk', 'error'], `${what}: stream ends with a finish chunk then the error event (sequence ${seq.join(',')})`);
+  const last = r.chunks.at(-1);
+  assert.equal(last.choices?.[0]?.finish_reason, 'error', `${what}: last chunk has finish_reason "error": ${JSON.stringify(last)}`);
+  const e = r.errors[0].error;
+  assert.equal(typeof e.message, 'string');
+  assert.ok(e.message.length > 0);
+  return e;
+}
+
+describe('failure after content reached the client', () => {
+  test('upstream closes mid-stream -> content, then finish_reason "error" chunk + error event, no [DONE], no fail-over', async () => {
+    const r = await chatStream(gw, { model: 'cut', messages: userMsg(), stream: true });
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['x-gateway-deployment']), /^kimi@intl\/close-mid-stream$/);
+    assert.equal(assemble(r.chunks).content, 'partial answer', 'the two content chunks sent before the cut arrive');
+    assertInBandError(r, 'close-mid-stream');
+    assert.equal(fakes.deepseek.byModel('ok:after-cut').length, 0, 'no fail-over once content was sent');
+  });
+});
+
+describe('trickling streams are relayed as they arrive', () => {
+  for (const [alias, dialect] of [['trickle', 'glm'], ['trickle-ds', 'deepseek']]) {
+    test(`${dialect}: ${TRICKLE.count} chunks ${TRICKLE.intervalMs} ms apart arrive spread in time, then [DONE]`, async () => {
+      const r = await chatStream(gw, { model: alias, messages: userMsg(), stream: true, stream_options: { include_usage: true } });
+      assert.equal(r.status, 200, r.raw);
+      const ticks = r.chunks.filter((c) => /^tick\d/.test(c.choices?.[0]?.delta?.content ?? ''));
+      assert.equal(ticks.length, TRICKLE.count, 'all trickled chunks arrive');
+      assert.equal(assemble(r.chunks).content, 'tick1 tick2 tick3 tick4 tick5 ');
+      const gaps = ticks.slice(1).map((c, i) => c.__t - ticks[i].__t);
+      for (const g of gaps) assert.ok(g >= TRICKLE.intervalMs * 0.6, `inter-arrival gap ${g.toFixed(0)} ms >= ${TRICKLE.intervalMs * 0.6} ms (not buffered): ${gaps.map((x) => x.toFixed(0))}`);
+      assert.ok(ticks[0].__t - r.t0 < TRICKLE.intervalMs + 400, `first chunk relayed promptly (${(ticks[0].__t - r.t0).toFixed(0)} ms)`);
+      assert.ok(r.done);
+      assert.deepEqual(r.chunks.at(-1).choices, [], 'usage chunk last');
+    });
+  }
+});
+
+describe('stalls and deadlines', () => {
+  test('keep-alive comments forever, stream -> 504 after stream_idle_timeout_ms (comments do not reset it)', async () => {
+    const t0 = performance.now();
+    const r = await chatStream(gw, { model: 'forever', messages: userMsg(), stream: true }, { timeoutMs: 10000 });
+    const ms = performance.now() - t0;
+    assert.equal(r.status, 504, `nothing was sent yet: 504 (got ${r.status}: ${r.raw.slice(0, 300)})`);
+    const body = JSON.parse(r.raw);
+    assert.equal(typeof body.error?.message, 'string');
+    assert.ok(ms >= 900 && ms < 3000, `timed out by the idle deadline (1000 ms), not the total one (6000 ms): ${ms.toFixed(0)} ms`);
+  });
+
+  test('blank lines forever, non-stream -> 504 within the deadlines', async () => {
+    const res = await chat(gw, { model: 'forever', messages: userMsg() }, { timeoutMs: 10000 });
+    openAiError(assert, res, 504);
+    assert.ok(res.ms < 6800, `bounded by total_timeout_ms 6000 (${res.ms.toFixed(0)} ms)`);
+  });
+
+  test('total_timeout_ms is absolute: keep-alives forever with a long idle deadline -> 504 at ~1.2 s', async () => {
+    const t0 = performance.now();
+    const r = await chatStream(gwTotal, { model: 'forever', messages: userMsg(), stream: true }, { timeoutMs: 10000 });
+    const ms = performance.now() - t0;
+    assert.equal(r.status, 504, r.raw.slice(0, 300));
+    assert.ok(ms >= 1100 && ms < 3000, `504 at the total deadline (${ms.toFixed(0)} ms)`);
+  });
+
+  test('total_timeout_ms hit after content was sent -> in-band error, no [DONE]', async () => {
+    const t0 = performance.now();
+    const r = await chatStream(gwTotal, { model: 'trickle', messages: userMsg(), stream: true }, { timeoutMs: 10000 });
+    const ms = performance.now() - t0;
+    assert.equal(r.status, 200);
+    const ticks = r.chunks.filter((c) => /^tick\d/.test(c.choices?.[0]?.delta?.content ?? ''));
+    assert.ok(ticks.length >= 2 && ticks.length < TRICKLE.count, `some but not all chunks before the deadline (${ticks.length})`);
+    assertInBandError(r, 'total timeout');
+    assert.ok(ms < 3000, `ended at the deadline (${ms.toFixed(0)} ms)`);
+  });
+});
+
+describe('client disconnect', () => {
+  test('client drops mid-stream -> the upstream request socket is closed within ~1 s', async () => {
+    const fake = fakes.qwen;
+    const upstream = fake.nextRequest((r) => r.body?.model === 'trickle:disconnect', 5000);
+    let abortedAt = null;
+    const r = await chatStream(gw, { model: 'disconnect', messages: userMsg(), stream: true }, {
+      onEvent: (ev) => {
+        if (ev.data && ev.data.includes('tick1')) {
+          abortedAt = performance.now();
+          return 'abort';
+        }
+      },
+    });
+    assert.equal(r.status, 200);
+    assert.ok(r.aborted && abortedAt, 'client aborted after the first content chunk');
+    const rec = await upstream;
+    await withTimeout(rec.socketClosed, 2500, 'upstream socket close after client disconnect');
+    const lag = rec.socketClosedAt - abortedAt;
+    assert.ok(lag < 1200, `upstream connection closed ${lag.toFixed(0)} ms after the client left`);
+    assert.equal(rec.finished, false, 'the upstream stream had not finished on its own');
+  });
+
+  test('gateway still serves after the disconnect', async () => {
+    const r = await chatStream(gw, { model: 'trickle', messages: userMsg(), stream: true });
+    assert.equal(r.status, 200);
+    assert.ok(r.done);
+  });
+});
