@@ -1,0 +1,120 @@
+// Admin and discovery endpoints: /healthz, /readyz, /v1/models, /metrics (promtool-valid, counters move).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startFake } from './lib/fake_upstream.mjs';
+import { startGateway, defaultConfig, providerFor, chat, chatStream, request, userMsg, run } from './lib/gateway.mjs';
+
+let gw;
+const f = {};
+
+before(async () => {
+  f.deepseek = await startFake({ dialect: 'deepseek', key: 'sk-ds-admin' });
+  f.glm = await startFake({ dialect: 'glm', key: 'zai.admin' });
+  const c = defaultConfig();
+  c.providers = { deepseek: providerFor(f.deepseek), glm: providerFor(f.glm), 'glm-broke': { type: 'glm', ...providerFor(f.glm) } };
+  c.models = { ds: ['deepseek/ok'], chain: ['glm-broke/no-balance', 'deepseek/ok'], 'ds-5xx': ['deepseek/server-error'] };
+  gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: 'sk-ds-admin', ZAI_API_KEY: 'zai.admin' } });
+});
+
+after(async () => {
+  await gw?.stop();
+  await Promise.all(Object.values(f).map((x) => x.close()));
+});
+
+// Parses Prometheus text into [{name, labels, value}].
+function parseProm(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    if (m[3]) for (const lm of m[3].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2];
+    out.push({ name: m[1], labels, value: Number(m[4]) });
+  }
+  return out;
+}
+const sum = (samples, name, pred = () => true) => samples.filter((s) => s.name === name && pred(s.labels)).reduce((a, s) => a + s.value, 0);
+
+async function metrics() {
+  const res = await request(gw.url + '/metrics');
+  assert.equal(res.status, 200);
+  return res;
+}
+
+describe('health', () => {
+  test('GET /healthz -> 200', async () => {
+    assert.equal((await request(gw.url + '/healthz')).status, 200);
+  });
+  test('GET /readyz -> 200 when serving', async () => {
+    assert.equal((await request(gw.url + '/readyz')).status, 200);
+  });
+});
+
+describe('GET /v1/models', () => {
+  test('OpenAI list shape; ids are the configured aliases', async () => {
+    const res = await request(gw.url + '/v1/models');
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.object, 'list');
+    assert.ok(Array.isArray(res.json.data));
+    assert.deepEqual(res.json.data.map((m) => m.id).sort(), ['chain', 'ds', 'ds-5xx']);
+    for (const m of res.json.data) {
+      assert.equal(m.object, 'model');
+      assert.equal(typeof m.created, 'number');
+      assert.equal(typeof m.owned_by, 'string');
+    }
+  });
+});
+
+describe('GET /metrics', () => {
+  test('Prometheus text that passes `promtool check metrics`, with the gateway_ metrics, and counters that move', async () => {
+    const before0 = parseProm((await metrics()).text);
+    assert.equal((await chat(gw, { model: 'ds', messages: userMsg() })).status, 200);
+    const s = await chatStream(gw, { model: 'ds', messages: userMsg(), stream: true });
+    assert.equal(s.status, 200);
+    assert.equal((await chat(gw, { model: 'chain', messages: userMsg() })).status, 200);
+    assert.equal((await chat(gw, { model: 'ds-5xx', messages: userMsg() })).status, 502);
+
+    const res = await metrics();
+    assert.match(String(res.headers['content-type']), /text\/plain/);
+    const dir = fs.mkdtempSync(path.join(gw.dir, 'm'));
+    const file = path.join(dir, 'metrics.txt');
+    fs.writeFileSync(file, res.text);
+    const pc = await run('sh', ['-c', `promtool check metrics < '${file}'`]);
+    assert.equal(pc.code, 0, `promtool check metrics failed:\n${pc.stdout}${pc.stderr}\n--- body ---\n${res.text.slice(0, 3000)}`);
+
+    const after0 = parseProm(res.text);
+    const names = new Set(after0.map((x) => x.name.replace(/_(bucket|sum|count|total|created)$/, '')));
+    for (const n of ['gateway_requests', 'gateway_upstream_attempts', 'gateway_failovers', 'gateway_tokens', 'gateway_upstream_latency_seconds', 'gateway_ttft_seconds', 'gateway_in_flight_requests']) {
+      assert.ok(names.has(n) || names.has(n.replace(/s$/, '')), `metric ${n}* is exported (have: ${[...names].filter((x) => x.startsWith('gateway_')).join(', ')})`);
+    }
+    const d = (name, pred) => sum(after0, name, pred) - sum(before0, name, pred);
+    assert.ok(d('gateway_requests_total', (l) => l.model === 'ds' && l.status_class === '2xx') >= 2, 'requests_total{model="ds",status_class="2xx"} +2');
+    assert.ok(d('gateway_requests_total', (l) => l.model === 'ds-5xx' && l.status_class === '5xx') >= 1, 'requests_total{status_class="5xx"} +1');
+    assert.ok(d('gateway_requests_total', (l) => 'deployment' in l) >= 1, 'requests_total has a deployment label');
+    assert.ok(d('gateway_failovers_total') >= 1, 'failovers_total incremented by the chain request');
+    assert.ok(d('gateway_upstream_attempts_total') >= 5, 'upstream_attempts_total counts every attempt (>= 5)');
+    assert.ok(d('gateway_tokens_total', (l) => /deepseek/.test(l.deployment ?? '')) > 0, 'tokens_total{deployment=~deepseek} increased');
+    const kinds = new Set(after0.filter((x) => x.name === 'gateway_tokens_total').map((x) => x.labels.kind));
+    assert.ok(kinds.size >= 2, `tokens_total has several kinds: ${[...kinds]}`);
+    assert.ok(d('gateway_ttft_seconds_count') >= 1, 'ttft histogram observed the stream');
+    assert.ok(d('gateway_upstream_latency_seconds_count') >= 1, 'upstream latency histogram observed');
+    assert.equal(sum(after0, 'gateway_in_flight_requests'), sum(after0, 'gateway_in_flight_requests') | 0, 'in-flight is an integer gauge');
+  });
+
+  test('no secret in /metrics', async () => {
+    const res = await metrics();
+    assert.ok(!res.text.includes('sk-ds-admin') && !res.text.includes('zai.admin'));
+  });
+});
+
+describe('response headers', () => {
+  test('x-request-id is unique per request; an incoming x-request-id is accepted', async () => {
+    const a = await chat(gw, { model: 'ds', messages: userMsg() });
+    const b = await chat(gw, { model: 'ds', messages: userMsg() });
+    assert.ok(a.headers['x-request-id'] && b.headers['x-request-id']);
+    assert.notEqual(a.headers['x-request-id'], b.headers['x-request-id']);
+  });
+});

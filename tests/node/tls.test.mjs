@@ -1,0 +1,83 @@
+// TLS: upstream certificates verified against a CA generated at test time (upstream.ca_file),
+// host names checked, and TLS termination on the gateway itself (server.tls).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFake, CONTENT_PIECES } from './lib/fake_upstream.mjs';
+import { startGateway, defaultConfig, chat, chatStream, request, userMsg, openAiError } from './lib/gateway.mjs';
+import { makeCa } from './lib/certs.mjs';
+
+const KEY = 'sk-ds-tls-key';
+let ca, otherCa, good, wrongHost, untrusted;
+const fakes = {};
+let gw;
+
+before(async () => {
+  ca = await makeCa('Gateway Test CA');
+  otherCa = await makeCa('Some Other CA');
+  good = await ca.leaf('good', 'DNS:localhost,IP:127.0.0.1', 'localhost');
+  wrongHost = await ca.leaf('wronghost', 'DNS:wrong.example', 'wrong.example');
+  untrusted = await otherCa.leaf('untrusted', 'DNS:localhost,IP:127.0.0.1', 'localhost');
+  fakes.good = await startFake({ dialect: 'deepseek', key: KEY, tls: { cert: good.certPem, key: good.keyPem } });
+  fakes.wrongHost = await startFake({ dialect: 'deepseek', key: KEY, tls: { cert: wrongHost.certPem, key: wrongHost.keyPem } });
+  fakes.untrusted = await startFake({ dialect: 'deepseek', key: KEY, tls: { cert: untrusted.certPem, key: untrusted.keyPem } });
+  const c = defaultConfig();
+  c.server.tls = { cert_file: good.cert, key_file: good.key };
+  c.upstream.ca_file = ca.caCert;
+  c.providers = {
+    deepseek: { api_key_env: 'DEEPSEEK_API_KEY', base_urls: { global: fakes.good.origin } },
+    'ds-wrong-host': { type: 'deepseek', api_key_env: 'DEEPSEEK_API_KEY', base_urls: { global: fakes.wrongHost.origin } },
+    'ds-untrusted': { type: 'deepseek', api_key_env: 'DEEPSEEK_API_KEY', base_urls: { global: fakes.untrusted.origin } },
+  };
+  c.models = { ok: ['deepseek/ok'], 'wrong-host': ['ds-wrong-host/ok'], untrusted: ['ds-untrusted/ok'] };
+  gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: KEY } });
+});
+
+after(async () => {
+  await gw?.stop();
+  await Promise.all(Object.values(fakes).map((f) => f.close()));
+});
+
+const opts = () => ({ ca: ca.caPem });
+
+describe('gateway TLS termination (server.tls)', () => {
+  test('listens on https:// and serves a client that trusts the test CA', async () => {
+    assert.match(gw.url, /^https:\/\/127\.0\.0\.1:\d+$/, `listening line announces https: ${gw.url}`);
+    const res = await request(gw.url + '/healthz', opts());
+    assert.equal(res.status, 200);
+  });
+
+  test('a client that does not trust the CA is refused by its own TLS stack', async () => {
+    await assert.rejects(request(gw.url + '/healthz'), /certificate|self.signed|verify/i);
+  });
+});
+
+describe('upstream TLS verification', () => {
+  test('upstream certificate signed by upstream.ca_file for 127.0.0.1 -> works (non-stream and stream)', async () => {
+    const res = await chat(gw, { model: 'ok', messages: userMsg() }, opts());
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.choices[0].message.content, CONTENT_PIECES('deepseek').join(''));
+    const r = await chatStream(gw, { model: 'ok', messages: userMsg(), stream: true }, opts());
+    assert.equal(r.status, 200);
+    assert.ok(r.done);
+    assert.equal(fakes.good.requests.at(-1).headers.authorization, `Bearer ${KEY}`);
+  });
+
+  test('certificate for the wrong host name (only DNS:wrong.example) -> refused with 502 mentioning the certificate', async () => {
+    const res = await chat(gw, { model: 'wrong-host', messages: userMsg() }, opts());
+    const e = openAiError(assert, res, 502);
+    assert.match(e.message, /certificate|verif|host ?name|tls|ssl/i, `message explains the TLS failure: ${e.message}`);
+    assert.equal(fakes.wrongHost.requests.length, 0, 'no HTTP request was sent over the unverified connection');
+  });
+
+  test('certificate from a CA that is not trusted -> refused with 502 mentioning the certificate', async () => {
+    const res = await chat(gw, { model: 'untrusted', messages: userMsg() }, opts());
+    const e = openAiError(assert, res, 502);
+    assert.match(e.message, /certificate|verif|tls|ssl/i, `message explains the TLS failure: ${e.message}`);
+    assert.equal(fakes.untrusted.requests.length, 0, 'no HTTP request was sent over the unverified connection');
+  });
+
+  test('the gateway keeps serving after refused handshakes', async () => {
+    const res = await chat(gw, { model: 'ok', messages: userMsg() }, opts());
+    assert.equal(res.status, 200, res.text);
+  });
+});
