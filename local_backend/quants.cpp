@@ -1,0 +1,578 @@
+#include "local_backend/quants.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+
+namespace local_backend {
+namespace {
+
+inline int nearest_int(float f) { return static_cast<int>(std::nearbyint(f)); }  // ties to even
+
+// ------------------------------------------------------------------ dequantisation
+
+void dequant_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK8_0; ++i) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (int j = 0; j < kQK8_0; ++j) y[i * kQK8_0 + j] = d * x[i].qs[j];
+  }
+}
+
+void dequant_q4_k(const BlockQ4_K* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = fp16_to_fp32(x[i].d);
+    const float min = fp16_to_fp32(x[i].dmin);
+    const uint8_t* q = x[i].qs;
+    int is = 0;
+    for (int j = 0; j < kQK_K; j += 64) {
+      uint8_t sc, m;
+      q4k_scale_min(is + 0, x[i].scales, &sc, &m);
+      const float d1 = d * sc, m1 = min * m;
+      q4k_scale_min(is + 1, x[i].scales, &sc, &m);
+      const float d2 = d * sc, m2 = min * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+      q += 32;
+      is += 2;
+    }
+  }
+}
+
+void dequant_q6_k(const BlockQ6_K* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = fp16_to_fp32(x[i].d);
+    const uint8_t* ql = x[i].ql;
+    const uint8_t* qh = x[i].qh;
+    const int8_t* sc = x[i].scales;
+    for (int c = 0; c < kQK_K; c += 128) {
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        y[l + 0] = d * sc[is + 0] * q1;
+        y[l + 32] = d * sc[is + 2] * q2;
+        y[l + 64] = d * sc[is + 4] * q3;
+        y[l + 96] = d * sc[is + 6] * q4;
+      }
+      y += 128;
+      ql += 64;
+      qh += 32;
+      sc += 8;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ scalar dots
+
+float dot_f32_scalar(int64_t n, const void* w, const void* a) {
+  const float* x = static_cast<const float*>(w);
+  const float* y = static_cast<const float*>(a);
+  double s = 0;  // double accumulation: the scalar path doubles as a reference
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * y[i];
+  return static_cast<float>(s);
+}
+
+float dot_f16_scalar(int64_t n, const void* w, const void* a) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(fp16_to_fp32(x[i])) * y[i];
+  return static_cast<float>(s);
+}
+
+float dot_bf16_scalar(int64_t n, const void* w, const void* a) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(bf16_to_fp32(x[i])) * y[i];
+  return static_cast<float>(s);
+}
+
+float dot_q8_0_scalar(int64_t n, const void* w, const void* a) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float s = 0;
+  for (int64_t i = 0; i < n / kQK8_0; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < kQK8_0; ++j) sumi += x[i].qs[j] * y[i].qs[j];
+    s += sumi * fp16_to_fp32(x[i].d) * fp16_to_fp32(y[i].d);
+  }
+  return s;
+}
+
+float dot_q4_k_scalar(int64_t n, const void* w, const void* a) {
+  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float s = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const uint8_t* q4 = x[i].qs;
+    const int8_t* q8 = y[i].qs;
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 4; ++j) {
+      uint8_t sc0, m0, sc1, m1;
+      q4k_scale_min(2 * j, x[i].scales, &sc0, &m0);
+      q4k_scale_min(2 * j + 1, x[i].scales, &sc1, &m1);
+      int s0 = 0, s1 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s0 += (q4[l] & 0xF) * q8[l];
+        s1 += (q4[l] >> 4) * q8[l + 32];
+      }
+      sumi += sc0 * s0 + sc1 * s1;
+      summ += m0 * (y[i].bsums[4 * j + 0] + y[i].bsums[4 * j + 1]) +
+              m1 * (y[i].bsums[4 * j + 2] + y[i].bsums[4 * j + 3]);
+      q4 += 32;
+      q8 += 64;
+    }
+    s += y[i].d * (fp16_to_fp32(x[i].d) * sumi - fp16_to_fp32(x[i].dmin) * summ);
+  }
+  return s;
+}
+
+float dot_q6_k_scalar(int64_t n, const void* w, const void* a) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float s = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const uint8_t* ql = x[i].ql;
+    const uint8_t* qh = x[i].qh;
+    const int8_t* sc = x[i].scales;
+    const int8_t* q8 = y[i].qs;
+    int sumi = 0;
+    for (int c = 0; c < 2; ++c) {
+      int g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        g[is + 0] += q1 * q8[l + 0];
+        g[is + 2] += q2 * q8[l + 32];
+        g[is + 4] += q3 * q8[l + 64];
+        g[is + 6] += q4 * q8[l + 96];
+      }
+      for (int k = 0; k < 8; ++k) sumi += sc[k] * g[k];
+      ql += 64;
+      qh += 32;
+      sc += 8;
+      q8 += 128;
+    }
+    s += y[i].d * fp16_to_fp32(x[i].d) * sumi;
+  }
+  return s;
+}
+
+// ------------------------------------------------------------------ AVX2 dots
+
+#define LB_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+LB_AVX2 inline float hsum_ps(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  __m128 sh = _mm_movehdup_ps(lo);
+  __m128 s = _mm_add_ps(lo, sh);
+  sh = _mm_movehl_ps(sh, s);
+  s = _mm_add_ss(s, sh);
+  return _mm_cvtss_f32(s);
+}
+
+LB_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+LB_AVX2 float dot_f32_avx2(int64_t n, const void* w, const void* a) {
+  const float* x = static_cast<const float*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),
+         s3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+  float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+LB_AVX2 float dot_f16_avx2(int64_t n, const void* w, const void* a) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8)));
+    s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(y + i + 8), s1);
+  }
+  float s = hsum_ps(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) s += h2f(x[i]) * y[i];
+  return s;
+}
+
+LB_AVX2 float dot_bf16_avx2(int64_t n, const void* w, const void* a) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i r0 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    __m256i r1 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + 8)));
+    s0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(r0, 16)), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(r1, 16)), _mm256_loadu_ps(y + i + 8), s1);
+  }
+  float s = hsum_ps(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) s += bf16_to_fp32(x[i]) * y[i];
+  return s;
+}
+
+LB_AVX2 float dot_q8_0_avx2(int64_t n, const void* w, const void* a) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  const int64_t nb = n / kQK8_0;
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    // |x| * sign(y, x): an unsigned x signed product for maddubs.
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    const __m256i sy = _mm256_sign_epi8(qy, qx);
+    const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
+    const __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc);
+  }
+  return hsum_ps(acc);
+}
+
+LB_AVX2 float dot_q4_k_avx2(int64_t n, const void* w, const void* a) {
+  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0;
+  const int64_t nb = n / kQK_K;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) q4k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
+    int summ = 0;
+    for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    acc_m += y[i].d * h2f(x[i].dmin) * summ;
+    const uint8_t* q4 = x[i].qs;
+    const int8_t* q8 = y[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4));
+      const __m256i lo = _mm256_and_si256(bits, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+      q4 += 32;
+      q8 += 64;
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_ps(acc) - acc_m;
+}
+
+LB_AVX2 float dot_q6_k_avx2(int64_t n, const void* w, const void* a) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  const __m256i m2 = _mm256_set1_epi8(3);
+  const __m256i m32 = _mm256_set1_epi8(32);
+  __m256 acc = _mm256_setzero_ps();
+  const int64_t nb = n / kQK_K;
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* ql = x[i].ql;
+    const uint8_t* qh = x[i].qh;
+    const int8_t* sc = x[i].scales;
+    const int8_t* q8 = y[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i yk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(m32, yk));
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+      }
+      ql += 64;
+      qh += 32;
+      sc += 8;
+      q8 += 128;
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_ps(acc);
+}
+
+std::atomic<bool> g_force_scalar{false};
+
+}  // namespace
+
+bool cpu_has_avx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+  }();
+  return has;
+}
+
+void force_scalar_kernels(bool on) { g_force_scalar.store(on); }
+
+bool dequantize_row(TensorType t, const void* x, float* y, int64_t n) {
+  switch (t) {
+    case TensorType::f32: std::memcpy(y, x, static_cast<size_t>(n) * 4); return true;
+    case TensorType::f16: {
+      const uint16_t* h = static_cast<const uint16_t*>(x);
+      for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(h[i]);
+      return true;
+    }
+    case TensorType::bf16: {
+      const uint16_t* h = static_cast<const uint16_t*>(x);
+      for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(h[i]);
+      return true;
+    }
+    case TensorType::q8_0: dequant_q8_0(static_cast<const BlockQ8_0*>(x), y, n); return true;
+    case TensorType::q4_k: dequant_q4_k(static_cast<const BlockQ4_K*>(x), y, n); return true;
+    case TensorType::q6_k: dequant_q6_k(static_cast<const BlockQ6_K*>(x), y, n); return true;
+    default: return false;
+  }
+}
+
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK8_0; ++i) {
+    float amax = 0;
+    for (int j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(x[i * kQK8_0 + j]));
+    const float d = amax / 127.f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    for (int j = 0; j < kQK8_0; ++j) y[i].qs[j] = static_cast<int8_t>(std::roundf(x[i * kQK8_0 + j] * id));
+  }
+}
+
+void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* xb = x + i * kQK_K;
+    float max = 0, amax = 0;
+    for (int j = 0; j < kQK_K; ++j) {
+      const float ax = std::fabs(xb[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[j];
+      }
+    }
+    if (amax == 0) {
+      y[i].d = 0;
+      std::memset(y[i].qs, 0, sizeof y[i].qs);
+      std::memset(y[i].bsums, 0, sizeof y[i].bsums);
+      continue;
+    }
+    const float iscale = -127.f / max;
+    for (int j = 0; j < kQK_K; ++j) y[i].qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * xb[j])));
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      int s = 0;
+      for (int l = 0; l < 16; ++l) s += y[i].qs[j * 16 + l];
+      y[i].bsums[j] = static_cast<int16_t>(s);
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
+void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* xb = x + i * kQK_K;
+    float scales[8], mins[8];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+      float mn = 0, mx = xb[32 * j];
+      for (int l = 0; l < 32; ++l) {
+        mn = std::min(mn, xb[32 * j + l]);
+        mx = std::max(mx, xb[32 * j + l]);
+      }
+      scales[j] = (mx - mn) / 15.f;
+      mins[j] = -mn;
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    const float d = max_scale / 63.f, dmin = max_min / 63.f;
+    const float id = d > 0 ? 1 / d : 0, idm = dmin > 0 ? 1 / dmin : 0;
+    uint8_t ls[8], lm[8];
+    for (int j = 0; j < 8; ++j) {
+      ls[j] = static_cast<uint8_t>(std::clamp(nearest_int(id * scales[j]), 0, 63));
+      lm[j] = static_cast<uint8_t>(std::clamp(nearest_int(idm * mins[j]), 0, 63));
+    }
+    std::memset(y[i].scales, 0, sizeof y[i].scales);
+    for (int j = 0; j < 8; ++j) {
+      if (j < 4) {
+        y[i].scales[j] = ls[j];
+        y[i].scales[j + 4] = lm[j];
+      } else {
+        y[i].scales[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+        y[i].scales[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
+        y[i].scales[j - 0] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
+      }
+    }
+    y[i].d = fp32_to_fp16(d);
+    y[i].dmin = fp32_to_fp16(dmin);
+    uint8_t L[kQK_K];
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      q4k_scale_min(j, y[i].scales, &sc, &m);
+      const float dl = fp16_to_fp32(y[i].d) * sc;
+      const float ml = fp16_to_fp32(y[i].dmin) * m;
+      for (int l = 0; l < 32; ++l) {
+        const int q = dl > 0 ? nearest_int((xb[32 * j + l] + ml) / dl) : 0;
+        L[32 * j + l] = static_cast<uint8_t>(std::clamp(q, 0, 15));
+      }
+    }
+    uint8_t* q = y[i].qs;
+    for (int j = 0; j < kQK_K; j += 64) {
+      for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+      q += 32;
+    }
+  }
+}
+
+void quantize_row_q6_k(const float* x, BlockQ6_K* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* xb = x + i * kQK_K;
+    float scales[16];
+    float max_scale = 0;
+    for (int j = 0; j < 16; ++j) {
+      float amax = 0;
+      for (int l = 0; l < 16; ++l) amax = std::max(amax, std::fabs(xb[16 * j + l]));
+      scales[j] = amax / 31.f;
+      max_scale = std::max(max_scale, scales[j]);
+    }
+    const float d = max_scale / 127.f;
+    const float id = d > 0 ? 1 / d : 0;
+    y[i].d = fp32_to_fp16(d);
+    uint8_t L[kQK_K];
+    for (int j = 0; j < 16; ++j) {
+      y[i].scales[j] = static_cast<int8_t>(std::clamp(nearest_int(id * scales[j]), -128, 127));
+      const float dl = fp16_to_fp32(y[i].d) * y[i].scales[j];
+      for (int l = 0; l < 16; ++l) {
+        const int q = dl != 0 ? nearest_int(xb[16 * j + l] / dl) : 0;
+        L[16 * j + l] = static_cast<uint8_t>(std::clamp(q, -32, 31) + 32);
+      }
+    }
+    uint8_t* ql = y[i].ql;
+    uint8_t* qh = y[i].qh;
+    for (int j = 0; j < kQK_K; j += 128) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+        const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+        ql[l + 0] = static_cast<uint8_t>(q1 | (q3 << 4));
+        ql[l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
+        qh[l] = static_cast<uint8_t>((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) |
+                                     ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+      }
+      ql += 64;
+      qh += 32;
+    }
+  }
+}
+
+bool quantize_row(TensorType t, const float* x, void* y, int64_t n) {
+  switch (t) {
+    case TensorType::f32: std::memcpy(y, x, static_cast<size_t>(n) * 4); return true;
+    case TensorType::f16: {
+      uint16_t* h = static_cast<uint16_t*>(y);
+      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(x[i]);
+      return true;
+    }
+    case TensorType::bf16: {
+      uint16_t* h = static_cast<uint16_t*>(y);
+      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(x[i]);
+      return true;
+    }
+    case TensorType::q8_0: quantize_row_q8_0(x, static_cast<BlockQ8_0*>(y), n); return true;
+    case TensorType::q4_k: quantize_row_q4_k(x, static_cast<BlockQ4_K*>(y), n); return true;
+    case TensorType::q6_k: quantize_row_q6_k(x, static_cast<BlockQ6_K*>(y), n); return true;
+    default: return false;
+  }
+}
+
+ActFormat act_format_for(TensorType t) {
+  switch (t) {
+    case TensorType::q8_0: return ActFormat::q8_0;
+    case TensorType::q4_k:
+    case TensorType::q6_k: return ActFormat::q8_k;
+    default: return ActFormat::f32;
+  }
+}
+
+size_t act_row_bytes(TensorType t, int64_t n) {
+  switch (act_format_for(t)) {
+    case ActFormat::q8_0: return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
+    case ActFormat::q8_k: return static_cast<size_t>(n / kQK_K) * sizeof(BlockQ8_K);
+    case ActFormat::f32: break;
+  }
+  return static_cast<size_t>(n) * sizeof(float);
+}
+
+void prepare_activation(TensorType t, const float* x, int64_t n, void* out) {
+  switch (act_format_for(t)) {
+    case ActFormat::q8_0: quantize_row_q8_0(x, static_cast<BlockQ8_0*>(out), n); return;
+    case ActFormat::q8_k: quantize_row_q8_k(x, static_cast<BlockQ8_K*>(out), n); return;
+    case ActFormat::f32: std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float)); return;
+  }
+}
+
+VecDotFn vec_dot_scalar(TensorType t) {
+  switch (t) {
+    case TensorType::f32: return dot_f32_scalar;
+    case TensorType::f16: return dot_f16_scalar;
+    case TensorType::bf16: return dot_bf16_scalar;
+    case TensorType::q8_0: return dot_q8_0_scalar;
+    case TensorType::q4_k: return dot_q4_k_scalar;
+    case TensorType::q6_k: return dot_q6_k_scalar;
+    default: return nullptr;
+  }
+}
+
+VecDotFn vec_dot_avx2(TensorType t) {
+  if (!cpu_has_avx2()) return nullptr;
+  switch (t) {
+    case TensorType::f32: return dot_f32_avx2;
+    case TensorType::f16: return dot_f16_avx2;
+    case TensorType::bf16: return dot_bf16_avx2;
+    case TensorType::q8_0: return dot_q8_0_avx2;
+    case TensorType::q4_k: return dot_q4_k_avx2;
+    case TensorType::q6_k: return dot_q6_k_avx2;
+    default: return nullptr;
+  }
+}
+
+VecDotFn vec_dot_fn(TensorType t) {
+  if (!g_force_scalar.load()) {
+    if (VecDotFn f = vec_dot_avx2(t)) return f;
+  }
+  return vec_dot_scalar(t);
+}
+
+}  // namespace local_backend

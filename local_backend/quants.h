@@ -1,0 +1,92 @@
+#pragma once
+// Quantized block layouts of the GGUF ecosystem (byte-exact), dequantisation, reference
+// quantisers (used by the test-model writer and for activations), and dot-product kernels.
+//
+// Activations: like llama.cpp's CPU backend, the activation vector multiplied with a
+// quantized weight is itself quantised first -- to Q8_0 (blocks of 32) for Q8_0 weights and
+// to Q8_K (blocks of 256, f32 scale, 16-element sums) for Q4_K/Q6_K weights -- so the inner
+// products are integer. F32/F16/BF16 weights are multiplied with the F32 activation as is.
+#include <cstddef>
+#include <cstdint>
+
+#include "local_backend/tensor_types.h"
+
+namespace local_backend {
+
+inline constexpr int kQK8_0 = 32;
+inline constexpr int kQK_K = 256;
+inline constexpr int kKScaleSize = 12;
+
+struct BlockQ8_0 {
+  uint16_t d;  // fp16 scale
+  int8_t qs[kQK8_0];
+};
+static_assert(sizeof(BlockQ8_0) == 34);
+
+struct BlockQ4_K {
+  uint16_t d;     // fp16 super-block scale for scales
+  uint16_t dmin;  // fp16 super-block scale for mins
+  uint8_t scales[kKScaleSize];  // 8 x (6-bit scale, 6-bit min), packed
+  uint8_t qs[kQK_K / 2];        // 4-bit quants
+};
+static_assert(sizeof(BlockQ4_K) == 144);
+
+struct BlockQ6_K {
+  uint8_t ql[kQK_K / 2];      // low 4 bits
+  uint8_t qh[kQK_K / 4];      // high 2 bits
+  int8_t scales[kQK_K / 16];  // 8-bit scales of 16-element groups
+  uint16_t d;                 // fp16 super-block scale
+};
+static_assert(sizeof(BlockQ6_K) == 210);
+
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];  // sums of each group of 16 quants
+};
+static_assert(sizeof(BlockQ8_K) == 292);
+
+// Unpacks the 6-bit scale and min of sub-block j (0..7) of a Q4_K block.
+inline void q4k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+  }
+}
+
+// Dequantises n elements (a multiple of the block size) of type t into y.
+// Returns false for a type this engine does not support.
+bool dequantize_row(TensorType t, const void* x, float* y, int64_t n);
+
+// Reference quantisers (n a multiple of the block size).
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);
+void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n);
+void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n);
+void quantize_row_q6_k(const float* x, BlockQ6_K* y, int64_t n);
+// Quantises/converts a float row into type t (F32, F16, BF16, Q8_0, Q4_K, Q6_K).
+bool quantize_row(TensorType t, const float* x, void* y, int64_t n);
+
+// ---- dot products of one weight row with a prepared activation
+
+enum class ActFormat { f32, q8_0, q8_k };
+ActFormat act_format_for(TensorType weight_type);
+// Bytes of one prepared activation row of n elements for a weight type.
+size_t act_row_bytes(TensorType weight_type, int64_t n);
+// Prepares (quantises) an activation row for multiplication with weights of weight_type.
+void prepare_activation(TensorType weight_type, const float* x, int64_t n, void* out);
+
+using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act);
+
+// Kernel for the weight type chosen at run time (AVX2+FMA+F16C when the CPU has them).
+VecDotFn vec_dot_fn(TensorType weight_type);
+// Explicit variants, for tests and benchmarks; avx2 returns nullptr when unavailable.
+VecDotFn vec_dot_scalar(TensorType weight_type);
+VecDotFn vec_dot_avx2(TensorType weight_type);
+bool cpu_has_avx2();
+// Forces the scalar kernels (tests/benchmarks); affects later vec_dot_fn calls.
+void force_scalar_kernels(bool on);
+
+}  // namespace local_backend

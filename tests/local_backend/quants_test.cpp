@@ -1,0 +1,209 @@
+// Block layouts, dequantisation on hand-made blocks, quantiser round trips, and dot kernels.
+#include "local_backend/quants.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace local_backend {
+namespace {
+
+TEST(Fp16, KnownValues) {
+  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3C00);
+  EXPECT_EQ(fp32_to_fp16(-2.0f), 0xC000);
+  EXPECT_EQ(fp32_to_fp16(0.5f), 0x3800);
+  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7BFF);
+  EXPECT_EQ(fp32_to_fp16(1e6f), 0x7C00);  // overflow to +inf
+  EXPECT_FLOAT_EQ(fp16_to_fp32(0x3C00), 1.0f);
+  EXPECT_FLOAT_EQ(fp16_to_fp32(0x3555), 0.333251953125f);
+  EXPECT_FLOAT_EQ(fp16_to_fp32(0x0001), 5.9604644775390625e-08f);  // smallest subnormal
+  EXPECT_FLOAT_EQ(fp16_to_fp32(0xFBFF), -65504.0f);
+  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(fp32_to_bf16(-3.0f), 0xC040);
+  EXPECT_FLOAT_EQ(bf16_to_fp32(0x3FC0), 1.5f);
+  // bf16 rounds to nearest even: 1 + 2^-8 is a tie between 1 and 1 + 2^-7.
+  EXPECT_EQ(fp32_to_bf16(1.00390625f), 0x3F80);
+}
+
+TEST(Dequant, Q8_0HandMadeBlock) {
+  BlockQ8_0 b{};
+  b.d = 0x3800;  // 0.5
+  for (int j = 0; j < 32; ++j) b.qs[j] = static_cast<int8_t>(j * 8 - 128);
+  float y[32];
+  ASSERT_TRUE(dequantize_row(TensorType::q8_0, &b, y, 32));
+  EXPECT_FLOAT_EQ(y[0], -64.0f);
+  EXPECT_FLOAT_EQ(y[16], 0.0f);
+  EXPECT_FLOAT_EQ(y[31], 0.5f * 120);
+}
+
+TEST(Dequant, Q4_KHandMadeBlock) {
+  // Layout per ggml: d, dmin (fp16), scales[12], qs[128]. Sub-block j (32 values) has a
+  // 6-bit scale sc[j] and min m[j]: value = d*sc[j]*q - dmin*m[j]. Values 64c..64c+31 are the
+  // low nibbles of qs[32c..32c+31], values 64c+32.. the high nibbles.
+  const uint8_t sc[8] = {1, 2, 3, 63, 17, 33, 48, 62};
+  const uint8_t m[8] = {0, 5, 63, 7, 40, 1, 32, 16};
+  BlockQ4_K b{};
+  b.d = 0x3C00;     // 1.0
+  b.dmin = 0x3800;  // 0.5
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
+    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4));
+  }
+  uint8_t q[256];
+  for (int e = 0; e < 256; ++e) q[e] = static_cast<uint8_t>((e * 5 + 3) % 16);
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) b.qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+  float y[256];
+  ASSERT_TRUE(dequantize_row(TensorType::q4_k, &b, y, 256));
+  for (int e = 0; e < 256; ++e) {
+    const int j = e / 32;
+    ASSERT_FLOAT_EQ(y[e], 1.0f * sc[j] * q[e] - 0.5f * m[j]) << e;
+  }
+}
+
+TEST(Dequant, Q6_KHandMadeBlock) {
+  // Layout per ggml: ql[128], qh[64], scales[16] (int8), d (fp16). Value e in 128-chunk c,
+  // position p = e % 128, quarter k = p / 32, l = p % 32: low nibble from ql[64c + l + 32*(k&1)]
+  // (upper nibble when k >= 2), 2 high bits from qh[32c + l] at bit 2k; value = d*sc[e/16]*(q-32).
+  BlockQ6_K b{};
+  b.d = 0x3400;  // 0.25
+  for (int k = 0; k < 16; ++k) b.scales[k] = static_cast<int8_t>(k * 9 - 70);
+  uint8_t q[256];
+  for (int e = 0; e < 256; ++e) q[e] = static_cast<uint8_t>((e * 7 + 1) % 64);
+  for (int e = 0; e < 256; ++e) {
+    const int c = e / 128, p = e % 128, k = p / 32, l = p % 32;
+    uint8_t& lo = b.ql[64 * c + l + 32 * (k & 1)];
+    lo = static_cast<uint8_t>(lo | ((q[e] & 0xF) << (k >= 2 ? 4 : 0)));
+    b.qh[32 * c + l] = static_cast<uint8_t>(b.qh[32 * c + l] | ((q[e] >> 4) << (2 * k)));
+  }
+  float y[256];
+  ASSERT_TRUE(dequantize_row(TensorType::q6_k, &b, y, 256));
+  for (int e = 0; e < 256; ++e) ASSERT_FLOAT_EQ(y[e], 0.25f * b.scales[e / 16] * (q[e] - 32)) << e;
+}
+
+TEST(Dequant, UnsupportedTypeIsRefused) {
+  float y[32];
+  uint8_t x[18] = {};
+  EXPECT_FALSE(dequantize_row(TensorType::q4_0, x, y, 32));
+}
+
+std::vector<float> random_vec(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+struct TypeCase {
+  TensorType type;
+  double max_rms_rel;  // quantise->dequantise RMS error relative to the data RMS
+};
+
+class QuantRoundTrip : public ::testing::TestWithParam<TypeCase> {};
+
+TEST_P(QuantRoundTrip, ErrorWithinBound) {
+  const auto c = GetParam();
+  const int64_t n = 1024;
+  auto x = random_vec(n, 7);
+  std::vector<uint8_t> q(row_size(c.type, n));
+  ASSERT_TRUE(quantize_row(c.type, x.data(), q.data(), n));
+  std::vector<float> y(n);
+  ASSERT_TRUE(dequantize_row(c.type, q.data(), y.data(), n));
+  double err = 0, ref = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    err += (x[i] - y[i]) * (x[i] - y[i]);
+    ref += x[i] * x[i];
+  }
+  EXPECT_LE(std::sqrt(err / ref), c.max_rms_rel) << type_name(c.type);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, QuantRoundTrip,
+                         ::testing::Values(TypeCase{TensorType::f32, 0.0}, TypeCase{TensorType::f16, 1e-3},
+                                           TypeCase{TensorType::bf16, 4e-3}, TypeCase{TensorType::q8_0, 0.01},
+                                           TypeCase{TensorType::q6_k, 0.04}, TypeCase{TensorType::q4_k, 0.15}));
+
+class DotKernel : public ::testing::TestWithParam<TensorType> {};
+
+// Bound for a quantized dot: the activation is rounded to 8 bits per block (error at most
+// half a step, step = block amax / 127), so |dot - dequant(w).x| <= sum_i |w_i| * amax_b(i) / 254
+// plus float rounding. We allow twice that, plus 1e-4 relative to sum |w_i x_i|.
+TEST_P(DotKernel, MatchesDequantiseThenF32) {
+  const TensorType t = GetParam();
+  const int64_t n = 2048;
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    auto w = random_vec(n, seed);
+    auto x = random_vec(n, seed + 1000, seed % 3 == 0 ? 100.0f : 1.0f);
+    std::vector<uint8_t> wq(row_size(t, n));
+    ASSERT_TRUE(quantize_row(t, w.data(), wq.data(), n));
+    std::vector<float> wd(n);
+    ASSERT_TRUE(dequantize_row(t, wq.data(), wd.data(), n));
+    double ref = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      ref += static_cast<double>(wd[i]) * x[i];
+      mag += std::fabs(static_cast<double>(wd[i]) * x[i]);
+    }
+    const ActFormat af = act_format_for(t);
+    const int blk = af == ActFormat::q8_0 ? 32 : af == ActFormat::q8_k ? 256 : 0;
+    double bound = 1e-4 * mag;
+    if (blk) {
+      for (int64_t b = 0; b < n / blk; ++b) {
+        float amax = 0;
+        for (int i = 0; i < blk; ++i) amax = std::max(amax, std::fabs(x[b * blk + i]));
+        for (int i = 0; i < blk; ++i) bound += 2.0 * std::fabs(wd[b * blk + i]) * amax / 254.0;
+      }
+    }
+    std::vector<uint8_t> act(act_row_bytes(t, n));
+    prepare_activation(t, x.data(), n, act.data());
+    const float scalar = vec_dot_scalar(t)(n, wq.data(), act.data());
+    EXPECT_NEAR(scalar, ref, bound) << type_name(t) << " seed " << seed;
+    if (VecDotFn avx = vec_dot_avx2(t)) {
+      const float simd = avx(n, wq.data(), act.data());
+      // Same integer products; only float summation order differs.
+      EXPECT_NEAR(simd, scalar, 1e-5 * mag + 1e-6) << type_name(t) << " seed " << seed;
+      EXPECT_NEAR(simd, ref, bound) << type_name(t) << " seed " << seed;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, DotKernel,
+                         ::testing::Values(TensorType::f32, TensorType::f16, TensorType::bf16,
+                                           TensorType::q8_0, TensorType::q4_k, TensorType::q6_k),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
+
+TEST(DotKernel, Q8_0HandlesMinus128Weights) {
+  // Files from other quantisers may contain -128; the AVX2 sign trick must still be exact.
+  BlockQ8_0 w{}, a{};
+  w.d = a.d = 0x3C00;
+  for (int j = 0; j < 32; ++j) {
+    w.qs[j] = -128;
+    a.qs[j] = static_cast<int8_t>(j % 2 ? 127 : -127);
+  }
+  a.qs[0] = 127;
+  float s = vec_dot_scalar(TensorType::q8_0)(32, &w, &a);
+  EXPECT_FLOAT_EQ(s, -128.0f * (127 * 17 - 127 * 15));
+  if (auto f = vec_dot_avx2(TensorType::q8_0)) {
+    EXPECT_FLOAT_EQ(f(32, &w, &a), s);
+  }
+}
+
+TEST(Q8K, ActivationQuantisationMatchesGgml) {
+  // d = max / -127 with max the signed element of largest magnitude; bsums are 16-sums.
+  std::vector<float> x(256, 0.0f);
+  x[3] = -2.54f;
+  x[100] = 1.27f;
+  BlockQ8_K b;
+  quantize_row_q8_k(x.data(), &b, 256);
+  EXPECT_FLOAT_EQ(b.d, 0.02f);
+  EXPECT_EQ(b.qs[3], -127);
+  EXPECT_EQ(b.qs[100], 64);  // 1.27 / 0.02 = 63.5 -> ties to even -> 64
+  EXPECT_EQ(b.bsums[0], -127);
+  EXPECT_EQ(b.bsums[6], 64);
+}
+
+}  // namespace
+}  // namespace local_backend
