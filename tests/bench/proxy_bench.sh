@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Proxy overhead benchmark (not part of CI).
+#
+# In ONE run, with wrk (--latency, Lua script POSTing a chat request) against:
+#   (a) the fake upstream directly         (nginx returning a fixed chat.completion JSON)
+#   (b) the gateway in front of it         (openai_compatible provider, alias "bench")
+#   (c) nginx as a plain reverse proxy     (keep-alive upstream pool) in front of it
+# it prints p50/p99 latency and req/s for each, the gateway's added latency (b - a) and its
+# throughput as a ratio of nginx's (b / c).
+#
+# Two phases, each target measured in both:
+#   latency phase:    few connections (LAT_CONNS, default 4) so latency is the cost of the hop,
+#                     not queueing; added p50/p99 come from this phase.
+#   throughput phase: many connections (TP_CONNS, default 64) to saturate the proxy's core;
+#                     the b/c ratio comes from this phase.
+#
+# CPU placement on a 2-core machine (the DESIGN budget is per core):
+#   CPU $LOADGEN_CPU (default 0): wrk (1 thread) and the fake upstream nginx (1 worker). Both are
+#       identical in all three runs, so they cancel out of (b - a) and (b / c).
+#   CPU $PROXY_CPU (default 1):   the proxy under test alone: the gateway with server.workers=1,
+#       or nginx with worker_processes 1. One dedicated core each, so b/c is "per core".
+#   On a machine with more cores, set LOADGEN_CPU=0,1 PROXY_CPU=2 WRK_THREADS=2 for less noise.
+# Numbers on a shared 2-core VM are noisy; run it twice and compare before believing a figure.
+#
+# Usage: tests/bench/proxy_bench.sh            (env: GATEWAY_BIN, DURATION=10s, LAT_CONNS, TP_CONNS,
+#                                               WRK_THREADS, LOADGEN_CPU, PROXY_CPU, KEEP_TMP=1)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+GATEWAY_BIN="${GATEWAY_BIN:-$REPO/build/gateway/gateway}"
+DURATION="${DURATION:-10s}"
+LAT_CONNS="${LAT_CONNS:-4}"
+TP_CONNS="${TP_CONNS:-64}"
+WRK_THREADS="${WRK_THREADS:-1}"
+LOADGEN_CPU="${LOADGEN_CPU:-0}"
+PROXY_CPU="${PROXY_CPU:-1}"
+WARMUP="${WARMUP:-2s}"
+
+for tool in nginx wrk taskset python3 curl; do
+  command -v "$tool" >/dev/null || { echo "proxy_bench: '$tool' is required (Debian package)" >&2; exit 2; }
+done
+if [[ ! -x "$GATEWAY_BIN" ]]; then
+  echo "proxy_bench: gateway binary not found at $GATEWAY_BIN (build it or set GATEWAY_BIN)" >&2
+  exit 2
+fi
+
+TMP="$(mktemp -d /tmp/proxy-bench.XXXXXX)"
+mkdir -p "$TMP/tmp"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 0.3
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  if [[ "${KEEP_TMP:-0}" != 1 ]]; then rm -rf "$TMP"; else echo "kept $TMP"; fi
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+wait_http() { # url, expects an answer within 10 s
+  local url="$1"
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null -X POST -H 'content-type: application/json' \
+         -d '{"model":"bench","messages":[{"role":"user","content":"Hello"}]}' "$url"; then return 0; fi
+    sleep 0.1
+  done
+  echo "proxy_bench: $url did not come up" >&2
+  exit 1
+}
+
+render() { # template, output, then KEY=VALUE pairs
+  local in="$1" out="$2"; shift 2
+  local sedargs=()
+  for kv in "$@"; do sedargs+=(-e "s#@${kv%%=*}@#${kv#*=}#g"); done
+  sed "${sedargs[@]}" "$in" >"$out"
+}
+
+UP_PORT="$(free_port)"
+PX_PORT="$(free_port)"
+
+# --- (a) fake upstream: nginx, 1 worker, on the load-generator CPU --------------------------------
+render "$HERE/nginx/upstream.conf.in" "$TMP/upstream.conf" PREFIX="$TMP" PORT="$UP_PORT"
+taskset -c "$LOADGEN_CPU" nginx -p "$TMP" -c "$TMP/upstream.conf" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$UP_PORT/v1/chat/completions"
+
+# --- (c) nginx reverse proxy, 1 worker, on the proxy CPU ------------------------------------------
+render "$HERE/nginx/proxy.conf.in" "$TMP/proxy.conf" PREFIX="$TMP" PORT="$PX_PORT" UPSTREAM_PORT="$UP_PORT" WORKERS=1
+taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/proxy.conf" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$PX_PORT/v1/chat/completions"
+
+# --- (b) the gateway, 1 worker, on the proxy CPU --------------------------------------------------
+cat >"$TMP/gateway.yaml" <<EOF
+server:
+  listen: "127.0.0.1:0"
+  workers: 1
+  max_connections: 10000
+  max_body_bytes: 1048576
+  header_timeout_ms: 10000
+  keepalive_idle_ms: 75000
+  drain_timeout_ms: 2000
+  access_log: "off"
+upstream:
+  connect_timeout_ms: 2000
+  tls_timeout_ms: 2000
+  first_byte_timeout_ms: 5000
+  stream_idle_timeout_ms: 5000
+  total_timeout_ms: 10000
+  max_attempts: 1
+providers:
+  fake:
+    type: openai_compatible
+    base_url: "http://127.0.0.1:$UP_PORT/v1"
+models:
+  bench: ["fake/bench-model"]
+EOF
+taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$TMP/gateway.yaml" >"$TMP/gateway.out" 2>"$TMP/gateway.err" &
+PIDS+=($!)
+GW_URL=""
+for _ in $(seq 1 100); do
+  GW_URL="$(sed -n 's#.*gateway: listening on \(https\?://[^ ]*\).*#\1#p' "$TMP/gateway.out" | head -1)"
+  [[ -n "$GW_URL" ]] && break
+  sleep 0.1
+done
+if [[ -z "$GW_URL" ]]; then
+  echo "proxy_bench: gateway did not start; stderr:" >&2
+  cat "$TMP/gateway.err" >&2
+  exit 1
+fi
+GW_URL="${GW_URL%/}"
+wait_http "$GW_URL/v1/chat/completions"
+status="$(curl -s -o "$TMP/check.json" -w '%{http_code}' -X POST -H 'content-type: application/json' \
+  -d '{"model":"bench","messages":[{"role":"user","content":"Hello"}]}' "$GW_URL/v1/chat/completions")"
+if [[ "$status" != 200 ]]; then
+  echo "proxy_bench: gateway answered $status to the bench request:" >&2
+  cat "$TMP/check.json" >&2
+  exit 1
+fi
+
+declare -A URL=(
+  [a]="http://127.0.0.1:$UP_PORT/v1/chat/completions"
+  [b]="$GW_URL/v1/chat/completions"
+  [c]="http://127.0.0.1:$PX_PORT/v1/chat/completions"
+)
+declare -A NAME=([a]="upstream direct" [b]="gateway" [c]="nginx proxy")
+
+# Converts a wrk latency figure (e.g. 812.00us, 1.23ms, 2.01s) to microseconds.
+to_us() {
+  python3 -c '
+import re,sys
+m=re.fullmatch(r"([0-9.]+)(us|ms|s|m)", sys.argv[1].strip())
+if not m: print("nan"); sys.exit()
+v=float(m.group(1)); u=m.group(2)
+print(round(v*{"us":1,"ms":1e3,"s":1e6,"m":6e7}[u],1))' "$1"
+}
+
+declare -A P50 P99 RPS ERRS
+run_wrk() { # phase, target, conns
+  local phase="$1" t="$2" conns="$3" out="$TMP/wrk.$1.$2.txt"
+  # Warm-up (connection pools, caches), not recorded.
+  taskset -c "$LOADGEN_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$WARMUP" -s "$HERE/nginx/post.lua" "${URL[$t]}" >/dev/null
+  taskset -c "$LOADGEN_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 5s --latency -s "$HERE/nginx/post.lua" "${URL[$t]}" >"$out"
+  P50[$phase.$t]="$(to_us "$(awk '$1=="50%"{print $2}' "$out")")"
+  P99[$phase.$t]="$(to_us "$(awk '$1=="99%"{print $2}' "$out")")"
+  RPS[$phase.$t]="$(awk '$1=="Requests/sec:"{print $2}' "$out")"
+  ERRS[$phase.$t]="$( (grep -E 'Non-2xx|Socket errors' "$out" || true) | tr -s ' ' | paste -sd';' -)"
+}
+
+echo "proxy_bench: wrk threads=$WRK_THREADS duration=$DURATION (+$WARMUP warm-up); wrk+upstream on CPU $LOADGEN_CPU, proxy under test on CPU $PROXY_CPU"
+echo "proxy_bench: gateway $GATEWAY_BIN ($GW_URL), nginx $(nginx -v 2>&1 | sed 's/.*\///')"
+for phase in latency throughput; do
+  conns=$LAT_CONNS; [[ $phase == throughput ]] && conns=$TP_CONNS
+  for t in a b c; do run_wrk "$phase" "$t" "$conns"; done
+done
+
+printf '\n%-11s %-20s %6s %12s %12s %12s  %s\n' phase target conns "p50 (us)" "p99 (us)" "req/s" "errors"
+for phase in latency throughput; do
+  conns=$LAT_CONNS; [[ $phase == throughput ]] && conns=$TP_CONNS
+  for t in a b c; do
+    printf '%-11s %-20s %6s %12s %12s %12s  %s\n' "$phase" "(${t}) ${NAME[$t]}" "$conns" "${P50[$phase.$t]}" "${P99[$phase.$t]}" "${RPS[$phase.$t]}" "${ERRS[$phase.$t]:-none}"
+  done
+done
+
+python3 - "${P50[latency.a]}" "${P99[latency.a]}" "${P50[latency.b]}" "${P99[latency.b]}" "${P50[latency.c]}" "${P99[latency.c]}" \
+  "${P50[throughput.a]}" "${P99[throughput.a]}" "${P50[throughput.b]}" "${P99[throughput.b]}" "${RPS[latency.b]}" "${RPS[latency.c]}" \
+  "${RPS[throughput.b]}" "${RPS[throughput.c]}" <<'EOF'
+import sys
+v = [float(x) for x in sys.argv[1:]]
+la50, la99, lb50, lb99, lc50, lc99, ta50, ta99, tb50, tb99, lrb, lrc, trb, trc = v
+print()
+print(f"gateway added latency (b - a), latency phase:    p50 {lb50 - la50:+.1f} us   p99 {lb99 - la99:+.1f} us   (target: p50 <= 50 us, p99 <= 250 us)")
+print(f"nginx   added latency (c - a), latency phase:    p50 {lc50 - la50:+.1f} us   p99 {lc99 - la99:+.1f} us   (for reference)")
+print(f"gateway added latency (b - a), throughput phase: p50 {tb50 - ta50:+.1f} us   p99 {tb99 - ta99:+.1f} us   (includes queueing)")
+print(f"gateway throughput / nginx throughput (b / c):   {trb / trc:.3f} at saturation ({trb:.0f} vs {trc:.0f} req/s), {lrb / lrc:.3f} in the latency phase   (target: >= 1.0)")
+EOF
