@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -27,6 +28,10 @@ struct RequestFeatures {
   bool needs_tools = false, needs_json = false, needs_vision = false, needs_reasoning = false;
   bool stream = false;
   uint64_t prefix_hash = 0;       // hash of the first N bytes of the prompt (0 if short)
+  // Added for the policy engine (routing/policy_router.h):
+  int64_t prefix_tokens = 0;      // tokens covered by prefix_hash (0 = unknown: half the input is assumed)
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-cased names, for route `match.headers`
+  std::optional<double> budget_remaining_usd;  // tenant budget left; candidates costing more are excluded
 };
 
 // Why a candidate was not used.
@@ -55,6 +60,7 @@ struct AttemptOutcome {
   std::chrono::microseconds ttft{0};      // time to first content byte (or whole answer if not streaming)
   std::chrono::microseconds duration{0};  // whole attempt
   int64_t output_tokens = 0;
+  uint64_t prefix_hash = 0;  // the request's RequestFeatures::prefix_hash, for prompt-cache affinity
 };
 
 class Router {

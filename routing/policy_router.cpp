@@ -1,0 +1,587 @@
+#include "routing/policy_router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+
+#include "core/json_writer.h"
+#include "routing/constraints.h"
+#include "routing/pricing.h"
+#include "routing/text_util.h"
+
+namespace routing {
+namespace {
+
+uint64_t key_of(const std::string& id) { return std::hash<std::string>{}(id) | 1u; }
+
+bool route_matches(const CompiledPolicy& p, const Route& r, const RequestFeatures& f, const std::string& classification,
+                   bool check_model, bool check_rest) {
+  const Match& m = r.match;
+  if (check_model && !m.models.empty()) {
+    bool hit = false;
+    for (const auto& pat : m.models) {
+      if (pat == "$catalog") hit = std::binary_search(p.catalog_models.begin(), p.catalog_models.end(), f.model);
+      else hit = glob_match(pat, f.model);
+      if (hit) break;
+    }
+    if (!hit) return false;
+  }
+  if (!check_rest) return true;
+  if (!m.tenants.empty() &&
+      std::none_of(m.tenants.begin(), m.tenants.end(), [&](const std::string& t) { return glob_match(t, f.tenant); }))
+    return false;
+  if (!m.paths.empty() &&
+      std::none_of(m.paths.begin(), m.paths.end(), [&](const std::string& t) { return glob_match(t, f.path); }))
+    return false;
+  for (const auto& [name, pat] : m.headers) {
+    bool hit = false;
+    for (const auto& [hn, hv] : f.headers)
+      if (hn == name && glob_match(pat, hv)) {
+        hit = true;
+        break;
+      }
+    if (!hit) return false;
+  }
+  if (!m.data_classifications.empty() &&
+      std::find(m.data_classifications.begin(), m.data_classifications.end(), classification) ==
+          m.data_classifications.end())
+    return false;
+  return true;
+}
+
+std::string fmt(double v, const char* f = "%.6g") {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+void json_num(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  out += fmt(v, "%.9g");
+}
+
+const char* kind_name(ExclusionKind k) {
+  switch (k) {
+    case ExclusionKind::policy: return "policy";
+    case ExclusionKind::request: return "request";
+    case ExclusionKind::unavailable: return "unavailable";
+  }
+  return "policy";
+}
+
+}  // namespace
+
+PolicyRouter::PolicyRouter(std::shared_ptr<const CompiledPolicy> policy, PolicyRouterOptions options)
+    : options_(options),
+      live_(std::make_shared<LiveStats>(options.breaker, options.clock)),
+      affinity_(options.affinity_capacity, options.affinity_ttl) {
+  snapshot_.store(make_snapshot(std::move(policy)));
+}
+
+core::Result<std::unique_ptr<PolicyRouter>> PolicyRouter::from_file(const std::string& path,
+                                                                    const std::vector<ProviderInstance>& providers,
+                                                                    PolicyRouterOptions options) {
+  auto compiled = compile_policy_file(path, *builtin_catalog(), providers);
+  if (!compiled.ok()) return compiled.error();
+  return std::make_unique<PolicyRouter>(std::move(compiled.value()), options);
+}
+
+std::shared_ptr<const PolicyRouter::Snapshot> PolicyRouter::make_snapshot(std::shared_ptr<const CompiledPolicy> policy) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->stats.reserve(policy->deployments.size());
+  for (const auto& d : policy->deployments) {
+    auto s = live_->get_or_create(d.deployment.id);
+    s->set_priors(d.prior_ttft_ms, d.prior_tokens_per_second, static_cast<double>(policy->default_output_tokens));
+    snap->stats.push_back(std::move(s));
+    snap->key.push_back(key_of(d.deployment.id));
+  }
+  snap->policy = std::move(policy);
+  return snap;
+}
+
+void PolicyRouter::swap_policy(std::shared_ptr<const CompiledPolicy> policy) {
+  snapshot_.store(make_snapshot(std::move(policy)));
+}
+
+core::Status PolicyRouter::reload(std::string_view yaml_text, std::string_view file_name,
+                                  const std::vector<ProviderInstance>& providers) {
+  auto compiled = compile_policy(yaml_text, file_name, *builtin_catalog(), providers);
+  if (!compiled.ok()) {
+    reloads_failed_.fetch_add(1);
+    return compiled.error();
+  }
+  swap_policy(std::move(compiled.value()));
+  reloads_ok_.fetch_add(1);
+  return core::ok_status();
+}
+
+core::Status PolicyRouter::reload_file(const std::string& path, const std::vector<ProviderInstance>& providers) {
+  auto compiled = compile_policy_file(path, *builtin_catalog(), providers);
+  if (!compiled.ok()) {
+    reloads_failed_.fetch_add(1);
+    return compiled.error();
+  }
+  swap_policy(std::move(compiled.value()));
+  reloads_ok_.fetch_add(1);
+  return core::ok_status();
+}
+
+std::shared_ptr<const CompiledPolicy> PolicyRouter::policy() const { return snapshot_.load()->policy; }
+
+std::vector<std::string> PolicyRouter::model_names() const { return snapshot_.load()->policy->model_names; }
+
+void PolicyRouter::attempt_started(const std::string& deployment_id) { live_->attempt_started(deployment_id); }
+
+void PolicyRouter::set_external_stats(const std::string& deployment_id, const ExternalStats& stats) {
+  live_->set_external_stats(deployment_id, stats);
+}
+
+void PolicyRouter::record(const AttemptOutcome& outcome) {
+  live_->record(outcome);
+  if (outcome.ok && outcome.prefix_hash != 0)
+    affinity_.put(outcome.prefix_hash, key_of(outcome.deployment), options_.clock->steady_now());
+}
+
+void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Decision& d) const {
+  const CompiledPolicy& p = *snap.policy;
+  d.policy = snap.policy;
+
+  // The request's region, classification and tags: request first, then tenant, then policy defaults.
+  const TenantDefaults* tenant = nullptr;
+  if (!f.tenant.empty()) {
+    auto it = p.tenants.find(f.tenant);
+    if (it != p.tenants.end()) tenant = &it->second;
+  }
+  const std::string& region = !f.client_region.empty() ? f.client_region
+                              : tenant && !tenant->client_region.empty() ? tenant->client_region
+                                                                         : p.defaults.client_region;
+  parse_client_region(region, d.client_country, d.client_subdivision);
+  d.data_classification = !f.data_classification.empty() ? f.data_classification
+                          : tenant && !tenant->data_classification.empty() ? tenant->data_classification
+                                                                           : p.defaults.data_classification;
+  d.data_tags = f.data_tags;
+  if (tenant) d.data_tags.insert(d.data_tags.end(), tenant->data_tags.begin(), tenant->data_tags.end());
+  if (f.data_tags.empty() && !tenant) d.data_tags.insert(d.data_tags.end(), p.defaults.data_tags.begin(), p.defaults.data_tags.end());
+  if (!d.data_classification.empty()) d.data_tags.push_back(d.data_classification);
+
+  for (const auto& r : p.routes)
+    if (route_matches(p, r, f, d.data_classification, true, true)) {
+      d.route = &r;
+      break;
+    }
+  if (!d.route) {
+    const bool model_known = std::any_of(p.routes.begin(), p.routes.end(), [&](const Route& r) {
+      return route_matches(p, r, f, d.data_classification, true, false);
+    });
+    if (!model_known)
+      d.error = core::make_error(core::ErrorKind::not_found,
+                                 "model '" + f.model + "' does not exist in policy '" + p.name + "'",
+                                 core::ErrorSource::gateway, "model_not_found", "model");
+    else
+      d.error = core::make_error(core::ErrorKind::forbidden,
+                                 "no route of policy '" + p.name + "' matches this request (model '" + f.model +
+                                     "', tenant '" + f.tenant + "', path '" + f.path + "')",
+                                 core::ErrorSource::gateway, "no_route");
+    return;
+  }
+  const Route& route = *d.route;
+  const std::vector<RouteCandidate>* cands = nullptr;
+  {
+    auto it = route.candidates.find(route.per_model ? f.model : std::string());
+    if (it != route.candidates.end()) cands = &it->second;
+  }
+  if (!cands || cands->empty()) {
+    d.error = core::make_error(route.per_model ? core::ErrorKind::not_found : core::ErrorKind::unavailable,
+                               "route '" + route.name + "' of policy '" + p.name + "' has no deployment for model '" +
+                                   f.model + "'",
+                               core::ErrorSource::gateway, route.per_model ? "model_not_found" : "no_deployment");
+    return;
+  }
+
+  RequestContext ctx;
+  ctx.client_country = d.client_country;
+  ctx.client_subdivision = d.client_subdivision;
+  ctx.data_classification = d.data_classification;
+  ctx.data_tags = d.data_tags;
+  const std::string origin = origin_block_reason(ctx, p.operator_region);
+
+  Capabilities need;
+  need.tools = f.needs_tools;
+  need.json = f.needs_json;
+  need.vision = f.needs_vision;
+  need.reasoning = f.needs_reasoning;
+  const Constraints& c = route.constraints;
+  const bool dyn_presets = (c.presets & (kPresetUsRegulatedEnterprise | kPresetEuGdpr | kPresetChinaDomestic)) != 0;
+  const auto now = options_.clock->steady_now();
+  const auto wall = options_.clock->wall_now();
+  const int64_t in_tokens = std::max<int64_t>(0, f.est_input_tokens);
+  std::optional<uint64_t> affine;
+  if (route.affinity && f.prefix_hash != 0) affine = affinity_.get(f.prefix_hash, now);
+  const int64_t cached_guess =
+      f.prefix_tokens > 0 ? std::min(f.prefix_tokens, in_tokens) : in_tokens / 2;
+
+  d.evals.resize(cands->size());
+  for (size_t i = 0; i < cands->size(); ++i) {
+    const RouteCandidate& rc = (*cands)[i];
+    const DeploymentFacts& df = p.deployments[rc.deployment];
+    CandidateEval& e = d.evals[i];
+    e.deployment = rc.deployment;
+    e.order = static_cast<uint32_t>(i);
+    auto exclude = [&](ExclusionKind k, std::string why) {
+      e.excluded = true;
+      e.kind = k;
+      e.reason = std::move(why);
+    };
+    if (!origin.empty()) {
+      exclude(ExclusionKind::policy, origin);
+      continue;
+    }
+    if (!rc.static_exclusion.empty()) {
+      e.excluded = true;
+      e.kind = rc.static_kind;
+      e.reason = rc.static_exclusion;
+      continue;
+    }
+    if (!df.caps.covers(need)) {
+      exclude(ExclusionKind::request, "lacks " + df.caps.missing(need) + " needed by the request");
+      continue;
+    }
+    if (c.context_fit) {
+      const int64_t out_need = f.max_tokens.value_or(0);
+      if (f.max_tokens && df.max_output > 0 && *f.max_tokens > df.max_output) {
+        exclude(ExclusionKind::request,
+                "max_tokens " + std::to_string(*f.max_tokens) + " exceeds max output " + std::to_string(df.max_output));
+        continue;
+      }
+      if (df.context_window > 0 && in_tokens + out_need > df.context_window) {
+        exclude(ExclusionKind::request, "context: " + std::to_string(in_tokens) + " input + " + std::to_string(out_need) +
+                                            " output tokens exceed context window " + std::to_string(df.context_window));
+        continue;
+      }
+    }
+    if (dyn_presets) {
+      std::string why = request_exclusion(df, c, ctx);
+      if (!why.empty()) {
+        exclude(ExclusionKind::policy, std::move(why));
+        continue;
+      }
+    }
+    DeploymentStats& st = *snap.stats[rc.deployment];
+    const AvailabilityCheck av = st.availability(now);
+    if (av.state == Availability::cooldown || av.state == Availability::open) {
+      exclude(ExclusionKind::unavailable,
+              std::string(av.state == Availability::open ? "circuit open, half-open in " : "cooling down (") +
+                  (av.state == Availability::open ? fmt(static_cast<double>(av.wait_ms) / 1000.0, "%.1f") + " s"
+                                                  : std::string(av.cause) + ", " +
+                                                        fmt(static_cast<double>(av.wait_ms) / 1000.0, "%.1f") + " s left)"));
+      continue;
+    }
+    if (av.state == Availability::probe_busy) {
+      exclude(ExclusionKind::unavailable, "circuit half-open, probe in flight");
+      continue;
+    }
+    e.probe = av.state == Availability::probe;
+
+    const LiveView v = st.view(now);
+    e.external = v.external;
+    e.est_output_tokens = f.max_tokens ? *f.max_tokens : std::max<int64_t>(1, std::llround(v.avg_output_tokens));
+    e.affinity = affine && *affine == snap.key[rc.deployment];
+    e.est_cached_tokens = e.affinity ? cached_guess : 0;
+    e.price_factor = price_factor(df.pricing.schedule, wall);
+    core::Usage u;
+    u.prompt_tokens = in_tokens;
+    u.cached_tokens = e.est_cached_tokens;
+    u.completion_tokens = e.est_output_tokens;
+    e.est_cost_usd = cost_of(df.pricing, u, e.price_factor).usd();
+    e.ttft_ms = v.ttft_ms;
+    e.tokens_per_second = v.tokens_per_second;
+    e.latency_ms = v.ttft_ms + static_cast<double>(e.est_output_tokens) / v.tokens_per_second * 1000.0;
+    e.error_rate = v.error_rate;
+    if (c.max_cost_usd && e.est_cost_usd > *c.max_cost_usd) {
+      exclude(ExclusionKind::policy, "expected cost $" + fmt(e.est_cost_usd) + " above max_cost_usd $" + fmt(*c.max_cost_usd));
+      continue;
+    }
+    if (f.budget_remaining_usd && e.est_cost_usd > *f.budget_remaining_usd) {
+      exclude(ExclusionKind::policy, "expected cost $" + fmt(e.est_cost_usd) + " above tenant budget left $" +
+                                         fmt(*f.budget_remaining_usd));
+      continue;
+    }
+  }
+
+  // Objective over the qualified candidates.
+  const Objective& o = route.objective;
+  double max_cost = 0, max_lat = 0;
+  for (const auto& e : d.evals)
+    if (!e.excluded) {
+      max_cost = std::max(max_cost, e.est_cost_usd);
+      max_lat = std::max(max_lat, e.latency_ms);
+    }
+  for (uint32_t i = 0; i < d.evals.size(); ++i) {
+    CandidateEval& e = d.evals[i];
+    if (e.excluded) continue;
+    const double cn = max_cost > 0 ? e.est_cost_usd / max_cost : 0;
+    const double ln = max_lat > 0 ? e.latency_ms / max_lat : 0;
+    switch (o.kind) {
+      case ObjectiveKind::weighted:
+        e.cost_term = o.cost_weight * cn;
+        e.latency_term = o.latency_weight * ln;
+        e.error_term = o.error_weight * e.error_rate;
+        e.score = e.cost_term + e.latency_term + e.error_term;
+        break;
+      case ObjectiveKind::cheapest_within_slo:
+        e.meets_slo = (!o.latency_slo_ms || e.latency_ms <= *o.latency_slo_ms) && (!o.ttft_slo_ms || e.ttft_ms <= *o.ttft_slo_ms);
+        if (!e.meets_slo && o.strict_slo) {
+          e.excluded = true;
+          e.kind = ExclusionKind::unavailable;
+          e.reason = "expected latency " + fmt(e.latency_ms, "%.0f") + " ms / TTFT " + fmt(e.ttft_ms, "%.0f") +
+                     " ms misses the SLO";
+          continue;
+        }
+        // Lexicographic: every SLO-meeting candidate (ranked by cost, then error risk) before any
+        // that misses it (ranked by latency).
+        e.cost_term = cn;
+        e.latency_term = e.meets_slo ? 0 : 2 + ln;
+        e.error_term = e.meets_slo ? e.error_rate * 1e-3 : 0;
+        e.score = e.meets_slo ? cn + e.error_term : e.latency_term;
+        break;
+      case ObjectiveKind::ordered:
+        e.score = static_cast<double>(e.order);
+        break;
+    }
+    d.ranked.push_back(i);
+  }
+  std::sort(d.ranked.begin(), d.ranked.end(), [&](uint32_t a, uint32_t b) {
+    const CandidateEval& x = d.evals[a];
+    const CandidateEval& y = d.evals[b];
+    if (x.score != y.score) return x.score < y.score;
+    if (x.order != y.order) return x.order < y.order;
+    return p.deployments[x.deployment].deployment.id < p.deployments[y.deployment].deployment.id;
+  });
+
+  if (d.ranked.empty()) {
+    // Fail closed, naming every candidate's reason.
+    bool any_unavailable = false, all_request = true, any_context = false;
+    int64_t retry_ms = std::numeric_limits<int64_t>::max();
+    for (const auto& e : d.evals) {
+      any_unavailable |= e.kind == ExclusionKind::unavailable;
+      all_request &= e.kind == ExclusionKind::request;
+      any_context |= e.reason.rfind("context", 0) == 0 || e.reason.rfind("max_tokens", 0) == 0;
+    }
+    for (const auto& rc : *cands) {
+      const auto av = snap.stats[rc.deployment]->availability(now);
+      if (av.state == Availability::cooldown || av.state == Availability::open) retry_ms = std::min(retry_ms, av.wait_ms);
+    }
+    core::ErrorKind kind = any_unavailable ? core::ErrorKind::unavailable
+                           : all_request   ? (any_context ? core::ErrorKind::context_too_long : core::ErrorKind::bad_request)
+                                           : core::ErrorKind::forbidden;
+    std::string msg = "no deployment satisfies route '" + route.name + "' of policy '" + p.name + "': ";
+    size_t listed = 0;
+    for (const auto& e : d.evals) {
+      if (listed == options_.max_reasons_in_error) {
+        msg += "; ... and " + std::to_string(d.evals.size() - listed) + " more (see /admin/explain)";
+        break;
+      }
+      if (listed++) msg += "; ";
+      msg += p.deployments[e.deployment].deployment.id + " excluded: " + e.reason;
+    }
+    core::Error err = core::make_error(kind, std::move(msg), core::ErrorSource::gateway, "routing_refused");
+    if (kind == core::ErrorKind::unavailable && retry_ms != std::numeric_limits<int64_t>::max())
+      err.retry_after = std::chrono::milliseconds(std::max<int64_t>(retry_ms, 1));
+    d.error = std::move(err);
+  }
+}
+
+Decision PolicyRouter::decide(const RequestFeatures& request) const {
+  Decision d;
+  auto snap = snapshot_.load();
+  evaluate(*snap, request, d);
+  return d;
+}
+
+core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
+  auto snap = snapshot_.load();
+  Decision d;
+  evaluate(*snap, request, d);
+  if (d.error) return *d.error;
+  const CompiledPolicy& p = *snap->policy;
+  const Route& route = *d.route;
+  Plan plan;
+  plan.route = route.name;
+  const size_t limit = static_cast<size_t>(route.max_attempts);
+  plan.attempts.reserve(std::min(limit, d.ranked.size()));
+  bool probing = false;
+  for (uint32_t idx : d.ranked) {
+    CandidateEval& e = d.evals[idx];
+    if (e.probe) {
+      // Half-open: one request at a time may probe. The probe goes first, so it really is tried;
+      // the rest of the plan still backs it up.
+      if (probing || !snap->stats[e.deployment]->try_acquire_probe(options_.clock->steady_now())) {
+        e.excluded = true;
+        e.kind = ExclusionKind::unavailable;
+        e.reason = "circuit half-open, probe in flight";
+        continue;
+      }
+      probing = true;
+      PlannedAttempt a{p.deployments[e.deployment].deployment, e.est_cost_usd, e.score};
+      plan.attempts.insert(plan.attempts.begin(), std::move(a));
+      if (plan.attempts.size() > limit) plan.attempts.pop_back();
+      continue;
+    }
+    if (plan.attempts.size() >= limit) continue;
+    plan.attempts.push_back({p.deployments[e.deployment].deployment, e.est_cost_usd, e.score});
+  }
+  for (const auto& e : d.evals)
+    if (e.excluded) plan.exclusions.push_back({p.deployments[e.deployment].deployment.id, e.reason});
+  if (plan.attempts.empty()) {
+    std::string msg = "no deployment available for route '" + route.name + "': ";
+    for (size_t i = 0; i < plan.exclusions.size() && i < options_.max_reasons_in_error; ++i)
+      msg += (i ? "; " : "") + plan.exclusions[i].deployment + " excluded: " + plan.exclusions[i].reason;
+    return core::make_error(core::ErrorKind::unavailable, std::move(msg), core::ErrorSource::gateway, "routing_refused");
+  }
+  return plan;
+}
+
+std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
+  Decision d = decide(f);
+  const CompiledPolicy& p = *d.policy;
+  std::string o;
+  o.reserve(4096);
+  auto key = [&](const char* k) {
+    core::append_json_string(o, k);
+    o += ':';
+  };
+  auto str_field = [&](const char* k, std::string_view v) {
+    key(k);
+    core::append_json_string(o, v);
+    o += ',';
+  };
+  auto num_field = [&](const char* k, double v) {
+    key(k);
+    json_num(o, v);
+    o += ',';
+  };
+  o += '{';
+  str_field("policy", p.name);
+  str_field("file", p.file);
+  str_field("route", d.route ? d.route->name : "");
+  if (d.route) {
+    num_field("route_line", d.route->line);
+    str_field("objective", to_string(d.route->objective.kind));
+    const Objective& ob = d.route->objective;
+    key("weights");
+    o += '{';
+    key("cost");
+    json_num(o, ob.cost_weight);
+    o += ',';
+    key("latency");
+    json_num(o, ob.latency_weight);
+    o += ',';
+    key("error_risk");
+    json_num(o, ob.error_weight);
+    o += "},";
+    if (ob.latency_slo_ms) num_field("latency_slo_ms", *ob.latency_slo_ms);
+    if (ob.ttft_slo_ms) num_field("ttft_slo_ms", *ob.ttft_slo_ms);
+    num_field("max_attempts", d.route->max_attempts);
+  }
+  key("request");
+  o += '{';
+  str_field("model", f.model);
+  str_field("tenant", f.tenant);
+  str_field("path", f.path);
+  str_field("client_country", d.client_country);
+  str_field("client_subdivision", d.client_subdivision);
+  str_field("data_classification", d.data_classification);
+  key("data_tags");
+  o += '[';
+  for (size_t i = 0; i < d.data_tags.size(); ++i) {
+    if (i) o += ',';
+    core::append_json_string(o, d.data_tags[i]);
+  }
+  o += "],";
+  num_field("est_input_tokens", static_cast<double>(f.est_input_tokens));
+  if (f.max_tokens) num_field("max_tokens", static_cast<double>(*f.max_tokens));
+  key("needs");
+  Capabilities need{f.needs_tools, f.needs_json, f.needs_vision, f.needs_reasoning};
+  core::append_json_string(o, need.to_string());
+  o += "},";
+  key("plan");
+  o += '[';
+  const size_t limit = d.route ? static_cast<size_t>(d.route->max_attempts) : 0;
+  for (size_t i = 0; i < d.ranked.size() && i < limit; ++i) {
+    if (i) o += ',';
+    core::append_json_string(o, p.deployments[d.evals[d.ranked[i]].deployment].deployment.id);
+  }
+  o += "],";
+  std::vector<int> rank(d.evals.size(), 0);
+  for (size_t i = 0; i < d.ranked.size(); ++i) rank[d.ranked[i]] = static_cast<int>(i) + 1;
+  key("candidates");
+  o += '[';
+  for (size_t i = 0; i < d.evals.size(); ++i) {
+    const CandidateEval& e = d.evals[i];
+    const DeploymentFacts& df = p.deployments[e.deployment];
+    if (i) o += ',';
+    o += '{';
+    str_field("deployment", df.deployment.id);
+    if (e.excluded) {
+      str_field("status", "excluded");
+      str_field("exclusion", kind_name(e.kind));
+      str_field("reason", e.reason);
+    } else {
+      str_field("status", static_cast<size_t>(rank[i]) <= limit ? (rank[i] == 1 ? "primary" : "fallback") : "qualified");
+      num_field("rank", rank[i]);
+      num_field("score", e.score);
+      key("terms");
+      o += '{';
+      key("cost");
+      json_num(o, e.cost_term);
+      o += ',';
+      key("latency");
+      json_num(o, e.latency_term);
+      o += ',';
+      key("error_risk");
+      json_num(o, e.error_term);
+      o += "},";
+      num_field("est_cost_usd", e.est_cost_usd);
+      num_field("est_output_tokens", static_cast<double>(e.est_output_tokens));
+      num_field("est_cached_tokens", static_cast<double>(e.est_cached_tokens));
+      num_field("price_factor", e.price_factor);
+      num_field("ttft_ms", e.ttft_ms);
+      num_field("tokens_per_second", e.tokens_per_second);
+      num_field("expected_latency_ms", e.latency_ms);
+      num_field("error_rate", e.error_rate);
+      key("meets_slo");
+      o += e.meets_slo ? "true," : "false,";
+      key("affinity");
+      o += e.affinity ? "true," : "false,";
+      key("half_open_probe");
+      o += e.probe ? "true," : "false,";
+      key("external_stats");
+      o += e.external ? "true," : "false,";
+    }
+    str_field("jurisdiction", df.risk.jurisdiction);
+    str_field("sanctions_risk", to_string(df.risk.sanctions_risk()));
+    key("verified_at");
+    core::append_json_string(o, df.risk.verified_at);
+    o += '}';
+  }
+  o += ']';
+  if (d.error) {
+    o += ',';
+    key("error");
+    o += '{';
+    str_field("kind", core::to_string(d.error->kind));
+    num_field("status", d.error->http_status());
+    key("message");
+    core::append_json_string(o, d.error->message);
+    o += '}';
+  }
+  o += '}';
+  return o;
+}
+
+}  // namespace routing

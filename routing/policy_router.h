@@ -1,0 +1,117 @@
+#pragma once
+// routing::PolicyRouter: the policy engine behind routing::Router. Runs the compiled policy over
+// an immutable snapshot (policy + per-deployment live stats) swapped atomically on reload; a
+// decision takes no global lock. Scoring: expected cost (price x estimated tokens, after expected
+// prompt-cache hits), expected latency (TTFT + output / tokens-per-second), error risk.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "routing/affinity.h"
+#include "routing/live_stats.h"
+#include "routing/policy.h"
+#include "routing/router.h"
+
+namespace routing {
+
+struct PolicyRouterOptions {
+  const core::Clock* clock = &core::SystemClock::instance();
+  BreakerConfig breaker;
+  size_t affinity_capacity = 65536;
+  std::chrono::milliseconds affinity_ttl{300'000};
+  size_t max_reasons_in_error = 64;  // refusal messages list at most this many candidates
+};
+
+// Per-candidate detail of one decision (what explain prints).
+struct CandidateEval {
+  uint32_t deployment = 0;  // index into CompiledPolicy::deployments
+  uint32_t order = 0;       // position in the route's candidate list
+  bool excluded = false;
+  ExclusionKind kind = ExclusionKind::policy;
+  std::string reason;
+  double est_cost_usd = 0;
+  int64_t est_output_tokens = 0;
+  int64_t est_cached_tokens = 0;
+  double price_factor = 1;
+  double ttft_ms = 0, tokens_per_second = 0, latency_ms = 0, error_rate = 0;
+  double cost_term = 0, latency_term = 0, error_term = 0, score = 0;
+  bool meets_slo = true;
+  bool affinity = false;
+  bool probe = false;  // half-open: this request would be the probe
+  bool external = false;
+};
+
+struct Decision {
+  std::shared_ptr<const CompiledPolicy> policy;
+  const Route* route = nullptr;
+  std::string client_country, client_subdivision, data_classification;
+  std::vector<std::string> data_tags;
+  std::vector<CandidateEval> evals;
+  std::vector<uint32_t> ranked;  // indexes into evals: qualified candidates, best first
+  std::optional<core::Error> error;
+};
+
+class PolicyRouter final : public Router {
+ public:
+  explicit PolicyRouter(std::shared_ptr<const CompiledPolicy> policy, PolicyRouterOptions options = {});
+
+  // Compiles `path` against the built-in catalog and `providers` and builds a router.
+  static core::Result<std::unique_ptr<PolicyRouter>> from_file(const std::string& path,
+                                                                const std::vector<ProviderInstance>& providers,
+                                                                PolicyRouterOptions options = {});
+
+  core::Result<Plan> plan(const RequestFeatures& request) const override;
+  void record(const AttemptOutcome& outcome) override;
+  std::vector<std::string> model_names() const override;
+
+  // Call when an attempt is dispatched (in-flight gauge); record() ends it.
+  void attempt_started(const std::string& deployment_id);
+
+  // Swaps in a new compiled policy; decisions already running keep the old snapshot.
+  void swap_policy(std::shared_ptr<const CompiledPolicy> policy);
+  // Compile + swap. On error the current policy keeps serving and the error is returned.
+  core::Status reload(std::string_view yaml_text, std::string_view file_name,
+                      const std::vector<ProviderInstance>& providers);
+  core::Status reload_file(const std::string& path, const std::vector<ProviderInstance>& providers);
+  uint64_t reloads_ok() const { return reloads_ok_.load(); }
+  uint64_t reloads_failed() const { return reloads_failed_.load(); }
+  std::shared_ptr<const CompiledPolicy> policy() const;
+
+  // Full detail of the decision for `request` (no side effects: probe slots are not taken).
+  Decision decide(const RequestFeatures& request) const;
+  // The decision as JSON: every candidate's score terms and exclusions (gateway explain,
+  // POST /admin/explain).
+  std::string explain_json(const RequestFeatures& request) const;
+
+  // Every live figure routing uses, per deployment ({deployment, metric, value}), for /metrics.
+  std::vector<StatSample> stats_samples() const { return live_->samples(); }
+  // Figures from an external source (Prometheus query mode); they expire after breaker.external_ttl.
+  void set_external_stats(const std::string& deployment_id, const ExternalStats& stats);
+  LiveStats& live_stats() { return *live_; }
+  const AffinityMap& affinity() const { return affinity_; }
+
+ private:
+  struct Snapshot {
+    std::shared_ptr<const CompiledPolicy> policy;
+    std::vector<std::shared_ptr<DeploymentStats>> stats;  // parallel to policy->deployments
+    std::vector<uint64_t> key;                            // hash of each deployment id (affinity)
+  };
+  std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const CompiledPolicy> policy);
+  void evaluate(const Snapshot& snap, const RequestFeatures& request, Decision& d) const;
+
+  PolicyRouterOptions options_;
+  std::shared_ptr<LiveStats> live_;
+  AffinityMap affinity_;
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
+};
+
+// Free-function form used by `gateway explain`.
+inline std::string explain_json(const PolicyRouter& router, const RequestFeatures& request) {
+  return router.explain_json(request);
+}
+
+}  // namespace routing

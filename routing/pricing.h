@@ -1,0 +1,26 @@
+#pragma once
+// What a call costs: tier by the request's input length, peak/off-peak by UTC clock, every token
+// kind priced separately. Integer pico-USD throughout, so ledgers add up exactly.
+#include "core/clock.h"
+#include "core/money.h"
+#include "core/usage.h"
+#include "routing/catalog.h"
+
+namespace routing {
+
+// True when list (peak) price applies at `when`. No schedule = always list price.
+bool is_peak(const PriceSchedule& schedule, core::WallTime when);
+
+// Multiplier applied to list prices at `when` (1.0, or e.g. 0.5 off-peak).
+double price_factor(const PriceSchedule& schedule, core::WallTime when);
+
+// Cost of one call that billed `usage` at `when`:
+//   uncached input x input + cached x cached_input + cache_write x cache_write
+//   + (completion - reasoning) x output + reasoning x reasoning_output,
+// all from the tier selected by usage.prompt_tokens, times the schedule factor.
+core::Money cost_of(const DeploymentFacts& facts, const core::Usage& usage, core::WallTime when);
+
+// Same, with a precomputed schedule factor (the router computes it once per decision).
+core::Money cost_of(const Pricing& pricing, const core::Usage& usage, double factor);
+
+}  // namespace routing
