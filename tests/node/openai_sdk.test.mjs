@@ -2,12 +2,12 @@
 // Node 22) used unchanged against the gateway.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
+import fs from 'node:fs';
 import OpenAI from 'openai';
 import { startFake, CONTENT_PIECES, REASONING_PIECES, USAGE } from './lib/fake_upstream.mjs';
 import { startGateway, defaultConfig, providerFor, userMsg } from './lib/gateway.mjs';
 
-const sdkVersion = createRequire(import.meta.url)('openai/package.json').version;
+const sdkVersion = JSON.parse(fs.readFileSync(new URL('./node_modules/openai/package.json', import.meta.url), 'utf8')).version;
 let gw;
 let fake;
 let client;
