@@ -91,7 +91,7 @@ const char* Error::openai_type() const {
     case ErrorKind::bad_request:
     case ErrorKind::context_too_long:
     case ErrorKind::content_filter:
-    case ErrorKind::payload_too_large:
+    case ErrorKind::payload_too_large: return "invalid_request_error";
     case ErrorKind::not_found: return source == ErrorSource::upstream ? "upstream_error" : "invalid_request_error";
     case ErrorKind::auth: return source == ErrorSource::upstream ? "upstream_error" : "authentication_error";
     case ErrorKind::forbidden: return "permission_error";

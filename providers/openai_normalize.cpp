@@ -118,7 +118,7 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
       // Map vendor finish reasons; usage found inside a choice (Kimi) is lifted out.
       s.push_back('[');
       bool cfirst = true;
-      for (element c : field.value.get_array().value_unsafe()) {
+      for (element c : simdjson::dom::array(field.value)) {
         if (!cfirst) s.push_back(',');
         cfirst = false;
         if (!c.is_object()) { s += simdjson::minify(c); continue; }
@@ -208,7 +208,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   std::string mapped_finish;
   bool finish_changed = false;
   if (has_choices) {
-    for (element c : choices.get_array().value_unsafe()) {
+    for (element c : simdjson::dom::array(choices)) {
       if (!c.is_object()) continue;
       element cu;
       if (c["usage"].get(cu) == simdjson::SUCCESS && !cu.is_null()) {  // Kimi
@@ -264,7 +264,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
     }
     s.push_back('[');
     bool cfirst = true;
-    for (element c : field.value.get_array().value_unsafe()) {
+    for (element c : simdjson::dom::array(field.value)) {
       if (!cfirst) s.push_back(',');
       cfirst = false;
       if (!c.is_object()) { s += simdjson::minify(c); continue; }

@@ -2,6 +2,7 @@
 // Normalises each vendor's answer to OpenAI's shape: usage always at top level with
 // prompt_tokens_details.cached_tokens and completion_tokens_details.reasoning_tokens filled from the
 // vendor's own fields; reasoning_content passed through; vendor finish reasons mapped.
+#include <optional>
 #include <string>
 #include <string_view>
 

@@ -1,0 +1,53 @@
+#include "gateway/app.h"
+
+#include <algorithm>
+
+#include "providers/dialect.h"
+#include "routing/static_router.h"
+
+namespace gateway {
+
+core::Status build_app(App& app) {
+  GatewayConfig& cfg = app.config;
+  for (const auto& pc : cfg.providers) {
+    auto p = providers::make_openai_compatible(pc);
+    if (!p) return std::move(p).error();
+    app.providers[pc.name] = std::move(p).value();
+  }
+  std::vector<routing::ProviderStatus> statuses;
+  for (const auto& [name, p] : app.providers) {
+    statuses.push_back({name, p->available(), p->unavailable_reason(), p->default_region()});
+    app.metrics.provider_available(name, p->available());
+  }
+  std::vector<std::pair<std::string, std::vector<routing::Deployment>>> models;
+  for (const auto& [alias, refs] : cfg.models) {
+    std::vector<routing::Deployment> list;
+    for (const auto& ref : refs) {
+      routing::Deployment d;
+      std::string err;
+      if (!routing::parse_deployment_ref(ref, d, err))
+        return core::make_error(core::ErrorKind::bad_request, cfg.file + ": models." + alias + ": " + err);
+      auto* p = app.find_provider(d.provider);
+      if (!p)
+        return core::make_error(core::ErrorKind::bad_request, cfg.file + ": models." + alias + ": deployment '" + ref +
+                                                                  "' names provider '" + d.provider +
+                                                                  "', which is not in providers:");
+      if (d.region.empty()) d.region = p->default_region();
+      auto regions = p->regions();
+      if (std::find(regions.begin(), regions.end(), d.region) == regions.end()) {
+        std::string known;
+        for (const auto& r : regions) known += (known.empty() ? "" : ", ") + r;
+        return core::make_error(core::ErrorKind::bad_request, cfg.file + ": models." + alias + ": provider '" +
+                                                                  d.provider + "' has no region '" + d.region +
+                                                                  "' (known: " + known + ")");
+      }
+      d.id = routing::deployment_id(d.provider, d.region, d.model);
+      list.push_back(std::move(d));
+    }
+    models.emplace_back(alias, std::move(list));
+  }
+  app.router.store(std::make_shared<routing::StaticRouter>(std::move(models), std::move(statuses)));
+  return core::ok_status();
+}
+
+}  // namespace gateway

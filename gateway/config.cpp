@@ -1,0 +1,239 @@
+#include "gateway/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace gateway {
+namespace {
+
+struct ConfigError {
+  std::string message;
+};
+
+std::string where(const std::string& file, const YAML::Node& n) {
+  auto m = n.Mark();
+  if (m.is_null()) return file + ": ";
+  return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
+}
+
+[[noreturn]] void fail(const std::string& file, const YAML::Node& n, const std::string& msg) {
+  throw ConfigError{where(file, n) + msg};
+}
+
+void check_keys(const std::string& file, const YAML::Node& map, const std::string& section,
+                std::initializer_list<const char*> allowed) {
+  if (!map.IsMap()) fail(file, map, section + " must be a mapping");
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    std::string k = it->first.as<std::string>();
+    bool ok = false;
+    for (const char* a : allowed) ok |= k == a;
+    if (!ok) {
+      std::string list;
+      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      fail(file, it->first, "unknown key '" + k + "' in " + section + " (allowed: " + list + ")");
+    }
+  }
+}
+
+template <class T>
+T scalar(const std::string& file, const YAML::Node& n, const char* what) {
+  if (!n.IsScalar()) fail(file, n, std::string(what) + " must be a scalar");
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    fail(file, n, std::string(what) + " has the wrong type ('" + n.Scalar() + "')");
+  }
+}
+
+std::chrono::milliseconds ms(const std::string& file, const YAML::Node& n, const char* what) {
+  auto v = scalar<int64_t>(file, n, what);
+  if (v <= 0) fail(file, n, std::string(what) + " must be > 0");
+  return std::chrono::milliseconds(v);
+}
+
+void parse_listen(const std::string& file, const YAML::Node& n, ServerConfig& s) {
+  std::string v = scalar<std::string>(file, n, "server.listen");
+  auto colon = v.rfind(':');
+  if (colon == std::string::npos) fail(file, n, "server.listen must be host:port, e.g. 127.0.0.1:8080");
+  s.listen_host = v.substr(0, colon);
+  s.listen_port = v.substr(colon + 1);
+  if (s.listen_host.size() > 2 && s.listen_host.front() == '[') s.listen_host = s.listen_host.substr(1, s.listen_host.size() - 2);
+  if (s.listen_port.empty() || s.listen_port.find_first_not_of("0123456789") != std::string::npos)
+    fail(file, n, "server.listen port must be a number");
+}
+
+// With no providers: the four vendors with their conventional key variables. With no models: an
+// alias per well-known model, and "auto" = cheapest-first across vendors.
+void add_defaults(GatewayConfig& c) {
+  if (c.providers.empty()) {
+    for (const char* name : {"deepseek", "qwen", "kimi", "glm"}) {
+      providers::ProviderConfig pc;
+      pc.name = name;
+      c.providers.push_back(pc);
+    }
+  }
+  if (c.models.empty()) {
+    auto has = [&](const std::string& p) {
+      for (const auto& pc : c.providers)
+        if (pc.name == p) return true;
+      return false;
+    };
+    const std::pair<const char*, const char*> defaults[] = {
+        {"deepseek-flash", "deepseek/deepseek-flash"}, {"deepseek-v4-pro", "deepseek/deepseek-v4-pro"},
+        {"qwen-flash", "qwen/qwen-flash"},             {"qwen3.7-plus", "qwen/qwen3.7-plus"},
+        {"qwen3-max", "qwen/qwen3-max"},               {"qwen3-coder-plus", "qwen/qwen3-coder-plus"},
+        {"kimi-k2.6", "kimi/kimi-k2.6"},               {"kimi-k3", "kimi/kimi-k3"},
+        {"glm-4.7", "glm/glm-4.7"},                    {"glm-5.2", "glm/glm-5.2"},
+        {"glm-4.7-flashx", "glm/glm-4.7-flashx"},
+    };
+    std::vector<std::string> auto_list;
+    for (const auto& [alias, ref] : defaults) {
+      std::string r = ref;
+      if (!has(r.substr(0, r.find('/')))) continue;
+      c.models.emplace_back(alias, std::vector<std::string>{r});
+    }
+    for (const char* r : {"deepseek/deepseek-flash", "qwen/qwen-flash", "glm/glm-4.7-flashx", "kimi/kimi-k2.5"}) {
+      std::string s = r;
+      if (has(s.substr(0, s.find('/')))) auto_list.push_back(s);
+    }
+    if (!auto_list.empty()) c.models.emplace_back("auto", auto_list);
+  }
+}
+
+GatewayConfig parse(const YAML::Node& root, const std::string& file) {
+  GatewayConfig c;
+  c.file = file;
+  if (!root || root.IsNull()) {
+    add_defaults(c);
+    return c;
+  }
+  check_keys(file, root, "the top level", {"server", "upstream", "providers", "models", "local"});
+  if (auto s = root["server"]) {
+    check_keys(file, s, "server", {"listen", "workers", "max_connections", "max_body_bytes", "header_timeout_ms",
+                                   "body_timeout_ms", "keepalive_idle_ms", "write_timeout_ms", "drain_timeout_ms",
+                                   "tls", "access_log"});
+    if (s["listen"]) parse_listen(file, s["listen"], c.server);
+    if (s["workers"]) c.server.workers = scalar<int>(file, s["workers"], "server.workers");
+    if (s["max_connections"]) c.server.max_connections = scalar<size_t>(file, s["max_connections"], "server.max_connections");
+    if (s["max_body_bytes"]) c.server.max_body_bytes = scalar<size_t>(file, s["max_body_bytes"], "server.max_body_bytes");
+    if (s["header_timeout_ms"]) c.server.header_timeout = ms(file, s["header_timeout_ms"], "server.header_timeout_ms");
+    if (s["body_timeout_ms"]) c.server.body_timeout = ms(file, s["body_timeout_ms"], "server.body_timeout_ms");
+    if (s["keepalive_idle_ms"]) c.server.keepalive_idle = ms(file, s["keepalive_idle_ms"], "server.keepalive_idle_ms");
+    if (s["write_timeout_ms"]) c.server.write_timeout = ms(file, s["write_timeout_ms"], "server.write_timeout_ms");
+    if (s["drain_timeout_ms"]) c.server.drain_timeout = ms(file, s["drain_timeout_ms"], "server.drain_timeout_ms");
+    if (auto t = s["tls"]) {
+      check_keys(file, t, "server.tls", {"cert_file", "key_file"});
+      if (!t["cert_file"] || !t["key_file"]) fail(file, t, "server.tls needs cert_file and key_file");
+      c.server.tls_cert_file = scalar<std::string>(file, t["cert_file"], "server.tls.cert_file");
+      c.server.tls_key_file = scalar<std::string>(file, t["key_file"], "server.tls.key_file");
+    }
+    if (s["access_log"]) c.server.access_log = scalar<std::string>(file, s["access_log"], "server.access_log");
+    if (c.server.workers < 0 || c.server.workers > 256) fail(file, s["workers"], "server.workers must be 0..256");
+    if (c.server.max_body_bytes < 1024) fail(file, s["max_body_bytes"], "server.max_body_bytes must be >= 1024");
+  }
+  if (auto u = root["upstream"]) {
+    check_keys(file, u, "upstream", {"ca_file", "connect_timeout_ms", "tls_timeout_ms", "first_byte_timeout_ms",
+                                     "stream_idle_timeout_ms", "total_timeout_ms", "pool_max_idle_per_endpoint",
+                                     "pool_max_open_per_endpoint", "max_attempts"});
+    if (u["ca_file"]) c.upstream_tls.ca_file = scalar<std::string>(file, u["ca_file"], "upstream.ca_file");
+    if (u["connect_timeout_ms"]) c.timeouts.connect = ms(file, u["connect_timeout_ms"], "upstream.connect_timeout_ms");
+    if (u["tls_timeout_ms"]) c.timeouts.tls = ms(file, u["tls_timeout_ms"], "upstream.tls_timeout_ms");
+    if (u["first_byte_timeout_ms"]) c.timeouts.first_byte = ms(file, u["first_byte_timeout_ms"], "upstream.first_byte_timeout_ms");
+    if (u["stream_idle_timeout_ms"]) c.timeouts.idle = ms(file, u["stream_idle_timeout_ms"], "upstream.stream_idle_timeout_ms");
+    if (u["total_timeout_ms"]) c.timeouts.total = ms(file, u["total_timeout_ms"], "upstream.total_timeout_ms");
+    if (u["pool_max_idle_per_endpoint"]) c.pool_max_idle = scalar<size_t>(file, u["pool_max_idle_per_endpoint"], "upstream.pool_max_idle_per_endpoint");
+    if (u["pool_max_open_per_endpoint"]) c.pool_max_open = scalar<size_t>(file, u["pool_max_open_per_endpoint"], "upstream.pool_max_open_per_endpoint");
+    if (u["max_attempts"]) c.max_attempts = scalar<int>(file, u["max_attempts"], "upstream.max_attempts");
+    if (c.max_attempts < 1 || c.max_attempts > 10) fail(file, u["max_attempts"], "upstream.max_attempts must be 1..10");
+  }
+  if (auto p = root["providers"]) {
+    if (!p.IsMap()) fail(file, p, "providers must be a mapping of instance name to settings");
+    for (auto it = p.begin(); it != p.end(); ++it) {
+      providers::ProviderConfig pc;
+      pc.name = it->first.as<std::string>();
+      const YAML::Node& v = it->second;
+      if (v.IsNull()) { c.providers.push_back(pc); continue; }
+      check_keys(file, v, "providers." + pc.name,
+                 {"type", "base_url", "base_urls", "region", "api_key_env", "api_key_file", "auth", "headers"});
+      if (v["type"]) pc.type = scalar<std::string>(file, v["type"], "type");
+      if (v["base_url"]) pc.base_url = scalar<std::string>(file, v["base_url"], "base_url");
+      if (v["region"]) pc.default_region = scalar<std::string>(file, v["region"], "region");
+      if (v["api_key_env"]) pc.api_key_env = scalar<std::string>(file, v["api_key_env"], "api_key_env");
+      if (v["api_key_file"]) pc.api_key_file = scalar<std::string>(file, v["api_key_file"], "api_key_file");
+      if (v["auth"]) pc.auth = scalar<std::string>(file, v["auth"], "auth");
+      if (v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
+      if (auto b = v["base_urls"]) {
+        if (!b.IsMap()) fail(file, b, "base_urls must map region to URL");
+        for (auto bi = b.begin(); bi != b.end(); ++bi)
+          pc.base_urls[bi->first.as<std::string>()] = scalar<std::string>(file, bi->second, "base_urls entry");
+      }
+      if (auto h = v["headers"]) {
+        if (!h.IsMap()) fail(file, h, "headers must be a mapping");
+        for (auto hi = h.begin(); hi != h.end(); ++hi) {
+          std::string k = hi->first.as<std::string>(), val = scalar<std::string>(file, hi->second, "header value");
+          if (k.find_first_of("\r\n:") != std::string::npos || val.find_first_of("\r\n") != std::string::npos)
+            fail(file, hi->first, "header names/values must not contain CR, LF or ':'");
+          pc.extra_headers[k] = val;
+        }
+      }
+      auto made = providers::make_openai_compatible(pc);
+      if (!made) fail(file, v, made.error().message);
+      c.providers.push_back(pc);
+    }
+  }
+  if (auto l = root["local"]) {
+    check_keys(file, l, "local", {"enabled", "model_path", "model_name", "threads", "max_queue", "max_context", "region"});
+    c.local.enabled = l["enabled"] ? scalar<bool>(file, l["enabled"], "local.enabled") : true;
+    if (l["model_path"]) c.local.model_path = scalar<std::string>(file, l["model_path"], "local.model_path");
+    if (l["model_name"]) c.local.model_name = scalar<std::string>(file, l["model_name"], "local.model_name");
+    if (l["threads"]) c.local.threads = scalar<int>(file, l["threads"], "local.threads");
+    if (l["max_queue"]) c.local.max_queue = scalar<int>(file, l["max_queue"], "local.max_queue");
+    if (l["max_context"]) c.local.max_context = scalar<int>(file, l["max_context"], "local.max_context");
+    if (l["region"]) c.local.region = scalar<std::string>(file, l["region"], "local.region");
+  }
+  if (auto m = root["models"]) {
+    if (!m.IsMap()) fail(file, m, "models must map an alias to a list of deployments");
+    std::set<std::string> seen;
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      std::string alias = it->first.as<std::string>();
+      if (!seen.insert(alias).second) fail(file, it->first, "model alias '" + alias + "' defined twice");
+      std::vector<std::string> refs;
+      const YAML::Node& v = it->second;
+      if (v.IsScalar()) refs.push_back(v.as<std::string>());
+      else if (v.IsSequence()) for (const auto& e : v) refs.push_back(scalar<std::string>(file, e, "deployment"));
+      else fail(file, v, "models." + alias + " must be a deployment or a list of deployments");
+      if (refs.empty()) fail(file, v, "models." + alias + " is empty");
+      c.models.emplace_back(alias, std::move(refs));
+    }
+  }
+  add_defaults(c);
+  return c;
+}
+
+}  // namespace
+
+core::Result<GatewayConfig> parse_config(const std::string& yaml_text, const std::string& file_name) {
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    return parse(root, file_name);
+  } catch (const ConfigError& e) {
+    return core::make_error(core::ErrorKind::bad_request, e.message);
+  } catch (const YAML::Exception& e) {
+    return core::make_error(core::ErrorKind::bad_request,
+                            file_name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                                ": " + e.msg);
+  }
+}
+
+core::Result<GatewayConfig> load_config_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return core::make_error(core::ErrorKind::bad_request, "cannot read config file '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace gateway

@@ -1,0 +1,57 @@
+#pragma once
+// The gateway's own configuration file (listeners, upstream deadlines, provider instances, models).
+// Loaded once at start-up (exceptions allowed there); errors carry file:line:column.
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+#include "providers/openai_compatible.h"
+#include "providers/upstream_client.h"
+
+namespace gateway {
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::string listen_port = "8080";
+  int workers = 0;  // 0 = hardware threads
+  size_t max_connections = 10000;
+  size_t max_body_bytes = 4 * 1024 * 1024;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
+  std::chrono::milliseconds keepalive_idle{75000};
+  std::chrono::milliseconds write_timeout{30000};
+  std::chrono::milliseconds drain_timeout{25000};
+  std::string tls_cert_file, tls_key_file;
+  std::string access_log = "stdout";  // off | stdout | stderr | path
+};
+
+struct LocalConfig {
+  bool enabled = false;
+  std::string model_path;        // GGUF file
+  std::string model_name = "local";
+  int threads = 0;
+  int max_queue = 64;
+  int max_context = 4096;
+  std::string region = "self";
+};
+
+struct GatewayConfig {
+  std::string file;  // where it came from
+  ServerConfig server;
+  providers::UpstreamTimeouts timeouts;
+  providers::TlsSettings upstream_tls;
+  size_t pool_max_idle = 64;
+  size_t pool_max_open = 1024;
+  int max_attempts = 3;
+  std::vector<providers::ProviderConfig> providers;
+  std::vector<std::pair<std::string, std::vector<std::string>>> models;  // alias -> deployment refs
+  LocalConfig local;
+};
+
+core::Result<GatewayConfig> load_config_file(const std::string& path);
+core::Result<GatewayConfig> parse_config(const std::string& yaml_text, const std::string& file_name);
+
+}  // namespace gateway

@@ -1,0 +1,130 @@
+// gateway: an OpenAI-compatible, cost-optimising router for Qwen, DeepSeek, Kimi, GLM and a local model.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gateway/app.h"
+#include "gateway/config.h"
+#include "gateway/server.h"
+
+namespace {
+
+const char* kUsage =
+    "usage:\n"
+    "  gateway serve [--config FILE] [--listen HOST:PORT]   run the gateway\n"
+    "  gateway check FILE                                  validate a configuration file\n"
+    "  gateway version\n";
+
+int cmd_check(const std::string& path) {
+  auto cfg = gateway::load_config_file(path);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+    return 1;
+  }
+  gateway::App app;
+  app.config = std::move(cfg).value();
+  if (auto s = gateway::build_app(app); !s) {
+    std::fprintf(stderr, "%s\n", s.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s: OK (%zu providers, %zu models)\n", path.c_str(), app.providers.size(), app.config.models.size());
+  return 0;
+}
+
+int cmd_serve(const std::string& config_path, const std::string& listen) {
+  auto cfg = config_path.empty() ? gateway::parse_config("", "<defaults>") : gateway::load_config_file(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "gateway: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  static gateway::App app;  // lives until _Exit: sessions reference it from worker threads
+  app.config = std::move(cfg).value();
+  if (!listen.empty()) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      std::fprintf(stderr, "gateway: --listen needs HOST:PORT\n");
+      return 2;
+    }
+    app.config.server.listen_host = listen.substr(0, colon);
+    app.config.server.listen_port = listen.substr(colon + 1);
+  }
+  std::string err;
+  if (!app.access_log.open(app.config.server.access_log, err)) {
+    std::fprintf(stderr, "gateway: %s\n", err.c_str());
+    return 2;
+  }
+  auto tls = providers::make_tls_context(app.config.upstream_tls);
+  if (!tls) {
+    std::fprintf(stderr, "gateway: %s\n", tls.error().message.c_str());
+    return 2;
+  }
+  app.upstream_tls = std::move(tls).value();
+  if (auto s = gateway::build_app(app); !s) {
+    std::fprintf(stderr, "gateway: %s\n", s.error().message.c_str());
+    return 2;
+  }
+  int usable = 0;
+  for (const auto& [name, p] : app.providers) {
+    if (p->available()) {
+      ++usable;
+      std::fprintf(stderr, "gateway: provider %s: enabled\n", name.c_str());
+    } else {
+      std::fprintf(stderr, "gateway: provider %s: disabled (%s)\n", name.c_str(), p->unavailable_reason().c_str());
+    }
+  }
+  if (usable == 0)
+    std::fprintf(stderr,
+                 "gateway: no provider is usable; chat requests will get a 503 naming the environment variables "
+                 "that enable each provider\n");
+  std::fprintf(stderr, "gateway: no client API keys configured: open mode (any client may call)\n");
+  gateway::Server server(app);
+  int rc = server.run();
+  std::fflush(nullptr);
+  // Exit without unwinding: worker state was torn down by the drain; static destructors would race
+  // sessions' frames still referencing the app.
+  std::_Exit(rc);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A daemon must survive its terminal closing; writes to closed sockets are errors, not signals.
+  std::signal(SIGHUP, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string cmd = args.empty() ? "serve" : args[0];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (cmd == "version" || cmd == "--version") {
+    std::puts("gateway 0.1.0");
+    return 0;
+  }
+  if (cmd == "check") {
+    if (args.size() != 2) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    return cmd_check(args[1]);
+  }
+  size_t i = 0;
+  if (cmd == "serve") i = 1;
+  else if (cmd.rfind("--", 0) != 0) {
+    std::fprintf(stderr, "gateway: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+    return 2;
+  }
+  std::string config, listen;
+  for (; i < args.size(); ++i) {
+    if ((args[i] == "--config" || args[i] == "-c") && i + 1 < args.size()) config = args[++i];
+    else if (args[i] == "--listen" && i + 1 < args.size()) listen = args[++i];
+    else {
+      std::fprintf(stderr, "gateway: unknown argument '%s'\n%s", args[i].c_str(), kUsage);
+      return 2;
+    }
+  }
+  return cmd_serve(config, listen);
+}

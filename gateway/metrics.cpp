@@ -1,0 +1,96 @@
+#include "gateway/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace gateway {
+
+namespace {
+const prometheus::Histogram::BucketBoundaries& latency_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                            2.5,   5,    10,    20,   40,  80,   160, 320};
+  return b;
+}
+std::string status_class(int status) { return std::to_string(status / 100) + "xx"; }
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  using namespace prometheus;
+  requests_ = &BuildCounter().Name("gateway_requests_total")
+                   .Help("Client requests answered, by model alias, final deployment and HTTP status class.")
+                   .Register(*registry_);
+  attempts_ = &BuildCounter().Name("gateway_upstream_attempts_total")
+                   .Help("Attempts sent to deployments, by outcome (ok or error kind).")
+                   .Register(*registry_);
+  failovers_ = &BuildCounter().Name("gateway_failovers_total")
+                    .Help("Times a request moved on to its next deployment after a failure.")
+                    .Register(*registry_);
+  errors_ = &BuildCounter().Name("gateway_errors_total")
+                 .Help("Requests that ended in an error, by reason.")
+                 .Register(*registry_);
+  tokens_ = &BuildCounter().Name("gateway_tokens_total")
+                 .Help("Tokens billed by deployments, by kind (input, cached_input, cache_write, output, reasoning).")
+                 .Register(*registry_);
+  request_duration_ = &BuildHistogram().Name("gateway_request_duration_seconds")
+                           .Help("Time from request received to response complete, by model alias.")
+                           .Register(*registry_);
+  upstream_latency_ = &BuildHistogram().Name("gateway_upstream_latency_seconds")
+                           .Help("Duration of each upstream attempt, by deployment.")
+                           .Register(*registry_);
+  ttft_ = &BuildHistogram().Name("gateway_ttft_seconds")
+               .Help("Time to first content token of streamed attempts, by deployment.")
+               .Register(*registry_);
+  provider_available_ = &BuildGauge().Name("gateway_provider_available")
+                             .Help("1 if the provider instance is usable (credentials present), else 0.")
+                             .Register(*registry_);
+  in_flight_ = &BuildGauge().Name("gateway_in_flight_requests")
+                    .Help("Chat requests being processed right now.")
+                    .Register(*registry_).Add({});
+  open_connections_ = &BuildGauge().Name("gateway_open_connections")
+                           .Help("Client connections open right now.")
+                           .Register(*registry_).Add({});
+  rejected_connections_ = &BuildCounter().Name("gateway_rejected_connections_total")
+                               .Help("Client connections refused because max_connections was reached.")
+                               .Register(*registry_).Add({});
+}
+
+std::string Metrics::serialize() const {
+  prometheus::TextSerializer s;
+  std::ostringstream os;
+  s.Serialize(os, registry_->Collect());
+  return os.str();
+}
+
+void Metrics::request_done(const std::string& model, const std::string& deployment, int status, double seconds) {
+  requests_->Add({{"model", model}, {"deployment", deployment}, {"status_class", status_class(status)}}).Increment();
+  request_duration_->Add({{"model", model}}, latency_buckets()).Observe(seconds);
+}
+
+void Metrics::attempt_done(const std::string& deployment, const std::string& outcome, double upstream_seconds,
+                           double ttft_seconds, bool streamed) {
+  attempts_->Add({{"deployment", deployment}, {"outcome", outcome}}).Increment();
+  upstream_latency_->Add({{"deployment", deployment}}, latency_buckets()).Observe(upstream_seconds);
+  if (streamed && ttft_seconds > 0) ttft_->Add({{"deployment", deployment}}, latency_buckets()).Observe(ttft_seconds);
+}
+
+void Metrics::failover(const std::string& model) { failovers_->Add({{"model", model}}).Increment(); }
+void Metrics::error(const std::string& reason) { errors_->Add({{"reason", reason}}).Increment(); }
+
+void Metrics::tokens(const std::string& deployment, const core::Usage& u) {
+  if (!u.present) return;
+  auto add = [&](const char* kind, int64_t n) {
+    if (n > 0) tokens_->Add({{"deployment", deployment}, {"kind", kind}}).Increment(static_cast<double>(n));
+  };
+  add("input", u.uncached_prompt_tokens());
+  add("cached_input", u.cached_tokens);
+  add("cache_write", u.cache_write_tokens);
+  add("output", u.completion_tokens - u.reasoning_tokens);
+  add("reasoning", u.reasoning_tokens);
+}
+
+void Metrics::provider_available(const std::string& provider, bool available) {
+  provider_available_->Add({{"provider", provider}}).Set(available ? 1 : 0);
+}
+
+}  // namespace gateway

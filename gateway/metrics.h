@@ -1,0 +1,51 @@
+#pragma once
+// Every metric the gateway exports, declared once with its help text (see metrics.cpp), served on
+// the gateway's own port at /metrics. Labels are bounded: model aliases and deployments come from
+// config, status classes and kinds from fixed sets.
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "core/usage.h"
+
+namespace gateway {
+
+class Metrics {
+ public:
+  Metrics();
+  std::string serialize() const;
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void request_done(const std::string& model, const std::string& deployment, int status, double seconds);
+  void attempt_done(const std::string& deployment, const std::string& outcome, double upstream_seconds,
+                    double ttft_seconds, bool streamed);
+  void failover(const std::string& model);
+  void error(const std::string& reason);
+  void tokens(const std::string& deployment, const core::Usage& u);
+  void provider_available(const std::string& provider, bool available);
+  prometheus::Gauge& in_flight() { return *in_flight_; }
+  prometheus::Gauge& open_connections() { return *open_connections_; }
+  prometheus::Counter& rejected_connections() { return *rejected_connections_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Counter>* attempts_;
+  prometheus::Family<prometheus::Counter>* failovers_;
+  prometheus::Family<prometheus::Counter>* errors_;
+  prometheus::Family<prometheus::Counter>* tokens_;
+  prometheus::Family<prometheus::Histogram>* request_duration_;
+  prometheus::Family<prometheus::Histogram>* upstream_latency_;
+  prometheus::Family<prometheus::Histogram>* ttft_;
+  prometheus::Family<prometheus::Gauge>* provider_available_;
+  prometheus::Gauge* in_flight_;
+  prometheus::Gauge* open_connections_;
+  prometheus::Counter* rejected_connections_;
+};
+
+}  // namespace gateway

@@ -1,0 +1,497 @@
+#include "gateway/server.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <list>
+#include <random>
+#include <thread>
+
+#include "gateway/chat_handler.h"
+#include "gateway/openai_api.h"
+
+namespace gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "req_%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+bool sane_request_id(std::string_view v) {
+  if (v.empty() || v.size() > 128) return false;
+  for (char c : v)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':')) return false;
+  return true;
+}
+
+struct Worker;
+
+// Per-connection state common to plain and TLS sessions, known to the worker for draining.
+struct SessionBase {
+  virtual ~SessionBase() = default;
+  virtual void close_if_idle() = 0;
+};
+
+struct Worker {
+  asio::io_context ioc{1};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<providers::UpstreamClient> upstream;
+  std::list<SessionBase*> sessions;
+  std::thread thread;
+};
+
+struct WatchState {
+  bool stopped = false;
+  providers::CancelHook* hook = nullptr;
+};
+
+template <class Stream>
+class Session final : public SessionBase, public ClientIo {
+ public:
+  Session(App& app, Worker& worker, Stream stream, std::atomic<size_t>& open)
+      : app_(app), worker_(worker), stream_(std::move(stream)), open_(open) {
+    it_ = worker_.sessions.insert(worker_.sessions.end(), this);
+    app_.metrics.open_connections().Increment();
+  }
+  ~Session() override {
+    worker_.sessions.erase(it_);
+    app_.metrics.open_connections().Decrement();
+    open_.fetch_sub(1);
+  }
+
+  static asio::awaitable<void> run(std::unique_ptr<Session> self) { co_await self->serve(); }
+
+  // ClientIo
+  asio::awaitable<bool> respond(int status, std::string_view content_type, std::string body) override {
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::content_type, content_type);
+    res.set(http::field::server, "llm-gateway");
+    for (const auto& [k, v] : headers_) res.set(k, v);
+    if (status == 503 || status == 429) res.set(http::field::retry_after, "1");
+    res.keep_alive(keep_alive_ && !app_.draining.load());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    status_ = status;
+    committed_ = true;
+    lowest().expires_after(app_.config.server.write_timeout);
+    auto [ec, n] = co_await http::async_write(stream_, res, asio::as_tuple(asio::use_awaitable));
+    if (ec) { keep_alive_ = false; co_return false; }
+    if (!res.keep_alive()) keep_alive_ = false;
+    co_return true;
+  }
+
+  void set_header(const std::string& name, const std::string& value) override {
+    for (auto& [k, v] : headers_)
+      if (k == name) { v = value; return; }
+    headers_.emplace_back(name, value);
+  }
+
+  bool committed() const override { return committed_; }
+
+  asio::awaitable<bool> send(std::string_view data) override {
+    if (broken_) co_return false;
+    if (!committed_) {
+      http::response<http::empty_body> res{http::status::ok, 11};
+      res.set(http::field::content_type, "text/event-stream");
+      res.set(http::field::cache_control, "no-cache");
+      res.set(http::field::server, "llm-gateway");
+      res.set("x-accel-buffering", "no");
+      for (const auto& [k, v] : headers_) res.set(k, v);
+      res.keep_alive(keep_alive_ && !app_.draining.load());
+      if (!res.keep_alive()) keep_alive_ = false;
+      res.chunked(true);
+      http::response_serializer<http::empty_body> sr{res};
+      committed_ = true;
+      status_ = 200;
+      lowest().expires_after(app_.config.server.write_timeout);
+      auto [ec, n] = co_await http::async_write_header(stream_, sr, asio::as_tuple(asio::use_awaitable));
+      if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
+    }
+    static constexpr std::string_view prefix = "data: ", suffix = "\n\n";
+    std::array<asio::const_buffer, 3> parts{asio::buffer(prefix.data(), prefix.size()), asio::buffer(data.data(), data.size()),
+                                            asio::buffer(suffix.data(), suffix.size())};
+    lowest().expires_after(app_.config.server.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(parts), asio::as_tuple(asio::use_awaitable));
+    if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
+    co_return true;
+  }
+
+  asio::awaitable<bool> end_stream() override {
+    if (broken_) co_return false;
+    lowest().expires_after(app_.config.server.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), asio::as_tuple(asio::use_awaitable));
+    if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
+    co_return true;
+  }
+
+  void watch_disconnect(providers::CancelHook* hook) override {
+    watch_ = std::make_shared<WatchState>();
+    watch_->hook = hook;
+    auto& sock = lowest().socket();
+    sock.async_wait(tcp::socket::wait_read, [st = watch_, &sock](boost::system::error_code ec) {
+      if (ec || st->stopped) return;
+      char c;
+      ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        if (st->hook) st->hook->cancel();
+      }
+      // n > 0: the client sent more (a pipelined request); it is read after this response.
+    });
+  }
+
+  void stop_watch() override {
+    if (!watch_) return;
+    watch_->stopped = true;
+    watch_->hook = nullptr;
+    boost::system::error_code ec;
+    lowest().socket().cancel(ec);  // only the wait is pending here
+    watch_.reset();
+  }
+
+  void close_if_idle() override {
+    if (idle_) {
+      boost::system::error_code ec;
+      lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+      lowest().close();
+    }
+  }
+
+ private:
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  asio::awaitable<void> serve() {
+    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+      lowest().expires_after(app_.config.server.header_timeout);
+      auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+    }
+    beast::flat_buffer buffer;
+    bool first = true;
+    while (keep_alive_ && !app_.draining.load()) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(app_.config.server.max_body_bytes);
+      parser.header_limit(64 * 1024);
+      idle_ = buffer.size() == 0;
+      lowest().expires_after(first ? app_.config.server.header_timeout : app_.config.server.keepalive_idle);
+      auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      idle_ = false;
+      first = false;
+      headers_.clear();
+      committed_ = false;
+      if (hec) {
+        if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted || hec == asio::error::eof ||
+            hec == asio::error::connection_reset || hec == asio::error::bad_descriptor)
+          break;
+        if (hec == beast::error::timeout) {
+          if (buffer.size() > 0) co_await error_response(408, core::ErrorKind::timeout, "request header timeout");
+          break;
+        }
+        if (hec == http::error::header_limit) {
+          co_await error_response(431, core::ErrorKind::bad_request, "request headers are too large (limit 64 KiB)");
+          break;
+        }
+        if (hec == http::error::body_limit) {
+          co_await too_large();
+          break;
+        }
+        co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request: " + hec.message());
+        break;
+      }
+      auto& hdr = parser.get();
+      auto expect = hdr[http::field::expect];
+      if (beast::iequals(expect, "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, 11};
+        lowest().expires_after(app_.config.server.write_timeout);
+        auto [cec, cn] = co_await http::async_write(stream_, cont, asio::as_tuple(asio::use_awaitable));
+        if (cec) break;
+      }
+      lowest().expires_after(app_.config.server.body_timeout);
+      auto [bec, bn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      if (bec) {
+        if (bec == http::error::body_limit) co_await too_large();
+        else if (bec == beast::error::timeout) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
+        else if (bec != http::error::end_of_stream && bec != asio::error::eof && bec != asio::error::connection_reset)
+          co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request body: " + bec.message());
+        break;
+      }
+      auto req = parser.release();
+      keep_alive_ = req.keep_alive();
+      co_await handle(std::move(req));
+      lowest().expires_never();
+    }
+    boost::system::error_code ec;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    } else {
+      if (!broken_) {
+        // A TLS close_notify, bounded: a peer that vanished must not hold the session.
+        lowest().expires_after(std::chrono::seconds(2));
+        co_await stream_.async_shutdown(asio::as_tuple(asio::use_awaitable));
+      }
+    }
+  }
+
+  asio::awaitable<void> too_large() {
+    keep_alive_ = false;
+    co_await error_response(413, core::ErrorKind::payload_too_large,
+                            "request body exceeds the limit of " + std::to_string(app_.config.server.max_body_bytes) + " bytes");
+  }
+
+  asio::awaitable<void> error_response(int status, core::ErrorKind kind, std::string msg) {
+    keep_alive_ = false;
+    core::Error e = core::make_error(kind, std::move(msg), core::ErrorSource::client);
+    if (headers_.empty()) set_header("x-request-id", new_request_id());
+    co_await respond(status, "application/json", error_json(e));
+  }
+
+  asio::awaitable<void> handle(http::request<http::string_body> req) {
+    const auto t0 = std::chrono::steady_clock::now();
+    AccessRecord rec;
+    auto incoming_id = req["x-request-id"];
+    rec.request_id = sane_request_id(std::string_view(incoming_id.data(), incoming_id.size()))
+                         ? std::string(incoming_id)
+                         : new_request_id();
+    set_header("x-request-id", rec.request_id);
+    rec.method = std::string(req.method_string());
+    std::string_view target(req.target().data(), req.target().size());
+    std::string_view path = target.substr(0, target.find('?'));
+    rec.path = std::string(path);
+    int status = 0;
+    const bool get = req.method() == http::verb::get;
+    const bool post = req.method() == http::verb::post;
+    if (path == "/v1/chat/completions" || path == "/chat/completions") {
+      if (!post) status = co_await method_not_allowed("POST");
+      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req.body()), rec);
+    } else if (path == "/v1/models" || path == "/models") {
+      auto names = app_.router.load()->model_names();
+      auto created = std::chrono::duration_cast<std::chrono::seconds>(app_.started.time_since_epoch()).count();
+      status = get ? (co_await respond(200, "application/json", models_json(names, created)), 200)
+                   : co_await method_not_allowed("GET");
+    } else if (path == "/healthz") {
+      co_await respond(200, "application/json", "{\"status\":\"ok\"}");
+      status = 200;
+    } else if (path == "/readyz") {
+      bool draining = app_.draining.load();
+      status = draining ? 503 : 200;
+      co_await respond(status, "application/json", draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ready\"}");
+    } else if (path == "/metrics") {
+      co_await respond(200, "text/plain; version=0.0.4; charset=utf-8", app_.metrics.serialize());
+      status = 200;
+    } else {
+      core::Error e = core::make_error(core::ErrorKind::not_found, "Unknown path '" + std::string(path).substr(0, 200) + "'",
+                                       core::ErrorSource::client, "unknown_url");
+      status = 404;
+      co_await respond(404, "application/json", error_json(e));
+    }
+    rec.status = status;
+    rec.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (path != "/metrics" && path != "/healthz" && path != "/readyz") app_.access_log.write(rec);
+    if (status == 499) keep_alive_ = false;
+  }
+
+  asio::awaitable<int> method_not_allowed(const char* allowed) {
+    set_header("allow", allowed);
+    core::Error e = core::make_error(core::ErrorKind::bad_request, std::string("Use ") + allowed + " for this path",
+                                     core::ErrorSource::client, "method_not_allowed");
+    co_await respond(405, "application/json", error_json(e));
+    co_return 405;
+  }
+
+  App& app_;
+  Worker& worker_;
+  Stream stream_;
+  std::atomic<size_t>& open_;
+  std::list<SessionBase*>::iterator it_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  std::shared_ptr<WatchState> watch_;
+  bool keep_alive_ = true;
+  bool committed_ = false;
+  bool broken_ = false;
+  bool idle_ = false;
+  int status_ = 0;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  App& app;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<asio::ssl::context> tls;
+  std::atomic<size_t> open{0};
+
+  explicit Impl(App& a) : app(a) {}
+
+  asio::awaitable<void> accept_loop(Worker& w) {
+    for (;;) {
+      auto [ec, sock] = co_await w.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) co_return;
+        // EMFILE and friends: back off briefly instead of spinning.
+        asio::steady_timer t(w.ioc, std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      if (open.fetch_add(1) >= app.config.server.max_connections) {
+        open.fetch_sub(1);
+        app.metrics.rejected_connections().Increment();
+        static const char kBusy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\n"
+            "Content-Length: 113\r\n\r\n{\"error\":{\"message\":\"too many connections\",\"type\":\"server_error\",\"param\":null,\"code\":\"too_many_connections\"}}";
+        boost::system::error_code wec;
+        sock.non_blocking(true, wec);
+        sock.send(asio::buffer(kBusy, sizeof kBusy - 1), 0, wec);
+        sock.close(wec);
+        continue;
+      }
+      boost::system::error_code oec;
+      sock.set_option(tcp::no_delay(true), oec);
+      if (tls) {
+        using S = beast::ssl_stream<beast::tcp_stream>;
+        auto s = std::make_unique<Session<S>>(app, w, S(beast::tcp_stream(std::move(sock)), *tls), open);
+        asio::co_spawn(w.ioc, Session<S>::run(std::move(s)), asio::detached);
+      } else {
+        using S = beast::tcp_stream;
+        auto s = std::make_unique<Session<S>>(app, w, S(std::move(sock)), open);
+        asio::co_spawn(w.ioc, Session<S>::run(std::move(s)), asio::detached);
+      }
+    }
+  }
+};
+
+Server::Server(App& app) : impl_(std::make_unique<Impl>(app)) {}
+Server::~Server() = default;
+
+int Server::run() {
+  App& app = impl_->app;
+  const auto& sc = app.config.server;
+  if (!sc.tls_cert_file.empty()) {
+    impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    boost::system::error_code ec;
+    impl_->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    impl_->tls->use_certificate_chain_file(sc.tls_cert_file, ec);
+    if (!ec) impl_->tls->use_private_key_file(sc.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      std::fprintf(stderr, "gateway: cannot load TLS certificate/key (%s, %s): %s\n", sc.tls_cert_file.c_str(),
+                   sc.tls_key_file.c_str(), ec.message().c_str());
+      return 2;
+    }
+  }
+  int n = sc.workers > 0 ? sc.workers : std::max(1u, std::thread::hardware_concurrency());
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(sc.listen_host, ec);
+  if (ec) {
+    std::fprintf(stderr, "gateway: server.listen host '%s' is not an IP address\n", sc.listen_host.c_str());
+    return 2;
+  }
+  unsigned short port = static_cast<unsigned short>(std::stoi(sc.listen_port));
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->acceptor = std::make_unique<tcp::acceptor>(w->ioc);
+    tcp::endpoint ep(addr, port);
+    w->acceptor->open(ep.protocol(), ec);
+    if (!ec) w->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    int one = 1;
+    if (!ec && ::setsockopt(w->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      ec = boost::system::error_code(errno, boost::system::system_category());
+    if (!ec) w->acceptor->bind(ep, ec);
+    if (!ec) w->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      std::fprintf(stderr, "gateway: cannot listen on %s:%u: %s\n", sc.listen_host.c_str(), port, ec.message().c_str());
+      return 2;
+    }
+    port = w->acceptor->local_endpoint().port();  // port 0: the others join the chosen port
+    w->upstream = std::make_unique<providers::UpstreamClient>(w->ioc.get_executor(), app.upstream_tls,
+                                                              app.config.pool_max_idle, app.config.pool_max_open);
+    impl_->workers.push_back(std::move(w));
+  }
+  std::string host = addr.is_v6() ? "[" + sc.listen_host + "]" : sc.listen_host;
+  std::printf("gateway: listening on %s://%s:%u\n", impl_->tls ? "https" : "http", host.c_str(), port);
+  std::fflush(stdout);
+
+  for (auto& w : impl_->workers) {
+    asio::co_spawn(w->ioc, impl_->accept_loop(*w), asio::detached);
+    w->thread = std::thread([&ioc = w->ioc] {
+      auto guard = asio::make_work_guard(ioc);
+      ioc.run();
+    });
+  }
+
+  // Signals on the main thread: SIGTERM/SIGINT drain; a second signal forces exit.
+  asio::io_context main_ioc(1);
+  asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
+  int exit_code = 0;
+  std::function<void(boost::system::error_code, int)> on_signal;
+  asio::steady_timer drain_timer(main_ioc);
+  on_signal = [&](boost::system::error_code sec, int signo) {
+    if (sec) return;
+    if (app.draining.exchange(true)) {
+      std::fprintf(stderr, "gateway: second signal, stopping now\n");
+      exit_code = 1;
+      main_ioc.stop();
+      return;
+    }
+    std::fprintf(stderr, "gateway: signal %d, draining (up to %lld ms)\n", signo,
+                 static_cast<long long>(sc.drain_timeout.count()));
+    for (auto& w : impl_->workers) {
+      asio::post(w->ioc, [wp = w.get()] {
+        boost::system::error_code ignore;
+        wp->acceptor->close(ignore);
+        for (auto* s : wp->sessions) s->close_if_idle();
+      });
+    }
+    signals.async_wait(on_signal);
+    auto deadline = std::chrono::steady_clock::now() + sc.drain_timeout;
+    std::function<void(boost::system::error_code)> poll = [&, deadline](boost::system::error_code tec) {
+      if (tec) return;
+      // Idle keep-alive sessions may have become idle after the first sweep.
+      for (auto& w : impl_->workers)
+        asio::post(w->ioc, [wp = w.get()] { for (auto* s : wp->sessions) s->close_if_idle(); });
+      if (impl_->open.load() == 0) { main_ioc.stop(); return; }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::fprintf(stderr, "gateway: drain deadline passed with %zu connection(s) open; closing them\n",
+                     impl_->open.load());
+        main_ioc.stop();
+        return;
+      }
+      drain_timer.expires_after(std::chrono::milliseconds(50));
+      drain_timer.async_wait(poll);
+    };
+    drain_timer.expires_after(std::chrono::milliseconds(10));
+    drain_timer.async_wait(poll);
+  };
+  signals.async_wait(on_signal);
+  main_ioc.run();
+
+  for (auto& w : impl_->workers) w->ioc.stop();
+  for (auto& w : impl_->workers)
+    if (w->thread.joinable()) w->thread.join();
+  // Sessions still suspended in their coroutines are destroyed with the io_contexts.
+  impl_->workers.clear();
+  std::fprintf(stderr, "gateway: stopped\n");
+  return exit_code;
+}
+
+}  // namespace gateway
