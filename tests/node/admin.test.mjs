@@ -19,8 +19,9 @@ before(async () => {
 });
 
 after(async () => {
-  await gw?.stop();
+  // Fakes first: stop() throws if the gateway died during the tests.
   await Promise.all(Object.values(f).map((x) => x.close()));
+  await gw?.stop();
 });
 
 // Parses Prometheus text into [{name, labels, value}].

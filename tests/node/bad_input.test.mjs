@@ -22,8 +22,9 @@ before(async () => {
 });
 
 after(async () => {
-  await gw?.stop();
+  // Fakes first: stop() throws if the gateway died during the tests.
   await fake?.close();
+  await gw?.stop();
 });
 
 const raw = (s) => Buffer.from(s, 'utf8');

@@ -18,8 +18,9 @@ before(async () => {
 });
 
 after(async () => {
-  await gw?.stop();
+  // Fakes first: stop() throws if the gateway died during the tests.
   await fake?.close();
+  await gw?.stop();
 });
 
 function tryConnect(port) {
@@ -44,7 +45,7 @@ test('SIGTERM during a trickling stream: stream completes with [DONE], new conne
     onEvent: (ev) => {
       if (!sigtermAt && ev.data && ev.data.includes('tick1')) {
         sigtermAt = performance.now();
-        gw.proc.kill('SIGTERM');
+        gw.kill('SIGTERM');
       }
     },
   });

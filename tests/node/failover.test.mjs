@@ -66,8 +66,9 @@ before(async () => {
 });
 
 after(async () => {
-  await gw?.stop();
+  // Fakes first: stop() throws if the gateway died during the tests.
   await Promise.all(Object.values(fakes).map((f) => f.close()));
+  await gw?.stop();
 });
 
 function assertServedBy(res, deploymentRe, attempts, dialect) {

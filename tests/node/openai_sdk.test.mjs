@@ -22,8 +22,9 @@ before(async () => {
 });
 
 after(async () => {
-  await gw?.stop();
+  // Fakes first: stop() throws if the gateway died during the tests.
   await fake?.close();
+  await gw?.stop();
 });
 
 test(`SDK openai@${sdkVersion} on node ${process.versions.node}: major 6`, () => {

@@ -45,8 +45,9 @@ before(async () => {
 });
 
 after(async () => {
-  await gw?.stop();
+  // Fakes first: stop() throws if the gateway died during the tests.
   await Promise.all(Object.values(f).map((x) => x.close()));
+  await gw?.stop();
 });
 
 describe('pass-through', () => {

@@ -109,6 +109,7 @@ export async function startGateway({ config, env = {}, readyTimeoutMs = 15000, a
   let stdout = '';
   let stderr = '';
   let exited = null;
+  let signalled = false;
   const exitPromise = new Promise((resolve) => {
     proc.on('exit', (code, signal) => {
       exited = { code, signal };
@@ -143,6 +144,11 @@ export async function startGateway({ config, env = {}, readyTimeoutMs = 15000, a
     host: u.hostname,
     proc,
     cfgPath,
+    // Sends a signal and marks the exit as expected (drain test).
+    kill(sig = 'SIGTERM') {
+      signalled = true;
+      proc.kill(sig);
+    },
     dir,
     get stdout() {
       return stdout;
@@ -156,8 +162,15 @@ export async function startGateway({ config, env = {}, readyTimeoutMs = 15000, a
     waitExit(timeoutMs = 10000) {
       return withTimeout(exitPromise, timeoutMs, 'gateway exit');
     },
+    // SIGTERM, then SIGKILL after 5 s. Throws (with the stderr tail) if the gateway had died on its
+    // own before stop() (crash during the tests) or was killed by a signal other than ours.
     async stop() {
-      if (exited) return exited;
+      if (exited) {
+        if (!signalled && (exited.signal || exited.code !== 0))
+          throw new Error(`gateway died during the tests (${JSON.stringify(exited)})\n--- stderr tail ---\n${stderr.slice(-3000)}`);
+        return exited;
+      }
+      signalled = true;
       proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
       const e = await exitPromise;
@@ -227,14 +240,29 @@ export function request(url, { method = 'GET', headers = {}, body, timeoutMs = 1
   });
 }
 
+// Adds the gateway's fate to a transport error (a crash shows up as 'socket hang up' otherwise).
+async function explained(gw, promise) {
+  try {
+    return await promise;
+  } catch (e) {
+    await sleep(50);
+    if (gw.exited) e.message += ` [gateway process has exited: ${JSON.stringify(gw.exited)}; stderr tail: ${gw.stderr.slice(-800)}]`;
+    throw e;
+  }
+}
+
 export function chat(gw, body, opts = {}) {
-  return request(gw.url + '/v1/chat/completions', { method: 'POST', body, ...opts });
+  return explained(gw, request(gw.url + '/v1/chat/completions', { method: 'POST', body, ...opts }));
 }
 
 // Streaming request. Resolves after the response ends (or the socket dies) with
 // {status, headers, events (SSE events with arrival times), ...classify(events), raw, t0, tHeaders, ended, error}.
 // opts.onEvent(ev, ctx) may return 'abort' to destroy the client socket (disconnect test).
-export function chatStream(gw, body, { timeoutMs = 15000, onEvent, headers = {}, ca } = {}) {
+export function chatStream(gw, body, opts = {}) {
+  return explained(gw, chatStreamRaw(gw, body, opts));
+}
+
+function chatStreamRaw(gw, body, { timeoutMs = 15000, onEvent, headers = {}, ca } = {}) {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const t0 = performance.now();
