@@ -3,6 +3,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
 import { startFake } from './lib/fake_upstream.mjs';
 import { startGateway, defaultConfig, providerFor, chat, chatStream, request, userMsg, run } from './lib/gateway.mjs';
 
@@ -108,6 +109,53 @@ describe('GET /metrics', () => {
   test('no secret in /metrics', async () => {
     const res = await metrics();
     assert.ok(!res.text.includes('sk-ds-admin') && !res.text.includes('zai.admin'));
+  });
+});
+
+describe('connections', () => {
+  test('HTTP/1.1 keep-alive: sequential requests reuse one client connection', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const one = () =>
+      new Promise((resolve, reject) => {
+        const body = JSON.stringify({ model: 'ds', messages: userMsg() });
+        const req = http.request(gw.url + '/v1/chat/completions', { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          let t = '';
+          res.on('data', (d) => (t += d));
+          res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket, connection: res.headers.connection, t }));
+        });
+        req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const a = await one();
+      const b = await one();
+      const c = await one();
+      assert.equal(a.status, 200, a.t);
+      assert.notEqual(a.connection, 'close', 'the gateway does not close a keep-alive connection after a response');
+      assert.equal(b.status, 200);
+      assert.equal(c.status, 200);
+      assert.ok(b.reused && c.reused, 'the second and third requests went over the same connection');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('upstream connections are pooled: 6 sequential requests open at most 2 upstream connections', async () => {
+    const before0 = f.deepseek.stats.connections;
+    for (let i = 0; i < 6; i++) assert.equal((await chat(gw, { model: 'ds', messages: userMsg() })).status, 200);
+    const opened = f.deepseek.stats.connections - before0;
+    assert.ok(opened <= 2, `upstream connections opened for 6 sequential requests: ${opened}`);
+  });
+
+  test('50 concurrent streams all complete', async () => {
+    const rs = await Promise.all(Array.from({ length: 50 }, () => chatStream(gw, { model: 'ds', messages: userMsg(), stream: true, stream_options: { include_usage: true } })));
+    for (const r of rs) {
+      assert.equal(r.status, 200);
+      assert.ok(r.done, 'each stream ends with [DONE]');
+      assert.equal(r.errors.length, 0);
+      assert.deepEqual(r.chunks.at(-1).choices, []);
+    }
   });
 });
 

@@ -62,10 +62,22 @@ test('SIGTERM during a trickling stream: stream completes with [DONE], new conne
   const r = await stream;
   assert.equal(r.status, 200);
   const ticks = r.chunks.filter((c) => /^tick\d/.test(c.choices?.[0]?.delta?.content ?? ''));
-  assert.equal(ticks.length, TRICKLE.count, 'all chunks of the in-flight stream arrived');
+  assert.equal(ticks.length, TRICKLE.count, `all chunks of the in-flight stream arrived (got: ${r.raw.slice(-400)}; error: ${r.error}; gateway exit: ${JSON.stringify(gw.exited)})`);
   assert.equal(r.errors.length, 0, `no error event: ${JSON.stringify(r.errors)}`);
   assert.ok(r.done, 'in-flight stream ends normally with [DONE]');
 
   const exit = await gw.waitExit(7000);
   assert.deepEqual(exit, { code: 0, signal: null }, 'gateway exits 0 after draining');
+});
+
+test('SIGTERM on an idle gateway: exits 0 promptly', async () => {
+  const c = defaultConfig();
+  c.providers = { glm: providerFor(fake) };
+  c.models = { trickle: ['glm/trickle'] };
+  const idle = await startGateway({ config: c, env: { ZAI_API_KEY: 'zai.drain' } });
+  const t0 = performance.now();
+  idle.kill('SIGTERM');
+  const exit = await idle.waitExit(5000);
+  assert.deepEqual(exit, { code: 0, signal: null });
+  assert.ok(performance.now() - t0 < 3000, 'exited within 3 s');
 });

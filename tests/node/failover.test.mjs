@@ -42,6 +42,9 @@ before(async () => {
   inst('qwen-hang2', 'qwen');
   inst('glm-400', 'glm');
   inst('kimi-cut', 'kimi');
+  inst('many-a', 'kimi');
+  inst('many-b', 'qwen');
+  inst('many-c', 'glm');
   c.providers['dead'] = { type: 'openai_compatible', base_url: `http://127.0.0.1:${deadPort}/v1` };
   c.models = {
     'glm-1113': ['glm-broke@intl/no-balance', 'deepseek/ok'],
@@ -59,6 +62,8 @@ before(async () => {
     'refused': ['dead/ok', 'deepseek/ok:refused'],
     'cut-before-headers': ['kimi-cut/close-before-headers', 'deepseek/ok:cut'],
     'cut-body': ['kimi-cut/close-mid-stream', 'deepseek/ok:cutbody'],
+    // max_attempts is 3: the fourth deployment must never be called.
+    'too-many': ['many-a/server-error:m1', 'many-b/server-error:m2', 'many-c/server-error:m3', 'deepseek/ok:m4'],
   };
   const env = {};
   for (const d of DIALECTS) env[KEY_ENV[d]] = KEYS[d];
@@ -189,6 +194,24 @@ describe('server errors, timeouts, broken connections', () => {
   test('non-stream body cut half-way (nothing sent to the client yet) -> fail-over', async () => {
     const res = await chat(gw, { model: 'cut-body', messages: userMsg() });
     assertServedBy(res, /^deepseek@global\/ok:cutbody$/, 2, 'deepseek');
+  });
+});
+
+describe('attempt budget and streaming errors before content', () => {
+  test('max_attempts (3) bounds the attempts: 3 failures -> 502, the 4th deployment is never called', async () => {
+    const res = await chat(gw, { model: 'too-many', messages: userMsg() });
+    openAiError(assert, res, 502);
+    assert.equal(fakes.deepseek.byModel('ok:m4').length, 0, '4th deployment not called');
+    assert.equal(fakes.kimi.byModel('server-error:m1').length + fakes.qwen.byModel('server-error:m2').length + fakes.glm.byModel('server-error:m3').length, 3);
+    if (res.headers['x-gateway-attempts'] !== undefined) assert.equal(res.headers['x-gateway-attempts'], '3');
+  });
+
+  test('stream request failing before any content -> plain JSON error with the status (not an SSE stream)', async () => {
+    const r = await chatStream(gw, { model: '5xx-only', messages: userMsg(), stream: true });
+    assert.equal(r.status, 502, r.raw);
+    assert.match(String(r.headers['content-type']), /application\/json/);
+    const body = JSON.parse(r.raw);
+    assert.equal(typeof body.error?.message, 'string');
   });
 });
 

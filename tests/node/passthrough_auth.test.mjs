@@ -169,6 +169,10 @@ describe('secrets and access log', () => {
     assert.ok(line, `an access log line on stderr carries request id ${rid}`);
     const j = JSON.parse(line);
     assert.equal(typeof j, 'object');
+    const flat = JSON.stringify(j);
+    assert.ok(flat.includes('deepseek@global/ok'), `access log names the deployment: ${line}`);
+    assert.ok(Object.values(j).includes(200), `access log has the status 200: ${line}`);
+    assert.ok(Object.values(j).includes(1) || flat.includes('"attempts"'), `access log has the attempts: ${line}`);
     const out = gw.stdout + gw.stderr;
     for (const s of SECRETS) assert.ok(!out.includes(s), `secret ${s.slice(0, 8)}... never appears in gateway output`);
     assert.ok(!out.includes('PROMPT-TEXT-MARKER-1234'), 'no prompt text in the logs');
