@@ -527,10 +527,18 @@ void Writer::set_f32_array(const std::string& k, const std::vector<float>& v) {
 
 void Writer::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> ne,
                         std::vector<uint8_t> data) {
-  tensors_.push_back({name, type, std::move(ne), std::move(data)});
+  const size_t n = data.size();
+  tensors_.push_back({name, type, std::move(ne), std::move(data), nullptr, n});
 }
 
-std::vector<uint8_t> Writer::serialize() const {
+void Writer::add_tensor_lazy(const std::string& name, TensorType type, std::vector<int64_t> ne,
+                             std::function<std::vector<uint8_t>()> produce) {
+  size_t n = row_size(type, ne.empty() ? 0 : ne[0]);
+  for (size_t d = 1; d < ne.size(); ++d) n *= static_cast<size_t>(ne[d]);
+  tensors_.push_back({name, type, std::move(ne), {}, std::move(produce), n});
+}
+
+std::vector<uint8_t> Writer::header_bytes() const {
   std::vector<uint8_t> b;
   put<uint32_t>(b, kMagic);
   put<uint32_t>(b, 3);
@@ -544,26 +552,53 @@ std::vector<uint8_t> Writer::serialize() const {
     for (int64_t d : t.ne) put<uint64_t>(b, static_cast<uint64_t>(d));
     put<uint32_t>(b, static_cast<uint32_t>(t.type));
     put<uint64_t>(b, off);
-    off += t.data.size();
+    off += t.n_bytes;
     off += (alignment_ - off % alignment_) % alignment_;
   }
   b.resize(b.size() + (alignment_ - b.size() % alignment_) % alignment_, 0);
+  return b;
+}
+
+std::vector<uint8_t> Writer::serialize() const {
+  std::vector<uint8_t> b = header_bytes();
   for (const auto& t : tensors_) {
-    b.insert(b.end(), t.data.begin(), t.data.end());
+    if (t.produce) {
+      auto d = t.produce();
+      b.insert(b.end(), d.begin(), d.end());
+    } else {
+      b.insert(b.end(), t.data.begin(), t.data.end());
+    }
     b.resize(b.size() + (alignment_ - b.size() % alignment_) % alignment_, 0);
   }
   return b;
 }
 
 core::Status Writer::write_file(const std::string& path) const {
-  const auto bytes = serialize();
   const std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) {
     return core::make_error(ErrorKind::internal, "cannot create '" + tmp + "': " + std::strerror(errno),
                             core::ErrorSource::local);
   }
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  bool ok = true;
+  const auto head = header_bytes();
+  ok = std::fwrite(head.data(), 1, head.size(), f) == head.size();
+  static const uint8_t zeros[256] = {};
+  for (const auto& t : tensors_) {
+    if (!ok) break;
+    std::vector<uint8_t> produced;
+    if (t.produce) produced = t.produce();
+    const std::vector<uint8_t>& d = t.produce ? produced : t.data;
+    if (d.size() != t.n_bytes) {
+      std::fclose(f);
+      std::remove(tmp.c_str());
+      return core::make_error(ErrorKind::internal, "tensor '" + t.name + "' produced " + std::to_string(d.size()) +
+                              " bytes, expected " + std::to_string(t.n_bytes), core::ErrorSource::local);
+    }
+    ok = std::fwrite(d.data(), 1, d.size(), f) == d.size();
+    const size_t pad = (alignment_ - d.size() % alignment_) % alignment_;
+    if (ok && pad) ok = std::fwrite(zeros, 1, pad, f) == pad;
+  }
   const bool closed = std::fclose(f) == 0;
   if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());

@@ -6,6 +6,7 @@
 // core::Error naming what is wrong and where, never a crash.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -136,11 +137,16 @@ class Writer {
   void add_tensor(const std::string& name, TensorType type, std::vector<int64_t> ne,
                   std::vector<uint8_t> data);
 
+  // Adds a tensor whose bytes are produced when the file is written (large generated models).
+  void add_tensor_lazy(const std::string& name, TensorType type, std::vector<int64_t> ne,
+                       std::function<std::vector<uint8_t>()> produce);
+
   std::vector<uint8_t> serialize() const;
   core::Status write_file(const std::string& path) const;
 
  private:
   void put_key(const std::string& k, ValueType t);
+  std::vector<uint8_t> header_bytes() const;
   std::vector<uint8_t> kv_bytes_;
   uint64_t n_kv_ = 0;
   struct PendingTensor {
@@ -148,6 +154,8 @@ class Writer {
     TensorType type;
     std::vector<int64_t> ne;
     std::vector<uint8_t> data;
+    std::function<std::vector<uint8_t>()> produce;
+    size_t n_bytes = 0;
   };
   std::vector<PendingTensor> tensors_;
   uint32_t alignment_;

@@ -1,0 +1,87 @@
+#pragma once
+// A loaded MoE transformer: weights bound to mmap views with their expected shapes, a KV
+// cache per sequence, and a batched forward pass (tokens of several sequences at once).
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "local_backend/arch.h"
+#include "local_backend/gguf.h"
+#include "local_backend/thread_pool.h"
+
+namespace local_backend {
+
+// A (stack of) weight matrices: n_mat matrices of [rows][cols] (ggml ne = [cols, rows, n_mat]).
+struct Weight {
+  const uint8_t* data = nullptr;
+  TensorType type = TensorType::f32;
+  int64_t cols = 0, rows = 0, n_mat = 1;
+  size_t row_bytes = 0;
+  const uint8_t* row(int64_t mat, int64_t r) const {
+    return data + (static_cast<size_t>(mat) * static_cast<size_t>(rows) + static_cast<size_t>(r)) * row_bytes;
+  }
+  explicit operator bool() const { return data != nullptr; }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm, q_norm, k_norm, bq, bk, bv, ffn_norm, gate_inp_shexp;
+  Weight wq, wk, wv, wo;
+  Weight gate_inp, gate_exps, up_exps, down_exps;
+  Weight gate_shexp, up_shexp, down_shexp;
+};
+
+// Keys and values of one sequence, F32, [n_layer][pos][n_head_kv * head_dim]. Grows on demand
+// up to max_positions.
+class KvCache {
+ public:
+  KvCache(const HParams& hp, int max_positions);
+  int max_positions() const { return max_positions_; }
+  // Makes room for positions [0, n); false if n exceeds the bound.
+  bool reserve(int n);
+  float* k(int layer, int pos) { return k_[layer].data() + static_cast<size_t>(pos) * kv_dim_; }
+  float* v(int layer, int pos) { return v_[layer].data() + static_cast<size_t>(pos) * kv_dim_; }
+  size_t bytes() const;
+
+ private:
+  int max_positions_;
+  int capacity_ = 0;
+  size_t kv_dim_;
+  std::vector<std::vector<float>> k_, v_;
+};
+
+struct BatchEntry {
+  int32_t token = 0;
+  int32_t pos = 0;
+  KvCache* cache = nullptr;
+  bool want_logits = false;
+};
+
+class Model {
+ public:
+  static core::Result<std::unique_ptr<Model>> load(const std::string& path);
+  static core::Result<std::unique_ptr<Model>> from_file(std::unique_ptr<gguf::File> file);
+
+  const HParams& hparams() const { return hp_; }
+  const gguf::File& file() const { return *file_; }
+  std::string name() const;
+
+  // Runs one step over the batch. Every entry's cache must have room for its pos; the
+  // positions of one sequence must be consecutive after what the cache already holds.
+  // Appends n_vocab logits per entry with want_logits, in batch order.
+  core::Status forward(std::span<const BatchEntry> batch, ThreadPool& pool, std::vector<float>* logits) const;
+
+ private:
+  Model() = default;
+  core::Status bind();
+
+  std::unique_ptr<gguf::File> file_;
+  HParams hp_;
+  Weight tok_embd_, output_;
+  std::vector<float> output_norm_;
+  std::vector<LayerWeights> layers_;
+};
+
+}  // namespace local_backend
