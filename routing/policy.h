@@ -86,6 +86,7 @@ struct RouteCandidate {
   uint32_t deployment = 0;          // index into CompiledPolicy::deployments
   std::string static_exclusion;     // non-empty: excluded for every request, with this reason
   ExclusionKind static_kind = ExclusionKind::policy;
+  bool fallback = false;  // ranked after every non-fallback candidate (e.g. the local engine)
 };
 
 struct Route {

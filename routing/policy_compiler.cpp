@@ -217,10 +217,11 @@ class Compiler {
 
   struct Selector {
     std::string provider = "*", type = "*", region = "*", model = "*";
+    bool fallback = false;
     YAML::Node node;
   };
   std::optional<Selector> parse_selector(const YAML::Node& n);
-  void expand(const Selector& s, const std::string& request_model, std::vector<uint32_t>& out);
+  void expand(const Selector& s, const std::string& request_model, std::vector<std::pair<uint32_t, bool>>& out);
   bool known_provider(const std::string& p) const;
 
   std::string file_;
@@ -705,6 +706,7 @@ void Compiler::apply_catalog(const YAML::Node& n) {
       f.deployment.model = d.model;
       f.provider_type = type;
       f.configured = inst != nullptr;
+      if (type == "openai_compatible") f.context_window = 0;  // unknown model: its limits must be stated
       if (!inst) {
         f.has_credentials = true;
         f.credential_hint.clear();
@@ -923,7 +925,12 @@ std::optional<Compiler::Selector> Compiler::parse_selector(const YAML::Node& n) 
       return std::nullopt;
     }
   } else {
-    if (!check_map(n, "candidate", "candidate key", {"provider", "type", "region", "model"})) return std::nullopt;
+    if (!check_map(n, "candidate", "candidate key", {"provider", "type", "region", "model", "fallback"})) return std::nullopt;
+    if (n["fallback"]) {
+      auto v = boolean(n["fallback"], "candidate fallback");
+      if (!v) return std::nullopt;
+      s.fallback = *v;
+    }
     for (auto [key, dst] : {std::pair<const char*, std::string*>{"provider", &s.provider},
                             {"type", &s.type}, {"region", &s.region}, {"model", &s.model}}) {
       if (n[key]) {
@@ -981,14 +988,14 @@ std::optional<Compiler::Selector> Compiler::parse_selector(const YAML::Node& n) 
   return s;
 }
 
-void Compiler::expand(const Selector& s, const std::string& request_model, std::vector<uint32_t>& out) {
+void Compiler::expand(const Selector& s, const std::string& request_model, std::vector<std::pair<uint32_t, bool>>& out) {
   const std::string& model = s.model == "$request" ? request_model : s.model;
   for (uint32_t i = 0; i < out_->deployments.size(); ++i) {
     const auto& d = out_->deployments[i];
     if (glob_match(s.provider, d.deployment.provider) && glob_match(s.type, d.provider_type) &&
         glob_match(s.region, d.deployment.region) &&
         (s.model == "$request" ? d.deployment.model == model : glob_match(model, d.deployment.model)))
-      out.push_back(i);
+      out.emplace_back(i, s.fallback);
   }
 }
 
@@ -1085,14 +1092,15 @@ void Compiler::parse_routes(const YAML::Node& n) {
     }
     bool any = false;
     for (const auto& key : keys) {
-      std::vector<uint32_t> idx;
+      std::vector<std::pair<uint32_t, bool>> idx;
       for (const auto& s : selectors) expand(s, key, idx);
       std::vector<RouteCandidate> list;
       std::set<uint32_t> seen;
-      for (uint32_t i : idx) {
+      for (auto [i, fallback] : idx) {
         if (!seen.insert(i).second) continue;
         RouteCandidate rc;
         rc.deployment = i;
+        rc.fallback = fallback;
         rc.static_exclusion = static_exclusion(out_->deployments[i], route.constraints, rc.static_kind);
         list.push_back(std::move(rc));
       }

@@ -232,6 +232,7 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
     CandidateEval& e = d.evals[i];
     e.deployment = rc.deployment;
     e.order = static_cast<uint32_t>(i);
+    e.fallback = rc.fallback;
     auto exclude = [&](ExclusionKind k, std::string why) {
       e.excluded = true;
       e.kind = k;
@@ -358,6 +359,7 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   std::sort(d.ranked.begin(), d.ranked.end(), [&](uint32_t a, uint32_t b) {
     const CandidateEval& x = d.evals[a];
     const CandidateEval& y = d.evals[b];
+    if (x.fallback != y.fallback) return y.fallback;
     if (x.score != y.score) return x.score < y.score;
     if (x.order != y.order) return x.order < y.order;
     return p.deployments[x.deployment].deployment.id < p.deployments[y.deployment].deployment.id;
@@ -558,6 +560,8 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
       o += e.meets_slo ? "true," : "false,";
       key("affinity");
       o += e.affinity ? "true," : "false,";
+      key("fallback_only");
+      o += e.fallback ? "true," : "false,";
       key("half_open_probe");
       o += e.probe ? "true," : "false,";
       key("external_stats");

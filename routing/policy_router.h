@@ -42,6 +42,7 @@ struct CandidateEval {
   bool affinity = false;
   bool probe = false;  // half-open: this request would be the probe
   bool external = false;
+  bool fallback = false;  // candidate marked `fallback: true`: ranked after all others
 };
 
 struct Decision {
