@@ -156,6 +156,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       pc.name = it->first.as<std::string>();
       const YAML::Node& v = it->second;
       if (v.IsNull()) { c.providers.push_back(pc); continue; }
+      if (v.IsMap() && v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
       check_keys(file, v, "providers." + pc.name,
                  {"type", "base_url", "base_urls", "region", "api_key_env", "api_key_file", "auth", "headers"});
       if (v["type"]) pc.type = scalar<std::string>(file, v["type"], "type");
@@ -164,7 +165,6 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       if (v["api_key_env"]) pc.api_key_env = scalar<std::string>(file, v["api_key_env"], "api_key_env");
       if (v["api_key_file"]) pc.api_key_file = scalar<std::string>(file, v["api_key_file"], "api_key_file");
       if (v["auth"]) pc.auth = scalar<std::string>(file, v["auth"], "auth");
-      if (v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
       if (auto b = v["base_urls"]) {
         if (!b.IsMap()) fail(file, b, "base_urls must map region to URL");
         for (auto bi = b.begin(); bi != b.end(); ++bi)

@@ -445,6 +445,23 @@ int Server::run() {
   int exit_code = 0;
   std::function<void(boost::system::error_code, int)> on_signal;
   asio::steady_timer drain_timer(main_ioc);
+  std::chrono::steady_clock::time_point drain_deadline{};
+  // Lives as long as main_ioc runs: the timer re-arms it by reference.
+  std::function<void(boost::system::error_code)> poll = [&](boost::system::error_code tec) {
+    if (tec) return;
+    // Keep-alive sessions that became idle after the first sweep are closed too.
+    for (auto& w : impl_->workers)
+      asio::post(w->ioc, [wp = w.get()] { for (auto* s : wp->sessions) s->close_if_idle(); });
+    if (impl_->open.load() == 0) { main_ioc.stop(); return; }
+    if (std::chrono::steady_clock::now() >= drain_deadline) {
+      std::fprintf(stderr, "gateway: drain deadline passed with %zu connection(s) open; closing them\n",
+                   impl_->open.load());
+      main_ioc.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(50));
+    drain_timer.async_wait(poll);
+  };
   on_signal = [&](boost::system::error_code sec, int signo) {
     if (sec) return;
     if (app.draining.exchange(true)) {
@@ -463,22 +480,7 @@ int Server::run() {
       });
     }
     signals.async_wait(on_signal);
-    auto deadline = std::chrono::steady_clock::now() + sc.drain_timeout;
-    std::function<void(boost::system::error_code)> poll = [&, deadline](boost::system::error_code tec) {
-      if (tec) return;
-      // Idle keep-alive sessions may have become idle after the first sweep.
-      for (auto& w : impl_->workers)
-        asio::post(w->ioc, [wp = w.get()] { for (auto* s : wp->sessions) s->close_if_idle(); });
-      if (impl_->open.load() == 0) { main_ioc.stop(); return; }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        std::fprintf(stderr, "gateway: drain deadline passed with %zu connection(s) open; closing them\n",
-                     impl_->open.load());
-        main_ioc.stop();
-        return;
-      }
-      drain_timer.expires_after(std::chrono::milliseconds(50));
-      drain_timer.async_wait(poll);
-    };
+    drain_deadline = std::chrono::steady_clock::now() + sc.drain_timeout;
     drain_timer.expires_after(std::chrono::milliseconds(10));
     drain_timer.async_wait(poll);
   };

@@ -16,6 +16,7 @@ bool SseReader::next(SseEvent& out) {
   size_t p = pos_;
   SseEvent ev;
   bool have_data = false, have_any = false;
+  size_t comments = 0;  // committed only when the block is dispatched (it may be re-scanned)
   const size_t n = buf_.size();
   while (p < n) {
     if (skip_lf_ && p == pos_) {
@@ -45,6 +46,7 @@ bool SseReader::next(SseEvent& out) {
       }
       pos_ = p;
       if (cr && p == n) skip_lf_ = true;
+      comments_ += comments;
       if (have_data && !ev.data.empty() && ev.data.back() == '\n') ev.data.pop_back();
       ev.comment_only = !have_data && ev.event.empty();
       out = std::move(ev);
@@ -52,7 +54,7 @@ bool SseReader::next(SseEvent& out) {
     }
     have_any = true;
     if (line[0] == ':') {
-      ++comments_;
+      ++comments;
       continue;
     }
     size_t colon = line.find(':');

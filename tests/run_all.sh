@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test: C++ unit tests (core, providers, gateway, routing,
+# local backend), the Node.js integration suite against the real gateway binary, and a bounded fuzz run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${JOBS:-2}
+
+bash deploy/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$JOBS"
+
+# Node dependencies are pinned by package-lock.json files and come from the npm registry.
+for d in tests/node tests/local_backend/tokenizer_ref; do
+  if [ -f "$d/package-lock.json" ]; then
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
+
+ctest --test-dir build --output-on-failure --timeout 900
+
+if [ -x tests/fuzz/run_gguf_fuzz.sh ]; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+  tests/fuzz/run_gguf_fuzz.sh "$FUZZ_SECONDS"
+fi
+echo "run_all: every test passed"
