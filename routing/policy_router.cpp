@@ -147,9 +147,12 @@ void PolicyRouter::record(const AttemptOutcome& outcome) {
     affinity_.put(outcome.prefix_hash, key_of(outcome.deployment), options_.clock->steady_now());
 }
 
-void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Decision& d) const {
+void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Decision& d, bool full_rank) const {
   const CompiledPolicy& p = *snap.policy;
   d.policy = snap.policy;
+  d.route = nullptr;
+  d.ranked.clear();
+  d.error.reset();
 
   // The request's region, classification and tags: request first, then tenant, then policy defaults.
   const TenantDefaults* tenant = nullptr;
@@ -230,9 +233,7 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
     const RouteCandidate& rc = (*cands)[i];
     const DeploymentFacts& df = p.deployments[rc.deployment];
     CandidateEval& e = d.evals[i];
-    e.deployment = rc.deployment;
-    e.order = static_cast<uint32_t>(i);
-    e.fallback = rc.fallback;
+    e.reset(rc.deployment, static_cast<uint32_t>(i), rc.fallback);
     auto exclude = [&](ExclusionKind k, std::string why) {
       e.excluded = true;
       e.kind = k;
@@ -356,14 +357,19 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
     }
     d.ranked.push_back(i);
   }
-  std::sort(d.ranked.begin(), d.ranked.end(), [&](uint32_t a, uint32_t b) {
+  auto better = [&](uint32_t a, uint32_t b) {
     const CandidateEval& x = d.evals[a];
     const CandidateEval& y = d.evals[b];
     if (x.fallback != y.fallback) return y.fallback;
     if (x.score != y.score) return x.score < y.score;
     if (x.order != y.order) return x.order < y.order;
     return p.deployments[x.deployment].deployment.id < p.deployments[y.deployment].deployment.id;
-  });
+  };
+  const size_t top = static_cast<size_t>(route.max_attempts);
+  if (full_rank || d.ranked.size() <= top)
+    std::sort(d.ranked.begin(), d.ranked.end(), better);
+  else
+    std::partial_sort(d.ranked.begin(), d.ranked.begin() + static_cast<std::ptrdiff_t>(top), d.ranked.end(), better);
 
   if (d.ranked.empty()) {
     // Fail closed, naming every candidate's reason.
@@ -401,15 +407,19 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
 Decision PolicyRouter::decide(const RequestFeatures& request) const {
   Decision d;
   auto snap = snapshot_.load();
-  evaluate(*snap, request, d);
+  evaluate(*snap, request, d, true);
   return d;
 }
 
 core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
   auto snap = snapshot_.load();
-  Decision d;
-  evaluate(*snap, request, d);
-  if (d.error) return *d.error;
+  // Per-thread scratch: candidate buffers keep their capacity between decisions.
+  thread_local Decision d;
+  evaluate(*snap, request, d, false);
+  if (d.error) {
+    d.policy.reset();
+    return *d.error;
+  }
   const CompiledPolicy& p = *snap->policy;
   const Route& route = *d.route;
   Plan plan;
@@ -443,8 +453,10 @@ core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
     std::string msg = "no deployment available for route '" + route.name + "': ";
     for (size_t i = 0; i < plan.exclusions.size() && i < options_.max_reasons_in_error; ++i)
       msg += (i ? "; " : "") + plan.exclusions[i].deployment + " excluded: " + plan.exclusions[i].reason;
+    d.policy.reset();
     return core::make_error(core::ErrorKind::unavailable, std::move(msg), core::ErrorSource::gateway, "routing_refused");
   }
+  d.policy.reset();  // do not pin an old policy in the scratch buffer
   return plan;
 }
 

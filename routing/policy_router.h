@@ -43,6 +43,23 @@ struct CandidateEval {
   bool probe = false;  // half-open: this request would be the probe
   bool external = false;
   bool fallback = false;  // candidate marked `fallback: true`: ranked after all others
+
+  // Resets every field (keeping the reason's capacity), so decision buffers can be reused.
+  void reset(uint32_t dep, uint32_t ord, bool fb) {
+    deployment = dep;
+    order = ord;
+    excluded = false;
+    kind = ExclusionKind::policy;
+    reason.clear();
+    est_cost_usd = 0;
+    est_output_tokens = est_cached_tokens = 0;
+    price_factor = 1;
+    ttft_ms = tokens_per_second = latency_ms = error_rate = 0;
+    cost_term = latency_term = error_term = score = 0;
+    meets_slo = true;
+    affinity = probe = external = false;
+    fallback = fb;
+  }
 };
 
 struct Decision {
@@ -101,7 +118,8 @@ class PolicyRouter final : public Router {
     std::vector<uint64_t> key;                            // hash of each deployment id (affinity)
   };
   std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const CompiledPolicy> policy);
-  void evaluate(const Snapshot& snap, const RequestFeatures& request, Decision& d) const;
+  // full_rank = false sorts only the first max_attempts candidates (the plan needs no more).
+  void evaluate(const Snapshot& snap, const RequestFeatures& request, Decision& d, bool full_rank) const;
 
   PolicyRouterOptions options_;
   std::shared_ptr<LiveStats> live_;
