@@ -58,6 +58,7 @@ describe('bad client input', () => {
       const before0 = fake.requests.length;
       const res = await request(gw.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: c.body });
       const e = openAiError(assert, res, c.status);
+      assert.ok(res.headers['x-request-id'], 'error responses carry x-request-id too');
       if (c.param) assert.equal(e.param, c.param, `error.param names the field: ${JSON.stringify(e)}`);
       if (c.msg) assert.match(e.message, c.msg);
       assert.equal(fake.requests.length, before0, 'upstream not called');

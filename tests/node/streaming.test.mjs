@@ -28,6 +28,12 @@ before(async () => {
     'trickle-ds': ['deepseek/trickle'],
     forever: ['deepseek/keepalive-forever'],
     disconnect: ['qwen/trickle:disconnect'],
+    fragmented: ['deepseek/fragmented'],
+    stall: ['deepseek/stall-mid-stream', 'qwen/ok:after-stall'],
+    'sse-variants': ['kimi/sse-variants'],
+    'sse-variants-qwen': ['qwen/sse-variants'],
+    garbage: ['glm/garbage', 'deepseek/ok:after-garbage'],
+    'garbage-only': ['glm/garbage:only'],
   };
   gw = await startGateway({ config: c, env: env() });
   const c2 = structuredClone(c);
@@ -52,6 +58,8 @@ function assertInBandError(r, what) {
   const last = r.chunks.at(-1);
   assert.equal(last.choices?.[0]?.finish_reason, 'error', `${what}: last chunk has finish_reason "error": ${JSON.stringify(last)}`);
   const e = r.errors[0].error;
+  assert.ok(e && typeof e === 'object', 'error event is {"error":{...}}');
+  assert.ok('type' in e, `error event has a type: ${JSON.stringify(e)}`);
   assert.equal(typeof e.message, 'string');
   assert.ok(e.message.length > 0);
   return e;
@@ -85,6 +93,47 @@ describe('trickling streams are relayed as they arrive', () => {
   }
 });
 
+describe('upstream SSE framing', () => {
+  test('events split across reads (5-byte writes) are reassembled: same chunks, usage, [DONE]', async () => {
+    const r = await chatStream(gw, { model: 'fragmented', messages: userMsg(), stream: true, stream_options: { include_usage: true } });
+    assert.equal(r.status, 200, r.raw);
+    assert.equal(r.bad.length, 0, `no broken events: ${r.bad}`);
+    assert.deepEqual(r.chunks.map((c) => c.choices?.[0]?.delta?.content).filter((x) => x), ['Hello', ' from', ' deepseek', '!']);
+    assert.equal(assemble(r.chunks).reasoning, 'Let me think.');
+    assert.deepEqual(r.chunks.at(-1).choices, []);
+    assert.equal(r.chunks.at(-1).usage?.prompt_tokens_details?.cached_tokens, 32);
+    assert.ok(r.done);
+  });
+
+  for (const [alias, dialect, cached] of [['sse-variants', 'kimi', 48], ['sse-variants-qwen', 'qwen', 24]]) {
+    test(`${dialect}: other legal SSE spellings (CRLF, "data:" without space, id/event fields, comments) are parsed`, async () => {
+      const r = await chatStream(gw, { model: alias, messages: userMsg(), stream: true, stream_options: { include_usage: true } });
+      assert.equal(r.status, 200, r.raw);
+      assert.equal(r.errors.length, 0, `no error: ${JSON.stringify(r.errors)} raw: ${r.raw.slice(-300)}`);
+      assert.equal(assemble(r.chunks).content, `Hello from ${dialect}!`);
+      assert.deepEqual(r.chunks.at(-1).choices, []);
+      assert.equal(r.chunks.at(-1).usage?.prompt_tokens_details?.cached_tokens, cached);
+      assert.ok(r.done);
+    });
+  }
+
+  test('upstream 200 with a body that is not JSON -> fail-over before any content (non-stream and stream)', async () => {
+    const a = await chat(gw, { model: 'garbage', messages: userMsg() });
+    assert.equal(a.status, 200, a.text);
+    assert.match(String(a.headers['x-gateway-deployment']), /^deepseek@global\/ok:after-garbage$/);
+    const b = await chatStream(gw, { model: 'garbage', messages: userMsg(), stream: true });
+    assert.equal(b.status, 200, b.raw);
+    assert.equal(b.bad.length, 0, 'the broken upstream event is not relayed');
+    assert.equal(assemble(b.chunks).content, 'Hello from deepseek!');
+    assert.ok(b.done);
+  });
+
+  test('upstream 200 with a body that is not JSON, no fall-back -> 502 OpenAI error', async () => {
+    const res = await chat(gw, { model: 'garbage-only', messages: userMsg() });
+    openAiError(assert, res, 502);
+  });
+});
+
 describe('stalls and deadlines', () => {
   test('keep-alive comments forever, stream -> 504 after stream_idle_timeout_ms (comments do not reset it)', async () => {
     const t0 = performance.now();
@@ -94,6 +143,18 @@ describe('stalls and deadlines', () => {
     const body = JSON.parse(r.raw);
     assert.equal(typeof body.error?.message, 'string');
     assert.ok(ms >= 900 && ms < 3000, `timed out by the idle deadline (1000 ms), not the total one (6000 ms): ${ms.toFixed(0)} ms`);
+  });
+
+  test('stall after content (only keep-alive comments follow) -> in-band error after stream_idle_timeout_ms, no [DONE]', async () => {
+    const t0 = performance.now();
+    const r = await chatStream(gw, { model: 'stall', messages: userMsg(), stream: true }, { timeoutMs: 10000 });
+    const ms = performance.now() - t0;
+    assert.equal(r.status, 200);
+    assert.equal(assemble(r.chunks).content, 'partial answer');
+    const e = assertInBandError(r, 'stall mid-stream');
+    assert.ok(ms >= 900 && ms < 3000, `ended by the idle deadline (1000 ms), not the total one (6000 ms): ${ms.toFixed(0)} ms`);
+    assert.match(e.message, /time|idle|stall|no stream event|\d+ ?ms/i, `error says it timed out: ${e.message}`);
+    assert.equal(fakes.qwen.byModel('ok:after-stall').length, 0, 'no fail-over after content');
   });
 
   test('blank lines forever, non-stream -> 504 within the deadlines', async () => {

@@ -21,6 +21,11 @@
 //                       non-stream: headers + half a body, then destroyed
 //   close-before-headers  socket destroyed as soon as the request is read
 //   trickle             5 content chunks, one every 300 ms
+//   fragmented          the normal stream written 5 bytes at a time (events split across TCP reads)
+//   sse-variants        the normal stream in other legal SSE spellings: CRLF line ends, 'data:'
+//                       without a space, id:/event: fields, unrelated comment lines
+//   stall-mid-stream    stream: 2 content chunks, then only ': keep-alive' comments every 200 ms
+//   garbage             200 with a body that is not JSON (non-stream) / not JSON events (stream)
 //
 // Worst realistic cases reproduced on purpose (documented per dialect below):
 //   DeepSeek: usage has prompt_cache_hit_tokens / prompt_cache_miss_tokens and NO prompt_tokens_details;
@@ -338,7 +343,19 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       case 'trickle':
       case 'keepalive':
       case 'close-mid-stream':
+      case 'fragmented':
+      case 'sse-variants':
+      case 'stall-mid-stream':
         break;
+      case 'garbage':
+        if (stream) {
+          res.writeHead(200, sseHeaders());
+          res.end('data: {this is not json\n\ndata: [DONE]\n\n');
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('<html><body>502 Bad Gateway (cloudflare)</body></html>');
+        }
+        return;
       case 'keepalive-forever':
         res.writeHead(200, stream ? sseHeaders() : { 'content-type': 'application/json' });
         res.flushHeaders();
@@ -486,6 +503,33 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       // Separate writes so the gateway sees them as they come (still fast).
       for (const e of evs) write(e);
       res.end();
+      return;
+    }
+    if (ctx.scenario === 'stall-mid-stream') {
+      const head = [chunk(ctx, { role: 'assistant', content: '' }), chunk(ctx, { content: 'partial' }), chunk(ctx, { content: ' answer' })];
+      for (const c of head) write(JSON.stringify(c));
+      const t = every(200, () => (closed ? stop(t) : res.write(': keep-alive\n\n')));
+      return;
+    }
+    if (ctx.scenario === 'fragmented') {
+      const text = evs.map((e) => `data: ${e}\n\n`).join('');
+      let i = 0;
+      const step = () => {
+        if (closed) return;
+        if (i >= text.length) return res.end();
+        res.write(text.slice(i, i + 5));
+        i += 5;
+        later(1, step);
+      };
+      step();
+      return;
+    }
+    if (ctx.scenario === 'sse-variants') {
+      let n = 0;
+      const text = evs
+        .map((e) => (n++ % 2 ? `id: ${n}\r\nevent: message\r\ndata:${e}\r\n\r\n` : `: ping ${n}\r\ndata: ${e}\r\n\r\n`))
+        .join('');
+      res.end(text);
       return;
     }
     if (ctx.scenario === 'keepalive') {
