@@ -399,6 +399,9 @@ int Server::run() {
       return 2;
     }
   }
+  // Installed before the listening line is printed, so a SIGTERM right after start-up still drains.
+  asio::io_context main_ioc(1);
+  asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
   int n = sc.workers > 0 ? sc.workers : std::max(1u, std::thread::hardware_concurrency());
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(sc.listen_host, ec);
@@ -440,8 +443,6 @@ int Server::run() {
   }
 
   // Signals on the main thread: SIGTERM/SIGINT drain; a second signal forces exit.
-  asio::io_context main_ioc(1);
-  asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
   int exit_code = 0;
   std::function<void(boost::system::error_code, int)> on_signal;
   asio::steady_timer drain_timer(main_ioc);
