@@ -97,11 +97,12 @@ export function tmpDir(prefix = 'gw-it-') {
   return fs.mkdtempSync(path.join(tmpRoot, 'x'));
 }
 
-export async function startGateway({ config, env = {}, readyTimeoutMs = 15000, args = [] } = {}) {
+// config: object written as YAML to a temp file; or configPath: an existing file (e.g. deploy/gateway.yaml).
+export async function startGateway({ config, configPath, env = {}, readyTimeoutMs = 15000, args = [] } = {}) {
   assertBinary();
   const dir = tmpDir();
-  const cfgPath = path.join(dir, 'gateway.yaml');
-  fs.writeFileSync(cfgPath, toYaml(config));
+  const cfgPath = configPath ?? path.join(dir, 'gateway.yaml');
+  if (!configPath) fs.writeFileSync(cfgPath, toYaml(config));
   const childEnv = { ...process.env };
   for (const k of SCRUB) delete childEnv[k];
   Object.assign(childEnv, env);

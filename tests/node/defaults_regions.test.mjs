@@ -1,0 +1,108 @@
+// The shipped default configuration with no keys; region selection per deployment; `gateway check`.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startFake } from './lib/fake_upstream.mjs';
+import { startGateway, defaultConfig, chat, request, userMsg, openAiError, REPO, GATEWAY_BIN, run, tmpDir, toYaml } from './lib/gateway.mjs';
+
+const DEFAULT_CONFIG = path.join(REPO, 'deploy', 'gateway.yaml');
+
+describe('default configuration, no API keys', () => {
+  let gw;
+  before(async () => {
+    assert.ok(fs.existsSync(DEFAULT_CONFIG), `${DEFAULT_CONFIG} exists`);
+    gw = await startGateway({ configPath: DEFAULT_CONFIG, args: ['--listen', '127.0.0.1:0'] });
+  });
+  after(async () => {
+    await gw?.stop();
+  });
+
+  test('starts, serves /healthz and lists its aliases', async () => {
+    assert.equal((await request(gw.url + '/healthz')).status, 200);
+    const m = await request(gw.url + '/v1/models');
+    assert.equal(m.status, 200);
+    assert.ok(m.json.data.length > 0);
+  });
+
+  test('every chat request gets an OpenAI-shaped 503 naming the variables that enable the providers', async () => {
+    const models = (await request(gw.url + '/v1/models')).json.data.map((x) => x.id);
+    for (const model of models) {
+      const res = await chat(gw, { model, messages: userMsg() });
+      const e = openAiError(assert, res, 503);
+      assert.match(e.message, /[A-Z][A-Z0-9_]*_(API_)?KEY/, `${model}: message names an env var: ${e.message}`);
+    }
+    if (models.includes('auto')) {
+      const e = (await chat(gw, { model: 'auto', messages: userMsg() })).json.error;
+      for (const v of ['DEEPSEEK_API_KEY', 'DASHSCOPE_API_KEY', 'MOONSHOT_API_KEY', 'ZAI_API_KEY'])
+        assert.ok(e.message.includes(v), `"auto" error names ${v}: ${e.message}`);
+    }
+  });
+});
+
+describe('regions', () => {
+  let gw;
+  const f = {};
+  before(async () => {
+    for (const k of ['qwenSg', 'qwenBj', 'qwenUs']) f[k] = await startFake({ dialect: 'qwen', key: 'sk-qwen-regions' });
+    for (const k of ['kimiIntl', 'kimiCn']) f[k] = await startFake({ dialect: 'kimi', key: 'sk-kimi-regions' });
+    for (const k of ['glmIntl', 'glmCn']) f[k] = await startFake({ dialect: 'glm', key: 'glm.regions' });
+    const c = defaultConfig();
+    c.providers = {
+      qwen: { api_key_env: 'DASHSCOPE_API_KEY', base_urls: { 'ap-southeast-1': f.qwenSg.baseUrl, 'cn-beijing': f.qwenBj.baseUrl } },
+      'qwen-us': { type: 'qwen', api_key_env: 'DASHSCOPE_API_KEY', region: 'us-east-1', base_urls: { 'us-east-1': f.qwenUs.baseUrl } },
+      kimi: { api_key_env: 'MOONSHOT_API_KEY', base_urls: { intl: f.kimiIntl.baseUrl, cn: f.kimiCn.baseUrl } },
+      glm: { api_key_env: 'ZAI_API_KEY', base_urls: { intl: f.glmIntl.baseUrl, cn: f.glmCn.baseUrl } },
+    };
+    c.models = {
+      'qwen-default': ['qwen/ok'],
+      'qwen-bj': ['qwen@cn-beijing/ok'],
+      'qwen-us': ['qwen-us/ok'],
+      'kimi-default': ['kimi/ok'],
+      'kimi-cn': ['kimi@cn/ok'],
+      'glm-cn': ['glm@cn/ok'],
+      'glm-default': ['glm/ok'],
+    };
+    gw = await startGateway({ config: c, env: { DASHSCOPE_API_KEY: 'sk-qwen-regions', MOONSHOT_API_KEY: 'sk-kimi-regions', ZAI_API_KEY: 'glm.regions' } });
+  });
+  after(async () => {
+    await Promise.all(Object.values(f).map((x) => x.close()));
+    await gw?.stop();
+  });
+
+  for (const [alias, fake, dep] of [
+    ['qwen-default', 'qwenSg', 'qwen@ap-southeast-1/ok'],
+    ['qwen-bj', 'qwenBj', 'qwen@cn-beijing/ok'],
+    ['qwen-us', 'qwenUs', 'qwen-us@us-east-1/ok'],
+    ['kimi-default', 'kimiIntl', 'kimi@intl/ok'],
+    ['kimi-cn', 'kimiCn', 'kimi@cn/ok'],
+    ['glm-default', 'glmIntl', 'glm@intl/ok'],
+    ['glm-cn', 'glmCn', 'glm@cn/ok'],
+  ]) {
+    test(`${alias} -> ${dep} (that region's base URL)`, async () => {
+      const counts = Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v.requests.length]));
+      const res = await chat(gw, { model: alias, messages: userMsg() });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers['x-gateway-deployment'], dep);
+      for (const [k, v] of Object.entries(f)) assert.equal(v.requests.length - counts[k], k === fake ? 1 : 0, `fake ${k} request count`);
+    });
+  }
+});
+
+describe('gateway check', () => {
+  test('a valid file passes; a broken one fails with file:line:column', async () => {
+    const dir = tmpDir();
+    const good = path.join(dir, 'good.yaml');
+    const c = defaultConfig();
+    c.providers = { 'my-vllm': { type: 'openai_compatible', base_url: 'http://127.0.0.1:9/v1' } };
+    c.models = { m: ['my-vllm/x'] };
+    fs.writeFileSync(good, toYaml(c));
+    const ok = await run(GATEWAY_BIN, ['check', good]);
+    assert.equal(ok.code, 0, `valid config accepted: ${ok.stdout}${ok.stderr}`);
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'server:\n  listen: "127.0.0.1:0"\nmodels:\n  m: [unclosed\n');
+    const ko = await run(GATEWAY_BIN, ['check', bad]);
+    assert.notEqual(ko.code, 0, 'broken YAML rejected');
+    assert.match(ko.stdout + ko.stderr, /:\d+:\d+/, `error has line:column: ${ko.stdout}${ko.stderr}`);
+  });
+});
