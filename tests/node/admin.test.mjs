@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import { startFake } from './lib/fake_upstream.mjs';
-import { startGateway, defaultConfig, providerFor, chat, chatStream, request, userMsg, run } from './lib/gateway.mjs';
+import { startGateway, defaultConfig, providerFor, chat, chatStream, request, userMsg, run, sleep } from './lib/gateway.mjs';
 
 let gw;
 const f = {};
@@ -13,9 +13,11 @@ const f = {};
 before(async () => {
   f.deepseek = await startFake({ dialect: 'deepseek', key: 'sk-ds-admin' });
   f.glm = await startFake({ dialect: 'glm', key: 'zai.admin' });
+  // Closes idle keep-alive connections after 100 ms, like many real load balancers do (sooner).
+  f.impatient = await startFake({ dialect: 'openai', keepAliveTimeoutMs: 100 });
   const c = defaultConfig();
-  c.providers = { deepseek: providerFor(f.deepseek), glm: providerFor(f.glm), 'glm-broke': { type: 'glm', ...providerFor(f.glm) } };
-  c.models = { ds: ['deepseek/ok'], chain: ['glm-broke/no-balance', 'deepseek/ok'], 'ds-5xx': ['deepseek/server-error'] };
+  c.providers = { deepseek: providerFor(f.deepseek), glm: providerFor(f.glm), 'glm-broke': { type: 'glm', ...providerFor(f.glm) }, impatient: providerFor(f.impatient) };
+  c.models = { ds: ['deepseek/ok'], chain: ['glm-broke/no-balance', 'deepseek/ok'], 'ds-5xx': ['deepseek/server-error'], impatient: ['impatient/ok'] };
   gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: 'sk-ds-admin', ZAI_API_KEY: 'zai.admin' } });
 });
 
@@ -61,7 +63,7 @@ describe('GET /v1/models', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.object, 'list');
     assert.ok(Array.isArray(res.json.data));
-    assert.deepEqual(res.json.data.map((m) => m.id).sort(), ['chain', 'ds', 'ds-5xx']);
+    assert.deepEqual(res.json.data.map((m) => m.id).sort(), ['chain', 'ds', 'ds-5xx', 'impatient']);
     for (const m of res.json.data) {
       assert.equal(m.object, 'model');
       assert.equal(typeof m.created, 'number');
@@ -201,6 +203,17 @@ describe('connections', () => {
     for (let i = 0; i < 6; i++) assert.equal((await chat(gw, { model: 'ds', messages: userMsg() })).status, 200);
     const opened = f.deepseek.stats.connections - before0;
     assert.ok(opened <= 2, `upstream connections opened for 6 sequential requests: ${opened}`);
+  });
+
+  test('pooled upstream connection closed by the upstream while idle is not reused: requests keep succeeding', async () => {
+    for (let i = 0; i < 4; i++) {
+      const res = await chat(gw, { model: 'impatient', messages: userMsg() });
+      assert.equal(res.status, 200, `request ${i + 1} after the upstream closed the idle connection: ${res.text}`);
+      await sleep(250);
+    }
+    const s = await chatStream(gw, { model: 'impatient', messages: userMsg(), stream: true });
+    assert.equal(s.status, 200);
+    assert.ok(s.done);
   });
 
   test('50 concurrent streams all complete', async () => {

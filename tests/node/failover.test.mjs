@@ -5,7 +5,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startFake, CONTENT_PIECES } from './lib/fake_upstream.mjs';
-import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, KEY_ENV, openAiError, sleep } from './lib/gateway.mjs';
+import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, KEY_ENV, openAiError, sleep, withTimeout } from './lib/gateway.mjs';
 import { assemble } from './lib/sse.mjs';
 
 const DIALECTS = ['deepseek', 'qwen', 'kimi', 'glm'];
@@ -179,6 +179,10 @@ describe('server errors, timeouts, broken connections', () => {
     const res = await chat(gw, { model: 'hang-only', messages: userMsg() });
     openAiError(assert, res, 504);
     assert.ok(res.ms >= 1400 && res.ms < 4500, `504 after ~first_byte_timeout_ms (${res.ms.toFixed(0)} ms)`);
+    // A timeout must cancel the work, not only stop waiting: the hung upstream connection is closed.
+    const rec = fakes.qwen.byModel('hang:only').at(-1);
+    assert.ok(rec, 'the hanging upstream was called');
+    await withTimeout(rec.socketClosed, 1500, 'gateway closing the timed-out upstream connection');
   });
 
   test('connection refused -> fail-over', async () => {

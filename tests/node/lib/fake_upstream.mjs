@@ -231,7 +231,7 @@ export function verifyGlmJwt(token, key, now = Date.now()) {
 }
 
 // ---- the server -----------------------------------------------------------------------------
-export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1' } = {}) {
+export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000 } = {}) {
   if (!PATHS[dialect]) throw new Error('unknown dialect ' + dialect);
   const requests = [];
   const events = new EventEmitter();
@@ -569,7 +569,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
   }
 
   const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
-  server.keepAliveTimeout = 30_000;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
   server.headersTimeout = 0;
   server.requestTimeout = 0;
   const connEvent = tls ? 'secureConnection' : 'connection';
