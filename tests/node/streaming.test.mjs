@@ -85,7 +85,11 @@ describe('trickling streams are relayed as they arrive', () => {
       assert.equal(ticks.length, TRICKLE.count, 'all trickled chunks arrive');
       assert.equal(assemble(r.chunks).content, 'tick1 tick2 tick3 tick4 tick5 ');
       const gaps = ticks.slice(1).map((c, i) => c.__t - ticks[i].__t);
-      for (const g of gaps) assert.ok(g >= TRICKLE.intervalMs * 0.6, `inter-arrival gap ${g.toFixed(0)} ms >= ${TRICKLE.intervalMs * 0.6} ms (not buffered): ${gaps.map((x) => x.toFixed(0))}`);
+      // Not buffered: every gap is a good part of the upstream's interval (a loaded machine may delay
+      // one chunk and so shorten the next gap), and together they span the upstream's timeline.
+      for (const g of gaps) assert.ok(g >= TRICKLE.intervalMs * 0.3, `inter-arrival gap ${g.toFixed(0)} ms >= ${TRICKLE.intervalMs * 0.3} ms (not buffered): ${gaps.map((x) => x.toFixed(0))}`);
+      const span = ticks.at(-1).__t - ticks[0].__t;
+      assert.ok(span >= (TRICKLE.count - 1) * TRICKLE.intervalMs * 0.8, `chunks spread over ${span.toFixed(0)} ms`);
       assert.ok(ticks[0].__t - r.t0 < TRICKLE.intervalMs + 400, `first chunk relayed promptly (${(ticks[0].__t - r.t0).toFixed(0)} ms)`);
       assert.ok(r.done);
       assert.deepEqual(r.chunks.at(-1).choices, [], 'usage chunk last');
