@@ -73,7 +73,7 @@ for (const d of DIALECTS) {
       assert.match(String(res.headers['content-type']), /application\/json/);
       assertGatewayHeaders(res, d);
       const b = res.json;
-      assert.equal(b.object, 'chat.completion');
+      assert.equal(b.object, 'chat.completion', 'object is OpenAI\'s "chat.completion" (the GLM fake sends none, like bigmodel\'s examples)');
       assert.equal(typeof b.id, 'string');
       assert.equal(typeof b.created, 'number');
       assert.equal(typeof b.model, 'string');
@@ -98,7 +98,7 @@ for (const d of DIALECTS) {
       assert.ok(r.done, 'stream ends with data: [DONE]');
       assert.equal(r.afterDone.length, 0, 'nothing after [DONE]');
       assert.equal(r.order.filter((o) => o !== 'comment').at(-1), 'done');
-      for (const c of r.chunks) assert.equal(c.object, 'chat.completion.chunk');
+      for (const c of r.chunks) assert.equal(c.object, 'chat.completion.chunk', `every chunk has object "chat.completion.chunk" (the GLM fake sends none): ${JSON.stringify(c)}`);
       const contents = r.chunks.map((c) => c.choices?.[0]?.delta?.content).filter((x) => x);
       assert.deepEqual(contents, CONTENT_PIECES(d), 'content deltas arrive as the upstream sent them, in order');
       const a = assemble(r.chunks);

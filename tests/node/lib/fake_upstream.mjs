@@ -38,7 +38,8 @@
 //             gateway must translate). That nested usage carries `cached_tokens` at its own top level
 //             (no prompt_tokens_details). Non-stream usage has both cached_tokens and prompt_tokens_details.
 //   GLM:      usage rides on the finish chunk (choices non-empty) regardless of include_usage; ids are
-//             numeric strings; errors are {"error":{"code":"1113","message":...}} with business codes.
+//             numeric strings; no "object" field in responses or chunks (as in bigmodel's examples);
+//             errors are {"error":{"code":"1113","message":...}} with business codes.
 
 import http from 'node:http';
 import https from 'node:https';
@@ -403,7 +404,10 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     const obj = { id, object: 'chat.completion', created, model, choices: [choice], usage: dialectUsage(dialect, 'nonstream') };
     if (dialect === 'deepseek') obj.system_fingerprint = 'fp_8802369eaa_prod0623';
     if (dialect === 'qwen') obj.system_fingerprint = null;
-    if (dialect === 'glm') obj.request_id = id;
+    if (dialect === 'glm') {
+      obj.request_id = id;
+      delete obj.object; // bigmodel/Z.ai examples carry no "object" field
+    }
     return obj;
   }
 
@@ -452,6 +456,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       c.system_fingerprint = null;
     }
     if (dialect === 'openai' && ctx.includeUsage) c.usage = null;
+    if (dialect === 'glm') delete c.object; // bigmodel/Z.ai stream examples carry no "object" field
     return Object.assign(c, extra);
   }
 
