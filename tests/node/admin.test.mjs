@@ -170,11 +170,11 @@ describe('connections', () => {
     assert.equal(res.status, 200, res.t);
   });
 
-  test('HTTP/1.1 keep-alive: sequential requests reuse one client connection', async () => {
+  test('HTTP/1.1 keep-alive: sequential requests (a stream among them) reuse one client connection', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const one = () =>
+    const one = (extra = {}) =>
       new Promise((resolve, reject) => {
-        const body = JSON.stringify({ model: 'ds', messages: userMsg() });
+        const body = JSON.stringify({ model: 'ds', messages: userMsg(), ...extra });
         const req = http.request(gw.url + '/v1/chat/completions', { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
           let t = '';
           res.on('data', (d) => (t += d));
@@ -186,11 +186,12 @@ describe('connections', () => {
       });
     try {
       const a = await one();
-      const b = await one();
+      const b = await one({ stream: true });
       const c = await one();
       assert.equal(a.status, 200, a.t);
       assert.notEqual(a.connection, 'close', 'the gateway does not close a keep-alive connection after a response');
       assert.equal(b.status, 200);
+      assert.match(b.t, /data: \[DONE\]/, 'the streamed response in the middle completed');
       assert.equal(c.status, 200);
       assert.ok(b.reused && c.reused, 'the second and third requests went over the same connection');
     } finally {
