@@ -412,7 +412,16 @@ core::Result<std::vector<int32_t>> Tokenizer::apply_chat_template(const std::vec
   }
   std::vector<int32_t> out;
   if (add_bos_) out.push_back(bos_);
-  auto text = [&](std::string_view s) { auto v = encode(s, false); out.insert(out.end(), v.begin(), v.end()); };
+  // The rendered text between control tokens is tokenized as a whole (as Hugging Face
+  // tokenizes a rendered template), but never parsed for control tokens.
+  std::string pending;
+  auto text = [&](std::string_view s) { pending += s; };
+  auto control = [&](int32_t id) {
+    auto v = encode(pending, false);
+    out.insert(out.end(), v.begin(), v.end());
+    pending.clear();
+    out.push_back(id);
+  };
   for (size_t i = 0; i < messages.size(); ++i) {
     const auto& m = messages[i];
     std::string role = m.role;
@@ -427,19 +436,19 @@ core::Result<std::vector<int32_t>> Tokenizer::apply_chat_template(const std::vec
       const bool first = i == 0 || messages[i - 1].role != "tool";
       const bool last = i + 1 == messages.size() || messages[i + 1].role != "tool";
       if (first) {
-        out.push_back(im_start_);
+        control(im_start_);
         text("user");
       }
       text("\n<tool_response>\n");
       text(m.content);
       text("\n</tool_response>");
       if (last) {
-        out.push_back(im_end_);
+        control(im_end_);
         text("\n");
       }
       continue;
     }
-    out.push_back(im_start_);
+    control(im_start_);
     text(role + "\n");
     text(m.content);
     if (role == "assistant" && !m.tool_calls_json.empty()) {
@@ -447,11 +456,13 @@ core::Result<std::vector<int32_t>> Tokenizer::apply_chat_template(const std::vec
       text(m.tool_calls_json);
       text("\n</tool_call>");
     }
-    out.push_back(im_end_);
+    control(im_end_);
     text("\n");
   }
-  out.push_back(im_start_);
+  control(im_start_);
   text("assistant\n");
+  control(-1);
+  out.pop_back();  // the -1 sentinel only flushed the pending text
   return out;
 }
 
