@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "providers/dialect.h"
+#include "providers/local_provider.h"
 #include "routing/static_router.h"
 
 namespace gateway {
@@ -13,6 +14,18 @@ core::Status build_app(App& app) {
     auto p = providers::make_openai_compatible(pc);
     if (!p) return std::move(p).error();
     app.providers[pc.name] = std::move(p).value();
+  }
+  if (cfg.local.enabled) {
+    providers::LocalProviderConfig lc;
+    lc.model_path = cfg.local.model_path;
+    lc.model_name = cfg.local.model_name;
+    lc.region = cfg.local.region;
+    lc.threads = cfg.local.threads;
+    lc.max_queue = cfg.local.max_queue;
+    lc.max_context = cfg.local.max_context;
+    auto p = providers::make_local_provider(lc);
+    if (!p) return std::move(p).error();
+    app.providers["local"] = std::move(p).value();
   }
   std::vector<routing::ProviderStatus> statuses;
   for (const auto& [name, p] : app.providers) {

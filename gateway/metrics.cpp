@@ -44,6 +44,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   provider_available_ = &BuildGauge().Name("gateway_provider_available")
                              .Help("1 if the provider instance is usable (credentials present), else 0.")
                              .Register(*registry_);
+  queue_depth_ = &BuildGauge().Name("gateway_local_queue_depth")
+                      .Help("Generations waiting or running in an embedded inference engine.")
+                      .Register(*registry_);
+  decode_tps_ = &BuildGauge().Name("gateway_local_decode_tokens_per_second")
+                     .Help("Recent decode speed of an embedded inference engine (EWMA).")
+                     .Register(*registry_);
   in_flight_ = &BuildGauge().Name("gateway_in_flight_requests")
                     .Help("Chat requests being processed right now.")
                     .Register(*registry_).Add({});
@@ -87,6 +93,11 @@ void Metrics::tokens(const std::string& deployment, const core::Usage& u) {
   add("cache_write", u.cache_write_tokens);
   add("output", u.completion_tokens - u.reasoning_tokens);
   add("reasoning", u.reasoning_tokens);
+}
+
+void Metrics::provider_load(const std::string& provider, double queue_depth, double tps) {
+  queue_depth_->Add({{"provider", provider}}).Set(queue_depth);
+  decode_tps_->Add({{"provider", provider}}).Set(tps);
 }
 
 void Metrics::provider_available(const std::string& provider, bool available) {

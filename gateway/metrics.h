@@ -28,6 +28,7 @@ class Metrics {
   void error(const std::string& reason);
   void tokens(const std::string& deployment, const core::Usage& u);
   void provider_available(const std::string& provider, bool available);
+  void provider_load(const std::string& provider, double queue_depth, double decode_tokens_per_second);
   prometheus::Gauge& in_flight() { return *in_flight_; }
   prometheus::Gauge& open_connections() { return *open_connections_; }
   prometheus::Counter& rejected_connections() { return *rejected_connections_; }
@@ -43,6 +44,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* upstream_latency_;
   prometheus::Family<prometheus::Histogram>* ttft_;
   prometheus::Family<prometheus::Gauge>* provider_available_;
+  prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Family<prometheus::Gauge>* decode_tps_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* open_connections_;
   prometheus::Counter* rejected_connections_;

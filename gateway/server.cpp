@@ -297,6 +297,8 @@ class Session final : public SessionBase, public ClientIo {
       status = draining ? 503 : 200;
       co_await respond(status, "application/json", draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ready\"}");
     } else if (path == "/metrics") {
+      for (const auto& [name, p] : app_.providers)
+        if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
       co_await respond(200, "text/plain; version=0.0.4; charset=utf-8", app_.metrics.serialize());
       status = 200;
     } else {

@@ -79,6 +79,9 @@ class Provider {
   virtual std::string unavailable_reason() const = 0;
   // One attempt. With sink == nullptr the answer is returned whole in AttemptResult::body.
   virtual boost::asio::awaitable<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) = 0;
+  // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
+  virtual size_t queue_depth() const { return 0; }
+  virtual double decode_tokens_per_second() const { return 0; }
 };
 
 }  // namespace providers

@@ -1,0 +1,29 @@
+#pragma once
+// Provider "local": the embedded MoE engine behind the same interface as the remote vendors, so the
+// router treats it like any deployment (its queue depth and speed are live figures too).
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "providers/provider.h"
+
+namespace local_backend {
+class Engine;
+}
+
+namespace providers {
+
+struct LocalProviderConfig {
+  std::string name = "local";
+  std::string model_path;
+  std::string model_name = "local";  // the model id deployments use ("local/<model_name>")
+  std::string region = "self";
+  int threads = 0;
+  int max_queue = 64;
+  int max_context = 4096;
+  int default_max_tokens = 512;
+};
+
+core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderConfig& config);
+
+}  // namespace providers
