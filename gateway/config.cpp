@@ -149,7 +149,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     if (u["max_attempts"]) c.max_attempts = scalar<int>(file, u["max_attempts"], "upstream.max_attempts");
     if (c.max_attempts < 1 || c.max_attempts > 10) fail(file, u["max_attempts"], "upstream.max_attempts must be 1..10");
   }
-  if (auto p = root["providers"]) {
+  if (auto p = root["providers"]; p && !p.IsNull()) {
     if (!p.IsMap()) fail(file, p, "providers must be a mapping of instance name to settings");
     for (auto it = p.begin(); it != p.end(); ++it) {
       providers::ProviderConfig pc;

@@ -1,0 +1,131 @@
+// End to end with only the embedded engine (provider "local"): the OpenAI SDK unchanged, streaming
+// and not, several clients at once, and generation cancelled when a client disconnects.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import OpenAI from 'openai';
+import { startGateway, defaultConfig, tmpDir, run, REPO, sleep, userMsg } from './lib/gateway.mjs';
+
+const TOOL = process.env.GGUF_TOOL || path.join(REPO, 'build', 'local_backend', 'gguf-make-test-model');
+let gw;
+let client;
+let dir;
+
+async function metric(name) {
+  const r = await fetch(gw.url + '/metrics');
+  const text = await r.text();
+  const line = text.split('\n').find((l) => l.startsWith(name + '{') || l.startsWith(name + ' '));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(TOOL), `model tool missing at ${TOOL}: build the gguf-make-test-model target`);
+  dir = tmpDir('gw-local-');
+  // Big enough that a long generation takes seconds (so cancellation is observable), small enough to load fast.
+  const model = path.join(dir, 'slow.gguf');
+  const r = await run(TOOL, ['--embd', '1024', '--layers', '4', '--experts', '16', '--experts-used', '4',
+    '--expert-ff', '512', '--heads', '8', '--kv-heads', '2', '--head-dim', '128', '--context', '8192', '--out', model]);
+  assert.equal(r.code, 0, r.stderr);
+  const c = defaultConfig();
+  c.providers = {};
+  c.local = { model_path: model, model_name: 'tiny-moe', threads: 2, max_queue: 16, max_context: 8192 };
+  c.models = { local: ['local/tiny-moe'], 'remote-first': ['deepseek/deepseek-flash', 'local/tiny-moe'] };
+  gw = await startGateway({ config: c, env: {} });
+  client = new OpenAI({ baseURL: gw.url + '/v1', apiKey: 'unused', maxRetries: 0, timeout: 60000 });
+});
+
+after(async () => {
+  await gw?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('non-streaming completion through the SDK', async () => {
+  const { data, response } = await client.chat.completions
+    .create({ model: 'local', messages: userMsg('Hello there'), max_tokens: 12, temperature: 0 })
+    .withResponse();
+  assert.equal(response.headers.get('x-gateway-deployment'), 'local@self/tiny-moe');
+  assert.equal(data.object, 'chat.completion');
+  assert.equal(typeof data.choices[0].message.content, 'string');
+  assert.equal(data.choices[0].finish_reason, 'length');
+  assert.equal(data.usage.completion_tokens, 12);
+  assert.ok(data.usage.prompt_tokens > 3, `prompt tokens counted: ${data.usage.prompt_tokens}`);
+});
+
+test('greedy decoding is deterministic', async () => {
+  const a = await client.chat.completions.create({ model: 'local', messages: userMsg('abc'), max_tokens: 10, temperature: 0 });
+  const b = await client.chat.completions.create({ model: 'local', messages: userMsg('abc'), max_tokens: 10, temperature: 0 });
+  assert.equal(a.choices[0].message.content, b.choices[0].message.content);
+});
+
+test('streaming through the SDK, usage in the final chunk', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'local', messages: userMsg('Stream please'), max_tokens: 16, stream: true,
+    stream_options: { include_usage: true }, seed: 42,
+  });
+  let text = '';
+  let usage = null;
+  let finish = null;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    if (chunk.usage) usage = chunk.usage;
+    const ch = chunk.choices[0];
+    if (ch?.delta?.content) text += ch.delta.content;
+    if (ch?.finish_reason) finish = ch.finish_reason;
+  }
+  assert.ok(chunks >= 3, `several chunks (${chunks})`);
+  assert.equal(finish, 'length');
+  assert.ok(usage, 'usage chunk arrived');
+  assert.equal(usage.completion_tokens, 16);
+  assert.ok(text.length > 0);
+});
+
+test('a provider without a key is skipped and the local engine answers', async () => {
+  const { response } = await client.chat.completions
+    .create({ model: 'remote-first', messages: userMsg('x'), max_tokens: 2 })
+    .withResponse();
+  assert.equal(response.headers.get('x-gateway-deployment'), 'local@self/tiny-moe');
+});
+
+test('several clients at once all complete', async () => {
+  const jobs = [];
+  for (let i = 0; i < 6; i++) {
+    jobs.push(client.chat.completions.create({ model: 'local', messages: userMsg('client ' + i), max_tokens: 24, seed: i }));
+  }
+  const results = await Promise.all(jobs);
+  for (const r of results) assert.equal(r.usage.completion_tokens, 24);
+});
+
+test('client disconnect mid-stream cancels the generation', async () => {
+  // 6000 tokens would take many seconds on this model; the engine must stop within ~1 s of the hang-up.
+  const body = JSON.stringify({ model: 'local', messages: userMsg('long'), max_tokens: 6000, stream: true });
+  await new Promise((resolve, reject) => {
+    const req = http.request(gw.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      let got = 0;
+      res.on('data', (d) => {
+        got += d.length;
+        if (got > 2000) {
+          req.destroy();
+          resolve();
+        }
+      });
+      res.on('error', () => {});
+    });
+    req.on('error', () => {});
+    req.setTimeout(20000, () => reject(new Error('no data within 20 s')));
+    req.end(body);
+  });
+  assert.ok((await metric('gateway_local_queue_depth')) >= 0);
+  let depth = NaN;
+  for (let i = 0; i < 40; i++) {
+    depth = await metric('gateway_local_queue_depth');
+    if (depth === 0) break;
+    await sleep(50);
+  }
+  assert.equal(depth, 0, 'the engine dropped the generation after the client left');
+  // And it still serves.
+  const r = await client.chat.completions.create({ model: 'local', messages: userMsg('still there?'), max_tokens: 3 });
+  assert.equal(r.usage.completion_tokens, 3);
+});
