@@ -291,6 +291,10 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
 
     const LiveView v = st.view(now);
     e.external = v.external;
+    if (df.concurrency_limit > 0 && v.in_flight >= df.concurrency_limit) {
+      exclude(ExclusionKind::unavailable, "at concurrency limit (" + std::to_string(v.in_flight) + " in flight)");
+      continue;
+    }
     e.est_output_tokens = f.max_tokens ? *f.max_tokens : std::max<int64_t>(1, std::llround(v.avg_output_tokens));
     e.affinity = affine && *affine == snap.key[rc.deployment];
     e.est_cached_tokens = e.affinity ? cached_guess : 0;

@@ -516,6 +516,26 @@ TEST(PolicyRouter, ReloadSwapsAndInvalidKeepsOld) {
   EXPECT_EQ(router.reloads_ok(), 1u);
 }
 
+TEST(PolicyRouter, ConcurrencyLimitExcludes) {
+  core::ManualClock clock;
+  auto policy = must_compile(R"(
+catalog:
+  - {ref: qwen@us-east-1/qwen-flash, concurrency_limit: 2}
+routes:
+  - {name: r, objective: ordered, candidates: [qwen@us-east-1/qwen-flash, glm@intl/glm-4.7]}
+)");
+  PolicyRouter router(policy, {.clock = &clock});
+  const std::string a = "qwen@us-east-1/qwen-flash";
+  router.attempt_started(a);
+  EXPECT_EQ(router.plan(request("x"))->attempts[0].deployment.id, a);
+  router.attempt_started(a);
+  auto r = router.plan(request("x"));
+  EXPECT_EQ(r->attempts[0].deployment.id, "glm@intl/glm-4.7");
+  EXPECT_NE(r->exclusions.at(0).reason.find("concurrency limit"), std::string::npos);
+  router.record(ok_outcome(a, 300, 800, 20));
+  EXPECT_EQ(router.plan(request("x"))->attempts[0].deployment.id, a);
+}
+
 TEST(PolicyRouter, StatsSamplesExportWhatRoutingSees) {
   core::ManualClock clock;
   PolicyRouter router(must_compile("routes:\n  - {name: r, candidates: [qwen@us-east-1/qwen-flash]}\n"), {.clock = &clock});
