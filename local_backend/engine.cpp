@@ -240,7 +240,9 @@ class EngineImpl final : public Engine {
       on_token(s, tok);
     }
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (sampled > 0 && secs > 0) {
+    // Only pure decode steps (one token per sequence) feed the decode-rate EWMA; steps that
+    // carry prompt chunks would understate it.
+    if (sampled > 0 && secs > 0 && batch.size() == wants.size()) {
       const double rate = sampled / secs;
       const double old = tps_.load();
       tps_.store(old == 0 ? rate : 0.8 * old + 0.2 * rate);
