@@ -258,15 +258,27 @@ LB_AVX2 float dot_q4_k_avx2(int64_t n, const void* w, const void* a) {
   const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
   const __m256i m4 = _mm256_set1_epi8(0xF);
+  constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
   __m256 acc = _mm256_setzero_ps();
-  float acc_m = 0;
+  __m128 acc_m = _mm_setzero_ps();
   const int64_t nb = n / kQK_K;
   for (int64_t i = 0; i < nb; ++i) {
-    uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) q4k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
-    int summ = 0;
-    for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    acc_m += y[i].d * h2f(x[i].dmin) * summ;
+    // Unpack the 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) in four word operations.
+    uint32_t u[4];
+    std::memcpy(u, x[i].scales, 12);
+    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t uaux = u[1] & kmask1;
+    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    u[2] = uaux;
+    u[0] &= kmask1;
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    // Mins: sum_j m_j * (bsum[2j] + bsum[2j+1]), vectorised.
+    const __m256i mins_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(static_cast<int>(u[3]), static_cast<int>(u[2]),
+                                                                   static_cast<int>(u[1]), static_cast<int>(u[0])));
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(y[i].d * h2f(x[i].dmin)), _mm_cvtepi32_ps(prod), acc_m);
     const uint8_t* q4 = x[i].qs;
     const int8_t* q8 = y[i].qs;
     __m256i sumi = _mm256_setzero_si256();
@@ -284,7 +296,9 @@ LB_AVX2 float dot_q4_k_avx2(int64_t n, const void* w, const void* a) {
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
   }
-  return hsum_ps(acc) - acc_m;
+  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return hsum_ps(acc) - _mm_cvtss_f32(m);
 }
 
 LB_AVX2 float dot_q6_k_avx2(int64_t n, const void* w, const void* a) {
