@@ -10,6 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3
   prometheus redis-server nginx wrk
+  clang libclang-rt-14-dev
   curl
 )
 # Node.js + npm (for the OpenAI SDK tests): use the machine's if present, else Debian's.

@@ -154,7 +154,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     for (auto it = p.begin(); it != p.end(); ++it) {
       providers::ProviderConfig pc;
       pc.name = it->first.as<std::string>();
-      const YAML::Node& v = it->second;
+      YAML::Node v = it->second;  // a copy: the iterator yields a temporary proxy
       if (v.IsNull()) { c.providers.push_back(pc); continue; }
       if (v.IsMap() && v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
       check_keys(file, v, "providers." + pc.name,
@@ -201,7 +201,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       std::string alias = it->first.as<std::string>();
       if (!seen.insert(alias).second) fail(file, it->first, "model alias '" + alias + "' defined twice");
       std::vector<std::string> refs;
-      const YAML::Node& v = it->second;
+      YAML::Node v = it->second;  // a copy: the iterator yields a temporary proxy
       if (v.IsScalar()) refs.push_back(v.as<std::string>());
       else if (v.IsSequence()) for (const auto& e : v) refs.push_back(scalar<std::string>(file, e, "deployment"));
       else fail(file, v, "models." + alias + " must be a deployment or a list of deployments");

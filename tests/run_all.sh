@@ -19,8 +19,9 @@ done
 
 ctest --test-dir build --output-on-failure --timeout 900
 
-if [ -x tests/fuzz/run_gguf_fuzz.sh ]; then
-  FUZZ_SECONDS=${FUZZ_SECONDS:-30}
-  tests/fuzz/run_gguf_fuzz.sh "$FUZZ_SECONDS"
-fi
+# Bounded fuzz runs of every parser (libFuzzer + ASan/UBSan).
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+for f in tests/fuzz/run_*_fuzz.sh; do
+  [ -x "$f" ] && "$f" "$FUZZ_SECONDS"
+done
 echo "run_all: every test passed"

@@ -1,0 +1,59 @@
+// libFuzzer target for the gateway's own parsers: the first byte picks one, the rest is its input.
+//   0: SSE reader + stream normaliser (vendor dialects)   1: chat request parser
+//   2: gateway config (YAML)                              3: upstream error classification
+//   4: non-stream response normalisation                  5: upstream body builder
+// Invariants beyond "no crash": a parsed request re-validates; normaliser output is JSON.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "gateway/config.h"
+#include "gateway/openai_api.h"
+#include "providers/dialect.h"
+#include "providers/error_map.h"
+#include "providers/openai_normalize.h"
+#include "providers/request_builder.h"
+#include "providers/sse_reader.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  const uint8_t which = data[0] % 6;
+  const auto& dialects = providers::all_dialects();
+  const auto& dialect = dialects[data[1] % dialects.size()];
+  std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
+  switch (which) {
+    case 0: {
+      providers::SseReader reader(1 << 16);
+      providers::StreamNormalizer norm(dialect, true);
+      // Feed in uneven pieces to exercise boundaries.
+      size_t pos = 0, step = 1;
+      while (pos < in.size()) {
+        size_t n = std::min(step, in.size() - pos);
+        if (!reader.feed(in.substr(pos, n))) break;
+        pos += n;
+        step = step * 3 % 17 + 1;
+        providers::SseEvent ev;
+        while (reader.next(ev))
+          if (!ev.comment_only && !ev.data.empty()) (void)norm.process(ev.data);
+      }
+      (void)norm.usage_chunk();
+      break;
+    }
+    case 1: {
+      auto r = gateway::parse_chat_request(std::string(in));
+      if (r.ok()) {
+        auto again = gateway::parse_chat_request(r->raw_body);
+        if (!again.ok()) __builtin_trap();
+      } else {
+        (void)gateway::error_json(r.error());
+      }
+      break;
+    }
+    case 2: (void)gateway::parse_config(std::string(in), "fuzz.yaml"); break;
+    case 3: (void)providers::classify_upstream_error(dialect, 400 + data[1] % 200, in, in.substr(0, 8)); break;
+    case 4: (void)providers::normalize_response(dialect, in); break;
+    case 5: (void)providers::build_upstream_body(in, "m", data[1] & 1); break;
+  }
+  return 0;
+}
