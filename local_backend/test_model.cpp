@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <utility>
@@ -117,10 +118,56 @@ VocabSpec synthetic_vocab(int n_merges) {
   return v;
 }
 
+VocabSpec synthetic_spm_vocab() {
+  VocabSpec v;
+  v.model = "llama";
+  v.pre.clear();
+  auto add = [&](const std::string& t, TokenType type, float score) {
+    v.tokens.push_back(t);
+    v.types.push_back(static_cast<int32_t>(type));
+    v.scores.push_back(score);
+  };
+  add("<unk>", TokenType::unknown, 0);
+  add("<s>", TokenType::control, 0);
+  add("</s>", TokenType::control, 0);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    add(name, TokenType::byte, 0);
+  }
+  const std::string sp = "\xE2\x96\x81";  // U+2581
+  std::set<std::string> have;
+  add(sp, TokenType::normal, -1000);
+  have.insert(sp);
+  for (int c = 0x21; c < 0x7F; ++c) {
+    add(std::string(1, static_cast<char>(c)), TokenType::normal, -900);
+    have.insert(std::string(1, static_cast<char>(c)));
+  }
+  std::string text = kTrainingText;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    size_t j = i;
+    while (j < text.size() && text[j] != ' ') ++j;
+    const std::string word = text.substr(i, j - i);
+    std::string piece = sp;
+    for (size_t k = 0; k < word.size(); ++k) {
+      piece += word[k];
+      if (have.insert(piece).second) add(piece, TokenType::normal, static_cast<float>(k + 1));
+    }
+    i = j;
+  }
+  v.unk = 0;
+  v.bos = 1;
+  v.eos = 2;
+  return v;
+}
+
 void pad_vocab(VocabSpec* v, int n) {
   while (static_cast<int>(v->tokens.size()) < n) {
     v->tokens.push_back("[PAD" + std::to_string(v->tokens.size()) + "]");
     v->types.push_back(static_cast<int32_t>(TokenType::unused));
+    if (!v->scores.empty()) v->scores.push_back(-1e9f);
   }
 }
 
@@ -218,18 +265,27 @@ core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab,
   w.set_f32(arch_key(*a, "attention.layer_norm_rms_epsilon"), spec.rms_eps);
   w.set_f32(arch_key(*a, "rope.freq_base"), spec.rope_base);
 
-  w.set_string("tokenizer.ggml.model", "gpt2");
-  w.set_string("tokenizer.ggml.pre", vocab.pre);
+  w.set_string("tokenizer.ggml.model", vocab.model);
+  if (vocab.model == "gpt2") w.set_string("tokenizer.ggml.pre", vocab.pre);
   w.set_string_array("tokenizer.ggml.tokens", vocab.tokens);
+  if (!vocab.scores.empty()) w.set_f32_array("tokenizer.ggml.scores", vocab.scores);
   w.set_i32_array("tokenizer.ggml.token_type", vocab.types);
-  w.set_string_array("tokenizer.ggml.merges", vocab.merges);
+  if (vocab.model == "gpt2") w.set_string_array("tokenizer.ggml.merges", vocab.merges);
+  if (vocab.unk >= 0) w.set_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(vocab.unk));
   if (vocab.eos >= 0) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos));
   if (vocab.pad >= 0) w.set_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(vocab.pad));
   if (vocab.bos >= 0) w.set_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos));
-  w.set_bool("tokenizer.ggml.add_bos_token", false);
-  w.set_string("tokenizer.chat_template",
+  w.set_bool("tokenizer.ggml.add_bos_token", vocab.model == "llama");
+  if (vocab.model == "llama") {
+    w.set_string("tokenizer.chat_template",
+                 "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + "
+                 "message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + "
+                 "eos_token}}{% endif %}{% endfor %}");
+  } else {
+    w.set_string("tokenizer.chat_template",
                "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
                "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}");
+  }
 
   // Tensors, in llama.cpp's usual order, with shapes from the architecture table.
   const uint32_t bit = arch_bit(a->arch);

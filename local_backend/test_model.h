@@ -12,16 +12,22 @@
 namespace local_backend {
 
 struct VocabSpec {
+  std::string model = "gpt2";  // tokenizer.ggml.model: gpt2 (byte-level BPE) | llama (SentencePiece-style)
   std::vector<std::string> tokens;
+  std::vector<float> scores;   // llama only
   std::vector<int32_t> types;  // TokenType values
   std::vector<std::string> merges;
-  int32_t bos = -1, eos = -1, pad = -1;
+  int32_t bos = -1, eos = -1, pad = -1, unk = -1;
   std::string pre = "qwen2";
 };
 
 // A small byte-level BPE vocabulary: 256 byte tokens, merges learned from a built-in English
 // text, and the ChatML control tokens <|endoftext|>, <|im_start|>, <|im_end|>.
 VocabSpec synthetic_vocab(int n_merges = 300);
+// A small SentencePiece-style vocabulary (tokenizer.ggml.model = "llama", as Mistral/Mixtral):
+// <unk>, <s>, </s>, the 256 <0xXX> byte tokens, "\u2581", printable ASCII, and "\u2581word"
+// pieces (with all their prefixes) from the built-in text, scored by length.
+VocabSpec synthetic_spm_vocab();
 // Pads a vocabulary with "[PAD<i>]" unused tokens up to n (as converters do for Qwen).
 void pad_vocab(VocabSpec* v, int n);
 

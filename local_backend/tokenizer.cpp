@@ -1,6 +1,9 @@
 #include "local_backend/tokenizer.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <queue>
 
 #include "local_backend/unicode.h"
@@ -168,10 +171,15 @@ core::Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& 
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   auto model = f.get_string("tokenizer.ggml.model");
   if (!model.ok()) return tok_error(model.error().message);
-  if (*model != "gpt2") {
-    return tok_error("tokenizer.ggml.model '" + std::string(*model) + "' is not supported (only byte-level BPE 'gpt2')");
+  if (*model == "llama") {
+    t->vocab_type_ = VocabType::spm;
+  } else if (*model != "gpt2") {
+    return tok_error("tokenizer.ggml.model '" + std::string(*model) +
+                     "' is not supported (byte-level BPE 'gpt2' and SentencePiece-style 'llama')");
   }
-  if (const gguf::Value* pre = f.find("tokenizer.ggml.pre")) {
+  if (t->vocab_type_ == VocabType::spm) {
+    // no pre-tokenizer
+  } else if (const gguf::Value* pre = f.find("tokenizer.ggml.pre")) {
     if (pre->type != gguf::ValueType::string) return tok_error("tokenizer.ggml.pre must be a string");
     if (pre->str == "qwen2" || pre->str == "deepseek-r1-qwen") t->pre_ = PreTokenizer::qwen2;
     else if (pre->str == "llama3" || pre->str == "llama-bpe" || pre->str == "smaug-bpe") t->pre_ = PreTokenizer::llama3;
@@ -203,24 +211,56 @@ core::Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& 
       t->types_[i] = static_cast<TokenType>(v);
     }
   }
-  const gguf::Value* merges = f.find("tokenizer.ggml.merges");
-  if (!merges || merges->type != gguf::ValueType::array || merges->elem_type != gguf::ValueType::string) {
-    return tok_error("tokenizer.ggml.merges (array of strings) is missing");
-  }
-  t->merge_rank_.reserve(merges->strings.size());
-  for (size_t i = 0; i < merges->strings.size(); ++i) {
-    const std::string_view m = merges->strings[i];
-    const size_t sp = m.find(' ', 1);
-    if (sp == std::string_view::npos || sp + 1 >= m.size()) {
-      return tok_error("merge " + std::to_string(i) + " '" + std::string(m) + "' is not 'left right'");
+  if (t->vocab_type_ == VocabType::gpt2) {
+    const gguf::Value* merges = f.find("tokenizer.ggml.merges");
+    if (!merges || merges->type != gguf::ValueType::array || merges->elem_type != gguf::ValueType::string) {
+      return tok_error("tokenizer.ggml.merges (array of strings) is missing");
     }
-    t->merge_rank_.emplace(std::string(m), static_cast<int32_t>(i));
-  }
-  // Every byte must be encodable.
-  for (int b = 0; b < 256; ++b) {
-    if (!t->token_to_id_.count(unicode::byte_to_token_text(static_cast<uint8_t>(b)))) {
-      return tok_error("vocabulary lacks the byte-level token for byte " + std::to_string(b));
+    t->merge_rank_.reserve(merges->strings.size());
+    for (size_t i = 0; i < merges->strings.size(); ++i) {
+      const std::string_view m = merges->strings[i];
+      const size_t sp = m.find(' ', 1);
+      if (sp == std::string_view::npos || sp + 1 >= m.size()) {
+        return tok_error("merge " + std::to_string(i) + " '" + std::string(m) + "' is not 'left right'");
+      }
+      t->merge_rank_.emplace(std::string(m), static_cast<int32_t>(i));
     }
+    // Every byte must be encodable.
+    for (int b = 0; b < 256; ++b) {
+      if (!t->token_to_id_.count(unicode::byte_to_token_text(static_cast<uint8_t>(b)))) {
+        return tok_error("vocabulary lacks the byte-level token for byte " + std::to_string(b));
+      }
+    }
+  } else {
+    t->scores_.assign(n, 0.0f);
+    if (const gguf::Value* sc = f.find("tokenizer.ggml.scores")) {
+      if (sc->type != gguf::ValueType::array || sc->count != n || !sc->array_data ||
+          (sc->elem_type != gguf::ValueType::f32 && sc->elem_type != gguf::ValueType::f64)) {
+        return tok_error("tokenizer.ggml.scores must be a float array of " + std::to_string(n) + " entries");
+      }
+      for (size_t i = 0; i < n; ++i) t->scores_[i] = static_cast<float>(sc->array_float(i));
+    }
+    int32_t unk = -1;
+    if (f.find("tokenizer.ggml.unknown_token_id")) {
+      auto u = f.get_u32("tokenizer.ggml.unknown_token_id");
+      if (!u.ok() || *u >= n) return tok_error("tokenizer.ggml.unknown_token_id is invalid");
+      unk = static_cast<int32_t>(*u);
+    }
+    for (int b = 0; b < 256; ++b) {
+      char name[8];
+      std::snprintf(name, sizeof name, "<0x%02X>", b);
+      auto it = t->token_to_id_.find(name);
+      t->byte_token_[b] = it != t->token_to_id_.end() ? it->second : unk;
+      if (t->byte_token_[b] < 0) {
+        return tok_error(std::string("vocabulary lacks the byte token ") + name + " and an unknown token");
+      }
+    }
+    if (f.find("tokenizer.ggml.add_space_prefix")) {
+      auto v = f.get_bool("tokenizer.ggml.add_space_prefix");
+      if (!v.ok()) return tok_error(v.error().message);
+      t->add_space_prefix_ = *v;
+    }
+    t->add_bos_ = true;  // llama.cpp's default for SentencePiece vocabularies
   }
   auto opt_id = [&](const char* key, int32_t* out) -> core::Status {
     if (!f.find(key)) return core::ok_status();
@@ -235,8 +275,9 @@ core::Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& 
   if (f.find("tokenizer.ggml.add_bos_token")) {
     auto v = f.get_bool("tokenizer.ggml.add_bos_token");
     if (!v.ok()) return tok_error(v.error().message);
-    t->add_bos_ = *v && t->bos_ >= 0;
+    t->add_bos_ = *v;
   }
+  if (t->bos_ < 0) t->add_bos_ = false;
   for (size_t i = 0; i < n; ++i) {
     if ((t->types_[i] == TokenType::control || t->types_[i] == TokenType::user_defined) && !t->tokens_[i].empty()) {
       t->specials_.push_back(static_cast<int32_t>(i));
@@ -246,6 +287,10 @@ core::Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& 
     return t->tokens_[static_cast<size_t>(a)].size() > t->tokens_[static_cast<size_t>(b)].size();
   });
   t->im_start_ = t->find("<|im_start|>");
+  if (const gguf::Value* tmpl = f.find("tokenizer.chat_template");
+      tmpl && tmpl->type == gguf::ValueType::string && tmpl->str.find("[INST]") != std::string_view::npos) {
+    t->mistral_template_ = true;
+  }
   t->im_end_ = t->find("<|im_end|>");
   if (t->eos_ >= 0) t->eog_.push_back(t->eos_);
   for (const char* s : {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>"}) {
@@ -351,13 +396,82 @@ void Tokenizer::bpe(std::string_view piece, std::vector<int32_t>* out) const {
   }
 }
 
-void Tokenizer::encode_plain(std::string_view text, std::vector<int32_t>* out) const {
+void Tokenizer::encode_plain(std::string_view text, bool after_special, std::vector<int32_t>* out) const {
+  if (vocab_type_ == VocabType::spm) {
+    if (text.empty()) return;
+    // As llama.cpp: a space is prefixed to text at the start or after a special token, and
+    // spaces become U+2581 before the merges.
+    std::string escaped;
+    if (add_space_prefix_ && after_special) escaped = "\xE2\x96\x81";
+    for (char c : text) {
+      if (c == ' ') escaped += "\xE2\x96\x81";
+      else escaped += c;
+    }
+    spm(escaped, out);
+    return;
+  }
   for (std::string_view piece : pre_tokenize(text)) bpe(piece, out);
+}
+
+void Tokenizer::spm(std::string_view text, std::vector<int32_t>* out) const {
+  struct Sym {
+    size_t off, len;
+    int prev, next;
+  };
+  std::vector<Sym> sym;
+  for (size_t i = 0; i < text.size();) {
+    size_t len = 1;
+    unicode::decode_utf8(text, i, &len);
+    sym.push_back({i, len, static_cast<int>(sym.size()) - 1, static_cast<int>(sym.size()) + 1});
+    i += len;
+  }
+  if (sym.empty()) return;
+  sym.back().next = -1;
+  struct Bigram {
+    int left, right;
+    float score;
+    size_t size;
+  };
+  // Highest score first; ties: leftmost first.
+  auto cmp = [](const Bigram& a, const Bigram& b) { return a.score < b.score || (a.score == b.score && a.left > b.left); };
+  std::priority_queue<Bigram, std::vector<Bigram>, decltype(cmp)> pq(cmp);
+  auto try_add = [&](int l, int r) {
+    if (l < 0 || r < 0) return;
+    const std::string s(text.substr(sym[static_cast<size_t>(l)].off, sym[static_cast<size_t>(l)].len + sym[static_cast<size_t>(r)].len));
+    auto it = token_to_id_.find(s);
+    if (it == token_to_id_.end()) return;
+    pq.push({l, r, scores_[static_cast<size_t>(it->second)], s.size()});
+  };
+  for (int i = 1; i < static_cast<int>(sym.size()); ++i) try_add(i - 1, i);
+  while (!pq.empty()) {
+    const Bigram b = pq.top();
+    pq.pop();
+    Sym& l = sym[static_cast<size_t>(b.left)];
+    Sym& r = sym[static_cast<size_t>(b.right)];
+    if (l.len == 0 || r.len == 0 || l.len + r.len != b.size) continue;
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  for (int i = 0; i != -1; i = sym[static_cast<size_t>(i)].next) {
+    const Sym& s = sym[static_cast<size_t>(i)];
+    const std::string piece(text.substr(s.off, s.len));
+    if (auto it = token_to_id_.find(piece); it != token_to_id_.end()) {
+      out->push_back(it->second);
+    } else {
+      // Merges only create in-vocabulary symbols, so this is a single character: bytes.
+      for (char c : piece) out->push_back(byte_token_[static_cast<uint8_t>(c)]);
+    }
+  }
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special) const {
   std::vector<int32_t> out;
   size_t plain_start = 0, i = 0;
+  bool after_special = false;
   while (i < text.size()) {
     int32_t match = -1;
     for (int32_t id : specials_) {
@@ -372,12 +486,13 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special
       ++i;
       continue;
     }
-    encode_plain(text.substr(plain_start, i - plain_start), &out);
+    encode_plain(text.substr(plain_start, i - plain_start), plain_start == 0 || after_special, &out);
+    after_special = true;
     out.push_back(match);
     i += tokens_[static_cast<size_t>(match)].size();
     plain_start = i;
   }
-  encode_plain(text.substr(plain_start), &out);
+  encode_plain(text.substr(plain_start), plain_start == 0 || after_special, &out);
   return out;
 }
 
@@ -388,6 +503,20 @@ std::string Tokenizer::token_bytes(int32_t id) const {
   if (t == TokenType::control || t == TokenType::unused) return {};
   if (t == TokenType::user_defined) return s;  // stored as literal text
   std::string out;
+  if (vocab_type_ == VocabType::spm) {
+    if (t == TokenType::byte && s.size() == 6 && s.compare(0, 3, "<0x") == 0) {
+      return std::string(1, static_cast<char>(std::strtol(s.substr(3, 2).c_str(), nullptr, 16)));
+    }
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s.compare(i, 3, "\xE2\x96\x81") == 0) {
+        out += ' ';
+        i += 2;
+      } else {
+        out += s[i];
+      }
+    }
+    return out;
+  }
   for (size_t i = 0; i < s.size();) {
     size_t len = 1;
     const uint32_t cp = unicode::decode_utf8(s, i, &len);
@@ -405,7 +534,52 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   return out;
 }
 
+core::Result<std::vector<int32_t>> Tokenizer::apply_mistral_template(const std::vector<core::ChatMessage>& messages) const {
+  // Mistral / Mixtral instruct: system text is prefixed to the first user turn; tool results
+  // are given to the model as user turns.
+  std::vector<int32_t> out;
+  if (bos_ >= 0) out.push_back(bos_);
+  std::string system;
+  std::string user;
+  bool have_user = false;
+  auto flush_user = [&]() {
+    if (!have_user) return;
+    std::string text = "[INST] ";
+    if (!system.empty()) {
+      text += system + "\n\n";
+      system.clear();
+    }
+    text += user + " [/INST]";
+    auto v = encode(text, false);
+    out.insert(out.end(), v.begin(), v.end());
+    user.clear();
+    have_user = false;
+  };
+  for (const auto& m : messages) {
+    if (m.role == "system" || m.role == "developer") {
+      system += (system.empty() ? "" : "\n\n") + m.content;
+    } else if (m.role == "user" || m.role == "tool") {
+      user += (have_user ? "\n\n" : "") + m.content;
+      have_user = true;
+    } else if (m.role == "assistant") {
+      flush_user();
+      auto v = encode(m.content, false);
+      out.insert(out.end(), v.begin(), v.end());
+      if (eos_ >= 0) out.push_back(eos_);
+    } else {
+      return core::make_error(core::ErrorKind::bad_request, "unsupported message role '" + m.role + "'",
+                              core::ErrorSource::local, "invalid_role", "messages");
+    }
+  }
+  if (!have_user && !system.empty()) have_user = true;  // a lone system prompt still gets a turn
+  flush_user();
+  return out;
+}
+
 core::Result<std::vector<int32_t>> Tokenizer::apply_chat_template(const std::vector<core::ChatMessage>& messages) const {
+  if ((im_start_ < 0 || im_end_ < 0) && (mistral_template_ || vocab_type_ == VocabType::spm)) {
+    return apply_mistral_template(messages);
+  }
   if (im_start_ < 0 || im_end_ < 0) {
     return core::make_error(core::ErrorKind::bad_request, "the model's vocabulary has no ChatML tokens (<|im_start|>, <|im_end|>)",
                             core::ErrorSource::local, "chat_template");

@@ -17,6 +17,9 @@ namespace local_backend {
 
 enum class TokenType : int32_t { undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
 enum class PreTokenizer { qwen2, llama3, gpt2 };
+// gpt2: byte-level BPE with merge ranks; spm: SentencePiece-style BPE by token score with
+// byte fallback (<0xXX> tokens), as llama.cpp implements tokenizer.ggml.model = "llama".
+enum class VocabType { gpt2, spm };
 
 class Tokenizer {
  public:
@@ -33,6 +36,7 @@ class Tokenizer {
   // Pre-tokenizer split of a plain-text span (exposed for tests).
   std::vector<std::string_view> pre_tokenize(std::string_view text) const;
 
+  VocabType vocab_type() const { return vocab_type_; }
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
   int32_t bos() const { return bos_; }
   int32_t eos() const { return eos_; }
@@ -43,13 +47,17 @@ class Tokenizer {
 
   // ChatML: <|im_start|>{role}\n{content}<|im_end|>\n per message, then
   // <|im_start|>assistant\n. Message content is tokenized without control-token parsing so
-  // text in a message cannot forge turn markers.
+  // text in a message cannot forge turn markers. Vocabularies without ChatML tokens but with
+  // [INST] in their chat template (Mistral/Mixtral) get the Mistral template:
+  // <s>[INST] {system}\n\n{user} [/INST]{assistant}</s>[INST] {user} [/INST]
   core::Result<std::vector<int32_t>> apply_chat_template(const std::vector<core::ChatMessage>& messages) const;
 
  private:
   Tokenizer() = default;
   void bpe(std::string_view piece, std::vector<int32_t>* out) const;
-  void encode_plain(std::string_view text, std::vector<int32_t>* out) const;
+  void encode_plain(std::string_view text, bool after_special, std::vector<int32_t>* out) const;
+  void spm(std::string_view text, std::vector<int32_t>* out) const;
+  core::Result<std::vector<int32_t>> apply_mistral_template(const std::vector<core::ChatMessage>& messages) const;
 
   std::vector<std::string> tokens_;
   std::vector<TokenType> types_;
@@ -58,6 +66,11 @@ class Tokenizer {
   std::vector<int32_t> specials_;  // control + user-defined, longest first
   std::vector<int32_t> eog_;
   PreTokenizer pre_ = PreTokenizer::qwen2;
+  VocabType vocab_type_ = VocabType::gpt2;
+  std::vector<float> scores_;          // spm
+  int32_t byte_token_[256] = {};       // spm: <0xXX> tokens (or unk)
+  bool add_space_prefix_ = true;       // spm
+  bool mistral_template_ = false;
   int32_t bos_ = -1, eos_ = -1;
   bool add_bos_ = false;
   int32_t im_start_ = -1, im_end_ = -1;

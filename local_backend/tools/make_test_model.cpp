@@ -3,7 +3,7 @@
 //
 //   gguf-make-test-model --out demo.gguf
 //   gguf-make-test-model --arch qwen3moe|qwen2moe|mixtral --type f32|f16|bf16|q8_0|q4_k|q6_k|q4_k_m
-//       --vocab synthetic|qwen3 [--qwen3-tokenizer-json PATH] --layers N --embd N --heads N
+//       --vocab synthetic|spm|qwen3 [--qwen3-tokenizer-json PATH] --layers N --embd N --heads N
 //       --kv-heads N --head-dim N --experts N --experts-used N --expert-ff N [--shared-ff N]
 //       [--vocab-size N] [--seed N] --out FILE
 #include <simdjson.h>
@@ -27,7 +27,7 @@ const char* kDefaultTokenizerJson = "tests/local_backend/tokenizer_ref/node_modu
 void usage() {
   std::fprintf(stderr,
                "usage: gguf-make-test-model [--arch qwen3moe|qwen2moe|mixtral] [--type f32|f16|bf16|q8_0|q4_k|q6_k|q4_k_m]\n"
-               "         [--vocab synthetic|qwen3] [--qwen3-tokenizer-json PATH] [--vocab-size N]\n"
+               "         [--vocab synthetic|spm|qwen3] [--qwen3-tokenizer-json PATH] [--vocab-size N]\n"
                "         [--layers N] [--embd N] [--heads N] [--kv-heads N] [--head-dim N] [--experts N]\n"
                "         [--experts-used N] [--expert-ff N] [--shared-ff N] [--context N] [--seed N] --out FILE\n");
 }
@@ -189,6 +189,8 @@ int main(int argc, char** argv) {
   VocabSpec vocab;
   if (vocab_kind == "synthetic") {
     vocab = local_backend::synthetic_vocab();
+  } else if (vocab_kind == "spm") {
+    vocab = local_backend::synthetic_spm_vocab();
   } else if (vocab_kind == "qwen3") {
     std::string err;
     if (!load_qwen3_vocab(tokenizer_json, &vocab, &err)) {
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   } else {
-    std::fprintf(stderr, "error: unknown --vocab '%s' (synthetic, qwen3)\n", vocab_kind.c_str());
+    std::fprintf(stderr, "error: unknown --vocab '%s' (synthetic, spm, qwen3)\n", vocab_kind.c_str());
     return 2;
   }
   if (vocab_size > 0) {

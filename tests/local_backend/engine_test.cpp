@@ -313,6 +313,25 @@ TEST(Engine, MoreGenerationsThanBatchSlotsAllFinish) {
   EXPECT_EQ(e->queue_depth(), 0u);
 }
 
+TEST(Engine, MixtralStyleModelWithSentencePieceVocab) {
+  const std::string path = ::testing::TempDir() + "/engine_mixtral.gguf";
+  TestModelSpec spec;
+  spec.arch = "llama";
+  ASSERT_TRUE(write_test_model(spec, synthetic_spm_vocab(), path).ok());
+  EngineConfig cfg;
+  cfg.model_path = path;
+  cfg.threads = 2;
+  auto e = Engine::create(cfg);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  GenerateRequest r = greedy("What is the weather?", 10);
+  r.ignore_eos = true;
+  GenerateEvent done;
+  const std::string text = run(**e, r, &done);
+  EXPECT_EQ(done.finish_reason, "length");
+  EXPECT_EQ(done.completion_tokens, 10);
+  EXPECT_EQ(unicode::valid_utf8_prefix(text), text.size());
+}
+
 TEST(Engine, DestructionCancelsPendingGenerations) {
   Collected c;
   {

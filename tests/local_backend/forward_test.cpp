@@ -300,7 +300,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Forward, BatchedSequencesMatchSingleSequences) {
   // Continuous batching: decoding two sequences in one batch gives each the logits it gets alone.
-  const Case c{"qwen3moe", "q8_0", 0};
+  const Case c{"qwen3moe", "q8_0", 0, 0};
   const std::string path = ::testing::TempDir() + "/fwd_batch.gguf";
   ASSERT_TRUE(write_test_model(small_spec(c), synthetic_vocab(), path).ok());
   auto model = Model::load(path);
@@ -337,7 +337,7 @@ TEST(Forward, BatchedSequencesMatchSingleSequences) {
 }
 
 TEST(Forward, ContextBoundIsEnforced) {
-  const Case c{"qwen3moe", "q8_0", 0};
+  const Case c{"qwen3moe", "q8_0", 0, 0};
   const std::string path = ::testing::TempDir() + "/fwd_bound.gguf";
   ASSERT_TRUE(write_test_model(small_spec(c), synthetic_vocab(), path).ok());
   auto model = Model::load(path);

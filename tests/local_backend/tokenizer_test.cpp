@@ -91,7 +91,10 @@ std::vector<std::vector<int32_t>> reference_ids() {
 
 std::string show(const std::vector<int32_t>& v) {
   std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(v[i]);
+  }
   return s + "]";
 }
 
@@ -194,6 +197,61 @@ TEST(TokenizerSynthetic, RoundTripAndSpecials) {
   EXPECT_LT(tok.encode(" the weather", false).size(), 12u);
 }
 
+std::unique_ptr<Tokenizer> spm_tokenizer(std::unique_ptr<gguf::File>* keep) {
+  const std::string path = ::testing::TempDir() + "/tok_spm.gguf";
+  TestModelSpec spec;
+  spec.arch = "llama";
+  spec.n_layer = 1;
+  EXPECT_TRUE(write_test_model(spec, synthetic_spm_vocab(), path).ok());
+  auto f = gguf::File::open(path);
+  EXPECT_TRUE(f.ok());
+  *keep = std::move(*f);
+  auto t = Tokenizer::from_gguf(**keep);
+  EXPECT_TRUE(t.ok()) << t.error().message;
+  return std::move(*t);
+}
+
+TEST(TokenizerSpm, MergesByScoreWithByteFallback) {
+  std::unique_ptr<gguf::File> keep;
+  auto tok = spm_tokenizer(&keep);
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->vocab_type(), VocabType::spm);
+  EXPECT_TRUE(tok->add_bos());
+  const std::string sp = "\xE2\x96\x81";
+  // Leading space prefix, spaces as U+2581, whole words from the vocabulary.
+  EXPECT_EQ(tok->encode("the weather", false), (std::vector<int32_t>{tok->find(sp + "the"), tok->find(sp + "weather")}));
+  // Unknown characters fall back to <0xXX> byte tokens.
+  EXPECT_EQ(tok->encode("\xE2\x82\xAC", false),
+            (std::vector<int32_t>{tok->find(sp), tok->find("<0xE2>"), tok->find("<0x82>"), tok->find("<0xAC>")}));
+  // A word not in the vocabulary is built from the longest scored pieces: "thex" -> "the" + "x".
+  EXPECT_EQ(tok->encode("thex", false), (std::vector<int32_t>{tok->find(sp + "the"), tok->find("x")}));
+  for (const auto& s : load_corpus()) {
+    ASSERT_EQ(tok->decode(tok->encode(s, false)), std::string(1, ' ').append(s)) << s;  // the prefix space decodes as " "
+  }
+  EXPECT_TRUE(tok->is_end_of_generation(tok->find("</s>")));
+}
+
+TEST(TokenizerSpm, MistralChatTemplate) {
+  std::unique_ptr<gguf::File> keep;
+  auto tok = spm_tokenizer(&keep);
+  ASSERT_TRUE(tok);
+  auto ids = tok->apply_chat_template({{"system", "Be brief.", "", "", ""},
+                                       {"user", "Hello there", "", "", ""},
+                                       {"assistant", "Hi", "", "", ""},
+                                       {"user", "What is the weather?", "", "", ""}});
+  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  std::vector<int32_t> want = {tok->bos()};
+  auto add = [&](const std::string& s) {
+    auto v = tok->encode(s, false);
+    want.insert(want.end(), v.begin(), v.end());
+  };
+  add("[INST] Be brief.\n\nHello there [/INST]");
+  add("Hi");
+  want.push_back(tok->eos());
+  add("[INST] What is the weather? [/INST]");
+  EXPECT_EQ(show(*ids), show(want));
+}
+
 TEST(TokenizerErrors, MissingOrBadMetadata) {
   gguf::Writer w;
   w.set_string("tokenizer.ggml.model", "llama");
@@ -202,7 +260,14 @@ TEST(TokenizerErrors, MissingOrBadMetadata) {
   ASSERT_TRUE(f.ok());
   auto t = Tokenizer::from_gguf(**f);
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.error().message.find("only byte-level BPE"), std::string::npos);
+  EXPECT_NE(t.error().message.find("tokenizer.ggml.tokens"), std::string::npos);
+  gguf::Writer w1;
+  w1.set_string("tokenizer.ggml.model", "bert");
+  auto b1 = w1.serialize();
+  auto f1 = gguf::File::parse(b1.data(), b1.size());
+  auto t1 = Tokenizer::from_gguf(**f1);
+  ASSERT_FALSE(t1.ok());
+  EXPECT_NE(t1.error().message.find("'bert' is not supported"), std::string::npos);
   gguf::Writer w2;
   w2.set_string("tokenizer.ggml.model", "gpt2");
   w2.set_string("tokenizer.ggml.pre", "qwen2");
