@@ -24,8 +24,14 @@ core::Status build_app(App& app) {
     lc.max_queue = cfg.local.max_queue;
     lc.max_context = cfg.local.max_context;
     auto p = providers::make_local_provider(lc);
-    if (!p) return std::move(p).error();
-    app.providers["local"] = std::move(p).value();
+    if (p) {
+      app.providers["local"] = std::move(p).value();
+    } else {
+      // A missing or broken model file disables the local provider (clearly, with the reason in
+      // every refusal) instead of stopping the gateway: remote providers may still serve.
+      app.providers["local"] = providers::make_unavailable_local_provider(
+          lc, p.error().message + " (deploy/start.sh creates a demo model; or set local.model_path to a GGUF file)");
+    }
   }
   std::vector<routing::ProviderStatus> statuses;
   for (const auto& [name, p] : app.providers) {

@@ -103,6 +103,24 @@ void add_defaults(GatewayConfig& c) {
   }
 }
 
+// Relative paths in a config file are relative to that file's directory, not to the working
+// directory the gateway happens to start in.
+void resolve_paths(GatewayConfig& c) {
+  auto slash = c.file.rfind('/');
+  if (c.file.empty() || c.file[0] == '<') return;
+  std::string dir = slash == std::string::npos ? "." : c.file.substr(0, slash);
+  auto fix = [&](std::string& p) {
+    if (!p.empty() && p[0] != '/') p = dir + "/" + p;
+  };
+  fix(c.local.model_path);
+  fix(c.upstream_tls.ca_file);
+  fix(c.server.tls_cert_file);
+  fix(c.server.tls_key_file);
+  for (auto& pc : c.providers) fix(pc.api_key_file);
+  if (c.server.access_log != "off" && c.server.access_log != "stdout" && c.server.access_log != "stderr")
+    fix(c.server.access_log);
+}
+
 GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   GatewayConfig c;
   c.file = file;
@@ -210,6 +228,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     }
   }
   add_defaults(c);
+  resolve_paths(c);
   return c;
 }
 

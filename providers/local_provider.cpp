@@ -200,7 +200,31 @@ class LocalProvider final : public Provider {
   std::unique_ptr<local_backend::Engine> engine_;
 };
 
+class UnavailableLocalProvider final : public Provider {
+ public:
+  UnavailableLocalProvider(LocalProviderConfig cfg, std::string reason) : cfg_(std::move(cfg)), reason_(std::move(reason)) {}
+  const std::string& name() const override { return cfg_.name; }
+  const Dialect& dialect() const override { return *find_dialect("local"); }
+  std::vector<std::string> regions() const override { return {cfg_.region}; }
+  const std::string& default_region() const override { return cfg_.region; }
+  bool available() const override { return false; }
+  std::string unavailable_reason() const override { return reason_; }
+  asio::awaitable<AttemptResult> chat(const AttemptContext&, ChatSink*) override {
+    AttemptResult r;
+    r.error = core::make_error(ErrorKind::unavailable, reason_, ErrorSource::local);
+    co_return r;
+  }
+
+ private:
+  LocalProviderConfig cfg_;
+  std::string reason_;
+};
+
 }  // namespace
+
+std::unique_ptr<Provider> make_unavailable_local_provider(const LocalProviderConfig& config, std::string reason) {
+  return std::make_unique<UnavailableLocalProvider>(config, std::move(reason));
+}
 
 core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderConfig& config) {
   if (config.model_path.empty())

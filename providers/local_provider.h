@@ -26,4 +26,8 @@ struct LocalProviderConfig {
 
 core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderConfig& config);
 
+// A provider that exists in configuration but cannot serve (e.g. its model file is missing); every
+// attempt fails with `reason`, and the router excludes it with that reason.
+std::unique_ptr<Provider> make_unavailable_local_provider(const LocalProviderConfig& config, std::string reason);
+
 }  // namespace providers

@@ -108,6 +108,11 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
   s.reserve(body.size() + 128);
   s.push_back('{');
   bool first = true;
+  element obj_field;
+  if (root["object"].get(obj_field) != simdjson::SUCCESS) {  // GLM omits it
+    s += "\"object\":\"chat.completion\"";
+    first = false;
+  }
   for (auto field : object(root)) {
     if (field.key == "usage") continue;
     if (!first) s.push_back(',');
@@ -196,6 +201,9 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   if (created_ == 0) created_ = int_field(root, "created");
 
   bool rewrite = false;
+  element obj_field;
+  const bool has_object = root["object"].get(obj_field) == simdjson::SUCCESS;
+  if (!has_object) rewrite = true;  // GLM omits "object": OpenAI SDKs expect it
   element u;
   bool top_usage = root["usage"].get(u) == simdjson::SUCCESS && !u.is_null();
   if (top_usage) {
@@ -252,6 +260,10 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   s.clear();
   s.push_back('{');
   bool first = true;
+  if (!has_object) {
+    s += "\"object\":\"chat.completion.chunk\"";
+    first = false;
+  }
   for (auto field : object(root)) {
     if (field.key == "usage") continue;
     if (!first) s.push_back(',');
