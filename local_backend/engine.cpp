@@ -47,6 +47,8 @@ void drain_utf8(std::string* pending, std::string* out) {
 // One generation: its prompt, KV cache, sampler and streaming state.
 class Sequence : public Generation {
  public:
+  // The scheduler only sleeps when nothing is waiting or running, so it notices the flag at
+  // its next step without being woken.
   void cancel() override { cancelled.store(true, std::memory_order_release); }
 
   GenerateRequest req;
@@ -148,7 +150,7 @@ class EngineImpl final : public Engine {
 
  private:
   void loop() {
-    std::vector<std::shared_ptr<Sequence>> running;
+    std::vector<std::shared_ptr<Sequence>> running, cancelled_waiting;
     std::random_device rd;
     for (;;) {
       {
@@ -161,6 +163,15 @@ class EngineImpl final : public Engine {
           for (auto& s : running) finish(*s, "cancelled", std::nullopt);
           return;
         }
+        // Generations cancelled while still waiting leave the queue now, not when a slot frees.
+        for (auto it = waiting_.begin(); it != waiting_.end();) {
+          if ((*it)->cancelled.load(std::memory_order_acquire)) {
+            cancelled_waiting.push_back(*it);
+            it = waiting_.erase(it);
+          } else {
+            ++it;
+          }
+        }
         while (running.size() < static_cast<size_t>(cfg_.max_batch) && !waiting_.empty()) {
           auto s = waiting_.front();
           waiting_.pop_front();
@@ -170,6 +181,8 @@ class EngineImpl final : public Engine {
         running_count_ = running.size();
         depth_.store(waiting_.size() + running_count_);
       }
+      for (auto& s : cancelled_waiting) finish(*s, "cancelled", std::nullopt);
+      cancelled_waiting.clear();
       for (auto& s : running) {
         if (!s->cache) {
           const int cap = std::min(n_ctx_, s->n_prompt + s->req.max_tokens);

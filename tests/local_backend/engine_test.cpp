@@ -253,6 +253,24 @@ TEST(Engine, QueueIsBoundedAndFailsFast) {
   ASSERT_TRUE(b.wait());
 }
 
+TEST(Engine, CancelWhileWaitingLeavesTheQueue) {
+  auto e = make_engine(/*max_queue=*/4, /*max_batch=*/1);
+  Collected a, b;
+  GenerateRequest r = greedy("long", 100000);
+  r.sampling.temperature = 1.0f;
+  r.ignore_eos = true;
+  auto ga = e->submit(r, a.callback());
+  auto gb = e->submit(r, b.callback());
+  ASSERT_TRUE(ga.ok() && gb.ok());
+  (*gb)->cancel();  // b waits behind a, which never finishes by itself
+  ASSERT_TRUE(b.wait(std::chrono::seconds(10)));
+  EXPECT_EQ(b.last().finish_reason, "cancelled");
+  EXPECT_EQ(b.last().completion_tokens, 0);
+  EXPECT_EQ(e->queue_depth(), 1u);
+  (*ga)->cancel();
+  ASSERT_TRUE(a.wait());
+}
+
 TEST(Engine, BadRequests) {
   auto e = make_engine(64, 8, /*max_context=*/64);
   std::string long_text;
@@ -304,7 +322,7 @@ TEST(Engine, MoreGenerationsThanBatchSlotsAllFinish) {
   std::vector<std::unique_ptr<Collected>> cs;
   for (int i = 0; i < 7; ++i) {
     cs.push_back(std::make_unique<Collected>());
-    ASSERT_TRUE(e->submit(greedy("q" + std::to_string(i), 8), cs.back()->callback()).ok());
+    ASSERT_TRUE(e->submit(greedy(std::string("q").append(std::to_string(i)), 8), cs.back()->callback()).ok());
   }
   for (auto& c : cs) {
     ASSERT_TRUE(c->wait());
