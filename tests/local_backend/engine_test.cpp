@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_dir.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -21,7 +23,7 @@ namespace {
 
 const std::string& model_path() {
   static const std::string path = [] {
-    std::string p = ::testing::TempDir() + "/engine_test_model.gguf";
+    std::string p = test_dir() + "/engine_test_model.gguf";
     TestModelSpec spec;  // the defaults: the demo model
     EXPECT_TRUE(write_test_model(spec, synthetic_vocab(), p).ok());
     return p;
@@ -98,7 +100,7 @@ TEST(EngineCreate, MissingFile) {
 TEST(EngineCreate, TruncatedFile) {
   std::ifstream in(model_path(), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string path = ::testing::TempDir() + "/engine_truncated.gguf";
+  const std::string path = test_dir() + "/engine_truncated.gguf";
   std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   EngineConfig cfg;
   cfg.model_path = path;
@@ -118,7 +120,7 @@ TEST(EngineCreate, MismatchedTensorShape) {
   const size_t dims = at + name.size() + 4;  // after the name: u32 n_dims, then u64 dims
   uint64_t ne1 = 128;
   std::memcpy(&bytes[dims + 8], &ne1, 8);
-  const std::string path = ::testing::TempDir() + "/engine_mismatch.gguf";
+  const std::string path = test_dir() + "/engine_mismatch.gguf";
   std::ofstream(path, std::ios::binary) << bytes;
   EngineConfig cfg;
   cfg.model_path = path;
@@ -332,7 +334,7 @@ TEST(Engine, MoreGenerationsThanBatchSlotsAllFinish) {
 }
 
 TEST(Engine, MixtralStyleModelWithSentencePieceVocab) {
-  const std::string path = ::testing::TempDir() + "/engine_mixtral.gguf";
+  const std::string path = test_dir() + "/engine_mixtral.gguf";
   TestModelSpec spec;
   spec.arch = "llama";
   ASSERT_TRUE(write_test_model(spec, synthetic_spm_vocab(), path).ok());

