@@ -54,6 +54,7 @@ void AccessLog::write(const AccessRecord& r) {
          ",\"completion_tokens\":" + std::to_string(r.usage.completion_tokens) +
          ",\"reasoning_tokens\":" + std::to_string(r.usage.reasoning_tokens);
   }
+  if (!r.cost_usd.empty()) s += ",\"cost_usd\":" + r.cost_usd;
   char num[64];
   std::snprintf(num, sizeof num, "%.3f", r.latency_ms);
   s += ",\"latency_ms\":";

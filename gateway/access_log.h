@@ -21,6 +21,7 @@ struct AccessRecord {
   core::Usage usage;
   double latency_ms = 0;
   double ttft_ms = 0;
+  std::string cost_usd;  // invoice cost of the attempt that answered, when the prices are known
   std::string error;  // error kind and message (upstream messages never contain our secrets)
   std::string client;
 };

@@ -1,6 +1,7 @@
 #include "gateway/app.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "providers/dialect.h"
 #include "providers/local_provider.h"
@@ -38,6 +39,15 @@ core::Status build_app(App& app) {
     statuses.push_back({name, p->available(), p->unavailable_reason(), p->default_region()});
     app.metrics.provider_available(name, p->available());
   }
+  app.provider_instances = provider_instances(app);
+  if (!cfg.policy_file.empty()) {
+    auto r = routing::PolicyRouter::from_file(cfg.policy_file, app.provider_instances);
+    if (!r) return std::move(r).error();
+    app.policy_router = std::shared_ptr<routing::PolicyRouter>(std::move(r).value());
+    for (const auto& w : app.policy_router->policy()->warnings) std::fprintf(stderr, "gateway: policy warning: %s\n", w.c_str());
+    app.router.store(app.policy_router);
+    return core::ok_status();
+  }
   std::vector<std::pair<std::string, std::vector<routing::Deployment>>> models;
   for (const auto& [alias, refs] : cfg.models) {
     std::vector<routing::Deployment> list;
@@ -67,6 +77,37 @@ core::Status build_app(App& app) {
   }
   app.router.store(std::make_shared<routing::StaticRouter>(std::move(models), std::move(statuses)));
   return core::ok_status();
+}
+
+}  // namespace gateway
+
+namespace gateway {
+
+std::vector<routing::ProviderInstance> provider_instances(const App& app) {
+  std::vector<routing::ProviderInstance> out;
+  for (const auto& [name, p] : app.providers) {
+    routing::ProviderInstance pi;
+    pi.name = name;
+    pi.type = p->dialect().name;
+    pi.regions = p->regions();
+    pi.has_credentials = p->available();
+    pi.credential_hint = p->unavailable_reason();
+    if (pi.type == "local") pi.models = {app.config.local.model_name};
+    out.push_back(std::move(pi));
+  }
+  return out;
+}
+
+core::Status reload_policy(App& app, const char* trigger) {
+  if (!app.policy_router) return core::make_error(core::ErrorKind::bad_request, "no policy file is configured");
+  auto s = app.policy_router->reload_file(app.config.policy_file, app.provider_instances);
+  app.metrics.policy_reload(s.ok());
+  if (s.ok())
+    std::fprintf(stderr, "gateway: policy %s reloaded (%s)\n", app.config.policy_file.c_str(), trigger);
+  else
+    std::fprintf(stderr, "gateway: policy %s NOT reloaded (%s), previous policy keeps serving:\n%s\n",
+                 app.config.policy_file.c_str(), trigger, s.error().message.c_str());
+  return s;
 }
 
 }  // namespace gateway

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/json_writer.h"
+#include "core/money.h"
 #include "gateway/openai_api.h"
 
 namespace gateway {
@@ -20,7 +21,31 @@ std::string error_chunk(const std::string& id, const std::string& model, int64_t
   return s;
 }
 
-routing::RequestFeatures features_of(const core::ChatRequest& req) {
+// FNV-1a over the leading prompt bytes: requests sharing a long prefix share the hash.
+constexpr size_t kPrefixBytes = 4096;
+constexpr size_t kMinPrefixBytes = 1024;  // shorter prompts gain nothing from provider caches
+
+void prefix_of(const core::ChatRequest& req, routing::RequestFeatures& f) {
+  uint64_t h = 1469598103934665603ull;
+  size_t n = 0;
+  for (const auto& m : req.messages) {
+    for (std::string_view part : {std::string_view(m.role), std::string_view("\n"), std::string_view(m.content)}) {
+      for (char c : part) {
+        if (n == kPrefixBytes) break;
+        h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+        ++n;
+      }
+    }
+    if (n == kPrefixBytes) break;
+  }
+  if (n < kMinPrefixBytes) return;
+  f.prefix_hash = h ? h : 1;
+  f.prefix_tokens = static_cast<int64_t>(n / 4);
+}
+
+}  // namespace
+
+routing::RequestFeatures features_of(const core::ChatRequest& req, const RequestHeaders& headers, bool trust_headers) {
   routing::RequestFeatures f;
   f.model = req.model;
   f.est_input_tokens = core::estimate_prompt_tokens(req);
@@ -30,13 +55,42 @@ routing::RequestFeatures features_of(const core::ChatRequest& req) {
   f.needs_vision = req.has_images;
   f.needs_reasoning = req.wants_reasoning;
   f.stream = req.stream;
+  prefix_of(req, f);
+  f.headers = headers;
+  if (trust_headers) {
+    for (const auto& [k, v] : headers) {
+      if (k == "x-gateway-tenant") f.tenant = v;
+      else if (k == "x-gateway-client-region") f.client_region = v;
+      else if (k == "x-gateway-data-classification") f.data_classification = v;
+      else if (k == "x-gateway-data-tags") {
+        size_t start = 0;
+        while (start <= v.size()) {
+          size_t comma = v.find(',', start);
+          std::string tag = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+          while (!tag.empty() && tag.front() == ' ') tag.erase(tag.begin());
+          while (!tag.empty() && tag.back() == ' ') tag.pop_back();
+          if (!tag.empty()) f.data_tags.push_back(tag);
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+      }
+    }
+  }
   return f;
 }
 
+namespace {
+std::string usd_header(double usd) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9f", usd);
+  std::string s(buf);
+  while (s.size() > 3 && s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
+  return s;
+}
 }  // namespace
 
 boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        AccessRecord& rec) {
+                                        const RequestHeaders& headers, AccessRecord& rec) {
   const auto t0 = Clock::now();
   app.metrics.in_flight().Increment();
   struct InFlight {
@@ -60,7 +114,8 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
   core::ChatRequest& req = *parsed;
   rec.stream = req.stream;
   std::shared_ptr<routing::Router> router = app.router.load();
-  auto plan = router->plan(features_of(req));
+  const routing::RequestFeatures features = features_of(req, headers, app.config.trust_routing_headers);
+  auto plan = router->plan(features);
   if (!plan) {
     int status = fail(plan.error());
     rec.model = plan.error().kind == core::ErrorKind::not_found ? "" : req.model;
@@ -70,6 +125,8 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
   }
   rec.model = req.model;
   rec.route = plan->route;
+  if (!plan->attempts.empty() && plan->attempts[0].est_cost_usd > 0)
+    io.set_header("x-gateway-estimated-cost-usd", usd_header(plan->attempts[0].est_cost_usd));
 
   const auto total_deadline = t0 + app.config.timeouts.total;
   providers::CancelHook hook;
@@ -103,6 +160,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     ctx.client = &client;
     ctx.cancel = &hook;
     const auto ta = Clock::now();
+    router->attempt_started(attempt.deployment.id);
     providers::AttemptResult r = co_await provider->chat(ctx, req.stream ? &io : nullptr);
     const double attempt_s = seconds_since(ta);
 
@@ -113,22 +171,33 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     outcome.ttft = r.ttft;
     outcome.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ta);
     outcome.output_tokens = r.usage.completion_tokens;
+    outcome.prefix_hash = features.prefix_hash;
     // A client that left says nothing about the deployment's health.
     if (!(r.error && r.error->kind == core::ErrorKind::cancelled)) router->record(outcome);
     app.metrics.attempt_done(attempt.deployment.id, r.error ? core::to_string(r.error->kind) : "ok", attempt_s,
                              std::chrono::duration<double>(r.ttft).count(), req.stream);
     app.metrics.tokens(attempt.deployment.id, r.usage);
-    if (r.usage.present) rec.usage = r.usage;
+    std::optional<core::Money> cost;
+    if (r.usage.present) {
+      rec.usage = r.usage;
+      cost = router->cost(attempt.deployment.id, r.usage, std::chrono::system_clock::now());
+      if (cost) {
+        app.metrics.cost(attempt.deployment.id, cost->usd());
+        rec.cost_usd = core::format_usd(*cost);
+      }
+    }
     if (r.ttft.count() > 0) rec.ttft_ms = r.ttft.count() / 1000.0;
 
     if (!r.error) {
       if (req.stream) {
         bool ok = true;
         if (req.include_usage && !r.usage_chunk.empty()) ok = co_await io.send(r.usage_chunk);
+        if (ok && cost) ok = co_await io.send_comment("x-gateway-cost-usd: " + core::format_usd(*cost));
         if (ok) ok = co_await io.send("[DONE]");
         if (ok) ok = co_await io.end_stream();
         status = ok ? 200 : 499;
       } else {
+        if (cost) io.set_header("x-gateway-cost-usd", core::format_usd(*cost));
         status = co_await io.respond(200, "application/json", std::move(r.body)) ? 200 : 499;
       }
       app.metrics.request_done(req.model, attempt.deployment.id, status, seconds_since(t0));

@@ -17,6 +17,8 @@ class ClientIo : public providers::ChatSink {
   virtual void set_header(const std::string& name, const std::string& value) = 0;
   // True once the status line and headers were sent (a stream has begun).
   virtual bool committed() const = 0;
+  // Sends an SSE comment line (": text") on a committed stream: metadata that SDKs ignore.
+  virtual boost::asio::awaitable<bool> send_comment(std::string_view text) = 0;
   // Ends a committed stream cleanly (last chunk). Returns false if the client is gone.
   virtual boost::asio::awaitable<bool> end_stream() = 0;
   // While a request is in progress: cancel `hook` as soon as the client disconnects.

@@ -75,7 +75,7 @@ void add_defaults(GatewayConfig& c) {
       c.providers.push_back(pc);
     }
   }
-  if (c.models.empty()) {
+  if (c.models.empty() && c.policy_file.empty()) {
     auto has = [&](const std::string& p) {
       for (const auto& pc : c.providers)
         if (pc.name == p) return true;
@@ -113,6 +113,7 @@ void resolve_paths(GatewayConfig& c) {
     if (!p.empty() && p[0] != '/') p = dir + "/" + p;
   };
   fix(c.local.model_path);
+  fix(c.policy_file);
   fix(c.upstream_tls.ca_file);
   fix(c.server.tls_cert_file);
   fix(c.server.tls_key_file);
@@ -128,7 +129,21 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     add_defaults(c);
     return c;
   }
-  check_keys(file, root, "the top level", {"server", "upstream", "providers", "models", "local"});
+  check_keys(file, root, "the top level", {"server", "upstream", "providers", "models", "local", "policy", "routing"});
+  if (root["policy"]) c.policy_file = scalar<std::string>(file, root["policy"], "policy");
+  if (root["policy"] && root["models"])
+    fail(file, root["models"], "use either `policy:` (the policy engine) or `models:` (plain fall-back lists), not both");
+  if (auto r = root["routing"]) {
+    check_keys(file, r, "routing", {"policy_poll_ms", "trust_routing_headers", "prometheus_url", "prometheus_interval_ms"});
+    if (r["policy_poll_ms"]) {
+      auto v = scalar<int64_t>(file, r["policy_poll_ms"], "routing.policy_poll_ms");
+      if (v < 0) fail(file, r["policy_poll_ms"], "routing.policy_poll_ms must be >= 0");
+      c.policy_poll = std::chrono::milliseconds(v);
+    }
+    if (r["trust_routing_headers"]) c.trust_routing_headers = scalar<bool>(file, r["trust_routing_headers"], "routing.trust_routing_headers");
+    if (r["prometheus_url"]) c.prometheus.url = scalar<std::string>(file, r["prometheus_url"], "routing.prometheus_url");
+    if (r["prometheus_interval_ms"]) c.prometheus.interval = ms(file, r["prometheus_interval_ms"], "routing.prometheus_interval_ms");
+  }
   if (auto s = root["server"]) {
     check_keys(file, s, "server", {"listen", "workers", "max_connections", "max_body_bytes", "header_timeout_ms",
                                    "body_timeout_ms", "keepalive_idle_ms", "write_timeout_ms", "drain_timeout_ms",

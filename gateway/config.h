@@ -47,7 +47,14 @@ struct GatewayConfig {
   size_t pool_max_open = 1024;
   int max_attempts = 3;
   std::vector<providers::ProviderConfig> providers;
-  std::vector<std::pair<std::string, std::vector<std::string>>> models;  // alias -> deployment refs
+  std::vector<std::pair<std::string, std::vector<std::string>>> models;  // alias -> deployment refs (simple mode)
+  std::string policy_file;  // routing policy (policies/*.yaml); replaces `models`
+  std::chrono::milliseconds policy_poll{1000};  // how often the policy file is checked for changes (0 = never)
+  bool trust_routing_headers = true;  // x-gateway-client-region / -tenant / -data-classification / -data-tags
+  struct Prometheus {
+    std::string url;  // e.g. http://127.0.0.1:9090: fleet-wide live figures for routing
+    std::chrono::milliseconds interval{5000};
+  } prometheus;
   LocalConfig local;
 };
 

@@ -6,7 +6,14 @@
 #include <string>
 #include <vector>
 
+#include <fstream>
+#include <sstream>
+
 #include "gateway/app.h"
+#include "gateway/chat_handler.h"
+#include "gateway/openai_api.h"
+#include "routing/catalog.h"
+#include "routing/policy.h"
 #include "gateway/config.h"
 #include "gateway/server.h"
 
@@ -15,10 +22,69 @@ namespace {
 const char* kUsage =
     "usage:\n"
     "  gateway serve [--config FILE] [--listen HOST:PORT]   run the gateway\n"
-    "  gateway check FILE                                  validate a configuration file\n"
+    "  gateway check FILE                                  validate a gateway config or a routing policy file\n"
+    "  gateway explain --config FILE --request REQ.json    show every candidate's score terms and exclusions\n"
     "  gateway version\n";
 
+bool looks_like_policy(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("routes:", 0) == 0) return true;
+  return false;
+}
+
+// Policies are checked against every built-in provider and a local engine, credentials assumed:
+// `check` is about the file, not about which keys this shell happens to have.
+int cmd_check_policy(const std::string& path) {
+  std::vector<routing::ProviderInstance> providers;
+  for (const char* t : {"deepseek", "qwen", "kimi", "glm"}) providers.push_back({t, t, {}, true, "", {}});
+  providers.push_back({"local", "local", {"self"}, true, "", {"local"}});
+  auto p = routing::compile_policy_file(path, *routing::builtin_catalog(), providers);
+  if (!p) {
+    std::fprintf(stderr, "%s\n", p.error().message.c_str());
+    return 1;
+  }
+  for (const auto& w : p.value()->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  std::printf("%s: OK (policy '%s')\n", path.c_str(), p.value()->name.c_str());
+  return 0;
+}
+
+int cmd_explain(const std::string& config_path, const std::string& request_path) {
+  auto cfg = gateway::load_config_file(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+    return 1;
+  }
+  static gateway::App app;
+  app.config = std::move(cfg).value();
+  if (auto s = gateway::build_app(app); !s) {
+    std::fprintf(stderr, "%s\n", s.error().message.c_str());
+    return 1;
+  }
+  if (!app.policy_router) {
+    std::fprintf(stderr, "%s: explain needs `policy:` in the config\n", config_path.c_str());
+    return 1;
+  }
+  std::ifstream f(request_path);
+  if (!f) {
+    std::fprintf(stderr, "cannot read %s\n", request_path.c_str());
+    return 1;
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto req = gateway::parse_chat_request(ss.str());
+  if (!req) {
+    std::fprintf(stderr, "%s: %s\n", request_path.c_str(), req.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s\n", app.policy_router->explain_json(gateway::features_of(*req, {}, true)).c_str());
+  std::fflush(stdout);
+  std::_Exit(0);
+}
+
 int cmd_check(const std::string& path) {
+  if (looks_like_policy(path)) return cmd_check_policy(path);
   auto cfg = gateway::load_config_file(path);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
@@ -103,6 +169,18 @@ int main(int argc, char** argv) {
   if (cmd == "version" || cmd == "--version") {
     std::puts("gateway 0.1.0");
     return 0;
+  }
+  if (cmd == "explain") {
+    std::string config, request;
+    for (size_t i = 1; i + 1 < args.size(); i += 2) {
+      if (args[i] == "--config") config = args[i + 1];
+      else if (args[i] == "--request") request = args[i + 1];
+    }
+    if (config.empty() || request.empty()) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    return cmd_explain(config, request);
   }
   if (cmd == "check") {
     if (args.size() != 2) {

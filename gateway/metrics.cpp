@@ -50,6 +50,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   decode_tps_ = &BuildGauge().Name("gateway_local_decode_tokens_per_second")
                      .Help("Recent decode speed of an embedded inference engine (EWMA).")
                      .Register(*registry_);
+  reloads_ = &BuildCounter().Name("gateway_policy_reloads_total")
+                  .Help("Policy reload attempts, by result (ok: now serving; error: refused, previous policy kept).")
+                  .Register(*registry_);
+  reloads_->Add({{"result", "ok"}});
+  reloads_->Add({{"result", "error"}});
+  cost_ = &BuildCounter().Name("gateway_cost_usd_total")
+               .Help("What deployments will invoice, in USD, computed from the usage they returned and their price tables.")
+               .Register(*registry_);
   in_flight_ = &BuildGauge().Name("gateway_in_flight_requests")
                     .Help("Chat requests being processed right now.")
                     .Register(*registry_).Add({});
@@ -59,6 +67,20 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   rejected_connections_ = &BuildCounter().Name("gateway_rejected_connections_total")
                                .Help("Client connections refused because max_connections was reached.")
                                .Register(*registry_).Add({});
+}
+
+void Metrics::policy_reload(bool ok) { reloads_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
+void Metrics::cost(const std::string& deployment, double usd) {
+  if (usd > 0) cost_->Add({{"deployment", deployment}}).Increment(usd);
+}
+
+std::string Metrics::serialize(const std::vector<prometheus::MetricFamily>& extra) const {
+  prometheus::TextSerializer s;
+  std::ostringstream os;
+  auto fams = registry_->Collect();
+  fams.insert(fams.end(), extra.begin(), extra.end());
+  s.Serialize(os, fams);
+  return os.str();
 }
 
 std::string Metrics::serialize() const {

@@ -28,6 +28,10 @@ class Metrics {
   void error(const std::string& reason);
   void tokens(const std::string& deployment, const core::Usage& u);
   void provider_available(const std::string& provider, bool available);
+  void policy_reload(bool ok);
+  void cost(const std::string& deployment, double usd);
+  // Serialises the registry plus extra gauge families (the router's live figures).
+  std::string serialize(const std::vector<prometheus::MetricFamily>& extra) const;
   void provider_load(const std::string& provider, double queue_depth, double decode_tokens_per_second);
   prometheus::Gauge& in_flight() { return *in_flight_; }
   prometheus::Gauge& open_connections() { return *open_connections_; }
@@ -45,6 +49,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* ttft_;
   prometheus::Family<prometheus::Gauge>* provider_available_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Family<prometheus::Counter>* reloads_;
+  prometheus::Family<prometheus::Counter>* cost_;
   prometheus::Family<prometheus::Gauge>* decode_tps_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* open_connections_;

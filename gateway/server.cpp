@@ -1,6 +1,7 @@
 #include "gateway/server.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +23,8 @@
 
 #include "gateway/chat_handler.h"
 #include "gateway/openai_api.h"
+#include <prometheus/metric_family.h>
+#include <map>
 
 namespace gateway {
 
@@ -131,6 +134,17 @@ class Session final : public SessionBase, public ClientIo {
     }
     static constexpr std::string_view prefix = "data: ", suffix = "\n\n";
     std::array<asio::const_buffer, 3> parts{asio::buffer(prefix.data(), prefix.size()), asio::buffer(data.data(), data.size()),
+                                            asio::buffer(suffix.data(), suffix.size())};
+    lowest().expires_after(app_.config.server.write_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(parts), asio::as_tuple(asio::use_awaitable));
+    if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
+    co_return true;
+  }
+
+  asio::awaitable<bool> send_comment(std::string_view text) override {
+    if (broken_ || !committed_) co_return false;
+    static constexpr std::string_view prefix = ": ", suffix = "\n\n";
+    std::array<asio::const_buffer, 3> parts{asio::buffer(prefix.data(), prefix.size()), asio::buffer(text.data(), text.size()),
                                             asio::buffer(suffix.data(), suffix.size())};
     lowest().expires_after(app_.config.server.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(parts), asio::as_tuple(asio::use_awaitable));
@@ -283,7 +297,7 @@ class Session final : public SessionBase, public ClientIo {
     const bool post = req.method() == http::verb::post;
     if (path == "/v1/chat/completions" || path == "/chat/completions") {
       if (!post) status = co_await method_not_allowed("POST");
-      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req.body()), rec);
+      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req.body()), headers_of(req), rec);
     } else if (path == "/v1/models" || path == "/models") {
       auto names = app_.router.load()->model_names();
       auto created = std::chrono::duration_cast<std::chrono::seconds>(app_.started.time_since_epoch()).count();
@@ -299,8 +313,24 @@ class Session final : public SessionBase, public ClientIo {
     } else if (path == "/metrics") {
       for (const auto& [name, p] : app_.providers)
         if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
-      co_await respond(200, "text/plain; version=0.0.4; charset=utf-8", app_.metrics.serialize());
+      co_await respond(200, "text/plain; version=0.0.4; charset=utf-8", app_.metrics.serialize(router_families()));
       status = 200;
+    } else if (path == "/admin/reload") {
+      if (!post) status = co_await method_not_allowed("POST");
+      else {
+        auto r = reload_policy(app_, "POST /admin/reload");
+        if (r.ok()) {
+          status = 200;
+          co_await respond(200, "application/json", "{\"status\":\"reloaded\"}");
+        } else {
+          core::Error e = r.error();
+          status = app_.policy_router ? 422 : 409;
+          co_await respond(status, "application/json", error_json(e));
+        }
+      }
+    } else if (path == "/admin/explain") {
+      if (!post) status = co_await method_not_allowed("POST");
+      else status = co_await explain(std::move(req.body()), headers_of(req));
     } else {
       core::Error e = core::make_error(core::ErrorKind::not_found, "Unknown path '" + std::string(path).substr(0, 200) + "'",
                                        core::ErrorSource::client, "unknown_url");
@@ -311,6 +341,56 @@ class Session final : public SessionBase, public ClientIo {
     rec.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (path != "/metrics" && path != "/healthz" && path != "/readyz") app_.access_log.write(rec);
     if (status == 499) keep_alive_ = false;
+  }
+
+  static RequestHeaders headers_of(const http::request<http::string_body>& req) {
+    RequestHeaders h;
+    for (const auto& f : req) {
+      std::string name(f.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "authorization" || name == "cookie") continue;  // never reaches routing or logs
+      h.emplace_back(std::move(name), std::string(f.value()));
+    }
+    return h;
+  }
+
+  // The router's live figures, as gauges labelled by deployment (what routing sees is what dashboards see).
+  std::vector<prometheus::MetricFamily> router_families() const {
+    std::vector<prometheus::MetricFamily> out;
+    if (!app_.policy_router) return out;
+    std::map<std::string, size_t> index;
+    for (const auto& sample : app_.policy_router->stats_samples()) {
+      auto [it, inserted] = index.emplace(sample.metric, out.size());
+      if (inserted) {
+        prometheus::MetricFamily f;
+        f.name = sample.metric;
+        f.help = "Live routing figure per deployment, as the router uses it (policies/README.md).";
+        f.type = prometheus::MetricType::Gauge;
+        out.push_back(std::move(f));
+      }
+      prometheus::ClientMetric m;
+      m.label.push_back({"deployment", sample.deployment});
+      m.gauge.value = sample.value;
+      out[it->second].metric.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  asio::awaitable<int> explain(std::string body, const RequestHeaders& headers) {
+    if (!app_.policy_router) {
+      core::Error e = core::make_error(core::ErrorKind::bad_request, "explain needs a policy file (`policy:` in the config)",
+                                       core::ErrorSource::client, "no_policy");
+      co_await respond(409, "application/json", error_json(e));
+      co_return 409;
+    }
+    auto parsed = parse_chat_request(std::move(body));
+    if (!parsed) {
+      co_await respond(400, "application/json", error_json(parsed.error()));
+      co_return 400;
+    }
+    auto features = features_of(*parsed, headers, app_.config.trust_routing_headers);
+    co_await respond(200, "application/json", app_.policy_router->explain_json(features));
+    co_return 200;
   }
 
   asio::awaitable<int> method_not_allowed(const char* allowed) {
@@ -403,7 +483,7 @@ int Server::run() {
   }
   // Installed before the listening line is printed, so a SIGTERM right after start-up still drains.
   asio::io_context main_ioc(1);
-  asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
+  asio::signal_set signals(main_ioc, SIGINT, SIGTERM, SIGHUP);
   int n = sc.workers > 0 ? sc.workers : std::max(1u, std::thread::hardware_concurrency());
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(sc.listen_host, ec);
@@ -467,6 +547,12 @@ int Server::run() {
   };
   on_signal = [&](boost::system::error_code sec, int signo) {
     if (sec) return;
+    if (signo == SIGHUP) {
+      if (app.policy_router) reload_policy(app, "SIGHUP");
+      else std::fprintf(stderr, "gateway: SIGHUP ignored: no policy file configured\n");
+      signals.async_wait(on_signal);
+      return;
+    }
     if (app.draining.exchange(true)) {
       std::fprintf(stderr, "gateway: second signal, stopping now\n");
       exit_code = 1;
@@ -488,6 +574,45 @@ int Server::run() {
     drain_timer.async_wait(poll);
   };
   signals.async_wait(on_signal);
+
+  // Hot reload when the policy file changes (polled: works on every filesystem and with editors
+  // that replace the file). An invalid edit is refused and counted; the old policy keeps serving.
+  asio::steady_timer watch_timer(main_ioc);
+  struct FileStamp {
+    bool ok = false;
+    struct timespec mtime {};
+    off_t size = 0;
+    ino_t ino = 0;
+    bool operator==(const FileStamp& o) const {
+      return ok == o.ok && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec && size == o.size && ino == o.ino;
+    }
+  };
+  auto stamp_of = [&]() {
+    FileStamp st;
+    struct stat sb {};
+    if (::stat(app.config.policy_file.c_str(), &sb) == 0) {
+      st.ok = true;
+      st.mtime = sb.st_mtim;
+      st.size = sb.st_size;
+      st.ino = sb.st_ino;
+    }
+    return st;
+  };
+  FileStamp last_stamp = app.policy_router ? stamp_of() : FileStamp{};
+  std::function<void(boost::system::error_code)> watch = [&](boost::system::error_code wec) {
+    if (wec || app.draining.load()) return;
+    FileStamp now = stamp_of();
+    if (!(now == last_stamp)) {
+      last_stamp = now;
+      if (now.ok) reload_policy(app, "file changed");
+    }
+    watch_timer.expires_after(app.config.policy_poll);
+    watch_timer.async_wait(watch);
+  };
+  if (app.policy_router && app.config.policy_poll.count() > 0) {
+    watch_timer.expires_after(app.config.policy_poll);
+    watch_timer.async_wait(watch);
+  }
   main_ioc.run();
 
   for (auto& w : impl_->workers) w->ioc.stop();

@@ -604,4 +604,12 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
   return o;
 }
 
+std::optional<core::Money> PolicyRouter::cost(const std::string& deployment_id, const core::Usage& usage,
+                                               core::WallTime when) const {
+  auto p = policy();
+  const DeploymentFacts* facts = p ? p->find(deployment_id) : nullptr;
+  if (!facts) return std::nullopt;
+  return cost_of(*facts, usage, when);
+}
+
 }  // namespace routing

@@ -86,7 +86,9 @@ class PolicyRouter final : public Router {
   std::vector<std::string> model_names() const override;
 
   // Call when an attempt is dispatched (in-flight gauge); record() ends it.
-  void attempt_started(const std::string& deployment_id);
+  void attempt_started(const std::string& deployment_id) override;
+  std::optional<core::Money> cost(const std::string& deployment_id, const core::Usage& usage,
+                                  core::WallTime when) const override;
 
   // Swaps in a new compiled policy; decisions already running keep the old snapshot.
   void swap_policy(std::shared_ptr<const CompiledPolicy> policy);

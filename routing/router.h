@@ -9,7 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error.h"
+#include "core/money.h"
+#include "core/usage.h"
 #include "core/result.h"
 #include "routing/deployment.h"
 
@@ -72,6 +75,14 @@ class Router {
   virtual void record(const AttemptOutcome& outcome) = 0;
   // Model names a client may ask for (GET /v1/models).
   virtual std::vector<std::string> model_names() const = 0;
+  // An attempt at `deployment_id` is being dispatched (in-flight accounting); record() ends it.
+  virtual void attempt_started(const std::string& deployment_id) {}
+  // What the provider will invoice for `usage` at `deployment_id` (prices, tiers, peak clock), if
+  // this router knows the deployment's prices.
+  virtual std::optional<core::Money> cost(const std::string& deployment_id, const core::Usage& usage,
+                                          core::WallTime when) const {
+    return std::nullopt;
+  }
 };
 
 }  // namespace routing
