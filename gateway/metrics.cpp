@@ -55,6 +55,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Register(*registry_);
   reloads_->Add({{"result", "ok"}});
   reloads_->Add({{"result", "error"}});
+  feed_ = &BuildCounter().Name("gateway_prometheus_feed_total")
+               .Help("Rounds of fleet-wide routing figures fetched from Prometheus, by result.")
+               .Register(*registry_);
   cost_ = &BuildCounter().Name("gateway_cost_usd_total")
                .Help("What deployments will invoice, in USD, computed from the usage they returned and their price tables.")
                .Register(*registry_);
@@ -70,6 +73,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 }
 
 void Metrics::policy_reload(bool ok) { reloads_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
+void Metrics::prometheus_feed(bool ok) { feed_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
 void Metrics::cost(const std::string& deployment, double usd) {
   if (usd > 0) cost_->Add({{"deployment", deployment}}).Increment(usd);
 }

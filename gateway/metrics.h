@@ -29,6 +29,7 @@ class Metrics {
   void tokens(const std::string& deployment, const core::Usage& u);
   void provider_available(const std::string& provider, bool available);
   void policy_reload(bool ok);
+  void prometheus_feed(bool ok);
   void cost(const std::string& deployment, double usd);
   // Serialises the registry plus extra gauge families (the router's live figures).
   std::string serialize(const std::vector<prometheus::MetricFamily>& extra) const;
@@ -50,6 +51,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* provider_available_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Counter>* reloads_;
+  prometheus::Family<prometheus::Counter>* feed_;
   prometheus::Family<prometheus::Counter>* cost_;
   prometheus::Family<prometheus::Gauge>* decode_tps_;
   prometheus::Gauge* in_flight_;

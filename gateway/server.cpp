@@ -23,6 +23,7 @@
 
 #include "gateway/chat_handler.h"
 #include "gateway/openai_api.h"
+#include "gateway/prometheus_feed.h"
 #include <prometheus/metric_family.h>
 #include <map>
 
@@ -365,12 +366,14 @@ class Session final : public SessionBase, public ClientIo {
         prometheus::MetricFamily f;
         f.name = sample.metric;
         f.help = "Live routing figure per deployment, as the router uses it (policies/README.md).";
-        f.type = prometheus::MetricType::Gauge;
+        const bool counter = sample.metric.size() > 6 && sample.metric.compare(sample.metric.size() - 6, 6, "_total") == 0;
+        f.type = counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
         out.push_back(std::move(f));
       }
       prometheus::ClientMetric m;
       m.label.push_back({"deployment", sample.deployment});
-      m.gauge.value = sample.value;
+      if (out[it->second].type == prometheus::MetricType::Counter) m.counter.value = sample.value;
+      else m.gauge.value = sample.value;
       out[it->second].metric.push_back(std::move(m));
     }
     return out;
@@ -516,6 +519,8 @@ int Server::run() {
   std::printf("gateway: listening on %s://%s:%u\n", impl_->tls ? "https" : "http", host.c_str(), port);
   std::fflush(stdout);
 
+  if (!app.config.prometheus.url.empty() && app.policy_router)
+    asio::co_spawn(impl_->workers[0]->ioc, run_prometheus_feed(app, *impl_->workers[0]->upstream), asio::detached);
   for (auto& w : impl_->workers) {
     asio::co_spawn(w->ioc, impl_->accept_loop(*w), asio::detached);
     w->thread = std::thread([&ioc = w->ioc] {
