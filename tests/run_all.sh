@@ -17,6 +17,13 @@ for d in tests/node tests/local_backend/tokenizer_ref; do
   fi
 done
 
+# Shipped deployment files: Prometheus config and alert rules must load in Prometheus itself.
+promtool check config deploy/prometheus/prometheus.yml
+promtool check rules deploy/prometheus/alerts.yml
+for f in policies/default.yaml policies/examples/*.yaml deploy/gateway.yaml; do
+  ./build/gateway/gateway check "$f"
+done
+
 ctest --test-dir build --output-on-failure --timeout 900
 
 # Bounded fuzz runs of every parser (libFuzzer + ASan/UBSan).
