@@ -1,0 +1,186 @@
+// Routing feedback through the real gateway: live figures move traffic away from a deployment
+// that becomes slow or starts failing, and bring it back after it recovers.
+//
+// Two pairs of fake OpenAI-compatible upstreams (lib/routing_upstream.mjs, behaviour switchable at
+// run time), each pair behind one route of a cheapest_within_slo policy: the `a` deployment is
+// cheaper, so it is primary while it meets the TTFT SLO and its circuit is closed.
+//
+// Figures from routing/live_stats.{h,cpp} and policies/README.md these tests rely on:
+//   EWMA alpha 0.2; figures not refreshed decay toward the prior as tau/(tau+age), tau = 120 s;
+//   breaker: 5 consecutive faults open the circuit for 10 s, then one half-open probe; a
+//   successful probe closes it. Neither is configurable in the policy, so the failure test waits
+//   the real 10 s open period.
+//
+// Bounds asserted (derivations next to each test):
+//   slow:    traffic leaves `sa` after at most 15 slow requests; it returns within 12 s of the
+//            switch once `sa` is fast again (decay of its TTFT under the SLO, expected ~4-6 s).
+//   failing: `fa` is tried by at most 5 requests (each still answered by `fb`, attempts 2), then
+//            skipped (circuit open); the half-open probe comes back 9.5-13 s after the circuit
+//            opened, succeeds, and `fa` is primary again.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chat, userMsg, sleep } from './lib/gateway.mjs';
+import { startUpstream, startPolicyGateway, explain } from './lib/routing_upstream.mjs';
+import { scrape, metricValue } from './lib/prometheus.mjs';
+
+const SLO_MS = 200;
+const PRIOR_TTFT_MS = 20;
+const SLOW_MS = 230;
+
+const POLICY = `
+version: 1
+name: feedback
+catalog:
+  - {ref: fa/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: fb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: sa/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: sb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+routes:
+  - name: failing
+    match: {model: fail-test}
+    objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
+    max_attempts: 2
+    candidates: [fa/m, fb/m]
+  - name: slow
+    match: {model: slow-test}
+    objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
+    max_attempts: 2
+    candidates: [sa/m, sb/m]
+`;
+
+const up = {};
+let gw;
+
+before(async () => {
+  for (const n of ['fa', 'fb', 'sa', 'sb']) up[n] = await startUpstream({ name: n });
+  const providers = {};
+  for (const n of Object.keys(up)) providers[n] = { type: 'openai_compatible', base_url: up[n].baseUrl };
+  gw = await startPolicyGateway({ policy: POLICY, providers, routing: { policy_poll_ms: 0 }, upstream: { first_byte_timeout_ms: 3000, total_timeout_ms: 8000 } });
+});
+
+after(async () => {
+  await Promise.all(Object.values(up).map((u) => u.close()));
+  await gw?.stop();
+});
+
+const body = (model) => ({ model, messages: userMsg('route me'), max_tokens: 16 });
+async function send(model) {
+  const r = await chat(gw, body(model));
+  assert.equal(r.status, 200, `${model}: client must never see a failure: ${r.status} ${r.text.slice(0, 300)}`);
+  return { dep: r.headers['x-gateway-deployment'], attempts: Number(r.headers['x-gateway-attempts']), res: r };
+}
+
+describe('latency feedback (cheapest_within_slo, ttft_slo_ms 200)', () => {
+  test('a deployment that turns slow loses traffic within 15 requests and gets it back after it recovers', async () => {
+    // Warm-up: sa (cheaper, fast) is primary.
+    for (let i = 0; i < 3; i++) assert.equal((await send('slow-test')).dep, 'sa@default/m');
+
+    // sa turns slow (230 ms before headers). Its TTFT EWMA climbs 0.2 of the way per request:
+    // v_k = 230 - 228*0.8^k crosses 200 ms at k = 10 (k = 9 gives 199.4). Bound: 15.
+    up.sa.set({ delayMs: SLOW_MS });
+    let slowRequests = 0;
+    let moved = null;
+    for (let i = 0; i < 30; i++) {
+      const r = await send('slow-test');
+      if (r.dep === 'sa@default/m') {
+        slowRequests++;
+        continue;
+      }
+      assert.equal(r.dep, 'sb@default/m');
+      assert.equal(r.attempts, 1, 'moved by the objective, not by a fail-over');
+      moved = performance.now();
+      break;
+    }
+    console.log(`# slow: ${slowRequests} slow requests to sa before traffic moved to sb`);
+    assert.ok(moved, `traffic never left the slow deployment (${slowRequests} requests)`);
+    assert.ok(slowRequests >= 2 && slowRequests <= 15, `moved after ${slowRequests} slow requests (expected 2..15)`);
+    const ex = await explain(gw, body('slow-test'));
+    const sa = ex.candidates.find((c) => c.deployment === 'sa@default/m');
+    assert.equal(ex.plan[0], 'sb@default/m', JSON.stringify(ex));
+    assert.equal(sa.meets_slo, false, `explain shows sa missing the SLO: ${JSON.stringify(sa)}`);
+    assert.ok(sa.ttft_ms > SLO_MS, `sa live TTFT ${sa.ttft_ms} ms > SLO`);
+
+    // sa recovers. Nobody sends it traffic, so its figure only decays toward the 20 ms prior:
+    // ttft(age) = 20 + (V-20)*120/(120+age) with V in (200, 206] when it lost the SLO, so it meets
+    // the SLO again after at most 120*6/180 = 4 s (+ jitter); asserted: within 12 s.
+    up.sa.set({ delayMs: 0 });
+    const saBefore = up.sa.requests.length;
+    let back = null;
+    while (performance.now() - moved < 15000) {
+      const r = await send('slow-test');
+      if (r.dep === 'sa@default/m') {
+        back = performance.now();
+        break;
+      }
+      assert.equal(r.dep, 'sb@default/m');
+      await sleep(200);
+    }
+    assert.ok(back, 'traffic never came back to the recovered deployment within 15 s');
+    const secs = (back - moved) / 1000;
+    console.log(`# slow: traffic back on sa ${secs.toFixed(1)} s after it left`);
+    assert.ok(secs <= 12, `came back after ${secs.toFixed(1)} s (expected <= 12 s)`);
+    assert.equal(up.sa.requests.length, saBefore + 1, 'sa saw no traffic between leaving and coming back');
+    // The fast answer refreshed its EWMA (0.8*V + 0.2*~2 ms < 200): it stays primary.
+    for (let i = 0; i < 5; i++) assert.equal((await send('slow-test')).dep, 'sa@default/m', `request ${i} after recovery`);
+  });
+});
+
+describe('error feedback: circuit breaker (5 consecutive faults, 10 s open, half-open probe)', () => {
+  test('a deployment that returns 500s is skipped after 5 requests and comes back through the half-open probe', async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await send('fail-test')).dep, 'fa@default/m');
+
+    up.fa.set({ status: 500 });
+    const faBefore = up.fa.requests.length;
+    let failedOver = 0;
+    let openedAt = null;
+    for (let i = 0; i < 12; i++) {
+      const n0 = up.fa.requests.length;
+      const r = await send('fail-test');
+      assert.equal(r.dep, 'fb@default/m', 'answered by the healthy deployment');
+      if (up.fa.requests.length > n0) {
+        assert.equal(r.attempts, 2, 'fa tried first, then fb');
+        failedOver++;
+        openedAt = performance.now();
+      } else {
+        assert.equal(r.attempts, 1, 'fa skipped: fb directly');
+      }
+    }
+    console.log(`# failing: fa tried by ${failedOver} requests before it was skipped`);
+    assert.equal(up.fa.requests.length - faBefore, failedOver);
+    assert.ok(failedOver >= 1 && failedOver <= 5, `fa was tried by ${failedOver} requests (bound: 5 = failures_to_open)`);
+    // The last of the 12 requests did not touch fa: the circuit is open.
+    const m = await scrape(gw);
+    assert.equal(metricValue(m.samples, 'routing_circuit_state', { deployment: 'fa@default/m' }), 1, 'routing_circuit_state{fa} = 1 (open)');
+    assert.ok(metricValue(m.samples, 'routing_failures_total', { deployment: 'fa@default/m' }) >= failedOver);
+    const ex = await explain(gw, body('fail-test'));
+    const fa = ex.candidates.find((c) => c.deployment === 'fa@default/m');
+    assert.equal(fa.status, 'excluded', JSON.stringify(fa));
+    assert.match(fa.reason, /circuit open/, fa.reason);
+
+    // fa recovers; the circuit half-opens 10 s after it opened and one probe goes to fa first.
+    up.fa.set({ status: 200 });
+    let probeOkAt = null;
+    while (performance.now() - openedAt < 16000) {
+      const n0 = up.fa.requests.length;
+      const r = await send('fail-test');
+      if (r.dep === 'fa@default/m') {
+        assert.equal(up.fa.requests.length, n0 + 1);
+        probeOkAt = performance.now();
+        break;
+      }
+      assert.equal(up.fa.requests.length, n0, 'no request reaches fa while its circuit is open');
+      await sleep(250);
+    }
+    assert.ok(probeOkAt, 'fa never got traffic back within 16 s of its circuit opening');
+    const secs = (probeOkAt - openedAt) / 1000;
+    console.log(`# failing: half-open probe served by fa ${secs.toFixed(1)} s after the circuit opened`);
+    assert.ok(secs >= 9.5 && secs <= 13, `probe after ${secs.toFixed(1)} s (expected 10 s open period, 9.5..13)`);
+    const m2 = await scrape(gw);
+    assert.equal(metricValue(m2.samples, 'routing_circuit_state', { deployment: 'fa@default/m' }), 0, 'circuit closed after the successful probe');
+    for (let i = 0; i < 5; i++) {
+      const r = await send('fail-test');
+      assert.equal(r.dep, 'fa@default/m', `request ${i} after recovery`);
+      assert.equal(r.attempts, 1);
+    }
+  });
+});
