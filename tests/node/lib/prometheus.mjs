@@ -53,7 +53,8 @@ export async function freePort() {
 
 // Starts Prometheus scraping `targets` ("host:port" list) every scrapeIntervalMs. Fails loudly if
 // the binary is missing. Resolves {url, port, proc, stop(), query(promql)} once /-/ready answers 200.
-export async function startPrometheus({ targets, scrapeIntervalMs = 1000, readyTimeoutMs = 20000 } = {}) {
+// port: listen port (default: a free one; pass one to give gateways the URL before Prometheus starts).
+export async function startPrometheus({ targets, port, scrapeIntervalMs = 1000, readyTimeoutMs = 20000 } = {}) {
   if (!fs.existsSync(PROMETHEUS_BIN))
     throw new Error(`Prometheus binary not found at ${PROMETHEUS_BIN}: install the Debian package 'prometheus' (deploy/install-deps.sh) or set PROMETHEUS_BIN`);
   const dir = tmpDir('gw-prom-');
@@ -64,7 +65,7 @@ export async function startPrometheus({ targets, scrapeIntervalMs = 1000, readyT
     `global:\n  scrape_interval: ${secs}\n  scrape_timeout: ${secs}\n  evaluation_interval: ${secs}\n` +
       `scrape_configs:\n  - job_name: gateway\n    metrics_path: /metrics\n    static_configs:\n      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]\n`,
   );
-  const port = await freePort();
+  port ??= await freePort();
   const proc = spawn(
     PROMETHEUS_BIN,
     [`--config.file=${cfg}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
