@@ -346,6 +346,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
     }
     // Causal attention of each (token, head) over its own sequence's cache.
     const int64_t group = NH / NKV;
+    const VecDotFn f32_dot = vec_dot_fn(TensorType::f32);
     pool.run(T * NH, [&](int64_t task, int thread) {
       const int t = static_cast<int>(task / NH);
       const int64_t hh = task % NH, kvh = hh / group;
@@ -355,10 +356,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
       float* s = scores[static_cast<size_t>(thread)].data();
       float mx = -INFINITY;
       for (int p = 0; p < n_pos; ++p) {
-        const float* kp = c->k(il, p) + kvh * HD;
-        float d = 0;
-        for (int64_t i = 0; i < HD; ++i) d += qh[i] * kp[i];
-        s[p] = d * kq_scale;
+        s[p] = f32_dot(HD, qh, c->k(il, p) + kvh * HD) * kq_scale;
         mx = std::max(mx, s[p]);
       }
       float sum = 0;
@@ -369,11 +367,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
       float* out = &attn[t * QD + hh * HD];
       std::fill(out, out + HD, 0.0f);
       const float inv = 1.0f / sum;
-      for (int p = 0; p < n_pos; ++p) {
-        const float* vp = c->v(il, p) + kvh * HD;
-        const float w = s[p] * inv;
-        for (int64_t i = 0; i < HD; ++i) out[i] += w * vp[i];
-      }
+      for (int p = 0; p < n_pos; ++p) axpy_f32(HD, s[p] * inv, c->v(il, p) + kvh * HD, out);
     });
     prepare_rows(attn.data(), T, QD, QD, L.wo.type, &pa, pool);
     jobs.clear();

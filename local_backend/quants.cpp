@@ -343,9 +343,21 @@ LB_AVX2 float dot_q6_k_avx2(int64_t n, const void* w, const void* a) {
   return hsum_ps(acc);
 }
 
+LB_AVX2 void axpy_avx2(int64_t n, float a, const float* x, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
 std::atomic<bool> g_force_scalar{false};
 
 }  // namespace
+
+void axpy_f32(int64_t n, float a, const float* x, float* y) {
+  if (cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed)) return axpy_avx2(n, a, x, y);
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
 
 bool cpu_has_avx2() {
   static const bool has = [] {

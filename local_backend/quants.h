@@ -86,6 +86,8 @@ VecDotFn vec_dot_fn(TensorType weight_type);
 VecDotFn vec_dot_scalar(TensorType weight_type);
 VecDotFn vec_dot_avx2(TensorType weight_type);
 bool cpu_has_avx2();
+// y += a * x over n floats (attention's weighted sum of values), AVX2 when available.
+void axpy_f32(int64_t n, float a, const float* x, float* y);
 // Forces the scalar kernels (tests/benchmarks); affects later vec_dot_fn calls.
 void force_scalar_kernels(bool on);
 

@@ -300,6 +300,40 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"llama", "q4_k", 1e-3, 0.3}),
     [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.type; });
 
+TEST(Forward, LongContextMatchesReference) {
+  // 300 positions: prefill in chunks of 64 like the engine does, then decode; attention over
+  // the whole cache must still match the reference.
+  const Case c{"qwen3moe", "f32", 1e-4, 1e-4};
+  const std::string path = test_dir() + "/fwd_long.gguf";
+  ASSERT_TRUE(write_test_model(small_spec(c), synthetic_vocab(), path).ok());
+  auto file = gguf::File::open(path);
+  ASSERT_TRUE(file.ok());
+  RefModel ref(**file);
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.ok());
+  std::vector<int32_t> toks;
+  for (int i = 0; i < 300; ++i) toks.push_back((i * 37 + 11) % 340);
+  const auto want = ref.run(toks);
+  ThreadPool pool(2);
+  KvCache cache((*model)->hparams(), 512);
+  std::vector<float> logits;
+  for (size_t start = 0; start < 296; start += 64) {
+    std::vector<BatchEntry> batch;
+    for (size_t p = start; p < std::min<size_t>(start + 64, 296); ++p) batch.push_back({toks[p], static_cast<int32_t>(p), &cache, false});
+    ASSERT_TRUE((*model)->forward(batch, pool, &logits).ok());
+  }
+  for (size_t p = 296; p < 300; ++p) {
+    BatchEntry e{toks[p], static_cast<int32_t>(p), &cache, true};
+    ASSERT_TRUE((*model)->forward(std::span<const BatchEntry>(&e, 1), pool, &logits).ok());
+  }
+  const size_t V = static_cast<size_t>((*model)->hparams().n_vocab);
+  ASSERT_EQ(logits.size(), 4 * V);
+  double max_diff = 0;
+  for (size_t k = 0; k < 4; ++k)
+    for (size_t i = 0; i < V; ++i) max_diff = std::max(max_diff, std::fabs(logits[k * V + i] - want[296 + k][i]));
+  EXPECT_LE(max_diff, 1e-4);
+}
+
 TEST(Forward, BatchedSequencesMatchSingleSequences) {
   // Continuous batching: decoding two sequences in one batch gives each the logits it gets alone.
   const Case c{"qwen3moe", "q8_0", 0, 0};
