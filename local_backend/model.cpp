@@ -68,12 +68,23 @@ void run_jobs(const std::vector<MatJob>& jobs, ThreadPool& pool) {
     const int64_t r0 = (task - first_chunk[ji]) * chunk;
     const int64_t r1 = std::min(j.w->rows, r0 + chunk);
     const VecDotFn dot = vec_dot_fn(j.w->type);
+    const VecDot4Fn dot4 = j.n_tok >= 4 ? vec_dot4_fn(j.w->type) : nullptr;
+    auto act = [&j](int i) {
+      const size_t ai = j.act_index ? static_cast<size_t>(j.act_index[i]) : static_cast<size_t>(i);
+      return static_cast<const void*>(j.act + ai * j.act_stride);
+    };
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* wrow = j.w->row(j.mat, r);
-      for (int i = 0; i < j.n_tok; ++i) {
-        const size_t ai = j.act_index ? static_cast<size_t>(j.act_index[i]) : static_cast<size_t>(i);
-        j.out[static_cast<int64_t>(i) * j.out_stride + r] = dot(j.w->cols, wrow, j.act + ai * j.act_stride);
+      int i = 0;
+      if (dot4) {
+        for (; i + 4 <= j.n_tok; i += 4) {
+          const void* a4[4] = {act(i), act(i + 1), act(i + 2), act(i + 3)};
+          float o4[4];
+          dot4(j.w->cols, wrow, a4, o4);
+          for (int k = 0; k < 4; ++k) j.out[static_cast<int64_t>(i + k) * j.out_stride + r] = o4[k];
+        }
       }
+      for (; i < j.n_tok; ++i) j.out[static_cast<int64_t>(i) * j.out_stride + r] = dot(j.w->cols, wrow, act(i));
     }
   });
 }

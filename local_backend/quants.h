@@ -80,6 +80,12 @@ void prepare_activation(TensorType weight_type, const float* x, int64_t n, void*
 
 using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act);
 
+// One weight row times four prepared activation rows (prefill): the weight bytes are loaded and
+// unpacked once. Results are bit-identical to four VecDotFn calls. nullptr when there is no
+// such kernel for the type/CPU (callers fall back to VecDotFn).
+using VecDot4Fn = void (*)(int64_t n, const void* w_row, const void* const act[4], float out[4]);
+VecDot4Fn vec_dot4_fn(TensorType weight_type);
+
 // Kernel for the weight type chosen at run time (AVX2+FMA+F16C when the CPU has them).
 VecDotFn vec_dot_fn(TensorType weight_type);
 // Explicit variants, for tests and benchmarks; avx2 returns nullptr when unavailable.

@@ -175,6 +175,28 @@ INSTANTIATE_TEST_SUITE_P(Types, DotKernel,
                                            TensorType::q8_0, TensorType::q4_k, TensorType::q6_k),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
+TEST(DotKernel, FourRowKernelsAreBitIdenticalToSingleRow) {
+  for (TensorType t : {TensorType::q8_0, TensorType::q4_k, TensorType::q6_k}) {
+    VecDot4Fn f4 = vec_dot4_fn(t);
+    if (!f4) GTEST_SKIP() << "no AVX2";
+    const int64_t n = 1024;
+    auto w = random_vec(n, 3);
+    std::vector<uint8_t> wq(row_size(t, n));
+    ASSERT_TRUE(quantize_row(t, w.data(), wq.data(), n));
+    std::vector<std::vector<uint8_t>> acts;
+    const void* a4[4];
+    for (int r = 0; r < 4; ++r) {
+      auto x = random_vec(n, 100 + r, r == 2 ? 50.0f : 1.0f);
+      acts.emplace_back(act_row_bytes(t, n));
+      prepare_activation(t, x.data(), n, acts.back().data());
+    }
+    for (int r = 0; r < 4; ++r) a4[r] = acts[static_cast<size_t>(r)].data();
+    float out[4];
+    f4(n, wq.data(), a4, out);
+    for (int r = 0; r < 4; ++r) EXPECT_EQ(out[r], vec_dot_fn(t)(n, wq.data(), a4[r])) << type_name(t) << " row " << r;
+  }
+}
+
 TEST(DotKernel, Q8_0HandlesMinus128Weights) {
   // Files from other quantisers may contain -128; the AVX2 sign trick must still be exact.
   BlockQ8_0 w{}, a{};
