@@ -63,6 +63,51 @@ bool non_empty_string(element obj, std::string_view key) {
 
 thread_local simdjson::dom::parser tl_parser;
 
+// Writes `root` in OpenAI's shape: "object" added when missing, usage removed (the caller emits it
+// where OpenAI puts it), usage inside choices (Kimi) removed, finish reasons mapped. Callers have
+// already rejected finish reasons that mean failure.
+void rewrite_openai(std::string& s, object root, bool has_object, const char* object_value) {
+  s.push_back('{');
+  bool first = true;
+  if (!has_object) {
+    s += "\"object\":\"";
+    s += object_value;
+    s += "\"";
+    first = false;
+  }
+  for (auto field : root) {
+    if (field.key == "usage") continue;
+    if (!first) s.push_back(',');
+    first = false;
+    core::append_json_string(s, field.key);
+    s.push_back(':');
+    if (field.key != "choices" || !field.value.is_array()) {
+      s += simdjson::minify(field.value);
+      continue;
+    }
+    s.push_back('[');
+    bool cfirst = true;
+    for (element c : simdjson::dom::array(field.value)) {
+      if (!cfirst) s.push_back(',');
+      cfirst = false;
+      if (!c.is_object()) { s += simdjson::minify(c); continue; }
+      s.push_back('{');
+      bool ffirst = true;
+      copy_fields(s, object(c), {"usage", "finish_reason"}, ffirst);
+      element fr;
+      if (c["finish_reason"].get(fr) == simdjson::SUCCESS) {
+        if (!ffirst) s.push_back(',');
+        s += "\"finish_reason\":";
+        if (fr.is_string()) core::append_json_string(s, map_finish_reason(std::string_view(fr.get_string().value_unsafe())));
+        else s += "null";
+      }
+      s.push_back('}');
+    }
+    s.push_back(']');
+  }
+  s.push_back('}');
+}
+
 }  // namespace
 
 core::Usage parse_usage_json(std::string_view usage_json) {
@@ -104,62 +149,28 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
   NormalizedResponse out;
   element u;
   if (root["usage"].get(u) == simdjson::SUCCESS) out.usage = usage_from(u);
-  std::string& s = out.body;
-  s.reserve(body.size() + 128);
-  s.push_back('{');
-  bool first = true;
-  element obj_field;
-  if (root["object"].get(obj_field) != simdjson::SUCCESS) {  // GLM omits it
-    s += "\"object\":\"chat.completion\"";
-    first = false;
-  }
-  for (auto field : object(root)) {
-    if (field.key == "usage") continue;
-    if (!first) s.push_back(',');
-    first = false;
-    core::append_json_string(s, field.key);
-    s.push_back(':');
-    if (field.key == "choices") {
-      // Map vendor finish reasons; usage found inside a choice (Kimi) is lifted out.
-      s.push_back('[');
-      bool cfirst = true;
-      for (element c : simdjson::dom::array(field.value)) {
-        if (!cfirst) s.push_back(',');
-        cfirst = false;
-        if (!c.is_object()) { s += simdjson::minify(c); continue; }
-        element cu;
-        if (!out.usage.present && c["usage"].get(cu) == simdjson::SUCCESS) out.usage = usage_from(cu);
-        element fr;
-        std::string mapped;
-        bool has_fr = c["finish_reason"].get(fr) == simdjson::SUCCESS && fr.is_string();
-        if (has_fr) {
-          mapped = map_finish_reason(std::string_view(fr.get_string().value_unsafe()));
-          if (mapped.empty())
-            return core::make_error(core::ErrorKind::server_error,
-                                    dialect.name + " ended the answer with finish_reason '" +
-                                        std::string(std::string_view(fr.get_string().value_unsafe())) + "'",
-                                    core::ErrorSource::upstream);
-          if (out.finish_reason.empty()) out.finish_reason = mapped;
-        }
-        s.push_back('{');
-        bool ffirst = true;
-        copy_fields(s, object(c), {"usage", "finish_reason"}, ffirst);
-        if (has_fr) {
-          if (!ffirst) s.push_back(',');
-          ffirst = false;
-          s += "\"finish_reason\":";
-          core::append_json_string(s, mapped);
-        } else if (c["finish_reason"].get(fr) == simdjson::SUCCESS) {
-          if (!ffirst) s.push_back(',');
-          s += "\"finish_reason\":null";
-        }
-        s.push_back('}');
-      }
-      s.push_back(']');
-    } else {
-      s += simdjson::minify(field.value);
+  // Usage (top level, or inside a choice for Kimi) and the first finish reason; a finish reason
+  // that means failure makes the whole answer an upstream error.
+  for (element c : simdjson::dom::array(choices)) {
+    if (!c.is_object()) continue;
+    element cu;
+    if (!out.usage.present && c["usage"].get(cu) == simdjson::SUCCESS) out.usage = usage_from(cu);
+    element fr;
+    if (c["finish_reason"].get(fr) == simdjson::SUCCESS && fr.is_string()) {
+      std::string_view raw(fr.get_string().value_unsafe());
+      std::string mapped = map_finish_reason(raw);
+      if (mapped.empty())
+        return core::make_error(core::ErrorKind::server_error,
+                                dialect.name + " ended the answer with finish_reason '" + std::string(raw) + "'",
+                                core::ErrorSource::upstream);
+      if (out.finish_reason.empty()) out.finish_reason = mapped;
     }
   }
+  std::string& s = out.body;
+  s.reserve(body.size() + 128);
+  element obj_field;
+  rewrite_openai(s, object(root), root["object"].get(obj_field) == simdjson::SUCCESS, "chat.completion");
+  s.pop_back();  // reopen the object to append usage
   if (out.usage.present) {
     s += ",\"usage\":";
     s += usage_to_json(out.usage);
@@ -214,7 +225,6 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   bool has_choices = root["choices"].get(choices) == simdjson::SUCCESS && choices.is_array() &&
                      choices.get_array().value_unsafe().size() > 0;
   std::string mapped_finish;
-  bool finish_changed = false;
   if (has_choices) {
     for (element c : simdjson::dom::array(choices)) {
       if (!c.is_object()) continue;
@@ -234,7 +244,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
                                         core::ErrorSource::upstream);
           return step;
         }
-        if (mapped_finish != raw) { finish_changed = true; rewrite = true; }
+        if (mapped_finish != raw) rewrite = true;
         finish_reason_ = mapped_finish;
         step.content = true;
       }
@@ -258,43 +268,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   }
   std::string& s = rewritten_;
   s.clear();
-  s.push_back('{');
-  bool first = true;
-  if (!has_object) {
-    s += "\"object\":\"chat.completion.chunk\"";
-    first = false;
-  }
-  for (auto field : object(root)) {
-    if (field.key == "usage") continue;
-    if (!first) s.push_back(',');
-    first = false;
-    core::append_json_string(s, field.key);
-    s.push_back(':');
-    if (field.key != "choices") {
-      s += simdjson::minify(field.value);
-      continue;
-    }
-    s.push_back('[');
-    bool cfirst = true;
-    for (element c : simdjson::dom::array(field.value)) {
-      if (!cfirst) s.push_back(',');
-      cfirst = false;
-      if (!c.is_object()) { s += simdjson::minify(c); continue; }
-      s.push_back('{');
-      bool ffirst = true;
-      copy_fields(s, object(c), {"usage", "finish_reason"}, ffirst);
-      element fr;
-      if (c["finish_reason"].get(fr) == simdjson::SUCCESS) {
-        if (!ffirst) s.push_back(',');
-        s += "\"finish_reason\":";
-        if (fr.is_string()) core::append_json_string(s, finish_changed ? std::string_view(mapped_finish) : std::string_view(fr.get_string().value_unsafe()));
-        else s += "null";
-      }
-      s.push_back('}');
-    }
-    s.push_back(']');
-  }
-  s.push_back('}');
+  rewrite_openai(s, object(root), has_object, "chat.completion.chunk");
   step.out = s;
   return step;
 }
