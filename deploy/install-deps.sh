@@ -8,7 +8,7 @@ PKGS=(
   libboost1.81-dev libssl-dev openssl ca-certificates
   libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev sqlite3
+  libsqlite3-dev sqlite3 libhiredis-dev
   prometheus redis-server nginx wrk
   clang libclang-rt-14-dev
   curl

@@ -1,0 +1,409 @@
+#include "gateway/ledger.h"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+
+#include "core/json_writer.h"
+
+namespace gateway {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS spend (
+  id                 INTEGER PRIMARY KEY,
+  ts_ms              INTEGER NOT NULL,
+  tenant             TEXT    NOT NULL,
+  key_id             TEXT    NOT NULL,
+  request_id         TEXT    NOT NULL,
+  attempt            INTEGER NOT NULL,
+  deployment         TEXT    NOT NULL,
+  status             TEXT    NOT NULL,
+  prompt_tokens      INTEGER NOT NULL,
+  cached_tokens      INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL,
+  completion_tokens  INTEGER NOT NULL,
+  reasoning_tokens   INTEGER NOT NULL,
+  cost_pico          INTEGER NOT NULL,
+  UNIQUE (request_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS spend_tenant_ts ON spend (tenant, ts_ms);
+CREATE INDEX IF NOT EXISTS spend_ts ON spend (ts_ms);
+)sql";
+
+std::string sqlite_message(sqlite3* db, int rc) {
+  std::string m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return m + " (sqlite code " + std::to_string(rc) + ")";
+}
+
+core::Error ledger_error(const std::string& path, const std::string& what) {
+  return core::make_error(core::ErrorKind::internal, "spend ledger " + path + ": " + what, core::ErrorSource::gateway,
+                          "ledger_unavailable");
+}
+
+// Runs SQL that returns no rows (or ignores them). Returns the sqlite code.
+int exec(sqlite3* db, const char* sql, std::string* err) {
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK && err) *err = (msg ? msg : sqlite3_errstr(rc)) + std::string(" (sqlite code ") + std::to_string(rc) + ")";
+  sqlite3_free(msg);
+  return rc;
+}
+
+// First column of the first row as text ("" if none).
+int query_text(sqlite3* db, const char* sql, std::string* out, std::string* err) {
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &st, nullptr);
+  if (rc != SQLITE_OK) {
+    if (err) *err = sqlite_message(db, rc);
+    return rc;
+  }
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    auto* t = sqlite3_column_text(st, 0);
+    *out = t ? reinterpret_cast<const char*>(t) : "";
+    rc = SQLITE_OK;
+  } else if (rc == SQLITE_DONE) {
+    out->clear();
+    rc = SQLITE_OK;
+  } else if (err) {
+    *err = sqlite_message(db, rc);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+struct StmtGuard {
+  sqlite3_stmt* st = nullptr;
+  ~StmtGuard() { sqlite3_finalize(st); }
+};
+
+std::string explain_open_failure(const std::string& path, int rc, const std::string& detail) {
+  int primary = rc & 0xff;
+  if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
+    return "the file is corrupt or not a SQLite database (" + detail +
+           "); move it aside to start a new ledger, or restore it from a backup";
+  if (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_PERM || primary == SQLITE_IOERR)
+    return "cannot open it for writing (" + detail + "); check that the file and its directory exist and are writable";
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+    return "the database is locked by another process (" + detail + ")";
+  return detail;
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, size_t max_queue, bool fsync_commits) {
+  std::unique_ptr<Ledger> l(new Ledger());
+  l->path_ = path;
+  l->max_queue_ = max_queue == 0 ? 1 : max_queue;
+  std::string err;
+  auto fail = [&](int rc, const std::string& detail) { return ledger_error(path, explain_open_failure(path, rc, detail)); };
+
+  int rc = sqlite3_open_v2(path.c_str(), &l->wdb_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->wdb_, rc));
+  sqlite3_busy_timeout(l->wdb_, 5000);
+  sqlite3_extended_result_codes(l->wdb_, 1);
+  if (sqlite3_db_readonly(l->wdb_, "main") == 1) return fail(SQLITE_READONLY, "opened read-only");
+
+  // quick_check reads every page (O(size)) but skips index/row cross-checks; a torn or foreign file
+  // fails here, before any request is served.
+  std::string check;
+  rc = query_text(l->wdb_, "PRAGMA quick_check", &check, &err);
+  if (rc != SQLITE_OK) return fail(rc, err);
+  if (check != "ok") return fail(SQLITE_CORRUPT, "integrity check: " + check);
+
+  std::string mode;
+  rc = query_text(l->wdb_, "PRAGMA journal_mode=WAL", &mode, &err);
+  if (rc != SQLITE_OK) return fail(rc, err);
+  if (mode != "wal") return fail(SQLITE_CANTOPEN, "could not switch to WAL mode (journal_mode=" + mode + ")");
+  rc = exec(l->wdb_, fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", &err);
+  if (rc != SQLITE_OK) return fail(rc, err);
+
+  std::string version;
+  rc = query_text(l->wdb_, "PRAGMA user_version", &version, &err);
+  if (rc != SQLITE_OK) return fail(rc, err);
+  if (std::stoi(version.empty() ? "0" : version) > kSchemaVersion)
+    return fail(SQLITE_ERROR, "schema version " + version + " is newer than this gateway understands (" +
+                                  std::to_string(kSchemaVersion) + ")");
+  // Creating the schema (or an empty write transaction on an existing one) proves we can write.
+  rc = exec(l->wdb_, "BEGIN IMMEDIATE", &err);
+  if (rc != SQLITE_OK) return fail(rc, err);
+  rc = exec(l->wdb_, kSchema, &err);
+  if (rc == SQLITE_OK) rc = exec(l->wdb_, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str(), &err);
+  if (rc != SQLITE_OK) {
+    exec(l->wdb_, "ROLLBACK", nullptr);
+    return fail(rc, err);
+  }
+  rc = exec(l->wdb_, "COMMIT", &err);
+  if (rc != SQLITE_OK) return fail(rc, err);
+
+  rc = sqlite3_prepare_v3(l->wdb_,
+                          "INSERT OR IGNORE INTO spend (ts_ms, tenant, key_id, request_id, attempt, deployment, status,"
+                          " prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens,"
+                          " cost_pico) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                          -1, SQLITE_PREPARE_PERSISTENT, &l->insert_, nullptr);
+  if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->wdb_, rc));
+
+  rc = sqlite3_open_v2(path.c_str(), &l->rdb_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->rdb_, rc));
+  sqlite3_busy_timeout(l->rdb_, 5000);
+
+  rc = sqlite3_open_v2(path.c_str(), &l->cdb_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->cdb_, rc));
+  sqlite3_busy_timeout(l->cdb_, 5000);
+  // No automatic checkpoint inside the writer's commits; the hook wakes the checkpointer instead.
+  sqlite3_wal_autocheckpoint(l->wdb_, 0);
+  sqlite3_wal_hook(l->wdb_, &Ledger::wal_hook, l.get());
+
+  l->checkpointer_ = std::thread([p = l.get()] { p->checkpoint_loop(); });
+  l->writer_ = std::thread([p = l.get()] { p->writer_loop(); });
+  return l;
+}
+
+Ledger::~Ledger() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    not_empty_.notify_all();
+    writer_.join();
+  }
+  if (checkpointer_.joinable()) {
+    {
+      std::lock_guard lk(ckpt_mu_);
+      ckpt_stop_ = true;
+    }
+    ckpt_cv_.notify_all();
+    checkpointer_.join();
+  }
+  sqlite3_finalize(insert_);
+  if (cdb_) sqlite3_close_v2(cdb_);
+  if (wdb_) sqlite3_close_v2(wdb_);
+  if (rdb_) sqlite3_close_v2(rdb_);
+}
+
+int Ledger::wal_hook(void* self, sqlite3*, const char*, int pages) {
+  constexpr int kCheckpointPages = 1000;  // SQLite's default auto-checkpoint threshold (~4 MB)
+  if (pages >= kCheckpointPages) {
+    auto* l = static_cast<Ledger*>(self);
+    {
+      std::lock_guard lk(l->ckpt_mu_);
+      l->ckpt_wanted_ = true;
+    }
+    l->ckpt_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void Ledger::checkpoint_loop() {
+  for (;;) {
+    {
+      std::unique_lock lk(ckpt_mu_);
+      ckpt_cv_.wait(lk, [&] { return ckpt_wanted_ || ckpt_stop_; });
+      if (ckpt_stop_) return;
+      ckpt_wanted_ = false;
+    }
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(cdb_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      std::fprintf(stderr, "gateway: spend ledger %s: checkpoint failed: %s\n", path_.c_str(), sqlite3_errmsg(cdb_));
+  }
+}
+
+void Ledger::append(LedgerEntry e, std::function<void()> on_durable) {
+  std::unique_lock lk(mu_);
+  not_full_.wait(lk, [&] { return queue_.size() < max_queue_; });
+  queue_.push_back(Pending{std::move(e), std::move(on_durable)});
+  ++appended_;
+  lk.unlock();
+  not_empty_.notify_one();
+}
+
+bool Ledger::append_for(LedgerEntry e, std::function<void()> on_durable, std::chrono::milliseconds max_wait) {
+  std::unique_lock lk(mu_);
+  if (!not_full_.wait_for(lk, max_wait, [&] { return queue_.size() < max_queue_; })) return false;
+  queue_.push_back(Pending{std::move(e), std::move(on_durable)});
+  ++appended_;
+  lk.unlock();
+  not_empty_.notify_one();
+  return true;
+}
+
+void Ledger::flush() {
+  std::unique_lock lk(mu_);
+  uint64_t target = appended_;
+  durable_cv_.wait(lk, [&] { return durable_ >= target; });
+}
+
+bool Ledger::flush_for(std::chrono::milliseconds max_wait) {
+  std::unique_lock lk(mu_);
+  uint64_t target = appended_;
+  return durable_cv_.wait_for(lk, max_wait, [&] { return durable_ >= target; });
+}
+
+size_t Ledger::queue_depth() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
+bool Ledger::commit_batch(std::deque<Pending>& batch, std::string* error) {
+  int rc = exec(wdb_, "BEGIN IMMEDIATE", error);
+  if (rc != SQLITE_OK) return false;
+  for (auto& p : batch) {
+    const auto& e = p.entry;
+    sqlite3_reset(insert_);
+    sqlite3_bind_int64(insert_, 1, e.ts_ms);
+    sqlite3_bind_text(insert_, 2, e.tenant.data(), static_cast<int>(e.tenant.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 3, e.key_id.data(), static_cast<int>(e.key_id.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 4, e.request_id.data(), static_cast<int>(e.request_id.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 5, e.attempt);
+    sqlite3_bind_text(insert_, 6, e.deployment.data(), static_cast<int>(e.deployment.size()), SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 7, e.status.data(), static_cast<int>(e.status.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 8, e.usage.prompt_tokens);
+    sqlite3_bind_int64(insert_, 9, e.usage.cached_tokens);
+    sqlite3_bind_int64(insert_, 10, e.usage.cache_write_tokens);
+    sqlite3_bind_int64(insert_, 11, e.usage.completion_tokens);
+    sqlite3_bind_int64(insert_, 12, e.usage.reasoning_tokens);
+    sqlite3_bind_int64(insert_, 13, e.cost.pico);
+    rc = sqlite3_step(insert_);
+    if (rc != SQLITE_DONE) {
+      *error = sqlite_message(wdb_, rc);
+      sqlite3_reset(insert_);
+      exec(wdb_, "ROLLBACK", nullptr);
+      return false;
+    }
+  }
+  sqlite3_reset(insert_);
+  sqlite3_clear_bindings(insert_);
+  rc = exec(wdb_, "COMMIT", error);
+  if (rc != SQLITE_OK) {
+    exec(wdb_, "ROLLBACK", nullptr);
+    return false;
+  }
+  return true;
+}
+
+void Ledger::writer_loop() {
+  std::deque<Pending> batch;
+  auto backoff = std::chrono::milliseconds(50);
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      not_empty_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_ and nothing left: everything appended is durable
+      size_t n = std::min(queue_.size(), kMaxBatch);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    not_full_.notify_all();
+    std::string error;
+    // A failing disk: keep the batch and retry with backoff, never drop it. Appenders block on a
+    // full queue meanwhile (append_for lets them give up instead).
+    while (!commit_batch(batch, &error)) {
+      commit_failures_.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "gateway: spend ledger %s: commit of %zu entries failed, retrying in %lld ms: %s\n",
+                   path_.c_str(), batch.size(), static_cast<long long>(backoff.count()), error.c_str());
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    }
+    backoff = std::chrono::milliseconds(50);
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    for (auto& p : batch) {
+      if (!p.on_durable) continue;
+      try {
+        p.on_durable();
+      } catch (...) {
+        std::fprintf(stderr, "gateway: spend ledger: on_durable callback threw (ignored)\n");
+      }
+    }
+    {
+      std::lock_guard lk(mu_);
+      durable_ += batch.size();
+    }
+    durable_cv_.notify_all();
+    batch.clear();
+  }
+}
+
+core::Result<std::string> Ledger::report_json(std::string_view group_by, int64_t from_ms, int64_t to_ms) const {
+  const char* key_expr = nullptr;
+  if (group_by == "tenant") key_expr = "tenant";
+  else if (group_by == "deployment") key_expr = "deployment";
+  else if (group_by == "day") key_expr = "strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch')";
+  else
+    return core::make_error(core::ErrorKind::bad_request,
+                            "group_by must be tenant, deployment or day (got '" + std::string(group_by) + "')",
+                            core::ErrorSource::client, "invalid_group_by", "group_by");
+  std::string sql = std::string("SELECT ") + key_expr +
+                    " AS k, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(cache_write_tokens),"
+                    " SUM(completion_tokens), SUM(reasoning_tokens), SUM(cost_pico)"
+                    " FROM spend WHERE ts_ms >= ?1 AND ts_ms < ?2 GROUP BY k ORDER BY k";
+  std::lock_guard lk(read_mu_);
+  StmtGuard g;
+  int rc = sqlite3_prepare_v2(rdb_, sql.c_str(), -1, &g.st, nullptr);
+  if (rc != SQLITE_OK) return ledger_error(path_, "report: " + sqlite_message(rdb_, rc));
+  sqlite3_bind_int64(g.st, 1, from_ms);
+  sqlite3_bind_int64(g.st, 2, to_ms);
+  std::string out = "{\"group_by\":";
+  core::append_json_string(out, group_by);
+  out += ",\"from_ms\":" + std::to_string(from_ms) + ",\"to_ms\":" + std::to_string(to_ms) + ",\"rows\":[";
+  int64_t tot[7] = {0, 0, 0, 0, 0, 0, 0};
+  auto fields = [](std::string& o, const int64_t* v) {
+    o += "\"requests\":" + std::to_string(v[0]) + ",\"prompt_tokens\":" + std::to_string(v[1]) +
+         ",\"cached_tokens\":" + std::to_string(v[2]) + ",\"cache_write_tokens\":" + std::to_string(v[3]) +
+         ",\"completion_tokens\":" + std::to_string(v[4]) + ",\"reasoning_tokens\":" + std::to_string(v[5]) +
+         ",\"cost_usd\":\"" + core::format_usd(core::Money{v[6]}) + "\",\"cost_pico\":" + std::to_string(v[6]);
+  };
+  bool first = true;
+  while ((rc = sqlite3_step(g.st)) == SQLITE_ROW) {
+    int64_t v[7];
+    for (int i = 0; i < 7; ++i) v[i] = sqlite3_column_int64(g.st, i + 1);
+    for (int i = 0; i < 7; ++i) tot[i] += v[i];
+    out += first ? "{\"key\":" : ",{\"key\":";
+    first = false;
+    auto* k = sqlite3_column_text(g.st, 0);
+    core::append_json_string(out, k ? reinterpret_cast<const char*>(k) : "");
+    out += ",";
+    fields(out, v);
+    out += "}";
+  }
+  if (rc != SQLITE_DONE) return ledger_error(path_, "report: " + sqlite_message(rdb_, rc));
+  out += "],\"total\":{";
+  fields(out, tot);
+  out += "}}";
+  return out;
+}
+
+core::Money Ledger::spent(std::string_view tenant, int64_t since_ms) const {
+  std::lock_guard lk(read_mu_);
+  StmtGuard g;
+  if (sqlite3_prepare_v2(rdb_, "SELECT COALESCE(SUM(cost_pico), 0) FROM spend WHERE tenant = ?1 AND ts_ms >= ?2", -1,
+                         &g.st, nullptr) != SQLITE_OK)
+    return {};
+  sqlite3_bind_text(g.st, 1, tenant.data(), static_cast<int>(tenant.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(g.st, 2, since_ms);
+  if (sqlite3_step(g.st) != SQLITE_ROW) return {};
+  return core::Money{sqlite3_column_int64(g.st, 0)};
+}
+
+Ledger::Totals Ledger::totals() const {
+  std::lock_guard lk(read_mu_);
+  StmtGuard g;
+  Totals t;
+  if (sqlite3_prepare_v2(rdb_, "SELECT COUNT(*), COALESCE(SUM(cost_pico), 0) FROM spend", -1, &g.st, nullptr) !=
+      SQLITE_OK)
+    return t;
+  if (sqlite3_step(g.st) == SQLITE_ROW) {
+    t.requests = sqlite3_column_int64(g.st, 0);
+    t.cost = core::Money{sqlite3_column_int64(g.st, 1)};
+  }
+  return t;
+}
+
+}  // namespace gateway

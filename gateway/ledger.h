@@ -1,0 +1,122 @@
+#pragma once
+// Invoice-grade spend ledger: every attempt that consumed tokens, in an embedded SQLite database.
+//
+// Durability: WAL mode with synchronous=NORMAL. A committed transaction is in the WAL file (the
+// OS page cache) before on_durable runs, so it survives `kill -9` of the process; it is not
+// fsync'd per commit, so a power loss may lose the last commits (open with fsync_commits = true for
+// synchronous=FULL if that matters more than latency).
+//
+// Writes never happen on the caller's thread: append() enqueues (bounded queue), one writer thread
+// commits whatever is queued in one transaction (group commit: as soon as the previous commit
+// finished, up to kMaxBatch entries), then runs each entry's on_durable callback on the writer
+// thread. An entry is keyed by (request_id, attempt): appending it again (a replay) is a no-op.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "core/money.h"
+#include "core/result.h"
+#include "core/usage.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace gateway {
+
+struct LedgerEntry {
+  int64_t ts_ms = 0;  // completion time, Unix ms (UTC)
+  std::string tenant, key_id, request_id, deployment, status;
+  int attempt = 0;  // attempt number within the request; (request_id, attempt) is unique
+  core::Usage usage;
+  core::Money cost;
+};
+
+class Ledger {
+ public:
+  static constexpr size_t kMaxBatch = 4096;
+
+  // Opens or creates the database: schema, quick integrity check, WAL. A corrupt, foreign or
+  // unwritable file is an error whose message names the path and what is wrong.
+  static core::Result<std::unique_ptr<Ledger>> open(const std::string& path, size_t max_queue = 65536,
+                                                    bool fsync_commits = false);
+  ~Ledger();  // flushes what is queued, then stops the writer
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Enqueues; on_durable (may be empty) runs on the writer thread once the entry is committed.
+  // Blocks while the queue is full: it never drops. The queue drains at commit speed unless the
+  // disk fails, in which case the writer retries with backoff and logs; see append_for.
+  void append(LedgerEntry e, std::function<void()> on_durable);
+  // As append, but waits at most `max_wait` for queue space; false (entry NOT taken) on timeout.
+  bool append_for(LedgerEntry e, std::function<void()> on_durable, std::chrono::milliseconds max_wait);
+
+  // Blocks until everything appended before the call is durable (drain). With a deadline: false
+  // if it passed first.
+  void flush();
+  bool flush_for(std::chrono::milliseconds max_wait);
+
+  // {"group_by":"tenant","from_ms":..,"to_ms":..,"rows":[{"key":"acme","requests":3,
+  //  "prompt_tokens":..,"cached_tokens":..,"cache_write_tokens":..,"completion_tokens":..,
+  //  "reasoning_tokens":..,"cost_usd":"0.0012","cost_pico":1200000000}, ...],"total":{...}}
+  // over committed entries with from_ms <= ts_ms < to_ms. group_by: tenant | deployment | day (UTC).
+  core::Result<std::string> report_json(std::string_view group_by, int64_t from_ms, int64_t to_ms) const;
+
+  // Committed spend of `tenant` with ts_ms >= since_ms (seeds budgets at start-up).
+  core::Money spent(std::string_view tenant, int64_t since_ms) const;
+
+  struct Totals {
+    int64_t requests = 0;  // rows (attempts)
+    core::Money cost;
+  };
+  Totals totals() const;
+
+  // Health and figures for /metrics.
+  size_t queue_depth() const;
+  uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  uint64_t commit_failures() const { return commit_failures_.load(std::memory_order_relaxed); }
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Pending {
+    LedgerEntry entry;
+    std::function<void()> on_durable;
+  };
+  Ledger() = default;
+  void writer_loop();
+  void checkpoint_loop();
+  static int wal_hook(void* self, sqlite3* db, const char* name, int pages);
+  bool commit_batch(std::deque<Pending>& batch, std::string* error);
+
+  std::string path_;
+  sqlite3* wdb_ = nullptr;  // writer connection (writer thread only after open)
+  sqlite3* rdb_ = nullptr;  // reader connection for reports (guarded by read_mu_)
+  sqlite3* cdb_ = nullptr;  // checkpointer connection (checkpoint thread only)
+  sqlite3_stmt* insert_ = nullptr;
+  mutable std::mutex read_mu_;
+
+  mutable std::mutex mu_;
+  std::condition_variable not_empty_, not_full_, durable_cv_;
+  std::deque<Pending> queue_;
+  size_t max_queue_ = 65536;
+  uint64_t appended_ = 0;  // sequence numbers: entries appended so far
+  uint64_t durable_ = 0;   // entries committed so far (in append order)
+  bool stop_ = false;
+  std::atomic<uint64_t> commits_{0}, commit_failures_{0};
+  std::thread writer_;
+  // Checkpoints run on their own thread and connection (PASSIVE: never blocks the writer), so the
+  // checkpoint's fsync is not paid by whichever commit happens to cross the WAL size threshold.
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_wanted_ = false, ckpt_stop_ = false;
+  std::thread checkpointer_;
+};
+
+}  // namespace gateway

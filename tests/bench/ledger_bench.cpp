@@ -1,0 +1,119 @@
+// Ledger commit latency: time from append() to on_durable, which the gateway waits for before it
+// sends a response's final bytes. Two shapes:
+//   closed loop: C concurrent "requests", each appends and waits for durability before the next
+//                (what the gateway does; group commit batches the concurrent ones);
+//   burst:       N appends as fast as one thread can issue them (queueing delay dominates).
+// Usage: ledger_bench [path=/tmp/ledger_bench.db] [total=20000]
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gateway/ledger.h"
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+gateway::LedgerEntry entry(const std::string& rid) {
+  gateway::LedgerEntry e;
+  e.ts_ms = 1'764'000'000'000;
+  e.tenant = "acme";
+  e.key_id = "k1";
+  e.request_id = rid;
+  e.deployment = "qwen/qwen-flash@cn-beijing";
+  e.status = "ok";
+  e.usage = {1200, 800, 0, 350, 120, true};
+  e.cost = core::Money{123'456'789};
+  return e;
+}
+
+void report(const char* name, std::vector<double>& us, double wall_s) {
+  std::sort(us.begin(), us.end());
+  auto q = [&](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
+  std::printf("%-28s n=%zu  p50=%.1f us  p90=%.1f us  p99=%.1f us  max=%.1f us  throughput=%.0f entries/s\n", name,
+              us.size(), q(0.5), q(0.9), q(0.99), us.back(), us.size() / wall_s);
+}
+
+void fresh(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+}
+
+void closed_loop(const std::string& path, int total, int concurrency) {
+  fresh(path);
+  auto l = gateway::Ledger::open(path);
+  if (!l.ok()) {
+    std::fprintf(stderr, "%s\n", l.error().message.c_str());
+    std::exit(1);
+  }
+  std::vector<std::vector<double>> lat(concurrency);
+  auto t0 = Clock::now();
+  std::vector<std::thread> th;
+  for (int c = 0; c < concurrency; ++c)
+    th.emplace_back([&, c] {
+      std::mutex m;
+      std::condition_variable cv;
+      for (int i = c; i < total; i += concurrency) {
+        bool done = false;
+        auto start = Clock::now();
+        (*l)->append(entry("c" + std::to_string(i)), [&] {
+          std::lock_guard lk(m);
+          done = true;
+          cv.notify_one();
+        });
+        std::unique_lock lk(m);
+        cv.wait(lk, [&] { return done; });
+        lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+      }
+    });
+  for (auto& t : th) t.join();
+  double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  char name[64];
+  std::snprintf(name, sizeof name, "closed loop, %d in flight", concurrency);
+  report(name, all, wall);
+  std::printf("%-28s commits=%llu (avg batch %.1f)\n", "", static_cast<unsigned long long>((*l)->commits()),
+              static_cast<double>(total) / static_cast<double>((*l)->commits()));
+}
+
+void burst(const std::string& path, int total) {
+  fresh(path);
+  auto l = gateway::Ledger::open(path);
+  if (!l.ok()) std::exit(1);
+  std::vector<Clock::time_point> start(total);
+  std::vector<double> us(total);
+  auto t0 = Clock::now();
+  for (int i = 0; i < total; ++i) {
+    start[i] = Clock::now();
+    (*l)->append(entry("b" + std::to_string(i)),
+                 [&, i] { us[i] = std::chrono::duration<double, std::micro>(Clock::now() - start[i]).count(); });
+  }
+  (*l)->flush();
+  double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  report("burst, one appender", us, wall);
+  std::printf("%-28s commits=%llu (avg batch %.1f)\n", "", static_cast<unsigned long long>((*l)->commits()),
+              static_cast<double>(total) / static_cast<double>((*l)->commits()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string path = argc > 1 ? argv[1] : "/tmp/ledger_bench-" + std::to_string(::getpid()) + ".db";
+  int total = argc > 2 ? std::atoi(argv[2]) : 20000;
+  std::printf("ledger_bench: %s, %d entries per run, WAL + synchronous=NORMAL\n", path.c_str(), total);
+  closed_loop(path, total, 1);
+  closed_loop(path, total, 16);
+  closed_loop(path, total, 64);
+  burst(path, total);
+  fresh(path);
+  return 0;
+}

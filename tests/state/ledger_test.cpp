@@ -1,0 +1,219 @@
+#include "gateway/ledger.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace gateway {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("gw-ledger-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string db() const { return (dir_ / "spend.db").string(); }
+  fs::path dir_;
+};
+
+LedgerEntry entry(std::string tenant, std::string rid, int64_t ts_ms, int64_t cost_pico, std::string dep = "qwen/flash") {
+  LedgerEntry e;
+  e.ts_ms = ts_ms;
+  e.tenant = std::move(tenant);
+  e.key_id = "k1";
+  e.request_id = std::move(rid);
+  e.deployment = std::move(dep);
+  e.status = "ok";
+  e.usage.prompt_tokens = 100;
+  e.usage.cached_tokens = 40;
+  e.usage.completion_tokens = 20;
+  e.usage.reasoning_tokens = 5;
+  e.usage.present = true;
+  e.cost = core::Money{cost_pico};
+  return e;
+}
+
+constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kT0 = 1'764'000'000'000;  // 2025-11-24T16:00:00Z
+
+TEST_F(LedgerTest, AppendIsDurableAndCounted) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  std::atomic<int> durable{0};
+  for (int i = 0; i < 100; ++i)
+    (*l)->append(entry(i % 2 ? "acme" : "beta", "r" + std::to_string(i), kT0 + i, 1000 + i), [&] { ++durable; });
+  (*l)->flush();
+  EXPECT_EQ(durable.load(), 100);
+  auto t = (*l)->totals();
+  EXPECT_EQ(t.requests, 100);
+  int64_t want = 0;
+  for (int i = 0; i < 100; ++i) want += 1000 + i;
+  EXPECT_EQ(t.cost.pico, want);
+  int64_t acme = 0;
+  for (int i = 1; i < 100; i += 2) acme += 1000 + i;
+  EXPECT_EQ((*l)->spent("acme", 0).pico, acme);
+  int64_t acme_late = 0;
+  for (int i = 51; i < 100; i += 2) acme_late += 1000 + i;
+  EXPECT_EQ((*l)->spent("acme", kT0 + 50).pico, acme_late);
+  EXPECT_EQ((*l)->spent("nobody", 0).pico, 0);
+}
+
+TEST_F(LedgerTest, ReplayNeverCountsTwice) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  std::atomic<int> durable{0};
+  (*l)->append(entry("acme", "req-1", kT0, 500), [&] { ++durable; });
+  (*l)->append(entry("acme", "req-1", kT0, 500), [&] { ++durable; });  // replay: ignored, still acknowledged
+  auto second = entry("acme", "req-1", kT0, 700);
+  second.attempt = 1;  // a second attempt of the same request is a different row
+  (*l)->append(second, [&] { ++durable; });
+  (*l)->flush();
+  EXPECT_EQ(durable.load(), 3);
+  EXPECT_EQ((*l)->totals().requests, 2);
+  EXPECT_EQ((*l)->totals().cost.pico, 1200);
+}
+
+TEST_F(LedgerTest, ReportGroupsByTenantDeploymentDay) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  (*l)->append(entry("acme", "a", kT0, 1'000'000'000, "qwen/flash"), {});
+  (*l)->append(entry("acme", "b", kT0 + kDay, 2'000'000'000, "deepseek/flash"), {});
+  (*l)->append(entry("beta", "c", kT0 + kDay, 500'000'000, "qwen/flash"), {});
+  (*l)->append(entry("beta", "d", kT0 + 3 * kDay, 7, "qwen/flash"), {});  // outside the range below
+  (*l)->flush();
+  auto r = (*l)->report_json("tenant", kT0, kT0 + 2 * kDay);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r,
+            "{\"group_by\":\"tenant\",\"from_ms\":1764000000000,\"to_ms\":1764172800000,\"rows\":["
+            "{\"key\":\"acme\",\"requests\":2,\"prompt_tokens\":200,\"cached_tokens\":80,\"cache_write_tokens\":0,"
+            "\"completion_tokens\":40,\"reasoning_tokens\":10,\"cost_usd\":\"0.003\",\"cost_pico\":3000000000},"
+            "{\"key\":\"beta\",\"requests\":1,\"prompt_tokens\":100,\"cached_tokens\":40,\"cache_write_tokens\":0,"
+            "\"completion_tokens\":20,\"reasoning_tokens\":5,\"cost_usd\":\"0.0005\",\"cost_pico\":500000000}],"
+            "\"total\":{\"requests\":3,\"prompt_tokens\":300,\"cached_tokens\":120,\"cache_write_tokens\":0,"
+            "\"completion_tokens\":60,\"reasoning_tokens\":15,\"cost_usd\":\"0.0035\",\"cost_pico\":3500000000}}");
+  auto d = (*l)->report_json("day", 0, kT0 + 10 * kDay);
+  ASSERT_TRUE(d.ok());
+  EXPECT_NE(d->find("{\"key\":\"2025-11-24\",\"requests\":1,"), std::string::npos) << *d;
+  EXPECT_NE(d->find("{\"key\":\"2025-11-25\",\"requests\":2,"), std::string::npos) << *d;
+  EXPECT_NE(d->find("{\"key\":\"2025-11-27\",\"requests\":1,"), std::string::npos) << *d;
+  auto dep = (*l)->report_json("deployment", 0, kT0 + 10 * kDay);
+  ASSERT_TRUE(dep.ok());
+  EXPECT_NE(dep->find("{\"key\":\"deepseek/flash\",\"requests\":1,"), std::string::npos) << *dep;
+  EXPECT_NE(dep->find("{\"key\":\"qwen/flash\",\"requests\":3,"), std::string::npos) << *dep;
+  auto bad = (*l)->report_json("model", 0, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, core::ErrorKind::bad_request);
+}
+
+TEST_F(LedgerTest, ReopenKeepsEverything) {
+  {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok());
+    for (int i = 0; i < 10; ++i) (*l)->append(entry("acme", std::to_string(i), kT0, 10), {});
+  }  // destructor flushes
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ((*l)->totals().requests, 10);
+  EXPECT_EQ((*l)->totals().cost.pico, 100);
+}
+
+TEST_F(LedgerTest, CorruptFileIsAClearError) {
+  {
+    std::ofstream f(db(), std::ios::binary);
+    f << std::string(8192, 'x');
+  }
+  auto l = Ledger::open(db());
+  ASSERT_FALSE(l.ok());
+  EXPECT_NE(l.error().message.find(db()), std::string::npos) << l.error().message;
+  EXPECT_NE(l.error().message.find("corrupt or not a SQLite database"), std::string::npos) << l.error().message;
+}
+
+TEST_F(LedgerTest, UnopenablePathIsAClearError) {
+  auto l = Ledger::open((dir_ / "no" / "such" / "dir" / "spend.db").string());
+  ASSERT_FALSE(l.ok());
+  EXPECT_NE(l.error().message.find("cannot open it for writing"), std::string::npos) << l.error().message;
+}
+
+TEST_F(LedgerTest, DirectoryInsteadOfFileIsAClearError) {
+  fs::create_directories(db());
+  auto l = Ledger::open(db());
+  ASSERT_FALSE(l.ok());
+  EXPECT_NE(l.error().message.find("spend ledger " + db()), std::string::npos) << l.error().message;
+}
+
+// What the crash test relies on: once on_durable ran, the entry survives kill -9 of the process.
+TEST_F(LedgerTest, DurableEntriesSurviveKill9) {
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    auto l = Ledger::open(db());
+    if (!l.ok()) ::_exit(3);
+    std::atomic<int> durable{0};
+    for (int i = 0; i < 5000; ++i) {
+      (*l)->append(entry("acme", "r" + std::to_string(i), kT0, 3), [&, fd = pipefd[1]] {
+        // Report each acknowledged entry to the parent the moment it is acknowledged.
+        char c = 'd';
+        (void)!::write(fd, &c, 1);
+        ++durable;
+      });
+    }
+    for (int i = 0; i < 1000 && durable.load() < 2500; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Keep appending while dying: entries not acknowledged may or may not be there.
+    for (int i = 5000; i < 6000; ++i) (*l)->append(entry("acme", "r" + std::to_string(i), kT0, 3), {});
+    ::kill(::getpid(), SIGKILL);
+    ::_exit(4);
+  }
+  ::close(pipefd[1]);
+  int acked = 0;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) acked += static_cast<int>(n);
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  auto t = (*l)->totals();
+  EXPECT_GE(t.requests, acked);
+  EXPECT_LE(t.requests, 6000);
+  EXPECT_EQ(t.cost.pico, t.requests * 3);
+  EXPECT_GT(acked, 0);
+}
+
+TEST_F(LedgerTest, ConcurrentAppendersAndBoundedQueue) {
+  auto l = Ledger::open(db(), /*max_queue=*/16);
+  ASSERT_TRUE(l.ok());
+  std::atomic<int> durable{0};
+  std::vector<std::thread> th;
+  for (int t = 0; t < 4; ++t)
+    th.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i)
+        (*l)->append(entry("acme", std::to_string(t) + "-" + std::to_string(i), kT0, 1), [&] { ++durable; });
+    });
+  for (auto& x : th) x.join();
+  EXPECT_TRUE((*l)->flush_for(std::chrono::seconds(10)));
+  EXPECT_EQ(durable.load(), 2000);
+  EXPECT_EQ((*l)->totals().requests, 2000);
+  EXPECT_LE((*l)->queue_depth(), 0u);
+  EXPECT_TRUE((*l)->append_for(entry("acme", "late", kT0, 1), {}, std::chrono::milliseconds(1000)));
+}
+
+}  // namespace
+}  // namespace gateway
