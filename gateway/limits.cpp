@@ -1,1 +1,248 @@
-// placeholder
+#include "gateway/limits.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "gateway/ledger.h"
+
+namespace gateway {
+
+using namespace std::chrono;
+
+int64_t utc_minute(core::WallTime t) { return floor<minutes>(t.time_since_epoch()).count(); }
+int64_t utc_day(core::WallTime t) { return floor<days>(t.time_since_epoch()).count(); }
+int64_t utc_month(core::WallTime t) {
+  year_month_day ymd{floor<days>(t)};
+  return static_cast<int>(ymd.year()) * 12 + static_cast<int64_t>(static_cast<unsigned>(ymd.month())) - 1;
+}
+core::WallTime minute_start(int64_t minute) { return core::WallTime(duration_cast<system_clock::duration>(minutes(minute))); }
+core::WallTime day_start(int64_t day) { return core::WallTime(duration_cast<system_clock::duration>(days(day))); }
+core::WallTime month_start(int64_t month) {
+  int64_t y = month >= 0 ? month / 12 : (month - 11) / 12;
+  unsigned m = static_cast<unsigned>(month - y * 12) + 1;
+  sys_days d = year_month_day{year(static_cast<int>(y)), std::chrono::month(m), std::chrono::day(1)};
+  return core::WallTime(duration_cast<system_clock::duration>(d.time_since_epoch()));
+}
+
+std::string iso8601(core::WallTime t) {
+  auto secs = floor<seconds>(t);
+  auto dp = floor<days>(secs);
+  year_month_day ymd{dp};
+  hh_mm_ss hms{secs - dp};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+std::string format_dollars(core::Money m) {
+  std::string s = core::format_usd(m);
+  auto dot = s.find('.');
+  if (dot != std::string::npos && s.size() - dot == 2) s += '0';
+  if (!s.empty() && s[0] == '-') return "-$" + s.substr(1);
+  return "$" + s;
+}
+
+namespace {
+
+std::chrono::milliseconds until(core::WallTime at, core::WallTime now) {
+  auto d = ceil<milliseconds>(at - now);
+  return d.count() > 0 ? d : milliseconds(1);
+}
+
+std::string in_words(milliseconds d) {
+  auto s = ceil<seconds>(d).count();
+  if (s < 120) return std::to_string(s) + " s";
+  if (s < 7200) return std::to_string((s + 59) / 60) + " min";
+  return std::to_string((s + 3599) / 3600) + " h";
+}
+
+}  // namespace
+
+core::Error budget_refusal(std::string_view tenant, std::string_view period, core::Money limit, core::Money spent,
+                           core::Money reserved, core::Money worst_case, core::WallTime resets_at, core::WallTime now) {
+  std::string msg = std::string(period) + " budget of " + format_dollars(limit) + " for tenant '" + std::string(tenant) + "' ";
+  if (spent >= limit) {
+    msg += "is exhausted (" + format_dollars(spent) + " spent)";
+  } else {
+    msg += "cannot cover this request (" + format_dollars(spent) + " spent";
+    if (reserved.pico > 0) msg += ", " + format_dollars(reserved) + " reserved by requests in flight";
+    msg += ", this request may cost up to " + format_dollars(worst_case) + ")";
+  }
+  msg += "; resets at " + iso8601(resets_at);
+  auto e = core::make_error(core::ErrorKind::rate_limited, std::move(msg), core::ErrorSource::client, "budget_exceeded");
+  e.retry_after = until(resets_at, now);
+  return e;
+}
+
+core::Error rate_refusal(std::string_view code, std::string_view tenant, int64_t limit, core::WallTime retry_at,
+                         core::WallTime now) {
+  std::string msg;
+  std::string who = " for tenant '" + std::string(tenant) + "' reached";
+  auto wait = until(retry_at, now);
+  if (code == "rate_limit_rpm")
+    msg = "rate limit of " + std::to_string(limit) + " requests per minute" + who + "; retry in " + in_words(wait);
+  else if (code == "rate_limit_tpm")
+    msg = "rate limit of " + std::to_string(limit) + " tokens per minute" + who + "; retry in " + in_words(wait);
+  else
+    msg = "concurrency limit of " + std::to_string(limit) + " requests in flight" + who + "; retry when one finishes";
+  auto e = core::make_error(core::ErrorKind::rate_limited, std::move(msg), core::ErrorSource::client, std::string(code));
+  e.retry_after = wait;
+  return e;
+}
+
+// ---- LocalLimitStore ----
+
+void LocalLimitStore::State::roll(core::WallTime now) {
+  int64_t m = utc_minute(now);
+  if (m != minute) {
+    minute = m;
+    rpm = 0;
+    tpm = 0;
+  }
+  int64_t d = utc_day(now);
+  if (d != day) {
+    day = d;
+    day_spent = {};
+    day_reserved = {};
+  }
+  int64_t mo = utc_month(now);
+  if (mo != month) {
+    month = mo;
+    month_spent = {};
+    month_reserved = {};
+  }
+}
+
+LocalLimitStore::LocalLimitStore(const TenantDirectory& tenants) { update_tenants(tenants); }
+
+void LocalLimitStore::update_tenants(const TenantDirectory& tenants) {
+  for (const auto& t : tenants.tenants()) {
+    State& s = state(t.name);
+    std::lock_guard lk(s.mu);
+    s.budget = t.budget;
+  }
+}
+
+LocalLimitStore::State& LocalLimitStore::state(const std::string& tenant) {
+  {
+    std::shared_lock lk(map_mu_);
+    auto it = states_.find(tenant);
+    if (it != states_.end()) return *it->second;
+  }
+  std::unique_lock lk(map_mu_);
+  auto& p = states_[tenant];
+  if (!p) p = std::make_unique<State>();
+  return *p;
+}
+
+void LocalLimitStore::seed(std::string_view tenant, core::Money spent_today, core::Money spent_this_month,
+                           core::WallTime now) {
+  State& s = state(std::string(tenant));
+  std::lock_guard lk(s.mu);
+  s.roll(now);
+  s.day_spent = spent_today;
+  s.month_spent = spent_this_month;
+}
+
+void LocalLimitStore::seed_from_ledger(const Ledger& ledger, core::WallTime now) {
+  std::vector<std::string> names;
+  {
+    std::shared_lock lk(map_mu_);
+    for (const auto& [name, s] : states_) names.push_back(name);
+  }
+  auto ms = [](core::WallTime t) { return duration_cast<milliseconds>(t.time_since_epoch()).count(); };
+  for (const auto& name : names)
+    seed(name, ledger.spent(name, ms(day_start(utc_day(now)))), ledger.spent(name, ms(month_start(utc_month(now)))), now);
+}
+
+core::Result<Reservation> LocalLimitStore::reserve(const Tenant& t, core::Money worst_case_cost,
+                                                   int64_t worst_case_tokens, core::WallTime now) {
+  State& s = state(t.name);
+  std::lock_guard lk(s.mu);
+  s.budget = t.budget;  // the request's view of the tenant (config reloads) wins
+  s.roll(now);
+  if (t.budget.hard) {
+    if (t.budget.daily && s.day_spent + s.day_reserved + worst_case_cost > *t.budget.daily)
+      return budget_refusal(t.name, "daily", *t.budget.daily, s.day_spent, s.day_reserved, worst_case_cost,
+                            day_start(s.day + 1), now);
+    if (t.budget.monthly && s.month_spent + s.month_reserved + worst_case_cost > *t.budget.monthly)
+      return budget_refusal(t.name, "monthly", *t.budget.monthly, s.month_spent, s.month_reserved, worst_case_cost,
+                            month_start(s.month + 1), now);
+  }
+  if (t.limits.concurrency && s.in_flight + 1 > *t.limits.concurrency)
+    return rate_refusal("concurrency_limit", t.name, *t.limits.concurrency, now + seconds(1), now);
+  if (t.limits.rpm && s.rpm + 1 > *t.limits.rpm)
+    return rate_refusal("rate_limit_rpm", t.name, *t.limits.rpm, minute_start(s.minute + 1), now);
+  if (t.limits.tpm && s.tpm > 0 && s.tpm + worst_case_tokens > *t.limits.tpm)
+    return rate_refusal("rate_limit_tpm", t.name, *t.limits.tpm, minute_start(s.minute + 1), now);
+
+  Reservation r;
+  r.tenant = t.name;
+  r.reserved_cost = worst_case_cost;
+  r.reserved_tokens = worst_case_tokens;
+  r.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  r.minute = s.minute;
+  r.day = s.day;
+  r.month = s.month;
+  s.rpm += 1;
+  s.tpm += worst_case_tokens;
+  if (t.limits.concurrency) {
+    s.in_flight += 1;
+    r.counted_concurrency = true;
+  }
+  s.day_reserved += worst_case_cost;
+  s.month_reserved += worst_case_cost;
+  return r;
+}
+
+void LocalLimitStore::reconcile(const Reservation& r, core::Money actual_cost, int64_t actual_tokens,
+                                core::WallTime now) {
+  State& s = state(r.tenant);
+  std::lock_guard lk(s.mu);
+  s.roll(now);
+  if (r.counted) {
+    if (r.minute == s.minute) s.tpm = std::max<int64_t>(0, s.tpm - r.reserved_tokens + actual_tokens);
+    if (r.day == s.day) s.day_reserved = std::max(core::Money{}, s.day_reserved - r.reserved_cost);
+    if (r.month == s.month) s.month_reserved = std::max(core::Money{}, s.month_reserved - r.reserved_cost);
+    if (r.counted_concurrency) s.in_flight = std::max<int64_t>(0, s.in_flight - 1);
+  }
+  s.day_spent += actual_cost;
+  s.month_spent += actual_cost;
+}
+
+void LocalLimitStore::release(const Reservation& r) {
+  if (!r.counted) return;
+  State& s = state(r.tenant);
+  std::lock_guard lk(s.mu);
+  // The request itself still counts against rpm; its tokens and money do not.
+  if (r.minute == s.minute) s.tpm = std::max<int64_t>(0, s.tpm - r.reserved_tokens);
+  if (r.day == s.day) s.day_reserved = std::max(core::Money{}, s.day_reserved - r.reserved_cost);
+  if (r.month == s.month) s.month_reserved = std::max(core::Money{}, s.month_reserved - r.reserved_cost);
+  if (r.counted_concurrency) s.in_flight = std::max<int64_t>(0, s.in_flight - 1);
+}
+
+std::vector<BudgetStatus> LocalLimitStore::budgets(core::WallTime now) const {
+  std::vector<BudgetStatus> out;
+  std::shared_lock mlk(map_mu_);
+  int64_t day = utc_day(now), month = utc_month(now);
+  for (const auto& [name, sp] : states_) {
+    const State& s = *sp;
+    std::lock_guard lk(s.mu);
+    if (s.budget.daily) {
+      core::Money spent = s.day == day ? s.day_spent : core::Money{};
+      core::Money reserved = s.day == day ? s.day_reserved : core::Money{};
+      out.push_back({name, "daily", *s.budget.daily, spent, reserved, *s.budget.daily - spent, s.budget.hard});
+    }
+    if (s.budget.monthly) {
+      core::Money spent = s.month == month ? s.month_spent : core::Money{};
+      core::Money reserved = s.month == month ? s.month_reserved : core::Money{};
+      out.push_back({name, "monthly", *s.budget.monthly, spent, reserved, *s.budget.monthly - spent, s.budget.hard});
+    }
+  }
+  return out;
+}
+
+}  // namespace gateway
