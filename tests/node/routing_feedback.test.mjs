@@ -17,6 +17,7 @@
 //   failing: `fa` is tried by at most 5 requests (each still answered by `fb`, attempts 2), then
 //            skipped (circuit open); the half-open probe comes back 9.5-13 s after the circuit
 //            opened, succeeds, and `fa` is primary again.
+//   failed probe: a probe that fails re-opens the circuit for 20 s (doubled); no second probe.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chat, userMsg, sleep } from './lib/gateway.mjs';
@@ -33,6 +34,8 @@ name: feedback
 catalog:
   - {ref: fa/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: fb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: ga/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: gb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: sa/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: sb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
 routes:
@@ -41,6 +44,11 @@ routes:
     objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
     max_attempts: 2
     candidates: [fa/m, fb/m]
+  - name: probe-fail
+    match: {model: probe-test}
+    objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
+    max_attempts: 2
+    candidates: [ga/m, gb/m]
   - name: slow
     match: {model: slow-test}
     objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
@@ -52,7 +60,7 @@ const up = {};
 let gw;
 
 before(async () => {
-  for (const n of ['fa', 'fb', 'sa', 'sb']) up[n] = await startUpstream({ name: n });
+  for (const n of ['fa', 'fb', 'ga', 'gb', 'sa', 'sb']) up[n] = await startUpstream({ name: n });
   const providers = {};
   for (const n of Object.keys(up)) providers[n] = { type: 'openai_compatible', base_url: up[n].baseUrl };
   gw = await startPolicyGateway({ policy: POLICY, providers, routing: { policy_poll_ms: 0 }, upstream: { first_byte_timeout_ms: 3000, total_timeout_ms: 8000 } });
@@ -125,7 +133,8 @@ describe('latency feedback (cheapest_within_slo, ttft_slo_ms 200)', () => {
   });
 });
 
-describe('error feedback: circuit breaker (5 consecutive faults, 10 s open, half-open probe)', () => {
+// The two breaker tests use separate deployments and run concurrently (each waits ~10 s).
+describe('error feedback: circuit breaker (5 consecutive faults, 10 s open, half-open probe)', { concurrency: true }, () => {
   test('a deployment that returns 500s is skipped after 5 requests and comes back through the half-open probe', async () => {
     for (let i = 0; i < 2; i++) assert.equal((await send('fail-test')).dep, 'fa@default/m');
 
@@ -181,6 +190,47 @@ describe('error feedback: circuit breaker (5 consecutive faults, 10 s open, half
       const r = await send('fail-test');
       assert.equal(r.dep, 'fa@default/m', `request ${i} after recovery`);
       assert.equal(r.attempts, 1);
+    }
+  });
+
+  test('a failed half-open probe re-opens the circuit for twice as long (20 s), the client still served', async () => {
+    up.ga.set({ status: 500 });
+    let openedAt = null;
+    for (let i = 0; i < 5; i++) {
+      const r = await send('probe-test');
+      assert.equal(r.dep, 'gb@default/m');
+      assert.equal(r.attempts, 2);
+      openedAt = performance.now();
+    }
+    assert.equal(up.ga.requests.length, 5);
+    // While open: ga untouched. At ~10 s exactly one request probes ga (fails, served by gb).
+    let probeAt = null;
+    while (performance.now() - openedAt < 15000) {
+      const n0 = up.ga.requests.length;
+      const r = await send('probe-test');
+      assert.equal(r.dep, 'gb@default/m', 'client served by the healthy deployment during the probe');
+      if (up.ga.requests.length > n0) {
+        assert.equal(up.ga.requests.length, n0 + 1, 'exactly one probe');
+        assert.equal(r.attempts, 2, 'the probe went first, gb backed it up');
+        probeAt = performance.now();
+        break;
+      }
+      await sleep(250);
+    }
+    assert.ok(probeAt, 'no half-open probe within 15 s');
+    const secs = (probeAt - openedAt) / 1000;
+    console.log(`# failing: failed probe ${secs.toFixed(1)} s after the circuit opened`);
+    assert.ok(secs >= 9.5 && secs <= 13, `probe after ${secs.toFixed(1)} s`);
+    const ex = await explain(gw, body('probe-test'));
+    const ga = ex.candidates.find((c) => c.deployment === 'ga@default/m');
+    assert.equal(ga.status, 'excluded', JSON.stringify(ga));
+    const m = /half-open in ([\d.]+) s/.exec(ga.reason);
+    assert.ok(m, ga.reason);
+    assert.ok(Number(m[1]) > 18 && Number(m[1]) <= 20.1, `re-opened for ~20 s (doubled): ${ga.reason}`);
+    for (let i = 0; i < 3; i++) {
+      const n0 = up.ga.requests.length;
+      assert.equal((await send('probe-test')).dep, 'gb@default/m');
+      assert.equal(up.ga.requests.length, n0, 'no second probe while re-opened');
     }
   });
 });
