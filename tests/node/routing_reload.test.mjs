@@ -275,3 +275,54 @@ describe('/metrics', () => {
     assert.match(res.text, /^gateway_policy_reloads_total\{result="error"\} [1-9]/m);
   });
 });
+
+describe('requests in flight across a reload', () => {
+  // Deployment `slowone` answers after 1 s; the policy is reloaded while a request is in flight.
+  // Usage of the fake: 30 prompt + 12 completion tokens; price 1 USD/1M each -> 0.000042.
+  const cat = (price) => `  - {ref: slowone/m, context_window: 100000, price: {input: ${price}, output: ${price}}}\n  - {ref: two/m, context_window: 100000, price: {input: 2, output: 2}}`;
+  const pol = (name, dep, catalog) => `version: 1\nname: ${name}\ncatalog:\n${catalog}\nroutes:\n  - name: r\n    match: {model: m}\n    candidates: [${dep}/m]\n`;
+  const catTwoOnly = '  - {ref: two/m, context_window: 100000, price: {input: 2, output: 2}}';
+  let g, slowone;
+  before(async () => {
+    slowone = await startUpstream({ name: 'slowone', delayMs: 1000 });
+    g = await startPolicyGateway({
+      policy: pol('v1', 'slowone', cat(1)),
+      providers: { slowone: { type: 'openai_compatible', base_url: slowone.baseUrl }, two: { type: 'openai_compatible', base_url: up.two.baseUrl } },
+      routing: { policy_poll_ms: 0 },
+    });
+  });
+  after(async () => {
+    await slowone?.close();
+    await g?.stop();
+  });
+
+  async function inFlightAcross(newPolicy) {
+    fs.writeFileSync(g.policyPath, pol('v1', 'slowone', cat(1)));
+    assert.equal((await request(g.url + '/admin/reload', { method: 'POST' })).status, 200);
+    const p = chat(g, body);
+    await sleep(300);
+    fs.writeFileSync(g.policyPath, newPolicy);
+    const adm = await request(g.url + '/admin/reload', { method: 'POST' });
+    assert.equal(adm.status, 200, adm.text);
+    const r = await p;
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-gateway-deployment'], 'slowone@default/m', 'routed by v1');
+    return r;
+  }
+
+  test('the new policy no longer has the deployment: the answer still carries its cost (spend is not lost)', async () => {
+    const r = await inFlightAcross(pol('v2', 'two', catTwoOnly));
+    assert.equal(r.json.choices[0].message.content, 'hello from slowone');
+    assert.ok(r.headers['x-gateway-cost-usd'] !== undefined, `x-gateway-cost-usd missing on a request routed before the reload (estimate was ${r.headers['x-gateway-estimated-cost-usd']})`);
+    assert.ok(Math.abs(Number(r.headers['x-gateway-cost-usd']) - 0.000042) < 1e-12, `cost ${r.headers['x-gateway-cost-usd']}`);
+    const after = await chat(g, body);
+    assert.equal(after.headers['x-gateway-deployment'], 'two@default/m', 'new requests follow v2');
+  });
+
+  test('the new policy changes the price: the request is invoiced at the price of the policy that routed it', async () => {
+    const r = await inFlightAcross(pol('v2', 'slowone', cat(100)));
+    assert.ok(Number(r.headers['x-gateway-estimated-cost-usd']) > 0, 'estimate (from v1) present');
+    assert.ok(Math.abs(Number(r.headers['x-gateway-cost-usd']) - 0.000042) < 1e-12,
+      `invoiced ${r.headers['x-gateway-cost-usd']} (price 100 of the policy loaded mid-flight); expected 0.000042 (price 1 of the policy that routed it, estimate ${r.headers['x-gateway-estimated-cost-usd']})`);
+  });
+});
