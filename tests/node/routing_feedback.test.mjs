@@ -36,6 +36,9 @@ catalog:
   - {ref: fb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: ga/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: gb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: ra/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: rb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: broke@global/m, context_window: 100000, price: {input: 1, output: 1}}
   - {ref: sa/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: sb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
 routes:
@@ -49,6 +52,16 @@ routes:
     objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
     max_attempts: 2
     candidates: [ga/m, gb/m]
+  - name: cooldown
+    match: {model: cooldown-test}
+    objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
+    max_attempts: 2
+    candidates: [ra/m, rb/m]
+  - name: balance
+    match: {model: balance-test}
+    objective: ordered
+    max_attempts: 2
+    candidates: [broke@global/m, rb/m]
   - name: slow
     match: {model: slow-test}
     objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
@@ -60,10 +73,12 @@ const up = {};
 let gw;
 
 before(async () => {
-  for (const n of ['fa', 'fb', 'ga', 'gb', 'sa', 'sb']) up[n] = await startUpstream({ name: n });
+  for (const n of ['fa', 'fb', 'ga', 'gb', 'ra', 'rb', 'broke', 'sa', 'sb']) up[n] = await startUpstream({ name: n });
   const providers = {};
   for (const n of Object.keys(up)) providers[n] = { type: 'openai_compatible', base_url: up[n].baseUrl };
-  gw = await startPolicyGateway({ policy: POLICY, providers, routing: { policy_poll_ms: 0 }, upstream: { first_byte_timeout_ms: 3000, total_timeout_ms: 8000 } });
+  // A DeepSeek-type instance (402 = out of balance in DeepSeek's dialect).
+  providers.broke = { type: 'deepseek', api_key_env: 'DEEPSEEK_API_KEY', base_urls: { global: up.broke.origin } };
+  gw = await startPolicyGateway({ policy: POLICY, providers, env: { DEEPSEEK_API_KEY: 'sk-test' }, routing: { policy_poll_ms: 0 }, upstream: { first_byte_timeout_ms: 3000, total_timeout_ms: 8000 } });
 });
 
 after(async () => {
@@ -232,5 +247,54 @@ describe('error feedback: circuit breaker (5 consecutive faults, 10 s open, half
       assert.equal((await send('probe-test')).dep, 'gb@default/m');
       assert.equal(up.ga.requests.length, n0, 'no second probe while re-opened');
     }
+  });
+});
+
+describe('cooldowns', () => {
+  test('429 with Retry-After: 2 -> the deployment is skipped for 2 s, then primary again', async () => {
+    assert.equal((await send('cooldown-test')).dep, 'ra@default/m');
+    up.ra.set({ status: 429, retryAfter: 2 });
+    const r1 = await send('cooldown-test');
+    const t429 = performance.now();
+    assert.equal(r1.dep, 'rb@default/m');
+    assert.equal(r1.attempts, 2);
+    up.ra.set({ status: 200, retryAfter: undefined });
+    const ex = await explain(gw, body('cooldown-test'));
+    const ra = ex.candidates.find((c) => c.deployment === 'ra@default/m');
+    assert.equal(ra.status, 'excluded');
+    assert.match(ra.reason, /cooling down \(rate limited.*[12]\.\d s left\)/, ra.reason);
+    const n0 = up.ra.requests.length;
+    let back = null;
+    while (performance.now() - t429 < 5000) {
+      const r = await send('cooldown-test');
+      if (r.dep === 'ra@default/m') {
+        back = performance.now();
+        break;
+      }
+      await sleep(100);
+    }
+    assert.ok(back, 'ra never came back after its Retry-After');
+    assert.equal(up.ra.requests.length, n0 + 1, 'ra not called during its cooldown');
+    const secs = (back - t429) / 1000;
+    console.log(`# cooldown: ra back ${secs.toFixed(1)} s after a 429 with Retry-After: 2`);
+    assert.ok(secs >= 1.9 && secs <= 3.5, `back after ${secs.toFixed(1)} s (Retry-After 2)`);
+  });
+
+  test('out of balance (HTTP 402 from a DeepSeek-type upstream) -> out of rotation for 15 minutes', async () => {
+    up.broke.set({ status: 402 });
+    const r = await send('balance-test');
+    assert.equal(r.dep, 'rb@default/m');
+    assert.equal(r.attempts, 2);
+    const ex = await explain(gw, body('balance-test'));
+    const b = ex.candidates.find((c) => c.deployment === 'broke@global/m');
+    assert.equal(b.status, 'excluded', JSON.stringify(b));
+    const m = /out of balance, ([\d.]+) s left/.exec(b.reason);
+    assert.ok(m, b.reason);
+    assert.ok(Number(m[1]) > 890 && Number(m[1]) <= 900, b.reason);
+    up.broke.set({ status: 200 });
+    for (let i = 0; i < 3; i++) assert.equal((await send('balance-test')).dep, 'rb@default/m');
+    assert.equal(up.broke.requests.length, 1, 'not called again while out of balance');
+    const mm = await scrape(gw);
+    assert.ok(metricValue(mm.samples, 'routing_cooldown_seconds', { deployment: 'broke@global/m' }) > 890);
   });
 });
