@@ -86,7 +86,7 @@ routes:
 `;
 
 const up = {};
-let gw;
+let gw, untrusting;
 const KEYS = { deepseek: 'sk-ds', qwen: 'sk-qw', kimi: 'sk-km', glm: 'zai.key' };
 
 before(async () => {
@@ -106,11 +106,13 @@ before(async () => {
   const env = {};
   for (const [d, k] of Object.entries(KEYS)) env[KEY_ENV[d]] = k;
   gw = await startPolicyGateway({ policy: POLICY, providers, env, routing: { policy_poll_ms: 0, trust_routing_headers: true } });
+  untrusting = await startPolicyGateway({ policy: POLICY, providers, env, routing: { policy_poll_ms: 0, trust_routing_headers: false } });
 });
 
 after(async () => {
   await Promise.all(Object.values(up).map((u) => u.close()));
   await gw?.stop();
+  await untrusting?.stop();
 });
 
 const body = (model = 'auto', extra = {}) => ({ model, messages: userMsg('compliance'), max_tokens: 100, ...extra });
@@ -285,5 +287,19 @@ describe('invoice cost: x-gateway-cost-usd from the fake usage and the catalog p
     near(value, dsCost(peakNow ? 1 : 0.5), 'stream');
     const doneIdx = r.events.findIndex((e) => e.data === '[DONE]');
     assert.equal(doneIdx, idx + 1, 'cost comment immediately before [DONE]');
+  });
+});
+
+describe('trust_routing_headers: false', () => {
+  test('routing headers from the client are ignored (no tenant, region or classification taken from them)', async () => {
+    const hdr = { 'x-gateway-tenant': 'bank-us', 'x-gateway-client-region': 'IR', 'x-gateway-data-classification': 'eu_personal' };
+    const ex = await explain(untrusting, body(), hdr);
+    assert.equal(ex.route, 'general', JSON.stringify(ex.request));
+    assert.equal(ex.request.tenant, '');
+    assert.equal(ex.request.client_country, '');
+    const r = await chat(untrusting, body(), { headers: hdr });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-gateway-route'], 'general');
+    assert.equal(r.headers['x-gateway-deployment'], 'glm@intl/glm-4.7-flashx');
   });
 });

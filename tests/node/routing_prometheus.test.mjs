@@ -135,4 +135,17 @@ describe('routing on fleet figures from Prometheus', () => {
     assert.equal(rc.headers['x-gateway-deployment'], D1);
     console.log(`# prometheus: total ${((performance.now() - tB) / 1000).toFixed(1)} s from B's traffic to the end`);
   });
+
+  test('Prometheus down: the feed failure is counted and A keeps serving (routing on its last or local figures)', async () => {
+    const err0 = metricValue((await scrape(A)).samples, 'gateway_prometheus_feed_total', { result: 'error' }) ?? 0;
+    await prom.stop();
+    const ms = await waitFor('feed error counted', async () => (metricValue((await scrape(A)).samples, 'gateway_prometheus_feed_total', { result: 'error' }) ?? 0) > err0, 6000);
+    console.log(`# prometheus: feed failure counted ${(ms.ms / 1000).toFixed(1)} s after Prometheus stopped`);
+    assert.match(A.stderr, /Prometheus feed failed/);
+    for (let i = 0; i < 3; i++) {
+      const r = await chat(A, body);
+      assert.equal(r.status, 200, r.text);
+    }
+    assert.equal(A.exited, null);
+  });
 });
