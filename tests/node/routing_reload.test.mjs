@@ -177,6 +177,13 @@ describe('SIGHUP and POST /admin/reload (no polling)', () => {
     assert.equal((await explain(gw2, body)).policy, 'reload-hup', 'previous policy keeps serving');
     assert.equal(gw2.exited, null, 'SIGHUP does not stop the gateway');
 
+    // The file disappears: reload refused (422), previous policy keeps serving.
+    fs.rmSync(gw2.policyPath);
+    const gone = await request(gw2.url + '/admin/reload', { method: 'POST' });
+    assert.equal(gone.status, 422, gone.text);
+    assert.equal((await explain(gw2, body)).policy, 'reload-hup');
+    assert.equal((await chat(gw2, body)).status, 200);
+
     // Restore a valid file; POST /admin/reload -> 200 {"status":"reloaded"}.
     fs.writeFileSync(gw2.policyPath, text);
     const adm = await request(gw2.url + '/admin/reload', { method: 'POST' });
@@ -251,6 +258,13 @@ describe('gateway check', () => {
     const r2 = await run(GATEWAY_BIN, ['check', syntax]);
     assert.equal(r2.code, 1);
     assert.match(r2.stdout + r2.stderr, /syntax\.yaml:\d+:\d+: /);
+
+    // A gateway config whose policy is broken: the policy's errors, exit 1.
+    const cfg = path.join(gw2.policyDir, 'gw-broken.yaml');
+    fs.writeFileSync(cfg, fs.readFileSync(gw2.cfgPath, 'utf8').replace(/^policy: .*$/m, `policy: ${JSON.stringify(file)}`));
+    const r4 = await run(GATEWAY_BIN, ['check', cfg]);
+    assert.equal(r4.code, 1, r4.stdout + r4.stderr);
+    assert.match(r4.stdout + r4.stderr, /broken\.yaml:6:5: unknown route key 'bogus_key'/);
 
     const good = path.join(gw2.policyDir, 'good.yaml');
     fs.writeFileSync(good, policyFor('one'));
