@@ -42,6 +42,7 @@ void AccessLog::write(const AccessRecord& r) {
   core::append_json_string(s, r.method);
   s += ",\"path\":";
   core::append_json_string(s, r.path.substr(0, 200));
+  if (!r.tenant.empty()) { s += ",\"tenant\":"; core::append_json_string(s, r.tenant); }
   if (!r.model.empty()) { s += ",\"model\":"; core::append_json_string(s, r.model.substr(0, 256)); }
   if (!r.deployment.empty()) { s += ",\"deployment\":"; core::append_json_string(s, r.deployment); }
   if (!r.route.empty()) { s += ",\"route\":"; core::append_json_string(s, r.route); }

@@ -12,6 +12,7 @@ namespace gateway {
 struct AccessRecord {
   std::string request_id;
   std::string method, path;
+  std::string tenant;
   std::string model;
   std::string deployment;
   std::string route;

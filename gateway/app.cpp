@@ -1,10 +1,14 @@
 #include "gateway/app.h"
 
 #include <algorithm>
+#include <boost/asio/thread_pool.hpp>
+#include <cstdlib>
 #include <cstdio>
 
 #include "providers/dialect.h"
 #include "providers/local_provider.h"
+#include "gateway/limits_redis.h"
+#include "gateway/redis_client.h"
 #include "routing/static_router.h"
 
 namespace gateway {
@@ -108,6 +112,49 @@ core::Status reload_policy(App& app, const char* trigger) {
     std::fprintf(stderr, "gateway: policy %s NOT reloaded (%s), previous policy keeps serving:\n%s\n",
                  app.config.policy_file.c_str(), trigger, s.error().message.c_str());
   return s;
+}
+
+}  // namespace gateway
+
+namespace gateway {
+
+core::Status build_state(App& app) {
+  const auto& st = app.config.state;
+  if (!st.ledger_path.empty()) {
+    auto l = Ledger::open(st.ledger_path);
+    if (!l) return std::move(l).error();
+    app.ledger = std::move(l).value();
+  }
+  std::shared_ptr<RedisClient> redis;
+  if (st.mode == "redis" || app.config.cache.redis) {
+    RedisOptions ro;
+    ro.host = st.redis_host;
+    ro.port = st.redis_port;
+    ro.connect_timeout = ro.command_timeout = ro.pool_wait = st.redis_timeout;
+    if (!st.redis_password_env.empty()) {
+      const char* pw = std::getenv(st.redis_password_env.c_str());
+      if (pw) ro.password = pw;
+    }
+    redis = std::make_shared<RedisClient>(ro);
+    app.redis = redis;
+    app.blocking = std::make_shared<boost::asio::thread_pool>(4);
+  }
+  if (!app.config.tenants.empty()) {
+    if (st.mode == "redis") {
+      RedisLimitOptions lo;
+      lo.fail_mode = st.redis_fail_open ? FailMode::open : FailMode::closed;
+      app.limits = std::make_unique<RedisLimitStore>(redis, app.config.tenants, lo);
+    } else {
+      auto local = std::make_unique<LocalLimitStore>(app.config.tenants);
+      if (app.ledger) local->seed_from_ledger(*app.ledger, std::chrono::system_clock::now());
+      app.limits = std::move(local);
+    }
+  }
+  if (app.config.cache.enabled) {
+    if (app.config.cache.redis) app.cache = std::make_unique<RedisResponseCache>(redis);
+    else app.cache = std::make_unique<MemoryResponseCache>(app.config.cache.max_bytes);
+  }
+  return core::ok_status();
 }
 
 }  // namespace gateway

@@ -8,11 +8,18 @@
 
 #include "gateway/access_log.h"
 #include "gateway/config.h"
+#include "gateway/ledger.h"
+#include "gateway/limits.h"
 #include "gateway/metrics.h"
+#include "gateway/response_cache.h"
 #include "providers/provider.h"
 #include "routing/policy.h"
 #include "routing/policy_router.h"
 #include "routing/router.h"
+
+namespace boost::asio {
+class thread_pool;
+}
 
 namespace gateway {
 
@@ -27,6 +34,13 @@ struct App {
   AccessLog access_log;
   std::atomic<bool> draining{false};
   std::shared_ptr<providers::TlsContext> upstream_tls;
+  // Issue-5 state: spend ledger, budgets and rate limits (in process or Redis), response cache.
+  std::unique_ptr<Ledger> ledger;
+  std::unique_ptr<LimitStore> limits;
+  std::unique_ptr<ResponseCache> cache;
+  std::shared_ptr<void> redis;  // gateway::RedisClient when state.mode is redis
+  // Threads for calls that may block (Redis), so the I/O threads never wait on them.
+  std::shared_ptr<boost::asio::thread_pool> blocking;
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 
   providers::Provider* find_provider(const std::string& name) const {
@@ -37,6 +51,8 @@ struct App {
 
 // Builds providers and the router from the config; start-up errors are returned, not thrown.
 core::Status build_app(App& app);
+// Opens the ledger, limit store and cache the config asks for (start-up; errors are returned).
+core::Status build_state(App& app);
 // Re-reads the policy file. On error the current policy keeps serving; the result is counted.
 core::Status reload_policy(App& app, const char* trigger);
 // Providers as the policy compiler sees them (credentials present, regions, local models).

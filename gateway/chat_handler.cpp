@@ -4,7 +4,18 @@
 
 #include "core/json_writer.h"
 #include "core/money.h"
+#include "gateway/offload.h"
 #include "gateway/openai_api.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <atomic>
+#include <type_traits>
 
 namespace gateway {
 namespace {
@@ -89,14 +100,102 @@ std::string usd_header(double usd) {
 }
 }  // namespace
 
+namespace {
+
+namespace asio = boost::asio;
+
+// Appends to the ledger and waits (bounded) until the entry is durable, so that a response the
+// client receives in full is always accounted, even if the process dies right after.
+asio::awaitable<bool> ledger_durable(App& app, LedgerEntry e) {
+  if (!app.ledger) co_return true;
+  auto ex = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(ex);
+  timer->expires_after(std::chrono::seconds(5));
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::weak_ptr<asio::steady_timer> weak = timer;
+  bool taken = app.ledger->append_for(std::move(e), [done, ex, weak] {
+    done->store(true);
+    asio::post(ex, [weak] { if (auto t = weak.lock()) t->cancel(); });
+  }, std::chrono::seconds(1));
+  if (!taken) {
+    app.metrics.error("ledger_full");
+    co_return false;
+  }
+  while (!done->load()) {
+    auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!ec) break;  // deadline passed
+  }
+  if (!done->load()) app.metrics.error("ledger_slow");
+  co_return done->load();
+}
+
+// Forwards to the client and keeps a copy of the data events, for the response cache.
+class RecordingIo final : public ClientIo {
+ public:
+  RecordingIo(ClientIo& inner, size_t max_bytes) : inner_(inner), max_bytes_(max_bytes) {}
+  asio::awaitable<bool> respond(int status, std::string_view ct, std::string body) override {
+    co_return co_await inner_.respond(status, ct, std::move(body));
+  }
+  void set_header(const std::string& n, const std::string& v) override { inner_.set_header(n, v); }
+  bool committed() const override { return inner_.committed(); }
+  asio::awaitable<bool> send_comment(std::string_view t) override { co_return co_await inner_.send_comment(t); }
+  asio::awaitable<bool> end_stream() override { co_return co_await inner_.end_stream(); }
+  void watch_disconnect(providers::CancelHook* h) override { inner_.watch_disconnect(h); }
+  void stop_watch() override { inner_.stop_watch(); }
+  asio::awaitable<bool> send(std::string_view data) override {
+    if (!overflow_) {
+      bytes_ += data.size();
+      if (bytes_ > max_bytes_) { overflow_ = true; chunks_.clear(); }
+      else chunks_.emplace_back(data);
+    }
+    co_return co_await inner_.send(data);
+  }
+  void restart() { chunks_.clear(); bytes_ = 0; overflow_ = false; }  // a new attempt
+  bool complete() const { return !overflow_; }
+  std::vector<std::string>& chunks() { return chunks_; }
+
+ private:
+  ClientIo& inner_;
+  size_t max_bytes_;
+  size_t bytes_ = 0;
+  bool overflow_ = false;
+  std::vector<std::string> chunks_;
+};
+
+struct Spend {
+  core::Money cost;
+  int64_t tokens = 0;
+  bool any = false;
+};
+
+// Worst case for budgets: the most expensive candidate with the whole max_tokens (or a large
+// default) of output at its price.
+core::Money worst_case_cost(const routing::Router& router, const routing::Plan& plan, const routing::RequestFeatures& f,
+                            int64_t& tokens) {
+  core::Usage u;
+  u.present = true;
+  u.prompt_tokens = f.est_input_tokens;
+  u.completion_tokens = f.max_tokens.value_or(4096);
+  tokens = u.prompt_tokens + u.completion_tokens;
+  core::Money worst{0};
+  auto now = std::chrono::system_clock::now();
+  for (const auto& a : plan.attempts)
+    if (auto c = router.cost(a.deployment.id, u, now); c && *c > worst) worst = *c;
+  return worst;
+}
+
+}  // namespace
+
 boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        const RequestHeaders& headers, AccessRecord& rec) {
+                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec) {
   const auto t0 = Clock::now();
   app.metrics.in_flight().Increment();
   struct InFlight {
     App& app;
     ~InFlight() { app.metrics.in_flight().Decrement(); }
   } in_flight{app};
+  const std::string tenant = caller.tenant_name();
+  rec.tenant = tenant;
 
   auto fail = [&](const core::Error& e) -> int {
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
@@ -113,8 +212,22 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
   }
   core::ChatRequest& req = *parsed;
   rec.stream = req.stream;
+  if (caller.tenant && !model_allowed(*caller.tenant, req.model)) {
+    core::Error e = core::make_error(core::ErrorKind::forbidden,
+                                     "Tenant '" + tenant + "' may not use model '" + req.model + "'",
+                                     core::ErrorSource::client, "model_not_allowed", "model");
+    int status = fail(e);
+    co_await io.respond(status, "application/json", error_json(e));
+    app.metrics.request_done("forbidden", "none", status, seconds_since(t0));
+    co_return status;
+  }
   std::shared_ptr<routing::Router> router = app.router.load();
-  const routing::RequestFeatures features = features_of(req, headers, app.config.trust_routing_headers);
+  routing::RequestFeatures features = features_of(req, headers, app.config.trust_routing_headers);
+  if (caller.tenant) {
+    features.tenant = tenant;  // the authenticated tenant, whatever a header says
+    if (features.client_region.empty()) features.client_region = caller.tenant->client_region;
+    if (features.data_classification.empty()) features.data_classification = caller.tenant->data_classification;
+  }
   auto plan = router->plan(features);
   if (!plan) {
     int status = fail(plan.error());
@@ -128,6 +241,67 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
   if (!plan->attempts.empty() && plan->attempts[0].est_cost_usd > 0)
     io.set_header("x-gateway-estimated-cost-usd", usd_header(plan->attempts[0].est_cost_usd));
 
+  // Response cache: deterministic requests (temperature 0) or opted in by header.
+  std::string cache_key_value;
+  if (app.cache) {
+    std::string opt;
+    for (const auto& [k, v] : headers)
+      if (k == "x-gateway-cache") opt = v;
+    if (opt != "off" && cacheable(req, opt == "on" || opt == "force")) {
+      cache_key_value = cache_key(tenant, req.raw_body);
+      auto hit = co_await offload(app, [&app, &cache_key_value] { return app.cache->get(cache_key_value); });
+      if (hit) {
+        app.metrics.cache(true);
+        io.set_header("x-gateway-cache", "hit");
+        io.set_header("x-gateway-deployment", hit->deployment);
+        io.set_header("x-gateway-attempts", "0");
+        io.set_header("x-gateway-cost-usd", "0.0");
+        rec.deployment = hit->deployment;
+        rec.cost_usd = "0.0";
+        int status = 200;
+        if (req.stream) {
+          bool ok = true;
+          for (const auto& c : hit->chunks)
+            if (ok) ok = co_await io.send(c);
+          if (ok) ok = co_await io.send_comment("x-gateway-cost-usd: 0.0");
+          if (ok) ok = co_await io.end_stream();
+          status = ok ? 200 : 499;
+        } else {
+          status = co_await io.respond(200, "application/json", std::move(hit->body)) ? 200 : 499;
+        }
+        app.metrics.request_done(req.model, hit->deployment, status, seconds_since(t0));
+        co_return status;
+      }
+      app.metrics.cache(false);
+      io.set_header("x-gateway-cache", "miss");
+    }
+  }
+
+  // Budgets and rate limits: reserve the worst case before dispatch.
+  std::optional<Reservation> reservation;
+  if (caller.tenant && app.limits) {
+    int64_t worst_tokens = 0;
+    core::Money worst = worst_case_cost(*router, *plan, features, worst_tokens);
+    const Tenant* t = caller.tenant;
+    // Lambdas given to offload capture by reference only: GCC 12 mishandles temporaries with
+    // non-trivial destructors inside co_await expressions (double free seen in testing).
+    auto reserve = [&app, t, &worst, &worst_tokens] {
+      return app.limits->reserve(*t, worst, worst_tokens, std::chrono::system_clock::now());
+    };
+    auto r = co_await offload(app, reserve);
+    if (!r) {
+      core::Error e = std::move(r).error();
+      int status = fail(e);
+      if (e.retry_after.count() > 0)
+        io.set_header("retry-after", std::to_string((e.retry_after.count() + 999) / 1000));
+      co_await io.respond(status, "application/json", error_json(e));
+      app.metrics.request_done(req.model, "none", status, seconds_since(t0));
+      co_return status;
+    }
+    reservation = std::move(r).value();
+  }
+  Spend spend;
+
   const auto total_deadline = t0 + app.config.timeouts.total;
   providers::CancelHook hook;
   io.watch_disconnect(&hook);
@@ -135,9 +309,12 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     ClientIo& io;
     ~StopWatch() { io.stop_watch(); }
   } stop_watch{io};
+  RecordingIo recorder(io, cache_key_value.empty() ? 0 : size_t(1) << 20);
+  ClientIo& out = cache_key_value.empty() ? io : static_cast<ClientIo&>(recorder);
 
   std::optional<core::Error> last_error;
   int status = 0;
+  bool finished = false;
   const int64_t created =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& attempt : plan->attempts) {
@@ -150,6 +327,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     io.set_header("x-gateway-deployment", attempt.deployment.id);
     io.set_header("x-gateway-attempts", std::to_string(rec.attempts));
     io.set_header("x-gateway-route", plan->route);
+    recorder.restart();
 
     providers::AttemptContext ctx;
     ctx.request = &req;
@@ -161,7 +339,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     ctx.cancel = &hook;
     const auto ta = Clock::now();
     router->attempt_started(attempt.deployment.id);
-    providers::AttemptResult r = co_await provider->chat(ctx, req.stream ? &io : nullptr);
+    providers::AttemptResult r = co_await provider->chat(ctx, req.stream ? &out : nullptr);
     const double attempt_s = seconds_since(ta);
 
     routing::AttemptOutcome outcome;
@@ -178,37 +356,75 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
                              std::chrono::duration<double>(r.ttft).count(), req.stream);
     app.metrics.tokens(attempt.deployment.id, r.usage);
     std::optional<core::Money> cost;
+    bool durable = true;
     if (r.usage.present) {
       rec.usage = r.usage;
       cost = router->cost(attempt.deployment.id, r.usage, std::chrono::system_clock::now());
       if (cost) {
-        app.metrics.cost(attempt.deployment.id, cost->usd());
+        app.metrics.cost(tenant, attempt.deployment.id, cost->usd());
         rec.cost_usd = core::format_usd(*cost);
       }
+      spend.any = true;
+      spend.cost += cost.value_or(core::Money{0});
+      spend.tokens += r.usage.total_tokens();
+      LedgerEntry entry;
+      entry.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+      entry.tenant = tenant;
+      entry.key_id = caller.key_id;
+      entry.request_id = rec.request_id;
+      entry.deployment = attempt.deployment.id;
+      entry.status = r.error ? std::string("error:") + core::to_string(r.error->kind) : "ok";
+      entry.attempt = rec.attempts;
+      entry.usage = r.usage;
+      entry.cost = cost.value_or(core::Money{0});
+      // Before the final bytes: the client never holds a complete answer the ledger lacks.
+      durable = co_await ledger_durable(app, std::move(entry));
     }
     if (r.ttft.count() > 0) rec.ttft_ms = r.ttft.count() / 1000.0;
 
     if (!r.error) {
       if (req.stream) {
         bool ok = true;
-        if (req.include_usage && !r.usage_chunk.empty()) ok = co_await io.send(r.usage_chunk);
-        if (ok && cost) ok = co_await io.send_comment("x-gateway-cost-usd: " + core::format_usd(*cost));
-        if (ok) ok = co_await io.send("[DONE]");
+        if (req.include_usage && !r.usage_chunk.empty()) ok = co_await out.send(r.usage_chunk);
+        const std::string cost_comment = cost ? "x-gateway-cost-usd: " + core::format_usd(*cost) : std::string();
+        if (ok && cost) ok = co_await io.send_comment(cost_comment);
+        if (ok) ok = co_await out.send("[DONE]");
         if (ok) ok = co_await io.end_stream();
         status = ok ? 200 : 499;
+        if (ok && !cache_key_value.empty() && recorder.complete()) {
+          CachedResponse cr;
+          cr.chunks = std::move(recorder.chunks());
+          cr.usage = r.usage;
+          cr.deployment = attempt.deployment.id;
+          auto ttl = app.config.cache.ttl;
+          co_await offload(app, [&app, &cache_key_value, &cr, ttl] { app.cache->put(cache_key_value, std::move(cr), ttl); return 0; });
+        }
       } else {
         if (cost) io.set_header("x-gateway-cost-usd", core::format_usd(*cost));
+        if (!cache_key_value.empty()) {
+          CachedResponse cr;
+          cr.body = r.body;
+          cr.usage = r.usage;
+          cr.deployment = attempt.deployment.id;
+          auto ttl = app.config.cache.ttl;
+          co_await offload(app, [&app, &cache_key_value, &cr, ttl] { app.cache->put(cache_key_value, std::move(cr), ttl); return 0; });
+        }
         status = co_await io.respond(200, "application/json", std::move(r.body)) ? 200 : 499;
       }
+      if (!durable) rec.error = "ledger: entry not confirmed durable in time";
       app.metrics.request_done(req.model, attempt.deployment.id, status, seconds_since(t0));
-      co_return status;
+      finished = true;
+      break;
     }
     last_error = r.error;
     if (hook.cancelled || r.error->kind == core::ErrorKind::cancelled) {
       rec.error = "cancelled: client disconnected";
       app.metrics.error("cancelled");
       app.metrics.request_done(req.model, attempt.deployment.id, 499, seconds_since(t0));
-      co_return 499;
+      status = 499;
+      finished = true;
+      break;
     }
     if (r.content_sent || io.committed()) {
       // Content already reached the client: say so in-band, never a fabricated [DONE].
@@ -217,17 +433,30 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
       if (ok) ok = co_await io.send(error_json(*r.error));
       if (ok) co_await io.end_stream();
       app.metrics.request_done(req.model, attempt.deployment.id, 200, seconds_since(t0));
-      co_return 200;
+      status = 200;
+      finished = true;
+      break;
     }
     if (!r.error->retryable()) break;
   }
-  core::Error e = last_error ? *last_error
-                             : core::make_error(core::ErrorKind::unavailable,
-                                                "no deployment could be tried for model '" + req.model + "'");
-  if (last_error && rec.attempts > 1) e.message += " (after " + std::to_string(rec.attempts) + " attempts)";
-  status = fail(e);
-  co_await io.respond(status, "application/json", error_json(e));
-  app.metrics.request_done(req.model, rec.deployment.empty() ? "none" : rec.deployment, status, seconds_since(t0));
+  if (!finished) {
+    core::Error e = last_error ? *last_error
+                               : core::make_error(core::ErrorKind::unavailable,
+                                                  "no deployment could be tried for model '" + req.model + "'");
+    if (last_error && rec.attempts > 1) e.message += " (after " + std::to_string(rec.attempts) + " attempts)";
+    status = fail(e);
+    co_await io.respond(status, "application/json", error_json(e));
+    app.metrics.request_done(req.model, rec.deployment.empty() ? "none" : rec.deployment, status, seconds_since(t0));
+  }
+  if (reservation) {
+    const Reservation& res = *reservation;
+    auto settle = [&app, &res, &spend] {
+      if (spend.any) app.limits->reconcile(res, spend.cost, spend.tokens, std::chrono::system_clock::now());
+      else app.limits->release(res);
+      return 0;
+    };
+    co_await offload(app, settle);
+  }
   co_return status;
 }
 

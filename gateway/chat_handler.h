@@ -8,6 +8,7 @@
 
 #include "gateway/access_log.h"
 #include "gateway/app.h"
+#include "gateway/auth.h"
 #include "gateway/client_io.h"
 
 namespace gateway {
@@ -16,7 +17,7 @@ using RequestHeaders = std::vector<std::pair<std::string, std::string>>;  // low
 
 // Returns the HTTP status given to the client (499 when the client went away).
 boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        const RequestHeaders& headers, AccessRecord& rec);
+                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec);
 
 // What routing sees of a request: its content features plus the trusted routing headers
 // (x-gateway-tenant, x-gateway-client-region, x-gateway-data-classification, x-gateway-data-tags).

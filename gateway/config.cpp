@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -114,6 +115,7 @@ void resolve_paths(GatewayConfig& c) {
   };
   fix(c.local.model_path);
   fix(c.policy_file);
+  fix(c.state.ledger_path);
   fix(c.upstream_tls.ca_file);
   fix(c.server.tls_cert_file);
   fix(c.server.tls_key_file);
@@ -129,7 +131,40 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     add_defaults(c);
     return c;
   }
-  check_keys(file, root, "the top level", {"server", "upstream", "providers", "models", "local", "policy", "routing"});
+  check_keys(file, root, "the top level",
+             {"server", "upstream", "providers", "models", "local", "policy", "routing", "tenants", "state", "cache"});
+  if (auto t = root["tenants"]; t && !t.IsNull()) {
+    auto dir = TenantDirectory::from_yaml(t, file);
+    if (!dir) throw ConfigError{dir.error().message};
+    c.tenants = std::move(dir).value();
+  }
+  if (auto st = root["state"]) {
+    check_keys(file, st, "state", {"ledger_path", "mode", "redis", "fail_mode"});
+    if (st["ledger_path"]) c.state.ledger_path = scalar<std::string>(file, st["ledger_path"], "state.ledger_path");
+    if (st["mode"]) {
+      c.state.mode = scalar<std::string>(file, st["mode"], "state.mode");
+      if (c.state.mode != "local" && c.state.mode != "redis") fail(file, st["mode"], "state.mode must be local or redis");
+    }
+    if (st["fail_mode"]) {
+      std::string fm = scalar<std::string>(file, st["fail_mode"], "state.fail_mode");
+      if (fm != "open" && fm != "closed") fail(file, st["fail_mode"], "state.fail_mode must be open or closed");
+      c.state.redis_fail_open = fm == "open";
+    }
+    if (auto r = st["redis"]) {
+      check_keys(file, r, "state.redis", {"host", "port", "password_env", "timeout_ms"});
+      if (r["host"]) c.state.redis_host = scalar<std::string>(file, r["host"], "state.redis.host");
+      if (r["port"]) c.state.redis_port = scalar<int>(file, r["port"], "state.redis.port");
+      if (r["password_env"]) c.state.redis_password_env = scalar<std::string>(file, r["password_env"], "state.redis.password_env");
+      if (r["timeout_ms"]) c.state.redis_timeout = ms(file, r["timeout_ms"], "state.redis.timeout_ms");
+    }
+  }
+  if (auto ca = root["cache"]) {
+    check_keys(file, ca, "cache", {"enabled", "max_bytes", "ttl_s", "shared"});
+    c.cache.enabled = ca["enabled"] ? scalar<bool>(file, ca["enabled"], "cache.enabled") : true;
+    if (ca["max_bytes"]) c.cache.max_bytes = scalar<size_t>(file, ca["max_bytes"], "cache.max_bytes");
+    if (ca["ttl_s"]) c.cache.ttl = std::chrono::seconds(scalar<int64_t>(file, ca["ttl_s"], "cache.ttl_s"));
+    if (ca["shared"]) c.cache.redis = scalar<bool>(file, ca["shared"], "cache.shared");
+  }
   if (root["policy"]) c.policy_file = scalar<std::string>(file, root["policy"], "policy");
   if (root["policy"] && root["models"])
     fail(file, root["models"], "use either `policy:` (the policy engine) or `models:` (plain fall-back lists), not both");
@@ -147,7 +182,13 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   if (auto s = root["server"]) {
     check_keys(file, s, "server", {"listen", "workers", "max_connections", "max_body_bytes", "header_timeout_ms",
                                    "body_timeout_ms", "keepalive_idle_ms", "write_timeout_ms", "drain_timeout_ms",
-                                   "tls", "access_log"});
+                                   "tls", "access_log", "admin_key_env"});
+    if (s["admin_key_env"]) {
+      std::string env = scalar<std::string>(file, s["admin_key_env"], "server.admin_key_env");
+      const char* v = std::getenv(env.c_str());
+      if (!v || !*v) fail(file, s["admin_key_env"], "server.admin_key_env names '" + env + "', which is not set");
+      c.server.admin_key = v;
+    }
     if (s["listen"]) parse_listen(file, s["listen"], c.server);
     if (s["workers"]) c.server.workers = scalar<int>(file, s["workers"], "server.workers");
     if (s["max_connections"]) c.server.max_connections = scalar<size_t>(file, s["max_connections"], "server.max_connections");

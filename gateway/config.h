@@ -10,6 +10,7 @@
 #include "core/result.h"
 #include "providers/openai_compatible.h"
 #include "providers/upstream_client.h"
+#include "gateway/tenants.h"
 
 namespace gateway {
 
@@ -26,6 +27,7 @@ struct ServerConfig {
   std::chrono::milliseconds drain_timeout{25000};
   std::string tls_cert_file, tls_key_file;
   std::string access_log = "stdout";  // off | stdout | stderr | path
+  std::string admin_key;               // from server.admin_key_env; empty = admin endpoints open
 };
 
 struct LocalConfig {
@@ -56,6 +58,24 @@ struct GatewayConfig {
     std::chrono::milliseconds interval{5000};
   } prometheus;
   LocalConfig local;
+
+  // Tenants and their hashed keys. Empty = open mode (no client key needed).
+  TenantDirectory tenants;
+  struct State {
+    std::string ledger_path;        // SQLite spend ledger; empty = no ledger
+    std::string mode = "local";     // local | redis: where budgets and rate limits are counted
+    std::string redis_host = "127.0.0.1";
+    int redis_port = 6379;
+    std::string redis_password_env; // the password comes from the environment, never the YAML
+    bool redis_fail_open = true;    // Redis unreachable: admit (open) or refuse with 503 (closed)
+    std::chrono::milliseconds redis_timeout{200};
+  } state;
+  struct Cache {
+    bool enabled = false;
+    size_t max_bytes = 64 << 20;
+    std::chrono::seconds ttl{300};
+    bool redis = false;             // share the cache through Redis (state.mode redis)
+  } cache;
 };
 
 core::Result<GatewayConfig> load_config_file(const std::string& path);

@@ -15,6 +15,8 @@
 #include "routing/catalog.h"
 #include "routing/policy.h"
 #include "gateway/config.h"
+#include "gateway/ledger.h"
+#include "gateway/tenants.h"
 #include "gateway/server.h"
 
 namespace {
@@ -24,6 +26,9 @@ const char* kUsage =
     "  gateway serve [--config FILE] [--listen HOST:PORT]   run the gateway\n"
     "  gateway check FILE                                  validate a gateway config or a routing policy file\n"
     "  gateway explain --config FILE --request REQ.json    show every candidate's score terms and exclusions\n"
+    "  gateway keys new --tenant NAME [--id KEY_ID]         mint a client key; prints the key and the config line\n"
+    "  gateway spend --config FILE [--by tenant|deployment|day] [--from-ms N] [--to-ms N]\n"
+    "                                                      spend report from the ledger\n"
     "  gateway version\n";
 
 bool looks_like_policy(const std::string& path) {
@@ -132,6 +137,10 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
     std::fprintf(stderr, "gateway: %s\n", s.error().message.c_str());
     return 2;
   }
+  if (auto s = gateway::build_state(app); !s) {
+    std::fprintf(stderr, "gateway: %s\n", s.error().message.c_str());
+    return 2;
+  }
   int usable = 0;
   for (const auto& [name, p] : app.providers) {
     if (p->available()) {
@@ -145,9 +154,16 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
     std::fprintf(stderr,
                  "gateway: no provider is usable; chat requests will get a 503 naming the environment variables "
                  "that enable each provider\n");
-  std::fprintf(stderr, "gateway: no client API keys configured: open mode (any client may call)\n");
+  if (app.config.tenants.empty())
+    std::fprintf(stderr, "gateway: no client API keys configured: open mode (any client may call)\n");
+  else
+    std::fprintf(stderr, "gateway: %zu tenant(s); clients must send their gateway key\n", app.config.tenants.tenants().size());
+  if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.config.state.ledger_path.c_str());
   gateway::Server server(app);
   int rc = server.run();
+  // Drain: everything accounted reaches the disk before the process ends.
+  if (app.ledger && !app.ledger->flush_for(std::chrono::seconds(10)))
+    std::fprintf(stderr, "gateway: ledger flush did not finish in 10 s\n");
   std::fflush(nullptr);
   // Exit without unwinding: worker state was torn down by the drain; static destructors would race
   // sessions' frames still referencing the app.
@@ -168,6 +184,56 @@ int main(int argc, char** argv) {
   }
   if (cmd == "version" || cmd == "--version") {
     std::puts("gateway 0.1.0");
+    return 0;
+  }
+  if (cmd == "keys") {
+    std::string tenant, id;
+    if (args.size() < 2 || args[1] != "new") {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    for (size_t i = 2; i + 1 < args.size(); i += 2) {
+      if (args[i] == "--tenant") tenant = args[i + 1];
+      else if (args[i] == "--id") id = args[i + 1];
+    }
+    if (tenant.empty()) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    std::string key = gateway::mint_key();
+    std::printf("key (give it to the client; it is not stored anywhere): %s\n", key.c_str());
+    std::printf("%s\n", gateway::key_config_line(tenant, key, id).c_str());
+    return 0;
+  }
+  if (cmd == "spend") {
+    std::string config, by = "tenant";
+    int64_t from = 0, to = int64_t(1) << 62;
+    for (size_t i = 1; i + 1 < args.size(); i += 2) {
+      if (args[i] == "--config") config = args[i + 1];
+      else if (args[i] == "--by") by = args[i + 1];
+      else if (args[i] == "--from-ms") from = std::stoll(args[i + 1]);
+      else if (args[i] == "--to-ms") to = std::stoll(args[i + 1]);
+    }
+    auto cfg = gateway::load_config_file(config);
+    if (!cfg) {
+      std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+      return 1;
+    }
+    if (cfg->state.ledger_path.empty()) {
+      std::fprintf(stderr, "%s: no state.ledger_path configured\n", config.c_str());
+      return 1;
+    }
+    auto ledger = gateway::Ledger::open(cfg->state.ledger_path);
+    if (!ledger) {
+      std::fprintf(stderr, "%s\n", ledger.error().message.c_str());
+      return 1;
+    }
+    auto r = (*ledger)->report_json(by, from, to);
+    if (!r) {
+      std::fprintf(stderr, "%s\n", r.error().message.c_str());
+      return 1;
+    }
+    std::printf("%s\n", r->c_str());
     return 0;
   }
   if (cmd == "explain") {

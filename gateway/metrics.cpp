@@ -59,8 +59,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                .Help("Rounds of fleet-wide routing figures fetched from Prometheus, by result.")
                .Register(*registry_);
   cost_ = &BuildCounter().Name("gateway_cost_usd_total")
-               .Help("What deployments will invoice, in USD, computed from the usage they returned and their price tables.")
+               .Help("What deployments will invoice, in USD, by tenant and deployment, from the usage they returned and their price tables.")
                .Register(*registry_);
+  cache_ = &BuildCounter().Name("gateway_cache_lookups_total")
+                .Help("Response cache lookups by result (hit served at no cost, miss sent upstream).")
+                .Register(*registry_);
+  budget_ = &BuildGauge().Name("gateway_budget_remaining_usd")
+                 .Help("Budget left per tenant and period (daily, monthly); negative when overspent.")
+                 .Register(*registry_);
   in_flight_ = &BuildGauge().Name("gateway_in_flight_requests")
                     .Help("Chat requests being processed right now.")
                     .Register(*registry_).Add({});
@@ -74,8 +80,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 void Metrics::policy_reload(bool ok) { reloads_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
 void Metrics::prometheus_feed(bool ok) { feed_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
-void Metrics::cost(const std::string& deployment, double usd) {
-  if (usd > 0) cost_->Add({{"deployment", deployment}}).Increment(usd);
+void Metrics::cost(const std::string& tenant, const std::string& deployment, double usd) {
+  if (usd > 0) cost_->Add({{"tenant", tenant.empty() ? "open" : tenant}, {"deployment", deployment}}).Increment(usd);
+}
+void Metrics::cache(bool hit) { cache_->Add({{"result", hit ? "hit" : "miss"}}).Increment(); }
+void Metrics::budget(const std::string& tenant, const std::string& period, double remaining_usd) {
+  budget_->Add({{"tenant", tenant}, {"period", period}}).Set(remaining_usd);
 }
 
 std::string Metrics::serialize(const std::vector<prometheus::MetricFamily>& extra) const {

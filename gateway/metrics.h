@@ -30,7 +30,9 @@ class Metrics {
   void provider_available(const std::string& provider, bool available);
   void policy_reload(bool ok);
   void prometheus_feed(bool ok);
-  void cost(const std::string& deployment, double usd);
+  void cost(const std::string& tenant, const std::string& deployment, double usd);
+  void cache(bool hit);
+  void budget(const std::string& tenant, const std::string& period, double remaining_usd);
   // Serialises the registry plus extra gauge families (the router's live figures).
   std::string serialize(const std::vector<prometheus::MetricFamily>& extra) const;
   void provider_load(const std::string& provider, double queue_depth, double decode_tokens_per_second);
@@ -53,6 +55,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* reloads_;
   prometheus::Family<prometheus::Counter>* feed_;
   prometheus::Family<prometheus::Counter>* cost_;
+  prometheus::Family<prometheus::Counter>* cache_;
+  prometheus::Family<prometheus::Gauge>* budget_;
   prometheus::Family<prometheus::Gauge>* decode_tps_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* open_connections_;

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <openssl/crypto.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +23,8 @@
 #include <thread>
 
 #include "gateway/chat_handler.h"
+#include "gateway/auth.h"
+#include "gateway/offload.h"
 #include "gateway/openai_api.h"
 #include "gateway/prometheus_feed.h"
 #include <prometheus/metric_family.h>
@@ -296,11 +299,41 @@ class Session final : public SessionBase, public ClientIo {
     int status = 0;
     const bool get = req.method() == http::verb::get;
     const bool post = req.method() == http::verb::post;
+    const bool api = path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
+    const bool admin = path.rfind("/admin/", 0) == 0;
+    Caller caller;
+    if (api) {
+      auto c = authenticate(app_.config.tenants, std::string_view(req[http::field::authorization]),
+                            std::string_view(req["x-api-key"]));
+      if (!c) {
+        status = 401;
+        rec.error = c.error().message;
+        co_await respond(401, "application/json", error_json(c.error()));
+        finish(rec, status, t0, path);
+        co_return;
+      }
+      caller = std::move(c).value();
+      rec.tenant = caller.tenant_name();
+    }
+    if (admin && !admin_allowed(req)) {
+      core::Error e = core::make_error(core::ErrorKind::auth, "admin endpoints need the admin key (server.admin_key_env)",
+                                       core::ErrorSource::client, "invalid_admin_key");
+      status = 401;
+      co_await respond(401, "application/json", error_json(e));
+      finish(rec, status, t0, path);
+      co_return;
+    }
     if (path == "/v1/chat/completions" || path == "/chat/completions") {
       if (!post) status = co_await method_not_allowed("POST");
-      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req.body()), headers_of(req), rec);
+      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req.body()), headers_of(req), caller, rec);
     } else if (path == "/v1/models" || path == "/models") {
       auto names = app_.router.load()->model_names();
+      if (caller.tenant) {
+        std::vector<std::string> allowed;
+        for (auto& n : names)
+          if (model_allowed(*caller.tenant, n)) allowed.push_back(std::move(n));
+        names = std::move(allowed);
+      }
       auto created = std::chrono::duration_cast<std::chrono::seconds>(app_.started.time_since_epoch()).count();
       status = get ? (co_await respond(200, "application/json", models_json(names, created)), 200)
                    : co_await method_not_allowed("GET");
@@ -314,6 +347,10 @@ class Session final : public SessionBase, public ClientIo {
     } else if (path == "/metrics") {
       for (const auto& [name, p] : app_.providers)
         if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
+      if (app_.limits) {
+        auto budgets = co_await offload(app_, [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
+        for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());
+      }
       co_await respond(200, "text/plain; version=0.0.4; charset=utf-8", app_.metrics.serialize(router_families()));
       status = 200;
     } else if (path == "/admin/reload") {
@@ -329,6 +366,8 @@ class Session final : public SessionBase, public ClientIo {
           co_await respond(status, "application/json", error_json(e));
         }
       }
+    } else if (path == "/admin/spend") {
+      status = co_await spend_report(target);
     } else if (path == "/admin/explain") {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await explain(std::move(req.body()), headers_of(req));
@@ -338,10 +377,62 @@ class Session final : public SessionBase, public ClientIo {
       status = 404;
       co_await respond(404, "application/json", error_json(e));
     }
+    finish(rec, status, t0, path);
+  }
+
+  void finish(AccessRecord& rec, int status, std::chrono::steady_clock::time_point t0, std::string_view path) {
     rec.status = status;
     rec.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (path != "/metrics" && path != "/healthz" && path != "/readyz") app_.access_log.write(rec);
     if (status == 499) keep_alive_ = false;
+  }
+
+  bool admin_allowed(const http::request<http::string_body>& req) const {
+    if (app_.config.server.admin_key.empty()) return true;
+    std::string_view auth(req[http::field::authorization]);
+    std::string expected = "Bearer " + app_.config.server.admin_key;
+    return auth.size() == expected.size() && CRYPTO_memcmp(auth.data(), expected.data(), auth.size()) == 0;
+  }
+
+  static std::string query_param(std::string_view target, std::string_view name) {
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return {};
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+      auto amp = rest.find('&');
+      std::string_view kv = rest.substr(0, amp);
+      auto eq = kv.find('=');
+      if (kv.substr(0, eq) == name) return std::string(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
+      if (amp == std::string_view::npos) break;
+      rest = rest.substr(amp + 1);
+    }
+    return {};
+  }
+
+  asio::awaitable<int> spend_report(std::string_view target) {
+    if (!app_.ledger) {
+      core::Error e = core::make_error(core::ErrorKind::bad_request, "no spend ledger configured (state.ledger_path)",
+                                       core::ErrorSource::client, "no_ledger");
+      co_await respond(409, "application/json", error_json(e));
+      co_return 409;
+    }
+    std::string by = query_param(target, "by");
+    if (by.empty()) by = "tenant";
+    auto to_ms = [](const std::string& v, int64_t dflt) -> int64_t {
+      if (v.empty()) return dflt;
+      char* end = nullptr;
+      long long x = std::strtoll(v.c_str(), &end, 10);
+      return end && *end == 0 ? x : dflt;
+    };
+    int64_t from = to_ms(query_param(target, "from_ms"), 0);
+    int64_t to = to_ms(query_param(target, "to_ms"), int64_t(1) << 62);
+    auto r = app_.ledger->report_json(by, from, to);
+    if (!r) {
+      co_await respond(400, "application/json", error_json(r.error()));
+      co_return 400;
+    }
+    co_await respond(200, "application/json", std::move(r).value());
+    co_return 200;
   }
 
   static RequestHeaders headers_of(const http::request<http::string_body>& req) {

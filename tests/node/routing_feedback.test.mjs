@@ -20,7 +20,7 @@
 //   failed probe: a probe that fails re-opens the circuit for 20 s (doubled); no second probe.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chat, userMsg, sleep } from './lib/gateway.mjs';
+import { chat, chatStream, userMsg, sleep } from './lib/gateway.mjs';
 import { startUpstream, startPolicyGateway, explain } from './lib/routing_upstream.mjs';
 import { scrape, metricValue } from './lib/prometheus.mjs';
 
@@ -39,6 +39,8 @@ catalog:
   - {ref: ra/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: rb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: broke@global/m, context_window: 100000, price: {input: 1, output: 1}}
+  - {ref: ta/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
+  - {ref: tb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: sa/m, context_window: 100000, price: {input: 1, output: 1}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
   - {ref: sb/m, context_window: 100000, price: {input: 2, output: 2}, latency_prior: {ttft_ms: ${PRIOR_TTFT_MS}, tokens_per_second: 1000}}
 routes:
@@ -62,6 +64,11 @@ routes:
     objective: ordered
     max_attempts: 2
     candidates: [broke@global/m, rb/m]
+  - name: slow-stream
+    match: {model: slow-stream-test}
+    objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
+    max_attempts: 2
+    candidates: [ta/m, tb/m]
   - name: slow
     match: {model: slow-test}
     objective: {type: cheapest_within_slo, ttft_slo_ms: ${SLO_MS}}
@@ -73,7 +80,7 @@ const up = {};
 let gw;
 
 before(async () => {
-  for (const n of ['fa', 'fb', 'ga', 'gb', 'ra', 'rb', 'broke', 'sa', 'sb']) up[n] = await startUpstream({ name: n });
+  for (const n of ['fa', 'fb', 'ga', 'gb', 'ra', 'rb', 'broke', 'sa', 'sb', 'ta', 'tb']) up[n] = await startUpstream({ name: n });
   const providers = {};
   for (const n of Object.keys(up)) providers[n] = { type: 'openai_compatible', base_url: up[n].baseUrl };
   // A DeepSeek-type instance (402 = out of balance in DeepSeek's dialect).
@@ -149,6 +156,26 @@ describe('latency feedback (cheapest_within_slo, ttft_slo_ms 200)', () => {
 });
 
 // The two breaker tests use separate deployments and run concurrently (each waits ~10 s).
+describe('latency feedback on streams: TTFT is the first content byte, not the response header', () => {
+  test('headers and role chunk at once, content after 230 ms: traffic moves within 15 requests', async () => {
+    const sendStream = async () => {
+      const r = await chatStream(gw, { ...body('slow-stream-test'), stream: true });
+      assert.equal(r.status, 200, r.raw);
+      assert.ok(r.done, r.raw.slice(-300));
+      return r.headers['x-gateway-deployment'];
+    };
+    for (let i = 0; i < 3; i++) assert.equal(await sendStream(), 'ta@default/m');
+    up.ta.set({ contentDelayMs: SLOW_MS });
+    let n = 0;
+    let dep;
+    while (n < 30 && (dep = await sendStream()) === 'ta@default/m') n++;
+    console.log(`# slow stream: ${n} slow streams to ta before traffic moved to tb`);
+    assert.equal(dep, 'tb@default/m', `traffic never left ta after ${n} streams with a slow first content chunk`);
+    assert.ok(n >= 2 && n <= 15, `moved after ${n} slow streams (expected 2..15)`);
+    up.ta.set({ contentDelayMs: 0 });
+  });
+});
+
 describe('error feedback: circuit breaker (5 consecutive faults, 10 s open, half-open probe)', { concurrency: true }, () => {
   test('a deployment that returns 500s is skipped after 5 requests and comes back through the half-open probe', async () => {
     for (let i = 0; i < 2; i++) assert.equal((await send('fail-test')).dep, 'fa@default/m');

@@ -5,6 +5,8 @@
 //
 // Behaviour (all fields optional, merged by set()):
 //   delayMs   wait this long before the response header (the gateway measures it as TTFT)
+//   contentDelayMs  streams only: header and role chunk at once, then wait this long before the
+//             first content chunk (how a real slow model looks: TTFT is the first content byte)
 //   status    200 = answer; anything else = that HTTP status with an OpenAI-shaped error body
 //   retryAfter  Retry-After header value on errors
 //   usage     the usage object sent (dialect fields verbatim, e.g. DeepSeek's prompt_cache_hit_tokens)
@@ -23,7 +25,7 @@ import { startGateway, defaultConfig, tmpDir, request } from './gateway.mjs';
 export const DEFAULT_USAGE = { prompt_tokens: 30, completion_tokens: 12, total_tokens: 42 };
 
 export async function startUpstream({ name = 'upstream', host = '127.0.0.1', ...initial } = {}) {
-  const behaviour = { delayMs: 0, status: 200, retryAfter: undefined, usage: DEFAULT_USAGE, content: `hello from ${name}` };
+  const behaviour = { delayMs: 0, contentDelayMs: 0, status: 200, retryAfter: undefined, usage: DEFAULT_USAGE, content: `hello from ${name}` };
   Object.assign(behaviour, initial);
   const requests = [];
   const sockets = new Set();
@@ -81,10 +83,20 @@ export async function startUpstream({ name = 'upstream', host = '127.0.0.1', ...
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const ch = (delta, finish = null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
-    const evs = [ch({ role: 'assistant', content: '' }), ch({ content: b.content }), ch({}, 'stop')];
+    const evs = [ch({ content: b.content }), ch({}, 'stop')];
     if (rec.body.stream_options?.include_usage) evs.push({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: b.usage });
-    for (const e of evs) res.write(`data: ${JSON.stringify(e)}\n\n`);
-    res.end('data: [DONE]\n\n');
+    res.write(`data: ${JSON.stringify(ch({ role: 'assistant', content: '' }))}\n\n`);
+    const rest = () => {
+      if (res.destroyed) return;
+      for (const e of evs) res.write(`data: ${JSON.stringify(e)}\n\n`);
+      res.end('data: [DONE]\n\n');
+    };
+    if (!b.contentDelayMs) return rest();
+    const t = setTimeout(() => {
+      timers.delete(t);
+      rest();
+    }, b.contentDelayMs);
+    timers.add(t);
   }
 
   server.keepAliveTimeout = 30_000;

@@ -1,0 +1,21 @@
+#pragma once
+// Client authentication: a gateway API key (Authorization: Bearer, or x-api-key as Anthropic
+// clients send it) maps to a tenant. No tenants configured = open mode.
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "gateway/tenants.h"
+
+namespace gateway {
+
+struct Caller {
+  const Tenant* tenant = nullptr;  // nullptr in open mode
+  std::string key_id;
+  std::string tenant_name() const { return tenant ? tenant->name : std::string(); }
+};
+
+// `authorization` is the raw Authorization header value, `api_key` the x-api-key header value.
+core::Result<Caller> authenticate(const TenantDirectory& tenants, std::string_view authorization, std::string_view api_key);
+
+}  // namespace gateway
