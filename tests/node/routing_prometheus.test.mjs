@@ -122,6 +122,12 @@ describe('routing on fleet figures from Prometheus', () => {
     // Attempt-weighted fleet TTFT of d1: (3 x fast + bD1 x ~400 ms) / (3 + bD1) > 50 ms.
     assert.ok(d1.ttft_ms > 50, `A's d1 TTFT now carries B's slow figure: ${d1.ttft_ms} ms`);
     assert.ok(moved.ms <= 10000, `A moved ${moved.ms} ms after B's traffic (bound 10 s)`);
+    // The figure A uses is the attempt-weighted fleet mean, as Prometheus computes it.
+    const q = await prom.query(`sum by (deployment) (routing_ttft_seconds_ewma * routing_attempts_total) / sum by (deployment) (routing_attempts_total)`);
+    const fleetD1 = Number(q.find((x) => x.metric.deployment === D1)?.value[1]) * 1000;
+    const exNow = cand(await explain(A, body), D1);
+    console.log(`# prometheus: fleet d1 TTFT ${fleetD1.toFixed(1)} ms (PromQL), A routes on ${exNow.ttft_ms.toFixed(1)} ms`);
+    assert.ok(Math.abs(exNow.ttft_ms - fleetD1) <= 0.05 * fleetD1 + 1, `A's d1 TTFT ${exNow.ttft_ms} ms = fleet PromQL ${fleetD1} ms`);
     const r = await chat(A, body);
     assert.equal(r.status, 200);
     assert.equal(r.headers['x-gateway-deployment'], D2, 'A really sends to d2 now');
