@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "routing/catalog.h"
+#include "routing/pricing.h"
+
 namespace routing {
 
 using core::ErrorKind;
@@ -85,6 +88,14 @@ void StaticRouter::record(const AttemptOutcome& outcome) {
     h.cooldown_until = clock_.steady_now() + cool;
     h.cooldown_reason = core::to_string(e.kind);
   }
+}
+
+std::optional<core::Money> StaticRouter::cost(const std::string& deployment_id, const core::Usage& usage,
+                                               core::WallTime when) const {
+  static const std::shared_ptr<const Catalog> catalog = builtin_catalog();
+  const DeploymentFacts* facts = catalog ? catalog->find(deployment_id) : nullptr;
+  if (!facts) return std::nullopt;
+  return cost_of(*facts, usage, when);
 }
 
 }  // namespace routing
