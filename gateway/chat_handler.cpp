@@ -180,7 +180,7 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
   core::Money worst{0};
   auto now = std::chrono::system_clock::now();
   for (const auto& a : plan.attempts)
-    if (auto c = router.cost(a.deployment.id, u, now); c && *c > worst) worst = *c;
+    if (auto c = router.cost(plan, a.deployment.id, u, now); c && *c > worst) worst = *c;
   return worst;
 }
 
@@ -359,7 +359,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     bool durable = true;
     if (r.usage.present) {
       rec.usage = r.usage;
-      cost = router->cost(attempt.deployment.id, r.usage, std::chrono::system_clock::now());
+      cost = router->cost(*plan, attempt.deployment.id, r.usage, std::chrono::system_clock::now());
       if (cost) {
         app.metrics.cost(tenant, attempt.deployment.id, cost->usd());
         rec.cost_usd = core::format_usd(*cost);

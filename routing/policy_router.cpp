@@ -428,6 +428,7 @@ core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
   const Route& route = *d.route;
   Plan plan;
   plan.route = route.name;
+  plan.snapshot = snap->policy;
   const size_t limit = static_cast<size_t>(route.max_attempts);
   plan.attempts.reserve(std::min(limit, d.ranked.size()));
   bool probing = false;
@@ -604,9 +605,9 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
   return o;
 }
 
-std::optional<core::Money> PolicyRouter::cost(const std::string& deployment_id, const core::Usage& usage,
-                                               core::WallTime when) const {
-  auto p = policy();
+std::optional<core::Money> PolicyRouter::cost(const Plan& plan, const std::string& deployment_id,
+                                               const core::Usage& usage, core::WallTime when) const {
+  auto p = plan.snapshot ? std::static_pointer_cast<const CompiledPolicy>(plan.snapshot) : policy();
   const DeploymentFacts* facts = p ? p->find(deployment_id) : nullptr;
   if (!facts) return std::nullopt;
   return cost_of(*facts, usage, when);

@@ -87,7 +87,7 @@ class PolicyRouter final : public Router {
 
   // Call when an attempt is dispatched (in-flight gauge); record() ends it.
   void attempt_started(const std::string& deployment_id) override;
-  std::optional<core::Money> cost(const std::string& deployment_id, const core::Usage& usage,
+  std::optional<core::Money> cost(const Plan& plan, const std::string& deployment_id, const core::Usage& usage,
                                   core::WallTime when) const override;
 
   // Swaps in a new compiled policy; decisions already running keep the old snapshot.

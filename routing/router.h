@@ -53,6 +53,9 @@ struct Plan {
   std::string route;                    // name of the route that matched
   std::vector<PlannedAttempt> attempts; // primary first, then fall-backs
   std::vector<Exclusion> exclusions;
+  // The routing snapshot (prices) this plan was made with, so an attempt is invoiced at the prices
+  // of the policy that routed it even if a reload happens meanwhile. Opaque to the gateway.
+  std::shared_ptr<const void> snapshot;
 };
 
 // The outcome of one attempt, fed back into live stats, breakers and cooldowns.
@@ -77,10 +80,10 @@ class Router {
   virtual std::vector<std::string> model_names() const = 0;
   // An attempt at `deployment_id` is being dispatched (in-flight accounting); record() ends it.
   virtual void attempt_started(const std::string& deployment_id) {}
-  // What the provider will invoice for `usage` at `deployment_id` (prices, tiers, peak clock), if
-  // this router knows the deployment's prices.
-  virtual std::optional<core::Money> cost(const std::string& deployment_id, const core::Usage& usage,
-                                          core::WallTime when) const {
+  // What the provider will invoice for `usage` at `deployment_id` (prices, tiers, peak clock), at
+  // the prices of the policy that made `plan`, if this router knows the deployment's prices.
+  virtual std::optional<core::Money> cost(const Plan& plan, const std::string& deployment_id,
+                                          const core::Usage& usage, core::WallTime when) const {
     return std::nullopt;
   }
 };

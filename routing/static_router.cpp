@@ -90,7 +90,7 @@ void StaticRouter::record(const AttemptOutcome& outcome) {
   }
 }
 
-std::optional<core::Money> StaticRouter::cost(const std::string& deployment_id, const core::Usage& usage,
+std::optional<core::Money> StaticRouter::cost(const Plan&, const std::string& deployment_id, const core::Usage& usage,
                                                core::WallTime when) const {
   static const std::shared_ptr<const Catalog> catalog = builtin_catalog();
   const DeploymentFacts* facts = catalog ? catalog->find(deployment_id) : nullptr;

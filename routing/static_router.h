@@ -29,7 +29,7 @@ class StaticRouter final : public Router {
   void record(const AttemptOutcome& outcome) override;
   std::vector<std::string> model_names() const override;
   // Priced from the built-in catalog when the deployment is a catalog one (e.g. deepseek/deepseek-flash).
-  std::optional<core::Money> cost(const std::string& deployment_id, const core::Usage& usage,
+  std::optional<core::Money> cost(const Plan& plan, const std::string& deployment_id, const core::Usage& usage,
                                   core::WallTime when) const override;
 
  private:
