@@ -98,7 +98,7 @@ const char* Error::openai_type() const {
     case ErrorKind::rate_limited: return "rate_limit_error";
     case ErrorKind::timeout: return "timeout_error";
     case ErrorKind::internal: return "server_error";
-    default: return "upstream_error";
+    default: return source == ErrorSource::upstream ? "upstream_error" : "server_error";
   }
 }
 

@@ -264,6 +264,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
           for (const auto& c : hit->chunks)
             if (ok) ok = co_await io.send(c);
           if (ok) ok = co_await io.send_comment("x-gateway-cost-usd: 0.0");
+          if (ok) ok = co_await io.send("[DONE]");
           if (ok) ok = co_await io.end_stream();
           status = ok ? 200 : 499;
         } else {
@@ -389,7 +390,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
         if (req.include_usage && !r.usage_chunk.empty()) ok = co_await out.send(r.usage_chunk);
         const std::string cost_comment = cost ? "x-gateway-cost-usd: " + core::format_usd(*cost) : std::string();
         if (ok && cost) ok = co_await io.send_comment(cost_comment);
-        if (ok) ok = co_await out.send("[DONE]");
+        if (ok) ok = co_await io.send("[DONE]");  // not recorded: a cache hit sends its own, after its cost
         if (ok) ok = co_await io.end_stream();
         status = ok ? 200 : 499;
         if (ok && !cache_key_value.empty() && recorder.complete()) {

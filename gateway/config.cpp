@@ -186,8 +186,8 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     if (s["admin_key_env"]) {
       std::string env = scalar<std::string>(file, s["admin_key_env"], "server.admin_key_env");
       const char* v = std::getenv(env.c_str());
-      if (!v || !*v) fail(file, s["admin_key_env"], "server.admin_key_env names '" + env + "', which is not set");
-      c.server.admin_key = v;
+      c.server.admin_key_env = env;
+      if (v && *v) c.server.admin_key = v;  // `serve` refuses to start without it (admin would be open)
     }
     if (s["listen"]) parse_listen(file, s["listen"], c.server);
     if (s["workers"]) c.server.workers = scalar<int>(file, s["workers"], "server.workers");

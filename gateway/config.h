@@ -28,6 +28,7 @@ struct ServerConfig {
   std::string tls_cert_file, tls_key_file;
   std::string access_log = "stdout";  // off | stdout | stderr | path
   std::string admin_key;               // from server.admin_key_env; empty = admin endpoints open
+  std::string admin_key_env;           // the variable named in the config (serve fails if it is unset)
 };
 
 struct LocalConfig {

@@ -122,6 +122,11 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
     app.config.server.listen_host = listen.substr(0, colon);
     app.config.server.listen_port = listen.substr(colon + 1);
   }
+  if (!app.config.server.admin_key_env.empty() && app.config.server.admin_key.empty()) {
+    std::fprintf(stderr, "gateway: server.admin_key_env names '%s', which is not set (admin endpoints would be open)\n",
+                 app.config.server.admin_key_env.c_str());
+    return 2;
+  }
   std::string err;
   if (!app.access_log.open(app.config.server.access_log, err)) {
     std::fprintf(stderr, "gateway: %s\n", err.c_str());

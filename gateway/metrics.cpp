@@ -64,6 +64,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   cache_ = &BuildCounter().Name("gateway_cache_lookups_total")
                 .Help("Response cache lookups by result (hit served at no cost, miss sent upstream).")
                 .Register(*registry_);
+  // Counters owned by the Redis store, mirrored at scrape time (monotonic, hence *_total gauges are
+  // avoided: exported under names without the suffix).
+  auto& fallback = BuildGauge().Name("gateway_redis_limit_fallbacks")
+                       .Help("Requests decided without Redis (unreachable), by fail mode: open = admitted unchecked, closed = refused.")
+                       .Register(*registry_);
+  redis_fail_open_ = &fallback.Add({{"fail_mode", "open"}});
+  redis_fail_closed_ = &fallback.Add({{"fail_mode", "closed"}});
   budget_ = &BuildGauge().Name("gateway_budget_remaining_usd")
                  .Help("Budget left per tenant and period (daily, monthly); negative when overspent.")
                  .Register(*registry_);
@@ -82,6 +89,10 @@ void Metrics::policy_reload(bool ok) { reloads_->Add({{"result", ok ? "ok" : "er
 void Metrics::prometheus_feed(bool ok) { feed_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
 void Metrics::cost(const std::string& tenant, const std::string& deployment, double usd) {
   if (usd > 0) cost_->Add({{"tenant", tenant.empty() ? "open" : tenant}, {"deployment", deployment}}).Increment(usd);
+}
+void Metrics::redis_fallbacks(double open, double closed) {
+  redis_fail_open_->Set(open);
+  redis_fail_closed_->Set(closed);
 }
 void Metrics::cache(bool hit) { cache_->Add({{"result", hit ? "hit" : "miss"}}).Increment(); }
 void Metrics::budget(const std::string& tenant, const std::string& period, double remaining_usd) {

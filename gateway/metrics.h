@@ -32,6 +32,8 @@ class Metrics {
   void prometheus_feed(bool ok);
   void cost(const std::string& tenant, const std::string& deployment, double usd);
   void cache(bool hit);
+  // Requests admitted unchecked (fail open) or refused (fail closed) while Redis was unreachable.
+  void redis_fallbacks(double fail_open_total, double fail_closed_total);
   void budget(const std::string& tenant, const std::string& period, double remaining_usd);
   // Serialises the registry plus extra gauge families (the router's live figures).
   std::string serialize(const std::vector<prometheus::MetricFamily>& extra) const;
@@ -56,6 +58,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* feed_;
   prometheus::Family<prometheus::Counter>* cost_;
   prometheus::Family<prometheus::Counter>* cache_;
+  prometheus::Gauge* redis_fail_open_;
+  prometheus::Gauge* redis_fail_closed_;
   prometheus::Family<prometheus::Gauge>* budget_;
   prometheus::Family<prometheus::Gauge>* decode_tps_;
   prometheus::Gauge* in_flight_;

@@ -24,6 +24,7 @@
 
 #include "gateway/chat_handler.h"
 #include "gateway/auth.h"
+#include "gateway/limits_redis.h"
 #include "gateway/offload.h"
 #include "gateway/openai_api.h"
 #include "gateway/prometheus_feed.h"
@@ -96,7 +97,9 @@ class Session final : public SessionBase, public ClientIo {
     res.set(http::field::content_type, content_type);
     res.set(http::field::server, "llm-gateway");
     for (const auto& [k, v] : headers_) res.set(k, v);
-    if (status == 503 || status == 429) res.set(http::field::retry_after, "1");
+    // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already.
+    if ((status == 503 || status == 429) && res.find(http::field::retry_after) == res.end())
+      res.set(http::field::retry_after, "1");
     res.keep_alive(keep_alive_ && !app_.draining.load());
     res.body() = std::move(body);
     res.prepare_payload();
@@ -350,6 +353,8 @@ class Session final : public SessionBase, public ClientIo {
       if (app_.limits) {
         auto budgets = co_await offload(app_, [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
         for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());
+        if (auto* r = dynamic_cast<RedisLimitStore*>(app_.limits.get()))
+          app_.metrics.redis_fallbacks(double(r->fail_open_total()), double(r->fail_closed_total()));
       }
       co_await respond(200, "text/plain; version=0.0.4; charset=utf-8", app_.metrics.serialize(router_families()));
       status = 200;
