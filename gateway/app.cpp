@@ -105,12 +105,13 @@ std::vector<routing::ProviderInstance> provider_instances(const App& app) {
 core::Status reload_policy(App& app, const char* trigger) {
   if (!app.policy_router) return core::make_error(core::ErrorKind::bad_request, "no policy file is configured");
   auto s = app.policy_router->reload_file(app.config.policy_file, app.provider_instances);
-  app.metrics.policy_reload(s.ok());
+  // Logged before it is counted: whoever sees the counter move can already read why.
   if (s.ok())
     std::fprintf(stderr, "gateway: policy %s reloaded (%s)\n", app.config.policy_file.c_str(), trigger);
   else
     std::fprintf(stderr, "gateway: policy %s NOT reloaded (%s), previous policy keeps serving:\n%s\n",
                  app.config.policy_file.c_str(), trigger, s.error().message.c_str());
+  app.metrics.policy_reload(s.ok());
   return s;
 }
 
