@@ -10,7 +10,7 @@ cxx="${CXX_FUZZ:-$(command -v clang++-14 || command -v clang++ || true)}"
 [[ -n "$cxx" ]] || { echo "run_parser_fuzz.sh: clang++ not found" >&2; exit 1; }
 mkdir -p "$out/obj" "$out/corpus" "$out/crashes"
 srcs=("$root"/core/*.cpp "$root"/providers/{dialect,error_map,openai_normalize,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
-      "$root"/gateway/{config,openai_api}.cpp "$root/providers/asio_beast_src.cpp")
+      "$root"/gateway/{config,openai_api,tenants}.cpp "$root/providers/asio_beast_src.cpp")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root" -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 objs=(); pids=()
@@ -36,6 +36,7 @@ seed() { printf "$1" > "$out/corpus/$2"; }
 seed '\x00\x00data: {"id":"a","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n: keep-alive\n\ndata: {"choices":[],"usage":{"prompt_tokens":3,"prompt_cache_hit_tokens":1}}\n\ndata: [DONE]\n\n' sse
 seed '\x01\x00{"model":"auto","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":5,"stop":["x"]}' chat
 seed '\x02\x00server: {listen: "127.0.0.1:0"}\nproviders:\n  qwen: {region: us-east-1}\nmodels:\n  a: [qwen/qwen-flash]\n' config
+seed '\x02\x00tenants:\n  acme:\n    keys: [{id: k1, sha256: "4422aeb6ff789c5ed96848d755c7ac98be26d05b3b89526af258d22775aa6e56"}]\n    budget: {daily_usd: 5, hard: true}\n    limits: {rpm: 60}\nstate: {mode: local}\ncache: {enabled: true}\n' tenants
 seed '\x03\x03{"error":{"code":"1113","message":"Insufficient balance"}}' err
 seed '\x04\x02{"id":"x","choices":[{"index":0,"message":{"content":"y"},"finish_reason":"stop","usage":{"prompt_tokens":1}}]}' resp
 seed '\x05\x01{"model":"a","messages":[],"stream_options":{"include_usage":false,"x":1}}' body
