@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "gateway/yaml_checks.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -10,44 +12,7 @@
 namespace gateway {
 namespace {
 
-struct ConfigError {
-  std::string message;
-};
-
-std::string where(const std::string& file, const YAML::Node& n) {
-  auto m = n.Mark();
-  if (m.is_null()) return file + ": ";
-  return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
-}
-
-[[noreturn]] void fail(const std::string& file, const YAML::Node& n, const std::string& msg) {
-  throw ConfigError{where(file, n) + msg};
-}
-
-void check_keys(const std::string& file, const YAML::Node& map, const std::string& section,
-                std::initializer_list<const char*> allowed) {
-  if (!map.IsMap()) fail(file, map, section + " must be a mapping");
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    std::string k = it->first.as<std::string>();
-    bool ok = false;
-    for (const char* a : allowed) ok |= k == a;
-    if (!ok) {
-      std::string list;
-      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      fail(file, it->first, "unknown key '" + k + "' in " + section + " (allowed: " + list + ")");
-    }
-  }
-}
-
-template <class T>
-T scalar(const std::string& file, const YAML::Node& n, const char* what) {
-  if (!n.IsScalar()) fail(file, n, std::string(what) + " must be a scalar");
-  try {
-    return n.as<T>();
-  } catch (const YAML::Exception&) {
-    fail(file, n, std::string(what) + " has the wrong type ('" + n.Scalar() + "')");
-  }
-}
+using namespace yaml_checks;
 
 std::chrono::milliseconds ms(const std::string& file, const YAML::Node& n, const char* what) {
   auto v = scalar<int64_t>(file, n, what);

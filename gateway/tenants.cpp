@@ -5,6 +5,8 @@
 #include <openssl/sha.h>
 #include <yaml-cpp/yaml.h>
 
+#include "gateway/yaml_checks.h"
+
 #include <cmath>
 #include <map>
 #include <set>
@@ -13,44 +15,7 @@
 namespace gateway {
 namespace {
 
-struct TenantConfigError {
-  std::string message;
-};
-
-std::string where(const std::string& file, const YAML::Node& n) {
-  auto m = n.Mark();
-  if (m.is_null()) return file + ": ";
-  return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
-}
-
-[[noreturn]] void fail(const std::string& file, const YAML::Node& n, const std::string& msg) {
-  throw TenantConfigError{where(file, n) + msg};
-}
-
-void check_keys(const std::string& file, const YAML::Node& map, const std::string& section,
-                std::initializer_list<const char*> allowed) {
-  if (!map.IsMap()) fail(file, map, section + " must be a mapping");
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    std::string k = it->first.as<std::string>();
-    bool ok = false;
-    for (const char* a : allowed) ok |= k == a;
-    if (!ok) {
-      std::string list;
-      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      fail(file, it->first, "unknown key '" + k + "' in " + section + " (allowed: " + list + ")");
-    }
-  }
-}
-
-template <class T>
-T scalar(const std::string& file, const YAML::Node& n, const std::string& what) {
-  if (!n.IsScalar()) fail(file, n, what + " must be a scalar");
-  try {
-    return n.as<T>();
-  } catch (const YAML::Exception&) {
-    fail(file, n, what + " has the wrong type ('" + n.Scalar() + "')");
-  }
-}
+using namespace yaml_checks;
 
 bool valid_name(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
@@ -206,7 +171,7 @@ core::Result<TenantDirectory> TenantDirectory::from_yaml(const YAML::Node& node,
       }
       d.tenants_.push_back(std::move(t));
     }
-  } catch (const TenantConfigError& e) {
+  } catch (const ConfigError& e) {
     return core::make_error(core::ErrorKind::bad_request, e.message, core::ErrorSource::gateway, "config_invalid");
   } catch (const YAML::Exception& e) {
     return core::make_error(core::ErrorKind::bad_request, file + ": " + e.what(), core::ErrorSource::gateway,
