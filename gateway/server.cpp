@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "gateway/chat_handler.h"
+#include "core/http_wire.h"
 #include "gateway/auth.h"
 #include "gateway/limits_redis.h"
 #include "gateway/offload.h"
@@ -93,22 +94,30 @@ class Session final : public SessionBase, public ClientIo {
 
   // ClientIo
   asio::awaitable<bool> respond(int status, std::string_view content_type, std::string body) override {
-    http::response<http::string_body> res{static_cast<http::status>(status), 11};
-    res.set(http::field::content_type, content_type);
-    res.set(http::field::server, "llm-gateway");
-    for (const auto& [k, v] : headers_) res.set(k, v);
+    std::string& out = out_;
+    out.clear();
+    core::append_status_line(out, status);
+    core::append_header(out, "Content-Type", content_type);
+    core::append_header(out, "Server", "llm-gateway");
+    bool has_retry_after = false;
+    for (const auto& [k, v] : headers_) {
+      core::append_header(out, k, v);
+      has_retry_after |= beast::iequals(k, "retry-after");
+    }
     // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already.
-    if ((status == 503 || status == 429) && res.find(http::field::retry_after) == res.end())
-      res.set(http::field::retry_after, "1");
-    res.keep_alive(keep_alive_ && !app_.draining.load());
-    res.body() = std::move(body);
-    res.prepare_payload();
+    if ((status == 503 || status == 429) && !has_retry_after) core::append_header(out, "Retry-After", "1");
+    const bool ka = keep_alive_ && !app_.draining.load();
+    if (!ka) core::append_header(out, "Connection", "close");
+    else if (http10_) core::append_header(out, "Connection", "keep-alive");
+    core::append_header(out, "Content-Length", std::to_string(body.size()));
+    out += "\r\n";
     status_ = status;
     committed_ = true;
+    std::array<asio::const_buffer, 2> parts{asio::buffer(out), asio::buffer(body)};
     lowest().expires_after(app_.config.server.write_timeout);
-    auto [ec, n] = co_await http::async_write(stream_, res, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(asio::use_awaitable));
     if (ec) { keep_alive_ = false; co_return false; }
-    if (!res.keep_alive()) keep_alive_ = false;
+    if (!ka) keep_alive_ = false;
     co_return true;
   }
 
@@ -120,49 +129,57 @@ class Session final : public SessionBase, public ClientIo {
 
   bool committed() const override { return committed_; }
 
-  asio::awaitable<bool> send(std::string_view data) override {
-    if (broken_) co_return false;
+  // One chunk of the chunked stream: size line, prefix, payload, suffix, CRLF, in one write.
+  asio::awaitable<bool> write_chunk(std::string_view prefix, std::string_view payload, std::string_view suffix) {
+    std::string& out = out_;
     if (!committed_) {
-      http::response<http::empty_body> res{http::status::ok, 11};
-      res.set(http::field::content_type, "text/event-stream");
-      res.set(http::field::cache_control, "no-cache");
-      res.set(http::field::server, "llm-gateway");
-      res.set("x-accel-buffering", "no");
-      for (const auto& [k, v] : headers_) res.set(k, v);
-      res.keep_alive(keep_alive_ && !app_.draining.load());
-      if (!res.keep_alive()) keep_alive_ = false;
-      res.chunked(true);
-      http::response_serializer<http::empty_body> sr{res};
+      out.clear();
+      core::append_status_line(out, 200);
+      core::append_header(out, "Content-Type", "text/event-stream");
+      core::append_header(out, "Cache-Control", "no-cache");
+      core::append_header(out, "Server", "llm-gateway");
+      core::append_header(out, "X-Accel-Buffering", "no");
+      for (const auto& [k, v] : headers_) core::append_header(out, k, v);
+      const bool ka = keep_alive_ && !app_.draining.load();
+      if (!ka) {
+        keep_alive_ = false;
+        core::append_header(out, "Connection", "close");
+      }
+      core::append_header(out, "Transfer-Encoding", "chunked");
+      out += "\r\n";
       committed_ = true;
       status_ = 200;
-      lowest().expires_after(app_.config.server.write_timeout);
-      auto [ec, n] = co_await http::async_write_header(stream_, sr, asio::as_tuple(asio::use_awaitable));
-      if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
+    } else {
+      out.clear();
     }
-    static constexpr std::string_view prefix = "data: ", suffix = "\n\n";
-    std::array<asio::const_buffer, 3> parts{asio::buffer(prefix.data(), prefix.size()), asio::buffer(data.data(), data.size()),
-                                            asio::buffer(suffix.data(), suffix.size())};
+    core::append_chunk_size(out, prefix.size() + payload.size() + suffix.size());
+    out += prefix;
+    std::string tail(suffix);
+    tail += "\r\n";
+    std::array<asio::const_buffer, 3> parts{asio::buffer(out), asio::buffer(payload.data(), payload.size()),
+                                            asio::buffer(tail)};
     lowest().expires_after(app_.config.server.write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(parts), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(asio::use_awaitable));
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
+  }
+
+  asio::awaitable<bool> send(std::string_view data) override {
+    if (broken_) co_return false;
+    co_return co_await write_chunk("data: ", data, "\n\n");
   }
 
   asio::awaitable<bool> send_comment(std::string_view text) override {
     if (broken_ || !committed_) co_return false;
-    static constexpr std::string_view prefix = ": ", suffix = "\n\n";
-    std::array<asio::const_buffer, 3> parts{asio::buffer(prefix.data(), prefix.size()), asio::buffer(text.data(), text.size()),
-                                            asio::buffer(suffix.data(), suffix.size())};
-    lowest().expires_after(app_.config.server.write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(parts), asio::as_tuple(asio::use_awaitable));
-    if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
-    co_return true;
+    co_return co_await write_chunk(": ", text, "\n\n");
   }
 
   asio::awaitable<bool> end_stream() override {
     if (broken_) co_return false;
+    static constexpr std::string_view last = "0\r\n\r\n";
     lowest().expires_after(app_.config.server.write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(last.data(), last.size()),
+                                              asio::as_tuple(asio::use_awaitable));
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
   }
@@ -259,6 +276,7 @@ class Session final : public SessionBase, public ClientIo {
       }
       auto req = parser.release();
       keep_alive_ = req.keep_alive();
+      http10_ = req.version() == 10;
       co_await handle(std::move(req));
       lowest().expires_never();
     }
@@ -511,7 +529,9 @@ class Session final : public SessionBase, public ClientIo {
   bool committed_ = false;
   bool broken_ = false;
   bool idle_ = false;
+  bool http10_ = false;
   int status_ = 0;
+  std::string out_;  // reused for every message head and chunk frame of this connection
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "providers/upstream_client.h"
 
+#include "core/http_wire.h"
+
 #include <openssl/ssl.h>
+#include <array>
 #include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -181,16 +184,22 @@ class ExchangeImpl final : public UpstreamExchange {
   template <class Stream>
   asio::awaitable<boost::system::error_code> send_and_read_header(Stream& s, const UpstreamRequest& r,
                                                                   core::SteadyTime header_deadline, const char*& phase) {
-    http::request<http::string_body> req{http::verb::post, r.target, 11};
-    req.set(http::field::host, ep_.port == (ep_.tls ? "443" : "80") ? ep_.host : ep_.host + ":" + ep_.port);
-    req.set(http::field::user_agent, "llm-gateway/0.1");
-    for (const auto& [k, v] : r.headers) req.set(k, v);
-    req.keep_alive(true);
-    req.body() = r.body;
-    req.prepare_payload();
+    // The request head is formatted into one buffer and sent with the body in one gather write.
+    std::string head;
+    head.reserve(256 + r.target.size());
+    head += "POST ";
+    for (char c : r.target)
+      if (c > ' ' && c != 0x7f) head.push_back(c);
+    head += " HTTP/1.1\r\n";
+    core::append_header(head, "Host", ep_.port == (ep_.tls ? "443" : "80") ? ep_.host : ep_.host + ":" + ep_.port);
+    core::append_header(head, "User-Agent", "llm-gateway/0.1");
+    for (const auto& [k, v] : r.headers) core::append_header(head, k, v);
+    core::append_header(head, "Content-Length", std::to_string(r.body.size()));
+    head += "\r\n";
+    std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
     conn_->lowest().expires_at(header_deadline);
     phase = "sending the request";
-    auto [wec, wn] = co_await http::async_write(s, req, asio::as_tuple(asio::use_awaitable));
+    auto [wec, wn] = co_await asio::async_write(s, parts, asio::as_tuple(asio::use_awaitable));
     if (wec) co_return wec;
     phase = "waiting for the response header (first byte)";
     conn_->lowest().expires_at(header_deadline);
