@@ -3,6 +3,8 @@
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 namespace gateway {
 
@@ -12,7 +14,28 @@ const prometheus::Histogram::BucketBoundaries& latency_buckets() {
                                                             2.5,   5,    10,    20,   40,  80,   160, 320};
   return b;
 }
-std::string status_class(int status) { return std::to_string(status / 100) + "xx"; }
+
+using LabelList = std::initializer_list<std::pair<const char*, std::string_view>>;
+
+// prometheus-cpp's Family::Add builds a label map, hashes it and takes the family's mutex on every
+// call; on the request path the same few label sets repeat, so each thread remembers the metric
+// object per (family, label values). Families never remove metrics, so the pointers stay valid.
+template <class M, class... Args>
+M& cached(prometheus::Family<M>* family, LabelList labels, Args&&... args) {
+  thread_local std::string key;
+  thread_local std::unordered_map<std::string, void*> cache;
+  key.assign(reinterpret_cast<const char*>(&family), sizeof family);
+  for (const auto& [name, value] : labels) {
+    key.append(value.data(), value.size());
+    key.push_back('\x1f');
+  }
+  if (auto it = cache.find(key); it != cache.end()) return *static_cast<M*>(it->second);
+  prometheus::Labels l;
+  for (const auto& [name, value] : labels) l.emplace(name, std::string(value));
+  M& m = family->Add(l, std::forward<Args>(args)...);
+  cache.emplace(key, &m);
+  return m;
+}
 }  // namespace
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -88,13 +111,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 void Metrics::policy_reload(bool ok) { reloads_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
 void Metrics::prometheus_feed(bool ok) { feed_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
 void Metrics::cost(const std::string& tenant, const std::string& deployment, double usd) {
-  if (usd > 0) cost_->Add({{"tenant", tenant.empty() ? "open" : tenant}, {"deployment", deployment}}).Increment(usd);
+  if (usd > 0)
+    cached(cost_, {{"tenant", tenant.empty() ? std::string_view("open") : std::string_view(tenant)}, {"deployment", deployment}})
+        .Increment(usd);
 }
 void Metrics::redis_fallbacks(double open, double closed) {
   redis_fail_open_->Set(open);
   redis_fail_closed_->Set(closed);
 }
-void Metrics::cache(bool hit) { cache_->Add({{"result", hit ? "hit" : "miss"}}).Increment(); }
+void Metrics::cache(bool hit) { cached(cache_, {{"result", hit ? "hit" : "miss"}}).Increment(); }
 void Metrics::budget(const std::string& tenant, const std::string& period, double remaining_usd) {
   budget_->Add({{"tenant", tenant}, {"period", period}}).Set(remaining_usd);
 }
@@ -116,24 +141,25 @@ std::string Metrics::serialize() const {
 }
 
 void Metrics::request_done(const std::string& model, const std::string& deployment, int status, double seconds) {
-  requests_->Add({{"model", model}, {"deployment", deployment}, {"status_class", status_class(status)}}).Increment();
-  request_duration_->Add({{"model", model}}, latency_buckets()).Observe(seconds);
+  const char* sc = status < 200 ? "1xx" : status < 300 ? "2xx" : status < 400 ? "3xx" : status < 500 ? "4xx" : "5xx";
+  cached(requests_, {{"model", model}, {"deployment", deployment}, {"status_class", sc}}).Increment();
+  cached(request_duration_, {{"model", model}}, latency_buckets()).Observe(seconds);
 }
 
 void Metrics::attempt_done(const std::string& deployment, const std::string& outcome, double upstream_seconds,
                            double ttft_seconds, bool streamed) {
-  attempts_->Add({{"deployment", deployment}, {"outcome", outcome}}).Increment();
-  upstream_latency_->Add({{"deployment", deployment}}, latency_buckets()).Observe(upstream_seconds);
-  if (streamed && ttft_seconds > 0) ttft_->Add({{"deployment", deployment}}, latency_buckets()).Observe(ttft_seconds);
+  cached(attempts_, {{"deployment", deployment}, {"outcome", outcome}}).Increment();
+  cached(upstream_latency_, {{"deployment", deployment}}, latency_buckets()).Observe(upstream_seconds);
+  if (streamed && ttft_seconds > 0) cached(ttft_, {{"deployment", deployment}}, latency_buckets()).Observe(ttft_seconds);
 }
 
-void Metrics::failover(const std::string& model) { failovers_->Add({{"model", model}}).Increment(); }
-void Metrics::error(const std::string& reason) { errors_->Add({{"reason", reason}}).Increment(); }
+void Metrics::failover(const std::string& model) { cached(failovers_, {{"model", model}}).Increment(); }
+void Metrics::error(const std::string& reason) { cached(errors_, {{"reason", reason}}).Increment(); }
 
 void Metrics::tokens(const std::string& deployment, const core::Usage& u) {
   if (!u.present) return;
   auto add = [&](const char* kind, int64_t n) {
-    if (n > 0) tokens_->Add({{"deployment", deployment}, {"kind", kind}}).Increment(static_cast<double>(n));
+    if (n > 0) cached(tokens_, {{"deployment", deployment}, {"kind", kind}}).Increment(static_cast<double>(n));
   };
   add("input", u.uncached_prompt_tokens());
   add("cached_input", u.cached_tokens);
