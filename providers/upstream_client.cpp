@@ -86,6 +86,9 @@ struct Connection {
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   core::SteadyTime idle_since{};
+  // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
+  // allocates no 16 KiB buffer of its own.
+  std::array<char, 16384> body_buf;
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
@@ -221,19 +224,21 @@ class ExchangeImpl final : public UpstreamExchange {
         done_ = true;
         co_return std::string_view{};
       }
-      parser_.get().body().data = buf_;
-      parser_.get().body().size = sizeof buf_;
+      char* const buf = conn_->body_buf.data();
+      const size_t cap = conn_->body_buf.size();
+      parser_.get().body().data = buf;
+      parser_.get().body().size = cap;
       conn_->lowest().expires_at(deadline);
       auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, parser_, asio::as_tuple(asio::use_awaitable));
       if (ec == http::error::need_buffer) ec = {};
-      size_t got = sizeof buf_ - parser_.get().body().size;
+      size_t got = cap - parser_.get().body().size;
       if (ec) {
         failed_ = true;
         if (ec == asio::error::operation_aborted)
           co_return upstream_failure(ErrorKind::cancelled, "upstream exchange cancelled");
         co_return io_error(ec, ep_, "while sending the response body");
       }
-      if (got > 0) co_return std::string_view(buf_, got);
+      if (got > 0) co_return std::string_view(buf, got);
     }
   }
 
@@ -244,7 +249,6 @@ class ExchangeImpl final : public UpstreamExchange {
   http::response_parser<http::buffer_body> parser_;
   bool done_ = false;
   bool failed_ = false;
-  char buf_[16384];
 };
 
 std::string tls_failure_detail(SSL* ssl, const boost::system::error_code& ec) {
