@@ -485,6 +485,20 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
     o += ',';
   };
   o += '{';
+  // {"cost":..,"latency":..,"error_risk":..}, as both the route's weights and each candidate's terms.
+  auto cost_latency_error = [&](const char* name, double cost, double latency, double error) {
+    key(name);
+    o += '{';
+    key("cost");
+    json_num(o, cost);
+    o += ',';
+    key("latency");
+    json_num(o, latency);
+    o += ',';
+    key("error_risk");
+    json_num(o, error);
+    o += "},";
+  };
   str_field("policy", p.name);
   str_field("file", p.file);
   str_field("route", d.route ? d.route->name : "");
@@ -492,17 +506,7 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
     num_field("route_line", d.route->line);
     str_field("objective", to_string(d.route->objective.kind));
     const Objective& ob = d.route->objective;
-    key("weights");
-    o += '{';
-    key("cost");
-    json_num(o, ob.cost_weight);
-    o += ',';
-    key("latency");
-    json_num(o, ob.latency_weight);
-    o += ',';
-    key("error_risk");
-    json_num(o, ob.error_weight);
-    o += "},";
+    cost_latency_error("weights", ob.cost_weight, ob.latency_weight, ob.error_weight);
     if (ob.latency_slo_ms) num_field("latency_slo_ms", *ob.latency_slo_ms);
     if (ob.ttft_slo_ms) num_field("ttft_slo_ms", *ob.ttft_slo_ms);
     num_field("max_attempts", d.route->max_attempts);
@@ -554,17 +558,7 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
       str_field("status", static_cast<size_t>(rank[i]) <= limit ? (rank[i] == 1 ? "primary" : "fallback") : "qualified");
       num_field("rank", rank[i]);
       num_field("score", e.score);
-      key("terms");
-      o += '{';
-      key("cost");
-      json_num(o, e.cost_term);
-      o += ',';
-      key("latency");
-      json_num(o, e.latency_term);
-      o += ',';
-      key("error_risk");
-      json_num(o, e.error_term);
-      o += "},";
+      cost_latency_error("terms", e.cost_term, e.latency_term, e.error_term);
       num_field("est_cost_usd", e.est_cost_usd);
       num_field("est_output_tokens", static_cast<double>(e.est_output_tokens));
       num_field("est_cached_tokens", static_cast<double>(e.est_cached_tokens));
