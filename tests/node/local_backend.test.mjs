@@ -20,6 +20,14 @@ async function metric(name) {
   return line ? Number(line.split(' ').pop()) : NaN;
 }
 
+// Generation ends at max_tokens ("length", exactly max tokens) or earlier at an end-of-turn
+// token ("stop", fewer tokens): random-weight models do both.
+function assertFinish(finish, tokens, max) {
+  assert.ok(Number.isInteger(tokens) && tokens >= 1 && tokens <= max, `completion_tokens ${tokens} within 1..${max}`);
+  if (finish === 'length') assert.equal(tokens, max);
+  else assert.equal(finish, 'stop', `finish_reason ${finish}`);
+}
+
 before(async () => {
   assert.ok(fs.existsSync(TOOL), `model tool missing at ${TOOL}: build the gguf-make-test-model target`);
   dir = tmpDir('gw-local-');
@@ -48,8 +56,8 @@ test('non-streaming completion through the SDK', async () => {
   assert.equal(response.headers.get('x-gateway-deployment'), 'local@self/tiny-moe');
   assert.equal(data.object, 'chat.completion');
   assert.equal(typeof data.choices[0].message.content, 'string');
-  assert.equal(data.choices[0].finish_reason, 'length');
-  assert.equal(data.usage.completion_tokens, 12);
+  // Random weights may end the turn early (end-of-turn token); usage must match either way.
+  assertFinish(data.choices[0].finish_reason, data.usage.completion_tokens, 12);
   assert.ok(data.usage.prompt_tokens > 3, `prompt tokens counted: ${data.usage.prompt_tokens}`);
 });
 
@@ -76,9 +84,8 @@ test('streaming through the SDK, usage in the final chunk', async () => {
     if (ch?.finish_reason) finish = ch.finish_reason;
   }
   assert.ok(chunks >= 3, `several chunks (${chunks})`);
-  assert.equal(finish, 'length');
+  assertFinish(finish, usage?.completion_tokens, 16);
   assert.ok(usage, 'usage chunk arrived');
-  assert.equal(usage.completion_tokens, 16);
   assert.ok(text.length > 0);
 });
 
@@ -95,7 +102,7 @@ test('several clients at once all complete', async () => {
     jobs.push(client.chat.completions.create({ model: 'local', messages: userMsg('client ' + i), max_tokens: 24, seed: i }));
   }
   const results = await Promise.all(jobs);
-  for (const r of results) assert.equal(r.usage.completion_tokens, 24);
+  for (const r of results) assertFinish(r.choices[0].finish_reason, r.usage.completion_tokens, 24);
 });
 
 test('client disconnect mid-stream cancels the generation', async () => {
@@ -127,5 +134,5 @@ test('client disconnect mid-stream cancels the generation', async () => {
   assert.equal(depth, 0, 'the engine dropped the generation after the client left');
   // And it still serves.
   const r = await client.chat.completions.create({ model: 'local', messages: userMsg('still there?'), max_tokens: 3 });
-  assert.equal(r.usage.completion_tokens, 3);
+  assertFinish(r.choices[0].finish_reason, r.usage.completion_tokens, 3);
 });
