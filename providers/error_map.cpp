@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -126,8 +127,10 @@ std::chrono::milliseconds parse_retry_after(std::string_view v) {
   double secs = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
   if (ec == std::errc() && p == v.data() + v.size()) {
-    if (secs <= 0) return std::chrono::milliseconds{0};
-    return std::chrono::milliseconds{std::min<int64_t>(cap_ms, static_cast<int64_t>(secs * 1000))};
+    // "nan", "inf" and huge values parse as doubles too: bound before converting.
+    if (!std::isfinite(secs) || !(secs > 0)) return std::chrono::milliseconds{0};
+    if (secs >= cap_ms / 1000.0) return std::chrono::milliseconds{cap_ms};
+    return std::chrono::milliseconds{static_cast<int64_t>(secs * 1000)};
   }
   // HTTP-date, e.g. "Wed, 21 Oct 2015 07:28:00 GMT"
   std::tm tm{};

@@ -39,8 +39,15 @@ seed '\x02\x00server: {listen: "127.0.0.1:0"}\nproviders:\n  qwen: {region: us-e
 seed '\x02\x00tenants:\n  acme:\n    keys: [{id: k1, sha256: "4422aeb6ff789c5ed96848d755c7ac98be26d05b3b89526af258d22775aa6e56"}]\n    budget: {daily_usd: 5, hard: true}\n    limits: {rpm: 60}\nstate: {mode: local}\ncache: {enabled: true}\n' tenants
 seed '\x03\x03{"error":{"code":"1113","message":"Insufficient balance"}}' err
 seed '\x04\x02{"id":"x","choices":[{"index":0,"message":{"content":"y"},"finish_reason":"stop","usage":{"prompt_tokens":1}}]}' resp
+seed '\x03\x00nan' retry_after_nan
 seed '\x05\x01{"model":"a","messages":[],"stream_options":{"include_usage":false,"x":1}}' body
 
 cd "$out/crashes"
-"$out/parsers_fuzz" -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 -print_final_stats=1 "$out/corpus" 2>&1 | tail -5
+# Keep the whole report when the fuzzer fails: the sanitizer's message is what one needs.
+if ! "$out/parsers_fuzz" -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 -print_final_stats=1 "$out/corpus" >"$out/fuzz.log" 2>&1; then
+  grep -E "ERROR|SUMMARY|runtime error|#[0-9]+ 0x" "$out/fuzz.log" | head -40
+  echo "parsers fuzz: FAILED (inputs in $out/crashes; full log $out/fuzz.log)" >&2
+  exit 1
+fi
+tail -5 "$out/fuzz.log"
 echo "parsers fuzz: no crash in ${secs} s"

@@ -69,6 +69,10 @@ TEST(ErrorMap, RetryAfterSecondsAndDates) {
   EXPECT_EQ(providers::parse_retry_after(""), milliseconds(0));
   EXPECT_EQ(providers::parse_retry_after("soon"), milliseconds(0));
   EXPECT_EQ(providers::parse_retry_after("99999999"), milliseconds(3600 * 1000));  // capped
+  EXPECT_EQ(providers::parse_retry_after("1e300"), milliseconds(3600 * 1000));     // capped before conversion
+  EXPECT_EQ(providers::parse_retry_after("nan"), milliseconds(0));                 // found by the fuzzer
+  EXPECT_EQ(providers::parse_retry_after("inf"), milliseconds(0));
+  EXPECT_EQ(providers::parse_retry_after("-inf"), milliseconds(0));
   EXPECT_EQ(providers::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), milliseconds(0));  // in the past
   core::Error e = classify_upstream_error(*find_dialect("deepseek"), 429, "{}", "2");
   EXPECT_EQ(e.retry_after, milliseconds(2000));
