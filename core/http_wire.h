@@ -11,28 +11,51 @@ namespace core {
 const char* http_reason(int status);
 
 inline void append_status_line(std::string& out, int status) {
-  char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "HTTP/1.1 %d ", status);
-  out.append(buf, static_cast<size_t>(n));
+  if (status < 100 || status > 999) status = 500;
+  const char line[13] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', static_cast<char>('0' + status / 100),
+                         static_cast<char>('0' + status / 10 % 10), static_cast<char>('0' + status % 10), ' '};
+  out.append(line, sizeof line);
   out += http_reason(status);
   out += "\r\n";
 }
 
+namespace detail {
+// Appends s without CR and LF (and without ':' if drop_colon); runs are appended whole: this is
+// on every message head.
+inline void append_header_text(std::string& out, std::string_view s, bool drop_colon) {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  const char* run = p;
+  for (; p != end; ++p) {
+    const char c = *p;
+    if (c == '\r' || c == '\n' || (drop_colon && c == ':')) {
+      out.append(run, static_cast<size_t>(p - run));
+      run = p + 1;
+    }
+  }
+  out.append(run, static_cast<size_t>(end - run));
+}
+}  // namespace detail
+
 // Appends "name: value\r\n"; CR and LF are dropped so no value can inject a header.
 inline void append_header(std::string& out, std::string_view name, std::string_view value) {
-  for (char c : name)
-    if (c != '\r' && c != '\n' && c != ':') out.push_back(c);
-  out += ": ";
-  for (char c : value)
-    if (c != '\r' && c != '\n') out.push_back(c);
-  out += "\r\n";
+  detail::append_header_text(out, name, true);
+  out.append(": ", 2);
+  detail::append_header_text(out, value, false);
+  out.append("\r\n", 2);
 }
 
 // Chunk size line for a chunk of `size` bytes.
 inline void append_chunk_size(std::string& out, size_t size) {
-  char buf[24];
-  int n = std::snprintf(buf, sizeof buf, "%zx\r\n", size);
-  out.append(buf, static_cast<size_t>(n));
+  char buf[20];
+  char* p = buf + sizeof buf;
+  *--p = '\n';
+  *--p = '\r';
+  do {
+    *--p = "0123456789abcdef"[size & 15];
+    size >>= 4;
+  } while (size);
+  out.append(p, static_cast<size_t>(buf + sizeof buf - p));
 }
 
 }  // namespace core

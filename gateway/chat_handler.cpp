@@ -56,7 +56,7 @@ void prefix_of(const core::ChatRequest& req, routing::RequestFeatures& f) {
 
 }  // namespace
 
-routing::RequestFeatures features_of(const core::ChatRequest& req, const RequestHeaders& headers, bool trust_headers) {
+routing::RequestFeatures features_of(const core::ChatRequest& req, RequestHeaders headers, bool trust_headers) {
   routing::RequestFeatures f;
   f.model = req.model;
   f.est_input_tokens = core::estimate_prompt_tokens(req);
@@ -67,9 +67,9 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, const Request
   f.needs_reasoning = req.wants_reasoning;
   f.stream = req.stream;
   prefix_of(req, f);
-  f.headers = headers;
+  f.headers = std::move(headers);
   if (trust_headers) {
-    for (const auto& [k, v] : headers) {
+    for (const auto& [k, v] : f.headers) {
       if (k == "x-gateway-tenant") f.tenant = v;
       else if (k == "x-gateway-client-region") f.client_region = v;
       else if (k == "x-gateway-data-classification") f.data_classification = v;
@@ -187,7 +187,7 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
 }  // namespace
 
 boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec) {
+                                        RequestHeaders headers, const Caller& caller, AccessRecord& rec) {
   const auto t0 = Clock::now();
   app.metrics.in_flight().Increment();
   struct InFlight {
@@ -222,7 +222,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     co_return status;
   }
   std::shared_ptr<routing::Router> router = app.router.load();
-  routing::RequestFeatures features = features_of(req, headers, app.config.trust_routing_headers);
+  routing::RequestFeatures features = features_of(req, std::move(headers), app.config.trust_routing_headers);
   if (caller.tenant) {
     features.tenant = tenant;  // the authenticated tenant, whatever a header says
     if (features.client_region.empty()) features.client_region = caller.tenant->client_region;
@@ -245,7 +245,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
   std::string cache_key_value;
   if (app.cache) {
     std::string opt;
-    for (const auto& [k, v] : headers)
+    for (const auto& [k, v] : features.headers)
       if (k == "x-gateway-cache") opt = v;
     if (opt != "off" && cacheable(req, opt == "on" || opt == "force")) {
       cache_key_value = cache_key(tenant, req.raw_body);

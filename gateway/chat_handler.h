@@ -17,10 +17,11 @@ using RequestHeaders = std::vector<std::pair<std::string, std::string>>;  // low
 
 // Returns the HTTP status given to the client (499 when the client went away).
 boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec);
+                                        RequestHeaders headers, const Caller& caller, AccessRecord& rec);
 
 // What routing sees of a request: its content features plus the trusted routing headers
 // (x-gateway-tenant, x-gateway-client-region, x-gateway-data-classification, x-gateway-data-tags).
-routing::RequestFeatures features_of(const core::ChatRequest& req, const RequestHeaders& headers, bool trust_headers);
+// The headers end up in the features (policies can match on them), hence taken by value.
+routing::RequestFeatures features_of(const core::ChatRequest& req, RequestHeaders headers, bool trust_headers);
 
 }  // namespace gateway

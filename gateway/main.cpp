@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -177,7 +178,25 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
 
 }  // namespace
 
+namespace {
+// glibc's per-thread cache keeps at most 7 freed blocks per size class; one proxied request frees
+// a few dozen small blocks of the same few sizes, so most took the slower arena path (measured with
+// tests/bench: +5-9% requests/s with a larger cache). The tunable is only read at process start,
+// hence one re-exec of ourselves with it set, before anything else has happened.
+void tune_malloc_cache(char** argv) {
+  const char* current = std::getenv("GLIBC_TUNABLES");
+  if (current && std::strstr(current, "glibc.malloc.tcache_count")) return;  // the operator chose
+  if (std::getenv("GATEWAY_MALLOC_TUNED")) return;  // already re-executed once
+  std::string value = "glibc.malloc.tcache_count=128";
+  if (current && *current) value = std::string(current) + ":" + value;
+  ::setenv("GLIBC_TUNABLES", value.c_str(), 1);
+  ::setenv("GATEWAY_MALLOC_TUNED", "1", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then run untuned
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "serve") == 0) tune_malloc_cache(argv);
   // A daemon must survive its terminal closing; writes to closed sockets are errors, not signals.
   std::signal(SIGHUP, SIG_IGN);
   std::signal(SIGPIPE, SIG_IGN);

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "core/json_scan.h"
 #include "core/json_writer.h"
 
 namespace gateway {
@@ -82,7 +83,9 @@ core::Result<core::ChatRequest> parse_chat_request(std::string body) {
   thread_local simdjson::dom::parser parser(simdjson::SIMDJSON_MAXSIZE_BYTES);
   core::ChatRequest r;
   element root;
-  auto err = parser.parse(body.data(), body.size(), true).get(root);
+  // Parsed from a padded copy in a per-thread buffer: no allocation per request.
+  auto padded = core::json::padded_copy(body, simdjson::SIMDJSON_PADDING);
+  auto err = parser.parse(padded.data(), padded.size(), false).get(root);
   // simdjson validates UTF-8 and depth while parsing; report each clearly.
   if (err == simdjson::UTF8_ERROR) return bad("The request body is not valid UTF-8.");
   if (err == simdjson::DEPTH_ERROR) return bad("The request body is nested too deeply.");

@@ -43,9 +43,11 @@ namespace {
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "req_%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
+  uint64_t v = rng();
+  std::string id(20, '0');
+  id[0] = 'r', id[1] = 'e', id[2] = 'q', id[3] = '_';
+  for (int i = 19; i >= 4; --i, v >>= 4) id[i] = "0123456789abcdef"[v & 15];
+  return id;
 }
 
 bool sane_request_id(std::string_view v) {
@@ -64,7 +66,9 @@ struct SessionBase {
 };
 
 struct Worker {
-  asio::io_context ioc{1};
+  // One thread per io_context, and no socket or timer of a worker is touched from another thread
+  // (other threads post to it), so the reactor's per-socket locks are not needed.
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<providers::UpstreamClient> upstream;
   std::list<SessionBase*> sessions;
@@ -100,7 +104,8 @@ class Session final : public SessionBase, public ClientIo {
     core::append_header(out, "Content-Type", content_type);
     core::append_header(out, "Server", "llm-gateway");
     bool has_retry_after = false;
-    for (const auto& [k, v] : headers_) {
+    for (size_t i = 0; i < nheaders_; ++i) {
+      const auto& [k, v] = headers_[i];
       core::append_header(out, k, v);
       has_retry_after |= beast::iequals(k, "retry-after");
     }
@@ -121,10 +126,15 @@ class Session final : public SessionBase, public ClientIo {
     co_return true;
   }
 
+  // The header list is reused from request to request: strings keep their capacity, so after the
+  // first requests of a connection setting headers allocates nothing.
   void set_header(const std::string& name, const std::string& value) override {
-    for (auto& [k, v] : headers_)
-      if (k == name) { v = value; return; }
-    headers_.emplace_back(name, value);
+    for (size_t i = 0; i < nheaders_; ++i)
+      if (headers_[i].first == name) { headers_[i].second = value; return; }
+    if (nheaders_ == headers_.size()) headers_.emplace_back();
+    headers_[nheaders_].first = name;
+    headers_[nheaders_].second = value;
+    ++nheaders_;
   }
 
   bool committed() const override { return committed_; }
@@ -139,7 +149,7 @@ class Session final : public SessionBase, public ClientIo {
       core::append_header(out, "Cache-Control", "no-cache");
       core::append_header(out, "Server", "llm-gateway");
       core::append_header(out, "X-Accel-Buffering", "no");
-      for (const auto& [k, v] : headers_) core::append_header(out, k, v);
+      for (size_t i = 0; i < nheaders_; ++i) core::append_header(out, headers_[i].first, headers_[i].second);
       const bool ka = keep_alive_ && !app_.draining.load();
       if (!ka) {
         keep_alive_ = false;
@@ -236,7 +246,7 @@ class Session final : public SessionBase, public ClientIo {
       auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(asio::use_awaitable));
       idle_ = false;
       first = false;
-      headers_.clear();
+      nheaders_ = 0;
       committed_ = false;
       if (hec) {
         if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted || hec == asio::error::eof ||
@@ -301,7 +311,7 @@ class Session final : public SessionBase, public ClientIo {
   asio::awaitable<void> error_response(int status, core::ErrorKind kind, std::string msg) {
     keep_alive_ = false;
     core::Error e = core::make_error(kind, std::move(msg), core::ErrorSource::client);
-    if (headers_.empty()) set_header("x-request-id", new_request_id());
+    if (nheaders_ == 0) set_header("x-request-id", new_request_id());
     co_await respond(status, "application/json", error_json(e));
   }
 
@@ -523,7 +533,8 @@ class Session final : public SessionBase, public ClientIo {
   Stream stream_;
   std::atomic<size_t>& open_;
   std::list<SessionBase*>::iterator it_;
-  std::vector<std::pair<std::string, std::string>> headers_;
+  std::vector<std::pair<std::string, std::string>> headers_;  // the first nheaders_ are this response's
+  size_t nheaders_ = 0;
   std::shared_ptr<WatchState> watch_;
   bool keep_alive_ = true;
   bool committed_ = false;

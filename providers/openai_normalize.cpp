@@ -2,6 +2,9 @@
 
 #include <simdjson.h>
 
+#include <charconv>
+
+#include "core/json_scan.h"
 #include "core/json_writer.h"
 #include "providers/dialect.h"
 
@@ -39,20 +42,6 @@ core::Usage usage_from(element u) {
   return out;
 }
 
-// Appends `"key":<minified value>` for every field of obj except those in skip.
-void copy_fields(std::string& out, object obj, std::initializer_list<std::string_view> skip, bool& first) {
-  for (auto field : obj) {
-    bool skipped = false;
-    for (auto s : skip) skipped |= field.key == s;
-    if (skipped) continue;
-    if (!first) out.push_back(',');
-    first = false;
-    core::append_json_string(out, field.key);
-    out.push_back(':');
-    out += simdjson::minify(field.value);
-  }
-}
-
 bool non_empty_string(element obj, std::string_view key) {
   element v;
   if (obj[key].get(v) != simdjson::SUCCESS) return false;
@@ -63,10 +52,26 @@ bool non_empty_string(element obj, std::string_view key) {
 
 thread_local simdjson::dom::parser tl_parser;
 
-// Writes `root` in OpenAI's shape: "object" added when missing, usage removed (the caller emits it
-// where OpenAI puts it), usage inside choices (Kimi) removed, finish reasons mapped. Callers have
-// already rejected finish reasons that mean failure.
-void rewrite_openai(std::string& s, object root, bool has_object, const char* object_value) {
+// Parses with the thread's parser from a padded copy in a reused buffer (no allocation per call).
+simdjson::error_code parse_text(std::string_view text, element& root) {
+  auto padded = core::json::padded_copy(text, simdjson::SIMDJSON_PADDING);
+  return tl_parser.parse(padded.data(), padded.size(), false).get(root);
+}
+
+void append_member_head(std::string& s, std::string_view raw_key) {
+  s.push_back('"');
+  s += raw_key;
+  s += "\":";
+}
+
+// Writes the object `text` in OpenAI's shape: "object" added when missing, usage removed (the
+// caller emits it where OpenAI puts it), usage inside choices (Kimi) removed, finish reasons
+// mapped. Members are copied verbatim from the upstream's text. Callers have already parsed
+// `text` and rejected finish reasons that mean failure.
+// With rewrite_choices false the choices are copied whole (nothing inside them needs a change).
+void rewrite_openai(std::string& s, std::string_view text, bool has_object, const char* object_value,
+                    bool rewrite_choices) {
+  namespace json = core::json;
   s.push_back('{');
   bool first = true;
   if (!has_object) {
@@ -75,55 +80,90 @@ void rewrite_openai(std::string& s, object root, bool has_object, const char* ob
     s += "\"";
     first = false;
   }
-  for (auto field : root) {
-    if (field.key == "usage") continue;
+  json::for_each_member(text, [&](const json::Member& field) {
+    if (json::key_is(field.key, "usage")) return;
     if (!first) s.push_back(',');
     first = false;
-    core::append_json_string(s, field.key);
-    s.push_back(':');
-    if (field.key != "choices" || !field.value.is_array()) {
-      s += simdjson::minify(field.value);
-      continue;
+    append_member_head(s, field.key);
+    if (!rewrite_choices || !json::key_is(field.key, "choices") || field.value.empty() || field.value[0] != '[') {
+      s += field.value;
+      return;
     }
     s.push_back('[');
     bool cfirst = true;
-    for (element c : simdjson::dom::array(field.value)) {
+    json::for_each_element(field.value, [&](std::string_view c) {
       if (!cfirst) s.push_back(',');
       cfirst = false;
-      if (!c.is_object()) { s += simdjson::minify(c); continue; }
+      if (c.empty() || c[0] != '{') {
+        s += c;
+        return;
+      }
       s.push_back('{');
       bool ffirst = true;
-      copy_fields(s, object(c), {"usage", "finish_reason"}, ffirst);
-      element fr;
-      if (c["finish_reason"].get(fr) == simdjson::SUCCESS) {
+      bool has_finish = false;
+      std::string_view finish;
+      json::for_each_member(c, [&](const json::Member& m) {
+        if (json::key_is(m.key, "usage")) return;
+        if (json::key_is(m.key, "finish_reason")) {
+          has_finish = true;
+          finish = m.value;
+          return;
+        }
+        if (!ffirst) s.push_back(',');
+        ffirst = false;
+        append_member_head(s, m.key);
+        s += m.value;
+      });
+      if (has_finish) {
         if (!ffirst) s.push_back(',');
         s += "\"finish_reason\":";
-        if (fr.is_string()) core::append_json_string(s, map_finish_reason(std::string_view(fr.get_string().value_unsafe())));
-        else s += "null";
+        std::string decoded;
+        if (!finish.empty() && finish[0] == '"' && core::json::decode_string(finish, decoded))
+          core::append_json_string(s, map_finish_reason(decoded));
+        else
+          s += "null";
       }
       s.push_back('}');
-    }
+    });
     s.push_back(']');
-  }
+  });
   s.push_back('}');
 }
 
 }  // namespace
 
 core::Usage parse_usage_json(std::string_view usage_json) {
-  simdjson::padded_string p(usage_json);
   element root;
-  if (tl_parser.parse(p).get(root) != simdjson::SUCCESS) return {};
+  if (parse_text(usage_json, root) != simdjson::SUCCESS) return {};
   return usage_from(root);
 }
 
+namespace {
+void append_int(std::string& s, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  s.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+}  // namespace
+
 std::string usage_to_json(const core::Usage& u) {
-  std::string s = "{\"prompt_tokens\":" + std::to_string(u.prompt_tokens) +
-                  ",\"completion_tokens\":" + std::to_string(u.completion_tokens) +
-                  ",\"total_tokens\":" + std::to_string(u.total_tokens()) +
-                  ",\"prompt_tokens_details\":{\"cached_tokens\":" + std::to_string(u.cached_tokens);
-  if (u.cache_write_tokens) s += ",\"cache_creation_input_tokens\":" + std::to_string(u.cache_write_tokens);
-  s += "},\"completion_tokens_details\":{\"reasoning_tokens\":" + std::to_string(u.reasoning_tokens) + "}}";
+  std::string s;
+  s.reserve(192);
+  s += "{\"prompt_tokens\":";
+  append_int(s, u.prompt_tokens);
+  s += ",\"completion_tokens\":";
+  append_int(s, u.completion_tokens);
+  s += ",\"total_tokens\":";
+  append_int(s, u.total_tokens());
+  s += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+  append_int(s, u.cached_tokens);
+  if (u.cache_write_tokens) {
+    s += ",\"cache_creation_input_tokens\":";
+    append_int(s, u.cache_write_tokens);
+  }
+  s += "},\"completion_tokens_details\":{\"reasoning_tokens\":";
+  append_int(s, u.reasoning_tokens);
+  s += "}}";
   return s;
 }
 
@@ -137,9 +177,8 @@ std::string map_finish_reason(std::string_view r) {
 }
 
 core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std::string_view body) {
-  simdjson::padded_string p(body);
   element root;
-  if (tl_parser.parse(p).get(root) != simdjson::SUCCESS || !root.is_object())
+  if (parse_text(body, root) != simdjson::SUCCESS || !root.is_object())
     return core::make_error(core::ErrorKind::server_error,
                             dialect.name + " returned a body that is not a JSON object", core::ErrorSource::upstream);
   element choices;
@@ -151,14 +190,23 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
   if (root["usage"].get(u) == simdjson::SUCCESS) out.usage = usage_from(u);
   // Usage (top level, or inside a choice for Kimi) and the first finish reason; a finish reason
   // that means failure makes the whole answer an upstream error.
+  bool rewrite_choices = false;
   for (element c : simdjson::dom::array(choices)) {
     if (!c.is_object()) continue;
     element cu;
-    if (!out.usage.present && c["usage"].get(cu) == simdjson::SUCCESS) out.usage = usage_from(cu);
+    if (c["usage"].get(cu) == simdjson::SUCCESS) {
+      rewrite_choices = true;
+      if (!out.usage.present) out.usage = usage_from(cu);
+    }
     element fr;
-    if (c["finish_reason"].get(fr) == simdjson::SUCCESS && fr.is_string()) {
+    if (c["finish_reason"].get(fr) == simdjson::SUCCESS) {
+      if (!fr.is_string()) {
+        if (!fr.is_null()) rewrite_choices = true;  // written as null
+        continue;
+      }
       std::string_view raw(fr.get_string().value_unsafe());
       std::string mapped = map_finish_reason(raw);
+      if (mapped != raw) rewrite_choices = true;
       if (mapped.empty())
         return core::make_error(core::ErrorKind::server_error,
                                 dialect.name + " ended the answer with finish_reason '" + std::string(raw) + "'",
@@ -169,7 +217,7 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
   std::string& s = out.body;
   s.reserve(body.size() + 128);
   element obj_field;
-  rewrite_openai(s, object(root), root["object"].get(obj_field) == simdjson::SUCCESS, "chat.completion");
+  rewrite_openai(s, body, root["object"].get(obj_field) == simdjson::SUCCESS, "chat.completion", rewrite_choices);
   s.pop_back();  // reopen the object to append usage
   if (out.usage.present) {
     s += ",\"usage\":";
@@ -185,9 +233,8 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
     step.action = Action::done;
     return step;
   }
-  simdjson::padded_string p(data);
   element root;
-  if (tl_parser.parse(p).get(root) != simdjson::SUCCESS || !root.is_object()) {
+  if (parse_text(data, root) != simdjson::SUCCESS || !root.is_object()) {
     step.action = Action::error;
     step.error = core::make_error(core::ErrorKind::server_error,
                                   dialect_.name + " sent a stream event that is not JSON", core::ErrorSource::upstream);
@@ -225,13 +272,17 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   bool has_choices = root["choices"].get(choices) == simdjson::SUCCESS && choices.is_array() &&
                      choices.get_array().value_unsafe().size() > 0;
   std::string mapped_finish;
+  bool rewrite_choices = false;
   if (has_choices) {
     for (element c : simdjson::dom::array(choices)) {
       if (!c.is_object()) continue;
       element cu;
-      if (c["usage"].get(cu) == simdjson::SUCCESS && !cu.is_null()) {  // Kimi
-        usage_ = usage_from(cu);
-        rewrite = true;
+      if (c["usage"].get(cu) == simdjson::SUCCESS) {
+        rewrite_choices = true;  // removed from the choice, even when null
+        if (!cu.is_null()) {  // Kimi
+          usage_ = usage_from(cu);
+          rewrite = true;
+        }
       }
       element fr;
       if (c["finish_reason"].get(fr) == simdjson::SUCCESS && fr.is_string()) {
@@ -244,7 +295,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
                                         core::ErrorSource::upstream);
           return step;
         }
-        if (mapped_finish != raw) rewrite = true;
+        if (mapped_finish != raw) rewrite = rewrite_choices = true;
         finish_reason_ = mapped_finish;
         step.content = true;
       }
@@ -268,7 +319,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   }
   std::string& s = rewritten_;
   s.clear();
-  rewrite_openai(s, object(root), has_object, "chat.completion.chunk");
+  rewrite_openai(s, data, has_object, "chat.completion.chunk", rewrite_choices);
   step.out = s;
   return step;
 }

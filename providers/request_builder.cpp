@@ -1,42 +1,44 @@
 #include "providers/request_builder.h"
 
-#include <simdjson.h>
-
+#include "core/json_scan.h"
 #include "core/json_writer.h"
 
 namespace providers {
 
+// The client body has been validated by the gateway's parser; here it is only re-cut: every member
+// but model/stream/stream_options is copied byte for byte (no parse, no re-serialisation).
 core::Result<std::string> build_upstream_body(std::string_view client_body, std::string_view upstream_model,
                                               bool stream) {
-  thread_local simdjson::dom::parser parser;
-  simdjson::padded_string p(client_body);
-  simdjson::dom::element root;
-  if (parser.parse(p).get(root) != simdjson::SUCCESS || !root.is_object())
-    return core::make_error(core::ErrorKind::bad_request, "request body is not a JSON object",
-                            core::ErrorSource::client);
+  namespace json = core::json;
   std::string out;
-  out.reserve(client_body.size() + 64);
+  out.reserve(client_body.size() + 96);
   out += "{\"model\":";
   core::append_json_string(out, upstream_model);
-  for (auto field : simdjson::dom::object(root)) {
-    if (field.key == "model" || field.key == "stream_options" || field.key == "stream") continue;
-    out.push_back(',');
-    core::append_json_string(out, field.key);
-    out.push_back(':');
-    out += simdjson::minify(field.value);
-  }
-  if (stream) {
-    out += ",\"stream\":true,\"stream_options\":{\"include_usage\":true";
-    simdjson::dom::object so;
-    if (root["stream_options"].get(so) == simdjson::SUCCESS) {
-      for (auto f : so) {
-        if (f.key == "include_usage") continue;
-        out.push_back(',');
-        core::append_json_string(out, f.key);
-        out.push_back(':');
-        out += simdjson::minify(f.value);
-      }
+  std::string_view stream_options;
+  bool ok = json::for_each_member(client_body, [&](const json::Member& m) {
+    if (json::key_is(m.key, "model") || json::key_is(m.key, "stream")) return;
+    if (json::key_is(m.key, "stream_options")) {
+      stream_options = m.value;
+      return;
     }
+    out += ",\"";
+    out += m.key;
+    out += "\":";
+    out += m.value;
+  });
+  if (!ok)
+    return core::make_error(core::ErrorKind::bad_request, "request body is not a JSON object",
+                            core::ErrorSource::client);
+  if (stream) {
+    // Usage is always requested upstream (cost accounting); the client's other options pass through.
+    out += ",\"stream\":true,\"stream_options\":{\"include_usage\":true";
+    json::for_each_member(stream_options, [&](const json::Member& m) {
+      if (json::key_is(m.key, "include_usage")) return;
+      out += ",\"";
+      out += m.key;
+      out += "\":";
+      out += m.value;
+    });
     out.push_back('}');
   } else {
     out += ",\"stream\":false";

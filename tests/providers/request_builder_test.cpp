@@ -27,3 +27,25 @@ TEST(RequestBuilder, NonStreamHasNoStreamOptions) {
   EXPECT_EQ(body->find("stream_options"), std::string::npos);
   EXPECT_NE(body->find("\"stream\":false"), std::string::npos);
 }
+
+TEST(RequestBuilder, ValuesAreCopiedVerbatimAndEscapedKeysRecognised) {
+  // Numbers keep their spelling, strings their escapes; a "model" key spelled with an escape is
+  // still the model (never two model keys upstream).
+  std::string client = R"({ "mod\u0065l" : "auto", "messages":[{"role":"user","content":"caf\u00e9 \"q\""}],
+    "temperature": 1.0e-1, "seed": 12345678901234567890, "stream": false })";
+  auto body = providers::build_upstream_body(client, "deepseek-chat", true);
+  ASSERT_TRUE(body.ok());
+  EXPECT_NE(body->find(R"("temperature":1.0e-1)"), std::string::npos) << *body;
+  EXPECT_NE(body->find(R"("seed":12345678901234567890)"), std::string::npos) << *body;
+  EXPECT_NE(body->find(R"(caf\u00e9 \"q\")"), std::string::npos) << *body;
+  EXPECT_EQ(body->find("mod\\u0065l"), std::string::npos) << *body;
+  simdjson::dom::parser p;
+  auto root = p.parse(*body).value();
+  EXPECT_EQ(std::string_view(root["model"]), "deepseek-chat");
+  EXPECT_TRUE(bool(root["stream"]));
+}
+
+TEST(RequestBuilder, NotAnObjectIsAnError) {
+  EXPECT_FALSE(providers::build_upstream_body("[1,2]", "m", false).ok());
+  EXPECT_FALSE(providers::build_upstream_body("{\"a\":", "m", false).ok());
+}
