@@ -3,6 +3,7 @@
 // each message with a single gather write instead of Beast's serializer machinery (measured: that
 // machinery was ~8% of the proxy's CPU). Parsing stays with Beast.
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,11 @@ namespace detail {
 // Appends s without CR and LF (and without ':' if drop_colon); runs are appended whole: this is
 // on every message head.
 inline void append_header_text(std::string& out, std::string_view s, bool drop_colon) {
+  if (!std::memchr(s.data(), '\r', s.size()) && !std::memchr(s.data(), '\n', s.size()) &&
+      !(drop_colon && std::memchr(s.data(), ':', s.size()))) {
+    out.append(s);  // the usual case
+    return;
+  }
   const char* p = s.data();
   const char* end = p + s.size();
   const char* run = p;

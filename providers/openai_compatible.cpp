@@ -68,12 +68,12 @@ class OpenAICompatibleProvider final : public Provider {
     req.headers.emplace_back("Content-Type", "application/json");
     req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
     req.headers.emplace_back("X-Request-Id", ctx.request_id);
-    if (auto a = authorization(); !a) {
-      res.error = std::move(a).error();
+    auto auth_value = authorization();  // lives in this frame: the request holds a view of it
+    if (!auth_value) {
+      res.error = std::move(auth_value).error();
       co_return res;
-    } else if (!a->empty()) {
-      req.headers.emplace_back("Authorization", *a);
     }
+    if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
     for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
 
     auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline);

@@ -45,7 +45,8 @@ core::Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsSettings& se
 
 struct UpstreamRequest {
   std::string target;  // path + query
-  std::vector<std::pair<std::string, std::string>> headers;
+  // Views: the strings they name must outlive the start() call (literals, or the caller's frame).
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string body;
 };
 
