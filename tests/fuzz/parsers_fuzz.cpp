@@ -2,11 +2,14 @@
 //   0: SSE reader + stream normaliser (vendor dialects)   1: chat request parser
 //   2: gateway config (YAML)                              3: upstream error classification
 //   4: non-stream response normalisation                  5: upstream body builder
-// Invariants beyond "no crash": a parsed request re-validates; normaliser output is JSON.
+// Invariants beyond "no crash": a parsed request re-validates and its upstream body (cut verbatim by
+// core/json_scan) is a JSON object naming the deployment's model; normaliser output is JSON.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <simdjson.h>
 
 #include "gateway/config.h"
 #include "gateway/openai_api.h"
@@ -15,6 +18,14 @@
 #include "providers/openai_normalize.h"
 #include "providers/request_builder.h"
 #include "providers/sse_reader.h"
+
+namespace {
+bool is_json_object(std::string_view text) {
+  static simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  return parser.parse(simdjson::padded_string(text)).get(root) == simdjson::SUCCESS && root.is_object();
+}
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
@@ -34,8 +45,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         pos += n;
         step = step * 3 % 17 + 1;
         providers::SseEvent ev;
-        while (reader.next(ev))
-          if (!ev.comment_only && !ev.data.empty()) (void)norm.process(ev.data);
+        while (reader.next(ev)) {
+          if (ev.comment_only || ev.data.empty()) continue;
+          auto step = norm.process(ev.data);
+          if (step.action == providers::StreamNormalizer::Action::forward && !is_json_object(step.out)) __builtin_trap();
+        }
       }
       (void)norm.usage_chunk();
       break;
@@ -45,6 +59,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (r.ok()) {
         auto again = gateway::parse_chat_request(r->raw_body);
         if (!again.ok()) __builtin_trap();
+        for (bool stream : {false, true}) {
+          auto body = providers::build_upstream_body(r->raw_body, "up-model", stream);
+          if (!body.ok() || !is_json_object(*body)) __builtin_trap();
+          auto up = gateway::parse_chat_request(*body);
+          if (!up.ok() || up->model != "up-model" || up->stream != stream || up->messages.size() != r->messages.size())
+            __builtin_trap();
+        }
       } else {
         (void)gateway::error_json(r.error());
       }
@@ -52,7 +73,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 2: (void)gateway::parse_config(std::string(in), "fuzz.yaml"); break;
     case 3: (void)providers::classify_upstream_error(dialect, 400 + data[1] % 200, in, in.substr(0, 8)); break;
-    case 4: (void)providers::normalize_response(dialect, in); break;
+    case 4: {
+      auto n = providers::normalize_response(dialect, in);
+      if (n.ok() && !is_json_object(n->body)) __builtin_trap();
+      break;
+    }
     case 5: (void)providers::build_upstream_body(in, "m", data[1] & 1); break;
   }
   return 0;
