@@ -6,7 +6,7 @@
 #   (b) the gateway in front of it         (openai_compatible provider, alias "bench")
 #   (c) nginx as a plain reverse proxy     (keep-alive upstream pool) in front of it
 # it prints p50/p99 latency and req/s for each, the gateway's added latency (b - a) and its
-# throughput as a ratio of nginx's (b / c).
+# throughput as a ratio of nginx's (b / c), and the CPU time each proxy spent per request.
 #
 # Two phases, each target measured in both:
 #   latency phase:    few connections (LAT_CONNS, default 4) so latency is the cost of the hop,
@@ -89,6 +89,7 @@ wait_http "http://127.0.0.1:$UP_PORT/v1/chat/completions"
 render "$HERE/nginx/proxy.conf.in" "$TMP/proxy.conf" PREFIX="$TMP" PORT="$PX_PORT" UPSTREAM_PORT="$UP_PORT" WORKERS=1
 taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/proxy.conf" &
 PIDS+=($!)
+NGINX_PROXY_MASTER=$!
 wait_http "http://127.0.0.1:$PX_PORT/v1/chat/completions"
 
 # --- (b) the gateway, 1 worker, on the proxy CPU --------------------------------------------------
@@ -118,6 +119,7 @@ models:
 EOF
 taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$TMP/gateway.yaml" >"$TMP/gateway.out" 2>"$TMP/gateway.err" &
 PIDS+=($!)
+GATEWAY_PID=$!  # the same after its one re-exec (deploy/CONFIGURATION.md, process environment)
 GW_URL=""
 for _ in $(seq 1 100); do
   GW_URL="$(sed -n 's#.*gateway: listening on \(https\?://[^ ]*\).*#\1#p' "$TMP/gateway.out" | head -1)"
@@ -156,12 +158,39 @@ v=float(m.group(1)); u=m.group(2)
 print(round(v*{"us":1,"ms":1e3,"s":1e6,"m":6e7}[u],1))' "$1"
 }
 
-declare -A P50 P99 RPS ERRS
+# CPU time (user, system) in clock ticks consumed so far by the processes serving target b or c.
+CLK_TCK="$(getconf CLK_TCK)"
+proxy_pids() { # target
+  case "$1" in
+    b) echo "$GATEWAY_PID" ;;
+    c) pgrep -P "$NGINX_PROXY_MASTER" | tr '\n' ' ' ;;
+  esac
+}
+cpu_ticks() { # pids... -> "user system"
+  local u=0 s=0 pid pu ps
+  for pid in "$@"; do
+    read -r pu ps < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    u=$((u + pu)); s=$((s + ps))
+  done
+  echo "$u $s"
+}
+
+declare -A P50 P99 RPS ERRS CPU_US CPU_SYS
 run_wrk() { # phase, target, conns
   local phase="$1" t="$2" conns="$3" out="$TMP/wrk.$1.$2.txt"
   # Warm-up (connection pools, caches), not recorded.
   taskset -c "$LOADGEN_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$WARMUP" -s "$HERE/nginx/post.lua" "${URL[$t]}" >/dev/null
+  local pids="" before="" u0 s0 u1 s1 n
+  if [[ $t != a ]]; then pids="$(proxy_pids "$t")"; before="$(cpu_ticks $pids)"; fi
   taskset -c "$LOADGEN_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 5s --latency -s "$HERE/nginx/post.lua" "${URL[$t]}" >"$out"
+  if [[ $t != a ]]; then
+    # CPU microseconds the proxy spent per request (user+system, and the system part).
+    read -r u0 s0 <<<"$before"
+    read -r u1 s1 < <(cpu_ticks $pids)
+    n="$(awk '/requests in/{print $1}' "$out")"
+    CPU_US[$phase.$t]="$(python3 -c "print(round(($u1-$u0+$s1-$s0)*1e6/$CLK_TCK/max($n,1),2))")"
+    CPU_SYS[$phase.$t]="$(python3 -c "print(round(($s1-$s0)*1e6/$CLK_TCK/max($n,1),2))")"
+  fi
   P50[$phase.$t]="$(to_us "$(awk '$1=="50%"{print $2}' "$out")")"
   P99[$phase.$t]="$(to_us "$(awk '$1=="99%"{print $2}' "$out")")"
   RPS[$phase.$t]="$(awk '$1=="Requests/sec:"{print $2}' "$out")"
@@ -195,3 +224,5 @@ print(f"nginx   added latency (c - a), latency phase:    p50 {lc50 - la50:+.1f} 
 print(f"gateway added latency (b - a), throughput phase: p50 {tb50 - ta50:+.1f} us   p99 {tb99 - ta99:+.1f} us   (includes queueing)")
 print(f"gateway throughput / nginx throughput (b / c):   {trb / trc:.3f} at saturation ({trb:.0f} vs {trc:.0f} req/s), {lrb / lrc:.3f} in the latency phase   (target: >= 1.0)")
 EOF
+echo "proxy CPU per request at saturation (user+system, of which system; from /proc ticks, about +-10 %):"
+echo "  gateway ${CPU_US[throughput.b]} us (system ${CPU_SYS[throughput.b]} us)   nginx ${CPU_US[throughput.c]} us (system ${CPU_SYS[throughput.c]} us)"
