@@ -161,8 +161,13 @@ size_t skip_value(std::string_view s, size_t i) {
 }
 
 std::string_view padded_copy(std::string_view s, size_t padding) {
+  // Kept between calls so that ordinary bodies cost no allocation; a buffer that one unusually large
+  // body grew (upstream answers may reach 64 MiB) is given back at the next ordinary call.
+  constexpr size_t kKeep = size_t(1) << 20;
   thread_local std::string buffer;
-  if (buffer.size() < s.size() + padding) buffer.resize(s.size() + padding);
+  const size_t need = s.size() + padding;
+  if (buffer.size() > kKeep && need <= kKeep) std::string().swap(buffer);
+  if (buffer.size() < need) buffer.resize(need);
   if (!s.empty()) std::memcpy(buffer.data(), s.data(), s.size());
   std::memset(buffer.data() + s.size(), 0, padding);
   return std::string_view(buffer.data(), s.size());

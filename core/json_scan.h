@@ -20,6 +20,7 @@ std::string_view trim(std::string_view s);
 
 // A copy of s followed by `padding` zero bytes, in a buffer owned by the calling thread and reused
 // by its next call (for parsers that need readable bytes past the end, without an allocation each).
+// The buffer keeps up to 1 MiB between calls; more is released at the next smaller call.
 std::string_view padded_copy(std::string_view s, size_t padding);
 
 // A member of an object: the key as written between its quotes (escapes not decoded) and the

@@ -14,6 +14,12 @@ core::Result<std::string> build_upstream_body(std::string_view client_body, std:
   out.reserve(client_body.size() + 96);
   out += "{\"model\":";
   core::append_json_string(out, upstream_model);
+  auto copy = [&out](const json::Member& m) {
+    out += ",\"";
+    out += m.key;
+    out += "\":";
+    out += m.value;
+  };
   std::string_view stream_options;
   bool ok = json::for_each_member(client_body, [&](const json::Member& m) {
     if (json::key_is(m.key, "model") || json::key_is(m.key, "stream")) return;
@@ -21,10 +27,7 @@ core::Result<std::string> build_upstream_body(std::string_view client_body, std:
       stream_options = m.value;
       return;
     }
-    out += ",\"";
-    out += m.key;
-    out += "\":";
-    out += m.value;
+    copy(m);
   });
   if (!ok)
     return core::make_error(core::ErrorKind::bad_request, "request body is not a JSON object",
@@ -33,11 +36,7 @@ core::Result<std::string> build_upstream_body(std::string_view client_body, std:
     // Usage is always requested upstream (cost accounting); the client's other options pass through.
     out += ",\"stream\":true,\"stream_options\":{\"include_usage\":true";
     json::for_each_member(stream_options, [&](const json::Member& m) {
-      if (json::key_is(m.key, "include_usage")) return;
-      out += ",\"";
-      out += m.key;
-      out += "\":";
-      out += m.value;
+      if (!json::key_is(m.key, "include_usage")) copy(m);
     });
     out.push_back('}');
   } else {

@@ -88,6 +88,13 @@ TEST(JsonScan, PaddedCopyIsZeroPaddedAndReused) {
   auto b = json::padded_copy(std::string(1000, 'q'), 64);
   EXPECT_EQ(b.size(), 1000u);
   EXPECT_EQ(b.data()[1000], 0);
+  // A large body is copied whole; the next ordinary one still comes back intact and padded.
+  const std::string big(3 << 20, 'z');
+  auto c = json::padded_copy(big, 64);
+  EXPECT_EQ(c, big);
+  auto d = json::padded_copy("{}", 64);
+  EXPECT_EQ(d, "{}");
+  EXPECT_EQ(d.data()[2], 0);
 }
 
 TEST(JsonWriter, EscapesRunsAndControls) {
