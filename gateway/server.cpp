@@ -194,19 +194,18 @@ class Session final : public SessionBase, public ClientIo {
     co_return true;
   }
 
+  // A one-byte MSG_PEEK receive, queued on the socket like any read: it completes when the client
+  // closes (eof), resets (error) or sends more (a pipelined request, left in the socket for the
+  // next read). Unlike async_wait, a queued read needs no epoll_ctl to re-arm the descriptor, so
+  // watching costs no system call on the usual path.
   void watch_disconnect(providers::CancelHook* hook) override {
     watch_ = std::make_shared<WatchState>();
     watch_->hook = hook;
-    auto& sock = lowest().socket();
-    sock.async_wait(tcp::socket::wait_read, [st = watch_, &sock](boost::system::error_code ec) {
-      if (ec || st->stopped) return;
-      char c;
-      ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-        if (st->hook) st->hook->cancel();
-      }
-      // n > 0: the client sent more (a pipelined request); it is read after this response.
-    });
+    lowest().socket().async_receive(asio::buffer(&peek_byte_, 1), tcp::socket::message_peek,
+                                    [st = watch_](boost::system::error_code ec, size_t) {
+                                      if (st->stopped || ec == asio::error::operation_aborted) return;
+                                      if (ec && st->hook) st->hook->cancel();  // eof, reset
+                                    });
   }
 
   void stop_watch() override {
@@ -536,6 +535,7 @@ class Session final : public SessionBase, public ClientIo {
   std::vector<std::pair<std::string, std::string>> headers_;  // the first nheaders_ are this response's
   size_t nheaders_ = 0;
   std::shared_ptr<WatchState> watch_;
+  char peek_byte_ = 0;  // target of the disconnect watch's peek
   bool keep_alive_ = true;
   bool committed_ = false;
   bool broken_ = false;

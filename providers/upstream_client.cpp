@@ -80,6 +80,7 @@ core::Result<Endpoint> parse_endpoint(std::string_view url) {
 namespace {
 
 constexpr auto kMaxIdleAge = std::chrono::seconds(20);
+constexpr size_t kReadBufferBytes = 16384;
 
 struct Connection {
   std::unique_ptr<beast::tcp_stream> plain;
@@ -276,6 +277,9 @@ asio::awaitable<core::Result<std::unique_ptr<Connection>>> connect(asio::any_io_
     co_return upstream_failure(ErrorKind::server_error, "cannot resolve upstream host " + ep.host + ": " + rec.message());
   }
   auto conn = std::make_unique<Connection>();
+  // Beast reads max(512, free capacity) per call: without room reserved, a 600-byte answer takes
+  // two reads (two system calls) on every exchange of the connection.
+  conn->buffer.reserve(kReadBufferBytes);
   beast::tcp_stream stream(ex);
   stream.expires_at(connect_deadline);
   auto [cec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));

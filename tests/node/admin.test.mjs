@@ -17,7 +17,7 @@ before(async () => {
   f.impatient = await startFake({ dialect: 'openai', keepAliveTimeoutMs: 100 });
   const c = defaultConfig();
   c.providers = { deepseek: providerFor(f.deepseek), glm: providerFor(f.glm), 'glm-broke': { type: 'glm', ...providerFor(f.glm) }, impatient: providerFor(f.impatient) };
-  c.models = { ds: ['deepseek/ok'], chain: ['glm-broke/no-balance', 'deepseek/ok'], 'ds-5xx': ['deepseek/server-error'], impatient: ['impatient/ok'] };
+  c.models = { ds: ['deepseek/ok'], chain: ['glm-broke/no-balance', 'deepseek/ok'], 'ds-5xx': ['deepseek/server-error'], impatient: ['impatient/ok'], slow: ['deepseek/trickle'] };
   gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: 'sk-ds-admin', ZAI_API_KEY: 'zai.admin' } });
 });
 
@@ -197,6 +197,32 @@ describe('connections', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  test('HTTP/1.1 pipelining: requests sent while the first is in flight are all answered, in order', async () => {
+    // Request 1 takes 300 ms upstream (trickle); the bytes of requests 2 and 3 arrive while the
+    // gateway watches the socket for a client disconnect: the watch must leave them in the socket.
+    const reqFor = (model, id) => {
+      const body = JSON.stringify({ model, messages: userMsg(), stream: model === 'ds' && id === 'p2' });
+      return `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nX-Request-Id: ${id}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    const { default: net } = await import('node:net');
+    const text = await new Promise((resolve, reject) => {
+      const sock = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+      let t = '';
+      const timer = setTimeout(() => { sock.destroy(); reject(new Error(`timeout; got: ${t.slice(0, 400)}`)); }, 5000);
+      sock.on('data', (d) => {
+        t += d;
+        if ((t.match(/x-request-id: p\d/gi) ?? []).length === 3 && t.includes('0\r\n\r\n')) { clearTimeout(timer); sock.end(); resolve(t); }
+      });
+      sock.on('error', reject);
+      sock.write(reqFor('slow', 'p1'));
+      setTimeout(() => sock.write(reqFor('ds', 'p2') + reqFor('ds', 'p3')), 50);
+    });
+    const ids = [...text.matchAll(/x-request-id: (p\d)/gi)].map((m) => m[1]);
+    assert.deepEqual(ids, ['p1', 'p2', 'p3'], text.slice(0, 600));
+    assert.equal((text.match(/HTTP\/1\.1 200 OK\r\n/g) ?? []).length, 3, text.slice(0, 600));
+    assert.match(text, /data: \[DONE\]/, 'the pipelined stream completed');
   });
 
   test('upstream connections are pooled: 6 sequential requests open at most 2 upstream connections', async () => {
