@@ -56,7 +56,7 @@ void prefix_of(const core::ChatRequest& req, routing::RequestFeatures& f) {
 
 }  // namespace
 
-routing::RequestFeatures features_of(const core::ChatRequest& req, RequestHeaders headers, bool trust_headers) {
+routing::RequestFeatures features_of(const core::ChatRequest& req, const RequestHeaders& headers, bool trust_headers) {
   routing::RequestFeatures f;
   f.model = req.model;
   f.est_input_tokens = core::estimate_prompt_tokens(req);
@@ -67,7 +67,7 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, RequestHeader
   f.needs_reasoning = req.wants_reasoning;
   f.stream = req.stream;
   prefix_of(req, f);
-  f.headers = std::move(headers);
+  f.headers = headers;
   if (trust_headers) {
     for (const auto& [k, v] : f.headers) {
       if (k == "x-gateway-tenant") f.tenant = v;
@@ -77,11 +77,11 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, RequestHeader
         size_t start = 0;
         while (start <= v.size()) {
           size_t comma = v.find(',', start);
-          std::string tag = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+          std::string tag(v.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
           while (!tag.empty() && tag.front() == ' ') tag.erase(tag.begin());
           while (!tag.empty() && tag.back() == ' ') tag.pop_back();
           if (!tag.empty()) f.data_tags.push_back(tag);
-          if (comma == std::string::npos) break;
+          if (comma == std::string_view::npos) break;
           start = comma + 1;
         }
       }
@@ -187,7 +187,7 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
 }  // namespace
 
 boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        RequestHeaders headers, const Caller& caller, AccessRecord& rec) {
+                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec) {
   const auto t0 = Clock::now();
   app.metrics.in_flight().Increment();
   struct InFlight {
@@ -222,7 +222,7 @@ boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& cli
     co_return status;
   }
   std::shared_ptr<routing::Router> router = app.router.load();
-  routing::RequestFeatures features = features_of(req, std::move(headers), app.config.trust_routing_headers);
+  routing::RequestFeatures features = features_of(req, headers, app.config.trust_routing_headers);
   if (caller.tenant) {
     features.tenant = tenant;  // the authenticated tenant, whatever a header says
     if (features.client_region.empty()) features.client_region = caller.tenant->client_region;

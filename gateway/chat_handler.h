@@ -3,6 +3,7 @@
 // the client; in-band error after), and always, last, record the outcome.
 #include <boost/asio/awaitable.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -13,15 +14,17 @@
 
 namespace gateway {
 
-using RequestHeaders = std::vector<std::pair<std::string, std::string>>;  // lower-case names
+// The request's header fields, names lower-cased, minus authorization and cookie: views into the
+// connection's request, valid until the handler returns.
+using RequestHeaders = std::vector<std::pair<std::string_view, std::string_view>>;
 
 // Returns the HTTP status given to the client (499 when the client went away).
 boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        RequestHeaders headers, const Caller& caller, AccessRecord& rec);
+                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec);
 
 // What routing sees of a request: its content features plus the trusted routing headers
 // (x-gateway-tenant, x-gateway-client-region, x-gateway-data-classification, x-gateway-data-tags).
-// The headers end up in the features (policies can match on them), hence taken by value.
-routing::RequestFeatures features_of(const core::ChatRequest& req, RequestHeaders headers, bool trust_headers);
+// The features refer to `headers` (policies can match on them): they must not outlive them.
+routing::RequestFeatures features_of(const core::ChatRequest& req, const RequestHeaders& headers, bool trust_headers);
 
 }  // namespace gateway

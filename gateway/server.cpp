@@ -29,6 +29,7 @@
 #include "gateway/offload.h"
 #include "gateway/openai_api.h"
 #include "gateway/prometheus_feed.h"
+#include "gateway/request_parser.h"
 #include <prometheus/metric_family.h>
 #include <map>
 
@@ -237,7 +238,7 @@ class Session final : public SessionBase, public ClientIo {
     beast::flat_buffer buffer;
     bool first = true;
     while (keep_alive_ && !app_.draining.load()) {
-      http::request_parser<http::string_body> parser;
+      RequestParser parser(req_);
       parser.body_limit(app_.config.server.max_body_bytes);
       parser.header_limit(64 * 1024);
       idle_ = buffer.size() == 0;
@@ -266,9 +267,7 @@ class Session final : public SessionBase, public ClientIo {
         co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request: " + hec.message());
         break;
       }
-      auto& hdr = parser.get();
-      auto expect = hdr[http::field::expect];
-      if (beast::iequals(expect, "100-continue")) {
+      if (beast::iequals(req_.header("expect"), "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, 11};
         lowest().expires_after(app_.config.server.write_timeout);
         auto [cec, cn] = co_await http::async_write(stream_, cont, asio::as_tuple(asio::use_awaitable));
@@ -283,10 +282,9 @@ class Session final : public SessionBase, public ClientIo {
           co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request body: " + bec.message());
         break;
       }
-      auto req = parser.release();
-      keep_alive_ = req.keep_alive();
-      http10_ = req.version() == 10;
-      co_await handle(std::move(req));
+      keep_alive_ = req_.keep_alive;
+      http10_ = req_.version == 10;
+      co_await handle();
       lowest().expires_never();
     }
     boost::system::error_code ec;
@@ -314,27 +312,25 @@ class Session final : public SessionBase, public ClientIo {
     co_await respond(status, "application/json", error_json(e));
   }
 
-  asio::awaitable<void> handle(http::request<http::string_body> req) {
+  // The request just parsed into req_; it stays untouched until this returns.
+  asio::awaitable<void> handle() {
     const auto t0 = std::chrono::steady_clock::now();
     AccessRecord rec;
-    auto incoming_id = req["x-request-id"];
-    rec.request_id = sane_request_id(std::string_view(incoming_id.data(), incoming_id.size()))
-                         ? std::string(incoming_id)
-                         : new_request_id();
+    auto incoming_id = req_.header("x-request-id");
+    rec.request_id = sane_request_id(incoming_id) ? std::string(incoming_id) : new_request_id();
     set_header("x-request-id", rec.request_id);
-    rec.method = std::string(req.method_string());
-    std::string_view target(req.target().data(), req.target().size());
+    rec.method = req_.method_string;
+    std::string_view target = req_.target;
     std::string_view path = target.substr(0, target.find('?'));
     rec.path = std::string(path);
     int status = 0;
-    const bool get = req.method() == http::verb::get;
-    const bool post = req.method() == http::verb::post;
+    const bool get = req_.method == http::verb::get;
+    const bool post = req_.method == http::verb::post;
     const bool api = path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
     const bool admin = path.rfind("/admin/", 0) == 0;
     Caller caller;
     if (api) {
-      auto c = authenticate(app_.config.tenants, std::string_view(req[http::field::authorization]),
-                            std::string_view(req["x-api-key"]));
+      auto c = authenticate(app_.config.tenants, req_.header("authorization"), req_.header("x-api-key"));
       if (!c) {
         status = 401;
         rec.error = c.error().message;
@@ -345,7 +341,7 @@ class Session final : public SessionBase, public ClientIo {
       caller = std::move(c).value();
       rec.tenant = caller.tenant_name();
     }
-    if (admin && !admin_allowed(req)) {
+    if (admin && !admin_allowed()) {
       core::Error e = core::make_error(core::ErrorKind::auth, "admin endpoints need the admin key (server.admin_key_env)",
                                        core::ErrorSource::client, "invalid_admin_key");
       status = 401;
@@ -355,7 +351,7 @@ class Session final : public SessionBase, public ClientIo {
     }
     if (path == "/v1/chat/completions" || path == "/chat/completions") {
       if (!post) status = co_await method_not_allowed("POST");
-      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req.body()), headers_of(req), caller, rec);
+      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req_.body), routing_headers(), caller, rec);
     } else if (path == "/v1/models" || path == "/models") {
       auto names = app_.router.load()->model_names();
       if (caller.tenant) {
@@ -402,7 +398,7 @@ class Session final : public SessionBase, public ClientIo {
       status = co_await spend_report(target);
     } else if (path == "/admin/explain") {
       if (!post) status = co_await method_not_allowed("POST");
-      else status = co_await explain(std::move(req.body()), headers_of(req));
+      else status = co_await explain(std::move(req_.body), routing_headers());
     } else {
       core::Error e = core::make_error(core::ErrorKind::not_found, "Unknown path '" + std::string(path).substr(0, 200) + "'",
                                        core::ErrorSource::client, "unknown_url");
@@ -419,9 +415,9 @@ class Session final : public SessionBase, public ClientIo {
     if (status == 499) keep_alive_ = false;
   }
 
-  bool admin_allowed(const http::request<http::string_body>& req) const {
+  bool admin_allowed() const {
     if (app_.config.server.admin_key.empty()) return true;
-    std::string_view auth(req[http::field::authorization]);
+    std::string_view auth = req_.header("authorization");
     std::string expected = "Bearer " + app_.config.server.admin_key;
     return auth.size() == expected.size() && CRYPTO_memcmp(auth.data(), expected.data(), auth.size()) == 0;
   }
@@ -467,15 +463,15 @@ class Session final : public SessionBase, public ClientIo {
     co_return 200;
   }
 
-  static RequestHeaders headers_of(const http::request<http::string_body>& req) {
-    RequestHeaders h;
-    for (const auto& f : req) {
-      std::string name(f.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Views of req_'s fields for routing, in a vector reused from request to request.
+  const RequestHeaders& routing_headers() {
+    views_.clear();
+    for (size_t i = 0; i < req_.field_count; ++i) {
+      const auto& [name, value] = req_.fields[i];
       if (name == "authorization" || name == "cookie") continue;  // never reaches routing or logs
-      h.emplace_back(std::move(name), std::string(f.value()));
+      views_.emplace_back(name, value);
     }
-    return h;
+    return views_;
   }
 
   // The router's live figures, as gauges labelled by deployment (what routing sees is what dashboards see).
@@ -543,6 +539,8 @@ class Session final : public SessionBase, public ClientIo {
   bool http10_ = false;
   int status_ = 0;
   std::string out_;  // reused for every message head and chunk frame of this connection
+  IncomingRequest req_;  // the request being handled; its strings are reused by the next one
+  RequestHeaders views_;  // routing_headers() of req_
 };
 
 }  // namespace

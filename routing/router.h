@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,7 +35,9 @@ struct RequestFeatures {
   uint64_t prefix_hash = 0;       // hash of the first N bytes of the prompt (0 if short)
   // Added for the policy engine (routing/policy_router.h):
   int64_t prefix_tokens = 0;      // tokens covered by prefix_hash (0 = unknown: half the input is assumed)
-  std::vector<std::pair<std::string, std::string>> headers;  // lower-cased names, for route `match.headers`
+  // Lower-cased names, for route `match.headers`: views of the request's headers, valid while the
+  // request is being planned and handled (the connection owns them).
+  std::span<const std::pair<std::string_view, std::string_view>> headers;
   std::optional<double> budget_remaining_usd;  // tenant budget left; candidates costing more are excluded
 };
 

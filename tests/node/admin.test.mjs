@@ -63,7 +63,7 @@ describe('GET /v1/models', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.object, 'list');
     assert.ok(Array.isArray(res.json.data));
-    assert.deepEqual(res.json.data.map((m) => m.id).sort(), ['chain', 'ds', 'ds-5xx', 'impatient']);
+    assert.deepEqual(res.json.data.map((m) => m.id).sort(), ['chain', 'ds', 'ds-5xx', 'impatient', 'slow']);
     for (const m of res.json.data) {
       assert.equal(m.object, 'model');
       assert.equal(typeof m.created, 'number');
