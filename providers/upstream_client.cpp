@@ -1,6 +1,7 @@
 #include "providers/upstream_client.h"
 
 #include "core/http_wire.h"
+#include "providers/response_parser.h"
 
 #include <openssl/ssl.h>
 #include <array>
@@ -90,6 +91,8 @@ struct Connection {
   // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
   // allocates no 16 KiB buffer of its own.
   std::array<char, 16384> body_buf;
+  // Status and header fields of the current exchange's response (strings reused across exchanges).
+  ResponseHead head;
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
@@ -126,7 +129,11 @@ class ExchangeImpl final : public UpstreamExchange {
  public:
   ExchangeImpl(std::shared_ptr<UpstreamClient::Impl> client, std::string pool_key, std::unique_ptr<Connection> conn,
                Endpoint endpoint)
-      : client_(std::move(client)), pool_key_(std::move(pool_key)), conn_(std::move(conn)), ep_(std::move(endpoint)) {
+      : client_(std::move(client)),
+        pool_key_(std::move(pool_key)),
+        conn_(std::move(conn)),
+        ep_(std::move(endpoint)),
+        parser_(conn_->head) {
     parser_.body_limit(boost::none);
     parser_.header_limit(64 * 1024);
   }
@@ -146,12 +153,9 @@ class ExchangeImpl final : public UpstreamExchange {
     if (pool.open > 0) --pool.open;
   }
 
-  int status() const override { return static_cast<int>(parser_.get().result_int()); }
-  std::string header(std::string_view name) const override {
-    auto it = parser_.get().find(beast::string_view(name.data(), name.size()));
-    if (it == parser_.get().end()) return {};
-    return std::string(it->value());
-  }
+  // Valid once start() has returned this exchange (the header was read).
+  int status() const override { return head_.status; }
+  std::string header(std::string_view name) const override { return std::string(head_.header(name)); }
 
   void cancel() override {
     failed_ = true;
@@ -227,12 +231,11 @@ class ExchangeImpl final : public UpstreamExchange {
       }
       char* const buf = conn_->body_buf.data();
       const size_t cap = conn_->body_buf.size();
-      parser_.get().body().data = buf;
-      parser_.get().body().size = cap;
+      parser_.set_body_window(buf, cap);
       conn_->lowest().expires_at(deadline);
       auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, parser_, asio::as_tuple(asio::use_awaitable));
       if (ec == http::error::need_buffer) ec = {};
-      size_t got = cap - parser_.get().body().size;
+      size_t got = cap - parser_.body_space();
       if (ec) {
         failed_ = true;
         if (ec == asio::error::operation_aborted)
@@ -247,7 +250,8 @@ class ExchangeImpl final : public UpstreamExchange {
   std::string pool_key_;
   std::unique_ptr<Connection> conn_;
   Endpoint ep_;
-  http::response_parser<http::buffer_body> parser_;
+  ResponseParser parser_;  // fills conn_->head
+  const ResponseHead& head_ = conn_->head;
   bool done_ = false;
   bool failed_ = false;
 };
