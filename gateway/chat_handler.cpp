@@ -106,13 +106,13 @@ namespace asio = boost::asio;
 
 // Appends to the ledger and waits (bounded) until the entry is durable, so that a response the
 // client receives in full is always accounted, even if the process dies right after.
-asio::awaitable<bool> ledger_durable(App& app, LedgerEntry e) {
+core::Task<bool> ledger_durable(App& app, LedgerEntry e) {
   if (!app.ledger) co_return true;
   auto ex = co_await asio::this_coro::executor;
-  auto timer = std::make_shared<asio::steady_timer>(ex);
+  auto timer = std::make_shared<core::SteadyTimer>(ex);
   timer->expires_after(std::chrono::seconds(5));
   auto done = std::make_shared<std::atomic<bool>>(false);
-  std::weak_ptr<asio::steady_timer> weak = timer;
+  std::weak_ptr<core::SteadyTimer> weak = timer;
   bool taken = app.ledger->append_for(std::move(e), [done, ex, weak] {
     done->store(true);
     asio::post(ex, [weak] { if (auto t = weak.lock()) t->cancel(); });
@@ -122,7 +122,7 @@ asio::awaitable<bool> ledger_durable(App& app, LedgerEntry e) {
     co_return false;
   }
   while (!done->load()) {
-    auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await timer->async_wait(asio::as_tuple(core::use_task));
     if (!ec) break;  // deadline passed
   }
   if (!done->load()) app.metrics.error("ledger_slow");
@@ -133,16 +133,16 @@ asio::awaitable<bool> ledger_durable(App& app, LedgerEntry e) {
 class RecordingIo final : public ClientIo {
  public:
   RecordingIo(ClientIo& inner, size_t max_bytes) : inner_(inner), max_bytes_(max_bytes) {}
-  asio::awaitable<bool> respond(int status, std::string_view ct, std::string body) override {
+  core::Task<bool> respond(int status, std::string_view ct, std::string body) override {
     co_return co_await inner_.respond(status, ct, std::move(body));
   }
   void set_header(const std::string& n, const std::string& v) override { inner_.set_header(n, v); }
   bool committed() const override { return inner_.committed(); }
-  asio::awaitable<bool> send_comment(std::string_view t) override { co_return co_await inner_.send_comment(t); }
-  asio::awaitable<bool> end_stream() override { co_return co_await inner_.end_stream(); }
+  core::Task<bool> send_comment(std::string_view t) override { co_return co_await inner_.send_comment(t); }
+  core::Task<bool> end_stream() override { co_return co_await inner_.end_stream(); }
   void watch_disconnect(providers::CancelHook* h) override { inner_.watch_disconnect(h); }
   void stop_watch() override { inner_.stop_watch(); }
-  asio::awaitable<bool> send(std::string_view data) override {
+  core::Task<bool> send(std::string_view data) override {
     if (!overflow_) {
       bytes_ += data.size();
       if (bytes_ > max_bytes_) { overflow_ = true; chunks_.clear(); }
@@ -186,7 +186,7 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
 
 }  // namespace
 
-boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
+core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
                                         const RequestHeaders& headers, const Caller& caller, AccessRecord& rec) {
   const auto t0 = Clock::now();
   app.metrics.in_flight().Increment();

@@ -1,7 +1,7 @@
 #pragma once
 // POST /v1/chat/completions: parse, plan, then the attempt loop (fail over before content reached
 // the client; in-band error after), and always, last, record the outcome.
-#include <boost/asio/awaitable.hpp>
+#include "core/task.h"
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,7 +19,7 @@ namespace gateway {
 using RequestHeaders = std::vector<std::pair<std::string_view, std::string_view>>;
 
 // Returns the HTTP status given to the client (499 when the client went away).
-boost::asio::awaitable<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
+core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
                                         const RequestHeaders& headers, const Caller& caller, AccessRecord& rec);
 
 // What routing sees of a request: its content features plus the trusted routing headers

@@ -1,7 +1,7 @@
 #pragma once
 // What request handlers need from a client connection, without Beast in sight: a whole response,
 // or a stream of SSE events (ChatSink::send), headers to add, and notice when the client leaves.
-#include <boost/asio/awaitable.hpp>
+#include "core/task.h"
 #include <string>
 #include <string_view>
 
@@ -12,15 +12,15 @@ namespace gateway {
 class ClientIo : public providers::ChatSink {
  public:
   // A complete response. Returns false if the client is gone.
-  virtual boost::asio::awaitable<bool> respond(int status, std::string_view content_type, std::string body) = 0;
+  virtual core::Task<bool> respond(int status, std::string_view content_type, std::string body) = 0;
   // Adds or replaces a response header (until the response is committed).
   virtual void set_header(const std::string& name, const std::string& value) = 0;
   // True once the status line and headers were sent (a stream has begun).
   virtual bool committed() const = 0;
   // Sends an SSE comment line (": text") on a committed stream: metadata that SDKs ignore.
-  virtual boost::asio::awaitable<bool> send_comment(std::string_view text) = 0;
+  virtual core::Task<bool> send_comment(std::string_view text) = 0;
   // Ends a committed stream cleanly (last chunk). Returns false if the client is gone.
-  virtual boost::asio::awaitable<bool> end_stream() = 0;
+  virtual core::Task<bool> end_stream() = 0;
   // While a request is in progress: cancel `hook` as soon as the client disconnects.
   virtual void watch_disconnect(providers::CancelHook* hook) = 0;
   virtual void stop_watch() = 0;

@@ -7,19 +7,20 @@
 #include <optional>
 #include <type_traits>
 
+#include "core/task.h"
 #include "gateway/app.h"
 
 namespace gateway {
 
 // `f` should capture by reference only (it runs before offload's frame completes).
 template <class F>
-boost::asio::awaitable<std::invoke_result_t<F>> offload(App& app, F f) {
+core::Task<std::invoke_result_t<F>> offload(App& app, F f) {
   using R = std::invoke_result_t<F>;
   if (!app.blocking) co_return f();
   // Asio keeps the result in a default-constructed slot: optional<R> has one even when R does not.
   std::optional<R> r = co_await boost::asio::co_spawn(
       *app.blocking, [f = std::move(f)]() mutable -> boost::asio::awaitable<std::optional<R>> { co_return f(); },
-      boost::asio::use_awaitable);
+      core::use_task);
   co_return std::move(*r);
 }
 

@@ -75,7 +75,7 @@ core::Result<std::map<std::string, double>> parse_prometheus_vector(std::string_
   return out;
 }
 
-boost::asio::awaitable<void> run_prometheus_feed(App& app, providers::UpstreamClient& client) {
+core::Task<void> run_prometheus_feed(App& app, providers::UpstreamClient& client) {
   namespace asio = boost::asio;
   auto ep = providers::parse_endpoint(app.config.prometheus.url);
   if (!ep) {
@@ -84,7 +84,7 @@ boost::asio::awaitable<void> run_prometheus_feed(App& app, providers::UpstreamCl
   }
   std::fprintf(stderr, "gateway: routing figures from Prometheus at %s every %lld ms\n", app.config.prometheus.url.c_str(),
                static_cast<long long>(app.config.prometheus.interval.count()));
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  core::SteadyTimer timer(co_await asio::this_coro::executor);
   providers::UpstreamTimeouts t;
   t.connect = t.tls = t.first_byte = t.idle = std::chrono::milliseconds(2000);
   t.total = std::chrono::milliseconds(5000);
@@ -128,7 +128,7 @@ boost::asio::awaitable<void> run_prometheus_feed(App& app, providers::UpstreamCl
     }
     last_ok = ok;
     timer.expires_after(app.config.prometheus.interval);
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await timer.async_wait(asio::as_tuple(core::use_task));
   }
 }
 

@@ -3,7 +3,7 @@
 // /metrics) for each deployment's TTFT, speed, error and 429 rates and in-flight count across the
 // fleet, weighted by each replica's attempts, and hands them to the router. So every replica routes
 // on what the whole fleet sees, not only on its own traffic.
-#include <boost/asio/awaitable.hpp>
+#include "core/task.h"
 #include <map>
 #include <string>
 #include <string_view>
@@ -27,6 +27,6 @@ const std::vector<FleetQuery>& fleet_queries();
 core::Result<std::map<std::string, double>> parse_prometheus_vector(std::string_view body);
 
 // Runs until the gateway drains; on the calling worker's io_context.
-boost::asio::awaitable<void> run_prometheus_feed(App& app, providers::UpstreamClient& client);
+core::Task<void> run_prometheus_feed(App& app, providers::UpstreamClient& client);
 
 }  // namespace gateway

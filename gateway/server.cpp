@@ -39,6 +39,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using TcpStream = beast::basic_stream<tcp, core::Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, core::Executor>;
 
 namespace {
 
@@ -70,7 +72,7 @@ struct Worker {
   // One thread per io_context, and no socket or timer of a worker is touched from another thread
   // (other threads post to it), so the reactor's per-socket locks are not needed.
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<Acceptor> acceptor;
   std::unique_ptr<providers::UpstreamClient> upstream;
   std::list<SessionBase*> sessions;
   std::thread thread;
@@ -95,10 +97,10 @@ class Session final : public SessionBase, public ClientIo {
     open_.fetch_sub(1);
   }
 
-  static asio::awaitable<void> run(std::unique_ptr<Session> self) { co_await self->serve(); }
+  static core::Task<void> run(std::unique_ptr<Session> self) { co_await self->serve(); }
 
   // ClientIo
-  asio::awaitable<bool> respond(int status, std::string_view content_type, std::string body) override {
+  core::Task<bool> respond(int status, std::string_view content_type, std::string body) override {
     std::string& out = out_;
     out.clear();
     core::append_status_line(out, status);
@@ -121,7 +123,7 @@ class Session final : public SessionBase, public ClientIo {
     committed_ = true;
     std::array<asio::const_buffer, 2> parts{asio::buffer(out), asio::buffer(body)};
     lowest().expires_after(app_.config.server.write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
     if (ec) { keep_alive_ = false; co_return false; }
     if (!ka) keep_alive_ = false;
     co_return true;
@@ -141,7 +143,7 @@ class Session final : public SessionBase, public ClientIo {
   bool committed() const override { return committed_; }
 
   // One chunk of the chunked stream: size line, prefix, payload, suffix, CRLF, in one write.
-  asio::awaitable<bool> write_chunk(std::string_view prefix, std::string_view payload, std::string_view suffix) {
+  core::Task<bool> write_chunk(std::string_view prefix, std::string_view payload, std::string_view suffix) {
     std::string& out = out_;
     if (!committed_) {
       out.clear();
@@ -170,27 +172,27 @@ class Session final : public SessionBase, public ClientIo {
     std::array<asio::const_buffer, 3> parts{asio::buffer(out), asio::buffer(payload.data(), payload.size()),
                                             asio::buffer(tail)};
     lowest().expires_after(app_.config.server.write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
   }
 
-  asio::awaitable<bool> send(std::string_view data) override {
+  core::Task<bool> send(std::string_view data) override {
     if (broken_) co_return false;
     co_return co_await write_chunk("data: ", data, "\n\n");
   }
 
-  asio::awaitable<bool> send_comment(std::string_view text) override {
+  core::Task<bool> send_comment(std::string_view text) override {
     if (broken_ || !committed_) co_return false;
     co_return co_await write_chunk(": ", text, "\n\n");
   }
 
-  asio::awaitable<bool> end_stream() override {
+  core::Task<bool> end_stream() override {
     if (broken_) co_return false;
     static constexpr std::string_view last = "0\r\n\r\n";
     lowest().expires_after(app_.config.server.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(last.data(), last.size()),
-                                              asio::as_tuple(asio::use_awaitable));
+                                              asio::as_tuple(core::use_task));
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
   }
@@ -227,12 +229,12 @@ class Session final : public SessionBase, public ClientIo {
   }
 
  private:
-  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  TcpStream& lowest() { return beast::get_lowest_layer(stream_); }
 
-  asio::awaitable<void> serve() {
-    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+  core::Task<void> serve() {
+    if constexpr (!std::is_same_v<Stream, TcpStream>) {
       lowest().expires_after(app_.config.server.header_timeout);
-      auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+      auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(core::use_task));
       if (ec) co_return;
     }
     beast::flat_buffer buffer;
@@ -243,7 +245,7 @@ class Session final : public SessionBase, public ClientIo {
       parser.header_limit(64 * 1024);
       idle_ = buffer.size() == 0;
       lowest().expires_after(first ? app_.config.server.header_timeout : app_.config.server.keepalive_idle);
-      auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(core::use_task));
       idle_ = false;
       first = false;
       nheaders_ = 0;
@@ -270,11 +272,11 @@ class Session final : public SessionBase, public ClientIo {
       if (beast::iequals(req_.header("expect"), "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, 11};
         lowest().expires_after(app_.config.server.write_timeout);
-        auto [cec, cn] = co_await http::async_write(stream_, cont, asio::as_tuple(asio::use_awaitable));
+        auto [cec, cn] = co_await http::async_write(stream_, cont, asio::as_tuple(core::use_task));
         if (cec) break;
       }
       lowest().expires_after(app_.config.server.body_timeout);
-      auto [bec, bn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      auto [bec, bn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(core::use_task));
       if (bec) {
         if (bec == http::error::body_limit) co_await too_large();
         else if (bec == beast::error::timeout) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
@@ -288,24 +290,24 @@ class Session final : public SessionBase, public ClientIo {
       lowest().expires_never();
     }
     boost::system::error_code ec;
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    if constexpr (std::is_same_v<Stream, TcpStream>) {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     } else {
       if (!broken_) {
         // A TLS close_notify, bounded: a peer that vanished must not hold the session.
         lowest().expires_after(std::chrono::seconds(2));
-        co_await stream_.async_shutdown(asio::as_tuple(asio::use_awaitable));
+        co_await stream_.async_shutdown(asio::as_tuple(core::use_task));
       }
     }
   }
 
-  asio::awaitable<void> too_large() {
+  core::Task<void> too_large() {
     keep_alive_ = false;
     co_await error_response(413, core::ErrorKind::payload_too_large,
                             "request body exceeds the limit of " + std::to_string(app_.config.server.max_body_bytes) + " bytes");
   }
 
-  asio::awaitable<void> error_response(int status, core::ErrorKind kind, std::string msg) {
+  core::Task<void> error_response(int status, core::ErrorKind kind, std::string msg) {
     keep_alive_ = false;
     core::Error e = core::make_error(kind, std::move(msg), core::ErrorSource::client);
     if (nheaders_ == 0) set_header("x-request-id", new_request_id());
@@ -313,7 +315,7 @@ class Session final : public SessionBase, public ClientIo {
   }
 
   // The request just parsed into req_; it stays untouched until this returns.
-  asio::awaitable<void> handle() {
+  core::Task<void> handle() {
     const auto t0 = std::chrono::steady_clock::now();
     AccessRecord rec;
     auto incoming_id = req_.header("x-request-id");
@@ -437,7 +439,7 @@ class Session final : public SessionBase, public ClientIo {
     return {};
   }
 
-  asio::awaitable<int> spend_report(std::string_view target) {
+  core::Task<int> spend_report(std::string_view target) {
     if (!app_.ledger) {
       core::Error e = core::make_error(core::ErrorKind::bad_request, "no spend ledger configured (state.ledger_path)",
                                        core::ErrorSource::client, "no_ledger");
@@ -498,7 +500,7 @@ class Session final : public SessionBase, public ClientIo {
     return out;
   }
 
-  asio::awaitable<int> explain(std::string body, const RequestHeaders& headers) {
+  core::Task<int> explain(std::string body, const RequestHeaders& headers) {
     if (!app_.policy_router) {
       core::Error e = core::make_error(core::ErrorKind::bad_request, "explain needs a policy file (`policy:` in the config)",
                                        core::ErrorSource::client, "no_policy");
@@ -515,7 +517,7 @@ class Session final : public SessionBase, public ClientIo {
     co_return 200;
   }
 
-  asio::awaitable<int> method_not_allowed(const char* allowed) {
+  core::Task<int> method_not_allowed(const char* allowed) {
     set_header("allow", allowed);
     core::Error e = core::make_error(core::ErrorKind::bad_request, std::string("Use ") + allowed + " for this path",
                                      core::ErrorSource::client, "method_not_allowed");
@@ -553,14 +555,14 @@ struct Server::Impl {
 
   explicit Impl(App& a) : app(a) {}
 
-  asio::awaitable<void> accept_loop(Worker& w) {
+  core::Task<void> accept_loop(Worker& w) {
     for (;;) {
-      auto [ec, sock] = co_await w.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+      auto [ec, sock] = co_await w.acceptor->async_accept(asio::as_tuple(core::use_task));
       if (ec) {
         if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) co_return;
         // EMFILE and friends: back off briefly instead of spinning.
-        asio::steady_timer t(w.ioc, std::chrono::milliseconds(50));
-        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        core::SteadyTimer t(w.ioc, std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::as_tuple(core::use_task));
         continue;
       }
       if (open.fetch_add(1) >= app.config.server.max_connections) {
@@ -578,11 +580,11 @@ struct Server::Impl {
       boost::system::error_code oec;
       sock.set_option(tcp::no_delay(true), oec);
       if (tls) {
-        using S = beast::ssl_stream<beast::tcp_stream>;
-        auto s = std::make_unique<Session<S>>(app, w, S(beast::tcp_stream(std::move(sock)), *tls), open);
+        using S = beast::ssl_stream<TcpStream>;
+        auto s = std::make_unique<Session<S>>(app, w, S(TcpStream(std::move(sock)), *tls), open);
         asio::co_spawn(w.ioc, Session<S>::run(std::move(s)), asio::detached);
       } else {
-        using S = beast::tcp_stream;
+        using S = TcpStream;
         auto s = std::make_unique<Session<S>>(app, w, S(std::move(sock)), open);
         asio::co_spawn(w.ioc, Session<S>::run(std::move(s)), asio::detached);
       }
@@ -622,7 +624,7 @@ int Server::run() {
   unsigned short port = static_cast<unsigned short>(std::stoi(sc.listen_port));
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
-    w->acceptor = std::make_unique<tcp::acceptor>(w->ioc);
+    w->acceptor = std::make_unique<Acceptor>(w->ioc);
     tcp::endpoint ep(addr, port);
     w->acceptor->open(ep.protocol(), ec);
     if (!ec) w->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -657,7 +659,7 @@ int Server::run() {
   // Signals on the main thread: SIGTERM/SIGINT drain; a second signal forces exit.
   int exit_code = 0;
   std::function<void(boost::system::error_code, int)> on_signal;
-  asio::steady_timer drain_timer(main_ioc);
+  core::SteadyTimer drain_timer(main_ioc);
   std::chrono::steady_clock::time_point drain_deadline{};
   // Lives as long as main_ioc runs: the timer re-arms it by reference.
   std::function<void(boost::system::error_code)> poll = [&](boost::system::error_code tec) {
@@ -707,7 +709,7 @@ int Server::run() {
 
   // Hot reload when the policy file changes (polled: works on every filesystem and with editors
   // that replace the file). An invalid edit is refused and counted; the old policy keeps serving.
-  asio::steady_timer watch_timer(main_ioc);
+  core::SteadyTimer watch_timer(main_ioc);
   struct FileStamp {
     bool ok = false;
     struct timespec mtime {};

@@ -29,7 +29,7 @@ using Micros = std::chrono::microseconds;
 struct Bridge {
   std::deque<local_backend::GenerateEvent> events;
   std::atomic<bool> cancelled{false};
-  std::weak_ptr<asio::steady_timer> timer;
+  std::weak_ptr<core::SteadyTimer> timer;
 };
 
 std::string chunk_json(const std::string& id, int64_t created, const std::string& model, std::string_view delta_json,
@@ -59,7 +59,7 @@ class LocalProvider final : public Provider {
   bool available() const override { return true; }
   std::string unavailable_reason() const override { return {}; }
 
-  asio::awaitable<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
+  core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
     AttemptResult res;
     const auto started = std::chrono::steady_clock::now();
     const core::ChatRequest& req = *ctx.request;
@@ -77,7 +77,7 @@ class LocalProvider final : public Provider {
     g.stop = req.stop;
 
     auto ex = co_await asio::this_coro::executor;
-    auto timer = std::make_shared<asio::steady_timer>(ex);
+    auto timer = std::make_shared<core::SteadyTimer>(ex);
     auto bridge = std::make_shared<Bridge>();
     bridge->timer = timer;
     auto submitted = engine_->submit(std::move(g), [bridge, ex](const local_backend::GenerateEvent& ev) {
@@ -120,7 +120,7 @@ class LocalProvider final : public Provider {
     for (;;) {
       while (bridge->events.empty()) {
         timer->expires_at(ctx.total_deadline);
-        co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await timer->async_wait(asio::as_tuple(core::use_task));
         if (bridge->events.empty() && std::chrono::steady_clock::now() >= ctx.total_deadline) {
           res.error = core::make_error(ErrorKind::timeout, "local generation exceeded the total deadline",
                                        ErrorSource::local);
@@ -209,7 +209,7 @@ class UnavailableLocalProvider final : public Provider {
   const std::string& default_region() const override { return cfg_.region; }
   bool available() const override { return false; }
   std::string unavailable_reason() const override { return reason_; }
-  asio::awaitable<AttemptResult> chat(const AttemptContext&, ChatSink*) override {
+  core::Task<AttemptResult> chat(const AttemptContext&, ChatSink*) override {
     AttemptResult r;
     r.error = core::make_error(ErrorKind::unavailable, reason_, ErrorSource::local);
     co_return r;

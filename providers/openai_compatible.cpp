@@ -42,7 +42,7 @@ class OpenAICompatibleProvider final : public Provider {
   bool available() const override { return unavailable_reason_.empty(); }
   std::string unavailable_reason() const override { return unavailable_reason_; }
 
-  asio::awaitable<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
+  core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
     AttemptResult res;
     const auto started = std::chrono::steady_clock::now();
     const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
@@ -136,7 +136,7 @@ class OpenAICompatibleProvider final : public Provider {
 
   // Relays SSE events as they arrive. Chunks without content (role-only deltas) are held back until
   // the first content chunk, so that a failure before any content can still fail over cleanly.
-  asio::awaitable<void> relay_stream(const AttemptContext& ctx, UpstreamExchange& ex, ChatSink& sink,
+  core::Task<void> relay_stream(const AttemptContext& ctx, UpstreamExchange& ex, ChatSink& sink,
                                      std::chrono::steady_clock::time_point started, AttemptResult& res) {
     SseReader reader;
     StreamNormalizer norm(dialect_, ctx.request->include_usage);

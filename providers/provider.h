@@ -1,7 +1,7 @@
 #pragma once
 // The provider interface: one attempt of one chat request at one deployment. The gateway owns the
 // client connection (ChatSink); providers own wire formats. No policies here.
-#include <boost/asio/awaitable.hpp>
+#include "core/task.h"
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -42,7 +42,7 @@ class ChatSink {
   virtual ~ChatSink() = default;
   // Sends one SSE data event (a chat.completion.chunk JSON). The first call commits the HTTP 200
   // response. Returns false when the client is gone.
-  virtual boost::asio::awaitable<bool> send(std::string_view data) = 0;
+  virtual core::Task<bool> send(std::string_view data) = 0;
 };
 
 struct AttemptContext {
@@ -78,7 +78,7 @@ class Provider {
   virtual bool available() const = 0;
   virtual std::string unavailable_reason() const = 0;
   // One attempt. With sink == nullptr the answer is returned whole in AttemptResult::body.
-  virtual boost::asio::awaitable<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) = 0;
+  virtual core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) = 0;
   // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
   virtual size_t queue_depth() const { return 0; }
   virtual double decode_tokens_per_second() const { return 0; }

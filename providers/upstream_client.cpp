@@ -80,12 +80,14 @@ core::Result<Endpoint> parse_endpoint(std::string_view url) {
 
 namespace {
 
+using TcpStream = beast::basic_stream<tcp, core::Executor>;
+
 constexpr auto kMaxIdleAge = std::chrono::seconds(20);
 constexpr size_t kReadBufferBytes = 16384;
 
 struct Connection {
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::unique_ptr<TcpStream> plain;
+  std::unique_ptr<beast::ssl_stream<TcpStream>> tls;
   beast::flat_buffer buffer;
   core::SteadyTime idle_since{};
   // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
@@ -94,7 +96,7 @@ struct Connection {
   // Status and header fields of the current exchange's response (strings reused across exchanges).
   ResponseHead head;
 
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  TcpStream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
 struct EndpointPool {
@@ -116,7 +118,7 @@ core::Error io_error(const boost::system::error_code& ec, const Endpoint& ep, co
 }  // namespace
 
 struct UpstreamClient::Impl {
-  asio::any_io_executor ex;
+  core::Executor ex;
   std::shared_ptr<TlsContext> tls;
   size_t max_idle;
   size_t max_open;
@@ -166,12 +168,12 @@ class ExchangeImpl final : public UpstreamExchange {
     }
   }
 
-  asio::awaitable<core::Result<std::string_view>> read_some(core::SteadyTime deadline) override {
+  core::Task<core::Result<std::string_view>> read_some(core::SteadyTime deadline) override {
     if (conn_->tls) co_return co_await read_some_on(*conn_->tls, deadline);
     co_return co_await read_some_on(*conn_->plain, deadline);
   }
 
-  asio::awaitable<core::Result<std::string>> read_all(core::SteadyTime deadline, size_t max_bytes) override {
+  core::Task<core::Result<std::string>> read_all(core::SteadyTime deadline, size_t max_bytes) override {
     std::string body;
     for (;;) {
       auto piece = co_await read_some(deadline);
@@ -190,7 +192,7 @@ class ExchangeImpl final : public UpstreamExchange {
   // Sends the request and reads the response header. `stale_ok` marks a reused connection, on which
   // a reset before any response byte means the server closed it while idle: the caller retries.
   template <class Stream>
-  asio::awaitable<boost::system::error_code> send_and_read_header(Stream& s, const UpstreamRequest& r,
+  core::Task<boost::system::error_code> send_and_read_header(Stream& s, const UpstreamRequest& r,
                                                                   core::SteadyTime header_deadline, const char*& phase) {
     // The request head is formatted into one buffer and sent with the body in one gather write.
     std::string head;
@@ -207,11 +209,11 @@ class ExchangeImpl final : public UpstreamExchange {
     std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
     conn_->lowest().expires_at(header_deadline);
     phase = "sending the request";
-    auto [wec, wn] = co_await asio::async_write(s, parts, asio::as_tuple(asio::use_awaitable));
+    auto [wec, wn] = co_await asio::async_write(s, parts, asio::as_tuple(core::use_task));
     if (wec) co_return wec;
     phase = "waiting for the response header (first byte)";
     conn_->lowest().expires_at(header_deadline);
-    auto [rec, rn] = co_await http::async_read_header(s, conn_->buffer, parser_, asio::as_tuple(asio::use_awaitable));
+    auto [rec, rn] = co_await http::async_read_header(s, conn_->buffer, parser_, asio::as_tuple(core::use_task));
     co_return rec;
   }
 
@@ -222,7 +224,7 @@ class ExchangeImpl final : public UpstreamExchange {
 
  private:
   template <class Stream>
-  asio::awaitable<core::Result<std::string_view>> read_some_on(Stream& s, core::SteadyTime deadline) {
+  core::Task<core::Result<std::string_view>> read_some_on(Stream& s, core::SteadyTime deadline) {
     if (failed_) co_return upstream_failure(ErrorKind::cancelled, "upstream exchange aborted");
     for (;;) {
       if (parser_.is_done()) {
@@ -233,7 +235,7 @@ class ExchangeImpl final : public UpstreamExchange {
       const size_t cap = conn_->body_buf.size();
       parser_.set_body_window(buf, cap);
       conn_->lowest().expires_at(deadline);
-      auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, parser_, asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, parser_, asio::as_tuple(core::use_task));
       if (ec == http::error::need_buffer) ec = {};
       size_t got = cap - parser_.body_space();
       if (ec) {
@@ -262,18 +264,18 @@ std::string tls_failure_detail(SSL* ssl, const boost::system::error_code& ec) {
   return ec.message();
 }
 
-asio::awaitable<core::Result<std::unique_ptr<Connection>>> connect(asio::any_io_executor ex, TlsContext* tls,
+core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex, TlsContext* tls,
                                                                    const Endpoint& ep, const UpstreamTimeouts& t,
                                                                    core::SteadyTime total_deadline) {
   auto now = std::chrono::steady_clock::now();
   auto connect_deadline = std::min(now + t.connect, total_deadline);
-  tcp::resolver resolver(ex);
-  asio::steady_timer timer(ex);
+  asio::ip::basic_resolver<tcp, core::Executor> resolver(ex);
+  core::SteadyTimer timer(ex);
   timer.expires_at(connect_deadline);
   timer.async_wait([&resolver](boost::system::error_code ec) {
     if (!ec) resolver.cancel();
   });
-  auto [rec, results] = co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable));
+  auto [rec, results] = co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(core::use_task));
   timer.cancel();
   if (rec) {
     if (rec == asio::error::operation_aborted)
@@ -284,17 +286,17 @@ asio::awaitable<core::Result<std::unique_ptr<Connection>>> connect(asio::any_io_
   // Beast reads max(512, free capacity) per call: without room reserved, a 600-byte answer takes
   // two reads (two system calls) on every exchange of the connection.
   conn->buffer.reserve(kReadBufferBytes);
-  beast::tcp_stream stream(ex);
+  TcpStream stream(ex);
   stream.expires_at(connect_deadline);
-  auto [cec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+  auto [cec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(core::use_task));
   if (cec) co_return io_error(cec, ep, "connecting");
   boost::system::error_code ignore;
   stream.socket().set_option(tcp::no_delay(true), ignore);
   if (!ep.tls) {
-    conn->plain = std::make_unique<beast::tcp_stream>(std::move(stream));
+    conn->plain = std::make_unique<TcpStream>(std::move(stream));
     co_return conn;
   }
-  conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), tls->ctx);
+  conn->tls = std::make_unique<beast::ssl_stream<TcpStream>>(std::move(stream), tls->ctx);
   SSL* ssl = conn->tls->native_handle();
   boost::system::error_code addr_ec;
   auto addr = asio::ip::make_address(ep.host, addr_ec);
@@ -307,7 +309,7 @@ asio::awaitable<core::Result<std::unique_ptr<Connection>>> connect(asio::any_io_
   }
   SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
   beast::get_lowest_layer(*conn->tls).expires_at(std::min(std::chrono::steady_clock::now() + t.tls, total_deadline));
-  auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(core::use_task));
   if (hec) {
     if (hec == beast::error::timeout)
       co_return upstream_failure(ErrorKind::timeout, "upstream " + ep.host + " timed out in the TLS handshake");
@@ -320,14 +322,14 @@ asio::awaitable<core::Result<std::unique_ptr<Connection>>> connect(asio::any_io_
 
 }  // namespace
 
-UpstreamClient::UpstreamClient(asio::any_io_executor executor, std::shared_ptr<TlsContext> tls,
+UpstreamClient::UpstreamClient(core::Executor executor, std::shared_ptr<TlsContext> tls,
                                size_t max_idle_per_endpoint, size_t max_open_per_endpoint)
     : impl_(std::make_shared<Impl>(Impl{std::move(executor), std::move(tls), max_idle_per_endpoint,
                                         max_open_per_endpoint, {}})) {}
 
 UpstreamClient::~UpstreamClient() = default;
 
-asio::awaitable<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::start(
+core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::start(
     const Endpoint& endpoint, const UpstreamRequest& request, const UpstreamTimeouts& timeouts,
     core::SteadyTime total_deadline) {
   // Exchanges hand connections back to the pool in their destructor, so they share the Impl.

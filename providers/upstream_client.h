@@ -3,8 +3,7 @@
 // SNI, keep-alive pools per endpoint (per worker thread, so no locks), and separate deadlines for
 // connect, TLS handshake, time to first byte, idle time between body reads, and total.
 // Beast stays inside the .cpp: this header needs only Asio's awaitable.
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
+#include "core/task.h"
 #include <chrono>
 #include <map>
 #include <memory>
@@ -57,9 +56,9 @@ class UpstreamExchange {
   virtual std::string header(std::string_view name) const = 0;
   // Next piece of the body as it arrives; an empty view means the body is complete.
   // `deadline` bounds this read (the caller combines idle and total deadlines).
-  virtual boost::asio::awaitable<core::Result<std::string_view>> read_some(core::SteadyTime deadline) = 0;
+  virtual core::Task<core::Result<std::string_view>> read_some(core::SteadyTime deadline) = 0;
   // Whole body, bounded in bytes.
-  virtual boost::asio::awaitable<core::Result<std::string>> read_all(core::SteadyTime deadline, size_t max_bytes) = 0;
+  virtual core::Task<core::Result<std::string>> read_all(core::SteadyTime deadline, size_t max_bytes) = 0;
   // Abort: close the connection now (the client went away). Safe to call at any time on the same thread.
   virtual void cancel() = 0;
 };
@@ -71,13 +70,13 @@ struct PoolStats {
 // One per worker thread: all its coroutines run on that thread's io_context.
 class UpstreamClient {
  public:
-  UpstreamClient(boost::asio::any_io_executor executor, std::shared_ptr<TlsContext> tls, size_t max_idle_per_endpoint,
+  UpstreamClient(core::Executor executor, std::shared_ptr<TlsContext> tls, size_t max_idle_per_endpoint,
                  size_t max_open_per_endpoint);
   ~UpstreamClient();
 
   // Connects (or reuses a pooled connection), sends the request and reads the response header.
   // Errors: timeout (which phase in the message), server_error (connect refused, TLS failure, reset).
-  boost::asio::awaitable<core::Result<std::unique_ptr<UpstreamExchange>>> start(const Endpoint& endpoint,
+  core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> start(const Endpoint& endpoint,
                                                                                  const UpstreamRequest& request,
                                                                                  const UpstreamTimeouts& timeouts,
                                                                                  core::SteadyTime total_deadline);
