@@ -60,6 +60,28 @@ TEST(ParseChat, InvalidUtf8AndDeepNesting) {
   EXPECT_NE(err_of(deep).message.find("nested"), std::string::npos);
 }
 
+// The body may nest 64 levels (the object itself is the first), not 65; brackets inside strings
+// do not count.
+TEST(ParseChat, DepthLimitIsExactly64Levels) {
+  auto nested = [](int levels) {  // the body object + "x": levels - 1 arrays
+    return R"({"model":"m","messages":[{"role":"user","content":"x"}],"x":)" + std::string(levels - 1, '[') +
+           std::string(levels - 1, ']') + "}";
+  };
+  EXPECT_TRUE(parse_chat_request(nested(64)).ok());
+  EXPECT_EQ(err_of(nested(65)).message, "The request body is nested more than 64 levels deep.");
+  std::string brackets(200, '[');
+  EXPECT_TRUE(parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":")" + brackets + R"("}]})").ok());
+}
+
+// The first of duplicate members is the one read (as with a lookup by name); the others pass through.
+TEST(ParseChat, FirstOfDuplicateMembersWins) {
+  auto r = parse_chat_request(R"({"model":"a","model":"b","messages":[{"role":"user","content":"x","role":"tool"}],"stream":true,"stream":false})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->model, "a");
+  EXPECT_EQ(r->messages[0].role, "user");
+  EXPECT_TRUE(r->stream);
+}
+
 TEST(ErrorJson, OpenAIShape) {
   core::Error e = core::make_error(core::ErrorKind::not_found, "no \"such\" model", core::ErrorSource::client,
                                    "model_not_found", "model");
