@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "core/json_members.h"
 #include "core/json_scan.h"
 #include "core/json_writer.h"
 
@@ -84,32 +85,6 @@ core::Status parse_content(element content, core::ChatMessage& m, core::ChatRequ
 }
 
 
-// The members of an object that the gateway reads, found in one pass over its keys (first
-// occurrence wins, as with element::operator[]). Lookup by name would rescan the object per key.
-template <size_t N>
-struct Members {
-  const std::array<std::string_view, N>& names;
-  std::array<element, N> found{};
-  std::array<bool, N> present{};
-  Members(const std::array<std::string_view, N>& n, simdjson::dom::object obj) : names(n) {
-    for (auto field : obj) {
-      for (size_t i = 0; i < N; ++i) {
-        if (!present[i] && field.key == names[i]) {
-          present[i] = true;
-          found[i] = field.value;
-          break;
-        }
-      }
-    }
-  }
-  // The member, or false if absent.
-  bool get(size_t i, element& out) const {
-    if (!present[i]) return false;
-    out = found[i];
-    return true;
-  }
-};
-
 constexpr std::array<std::string_view, 5> kMessageKeys{"role", "content", "name", "tool_call_id", "tool_calls"};
 enum MessageKey : size_t { m_role, m_content, m_name, m_tool_call_id, m_tool_calls };
 
@@ -146,7 +121,7 @@ core::Result<core::ChatRequest> parse_chat_request(std::string body) {
   if (err == simdjson::DEPTH_ERROR) return bad("The request body is nested more than 64 levels deep.");
   if (err) return bad(std::string("We could not parse the JSON body of your request: ") + simdjson::error_message(err) + ".");
   if (!root.is_object()) return bad("The request body must be a JSON object.");
-  const Members top(kRequestKeys, root.get_object().value_unsafe());
+  const core::json::Members top(kRequestKeys, root.get_object().value_unsafe());
   element v;
   if (!top.get(k_model, v)) return bad("you must provide a model parameter", "model");
   if (!v.is_string()) return bad(std::string("'model' must be a string, not ") + type_name(v), "model");
@@ -159,7 +134,7 @@ core::Result<core::ChatRequest> parse_chat_request(std::string body) {
   for (element m : simdjson::dom::array(v)) {
     auto p = [idx] { return "messages[" + std::to_string(idx) + "]"; };  // for errors only
     if (!m.is_object()) return bad(p() + " must be an object", p());
-    const Members mm(kMessageKeys, m.get_object().value_unsafe());
+    const core::json::Members mm(kMessageKeys, m.get_object().value_unsafe());
     core::ChatMessage msg;
     element role;
     if (!mm.get(m_role, role) || !role.is_string()) return bad(p() + ".role must be a string", p() + ".role");

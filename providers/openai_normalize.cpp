@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "core/json_members.h"
 #include "core/json_scan.h"
 #include "core/json_writer.h"
 #include "providers/dialect.h"
@@ -14,37 +15,56 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-int64_t int_field(element obj, std::string_view key) {
-  element v;
-  if (obj[key].get(v) != simdjson::SUCCESS) return 0;
+using core::json::Members;
+
+int64_t int_of(element v) {
   if (v.is_int64()) return v.get_int64().value_unsafe();
   if (v.is_uint64()) return static_cast<int64_t>(v.get_uint64().value_unsafe());
   if (v.is_double()) return static_cast<int64_t>(v.get_double().value_unsafe());
   return 0;
 }
 
+// 0 when absent or not a number.
+int64_t int_member(const auto& members, size_t i) {
+  element v;
+  return members.get(i, v) ? int_of(v) : 0;
+}
+
+constexpr std::array<std::string_view, 6> kUsageKeys{"prompt_tokens", "completion_tokens", "prompt_tokens_details",
+                                                     "prompt_cache_hit_tokens", "cached_tokens",
+                                                     "completion_tokens_details"};
+constexpr std::array<std::string_view, 2> kPromptDetailKeys{"cached_tokens", "cache_creation_input_tokens"};
+constexpr std::array<std::string_view, 1> kCompletionDetailKeys{"reasoning_tokens"};
+
 core::Usage usage_from(element u) {
   core::Usage out;
   if (!u.is_object()) return out;
   out.present = true;
-  out.prompt_tokens = int_field(u, "prompt_tokens");
-  out.completion_tokens = int_field(u, "completion_tokens");
+  const Members m(kUsageKeys, u.get_object().value_unsafe());
+  out.prompt_tokens = int_member(m, 0);
+  out.completion_tokens = int_member(m, 1);
   element d;
-  if (u["prompt_tokens_details"].get(d) == simdjson::SUCCESS && d.is_object()) {
-    out.cached_tokens = int_field(d, "cached_tokens");
-    out.cache_write_tokens = int_field(d, "cache_creation_input_tokens");
+  if (m.get(2, d) && d.is_object()) {
+    const Members pd(kPromptDetailKeys, d.get_object().value_unsafe());
+    out.cached_tokens = int_member(pd, 0);
+    out.cache_write_tokens = int_member(pd, 1);
   }
   // DeepSeek: prompt_cache_hit_tokens; Kimi: cached_tokens at the top of usage.
-  if (out.cached_tokens == 0) out.cached_tokens = int_field(u, "prompt_cache_hit_tokens");
-  if (out.cached_tokens == 0) out.cached_tokens = int_field(u, "cached_tokens");
-  if (u["completion_tokens_details"].get(d) == simdjson::SUCCESS && d.is_object())
-    out.reasoning_tokens = int_field(d, "reasoning_tokens");
+  if (out.cached_tokens == 0) out.cached_tokens = int_member(m, 3);
+  if (out.cached_tokens == 0) out.cached_tokens = int_member(m, 4);
+  if (m.get(5, d) && d.is_object())
+    out.reasoning_tokens = int_member(Members(kCompletionDetailKeys, d.get_object().value_unsafe()), 0);
   return out;
 }
 
-bool non_empty_string(element obj, std::string_view key) {
-  element v;
-  if (obj[key].get(v) != simdjson::SUCCESS) return false;
+constexpr std::array<std::string_view, 3> kAnswerKeys{"choices", "usage", "object"};
+constexpr std::array<std::string_view, 3> kChoiceKeys{"usage", "finish_reason", "delta"};
+constexpr std::array<std::string_view, 7> kChunkKeys{"error", "id", "model", "created", "object", "usage", "choices"};
+enum ChunkKey : size_t { c_error, c_id, c_model, c_created, c_object, c_usage, c_choices };
+constexpr std::array<std::string_view, 4> kDeltaKeys{"content", "reasoning_content", "tool_calls", "function_call"};
+
+// A delta member that carries something: a non-empty string or array, or any other non-null value.
+bool carries_content(element v) {
   if (v.is_string()) return !std::string_view(v.get_string().value_unsafe()).empty();
   if (v.is_array()) return v.get_array().value_unsafe().size() > 0;
   return !v.is_null();
@@ -181,25 +201,27 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
   if (parse_text(body, root) != simdjson::SUCCESS || !root.is_object())
     return core::make_error(core::ErrorKind::server_error,
                             dialect.name + " returned a body that is not a JSON object", core::ErrorSource::upstream);
+  const Members top(kAnswerKeys, root.get_object().value_unsafe());
   element choices;
-  if (root["choices"].get(choices) != simdjson::SUCCESS || !choices.is_array())
+  if (!top.get(0, choices) || !choices.is_array())
     return core::make_error(core::ErrorKind::server_error,
                             dialect.name + " returned a response without 'choices'", core::ErrorSource::upstream);
   NormalizedResponse out;
   element u;
-  if (root["usage"].get(u) == simdjson::SUCCESS) out.usage = usage_from(u);
+  if (top.get(1, u)) out.usage = usage_from(u);
   // Usage (top level, or inside a choice for Kimi) and the first finish reason; a finish reason
   // that means failure makes the whole answer an upstream error.
   bool rewrite_choices = false;
   for (element c : simdjson::dom::array(choices)) {
     if (!c.is_object()) continue;
+    const Members cm(kChoiceKeys, c.get_object().value_unsafe());
     element cu;
-    if (c["usage"].get(cu) == simdjson::SUCCESS) {
+    if (cm.get(0, cu)) {
       rewrite_choices = true;
       if (!out.usage.present) out.usage = usage_from(cu);
     }
     element fr;
-    if (c["finish_reason"].get(fr) == simdjson::SUCCESS) {
+    if (cm.get(1, fr)) {
       if (!fr.is_string()) {
         if (!fr.is_null()) rewrite_choices = true;  // written as null
         continue;
@@ -216,8 +238,7 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
   }
   std::string& s = out.body;
   s.reserve(body.size() + 128);
-  element obj_field;
-  rewrite_openai(s, body, root["object"].get(obj_field) == simdjson::SUCCESS, "chat.completion", rewrite_choices);
+  rewrite_openai(s, body, top.has(2), "chat.completion", rewrite_choices);
   s.pop_back();  // reopen the object to append usage
   if (out.usage.present) {
     s += ",\"usage\":";
@@ -240,8 +261,9 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
                                   dialect_.name + " sent a stream event that is not JSON", core::ErrorSource::upstream);
     return step;
   }
+  const Members top(kChunkKeys, root.get_object().value_unsafe());
   element err;
-  if (root["error"].get(err) == simdjson::SUCCESS && !err.is_null()) {
+  if (top.get(c_error, err) && !err.is_null()) {
     std::string msg = dialect_.name + " reported an error mid-stream";
     element m;
     if (err.is_object() && err["message"].get(m) == simdjson::SUCCESS && m.is_string())
@@ -252,32 +274,31 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
   }
   ++chunks_;
   element v;
-  if (id_.empty() && root["id"].get(v) == simdjson::SUCCESS && v.is_string())
-    id_ = std::string(std::string_view(v.get_string().value_unsafe()));
-  if (model_.empty() && root["model"].get(v) == simdjson::SUCCESS && v.is_string())
+  if (id_.empty() && top.get(c_id, v) && v.is_string()) id_ = std::string(std::string_view(v.get_string().value_unsafe()));
+  if (model_.empty() && top.get(c_model, v) && v.is_string())
     model_ = std::string(std::string_view(v.get_string().value_unsafe()));
-  if (created_ == 0) created_ = int_field(root, "created");
+  if (created_ == 0) created_ = int_member(top, c_created);
 
   bool rewrite = false;
-  element obj_field;
-  const bool has_object = root["object"].get(obj_field) == simdjson::SUCCESS;
+  const bool has_object = top.has(c_object);
   if (!has_object) rewrite = true;  // GLM omits "object": OpenAI SDKs expect it
   element u;
-  bool top_usage = root["usage"].get(u) == simdjson::SUCCESS && !u.is_null();
+  bool top_usage = top.get(c_usage, u) && !u.is_null();
   if (top_usage) {
     usage_ = usage_from(u);
     rewrite = true;  // the gateway sends usage in its own final chunk
   }
   element choices;
-  bool has_choices = root["choices"].get(choices) == simdjson::SUCCESS && choices.is_array() &&
+  bool has_choices = top.get(c_choices, choices) && choices.is_array() &&
                      choices.get_array().value_unsafe().size() > 0;
   std::string mapped_finish;
   bool rewrite_choices = false;
   if (has_choices) {
     for (element c : simdjson::dom::array(choices)) {
       if (!c.is_object()) continue;
+      const Members cm(kChoiceKeys, c.get_object().value_unsafe());
       element cu;
-      if (c["usage"].get(cu) == simdjson::SUCCESS) {
+      if (cm.get(0, cu)) {
         rewrite_choices = true;  // removed from the choice, even when null
         if (!cu.is_null()) {  // Kimi
           usage_ = usage_from(cu);
@@ -285,7 +306,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
         }
       }
       element fr;
-      if (c["finish_reason"].get(fr) == simdjson::SUCCESS && fr.is_string()) {
+      if (cm.get(1, fr) && fr.is_string()) {
         std::string_view raw(fr.get_string().value_unsafe());
         mapped_finish = map_finish_reason(raw);
         if (mapped_finish.empty()) {
@@ -300,10 +321,11 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
         step.content = true;
       }
       element delta;
-      if (c["delta"].get(delta) == simdjson::SUCCESS && delta.is_object()) {
-        if (non_empty_string(delta, "content") || non_empty_string(delta, "reasoning_content") ||
-            non_empty_string(delta, "tool_calls") || non_empty_string(delta, "function_call"))
-          step.content = true;
+      if (cm.get(2, delta) && delta.is_object()) {
+        const Members dm(kDeltaKeys, delta.get_object().value_unsafe());
+        element x;
+        for (size_t i = 0; i < kDeltaKeys.size() && !step.content; ++i)
+          if (dm.get(i, x) && carries_content(x)) step.content = true;
       }
     }
   }
