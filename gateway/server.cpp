@@ -66,17 +66,38 @@ struct Worker;
 struct SessionBase {
   virtual ~SessionBase() = default;
   virtual void close_if_idle() = 0;
+  // Cancels the client I/O in progress if its deadline has passed (called by the worker's sweep).
+  virtual void expire_if_due(std::chrono::steady_clock::time_point now) = 0;
 };
+
+// Client-side deadlines are checked by one sweep per worker every kDeadlineSweep, not by a timer
+// per read or write: Beast's stream timeouts arm and cancel a timer around every operation (four
+// timer-queue operations per request, and a timerfd_settime system call per request at low load).
+// A deadline therefore fires up to kDeadlineSweep late.
+constexpr auto kDeadlineSweep = std::chrono::milliseconds(100);
+constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
 
 struct Worker {
   // One thread per io_context, and no socket or timer of a worker is touched from another thread
   // (other threads post to it), so the reactor's per-socket locks are not needed.
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  core::SteadyTimer sweeper{ioc.get_executor()};  // client deadlines, see kDeadlineSweep
   std::unique_ptr<Acceptor> acceptor;
   std::unique_ptr<providers::UpstreamClient> upstream;
   std::list<SessionBase*> sessions;
   std::thread thread;
 };
+
+// Every kDeadlineSweep: cancels the client I/O of sessions whose deadline has passed.
+void sweep_deadlines(Worker& w) {
+  w.sweeper.expires_after(kDeadlineSweep);
+  w.sweeper.async_wait([&w](boost::system::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (SessionBase* s : w.sessions) s->expire_if_due(now);
+    sweep_deadlines(w);
+  });
+}
 
 struct WatchState {
   bool stopped = false;
@@ -122,8 +143,9 @@ class Session final : public SessionBase, public ClientIo {
     status_ = status;
     committed_ = true;
     std::array<asio::const_buffer, 2> parts{asio::buffer(out), asio::buffer(body)};
-    lowest().expires_after(app_.config.server.write_timeout);
+    arm(app_.config.server.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
+    disarm();
     if (ec) { keep_alive_ = false; co_return false; }
     if (!ka) keep_alive_ = false;
     co_return true;
@@ -171,8 +193,9 @@ class Session final : public SessionBase, public ClientIo {
     tail += "\r\n";
     std::array<asio::const_buffer, 3> parts{asio::buffer(out), asio::buffer(payload.data(), payload.size()),
                                             asio::buffer(tail)};
-    lowest().expires_after(app_.config.server.write_timeout);
+    arm(app_.config.server.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
+    disarm();
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
   }
@@ -190,9 +213,10 @@ class Session final : public SessionBase, public ClientIo {
   core::Task<bool> end_stream() override {
     if (broken_) co_return false;
     static constexpr std::string_view last = "0\r\n\r\n";
-    lowest().expires_after(app_.config.server.write_timeout);
+    arm(app_.config.server.write_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(last.data(), last.size()),
                                               asio::as_tuple(core::use_task));
+    disarm();
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
   }
@@ -220,6 +244,14 @@ class Session final : public SessionBase, public ClientIo {
     watch_.reset();
   }
 
+  void expire_if_due(std::chrono::steady_clock::time_point now) override {
+    if (now < deadline_) return;
+    deadline_ = kNoDeadline;
+    timed_out_ = true;
+    boost::system::error_code ec;
+    lowest().socket().cancel(ec);  // the pending operation completes with operation_aborted
+  }
+
   void close_if_idle() override {
     if (idle_) {
       boost::system::error_code ec;
@@ -231,10 +263,20 @@ class Session final : public SessionBase, public ClientIo {
  private:
   TcpStream& lowest() { return beast::get_lowest_layer(stream_); }
 
+  // A deadline for the client read or write about to start; disarm() once it completes.
+  void arm(std::chrono::steady_clock::duration d) {
+    deadline_ = std::chrono::steady_clock::now() + d;
+    timed_out_ = false;
+  }
+  void disarm() { deadline_ = kNoDeadline; }
+  // Whether an operation failed because the sweep cancelled it at its deadline.
+  bool timed_out(const boost::system::error_code& ec) const { return ec == asio::error::operation_aborted && timed_out_; }
+
   core::Task<void> serve() {
     if constexpr (!std::is_same_v<Stream, TcpStream>) {
-      lowest().expires_after(app_.config.server.header_timeout);
+      arm(app_.config.server.header_timeout);
       auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(core::use_task));
+      disarm();
       if (ec) co_return;
     }
     beast::flat_buffer buffer;
@@ -244,20 +286,22 @@ class Session final : public SessionBase, public ClientIo {
       parser.body_limit(app_.config.server.max_body_bytes);
       parser.header_limit(64 * 1024);
       idle_ = buffer.size() == 0;
-      lowest().expires_after(first ? app_.config.server.header_timeout : app_.config.server.keepalive_idle);
+      arm(first ? app_.config.server.header_timeout : app_.config.server.keepalive_idle);
       auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(core::use_task));
+      const bool header_timed_out = timed_out(hec);
+      disarm();
       idle_ = false;
       first = false;
       nheaders_ = 0;
       committed_ = false;
       if (hec) {
-        if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted || hec == asio::error::eof ||
-            hec == asio::error::connection_reset || hec == asio::error::bad_descriptor)
-          break;
-        if (hec == beast::error::timeout) {
+        if (header_timed_out) {
           if (buffer.size() > 0) co_await error_response(408, core::ErrorKind::timeout, "request header timeout");
           break;
         }
+        if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted || hec == asio::error::eof ||
+            hec == asio::error::connection_reset || hec == asio::error::bad_descriptor)
+          break;
         if (hec == http::error::header_limit) {
           co_await error_response(431, core::ErrorKind::bad_request, "request headers are too large (limit 64 KiB)");
           break;
@@ -271,15 +315,18 @@ class Session final : public SessionBase, public ClientIo {
       }
       if (beast::iequals(req_.header("expect"), "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, 11};
-        lowest().expires_after(app_.config.server.write_timeout);
+        arm(app_.config.server.write_timeout);
         auto [cec, cn] = co_await http::async_write(stream_, cont, asio::as_tuple(core::use_task));
+        disarm();
         if (cec) break;
       }
-      lowest().expires_after(app_.config.server.body_timeout);
+      arm(app_.config.server.body_timeout);
       auto [bec, bn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(core::use_task));
+      const bool body_timed_out = timed_out(bec);
+      disarm();
       if (bec) {
         if (bec == http::error::body_limit) co_await too_large();
-        else if (bec == beast::error::timeout) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
+        else if (body_timed_out) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
         else if (bec != http::error::end_of_stream && bec != asio::error::eof && bec != asio::error::connection_reset)
           co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request body: " + bec.message());
         break;
@@ -287,7 +334,6 @@ class Session final : public SessionBase, public ClientIo {
       keep_alive_ = req_.keep_alive;
       http10_ = req_.version == 10;
       co_await handle();
-      lowest().expires_never();
     }
     boost::system::error_code ec;
     if constexpr (std::is_same_v<Stream, TcpStream>) {
@@ -295,8 +341,9 @@ class Session final : public SessionBase, public ClientIo {
     } else {
       if (!broken_) {
         // A TLS close_notify, bounded: a peer that vanished must not hold the session.
-        lowest().expires_after(std::chrono::seconds(2));
+        arm(std::chrono::seconds(2));
         co_await stream_.async_shutdown(asio::as_tuple(core::use_task));
+        disarm();
       }
     }
   }
@@ -533,6 +580,8 @@ class Session final : public SessionBase, public ClientIo {
   std::vector<std::pair<std::string, std::string>> headers_;  // the first nheaders_ are this response's
   size_t nheaders_ = 0;
   std::shared_ptr<WatchState> watch_;
+  std::chrono::steady_clock::time_point deadline_ = kNoDeadline;
+  bool timed_out_ = false;
   char peek_byte_ = 0;  // target of the disconnect watch's peek
   bool keep_alive_ = true;
   bool committed_ = false;
@@ -650,6 +699,7 @@ int Server::run() {
     asio::co_spawn(impl_->workers[0]->ioc, run_prometheus_feed(app, *impl_->workers[0]->upstream), asio::detached);
   for (auto& w : impl_->workers) {
     asio::co_spawn(w->ioc, impl_->accept_loop(*w), asio::detached);
+    sweep_deadlines(*w);
     w->thread = std::thread([&ioc = w->ioc] {
       auto guard = asio::make_work_guard(ioc);
       ioc.run();

@@ -16,6 +16,8 @@ before(async () => {
   const c = defaultConfig();
   c.server.max_body_bytes = MAX_BODY;
   c.server.header_timeout_ms = 1000;
+  c.server.body_timeout_ms = 1000;
+  c.server.keepalive_idle_ms = 1500;
   c.providers.deepseek = providerFor(fake);
   c.models = { ds: ['deepseek/ok'] };
   gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: KEY } });
@@ -87,8 +89,40 @@ describe('bad client input', () => {
     sock.on('data', (d) => (got += d));
     await withTimeout(new Promise((r) => sock.once('close', r)), 4000, 'gateway closing a slow client');
     const ms = performance.now() - t0;
-    assert.ok(ms >= 800, `not cut before the deadline (${ms.toFixed(0)} ms)`);
-    if (got) assert.match(got, /^HTTP\/1\.1 408/, `if anything is sent it is a 408: ${got.slice(0, 100)}`);
+    assert.ok(ms >= 950 && ms < 2500, `cut at the deadline (1 s; deadlines are swept every 100 ms): ${ms.toFixed(0)} ms`);
+    assert.match(got, /^HTTP\/1\.1 408/, `the client is told why: ${got.slice(0, 100)}`);
+    assert.match(got, /request header timeout/);
     await assertStillServes();
+  });
+
+  test('slow client (incomplete body) gets 408 after body_timeout_ms (1 s)', async () => {
+    const sock = net.connect(gw.port, '127.0.0.1');
+    await new Promise((r, j) => sock.once('connect', r).once('error', j));
+    const t0 = performance.now();
+    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":');
+    let got = '';
+    sock.on('data', (d) => (got += d));
+    await withTimeout(new Promise((r) => sock.once('close', r)), 4000, 'gateway closing a client that stopped sending its body');
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 950 && ms < 2500, `cut at the deadline: ${ms.toFixed(0)} ms`);
+    assert.match(got, /^HTTP\/1\.1 408/, got.slice(0, 100));
+    assert.match(got, /request body timeout/);
+    await assertStillServes();
+  });
+
+  test('idle keep-alive connection is closed after keepalive_idle_ms (1.5 s), not before', async () => {
+    const sock = net.connect(gw.port, '127.0.0.1');
+    await new Promise((r, j) => sock.once('connect', r).once('error', j));
+    const body = JSON.stringify({ model: 'ds', messages: userMsg() });
+    let got = '';
+    const answered = new Promise((r) => sock.on('data', (d) => { got += d; if (got.includes('"usage"')) r(); }));
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await withTimeout(answered, 4000, 'answer on the keep-alive connection');
+    const t0 = performance.now();
+    await withTimeout(new Promise((r) => sock.once('close', r)), 5000, 'gateway closing the idle connection');
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 1400 && ms < 3500, `closed at the idle deadline: ${ms.toFixed(0)} ms`);
+    assert.match(got, /^HTTP\/1\.1 200/);
+    assert.doesNotMatch(got.slice(got.indexOf('"usage"')), /HTTP\/1\.1/, 'nothing sent on the idle connection');
   });
 });
