@@ -25,6 +25,19 @@ struct AccessRecord {
   std::string cost_usd;  // invoice cost of the attempt that answered, when the prices are known
   std::string error;  // error kind and message (upstream messages never contain our secrets)
   std::string client;
+
+  // Ready for the connection's next request: every field back to its default, strings keeping
+  // their capacity (a connection reuses one record, so logging a request allocates nothing).
+  void clear() {
+    for (std::string* f : {&request_id, &method, &path, &tenant, &model, &deployment, &route, &cost_usd, &error, &client})
+      f->clear();
+    status = 0;
+    attempts = 0;
+    stream = false;
+    usage = {};
+    latency_ms = 0;
+    ttft_ms = 0;
+  }
 };
 
 class AccessLog {

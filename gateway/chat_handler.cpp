@@ -136,7 +136,7 @@ class RecordingIo final : public ClientIo {
   core::Task<bool> respond(int status, std::string_view ct, std::string body) override {
     co_return co_await inner_.respond(status, ct, std::move(body));
   }
-  void set_header(const std::string& n, const std::string& v) override { inner_.set_header(n, v); }
+  void set_header(std::string_view n, std::string_view v) override { inner_.set_header(n, v); }
   bool committed() const override { return inner_.committed(); }
   core::Task<bool> send_comment(std::string_view t) override { co_return co_await inner_.send_comment(t); }
   core::Task<bool> end_stream() override { co_return co_await inner_.end_stream(); }

@@ -14,7 +14,7 @@ class ClientIo : public providers::ChatSink {
   // A complete response. Returns false if the client is gone.
   virtual core::Task<bool> respond(int status, std::string_view content_type, std::string body) = 0;
   // Adds or replaces a response header (until the response is committed).
-  virtual void set_header(const std::string& name, const std::string& value) = 0;
+  virtual void set_header(std::string_view name, std::string_view value) = 0;
   // True once the status line and headers were sent (a stream has begun).
   virtual bool committed() const = 0;
   // Sends an SSE comment line (": text") on a committed stream: metadata that SDKs ignore.

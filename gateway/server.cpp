@@ -44,12 +44,18 @@ using Acceptor = asio::basic_socket_acceptor<tcp, core::Executor>;
 
 namespace {
 
-std::string new_request_id() {
+// "req_" and 16 hex digits of a per-thread random number, written over `id` (reusing its capacity).
+void new_request_id(std::string& id) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t v = rng();
-  std::string id(20, '0');
+  id.assign(20, '0');
   id[0] = 'r', id[1] = 'e', id[2] = 'q', id[3] = '_';
   for (int i = 19; i >= 4; --i, v >>= 4) id[i] = "0123456789abcdef"[v & 15];
+}
+
+std::string new_request_id() {
+  std::string id;
+  new_request_id(id);
   return id;
 }
 
@@ -153,7 +159,7 @@ class Session final : public SessionBase, public ClientIo {
 
   // The header list is reused from request to request: strings keep their capacity, so after the
   // first requests of a connection setting headers allocates nothing.
-  void set_header(const std::string& name, const std::string& value) override {
+  void set_header(std::string_view name, std::string_view value) override {
     for (size_t i = 0; i < nheaders_; ++i)
       if (headers_[i].first == name) { headers_[i].second = value; return; }
     if (nheaders_ == headers_.size()) headers_.emplace_back();
@@ -364,14 +370,16 @@ class Session final : public SessionBase, public ClientIo {
   // The request just parsed into req_; it stays untouched until this returns.
   core::Task<void> handle() {
     const auto t0 = std::chrono::steady_clock::now();
-    AccessRecord rec;
+    AccessRecord& rec = rec_;
+    rec.clear();
     auto incoming_id = req_.header("x-request-id");
-    rec.request_id = sane_request_id(incoming_id) ? std::string(incoming_id) : new_request_id();
+    if (sane_request_id(incoming_id)) rec.request_id = incoming_id;
+    else new_request_id(rec.request_id);
     set_header("x-request-id", rec.request_id);
     rec.method = req_.method_string;
     std::string_view target = req_.target;
     std::string_view path = target.substr(0, target.find('?'));
-    rec.path = std::string(path);
+    rec.path = path;
     int status = 0;
     const bool get = req_.method == http::verb::get;
     const bool post = req_.method == http::verb::post;
@@ -592,6 +600,7 @@ class Session final : public SessionBase, public ClientIo {
   std::string out_;  // reused for every message head and chunk frame of this connection
   IncomingRequest req_;  // the request being handled; its strings are reused by the next one
   RequestHeaders views_;  // routing_headers() of req_
+  AccessRecord rec_;      // the access-log record of the request being handled, reused
 };
 
 }  // namespace
