@@ -93,9 +93,10 @@ core::Task<void> run_prometheus_feed(App& app, providers::UpstreamClient& client
     std::map<std::string, routing::ExternalStats> stats;
     bool ok = true;
     std::string why;
+    const std::string query_target = ep->base_path + "/api/v1/query";
     for (const auto& q : fleet_queries()) {
       providers::UpstreamRequest req;
-      req.target = ep->base_path + "/api/v1/query";
+      req.target = query_target;
       req.body = "query=" + form_encode(q.promql);
       req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
       auto deadline = std::chrono::steady_clock::now() + t.total;

@@ -29,7 +29,11 @@ class OpenAICompatibleProvider final : public Provider {
                            AuthScheme auth)
       : cfg_(std::move(cfg)), dialect_(dialect), endpoints_(std::move(endpoints)),
         default_region_(std::move(default_region)), key_(std::move(key)),
-        unavailable_reason_(std::move(unavailable_reason)), auth_(auth) {}
+        unavailable_reason_(std::move(unavailable_reason)), auth_(auth) {
+    // Fixed per provider: computed once, not per request.
+    for (const auto& [region, ep] : endpoints_) chat_targets_[region] = ep.base_path + "/chat/completions";
+    if (auth_ == AuthScheme::bearer && !key_.empty()) bearer_ = "Bearer " + key_;
+  }
 
   const std::string& name() const override { return cfg_.name; }
   const Dialect& dialect() const override { return dialect_; }
@@ -63,12 +67,14 @@ class OpenAICompatibleProvider final : public Provider {
       co_return res;
     }
     UpstreamRequest req;
-    req.target = ep->second.base_path + "/chat/completions";
+    req.target = chat_targets_.at(region);
     req.body = std::move(body).value();
+    req.headers.reserve(4 + cfg_.extra_headers.size());
     req.headers.emplace_back("Content-Type", "application/json");
     req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
     req.headers.emplace_back("X-Request-Id", ctx.request_id);
-    auto auth_value = authorization();  // lives in this frame: the request holds a view of it
+    std::string jwt_header;  // lives in this frame: the request holds a view of it
+    auto auth_value = authorization(jwt_header);
     if (!auth_value) {
       res.error = std::move(auth_value).error();
       co_return res;
@@ -122,16 +128,18 @@ class OpenAICompatibleProvider final : public Provider {
   }
 
  private:
-  core::Result<std::string> authorization() const {
-    if (auth_ == AuthScheme::none || key_.empty()) return std::string();
+  // The Authorization value (empty: none), valid while `scratch` and this provider live.
+  core::Result<std::string_view> authorization(std::string& scratch) const {
+    if (auth_ == AuthScheme::none || key_.empty()) return std::string_view();
     if (auth_ == AuthScheme::glm_jwt) {
       auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();
       auto tok = glm_jwt(key_, now_ms, 3600 * 1000);
       if (!tok) return std::move(tok).error();
-      return "Bearer " + *tok;
+      scratch = "Bearer " + *tok;
+      return std::string_view(scratch);
     }
-    return "Bearer " + key_;
+    return std::string_view(bearer_);
   }
 
   // Relays SSE events as they arrive. Chunks without content (role-only deltas) are held back until
@@ -225,6 +233,8 @@ class OpenAICompatibleProvider final : public Provider {
   std::map<std::string, Endpoint> endpoints_;
   std::string default_region_;
   std::string key_;
+  std::string bearer_;                                // "Bearer <key>" for AuthScheme::bearer
+  std::map<std::string, std::string> chat_targets_;  // region -> "<base path>/chat/completions"
   std::string unavailable_reason_;
   AuthScheme auth_;
 };

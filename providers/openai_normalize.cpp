@@ -169,6 +169,11 @@ void append_int(std::string& s, int64_t v) {
 std::string usage_to_json(const core::Usage& u) {
   std::string s;
   s.reserve(192);
+  append_usage_json(s, u);
+  return s;
+}
+
+void append_usage_json(std::string& s, const core::Usage& u) {
   s += "{\"prompt_tokens\":";
   append_int(s, u.prompt_tokens);
   s += ",\"completion_tokens\":";
@@ -184,7 +189,6 @@ std::string usage_to_json(const core::Usage& u) {
   s += "},\"completion_tokens_details\":{\"reasoning_tokens\":";
   append_int(s, u.reasoning_tokens);
   s += "}}";
-  return s;
 }
 
 std::string map_finish_reason(std::string_view r) {
@@ -242,7 +246,7 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
   s.pop_back();  // reopen the object to append usage
   if (out.usage.present) {
     s += ",\"usage\":";
-    s += usage_to_json(out.usage);
+    append_usage_json(s, out.usage);
   }
   s.push_back('}');
   return out;

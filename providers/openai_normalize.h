@@ -17,6 +17,7 @@ struct Dialect;
 core::Usage parse_usage_json(std::string_view usage_json);
 // Writes usage as OpenAI's object (no surrounding key).
 std::string usage_to_json(const core::Usage& u);
+void append_usage_json(std::string& out, const core::Usage& u);
 
 struct NormalizedResponse {
   std::string body;           // OpenAI-shaped chat.completion JSON

@@ -43,8 +43,9 @@ class TlsContext;  // wraps boost::asio::ssl::context; defined in the .cpp
 core::Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsSettings& settings);
 
 struct UpstreamRequest {
-  std::string target;  // path + query
-  // Views: the strings they name must outlive the start() call (literals, or the caller's frame).
+  // Views: the strings they name must outlive the start() call (literals, the caller's frame, or
+  // the provider's own precomputed strings).
+  std::string_view target;  // path + query
   std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string body;
 };
