@@ -72,8 +72,9 @@ struct Worker;
 struct SessionBase {
   virtual ~SessionBase() = default;
   virtual void close_if_idle() = 0;
-  // Cancels the client I/O in progress if its deadline has passed (called by the worker's sweep).
-  virtual void expire_if_due(std::chrono::steady_clock::time_point now) = 0;
+  // Called by the worker's sweep: cancels the client I/O in progress if its deadline has passed,
+  // and starts the disconnect watch of a request that has been running for a while.
+  virtual void on_sweep(std::chrono::steady_clock::time_point now) = 0;
 };
 
 // Client-side deadlines are checked by one sweep per worker every kDeadlineSweep, not by a timer
@@ -94,13 +95,13 @@ struct Worker {
   std::thread thread;
 };
 
-// Every kDeadlineSweep: cancels the client I/O of sessions whose deadline has passed.
+// Every kDeadlineSweep: deadlines and disconnect watches of the worker's sessions.
 void sweep_deadlines(Worker& w) {
   w.sweeper.expires_after(kDeadlineSweep);
   w.sweeper.async_wait([&w](boost::system::error_code ec) {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
-    for (SessionBase* s : w.sessions) s->expire_if_due(now);
+    for (SessionBase* s : w.sessions) s->on_sweep(now);
     sweep_deadlines(w);
   });
 }
@@ -227,13 +228,21 @@ class Session final : public SessionBase, public ClientIo {
     co_return true;
   }
 
+  // While a request is handled, the client socket is watched so that a client that leaves cancels
+  // the upstream request. The watch starts at the second sweep after this call (100-200 ms later):
+  // most requests are over by then and never pay for it (a receive attempt, a handler and its
+  // state per request); a long generation, the case worth cancelling, is watched.
+  void watch_disconnect(providers::CancelHook* hook) override {
+    watch_hook_ = hook;
+    watch_sweeps_ = 0;
+  }
+
   // A one-byte MSG_PEEK receive, queued on the socket like any read: it completes when the client
   // closes (eof), resets (error) or sends more (a pipelined request, left in the socket for the
-  // next read). Unlike async_wait, a queued read needs no epoll_ctl to re-arm the descriptor, so
-  // watching costs no system call on the usual path.
-  void watch_disconnect(providers::CancelHook* hook) override {
+  // next read). Unlike async_wait, a queued read needs no epoll_ctl to re-arm the descriptor.
+  void start_watch() {
     watch_ = std::make_shared<WatchState>();
-    watch_->hook = hook;
+    watch_->hook = watch_hook_;
     lowest().socket().async_receive(asio::buffer(&peek_byte_, 1), tcp::socket::message_peek,
                                     [st = watch_](boost::system::error_code ec, size_t) {
                                       if (st->stopped || ec == asio::error::operation_aborted) return;
@@ -242,6 +251,7 @@ class Session final : public SessionBase, public ClientIo {
   }
 
   void stop_watch() override {
+    watch_hook_ = nullptr;
     if (!watch_) return;
     watch_->stopped = true;
     watch_->hook = nullptr;
@@ -250,12 +260,15 @@ class Session final : public SessionBase, public ClientIo {
     watch_.reset();
   }
 
-  void expire_if_due(std::chrono::steady_clock::time_point now) override {
-    if (now < deadline_) return;
-    deadline_ = kNoDeadline;
-    timed_out_ = true;
-    boost::system::error_code ec;
-    lowest().socket().cancel(ec);  // the pending operation completes with operation_aborted
+  void on_sweep(std::chrono::steady_clock::time_point now) override {
+    if (now >= deadline_) {
+      deadline_ = kNoDeadline;
+      timed_out_ = true;
+      boost::system::error_code ec;
+      lowest().socket().cancel(ec);  // the pending operation completes with operation_aborted
+      return;
+    }
+    if (watch_hook_ && !watch_ && ++watch_sweeps_ >= 2) start_watch();
   }
 
   void close_if_idle() override {
@@ -587,7 +600,9 @@ class Session final : public SessionBase, public ClientIo {
   std::list<SessionBase*>::iterator it_;
   std::vector<std::pair<std::string, std::string>> headers_;  // the first nheaders_ are this response's
   size_t nheaders_ = 0;
-  std::shared_ptr<WatchState> watch_;
+  std::shared_ptr<WatchState> watch_;     // the started watch, if any
+  providers::CancelHook* watch_hook_ = nullptr;  // set while a request wants watching
+  int watch_sweeps_ = 0;                  // sweeps seen since watch_disconnect()
   std::chrono::steady_clock::time_point deadline_ = kNoDeadline;
   bool timed_out_ = false;
   char peek_byte_ = 0;  // target of the disconnect watch's peek
