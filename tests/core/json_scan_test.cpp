@@ -112,6 +112,16 @@ TEST(HttpWire, HeadersCannotInjectAndFramesAreHex) {
   std::string s;
   core::append_header(s, "X-A:b\r\n", "v1\r\nSet-Cookie: x");
   EXPECT_EQ(s, "X-Ab: v1Set-Cookie: x\r\n");
+  // Longer than one 16-byte block, the offending byte in the second block or the tail.
+  s.clear();
+  core::append_header(s, "X-Gateway-Deployment-Name", "deepseek@global/deepseek-chat:v3\n");
+  EXPECT_EQ(s, "X-Gateway-Deployment-Name: deepseek@global/deepseek-chat:v3\r\n");  // ':' kept in values
+  s.clear();
+  core::append_header(s, "X-0123456789abcdef:ghij", "0123456789abcdef0123456789ab\rcdef");
+  EXPECT_EQ(s, "X-0123456789abcdefghij: 0123456789abcdef0123456789abcdef\r\n");
+  s.clear();
+  core::append_header(s, "X-0123456789abcdefghij", "0123456789abcdef0123456789abcdef");  // clean: copied as is
+  EXPECT_EQ(s, "X-0123456789abcdefghij: 0123456789abcdef0123456789abcdef\r\n");
   s.clear();
   core::append_status_line(s, 404);
   EXPECT_EQ(s.rfind("HTTP/1.1 404 ", 0), 0u);
