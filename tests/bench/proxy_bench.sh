@@ -9,10 +9,11 @@
 # throughput as a ratio of nginx's (b / c), and the CPU time each proxy spent per request.
 #
 # Three phases, each target measured in all three:
-#   paced phase:      the DESIGN condition for the latency budget, "at 5k requests/s": PACED_CONNS
-#                     connections (default 5) that each wait 1 ms after every answer (wrk's delay()
-#                     hook, nginx/post_paced.lua), so about 4.5-5k req/s are offered whatever the
-#                     target; added p50/p99 against the budget come from this phase.
+#   paced phase:      the DESIGN condition for the latency budget, "at 5k requests/s": open-loop
+#                     load at PACED_RATE (default 5000) req/s, sends evenly spaced, from
+#                     build/tests/bench/paced_load (wrk can only pace in whole milliseconds, which
+#                     makes its connections fire in bursts); added p50/p99 against the budget come
+#                     from this phase.
 #   latency phase:    few connections (LAT_CONNS, default 4), closed loop: each sends its next request
 #                     as soon as the answer arrives, so the proxy's core is busy most of the time and
 #                     the figures include some queueing; reported for reference.
@@ -27,7 +28,7 @@
 #   On a machine with more cores, set LOADGEN_CPU=0,1 PROXY_CPU=2 WRK_THREADS=2 for less noise.
 # Numbers on a shared 2-core VM are noisy; run it twice and compare before believing a figure.
 #
-# Usage: tests/bench/proxy_bench.sh            (env: GATEWAY_BIN, DURATION=10s, PACED_CONNS, LAT_CONNS, TP_CONNS,
+# Usage: tests/bench/proxy_bench.sh            (env: GATEWAY_BIN, PACED_LOAD, DURATION=10s, PACED_RATE, LAT_CONNS, TP_CONNS,
 #                                               WRK_THREADS, LOADGEN_CPU, PROXY_CPU, KEEP_TMP=1)
 set -euo pipefail
 
@@ -36,7 +37,8 @@ REPO="$(cd "$HERE/../.." && pwd)"
 GATEWAY_BIN="${GATEWAY_BIN:-$REPO/build/gateway/gateway}"
 DURATION="${DURATION:-10s}"
 LAT_CONNS="${LAT_CONNS:-4}"
-PACED_CONNS="${PACED_CONNS:-5}"
+PACED_RATE="${PACED_RATE:-5000}"
+PACED_LOAD="${PACED_LOAD:-$REPO/build/tests/bench/paced_load}"
 TP_CONNS="${TP_CONNS:-64}"
 WRK_THREADS="${WRK_THREADS:-1}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
@@ -46,6 +48,10 @@ WARMUP="${WARMUP:-2s}"
 for tool in nginx wrk taskset python3 curl; do
   command -v "$tool" >/dev/null || { echo "proxy_bench: '$tool' is required (Debian package)" >&2; exit 2; }
 done
+if [[ ! -x "$PACED_LOAD" ]]; then
+  echo "proxy_bench: paced load generator not found at $PACED_LOAD (cmake --build build --target paced_load)" >&2
+  exit 2
+fi
 if [[ ! -x "$GATEWAY_BIN" ]]; then
   echo "proxy_bench: gateway binary not found at $GATEWAY_BIN (build it or set GATEWAY_BIN)" >&2
   exit 2
@@ -182,9 +188,23 @@ cpu_ticks() { # pids... -> "user system"
 }
 
 declare -A P50 P99 RPS ERRS CPU_US CPU_SYS
+printf '%s' '{"model":"bench","messages":[{"role":"user","content":"Hello"}],"max_tokens":16}' >"$TMP/body.json"
+run_paced() { # target
+  local t="$1" out="$TMP/paced.$1.txt" hostport path
+  hostport="${URL[$t]#http://}"; path="/${hostport#*/}"; hostport="${hostport%%/*}"
+  local secs="${DURATION%s}"
+  taskset -c "$LOADGEN_CPU" "$PACED_LOAD" "${hostport%:*}" "${hostport##*:}" "$path" "$TMP/body.json" "$PACED_RATE" 2 32 >/dev/null
+  taskset -c "$LOADGEN_CPU" "$PACED_LOAD" "${hostport%:*}" "${hostport##*:}" "$path" "$TMP/body.json" "$PACED_RATE" "$secs" 32 >"$out"
+  P50[paced.$t]="$(awk '{for(i=1;i<NF;i++) if($i=="p50") print $(i+1)}' "$out")"
+  P99[paced.$t]="$(awk '{for(i=1;i<NF;i++) if($i=="p99") print $(i+1)}' "$out")"
+  RPS[paced.$t]="$(awk '{for(i=1;i<NF;i++) if($i=="rate") print $(i+1)}' "$out")"
+  local e l
+  e="$(awk '{for(i=1;i<NF;i++) if($i=="errors") print $(i+1)}' "$out")"
+  l="$(awk '{for(i=1;i<NF;i++) if($i=="late") print $(i+1)}' "$out")"
+  ERRS[paced.$t]="$([[ "$e" == 0 && "$l" == 0 ]] || echo "errors $e, late sends $l")"
+}
 run_wrk() { # phase, target, conns
   local phase="$1" t="$2" conns="$3" out="$TMP/wrk.$1.$2.txt" script="$HERE/nginx/post.lua"
-  [[ $phase == paced ]] && script="$HERE/nginx/post_paced.lua"
   # Warm-up (connection pools, caches), not recorded.
   taskset -c "$LOADGEN_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$WARMUP" -s "$script" "${URL[$t]}" >/dev/null
   local pids="" before="" u0 s0 u1 s1 n
@@ -206,8 +226,9 @@ run_wrk() { # phase, target, conns
 
 echo "proxy_bench: wrk threads=$WRK_THREADS duration=$DURATION (+$WARMUP warm-up); wrk+upstream on CPU $LOADGEN_CPU, proxy under test on CPU $PROXY_CPU"
 echo "proxy_bench: gateway $GATEWAY_BIN ($GW_URL), nginx $(nginx -v 2>&1 | sed 's/.*\///')"
-conns_of() { case "$1" in paced) echo "$PACED_CONNS" ;; latency) echo "$LAT_CONNS" ;; *) echo "$TP_CONNS" ;; esac; }
-for phase in paced latency throughput; do
+conns_of() { case "$1" in paced) echo 32 ;; latency) echo "$LAT_CONNS" ;; *) echo "$TP_CONNS" ;; esac; }
+for t in a b c; do run_paced "$t"; done
+for phase in latency throughput; do
   for t in a b c; do run_wrk "$phase" "$t" "$(conns_of "$phase")"; done
 done
 
