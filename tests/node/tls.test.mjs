@@ -22,6 +22,7 @@ before(async () => {
   fakes.untrusted = await startFake({ dialect: 'deepseek', key: KEY, tls: { cert: untrusted.certPem, key: untrusted.keyPem } });
   const c = defaultConfig();
   c.server.tls = { cert_file: good.cert, key_file: good.key };
+  c.server.header_timeout_ms = 1000;  // bounds the TLS handshake too
   c.upstream.ca_file = ca.caCert;
   c.providers = {
     deepseek: { api_key_env: 'DEEPSEEK_API_KEY', base_urls: { global: fakes.good.origin } },
@@ -49,6 +50,22 @@ describe('gateway TLS termination (server.tls)', () => {
 
   test('a client that does not trust the CA is refused by its own TLS stack', async () => {
     await assert.rejects(request(gw.url + '/healthz'), /certificate|self.signed|verify/i);
+  });
+
+  test('a client that never starts the TLS handshake is closed after header_timeout_ms (1 s)', async () => {
+    const { default: net } = await import('node:net');
+    const sock = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+    await new Promise((r, j) => sock.once('connect', r).once('error', j));
+    const t0 = performance.now();
+    sock.resume();
+    await new Promise((r, j) => {
+      const timer = setTimeout(() => j(new Error('still open after 4 s')), 4000);
+      sock.once('close', () => { clearTimeout(timer); r(); });
+    });
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 950 && ms < 2500, `closed at the deadline: ${ms.toFixed(0)} ms`);
+    const res = await request(gw.url + '/healthz', opts());
+    assert.equal(res.status, 200, 'still serving');
   });
 });
 
