@@ -13,21 +13,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startGateway, defaultConfig, tmpDir, chat, chatStream, userMsg } from './lib/gateway.mjs';
-import { startUpstream } from './lib/routing_upstream.mjs';
+import { startUpstream, pricedPolicy } from './lib/routing_upstream.mjs';
 import { scrape, metricValue } from './lib/prometheus.mjs';
 
 const USAGE = { prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200 };
-const POLICY = `
-version: 1
-name: state-cache
-catalog:
-  - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}
-routes:
-  - name: priced
-    match: {model: priced}
-    objective: ordered
-    candidates: [pa/m]
-`;
+const POLICY = pricedPolicy('state-cache');
 const KEY1 = 'gwk_cache_tenant_one_' + crypto.randomBytes(8).toString('hex');
 const KEY2 = 'gwk_cache_tenant_two_' + crypto.randomBytes(8).toString('hex');
 const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');

@@ -24,24 +24,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { startGateway, defaultConfig, tmpDir, request, chatStream, userMsg, run, sleep, withTimeout, GATEWAY_BIN } from './lib/gateway.mjs';
-import { startUpstream } from './lib/routing_upstream.mjs';
+import { startUpstream, pricedPolicy } from './lib/routing_upstream.mjs';
 
 const USAGE = { prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200 };
 const COST = 14_000_000_000n; // pico-dollars
 const CLIENTS = 16;
 const LOAD_MS = 1500;
 const SQLITE = '/usr/bin/sqlite3';
-const POLICY = `
-version: 1
-name: state-crash
-catalog:
-  - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}
-routes:
-  - name: priced
-    match: {model: priced}
-    objective: ordered
-    candidates: [pa/m]
-`;
+const POLICY = pricedPolicy('state-crash');
 const KEY = 'gwk_crash_' + crypto.randomBytes(12).toString('hex');
 
 function usdToPico(s) {

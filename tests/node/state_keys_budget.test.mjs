@@ -17,7 +17,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startGateway, defaultConfig, tmpDir, chat, chatStream, request, openAiError, userMsg, run, GATEWAY_BIN } from './lib/gateway.mjs';
-import { startUpstream } from './lib/routing_upstream.mjs';
+import { startUpstream, pricedPolicy } from './lib/routing_upstream.mjs';
 import { scrape, metricValue } from './lib/prometheus.mjs';
 
 const USAGE = { prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200 };
@@ -56,21 +56,7 @@ async function mintKey(tenant, id) {
   return { key, entry: { id: m[1], sha256: m[2] } };
 }
 
-const POLICY = `
-version: 1
-name: state-keys
-catalog:
-  - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}
-routes:
-  - name: priced
-    match: {model: priced}
-    objective: ordered
-    candidates: [pa/m]
-  - name: other
-    match: {model: other}
-    objective: ordered
-    candidates: [pa/m]
-`;
+const POLICY = pricedPolicy('state-keys', ['priced', 'other']);
 
 let up, gw, keys, ledgerPath;
 const seen = []; // {tenant, cost (pico)} of every priced 200 the clients received

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { startGateway, defaultConfig, tmpDir, chat, openAiError, userMsg, sleep } from './lib/gateway.mjs';
-import { startUpstream } from './lib/routing_upstream.mjs';
+import { startUpstream, pricedPolicy } from './lib/routing_upstream.mjs';
 import { scrape } from './lib/prometheus.mjs';
 import { startRedis } from './lib/redis.mjs';
 
@@ -26,17 +26,7 @@ const USAGE = { prompt_tokens: 1, completion_tokens: 200, total_tokens: 201 };
 const COST = 0.00401;
 const BUDGET = 0.05;
 const RPM = 20;
-const POLICY = `
-version: 1
-name: state-redis
-catalog:
-  - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}
-routes:
-  - name: priced
-    match: {model: priced}
-    objective: ordered
-    candidates: [pa/m]
-`;
+const POLICY = pricedPolicy('state-redis');
 const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');
 const KEYS = Object.fromEntries(['rpmco', 'budgetco', 'fmco', 'recco'].map((t) => [t, `gwk_${t}_${crypto.randomBytes(10).toString('hex')}`]));
 const H = (t) => ({ authorization: `Bearer ${KEYS[t]}` });

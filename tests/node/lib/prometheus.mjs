@@ -1,7 +1,7 @@
 // Prometheus helpers for the routing tests: parse the gateway's /metrics text, read one sample,
 // and start a real Prometheus server (Debian package `prometheus`) on loopback.
 
-import { spawn } from 'node:child_process';
+import { spawnService } from './service.mjs';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -66,20 +66,14 @@ export async function startPrometheus({ targets, port, scrapeIntervalMs = 1000, 
       `scrape_configs:\n  - job_name: gateway\n    metrics_path: /metrics\n    static_configs:\n      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]\n`,
   );
   port ??= await freePort();
-  const proc = spawn(
-    PROMETHEUS_BIN,
-    [`--config.file=${cfg}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  proc.stdout.on('data', (d) => (log += d));
-  proc.stderr.on('data', (d) => (log += d));
-  let exited = null;
-  const exitP = new Promise((r) => proc.on('exit', (code, signal) => r((exited = { code, signal }))));
+  const svc = spawnService(PROMETHEUS_BIN, [
+    `--config.file=${cfg}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
+  ]);
+  const proc = svc.proc;
   const url = `http://127.0.0.1:${port}`;
   const t0 = Date.now();
   for (;;) {
-    if (exited) throw new Error(`prometheus exited ${JSON.stringify(exited)} before ready:\n${log.slice(-3000)}`);
+    if (svc.exited) throw new Error(`prometheus exited ${JSON.stringify(svc.exited)} before ready:\n${svc.log.slice(-3000)}`);
     try {
       const r = await request(url + '/-/ready', { timeoutMs: 1000 });
       if (r.status === 200) break;
@@ -88,7 +82,7 @@ export async function startPrometheus({ targets, port, scrapeIntervalMs = 1000, 
     }
     if (Date.now() - t0 > readyTimeoutMs) {
       proc.kill('SIGKILL');
-      throw new Error(`prometheus not ready within ${readyTimeoutMs} ms:\n${log.slice(-3000)}`);
+      throw new Error(`prometheus not ready within ${readyTimeoutMs} ms:\n${svc.log.slice(-3000)}`);
     }
     await sleep(100);
   }
@@ -98,7 +92,7 @@ export async function startPrometheus({ targets, port, scrapeIntervalMs = 1000, 
     proc,
     dir,
     get log() {
-      return log;
+      return svc.log;
     },
     async query(promql) {
       const r = await request(url + '/api/v1/query', {
@@ -110,11 +104,8 @@ export async function startPrometheus({ targets, port, scrapeIntervalMs = 1000, 
       return r.json.data.result;
     },
     async stop() {
-      if (exited) return exited;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exitP;
-      clearTimeout(t);
+      if (svc.exited) return svc.exited;
+      const exited = await svc.stop('SIGTERM', 5000);
       fs.rmSync(dir, { recursive: true, force: true });
       return exited;
     },

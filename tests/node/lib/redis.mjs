@@ -3,10 +3,11 @@
 //
 // startRedis({port}) resolves {port, proc, stop(signal), restart(), cli(...args)} once PING answers.
 
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { freePort } from './prometheus.mjs';
 import { sleep, tmpDir } from './gateway.mjs';
+import { spawnService } from './service.mjs';
 
 export const REDIS_BIN = process.env.REDIS_SERVER_BIN || '/usr/bin/redis-server';
 export const REDIS_CLI = process.env.REDIS_CLI_BIN || '/usr/bin/redis-cli';
@@ -20,28 +21,21 @@ export function redisCli(port, args, timeoutMs = 3000) {
 }
 
 async function spawnRedis(port, dir, readyTimeoutMs) {
-  const proc = spawn(
-    REDIS_BIN,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--loglevel', 'warning'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  proc.stdout.on('data', (d) => (log += d));
-  proc.stderr.on('data', (d) => (log += d));
-  let exited = null;
-  const exitPromise = new Promise((r) => proc.on('exit', (code, signal) => r((exited = { code, signal }))));
+  const svc = spawnService(REDIS_BIN, [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--loglevel', 'warning',
+  ]);
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    if (exited) throw new Error(`redis-server exited (${JSON.stringify(exited)}): ${log.slice(-1000)}`);
+    if (svc.exited) throw new Error(`redis-server exited (${JSON.stringify(svc.exited)}): ${svc.log.slice(-1000)}`);
     const r = await redisCli(port, ['PING'], 1000);
     if (r.ok && r.stdout === 'PONG') break;
     if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`redis-server on ${port} not answering PING within ${readyTimeoutMs} ms: ${log.slice(-1000)}`);
+      svc.proc.kill('SIGKILL');
+      throw new Error(`redis-server on ${port} not answering PING within ${readyTimeoutMs} ms: ${svc.log.slice(-1000)}`);
     }
     await sleep(50);
   }
-  return { proc, exitPromise, get log() { return log; }, get exited() { return exited; } };
+  return svc;
 }
 
 export async function startRedis({ port, readyTimeoutMs = 10000 } = {}) {
@@ -60,11 +54,7 @@ export async function startRedis({ port, readyTimeoutMs = 10000 } = {}) {
     cli: (...args) => redisCli(p, args),
     // Stops this instance (SIGKILL by default: a crash) and waits for it to be gone (bounded).
     async stop(signal = 'SIGKILL') {
-      if (!inst || inst.exited) return;
-      inst.proc.kill(signal);
-      const t = setTimeout(() => inst.proc.kill('SIGKILL'), 3000);
-      await inst.exitPromise;
-      clearTimeout(t);
+      if (inst) await inst.stop(signal, 3000);
     },
     // A fresh, empty instance on the same port.
     async restart() {

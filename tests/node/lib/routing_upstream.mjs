@@ -137,6 +137,15 @@ export async function startUpstream({ name = 'upstream', host = '127.0.0.1', ...
 // Writes `policy` (YAML text) next to the gateway config and starts the gateway with
 // `policy: <file>` instead of `models:`. providers: the config's providers section; routing: the
 // config's routing section. Resolves the harness's gateway object plus {policyPath, cfgDir}.
+// A policy with one catalogue entry, pa/m (priced 10/20 USD per million input/output tokens), and
+// an ordered route to it for each model alias in `models`: what the state tests bill against.
+export function pricedPolicy(name, models = ['priced']) {
+  const routes = models
+    .map((m) => `  - name: ${m}\n    match: {model: ${m}}\n    objective: ordered\n    candidates: [pa/m]\n`)
+    .join('');
+  return `version: 1\nname: ${name}\ncatalog:\n  - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}\nroutes:\n${routes}`;
+}
+
 export async function startPolicyGateway({ policy, providers, routing, env = {}, upstream = {}, server = {} }) {
   const dir = tmpDir('gw-routing-');
   const policyPath = path.join(dir, 'policy.yaml');
