@@ -187,7 +187,7 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
 }  // namespace
 
 core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec) {
+                            const RequestHeaders& headers, const Caller& caller, AccessRecord& rec) {
   const auto t0 = Clock::now();
   app.metrics.in_flight().Increment();
   struct InFlight {

@@ -20,7 +20,7 @@ using RequestHeaders = std::vector<std::pair<std::string_view, std::string_view>
 
 // Returns the HTTP status given to the client (499 when the client went away).
 core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
-                                        const RequestHeaders& headers, const Caller& caller, AccessRecord& rec);
+                            const RequestHeaders& headers, const Caller& caller, AccessRecord& rec);
 
 // What routing sees of a request: its content features plus the trusted routing headers
 // (x-gateway-tenant, x-gateway-client-region, x-gateway-data-classification, x-gateway-data-tags).

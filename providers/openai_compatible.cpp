@@ -145,7 +145,7 @@ class OpenAICompatibleProvider final : public Provider {
   // Relays SSE events as they arrive. Chunks without content (role-only deltas) are held back until
   // the first content chunk, so that a failure before any content can still fail over cleanly.
   core::Task<void> relay_stream(const AttemptContext& ctx, UpstreamExchange& ex, ChatSink& sink,
-                                     std::chrono::steady_clock::time_point started, AttemptResult& res) {
+                                std::chrono::steady_clock::time_point started, AttemptResult& res) {
     SseReader reader;
     StreamNormalizer norm(dialect_, ctx.request->include_usage);
     std::vector<std::string> held;

@@ -193,7 +193,7 @@ class ExchangeImpl final : public UpstreamExchange {
   // a reset before any response byte means the server closed it while idle: the caller retries.
   template <class Stream>
   core::Task<boost::system::error_code> send_and_read_header(Stream& s, const UpstreamRequest& r,
-                                                                  core::SteadyTime header_deadline, const char*& phase) {
+                                                             core::SteadyTime header_deadline, const char*& phase) {
     // The request head is formatted into one buffer and sent with the body in one gather write.
     std::string head;
     head.reserve(256 + r.target.size());
@@ -265,8 +265,8 @@ std::string tls_failure_detail(SSL* ssl, const boost::system::error_code& ec) {
 }
 
 core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex, TlsContext* tls,
-                                                                   const Endpoint& ep, const UpstreamTimeouts& t,
-                                                                   core::SteadyTime total_deadline) {
+                                                              const Endpoint& ep, const UpstreamTimeouts& t,
+                                                              core::SteadyTime total_deadline) {
   auto now = std::chrono::steady_clock::now();
   auto connect_deadline = std::min(now + t.connect, total_deadline);
   asio::ip::basic_resolver<tcp, core::Executor> resolver(ex);

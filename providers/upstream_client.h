@@ -78,9 +78,9 @@ class UpstreamClient {
   // Connects (or reuses a pooled connection), sends the request and reads the response header.
   // Errors: timeout (which phase in the message), server_error (connect refused, TLS failure, reset).
   core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> start(const Endpoint& endpoint,
-                                                                                 const UpstreamRequest& request,
-                                                                                 const UpstreamTimeouts& timeouts,
-                                                                                 core::SteadyTime total_deadline);
+                                                                    const UpstreamRequest& request,
+                                                                    const UpstreamTimeouts& timeouts,
+                                                                    core::SteadyTime total_deadline);
   const PoolStats& stats() const { return stats_; }
   struct Impl;
 
