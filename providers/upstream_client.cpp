@@ -299,7 +299,7 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
   conn->tls = std::make_unique<beast::ssl_stream<TcpStream>>(std::move(stream), tls->ctx);
   SSL* ssl = conn->tls->native_handle();
   boost::system::error_code addr_ec;
-  auto addr = asio::ip::make_address(ep.host, addr_ec);
+  (void)asio::ip::make_address(ep.host, addr_ec);  // only whether the host is an IP literal matters
   if (addr_ec) {
     // SNI, and host-name verification against the certificate's subjectAltName.
     SSL_set_tlsext_host_name(ssl, ep.host.c_str());
