@@ -51,6 +51,30 @@ inline void append_header(std::string& out, std::string_view name, std::string_v
   out.append("\r\n", 2);
 }
 
+// The same for a header name written in our code (a valid token): only the value is checked.
+// Message heads are written on every request, mostly with such names.
+inline void append_known_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ", 2);
+  detail::append_header_text(out, value, false);
+  out.append("\r\n", 2);
+}
+
+// "Content-Length: N\r\n", without a temporary string.
+inline void append_content_length(std::string& out, size_t size) {
+  char buf[40] = "Content-Length: ";
+  char* end = buf + sizeof buf;
+  char* p = end;
+  *--p = '\n';
+  *--p = '\r';
+  do {
+    *--p = static_cast<char>('0' + size % 10);
+    size /= 10;
+  } while (size);
+  out.append(buf, 16);
+  out.append(p, static_cast<size_t>(end - p));
+}
+
 // Chunk size line for a chunk of `size` bytes.
 inline void append_chunk_size(std::string& out, size_t size) {
   char buf[20];

@@ -132,8 +132,8 @@ class Session final : public SessionBase, public ClientIo {
     std::string& out = out_;
     out.clear();
     core::append_status_line(out, status);
-    core::append_header(out, "Content-Type", content_type);
-    core::append_header(out, "Server", "llm-gateway");
+    core::append_known_header(out, "Content-Type", content_type);
+    out += "Server: llm-gateway\r\n";
     bool has_retry_after = false;
     for (size_t i = 0; i < nheaders_; ++i) {
       const auto& [k, v] = headers_[i];
@@ -141,11 +141,11 @@ class Session final : public SessionBase, public ClientIo {
       has_retry_after |= beast::iequals(k, "retry-after");
     }
     // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already.
-    if ((status == 503 || status == 429) && !has_retry_after) core::append_header(out, "Retry-After", "1");
+    if ((status == 503 || status == 429) && !has_retry_after) out += "Retry-After: 1\r\n";
     const bool ka = keep_alive_ && !app_.draining.load();
-    if (!ka) core::append_header(out, "Connection", "close");
-    else if (http10_) core::append_header(out, "Connection", "keep-alive");
-    core::append_header(out, "Content-Length", std::to_string(body.size()));
+    if (!ka) out += "Connection: close\r\n";
+    else if (http10_) out += "Connection: keep-alive\r\n";
+    core::append_content_length(out, body.size());
     out += "\r\n";
     status_ = status;
     committed_ = true;
@@ -177,17 +177,15 @@ class Session final : public SessionBase, public ClientIo {
     if (!committed_) {
       out.clear();
       core::append_status_line(out, 200);
-      core::append_header(out, "Content-Type", "text/event-stream");
-      core::append_header(out, "Cache-Control", "no-cache");
-      core::append_header(out, "Server", "llm-gateway");
-      core::append_header(out, "X-Accel-Buffering", "no");
+      out += "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nServer: llm-gateway\r\n"
+             "X-Accel-Buffering: no\r\n";
       for (size_t i = 0; i < nheaders_; ++i) core::append_header(out, headers_[i].first, headers_[i].second);
       const bool ka = keep_alive_ && !app_.draining.load();
       if (!ka) {
         keep_alive_ = false;
-        core::append_header(out, "Connection", "close");
+        out += "Connection: close\r\n";
       }
-      core::append_header(out, "Transfer-Encoding", "chunked");
+      out += "Transfer-Encoding: chunked\r\n";
       out += "\r\n";
       committed_ = true;
       status_ = 200;

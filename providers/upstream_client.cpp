@@ -75,6 +75,9 @@ core::Result<Endpoint> parse_endpoint(std::string_view url) {
   for (char c : e.host)
     if (c <= ' ' || c == '@' || c == '/' || c == '?' || c == '#')
       return core::make_error(ErrorKind::internal, "bad host in URL '" + std::string(url) + "'");
+  e.key = (e.tls ? "https://" : "http://") + e.host + ":" + e.port;
+  e.authority = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+  if (e.port != (e.tls ? "443" : "80")) e.authority += ":" + e.port;
   return e;
 }
 
@@ -122,26 +125,27 @@ struct UpstreamClient::Impl {
   std::shared_ptr<TlsContext> tls;
   size_t max_idle;
   size_t max_open;
-  std::map<std::string, EndpointPool> pools;
+  std::map<std::string, EndpointPool, std::less<>> pools;  // never erased: exchanges keep pointers
 };
 
 namespace {
 
 class ExchangeImpl final : public UpstreamExchange {
  public:
-  ExchangeImpl(std::shared_ptr<UpstreamClient::Impl> client, std::string pool_key, std::unique_ptr<Connection> conn,
-               Endpoint endpoint)
+  // `endpoint` outlives the exchange (UpstreamClient::start's contract).
+  ExchangeImpl(std::shared_ptr<UpstreamClient::Impl> client, EndpointPool& pool, std::unique_ptr<Connection> conn,
+               const Endpoint& endpoint)
       : client_(std::move(client)),
-        pool_key_(std::move(pool_key)),
+        pool_(pool),
         conn_(std::move(conn)),
-        ep_(std::move(endpoint)),
+        ep_(endpoint),
         parser_(conn_->head) {
     parser_.body_limit(boost::none);
     parser_.header_limit(64 * 1024);
   }
 
   ~ExchangeImpl() override {
-    auto& pool = client_->pools[pool_key_];
+    EndpointPool& pool = pool_;
     if (conn_ && done_ && !failed_ && parser_.keep_alive() && pool.idle.size() < client_->max_idle) {
       conn_->idle_since = std::chrono::steady_clock::now();
       conn_->buffer.consume(conn_->buffer.size());
@@ -201,10 +205,10 @@ class ExchangeImpl final : public UpstreamExchange {
     for (char c : r.target)
       if (c > ' ' && c != 0x7f) head.push_back(c);
     head += " HTTP/1.1\r\n";
-    core::append_header(head, "Host", ep_.port == (ep_.tls ? "443" : "80") ? ep_.host : ep_.host + ":" + ep_.port);
-    core::append_header(head, "User-Agent", "llm-gateway/0.1");
+    core::append_known_header(head, "Host", ep_.authority);
+    head += "User-Agent: llm-gateway/0.1\r\n";
     for (const auto& [k, v] : r.headers) core::append_header(head, k, v);
-    core::append_header(head, "Content-Length", std::to_string(r.body.size()));
+    core::append_content_length(head, r.body.size());
     head += "\r\n";
     std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
     conn_->lowest().expires_at(header_deadline);
@@ -249,9 +253,9 @@ class ExchangeImpl final : public UpstreamExchange {
   }
 
   std::shared_ptr<UpstreamClient::Impl> client_;
-  std::string pool_key_;
+  EndpointPool& pool_;
   std::unique_ptr<Connection> conn_;
-  Endpoint ep_;
+  const Endpoint& ep_;
   ResponseParser parser_;  // fills conn_->head
   const ResponseHead& head_ = conn_->head;
   bool done_ = false;
@@ -334,9 +338,11 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
     core::SteadyTime total_deadline) {
   // Exchanges hand connections back to the pool in their destructor, so they share the Impl.
   std::shared_ptr<Impl> impl = impl_;
-  const std::string key = endpoint.key();
+  const std::string& key = endpoint.key;
+  auto pool_it = impl->pools.find(key);
+  if (pool_it == impl->pools.end()) pool_it = impl->pools.try_emplace(key).first;
+  EndpointPool& pool = pool_it->second;
   for (int round = 0; round < 2; ++round) {
-    auto& pool = impl->pools[key];
     std::unique_ptr<Connection> conn;
     bool reused = false;
     auto now = std::chrono::steady_clock::now();
@@ -357,7 +363,7 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
       ++pool.open;
       auto c = co_await connect(impl->ex, impl->tls.get(), endpoint, timeouts, total_deadline);
       if (!c) {
-        if (impl->pools[key].open > 0) --impl->pools[key].open;
+        if (pool.open > 0) --pool.open;
         co_return std::move(c).error();
       }
       conn = std::move(c).value();
@@ -366,7 +372,7 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
     } else {
       ++stats_.reuses;
     }
-    auto ex = std::make_unique<ExchangeImpl>(impl, key, std::move(conn), endpoint);
+    auto ex = std::make_unique<ExchangeImpl>(impl, pool, std::move(conn), endpoint);
     auto header_deadline = std::min(std::chrono::steady_clock::now() + timeouts.first_byte, total_deadline);
     const char* phase = "";
     boost::system::error_code ec;

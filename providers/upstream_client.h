@@ -22,7 +22,8 @@ struct Endpoint {
   std::string host;
   std::string port;
   std::string base_path;  // e.g. "/compatible-mode/v1" (no trailing slash)
-  std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+  std::string key;        // "http(s)://host:port": names the endpoint's connection pool
+  std::string authority;  // the Host header: host, [IPv6], and ":port" unless the scheme's default
 };
 // Parses "http(s)://host[:port][/path]". Rejects anything else.
 core::Result<Endpoint> parse_endpoint(std::string_view url);
@@ -76,6 +77,7 @@ class UpstreamClient {
   ~UpstreamClient();
 
   // Connects (or reuses a pooled connection), sends the request and reads the response header.
+  // `endpoint` (from parse_endpoint) must outlive the exchange returned.
   // Errors: timeout (which phase in the message), server_error (connect refused, TLS failure, reset).
   core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> start(const Endpoint& endpoint,
                                                                     const UpstreamRequest& request,

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -130,4 +131,15 @@ TEST(HttpWire, HeadersCannotInjectAndFramesAreHex) {
   core::append_chunk_size(s, 255);
   core::append_chunk_size(s, 4096);
   EXPECT_EQ(s, "0\r\nff\r\n1000\r\n");
+}
+
+TEST(HttpWire, KnownHeaderNamesStillHaveTheirValuesCheckedAndLengthsAreDecimal) {
+  std::string s;
+  core::append_known_header(s, "Host", "api.example.com\r\nX-Evil: 1");
+  EXPECT_EQ(s, "Host: api.example.comX-Evil: 1\r\n");
+  s.clear();
+  core::append_content_length(s, 0);
+  core::append_content_length(s, 1048576);
+  core::append_content_length(s, SIZE_MAX);
+  EXPECT_EQ(s, "Content-Length: 0\r\nContent-Length: 1048576\r\nContent-Length: 18446744073709551615\r\n");
 }
