@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <string>
 #include <vector>
@@ -106,6 +107,26 @@ int cmd_check(const std::string& path) {
   return 0;
 }
 
+// Each proxied connection holds two descriptors (client and upstream). The soft open-file limit is
+// often 1024 while the hard one is far higher: take the hard one, as most servers do, and say so
+// when even that cannot hold server.max_connections (accept would fail with EMFILE first).
+void raise_open_file_limit(size_t max_connections) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit want = lim;
+    want.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) lim = want;
+  }
+  const rlim_t needed = static_cast<rlim_t>(max_connections) * 2 + 256;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed)
+    std::fprintf(stderr,
+                 "gateway: the open-file limit (%llu) holds about %llu proxied connections, fewer than "
+                 "server.max_connections (%zu); raise it (ulimit -n, or LimitNOFILE= in a systemd unit)\n",
+                 static_cast<unsigned long long>(lim.rlim_cur),
+                 static_cast<unsigned long long>(lim.rlim_cur > 256 ? (lim.rlim_cur - 256) / 2 : 0), max_connections);
+}
+
 int cmd_serve(const std::string& config_path, const std::string& listen) {
   auto cfg = config_path.empty() ? gateway::parse_config("", "<defaults>") : gateway::load_config_file(config_path);
   if (!cfg) {
@@ -165,6 +186,7 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
   else
     std::fprintf(stderr, "gateway: %zu tenant(s); clients must send their gateway key\n", app.config.tenants.tenants().size());
   if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.config.state.ledger_path.c_str());
+  raise_open_file_limit(app.config.server.max_connections);
   gateway::Server server(app);
   int rc = server.run();
   // Drain: everything accounted reaches the disk before the process ends.

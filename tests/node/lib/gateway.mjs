@@ -98,7 +98,8 @@ export function tmpDir(prefix = 'gw-it-') {
 }
 
 // config: object written as YAML to a temp file; or configPath: an existing file (e.g. deploy/gateway.yaml).
-export async function startGateway({ config, configPath, env = {}, readyTimeoutMs = 15000, args = [] } = {}) {
+// launcher: a command that execs the gateway in its own process (e.g. ['prlimit', '--nofile=256:512', '--']).
+export async function startGateway({ config, configPath, env = {}, readyTimeoutMs = 15000, args = [], launcher = [] } = {}) {
   assertBinary();
   const dir = tmpDir();
   const cfgPath = configPath ?? path.join(dir, 'gateway.yaml');
@@ -106,7 +107,8 @@ export async function startGateway({ config, configPath, env = {}, readyTimeoutM
   const childEnv = { ...process.env };
   for (const k of SCRUB) delete childEnv[k];
   Object.assign(childEnv, env);
-  const proc = spawn(GATEWAY_BIN, ['serve', '--config', cfgPath, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...launcher, GATEWAY_BIN, 'serve', '--config', cfgPath, ...args];
+  const proc = spawn(argv[0], argv.slice(1), { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let exited = null;
