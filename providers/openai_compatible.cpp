@@ -147,6 +147,7 @@ class OpenAICompatibleProvider final : public Provider {
   core::Task<void> relay_stream(const AttemptContext& ctx, UpstreamExchange& ex, ChatSink& sink,
                                 std::chrono::steady_clock::time_point started, AttemptResult& res) {
     SseReader reader;
+    SseEvent ev;  // reused from event to event
     StreamNormalizer norm(dialect_, ctx.request->include_usage);
     std::vector<std::string> held;
     auto last_event = std::chrono::steady_clock::now();
@@ -174,7 +175,6 @@ class OpenAICompatibleProvider final : public Provider {
                                      ErrorSource::upstream);
         break;
       }
-      SseEvent ev;
       bool stop = false;
       while (!stop && reader.next(ev)) {
         if (ev.comment_only) {

@@ -1,6 +1,21 @@
 #include "providers/sse_reader.h"
 
+#include <cstring>
+
 namespace providers {
+namespace {
+// Index of the first CR or LF at or after `from`, or npos. Two memchr passes (the second bounded
+// by the first hit): std::string::find_first_of calls memchr once per byte of the line.
+size_t line_end(const std::string& buf, size_t from) {
+  const char* b = buf.data() + from;
+  const char* e = buf.data() + buf.size();
+  const char* lf = static_cast<const char*>(std::memchr(b, '\n', static_cast<size_t>(e - b)));
+  const char* limit = lf ? lf : e;
+  const char* cr = static_cast<const char*>(std::memchr(b, '\r', static_cast<size_t>(limit - b)));
+  const char* hit = cr ? cr : lf;
+  return hit ? static_cast<size_t>(hit - buf.data()) : std::string::npos;
+}
+}  // namespace
 
 bool SseReader::feed(std::string_view bytes) {
   if (pos_ > 0 && pos_ * 2 > buf_.size()) {
@@ -13,8 +28,12 @@ bool SseReader::feed(std::string_view bytes) {
 
 bool SseReader::next(SseEvent& out) {
   // Parse line by line from pos_; an empty line dispatches. Only commit pos_ when an event ends.
+  // The event is built in `out` (its strings keep their capacity from call to call).
   size_t p = pos_;
-  SseEvent ev;
+  SseEvent& ev = out;
+  ev.event.clear();
+  ev.data.clear();
+  ev.comment_only = false;
   bool have_data = false, have_any = false;
   size_t comments = 0;  // committed only when the block is dispatched (it may be re-scanned)
   const size_t n = buf_.size();
@@ -24,7 +43,7 @@ bool SseReader::next(SseEvent& out) {
       skip_lf_ = false;
       continue;
     }
-    size_t eol = buf_.find_first_of("\r\n", p);
+    size_t eol = line_end(buf_, p);
     if (eol == std::string::npos) return false;  // incomplete line
     bool cr = buf_[eol] == '\r';
     size_t next_line = eol + 1;
@@ -49,7 +68,6 @@ bool SseReader::next(SseEvent& out) {
       comments_ += comments;
       if (have_data && !ev.data.empty() && ev.data.back() == '\n') ev.data.pop_back();
       ev.comment_only = !have_data && ev.event.empty();
-      out = std::move(ev);
       return true;
     }
     have_any = true;

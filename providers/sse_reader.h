@@ -20,7 +20,8 @@ class SseReader {
 
   // Appends bytes. Returns false if the pending event grew over the bound.
   bool feed(std::string_view bytes);
-  // Pops the next complete event; false when none is complete yet.
+  // Pops the next complete event into `out`; false when none is complete yet (then `out` holds
+  // nothing useful). Reusing one SseEvent across calls reuses its strings' memory.
   bool next(SseEvent& out);
   // Bytes received but not yet forming a complete event.
   size_t pending_bytes() const { return buf_.size() - pos_; }

@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "latency_summary.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -71,13 +73,6 @@ long complete_answer(const std::string& in) {
   if (cl == std::string::npos) return -1;
   size_t total = head_end + 4 + cl;
   return in.size() >= total ? static_cast<long>(total) : 0;
-}
-
-double percentile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
-  size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
-  return v[i];
 }
 
 }  // namespace
@@ -205,10 +200,7 @@ int main(int argc, char** argv) {
   for (const auto& c : conns) stuck += c.busy;
   errors += stuck;
   const double achieved = static_cast<double>(lat_us.size()) / seconds;
-  std::vector<double> v = lat_us;
-  double mx = v.empty() ? 0 : *std::max_element(v.begin(), v.end());
-  std::printf("sent %ld ok %zu errors %ld late %ld rate %.0f p50 %.1f p90 %.1f p99 %.1f p999 %.1f max %.1f\n", sent,
-              lat_us.size(), errors, late, achieved, percentile(v, 0.50), percentile(v, 0.90), percentile(v, 0.99),
-              percentile(v, 0.999), mx);
+  std::printf("sent %ld ok %zu errors %ld late %ld rate %.0f %s\n", sent, lat_us.size(), errors, late, achieved,
+              bench::latency_summary(lat_us).c_str());
   return 0;
 }

@@ -69,18 +69,10 @@ if [[ ! -x "$GATEWAY_BIN" ]]; then
   exit 2
 fi
 
-TMP="$(mktemp -d /tmp/proxy-bench.XXXXXX)"
+BENCH_NAME=proxy-bench
+# shellcheck source=tests/bench/bench_lib.sh
+source "$HERE/bench_lib.sh"
 mkdir -p "$TMP/tmp"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  if [[ "${KEEP_TMP:-0}" != 1 ]]; then rm -rf "$TMP"; else echo "kept $TMP"; fi
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 wait_http() { # url, expects an answer within 10 s
   local url="$1"
