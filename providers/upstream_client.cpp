@@ -125,7 +125,7 @@ struct UpstreamClient::Impl {
   std::shared_ptr<TlsContext> tls;
   size_t max_idle;
   size_t max_open;
-  std::map<std::string, EndpointPool, std::less<>> pools;  // never erased: exchanges keep pointers
+  std::map<std::string, EndpointPool> pools;  // never erased: exchanges keep references to their pool
 };
 
 namespace {
