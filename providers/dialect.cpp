@@ -2,7 +2,7 @@
 
 namespace providers {
 
-// Facts from shared/reference/providers.md (compiled 2026-11-23).
+// Facts from each vendor's API documentation (compiled 2026-11-23).
 const std::vector<Dialect>& all_dialects() {
   static const std::vector<Dialect> table = {
       {"deepseek", "global",

@@ -1,6 +1,6 @@
 // Invoice-grade cost per dialect: each vendor's real usage payload goes through the gateway's
 // normaliser, then the built-in price table, and must equal the figure computed by hand from the
-// reference prices (shared/reference/providers.md, 2026-11) at a fixed clock.
+// vendors' list prices (2026-11) at a fixed clock.
 #include <gtest/gtest.h>
 
 #include <chrono>
