@@ -141,16 +141,16 @@ enum MessageKey : size_t { m_role, m_content, m_name, m_tool_call_id, m_tool_cal
 
 // Every member of the body that the gateway reads. Keys outside this list pass through to the
 // upstream untouched (but are still checked for repeated names).
-constexpr std::array<std::string_view, 26> kRequestKeys{
+constexpr std::array<std::string_view, 23> kRequestKeys{
     "model",  "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",
     "top_p",  "top_k",    "min_p",  "seed",           "stop",       "tools",                 "response_format",
     "thinking", "reasoning_effort", "enable_thinking", "thinking_budget", "n", "presence_penalty",
-    "frequency_penalty", "logprobs", "top_logprobs", "user", "tool_choice", "parallel_tool_calls"};
+    "frequency_penalty", "logprobs", "top_logprobs"};
 enum RequestKey : size_t {
   k_model, k_messages, k_stream, k_stream_options, k_max_tokens, k_max_completion_tokens, k_temperature,
   k_top_p, k_top_k, k_min_p, k_seed, k_stop, k_tools, k_response_format,
   k_thinking, k_reasoning_effort, k_enable_thinking, k_thinking_budget, k_n, k_presence_penalty,
-  k_frequency_penalty, k_logprobs, k_top_logprobs, k_user, k_tool_choice, k_parallel_tool_calls
+  k_frequency_penalty, k_logprobs, k_top_logprobs
 };
 using TopMembers = core::json::StrictMembers<kRequestKeys.size()>;
 // Members whose values the parser reads with StrictMembers of their own.
