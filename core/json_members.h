@@ -107,11 +107,14 @@ class NameSet {
   bool add(std::string_view name) {
     if (count_ < kInline) {
       for (size_t i = 0; i < count_; ++i)
-        if (inline_[i] == name) return false;
-      inline_[count_++] = name;
+        if (inline_[i].size == name.size() && (name.empty() || inline_[i].data[0] == name[0]) &&
+            std::char_traits<char>::compare(inline_[i].data, name.data(), name.size()) == 0)
+          return false;
+      inline_[count_++] = {name.data(), name.size()};
       return true;
     }
-    if (many_.empty()) many_.assign(inline_.begin(), inline_.end());
+    if (many_.empty())
+      for (const Name& n : inline_) many_.emplace_back(n.data, n.size);
     many_.push_back(name);
     ++count_;
     return true;
@@ -128,7 +131,11 @@ class NameSet {
 
  private:
   static constexpr size_t kInline = 16;
-  std::array<std::string_view, kInline> inline_{};
+  struct Name {  // trivial, so that the array is not initialised for every object scanned
+    const char* data;
+    size_t size;
+  };
+  Name inline_[kInline];
   size_t count_ = 0;
   std::vector<std::string_view> many_;
 };
@@ -149,18 +156,34 @@ inline size_t fold_at(std::string_view s, size_t i, char& c) {
   return 1;
 }
 
-// True if `key` reads as `name` (lower-case ASCII) once case is folded and '_' / '-' are dropped.
-inline bool loosely_equal(std::string_view key, std::string_view name) {
-  auto sep = [](char c) { return c == '_' || c == '-'; };
-  size_t i = 0, j = 0;
-  for (;;) {
-    while (i < key.size() && sep(key[i])) ++i;
-    while (j < name.size() && sep(name[j])) ++j;
-    if (i == key.size() || j == name.size()) return i == key.size() && j == name.size();
+// `key` with case folded and '_' / '-' dropped, into `out` (at most kFoldMax bytes); false if
+// longer, or if it holds a character that folds to no ASCII letter (no name the gateway reads
+// could then match).
+inline constexpr size_t kFoldMax = 32;
+inline bool fold_name(std::string_view key, char (&out)[kFoldMax], size_t& n) {
+  n = 0;
+  for (size_t i = 0; i < key.size();) {
+    if (key[i] == '_' || key[i] == '-') {
+      ++i;
+      continue;
+    }
     char c;
     i += fold_at(key, i, c);
-    if (c != name[j++]) return false;
+    if (c == 0 || n == kFoldMax) return false;
+    out[n++] = c;
   }
+  return true;
+}
+
+// True if the folded key (see fold_name) reads as `name` (lower-case ASCII) without its separators.
+inline bool folds_to(std::string_view folded, std::string_view name) {
+  if (name.size() < folded.size() || name.empty() || name[0] != folded[0]) return false;  // names start with a letter
+  size_t i = 0;
+  for (char c : name) {
+    if (c == '_' || c == '-') continue;
+    if (i == folded.size() || folded[i++] != c) return false;
+  }
+  return i == folded.size();
 }
 
 }  // namespace detail
@@ -215,18 +238,23 @@ class StrictMembers {
       size_t i = 0;
       while (i < N && key != names[i]) ++i;
       if (i < N) {
-        if (present_[i]) {
+        if (present_ & (uint64_t{1} << i)) {
           bad_ = {Ambiguity::Kind::duplicate, key, {}, {}};
           return;
         }
-        present_[i] = true;
+        present_ |= uint64_t{1} << i;
         found_[i] = field.value;
         if (caller_checks & (uint64_t{1} << i)) continue;
       } else {
-        for (size_t j = 0; j < N; ++j) {
-          if (detail::loosely_equal(key, names[j])) {
-            bad_ = {Ambiguity::Kind::variant, key, names[j], {}};
-            return;
+        char buf[detail::kFoldMax];
+        size_t n = 0;
+        if (detail::fold_name(key, buf, n) && n > 0) {
+          const std::string_view folded(buf, n);
+          for (size_t j = 0; j < N; ++j) {
+            if (detail::folds_to(folded, names[j])) {
+              bad_ = {Ambiguity::Kind::variant, key, names[j], {}};
+              return;
+            }
           }
         }
         if (!others.add(key)) {
@@ -245,15 +273,17 @@ class StrictMembers {
   // What makes the object ambiguous; when set, the other members may not all have been read.
   const Ambiguity& ambiguity() const { return bad_; }
   bool get(size_t i, simdjson::dom::element& out) const {
-    if (!present_[i]) return false;
+    if (!has(i)) return false;
     out = found_[i];
     return true;
   }
-  bool has(size_t i) const { return present_[i]; }
+  bool has(size_t i) const { return (present_ >> i) & 1; }
+  // Bit i set: member i is present (lets a reader skip a group of absent members at once).
+  uint64_t present() const { return present_; }
 
  private:
-  std::array<simdjson::dom::element, N> found_{};
-  std::array<bool, N> present_{};
+  std::array<simdjson::dom::element, N> found_;  // only read where present_ says so
+  uint64_t present_ = 0;
   Ambiguity bad_;
 };
 

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <optional>
@@ -210,58 +211,74 @@ core::Status read_stream(const TopMembers& top, core::ChatRequest& r) {
   return core::ok_status();
 }
 
-// A number member within [lo, hi]; absent or null leaves `out` alone.
-core::Status read_number(const TopMembers& top, RequestKey k, double lo, double hi, std::optional<double>& out) {
+// A number member within [lo, hi]; absent or null leaves `out` alone. False (with `err` set) if
+// out of range or not a number. Plain bool + out-parameter: these run a dozen times per request.
+bool read_number(const TopMembers& top, RequestKey k, double lo, double hi, std::optional<double>& out, core::Error& err) {
   element v;
-  if (!top.get(k, v) || v.is_null()) return core::ok_status();
+  if (!top.get(k, v) || v.is_null()) return true;
   const double d = is_number(v) ? as_double(v) : 0;
   if (!is_number(v) || !(d >= lo && d <= hi)) {
     char lo_s[32], hi_s[32];
     auto l = std::to_chars(lo_s, lo_s + sizeof lo_s, lo);
     auto h = std::to_chars(hi_s, hi_s + sizeof hi_s, hi);
-    return bad(quoted_name(k) + " must be a number from " + std::string(lo_s, l.ptr) + " to " + std::string(hi_s, h.ptr) +
-                   ", not " + value_text(v),
-               std::string(kRequestKeys[k]));
+    err = bad(quoted_name(k) + " must be a number from " + std::string(lo_s, l.ptr) + " to " + std::string(hi_s, h.ptr) +
+                  ", not " + value_text(v),
+              std::string(kRequestKeys[k]));
+    return false;
   }
   out = d;
-  return core::ok_status();
+  return true;
 }
 
-// An integer member within [lo, hi] (integers written as 5.0 are not integers); absent or null
-// leaves `out` alone.
-core::Status read_integer(const TopMembers& top, RequestKey k, int64_t lo, int64_t hi, std::optional<int64_t>& out) {
+// An integer member within [lo, hi] (integers written as 5.0 are not integers); as read_number.
+bool read_integer(const TopMembers& top, RequestKey k, int64_t lo, int64_t hi, std::optional<int64_t>& out,
+                  core::Error& err) {
   element v;
-  if (!top.get(k, v) || v.is_null()) return core::ok_status();
+  if (!top.get(k, v) || v.is_null()) return true;
   const bool in_range = v.is_int64() && int64_t(v.get_int64().value_unsafe()) >= lo && int64_t(v.get_int64().value_unsafe()) <= hi;
   if (!in_range) {
     std::string what;
     if (lo == 1 && hi == INT64_MAX) what = "a positive integer";
-    else if (lo == INT64_MIN && hi == INT64_MAX) what = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
-    else if (hi == INT64_MAX) what = "an integer of at least " + std::to_string(lo);
     else what = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
-    return bad(quoted_name(k) + " must be " + what + ", not " + value_text(v), std::string(kRequestKeys[k]));
+    err = bad(quoted_name(k) + " must be " + what + ", not " + value_text(v), std::string(kRequestKeys[k]));
+    return false;
   }
   out = int64_t(v.get_int64().value_unsafe());
-  return core::ok_status();
+  return true;
 }
 
 // Sampling and length parameters, each range-checked with OpenAI's documented bounds (top_k and
 // min_p as the local engine and Qwen take them).
+constexpr uint64_t bit(RequestKey k) { return uint64_t{1} << k; }
+constexpr uint64_t kSamplingKeys = bit(k_max_tokens) | bit(k_max_completion_tokens) | bit(k_temperature) | bit(k_top_p) |
+                                   bit(k_top_k) | bit(k_min_p) | bit(k_seed) | bit(k_n) | bit(k_presence_penalty) |
+                                   bit(k_frequency_penalty) | bit(k_logprobs) | bit(k_top_logprobs) | bit(k_thinking_budget);
+
 core::Status read_sampling(const TopMembers& top, core::ChatRequest& r) {
   std::optional<int64_t> max_tokens, max_completion_tokens, n, top_logprobs, thinking_budget;
   std::optional<double> presence_penalty, frequency_penalty;
-  if (auto s = read_integer(top, k_max_tokens, 1, INT64_MAX, max_tokens); !s) return s;
-  if (auto s = read_integer(top, k_max_completion_tokens, 1, INT64_MAX, max_completion_tokens); !s) return s;
-  if (auto s = read_number(top, k_temperature, 0, 2, r.temperature); !s) return s;
-  if (auto s = read_number(top, k_top_p, 0, 1, r.top_p); !s) return s;
-  if (auto s = read_integer(top, k_top_k, 0, INT32_MAX, r.top_k); !s) return s;
-  if (auto s = read_number(top, k_min_p, 0, 1, r.min_p); !s) return s;
-  if (auto s = read_integer(top, k_seed, INT64_MIN, INT64_MAX, r.seed); !s) return s;
-  if (auto s = read_integer(top, k_n, 1, 128, n); !s) return s;
-  if (auto s = read_number(top, k_presence_penalty, -2, 2, presence_penalty); !s) return s;
-  if (auto s = read_number(top, k_frequency_penalty, -2, 2, frequency_penalty); !s) return s;
-  if (auto s = read_integer(top, k_top_logprobs, 0, 20, top_logprobs); !s) return s;
-  if (auto s = read_integer(top, k_thinking_budget, 1, INT64_MAX, thinking_budget); !s) return s;
+  core::Error err;
+  // Only the members present are visited (most requests set one or two of these).
+  for (uint64_t todo = top.present() & kSamplingKeys; todo != 0; todo &= todo - 1) {
+    const auto k = static_cast<RequestKey>(std::countr_zero(todo));
+    bool ok = true;
+    switch (k) {
+      case k_max_tokens: ok = read_integer(top, k, 1, INT64_MAX, max_tokens, err); break;
+      case k_max_completion_tokens: ok = read_integer(top, k, 1, INT64_MAX, max_completion_tokens, err); break;
+      case k_temperature: ok = read_number(top, k, 0, 2, r.temperature, err); break;
+      case k_top_p: ok = read_number(top, k, 0, 1, r.top_p, err); break;
+      case k_top_k: ok = read_integer(top, k, 0, INT32_MAX, r.top_k, err); break;
+      case k_min_p: ok = read_number(top, k, 0, 1, r.min_p, err); break;
+      case k_seed: ok = read_integer(top, k, INT64_MIN, INT64_MAX, r.seed, err); break;
+      case k_n: ok = read_integer(top, k, 1, 128, n, err); break;
+      case k_presence_penalty: ok = read_number(top, k, -2, 2, presence_penalty, err); break;
+      case k_frequency_penalty: ok = read_number(top, k, -2, 2, frequency_penalty, err); break;
+      case k_top_logprobs: ok = read_integer(top, k, 0, 20, top_logprobs, err); break;
+      case k_thinking_budget: ok = read_integer(top, k, 1, INT64_MAX, thinking_budget, err); break;
+      default: break;  // k_logprobs, below
+    }
+    if (!ok) return err;
+  }
   // Upstreams honour one or the other; differing values could be priced on one and served on the other.
   if (max_tokens && max_completion_tokens && *max_tokens != *max_completion_tokens)
     return bad("'max_tokens' and 'max_completion_tokens' are both set, to different values; set one of them",

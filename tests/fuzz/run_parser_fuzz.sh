@@ -35,6 +35,8 @@ for p in "${pids[@]}"; do wait "$p"; done
 seed() { printf "$1" > "$out/corpus/$2"; }
 seed '\x00\x00data: {"id":"a","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n: keep-alive\n\ndata: {"choices":[],"usage":{"prompt_tokens":3,"prompt_cache_hit_tokens":1}}\n\ndata: [DONE]\n\n' sse
 seed '\x01\x00{"model":"auto","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":5,"stop":["x"]}' chat
+seed '\x01\x00{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"a":{},"A":{}}}}}],"thinking":{"type":"disabled"},"metadata":{"k":[{"x":1}]}}' chat_nested
+seed '\x01\x00{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"max\\u005ftokens":2}' chat_dup
 seed '\x02\x00server: {listen: "127.0.0.1:0"}\nproviders:\n  qwen: {region: us-east-1}\nmodels:\n  a: [qwen/qwen-flash]\n' config
 seed '\x02\x00tenants:\n  acme:\n    keys: [{id: k1, sha256: "4422aeb6ff789c5ed96848d755c7ac98be26d05b3b89526af258d22775aa6e56"}]\n    budget: {daily_usd: 5, hard: true}\n    limits: {rpm: 60}\nstate: {mode: local}\ncache: {enabled: true}\n' tenants
 seed '\x03\x03{"error":{"code":"1113","message":"Insufficient balance"}}' err
