@@ -121,15 +121,15 @@ class NameSet {
   }
   // After the last add: a name added twice among many, or a view whose data() is null (a
   // repeated empty name "" is a real view).
-  std::string_view repeated() {
-    if (many_.empty()) return {};
+  std::string_view repeated() { return many_.empty() ? std::string_view() : repeated_among_many(); }
+
+ private:
+  std::string_view repeated_among_many() {
     std::sort(many_.begin(), many_.end());
     for (size_t i = 1; i < many_.size(); ++i)
       if (many_[i] == many_[i - 1]) return many_[i];
     return {};
   }
-
- private:
   static constexpr size_t kInline = 16;
   struct Name {  // trivial, so that the array is not initialised for every object scanned
     const char* data;
@@ -139,6 +139,11 @@ class NameSet {
   size_t count_ = 0;
   std::vector<std::string_view> many_;
 };
+
+// a == b, testing the first byte before calling memcmp: most names differ there.
+inline bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::char_traits<char>::compare(a.data(), b.data(), a.size()) == 0));
+}
 
 // The byte length of the character at s[i] and, in `c`, the ASCII letter Go's name matching folds
 // it to (0 if none): upper-case ASCII, KELVIN SIGN, LATIN SMALL LETTER LONG S, dotted / dotless I.
@@ -236,7 +241,7 @@ class StrictMembers {
     for (auto field : obj) {
       const std::string_view key = field.key;
       size_t i = 0;
-      while (i < N && key != names[i]) ++i;
+      while (i < N && !detail::same_name(key, names[i])) ++i;
       if (i < N) {
         if (present_ & (uint64_t{1} << i)) {
           bad_ = {Ambiguity::Kind::duplicate, key, {}, {}};
