@@ -140,8 +140,8 @@ core::Status parse_content(element content, core::ChatMessage& m, core::ChatRequ
 constexpr std::array<std::string_view, 5> kMessageKeys{"role", "content", "name", "tool_call_id", "tool_calls"};
 enum MessageKey : size_t { m_role, m_content, m_name, m_tool_call_id, m_tool_calls };
 
-// Every member of the body that the gateway reads. Keys outside this list pass through to the
-// upstream untouched (but are still checked for repeated names).
+// Every top-level member the gateway reads or range-checks; loose variants of these names are
+// refused. Other members pass through to the upstream untouched (checked for repeats only).
 constexpr std::array<std::string_view, 23> kRequestKeys{
     "model",  "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",
     "top_p",  "top_k",    "min_p",  "seed",           "stop",       "tools",                 "response_format",

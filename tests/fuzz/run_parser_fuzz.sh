@@ -14,10 +14,13 @@ srcs=("$root"/core/*.cpp "$root"/providers/{dialect,error_map,openai_normalize,r
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root" -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 objs=(); pids=()
+# The newest of the project's headers: an object older than it is rebuilt too (a header-only
+# change, e.g. core/json_members.h, must not leave a stale parser in the fuzz binary).
+newest_header="$(ls -t "$root"/core/*.h "$root"/gateway/*.h "$root"/providers/*.h "$root"/local_backend/*.h 2>/dev/null | head -1)"
 for s in "${srcs[@]}"; do
   o="$out/obj/$(basename "$(dirname "$s")")_$(basename "${s%.cpp}").o"
   objs+=("$o")
-  if [[ ! -f "$o" || "$s" -nt "$o" ]]; then
+  if [[ ! -f "$o" || "$s" -nt "$o" || "$newest_header" -nt "$o" ]]; then
     # Only the parsers get coverage instrumentation; Asio/Beast support code (needed to link the
     # provider factory that config validation calls) is plain, which clang 14 also requires.
     cov=(-fsanitize=fuzzer-no-link)
