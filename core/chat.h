@@ -25,12 +25,13 @@ struct ChatRequest {
   std::optional<int64_t> top_k;         // non-standard, honoured by the local backend
   std::optional<double> min_p;          // non-standard, honoured by the local backend
   std::optional<int64_t> seed;
+  int64_t n = 1;                        // choices asked for (1..128); the output is paid n times
   std::vector<std::string> stop;
   std::vector<ChatMessage> messages;
   bool has_tools = false;
   bool wants_json = false;              // response_format json_object / json_schema
   bool has_images = false;
-  bool wants_reasoning = false;         // thinking / reasoning_effort / enable_thinking present
+  bool wants_reasoning = false;         // a thinking switch asks for reasoning (its off forms do not)
   int64_t prompt_bytes = 0;             // UTF-8 bytes of all message text
   int64_t prompt_cjk_chars = 0;         // CJK code points among them (token estimate)
   std::string raw_body;                 // the client's JSON body, forwarded with overrides

@@ -3,14 +3,19 @@
 //   2: gateway config (YAML)                              3: upstream error classification
 //   4: non-stream response normalisation                  5: upstream body builder
 // Invariants beyond "no crash": a parsed request re-validates and its upstream body (cut verbatim by
-// core/json_scan) is a JSON object naming the deployment's model; normaliser output is JSON.
+// core/json_scan) is a JSON object naming the deployment's model; neither an accepted body nor its
+// upstream body repeats a member name in any object (checked on the text, independently of the
+// parser's simdjson reading); normaliser output is JSON.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <simdjson.h>
 
+#include "core/json_scan.h"
 #include "gateway/config.h"
 #include "gateway/openai_api.h"
 #include "providers/dialect.h"
@@ -24,6 +29,27 @@ bool is_json_object(std::string_view text) {
   static simdjson::dom::parser parser;
   simdjson::dom::element root;
   return parser.parse(simdjson::padded_string(text)).get(root) == simdjson::SUCCESS && root.is_object();
+}
+// True if some object in the JSON text `v` repeats a member name (escapes decoded), found by the
+// byte scanner of core/json_scan rather than simdjson. Depth is bounded by the parser's 64 levels.
+bool repeats_a_member(std::string_view v) {
+  namespace json = core::json;
+  v = json::trim(v);
+  bool repeat = false;
+  if (!v.empty() && v[0] == '{') {
+    std::vector<std::string> names;
+    json::for_each_member(v, [&](const json::Member& m) {
+      std::string name;
+      json::decode_string("\"" + std::string(m.key) + "\"", name);
+      names.push_back(std::move(name));
+      repeat = repeat || repeats_a_member(m.value);
+    });
+    std::sort(names.begin(), names.end());
+    repeat = repeat || std::adjacent_find(names.begin(), names.end()) != names.end();
+  } else if (!v.empty() && v[0] == '[') {
+    json::for_each_element(v, [&](std::string_view e) { repeat = repeat || repeats_a_member(e); });
+  }
+  return repeat;
 }
 }  // namespace
 
@@ -58,10 +84,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto r = gateway::parse_chat_request(std::string(in));
       if (r.ok()) {
         auto again = gateway::parse_chat_request(r->raw_body);
-        if (!again.ok()) __builtin_trap();
+        if (!again.ok() || repeats_a_member(r->raw_body)) __builtin_trap();
         for (bool stream : {false, true}) {
           auto body = providers::build_upstream_body(r->raw_body, "up-model", stream);
-          if (!body.ok() || !is_json_object(*body)) __builtin_trap();
+          if (!body.ok() || !is_json_object(*body) || repeats_a_member(*body)) __builtin_trap();
           auto up = gateway::parse_chat_request(*body);
           if (!up.ok() || up->model != "up-model" || up->stream != stream || up->messages.size() != r->messages.size())
             __builtin_trap();

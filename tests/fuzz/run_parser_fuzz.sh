@@ -14,10 +14,13 @@ srcs=("$root"/core/*.cpp "$root"/providers/{dialect,error_map,openai_normalize,r
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root" -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 objs=(); pids=()
+# The newest of the project's headers: an object older than it is rebuilt too (a header-only
+# change, e.g. core/json_members.h, must not leave a stale parser in the fuzz binary).
+newest_header="$(ls -t "$root"/core/*.h "$root"/gateway/*.h "$root"/providers/*.h "$root"/local_backend/*.h 2>/dev/null | head -1)"
 for s in "${srcs[@]}"; do
   o="$out/obj/$(basename "$(dirname "$s")")_$(basename "${s%.cpp}").o"
   objs+=("$o")
-  if [[ ! -f "$o" || "$s" -nt "$o" ]]; then
+  if [[ ! -f "$o" || "$s" -nt "$o" || "$newest_header" -nt "$o" ]]; then
     # Only the parsers get coverage instrumentation; Asio/Beast support code (needed to link the
     # provider factory that config validation calls) is plain, which clang 14 also requires.
     cov=(-fsanitize=fuzzer-no-link)
@@ -35,6 +38,8 @@ for p in "${pids[@]}"; do wait "$p"; done
 seed() { printf "$1" > "$out/corpus/$2"; }
 seed '\x00\x00data: {"id":"a","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n: keep-alive\n\ndata: {"choices":[],"usage":{"prompt_tokens":3,"prompt_cache_hit_tokens":1}}\n\ndata: [DONE]\n\n' sse
 seed '\x01\x00{"model":"auto","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":5,"stop":["x"]}' chat
+seed '\x01\x00{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"a":{},"A":{}}}}}],"thinking":{"type":"disabled"},"metadata":{"k":[{"x":1}]}}' chat_nested
+seed '\x01\x00{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"max\\u005ftokens":2}' chat_dup
 seed '\x02\x00server: {listen: "127.0.0.1:0"}\nproviders:\n  qwen: {region: us-east-1}\nmodels:\n  a: [qwen/qwen-flash]\n' config
 seed '\x02\x00tenants:\n  acme:\n    keys: [{id: k1, sha256: "4422aeb6ff789c5ed96848d755c7ac98be26d05b3b89526af258d22775aa6e56"}]\n    budget: {daily_usd: 5, hard: true}\n    limits: {rpm: 60}\nstate: {mode: local}\ncache: {enabled: true}\n' tenants
 seed '\x03\x03{"error":{"code":"1113","message":"Insufficient balance"}}' err
