@@ -45,7 +45,9 @@ core::Status build_app(App& app) {
   }
   app.provider_instances = provider_instances(app);
   if (!cfg.policy_file.empty()) {
-    auto r = routing::PolicyRouter::from_file(cfg.policy_file, app.provider_instances);
+    routing::PolicyRouterOptions options;
+    options.reject_unknown_data_tags = cfg.reject_unknown_data_tags;
+    auto r = routing::PolicyRouter::from_file(cfg.policy_file, app.provider_instances, options);
     if (!r) return std::move(r).error();
     app.policy_router = std::shared_ptr<routing::PolicyRouter>(std::move(r).value());
     for (const auto& w : app.policy_router->policy()->warnings) std::fprintf(stderr, "gateway: policy warning: %s\n", w.c_str());

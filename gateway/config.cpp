@@ -89,6 +89,23 @@ void resolve_paths(GatewayConfig& c) {
     fix(c.server.access_log);
 }
 
+// Tenant routing settings are enforced by the policy engine; plain `models:` lists apply no
+// compliance rules, so accepting them there would be a setting that silently does nothing.
+void require_policy_for_tenant_rules(const YAML::Node& root, const std::string& file, const GatewayConfig& c) {
+  if (!c.policy_file.empty()) return;
+  for (const Tenant& t : c.tenants.tenants()) {
+    const routing::TenantSettings& r = t.routing;
+    if (r.client_region.empty() && r.data_classification.empty() && r.data_tags.empty() && r.presets == 0) continue;
+    const YAML::Node tn = root["tenants"][t.name];
+    const char* key = "client_region";
+    for (const char* k : {"compliance_profiles", "compliance_profile", "data_tags", "data_classification", "client_region"})
+      if (tn[k]) key = k;
+    fail(file, tn[key], "tenants." + t.name + "." + key +
+                       ": tenant routing settings are enforced by the "
+                       "policy engine: configure `policy:` (plain `models:` lists apply no compliance rules)");
+  }
+}
+
 GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   GatewayConfig c;
   c.file = file;
@@ -134,7 +151,13 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   if (root["policy"] && root["models"])
     fail(file, root["models"], "use either `policy:` (the policy engine) or `models:` (plain fall-back lists), not both");
   if (auto r = root["routing"]) {
-    check_keys(file, r, "routing", {"policy_poll_ms", "trust_routing_headers", "prometheus_url", "prometheus_interval_ms"});
+    check_keys(file, r, "routing", {"policy_poll_ms", "trust_routing_headers", "unknown_data_tags", "prometheus_url",
+                                    "prometheus_interval_ms"});
+    if (r["unknown_data_tags"]) {
+      std::string v = scalar<std::string>(file, r["unknown_data_tags"], "routing.unknown_data_tags");
+      if (v != "reject" && v != "ignore") fail(file, r["unknown_data_tags"], "routing.unknown_data_tags must be reject or ignore");
+      c.reject_unknown_data_tags = v == "reject";
+    }
     if (r["policy_poll_ms"]) {
       auto v = scalar<int64_t>(file, r["policy_poll_ms"], "routing.policy_poll_ms");
       if (v < 0) fail(file, r["policy_poll_ms"], "routing.policy_poll_ms must be >= 0");
@@ -248,6 +271,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       c.models.emplace_back(alias, std::move(refs));
     }
   }
+  require_policy_for_tenant_rules(root, file, c);
   add_defaults(c);
   resolve_paths(c);
   return c;

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -24,6 +25,12 @@ const std::vector<std::pair<std::string, uint32_t>>& preset_names() {
       {"prc-models-local-only", kPresetPrcModelsLocalOnly},
   };
   return names;
+}
+
+std::optional<uint32_t> preset_bit(std::string_view name) {
+  for (const auto& [n, bit] : preset_names())
+    if (n == name) return bit;
+  return std::nullopt;
 }
 
 const char* to_string(ObjectiveKind k) {
@@ -198,6 +205,60 @@ class Compiler {
     }
     return s;
   }
+
+  // ---- the request vocabulary (routing/vocabulary.h) ----
+  std::optional<std::string> region_value(const YAML::Node& n, const std::string& what) {
+    auto s = str(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto r = parse_region(*s, &why);
+    if (!r) {
+      error(n, what + ": " + why);
+      return std::nullopt;
+    }
+    return r->text();
+  }
+  std::optional<std::string> classification_value(const YAML::Node& n, const std::string& what) {
+    auto s = str(n, what);
+    if (!s) return std::nullopt;
+    std::string c = normalize_tag(*s);
+    if (c.empty()) return c;
+    if (!out_->vocabulary.known_classification(c)) {
+      std::vector<std::string> known = out_->vocabulary.classifications();
+      known.insert(known.end(), out_->vocabulary.tags().begin(), out_->vocabulary.tags().end());
+      error(n, what + ": unknown data classification '" + *s + "'" + hint(c, known) +
+                   " (declare your own under vocabulary.data_classifications)");
+      return std::nullopt;
+    }
+    return c;
+  }
+  // Each entry checked on its own node, so the error points at the misspelt tag.
+  std::optional<std::vector<std::string>> tag_values(const YAML::Node& n, const std::string& what) {
+    std::vector<YAML::Node> items;
+    if (n.IsScalar()) items.push_back(n);
+    else if (n.IsSequence()) for (const auto& e : n) items.push_back(e);
+    else if (!n.IsNull()) {
+      error(n, what + " must be a string or a list of strings");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const auto& e : items) {
+      auto s = str(e, what + " entry");
+      if (!s) { ok = false; continue; }
+      std::string t = normalize_tag(*s);
+      if (!out_->vocabulary.known_tag(t)) {
+        error(e, what + ": unknown data tag '" + *s + "'" + hint(t, out_->vocabulary.tags()) +
+                     " (declare your own under vocabulary.data_tags)");
+        ok = false;
+        continue;
+      }
+      out.push_back(std::move(t));
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+  void parse_vocabulary(const YAML::Node& n);
 
   // ---- sections ----
   void build_deployments();
@@ -735,22 +796,55 @@ void Compiler::apply_catalog(const YAML::Node& n) {
   }
 }
 
+void Compiler::parse_vocabulary(const YAML::Node& n) {
+  if (!check_map(n, "vocabulary", "vocabulary key", {"data_tags", "data_classifications"})) return;
+  auto names = [&](const char* key, auto add) {
+    if (!n[key]) return;
+    if (auto list = strs(n[key], std::string("vocabulary.") + key))
+      for (const auto& name : *list) {
+        const std::string t = normalize_tag(name);
+        const bool ok = !t.empty() && t.size() <= 64 && std::all_of(t.begin(), t.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '.';
+        });
+        if (!ok) error(n[key], std::string("vocabulary.") + key + ": '" + name + "' must be 1-64 of [a-z0-9_:.-]");
+        else add(t);
+      }
+  };
+  names("data_tags", [&](const std::string& t) { out_->vocabulary.add_tag(t); });
+  names("data_classifications", [&](const std::string& t) { out_->vocabulary.add_classification(t); });
+}
+
 void Compiler::parse_tenants(const YAML::Node& n) {
   if (!n.IsMap()) {
-    error(n, "tenants must be a mapping of tenant name -> defaults");
+    error(n, "tenants must be a mapping of tenant name -> settings");
     return;
   }
   for (const auto& kv : n) {
     const std::string name = kv.first.Scalar();
     const YAML::Node& t = kv.second;
-    if (!check_map(t, "tenant '" + name + "'", "tenant key", {"client_region", "data_classification", "data_tags"})) continue;
-    TenantDefaults d;
+    if (!check_map(t, "tenant '" + name + "'", "tenant key",
+                   {"client_region", "data_classification", "data_tags", "allow_header_overrides"}))
+      continue;
+    TenantSettings d;
     if (t["client_region"])
-      if (auto v = str(t["client_region"], "client_region")) d.client_region = to_upper(*v);
+      if (auto v = region_value(t["client_region"], "tenants." + name + ".client_region")) d.client_region = *v;
     if (t["data_classification"])
-      if (auto v = str(t["data_classification"], "data_classification")) d.data_classification = *v;
+      if (auto v = classification_value(t["data_classification"], "tenants." + name + ".data_classification"))
+        d.data_classification = *v;
     if (t["data_tags"])
-      if (auto v = strs(t["data_tags"], "data_tags")) d.data_tags = *v;
+      if (auto v = tag_values(t["data_tags"], "tenants." + name + ".data_tags")) d.data_tags = *v;
+    if (t["allow_header_overrides"])
+      if (auto v = strs(t["allow_header_overrides"], "allow_header_overrides"))
+        for (const auto& h : *v) {
+          const std::string lh = to_lower(h);
+          if (lh == "x-gateway-client-region") d.override_region = true;
+          else if (lh == "x-gateway-data-classification") d.override_classification = true;
+          else if (lh == "x-gateway-data-tags") d.override_tags = true;
+          else
+            error(t["allow_header_overrides"], "allow_header_overrides: '" + h +
+                                                   "' is not one of x-gateway-client-region, "
+                                                   "x-gateway-data-classification, x-gateway-data-tags");
+        }
     out_->tenants[name] = std::move(d);
   }
 }
@@ -888,8 +982,14 @@ bool Compiler::parse_match(const YAML::Node& n, Match& m) {
     if (auto v = strs(n["tenant"], "match.tenant")) m.tenants = *v;
   if (n["path"])
     if (auto v = strs(n["path"], "match.path")) m.paths = *v;
-  if (n["data_classification"])
-    if (auto v = strs(n["data_classification"], "match.data_classification")) m.data_classifications = *v;
+  if (const YAML::Node dc = n["data_classification"]) {
+    std::vector<YAML::Node> items;
+    if (dc.IsSequence()) for (const auto& e : dc) items.push_back(e);
+    else items.push_back(dc);
+    for (const auto& e : items)
+      if (auto v = classification_value(e, "match.data_classification"); v && !v->empty())
+        m.data_classifications.push_back(*v);
+  }
   if (n["headers"]) {
     const YAML::Node h = n["headers"];
     if (!h.IsMap()) {
@@ -1028,11 +1128,12 @@ void Compiler::parse_defaults(const YAML::Node& n) {
   if (n["max_attempts"])
     if (auto v = integer(n["max_attempts"], "max_attempts", 1)) default_max_attempts_ = static_cast<int>(std::min<int64_t>(*v, 16));
   if (n["client_region"])
-    if (auto v = str(n["client_region"], "client_region")) out_->defaults.client_region = to_upper(*v);
+    if (auto v = region_value(n["client_region"], "defaults.client_region")) out_->defaults.client_region = *v;
   if (n["data_classification"])
-    if (auto v = str(n["data_classification"], "data_classification")) out_->defaults.data_classification = *v;
+    if (auto v = classification_value(n["data_classification"], "defaults.data_classification"))
+      out_->defaults.data_classification = *v;
   if (n["data_tags"])
-    if (auto v = strs(n["data_tags"], "data_tags")) out_->defaults.data_tags = *v;
+    if (auto v = tag_values(n["data_tags"], "defaults.data_tags")) out_->defaults.data_tags = *v;
   if (n["objective"]) parse_objective(n["objective"], default_objective_);
   if (n["constraints"]) parse_constraints(n["constraints"], default_constraints_);
 }
@@ -1143,7 +1244,8 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
       if (!root.IsDefined() || root.IsNull()) {
         errors_.push_back(file_ + ": empty policy (expected a mapping with 'routes')");
       } else if (check_map(root, "policy", "key",
-                           {"version", "name", "description", "operator_region", "defaults", "catalog", "tenants", "routes"})) {
+                           {"version", "name", "description", "operator_region", "vocabulary", "defaults", "catalog",
+                            "tenants", "routes"})) {
         if (root["version"])
           if (auto v = integer(root["version"], "version", 1))
             if (*v != 1) error(root["version"], "unsupported policy version " + std::to_string(*v) + " (this gateway reads version 1)");
@@ -1155,6 +1257,7 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
         build_deployments();
         if (root["catalog"]) apply_catalog(root["catalog"]);
         for (const auto& d : out_->deployments) catalog_models_.insert(d.deployment.model);
+        if (root["vocabulary"]) parse_vocabulary(root["vocabulary"]);
         if (root["tenants"]) parse_tenants(root["tenants"]);
         if (root["defaults"]) parse_defaults(root["defaults"]);
         if (!root["routes"]) errors_.push_back(file_ + ": policy needs 'routes'");
