@@ -96,6 +96,11 @@ std::vector<routing::ProviderInstance> provider_instances(const App& app) {
     pi.name = name;
     pi.type = p->dialect().name;
     pi.regions = p->regions();
+    pi.configured_regions.push_back(p->default_region());
+    for (const auto& pc : app.config.providers)
+      if (pc.name == name)
+        for (const auto& [region, url] : pc.base_urls)
+          if (region != p->default_region()) pi.configured_regions.push_back(region);
     pi.has_credentials = p->available();
     pi.credential_hint = p->unavailable_reason();
     if (pi.type == "local") pi.models = {app.config.local.model_name};

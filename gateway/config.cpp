@@ -221,6 +221,9 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       if (v.IsMap() && v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
       check_keys(file, v, "providers." + pc.name,
                  {"type", "base_url", "base_urls", "region", "api_key_env", "api_key_file", "auth", "headers"});
+      if (v["base_url"] && v["base_urls"])
+        fail(file, v["base_url"], "providers." + pc.name + ": use base_url (the configured region's URL) or base_urls "
+                                  "(per region), not both");
       if (v["type"]) pc.type = scalar<std::string>(file, v["type"], "type");
       if (v["base_url"]) pc.base_url = scalar<std::string>(file, v["base_url"], "base_url");
       if (v["region"]) pc.default_region = scalar<std::string>(file, v["region"], "region");

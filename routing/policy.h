@@ -29,6 +29,9 @@ struct ProviderInstance {
   std::string credential_hint;  // "set DEEPSEEK_API_KEY"
   // For local / openai_compatible instances: the models served (local default: {"local"}).
   std::vector<std::string> models;
+  // The regions the operator configured (`region:` and `base_urls:` keys): what a policy candidate
+  // written without a region ("qwen/qwen-flash") means. Empty = every region in `regions`.
+  std::vector<std::string> configured_regions;
 };
 
 // Compliance presets (reference/compliance.md §5). sanctioned-origin-block is always on.

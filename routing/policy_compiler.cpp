@@ -278,12 +278,14 @@ class Compiler {
 
   struct Selector {
     std::string provider = "*", type = "*", region = "*", model = "*";
+    bool region_given = false;  // no region = the provider instance's configured region(s)
     bool fallback = false;
     YAML::Node node;
   };
   std::optional<Selector> parse_selector(const YAML::Node& n);
   void expand(const Selector& s, const std::string& request_model, std::vector<std::pair<uint32_t, bool>>& out);
   bool known_provider(const std::string& p) const;
+  bool in_configured_region(const DeploymentFacts& d) const;
 
   std::string file_;
   const Catalog& builtin_;
@@ -1019,7 +1021,10 @@ std::optional<Compiler::Selector> Compiler::parse_selector(const YAML::Node& n) 
     s.model = ref.substr(slash + 1);
     auto at = head.find('@');
     s.provider = head.substr(0, at);
-    if (at != std::string::npos) s.region = head.substr(at + 1);
+    if (at != std::string::npos) {
+      s.region = head.substr(at + 1);
+      s.region_given = true;
+    }
     if (s.provider.empty() || s.region.empty()) {
       error(n, "candidate '" + ref + "': empty provider or region");
       return std::nullopt;
@@ -1039,6 +1044,7 @@ std::optional<Compiler::Selector> Compiler::parse_selector(const YAML::Node& n) 
         *dst = *v;
       }
     }
+    s.region_given = static_cast<bool>(n["region"]);
   }
   // Typos in literal names are errors; globs may legitimately match nothing in this configuration.
   if (!has_glob(s.provider) && !known_provider(s.provider)) {
@@ -1093,10 +1099,19 @@ void Compiler::expand(const Selector& s, const std::string& request_model, std::
   for (uint32_t i = 0; i < out_->deployments.size(); ++i) {
     const auto& d = out_->deployments[i];
     if (glob_match(s.provider, d.deployment.provider) && glob_match(s.type, d.provider_type) &&
-        glob_match(s.region, d.deployment.region) &&
+        glob_match(s.region, d.deployment.region) && (s.region_given || in_configured_region(d)) &&
         (s.model == "$request" ? d.deployment.model == model : glob_match(model, d.deployment.model)))
       out.emplace_back(i, s.fallback);
   }
+}
+
+bool Compiler::in_configured_region(const DeploymentFacts& d) const {
+  for (const auto& inst : providers_)
+    if (inst.name == d.deployment.provider)
+      return inst.configured_regions.empty() ||
+             std::find(inst.configured_regions.begin(), inst.configured_regions.end(), d.deployment.region) !=
+                 inst.configured_regions.end();
+  return true;  // a built-in provider nobody configured: every region, each excluded as "not configured"
 }
 
 void merge_constraints(Constraints& base, const Constraints& over, const YAML::Node& n) {
