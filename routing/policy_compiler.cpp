@@ -286,6 +286,8 @@ class Compiler {
   void expand(const Selector& s, const std::string& request_model, std::vector<std::pair<uint32_t, bool>>& out);
   bool known_provider(const std::string& p) const;
   bool in_configured_region(const DeploymentFacts& d) const;
+  void warn_if_dead(const Route& route, const YAML::Node& n);
+  void refuse_if_everything_excluded(const YAML::Node& n);
 
   std::string file_;
   const Catalog& builtin_;
@@ -1224,8 +1226,39 @@ void Compiler::parse_routes(const YAML::Node& n) {
       if (!list.empty() || !route.per_model) route.candidates[key] = std::move(list);
     }
     if (!any && !selectors.empty()) warn(cands, "route '" + route.name + "': candidates match no deployment");
+    else if (any) warn_if_dead(route, r);
     out_->routes.push_back(std::move(route));
   }
+  refuse_if_everything_excluded(n);
+}
+
+// A candidate excluded for every request by the route's own constraints can never serve; one that
+// is merely unavailable here (not configured, no key) could once the operator adds it.
+bool possible(const RouteCandidate& c) { return c.static_exclusion.empty() || c.static_kind != ExclusionKind::policy; }
+
+bool route_possible(const Route& r) {
+  for (const auto& [model, list] : r.candidates)
+    if (std::any_of(list.begin(), list.end(), possible)) return true;
+  return false;
+}
+
+void Compiler::warn_if_dead(const Route& route, const YAML::Node& n) {
+  if (route_possible(route)) return;
+  std::string example;
+  for (const auto& [model, list] : route.candidates)
+    if (!list.empty()) {
+      example = out_->deployments[list.front().deployment].deployment.id + ": " + list.front().static_exclusion;
+      break;
+    }
+  warn(n, "route '" + route.name + "' can never serve: its constraints exclude every candidate for every request (" +
+              example + ")");
+}
+
+void Compiler::refuse_if_everything_excluded(const YAML::Node& n) {
+  if (out_->routes.empty() || !errors_.empty()) return;
+  if (std::any_of(out_->routes.begin(), out_->routes.end(), route_possible)) return;
+  error(n, "the policy excludes every candidate of every route for every request: it could serve nothing "
+           "(`gateway explain` shows each candidate's reason)");
 }
 
 void Compiler::finish_model_names() {

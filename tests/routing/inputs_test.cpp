@@ -393,5 +393,44 @@ routes:
   EXPECT_EQ(r->route, "secret");
 }
 
+TEST(DeadRoutes, WarnedWhenOneRouteCanNeverServeRefusedWhenNoneCan) {
+  const char* one_dead = R"(
+routes:
+  - name: nowhere
+    match: {model: x}
+    constraints: {allowed_jurisdictions: [US]}
+    candidates: [deepseek/*, qwen/*]
+  - {name: rest, candidates: ["*/*"]}
+)";
+  auto p = must_compile(one_dead);
+  ASSERT_EQ(p->warnings.size(), 1u);
+  EXPECT_NE(p->warnings[0].find("test.yaml:3:5: warning: route 'nowhere' can never serve"), std::string::npos)
+      << p->warnings[0];
+  auto all_dead = compile_policy(R"(
+routes:
+  - name: nowhere
+    constraints: {allowed_jurisdictions: [US]}
+    candidates: [deepseek/*, qwen/*]
+)", "test.yaml", *builtin_catalog(), test::all_providers());
+  ASSERT_FALSE(all_dead.ok());
+  EXPECT_NE(all_dead.error().message.find("excludes every candidate of every route"), std::string::npos)
+      << all_dead.error().message;
+  // Candidates that are only unavailable here (no API key) could serve once configured: not dead.
+  auto no_keys = compile_policy("routes:\n  - {name: r, candidates: [deepseek/*]}\n", "test.yaml", *builtin_catalog(),
+                                test::all_providers(false));
+  ASSERT_TRUE(no_keys.ok()) << no_keys.error().message;
+  EXPECT_TRUE(no_keys.value()->warnings.empty());
+  // A reload of a dead policy is refused; the previous one keeps serving.
+  PolicyRouter router(p);
+  auto s = router.reload(R"(
+routes:
+  - name: nowhere
+    constraints: {allowed_jurisdictions: [US]}
+    candidates: [deepseek/*]
+)", "test.yaml", test::all_providers());
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(router.policy(), p);
+}
+
 }  // namespace
 }  // namespace routing
