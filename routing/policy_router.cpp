@@ -114,6 +114,77 @@ TenantView tenant_view(const CompiledPolicy& p, const RequestFeatures& f) {
   return v;
 }
 
+// Regions whose rules apply: the tenant's (unless it lets the header override), plus the header's.
+std::optional<core::Error> resolve_regions(const CompiledPolicy& p, const RequestFeatures& f, const TenantView& tenant,
+                                           Decision& d) {
+  std::string why;
+  auto header = parse_region(f.client_region, &why);
+  if (!header)
+    return invalid_header("x-gateway-client-region", "invalid_client_region",
+                          why + " (expected an ISO 3166-1 alpha-2 code, optionally with an ISO 3166-2 subdivision, "
+                                "e.g. DE or UA-43)");
+  std::vector<ClientRegion> regions;
+  if (!tenant.has_region || (tenant.override_region && !header->empty())) {
+    if (!header->empty()) regions.push_back(*header);
+    else if (auto r = parse_region(p.defaults.client_region); r && !r->empty()) regions.push_back(*r);
+  } else {
+    regions = tenant.regions;
+    if (!header->empty() && std::find(regions.begin(), regions.end(), *header) == regions.end())
+      regions.push_back(*header);
+  }
+  if (!regions.empty()) {
+    d.client_country = regions[0].country;
+    d.client_subdivision = regions[0].subdivision;
+    d.other_client_regions.assign(regions.begin() + 1, regions.end());
+  }
+  return std::nullopt;
+}
+
+// The header's classification and tags in their canonical spelling; unknown ones refused or dropped.
+std::optional<core::Error> header_vocabulary(const CompiledPolicy& p, const RequestFeatures& f, bool reject_unknown,
+                                             std::string& classification, std::vector<std::string>& tags) {
+  classification = normalize_tag(f.data_classification);
+  if (!classification.empty() && !p.vocabulary.known_classification(classification)) {
+    if (reject_unknown)
+      return invalid_header("x-gateway-data-classification", "invalid_data_classification",
+                            "unknown data classification '" + f.data_classification + "'");
+    classification.clear();
+  }
+  for (const auto& raw : f.data_tags) {
+    std::string t = normalize_tag(raw);
+    if (t.empty()) continue;
+    if (!p.vocabulary.known_tag(t)) {
+      if (reject_unknown) return invalid_header("x-gateway-data-tags", "invalid_data_tag", "unknown data tag '" + raw + "'");
+      continue;
+    }
+    add_unique(tags, t);
+  }
+  return std::nullopt;
+}
+
+// Classification for `match`: the stricter of the tenant's and the header's (the header's alone if the
+// tenant lets it override); tags: the tenant's plus the header's, each classification applying as a tag.
+void merge_classification_and_tags(const CompiledPolicy& p, const RequestFeatures& f, const TenantView& tenant,
+                                   const std::string& header_class, const std::vector<std::string>& header_tags,
+                                   Decision& d) {
+  const bool class_replaced = tenant.override_classification && !header_class.empty();
+  if (!tenant.has_classification || class_replaced) {
+    d.data_classification = !header_class.empty() ? header_class : p.defaults.data_classification;
+  } else {
+    d.data_classification = tenant.classification;
+    if (!header_class.empty() && classification_rank(header_class) > classification_rank(tenant.classification))
+      d.data_classification = header_class;
+  }
+  const bool tags_replaced = tenant.has_tags && tenant.override_tags && !f.data_tags.empty();
+  if (!tags_replaced) d.data_tags = tenant.tags;
+  if (tenant.has_classification && !class_replaced) add_unique(d.data_tags, tenant.classification);
+  for (const auto& t : header_tags) add_unique(d.data_tags, t);
+  if (f.data_tags.empty() && !tenant.has_tags && !tenant.has_classification)
+    for (const auto& t : p.defaults.data_tags) add_unique(d.data_tags, t);
+  add_unique(d.data_tags, header_class);
+  add_unique(d.data_tags, d.data_classification);
+}
+
 }  // namespace
 
 // The request's region, classification and tags. Header values are validated against the one
@@ -128,63 +199,11 @@ std::optional<core::Error> resolve_request_facts(const CompiledPolicy& p, const 
   d.other_client_regions.clear();
   d.data_tags.clear();
   const TenantView tenant = tenant_view(p, f);
-
-  std::string why;
-  auto header_region = parse_region(f.client_region, &why);
-  if (!header_region)
-    return invalid_header("x-gateway-client-region", "invalid_client_region",
-                          why + " (expected an ISO 3166-1 alpha-2 code, optionally with an ISO 3166-2 subdivision, "
-                                "e.g. DE or UA-43)");
-  std::vector<ClientRegion> regions;
-  if (!tenant.has_region || (tenant.override_region && !header_region->empty())) {
-    if (!header_region->empty()) regions.push_back(*header_region);
-    else if (auto r = parse_region(p.defaults.client_region); r && !r->empty()) regions.push_back(*r);
-  } else {
-    regions = tenant.regions;
-    if (!header_region->empty() && std::find(regions.begin(), regions.end(), *header_region) == regions.end())
-      regions.push_back(*header_region);
-  }
-  if (!regions.empty()) {
-    d.client_country = regions[0].country;
-    d.client_subdivision = regions[0].subdivision;
-    for (size_t i = 1; i < regions.size(); ++i) d.other_client_regions.push_back(regions[i]);
-  }
-
-  std::string header_class = normalize_tag(f.data_classification);
-  if (!header_class.empty() && !p.vocabulary.known_classification(header_class)) {
-    if (reject_unknown_tags)
-      return invalid_header("x-gateway-data-classification", "invalid_data_classification",
-                            "unknown data classification '" + f.data_classification + "'");
-    header_class.clear();
-  }
+  if (auto e = resolve_regions(p, f, tenant, d)) return e;
+  std::string header_class;
   std::vector<std::string> header_tags;
-  for (const auto& raw : f.data_tags) {
-    std::string t = normalize_tag(raw);
-    if (t.empty()) continue;
-    if (!p.vocabulary.known_tag(t)) {
-      if (reject_unknown_tags)
-        return invalid_header("x-gateway-data-tags", "invalid_data_tag", "unknown data tag '" + raw + "'");
-      continue;
-    }
-    add_unique(header_tags, t);
-  }
-
-  if (!tenant.has_classification || (tenant.override_classification && !header_class.empty())) {
-    d.data_classification = !header_class.empty() ? header_class : p.defaults.data_classification;
-  } else {
-    d.data_classification = tenant.classification;
-    if (!header_class.empty() && classification_rank(header_class) > classification_rank(tenant.classification))
-      d.data_classification = header_class;
-  }
-  const bool tags_replace = tenant.has_tags && tenant.override_tags && !f.data_tags.empty();
-  if (!tags_replace) d.data_tags = tenant.tags;
-  if (tenant.has_classification && !(tenant.override_classification && !header_class.empty()))
-    add_unique(d.data_tags, tenant.classification);
-  for (const auto& t : header_tags) add_unique(d.data_tags, t);
-  if (header_tags.empty() && f.data_tags.empty() && !tenant.has_tags && !tenant.has_classification)
-    for (const auto& t : p.defaults.data_tags) add_unique(d.data_tags, t);
-  add_unique(d.data_tags, header_class);
-  add_unique(d.data_tags, d.data_classification);
+  if (auto e = header_vocabulary(p, f, reject_unknown_tags, header_class, header_tags)) return e;
+  merge_classification_and_tags(p, f, tenant, header_class, header_tags, d);
   d.presets = f.tenant_settings ? f.tenant_settings->presets : 0;
   return std::nullopt;
 }
