@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chat, userMsg, KEY_ENV, GATEWAY_BIN, run, tmpDir, toYaml, defaultConfig } from './lib/gateway.mjs';
+import { chat, userMsg, KEY_ENV, GATEWAY_BIN, run, tmpDir, toYaml, defaultConfig, startGateway } from './lib/gateway.mjs';
 import { startUpstream, startPolicyGateway, explain } from './lib/routing_upstream.mjs';
 
 const POLICY = `
@@ -218,6 +218,27 @@ describe('residency and regions mean what the operator configured', () => {
     const got = up.qwen.requests.at(-1);
     assert.equal(got.headers.authorization, 'Bearer sk-qwen-secret');
     assert.equal(got.path, '/compatible-mode/v1/chat/completions');
+  });
+});
+
+describe('plain models: lists (no policy) still validate the region and block sanctioned origins', () => {
+  test('IRN -> 400 naming the header; RU-CR -> 403; DE -> served', async () => {
+    const c = defaultConfig();
+    c.providers = { deepseek: { api_key_env: KEY_ENV.deepseek, base_urls: { global: up.deepseek.origin } } };
+    c.models = { auto: ['deepseek/deepseek-flash'] };
+    const plain = await startGateway({ config: c, env: { [KEY_ENV.deepseek]: 'sk-ds' } });
+    try {
+      const n0 = total();
+      assertInvalid(await chat(plain, body(), { headers: { 'x-gateway-client-region': 'IRN' } }), 'invalid_client_region', 'x-gateway-client-region');
+      const blocked = await chat(plain, body(), { headers: { 'x-gateway-client-region': 'RU-CR' } });
+      assert.equal(blocked.status, 403, blocked.text);
+      assert.match(blocked.json.error.message, /sanctioned-origin-block/);
+      assert.equal(total(), n0);
+      const ok = await chat(plain, body(), { headers: { 'x-gateway-client-region': 'DE' } });
+      assert.equal(ok.status, 200, ok.text);
+    } finally {
+      await plain.stop();
+    }
   });
 });
 

@@ -7,6 +7,7 @@
 
 #include "routing/constraints.h"
 #include "routing/iso3166.h"
+#include "routing/static_router.h"
 #include "routing/vocabulary.h"
 #include "test_util.h"
 
@@ -391,6 +392,30 @@ routes:
   auto r = router.plan(f);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->route, "secret");
+}
+
+TEST(StaticRouter, ValidatesTheRegionAndBlocksSanctionedOrigins) {
+  Deployment d;
+  d.provider = "deepseek";
+  d.region = "global";
+  d.model = "deepseek-flash";
+  d.id = "deepseek@global/deepseek-flash";
+  StaticRouter router({{"auto", {d}}}, {{"deepseek", true, "", "global"}});
+  auto f = request("auto");
+  EXPECT_TRUE(router.plan(f).ok());
+  f.client_region = " de ";
+  EXPECT_TRUE(router.plan(f).ok());
+  f.client_region = "IRN";
+  auto bad = router.plan(f);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "invalid_client_region");
+  EXPECT_EQ(bad.error().param, "x-gateway-client-region");
+  for (const char* region : {"RU-CR", "ir", "UA43"}) {
+    f.client_region = region;
+    auto r = router.plan(f);
+    ASSERT_FALSE(r.ok()) << region;
+    EXPECT_EQ(r.error().kind, core::ErrorKind::forbidden) << region;
+  }
 }
 
 TEST(DeadRoutes, WarnedWhenOneRouteCanNeverServeRefusedWhenNoneCan) {
