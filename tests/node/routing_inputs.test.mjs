@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chat, userMsg, KEY_ENV, GATEWAY_BIN, run, tmpDir, toYaml, defaultConfig, startGateway } from './lib/gateway.mjs';
 import { startUpstream, startPolicyGateway, explain } from './lib/routing_upstream.mjs';
+import { scrape, metricValue } from './lib/prometheus.mjs';
+import { request } from './lib/gateway.mjs';
 
 const POLICY = `
 version: 1
@@ -239,6 +241,59 @@ describe('plain models: lists (no policy) still validate the region and block sa
     } finally {
       await plain.stop();
     }
+  });
+});
+
+describe('a policy that can never serve', () => {
+  const ONE_DEAD = POLICY.replace('routes:\n', `routes:
+  - name: nowhere
+    match: {model: nowhere}
+    constraints: {allowed_jurisdictions: [US]}
+    candidates: [deepseek/deepseek-flash, qwen/qwen-flash]
+`);
+  const ALL_DEAD = `
+routes:
+  - name: nowhere
+    constraints: {allowed_jurisdictions: [US]}
+    candidates: [deepseek/deepseek-flash, qwen/qwen-flash]
+`;
+  const value = async (name, labels = {}) => metricValue((await scrape(gw)).samples, name, labels);
+
+  test('one route that can never serve: check warns at its line, reload is ok with a warning, counted in gateway_policy_warnings', async () => {
+    assert.equal(await value('gateway_policy_warnings'), 0);
+    const dir = tmpDir('gw-inputs-');
+    const file = path.join(dir, 'one-dead.yaml');
+    fs.writeFileSync(file, ONE_DEAD);
+    const c = await run(GATEWAY_BIN, ['check', file]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stderr, /one-dead\.yaml:\d+:\d+: warning: route 'nowhere' can never serve/, c.stderr);
+    const ok0 = (await value('gateway_policy_reloads_total', { result: 'ok' })) ?? 0;
+    fs.writeFileSync(gw.policyPath, ONE_DEAD);
+    const r = await request(gw.url + '/admin/reload', { method: 'POST' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await value('gateway_policy_reloads_total', { result: 'ok' }), ok0 + 1);
+    assert.equal(await value('gateway_policy_warnings'), 1);
+    assert.match(gw.stderr, /policy warning: .*route 'nowhere' can never serve/);
+    const res = await chat(gw, body('nowhere'), { headers: auth('key-plain') });
+    assert.equal(res.status, 403, res.text);
+  });
+
+  test('a policy that excludes everything everywhere: check fails, reload refused, the previous policy keeps serving', async () => {
+    const dir = tmpDir('gw-inputs-');
+    const file = path.join(dir, 'all-dead.yaml');
+    fs.writeFileSync(file, ALL_DEAD);
+    const c = await run(GATEWAY_BIN, ['check', file]);
+    assert.notEqual(c.code, 0);
+    assert.match(c.stderr, /all-dead\.yaml:\d+:\d+: the policy excludes every candidate of every route/, c.stderr);
+    const err0 = (await value('gateway_policy_reloads_total', { result: 'error' })) ?? 0;
+    const previous = fs.readFileSync(gw.policyPath, 'utf8');
+    fs.writeFileSync(gw.policyPath, ALL_DEAD);
+    const r = await request(gw.url + '/admin/reload', { method: 'POST' });
+    assert.notEqual(r.status, 200, r.text);
+    assert.equal(await value('gateway_policy_reloads_total', { result: 'error' }), err0 + 1);
+    fs.writeFileSync(gw.policyPath, previous);
+    const ok = await chat(gw, body(), { headers: auth('key-plain') });
+    assert.equal(ok.status, 200, ok.text);
   });
 });
 
