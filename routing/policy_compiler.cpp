@@ -1300,6 +1300,7 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
         out_->name = file_;
         if (root["name"])
           if (auto v = str(root["name"], "name")) out_->name = *v;
+        if (root["description"]) str(root["description"], "description");  // for readers only
         if (root["operator_region"])
           if (auto v = one_of(root["operator_region"], "operator_region", {"US", "EU", "UK", "other"})) out_->operator_region = *v;
         build_deployments();
