@@ -150,6 +150,11 @@ std::optional<core::Error> header_vocabulary(const CompiledPolicy& p, const Requ
                             "unknown data classification '" + f.data_classification + "'");
     classification.clear();
   }
+  // Bounded: merging is quadratic in the number of tags, and no real request needs more.
+  constexpr size_t kMaxHeaderTags = 64;
+  if (f.data_tags.size() > kMaxHeaderTags)
+    return invalid_header("x-gateway-data-tags", "invalid_data_tag",
+                          std::to_string(f.data_tags.size()) + " tags; at most " + std::to_string(kMaxHeaderTags));
   for (const auto& raw : f.data_tags) {
     std::string t = normalize_tag(raw);
     if (t.empty()) continue;

@@ -156,6 +156,13 @@ TEST(RequestInputs, InvalidHeadersAre400NamingTheHeader) {
     EXPECT_EQ(r.error().param, c.param);
     EXPECT_NE(r.error().message.find(c.param), std::string::npos) << r.error().message;
   }
+  auto many = request("x");
+  many.data_tags.assign(65, "eu_personal");
+  auto too_many = router.plan(many);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.error().param, "x-gateway-data-tags");
+  many.data_tags.resize(64);
+  EXPECT_TRUE(router.plan(many).ok());
   // ignore mode: unknown tags dropped, the known ones still apply; regions are never ignored.
   PolicyRouter lenient(policy, {.clock = &clock, .reject_unknown_data_tags = false});
   auto f = request("x");
