@@ -106,6 +106,20 @@ void require_policy_for_tenant_rules(const YAML::Node& root, const std::string& 
   }
 }
 
+// Keys that only the policy engine reads, or that only matter together with another: accepted alone
+// they would look like settings and do nothing.
+void refuse_ineffective_routing_keys(const YAML::Node& root, const std::string& file, const GatewayConfig& c) {
+  const YAML::Node r = root["routing"];
+  if (!r) return;
+  if (c.policy_file.empty())
+    for (const char* key : {"policy_poll_ms", "prometheus_url", "prometheus_interval_ms", "unknown_data_tags"})
+      if (r[key])
+        fail(file, r[key], std::string("routing.") + key + " has no effect without `policy:` (plain `models:` lists "
+                                                          "do not use it)");
+  if (r["prometheus_interval_ms"] && !r["prometheus_url"])
+    fail(file, r["prometheus_interval_ms"], "routing.prometheus_interval_ms has no effect without routing.prometheus_url");
+}
+
 GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   GatewayConfig c;
   c.file = file;
@@ -275,6 +289,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     }
   }
   require_policy_for_tenant_rules(root, file, c);
+  refuse_ineffective_routing_keys(root, file, c);
   add_defaults(c);
   resolve_paths(c);
   return c;

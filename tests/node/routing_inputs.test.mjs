@@ -337,6 +337,17 @@ describe('gateway check refuses what would be ignored or wrong, with file:line:c
     let r = await run(GATEWAY_BIN, ['check', configFile(c)]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /:\d+:\d+: providers\.deepseek: use base_url .* or base_urls/, r.stderr);
+    for (const [routing, re] of [
+      [{ prometheus_url: 'http://127.0.0.1:9' }, /:\d+:\d+: routing\.prometheus_url has no effect without `policy:`/],
+      [{ policy_poll_ms: 500 }, /:\d+:\d+: routing\.policy_poll_ms has no effect without `policy:`/],
+      [{ unknown_data_tags: 'ignore' }, /:\d+:\d+: routing\.unknown_data_tags has no effect without `policy:`/],
+    ]) {
+      const e = base();
+      e.routing = routing;
+      const out = await run(GATEWAY_BIN, ['check', configFile(e)]);
+      assert.notEqual(out.code, 0, JSON.stringify(routing));
+      assert.match(out.stderr, re, out.stderr);
+    }
     const d = base();
     d.routing = { unknown_data_tags: 'drop' };
     r = await run(GATEWAY_BIN, ['check', configFile(d)]);
