@@ -46,8 +46,11 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool all_of(std::string_view s, int (*pred)(int)) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) { return pred(static_cast<unsigned char>(c)) != 0; });
+bool letters(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+bool digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 std::optional<ClientRegion> refuse(std::string* why, std::string text) {
@@ -99,18 +102,18 @@ std::optional<ClientRegion> parse_region(std::string_view text, std::string* why
     if (a.key == key) return subdivision(std::string(a.code));
 
   std::string_view u = upper;
-  if (u.size() == 2 && all_of(u, std::isalpha)) {
+  if (u.size() == 2 && letters(u)) {
     if (!is_iso3166_country(u)) return refuse(why, "'" + upper + "' is not an ISO 3166-1 alpha-2 country code");
     return ClientRegion{upper, {}};
   }
   // Country + subdivision: "UA-43"; "UA_43", "UA 43" and "UA43" only when the part after the
   // country is numeric (a run of letters after two letters could be an alpha-3 code).
   std::string code;
-  if (u.size() > 3 && all_of(u.substr(0, 2), std::isalpha) && (u[2] == '-' || u[2] == '_' || u[2] == ' ')) {
+  if (u.size() > 3 && letters(u.substr(0, 2)) && (u[2] == '-' || u[2] == '_' || u[2] == ' ')) {
     code = std::string(u.substr(0, 2)) + "-" + std::string(u.substr(3));
-  } else if (u.size() > 2 && all_of(u.substr(0, 2), std::isalpha) && all_of(u.substr(2), std::isdigit)) {
+  } else if (u.size() > 2 && letters(u.substr(0, 2)) && digits(u.substr(2))) {
     code = std::string(u.substr(0, 2)) + "-" + std::string(u.substr(2));
-  } else if (u.size() == 3 && all_of(u, std::isalpha)) {
+  } else if (u.size() == 3 && letters(u)) {
     return refuse(why, "'" + upper + "' looks like an ISO 3166-1 alpha-3 code; send the alpha-2 code");
   } else {
     return refuse(why, "'" + std::string(t) + "' is not an ISO 3166-1 alpha-2 code with an optional ISO 3166-2 subdivision");
