@@ -15,24 +15,6 @@
 
 namespace routing {
 
-const std::vector<std::pair<std::string, uint32_t>>& preset_names() {
-  static const std::vector<std::pair<std::string, uint32_t>> names{
-      {"sanctioned-origin-block", 0},
-      {"us-federal", kPresetUsFederal},
-      {"us-regulated-enterprise", kPresetUsRegulatedEnterprise},
-      {"eu-gdpr", kPresetEuGdpr},
-      {"china-domestic", kPresetChinaDomestic},
-      {"prc-models-local-only", kPresetPrcModelsLocalOnly},
-  };
-  return names;
-}
-
-std::optional<uint32_t> preset_bit(std::string_view name) {
-  for (const auto& [n, bit] : preset_names())
-    if (n == name) return bit;
-  return std::nullopt;
-}
-
 const char* to_string(ObjectiveKind k) {
   switch (k) {
     case ObjectiveKind::weighted: return "weighted";

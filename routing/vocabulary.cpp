@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "routing/iso3166.h"
+#include "routing/policy.h"
 
 namespace routing {
 namespace {
@@ -152,6 +153,25 @@ bool DataVocabulary::known_tag(std::string_view t) const { return std::binary_se
 
 bool DataVocabulary::known_classification(std::string_view c) const {
   return std::binary_search(classifications_.begin(), classifications_.end(), c) || known_tag(c);
+}
+
+// Here rather than in the policy compiler: the gateway config reads tenant presets with it.
+const std::vector<std::pair<std::string, uint32_t>>& preset_names() {
+  static const std::vector<std::pair<std::string, uint32_t>> names{
+      {"sanctioned-origin-block", 0},
+      {"us-federal", kPresetUsFederal},
+      {"us-regulated-enterprise", kPresetUsRegulatedEnterprise},
+      {"eu-gdpr", kPresetEuGdpr},
+      {"china-domestic", kPresetChinaDomestic},
+      {"prc-models-local-only", kPresetPrcModelsLocalOnly},
+  };
+  return names;
+}
+
+std::optional<uint32_t> preset_bit(std::string_view name) {
+  for (const auto& [n, bit] : preset_names())
+    if (n == name) return bit;
+  return std::nullopt;
 }
 
 }  // namespace routing
