@@ -45,10 +45,13 @@ core::Status build_app(App& app) {
   }
   app.provider_instances = provider_instances(app);
   if (!cfg.policy_file.empty()) {
-    auto r = routing::PolicyRouter::from_file(cfg.policy_file, app.provider_instances);
+    routing::PolicyRouterOptions options;
+    options.reject_unknown_data_tags = cfg.reject_unknown_data_tags;
+    auto r = routing::PolicyRouter::from_file(cfg.policy_file, app.provider_instances, options);
     if (!r) return std::move(r).error();
     app.policy_router = std::shared_ptr<routing::PolicyRouter>(std::move(r).value());
     for (const auto& w : app.policy_router->policy()->warnings) std::fprintf(stderr, "gateway: policy warning: %s\n", w.c_str());
+    app.metrics.policy_warnings(app.policy_router->policy()->warnings.size());
     app.router.store(app.policy_router);
     return core::ok_status();
   }
@@ -94,6 +97,11 @@ std::vector<routing::ProviderInstance> provider_instances(const App& app) {
     pi.name = name;
     pi.type = p->dialect().name;
     pi.regions = p->regions();
+    pi.configured_regions.push_back(p->default_region());
+    for (const auto& pc : app.config.providers)
+      if (pc.name == name)
+        for (const auto& [region, url] : pc.base_urls)
+          if (region != p->default_region()) pi.configured_regions.push_back(region);
     pi.has_credentials = p->available();
     pi.credential_hint = p->unavailable_reason();
     if (pi.type == "local") pi.models = {app.config.local.model_name};
@@ -106,11 +114,15 @@ core::Status reload_policy(App& app, const char* trigger) {
   if (!app.policy_router) return core::make_error(core::ErrorKind::bad_request, "no policy file is configured");
   auto s = app.policy_router->reload_file(app.config.policy_file, app.provider_instances);
   // Logged before it is counted: whoever sees the counter move can already read why.
-  if (s.ok())
+  if (s.ok()) {
     std::fprintf(stderr, "gateway: policy %s reloaded (%s)\n", app.config.policy_file.c_str(), trigger);
-  else
+    const auto& warnings = app.policy_router->policy()->warnings;
+    for (const auto& w : warnings) std::fprintf(stderr, "gateway: policy warning: %s\n", w.c_str());
+    app.metrics.policy_warnings(warnings.size());
+  } else {
     std::fprintf(stderr, "gateway: policy %s NOT reloaded (%s), previous policy keeps serving:\n%s\n",
                  app.config.policy_file.c_str(), trigger, s.error().message.c_str());
+  }
   app.metrics.policy_reload(s.ok());
   return s;
 }

@@ -225,8 +225,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   routing::RequestFeatures features = features_of(req, headers, app.config.trust_routing_headers);
   if (caller.tenant) {
     features.tenant = tenant;  // the authenticated tenant, whatever a header says
-    if (features.client_region.empty()) features.client_region = caller.tenant->client_region;
-    if (features.data_classification.empty()) features.data_classification = caller.tenant->data_classification;
+    features.tenant_settings = &caller.tenant->routing;  // authoritative: headers only narrow them
   }
   auto plan = router->plan(features);
   if (!plan) {

@@ -89,6 +89,37 @@ void resolve_paths(GatewayConfig& c) {
     fix(c.server.access_log);
 }
 
+// Tenant routing settings are enforced by the policy engine; plain `models:` lists apply no
+// compliance rules, so accepting them there would be a setting that silently does nothing.
+void require_policy_for_tenant_rules(const YAML::Node& root, const std::string& file, const GatewayConfig& c) {
+  if (!c.policy_file.empty()) return;
+  for (const Tenant& t : c.tenants.tenants()) {
+    const routing::TenantSettings& r = t.routing;
+    if (r.client_region.empty() && r.data_classification.empty() && r.data_tags.empty() && r.presets == 0) continue;
+    const YAML::Node tn = root["tenants"][t.name];
+    const char* key = "client_region";
+    for (const char* k : {"compliance_profiles", "compliance_profile", "data_tags", "data_classification", "client_region"})
+      if (tn[k]) key = k;
+    fail(file, tn[key], "tenants." + t.name + "." + key +
+                       ": tenant routing settings are enforced by the "
+                       "policy engine: configure `policy:` (plain `models:` lists apply no compliance rules)");
+  }
+}
+
+// Keys that only the policy engine reads, or that only matter together with another: accepted alone
+// they would look like settings and do nothing.
+void refuse_ineffective_routing_keys(const YAML::Node& root, const std::string& file, const GatewayConfig& c) {
+  const YAML::Node r = root["routing"];
+  if (!r) return;
+  if (c.policy_file.empty())
+    for (const char* key : {"policy_poll_ms", "prometheus_url", "prometheus_interval_ms", "unknown_data_tags"})
+      if (r[key])
+        fail(file, r[key], std::string("routing.") + key + " has no effect without `policy:` (plain `models:` lists "
+                                                          "do not use it)");
+  if (r["prometheus_interval_ms"] && !r["prometheus_url"])
+    fail(file, r["prometheus_interval_ms"], "routing.prometheus_interval_ms has no effect without routing.prometheus_url");
+}
+
 GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   GatewayConfig c;
   c.file = file;
@@ -134,7 +165,13 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   if (root["policy"] && root["models"])
     fail(file, root["models"], "use either `policy:` (the policy engine) or `models:` (plain fall-back lists), not both");
   if (auto r = root["routing"]) {
-    check_keys(file, r, "routing", {"policy_poll_ms", "trust_routing_headers", "prometheus_url", "prometheus_interval_ms"});
+    check_keys(file, r, "routing", {"policy_poll_ms", "trust_routing_headers", "unknown_data_tags", "prometheus_url",
+                                    "prometheus_interval_ms"});
+    if (r["unknown_data_tags"]) {
+      std::string v = scalar<std::string>(file, r["unknown_data_tags"], "routing.unknown_data_tags");
+      if (v != "reject" && v != "ignore") fail(file, r["unknown_data_tags"], "routing.unknown_data_tags must be reject or ignore");
+      c.reject_unknown_data_tags = v == "reject";
+    }
     if (r["policy_poll_ms"]) {
       auto v = scalar<int64_t>(file, r["policy_poll_ms"], "routing.policy_poll_ms");
       if (v < 0) fail(file, r["policy_poll_ms"], "routing.policy_poll_ms must be >= 0");
@@ -198,6 +235,9 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       if (v.IsMap() && v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
       check_keys(file, v, "providers." + pc.name,
                  {"type", "base_url", "base_urls", "region", "api_key_env", "api_key_file", "auth", "headers"});
+      if (v["base_url"] && v["base_urls"])
+        fail(file, v["base_url"], "providers." + pc.name + ": use base_url (the configured region's URL) or base_urls "
+                                  "(per region), not both");
       if (v["type"]) pc.type = scalar<std::string>(file, v["type"], "type");
       if (v["base_url"]) pc.base_url = scalar<std::string>(file, v["base_url"], "base_url");
       if (v["region"]) pc.default_region = scalar<std::string>(file, v["region"], "region");
@@ -248,6 +288,8 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       c.models.emplace_back(alias, std::move(refs));
     }
   }
+  require_policy_for_tenant_rules(root, file, c);
+  refuse_ineffective_routing_keys(root, file, c);
   add_defaults(c);
   resolve_paths(c);
   return c;

@@ -54,6 +54,7 @@ struct GatewayConfig {
   std::string policy_file;  // routing policy (policies/*.yaml); replaces `models`
   std::chrono::milliseconds policy_poll{1000};  // how often the policy file is checked for changes (0 = never)
   bool trust_routing_headers = true;  // x-gateway-client-region / -tenant / -data-classification / -data-tags
+  bool reject_unknown_data_tags = true;  // routing.unknown_data_tags: reject (400) | ignore (dropped)
   struct Prometheus {
     std::string url;  // e.g. http://127.0.0.1:9090: fleet-wide live figures for routing
     std::chrono::milliseconds interval{5000};

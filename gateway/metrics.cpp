@@ -78,6 +78,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Register(*registry_);
   reloads_->Add({{"result", "ok"}});
   reloads_->Add({{"result", "error"}});
+  policy_warnings_ = &BuildGauge().Name("gateway_policy_warnings")
+                          .Help("Warnings of the routing policy now serving (`gateway check` prints them), e.g. a route that can never serve.")
+                          .Register(*registry_).Add({});
   feed_ = &BuildCounter().Name("gateway_prometheus_feed_total")
                .Help("Rounds of fleet-wide routing figures fetched from Prometheus, by result.")
                .Register(*registry_);
@@ -109,6 +112,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 }
 
 void Metrics::policy_reload(bool ok) { reloads_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
+void Metrics::policy_warnings(size_t n) { policy_warnings_->Set(static_cast<double>(n)); }
 void Metrics::prometheus_feed(bool ok) { feed_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
 void Metrics::cost(const std::string& tenant, const std::string& deployment, double usd) {
   if (usd > 0)

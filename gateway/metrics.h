@@ -29,6 +29,8 @@ class Metrics {
   void tokens(const std::string& deployment, const core::Usage& u);
   void provider_available(const std::string& provider, bool available);
   void policy_reload(bool ok);
+  // Warnings of the policy now serving (e.g. a route whose constraints exclude every candidate).
+  void policy_warnings(size_t n);
   void prometheus_feed(bool ok);
   void cost(const std::string& tenant, const std::string& deployment, double usd);
   void cache(bool hit);
@@ -55,6 +57,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* provider_available_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Counter>* reloads_;
+  prometheus::Gauge* policy_warnings_ = nullptr;
   prometheus::Family<prometheus::Counter>* feed_;
   prometheus::Family<prometheus::Counter>* cost_;
   prometheus::Family<prometheus::Counter>* cache_;

@@ -579,6 +579,7 @@ class Session final : public SessionBase, public ClientIo {
       co_return 400;
     }
     auto features = features_of(*parsed, headers, app_.config.trust_routing_headers);
+    if (const Tenant* t = app_.config.tenants.find(features.tenant)) features.tenant_settings = &t->routing;
     co_await respond(200, "application/json", app_.policy_router->explain_json(features));
     co_return 200;
   }

@@ -13,4 +13,4 @@ add_library(gw_state STATIC
   ${CMAKE_CURRENT_LIST_DIR}/response_cache.cpp
 )
 target_include_directories(gw_state PUBLIC ${CMAKE_CURRENT_LIST_DIR}/..)
-target_link_libraries(gw_state PUBLIC gw_core yaml-cpp SQLite::SQLite3 OpenSSL::Crypto PkgConfig::HIREDIS Threads::Threads)
+target_link_libraries(gw_state PUBLIC gw_core gw_routing yaml-cpp SQLite::SQLite3 OpenSSL::Crypto PkgConfig::HIREDIS Threads::Threads)

@@ -6,6 +6,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "gateway/yaml_checks.h"
+#include "routing/policy.h"
+#include "routing/vocabulary.h"
 
 #include <cmath>
 #include <map>
@@ -58,13 +60,78 @@ std::optional<int64_t> positive(const std::string& file, const YAML::Node& n, co
   return v;
 }
 
+// A string or a list of strings, each entry with its own node (for error positions).
+std::vector<YAML::Node> entries(const std::string& file, const YAML::Node& n, const std::string& what) {
+  std::vector<YAML::Node> out;
+  if (n.IsScalar()) out.push_back(n);
+  else if (n.IsSequence()) for (const YAML::Node& e : n) out.push_back(e);
+  else fail(file, n, what + " must be a string or a list of strings");
+  return out;
+}
+
+// The tenant's routing settings, read through routing's vocabulary so that they are spelt the way
+// requests and policies are. Classifications and tags are checked against the built-in vocabulary
+// (the policy's own `vocabulary:` is not known when the config loads: declare a tenant that needs
+// custom tags under the policy's `tenants:`).
+void parse_routing_settings(const std::string& file, const std::string& sec, const YAML::Node& v, Tenant& t) {
+  static const routing::DataVocabulary vocabulary;
+  routing::TenantSettings& rs = t.routing;
+  if (auto n = v["client_region"]) {
+    t.client_region = scalar<std::string>(file, n, sec + ".client_region");
+    std::string why;
+    auto r = routing::parse_region(t.client_region, &why);
+    if (!r) fail(file, n, "invalid_client_region: " + sec + ".client_region: " + why);
+    rs.client_region = r->text();
+  }
+  if (auto n = v["data_classification"]) {
+    t.data_classification = scalar<std::string>(file, n, sec + ".data_classification");
+    rs.data_classification = routing::normalize_tag(t.data_classification);
+    if (!rs.data_classification.empty() && !vocabulary.known_classification(rs.data_classification))
+      fail(file, n, sec + ".data_classification: unknown data classification '" + t.data_classification + "'");
+  }
+  if (auto n = v["data_tags"])
+    for (const YAML::Node& e : entries(file, n, sec + ".data_tags")) {
+      std::string tag = routing::normalize_tag(scalar<std::string>(file, e, sec + ".data_tags[]"));
+      if (!vocabulary.known_tag(tag)) fail(file, e, sec + ".data_tags: unknown data tag '" + e.Scalar() + "'");
+      rs.data_tags.push_back(std::move(tag));
+    }
+  // `compliance_profile` (one) is the older spelling of `compliance_profiles` (a list); both read the same.
+  if (v["compliance_profile"] && v["compliance_profiles"])
+    fail(file, v["compliance_profile"], "use either compliance_profile or compliance_profiles, not both");
+  for (const char* key : {"compliance_profile", "compliance_profiles"})
+    if (auto n = v[key])
+      for (const YAML::Node& e : entries(file, n, sec + "." + key)) {
+        std::string name = scalar<std::string>(file, e, sec + "." + key + "[]");
+        auto bit = routing::preset_bit(name);
+        if (!bit) {
+          std::string known;
+          for (const auto& [p, b] : routing::preset_names()) known += (known.empty() ? "" : ", ") + p;
+          fail(file, e, sec + "." + key + ": unknown compliance preset '" + name + "' (known: " + known + ")");
+        }
+        rs.presets |= *bit;
+        t.compliance_profiles.push_back(name);
+      }
+  if (auto n = v["allow_header_overrides"])
+    for (const YAML::Node& e : entries(file, n, sec + ".allow_header_overrides")) {
+      std::string h = scalar<std::string>(file, e, sec + ".allow_header_overrides[]");
+      for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (h == "x-gateway-client-region") rs.override_region = true;
+      else if (h == "x-gateway-data-classification") rs.override_classification = true;
+      else if (h == "x-gateway-data-tags") rs.override_tags = true;
+      else
+        fail(file, e, sec + ".allow_header_overrides: '" + e.Scalar() +
+                          "' is not one of x-gateway-client-region, x-gateway-data-classification, x-gateway-data-tags");
+    }
+}
+
 Tenant parse_tenant(const std::string& file, const std::string& name, const YAML::Node& v) {
   Tenant t;
   t.name = name;
   const std::string sec = "tenants." + name;
   if (v.IsNull()) return t;
   check_keys(file, v, sec,
-             {"keys", "models", "client_region", "data_classification", "compliance_profile", "budget", "limits"});
+             {"keys", "models", "client_region", "data_classification", "data_tags", "compliance_profile",
+              "compliance_profiles", "allow_header_overrides", "budget", "limits"});
   if (auto keys = v["keys"]) {
     if (!keys.IsSequence()) fail(file, keys, sec + ".keys must be a list of {id, sha256}");
     std::set<std::string> ids;
@@ -98,11 +165,7 @@ Tenant parse_tenant(const std::string& file, const std::string& name, const YAML
       t.allowed_models.push_back(s);
     }
   }
-  if (v["client_region"]) t.client_region = scalar<std::string>(file, v["client_region"], sec + ".client_region");
-  if (v["data_classification"])
-    t.data_classification = scalar<std::string>(file, v["data_classification"], sec + ".data_classification");
-  if (v["compliance_profile"])
-    t.compliance_profile = scalar<std::string>(file, v["compliance_profile"], sec + ".compliance_profile");
+  parse_routing_settings(file, sec, v, t);
   if (auto b = v["budget"]) {
     check_keys(file, b, sec + ".budget", {"daily_usd", "monthly_usd", "hard"});
     if (b["daily_usd"]) t.budget.daily = usd(file, b["daily_usd"], sec + ".budget.daily_usd");

@@ -9,9 +9,13 @@
 //         - {id: k1, sha256: "9f86d0...0f00a08"}   # 64 hex digits, optionally "sha256:"-prefixed
 //       models: ["qwen-*", auto]             # model aliases this tenant may ask for (globs: * ?)
 //                                            # absent or empty = every model
-//       client_region: DE                    # home region for routing constraints (ISO country)
-//       data_classification: internal        # default data classification of its requests
-//       compliance_profile: eu-gdpr          # compliance preset applied to its requests
+//       client_region: DE                    # the tenant's region (ISO 3166-1 alpha-2 [+ -subdivision])
+//       data_classification: internal        # classification of all its requests
+//       data_tags: [eu_personal]             # data tags of all its requests
+//       compliance_profiles: [eu-gdpr]       # presets enforced on every route for this tenant
+//                                            # (compliance_profile: one preset, the older spelling)
+//       allow_header_overrides: []           # x-gateway-client-region | -data-classification | -data-tags:
+//                                            # headers that may replace (not only narrow) the above
 //       budget: {daily_usd: 5, monthly_usd: 100, hard: true}   # hard: refuse (429) when spent
 //                                                              # soft (hard: false): report only
 //       limits: {rpm: 600, tpm: 200000, concurrency: 20}       # requests/min, tokens/min, in flight
@@ -26,6 +30,7 @@
 
 #include "core/money.h"
 #include "core/result.h"
+#include "routing/router.h"
 
 namespace YAML {
 class Node;
@@ -51,7 +56,9 @@ struct Tenant {
   std::string name;
   std::vector<KeyEntry> keys;
   std::vector<std::string> allowed_models;  // globs; empty = all
-  std::string client_region, data_classification, compliance_profile;
+  std::string client_region, data_classification;  // as written in the config
+  std::vector<std::string> compliance_profiles;     // preset names, as written
+  routing::TenantSettings routing;                  // validated and normalized, what routing applies
   Budget budget;
   Limits limits;
 };

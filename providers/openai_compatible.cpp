@@ -275,12 +275,12 @@ core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderCon
   };
   for (const auto& r : d->regions)
     if (auto s = add(r.region, r.base_url); !s) return s.error();
-  if (d->name == "openai_compatible") {
-    if (cfg.base_url.empty() && cfg.base_urls.empty())
-      return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "' (openai_compatible) needs base_url");
-    if (!cfg.base_url.empty())
-      if (auto s = add(default_region, cfg.base_url); !s) return s.error();
-  }
+  if (d->name == "openai_compatible" && cfg.base_url.empty() && cfg.base_urls.empty())
+    return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "' (openai_compatible) needs base_url");
+  // On a built-in type, base_url replaces the configured region's URL (an egress proxy, a test fake):
+  // the requests and the API key go there, never to the vendor's public host.
+  if (!cfg.base_url.empty())
+    if (auto s = add(default_region, cfg.base_url); !s) return s.error();
   for (const auto& [region, url] : cfg.base_urls)
     if (auto s = add(region, url); !s) return s.error();
   if (!endpoints.count(default_region))

@@ -55,22 +55,17 @@ bool self_hosted(const DeploymentFacts& d) { return d.risk.jurisdiction == "self
 
 bool RequestContext::has_tag(std::string_view tag) const { return contains(data_tags, tag); }
 
+bool RequestContext::in_country(std::string_view country) const {
+  if (client_country == country) return true;
+  for (const auto& r : other_regions)
+    if (r.first == country) return true;
+  return false;
+}
+
 bool RequestContext::has_tag_prefix(std::string_view prefix) const {
   for (const auto& t : data_tags)
     if (t.compare(0, prefix.size(), prefix) == 0) return true;
   return false;
-}
-
-void parse_client_region(std::string_view region, std::string& country, std::string& subdivision) {
-  std::string r = to_upper(region);
-  auto dash = r.find('-');
-  if (dash == std::string::npos) {
-    country = r;
-    subdivision.clear();
-  } else {
-    country = r.substr(0, dash);
-    subdivision = r;
-  }
 }
 
 bool runs_only_in(const std::vector<std::string>& where, const std::vector<std::string>& allowed) {
@@ -130,7 +125,13 @@ std::string static_exclusion(const DeploymentFacts& d, const Constraints& c, Exc
   if (!d.caps.covers(c.required_capabilities))
     return "lacks required capabilities " + d.caps.missing(c.required_capabilities);
 
-  if (c.presets & kPresetUsFederal) {
+  return preset_exclusion(d, c.presets);
+}
+
+std::string preset_exclusion(const DeploymentFacts& d, uint32_t presets) {
+  const RiskFacts& r = d.risk;
+  const std::string& j = r.jurisdiction;
+  if (presets & kPresetUsFederal) {
     if (self_hosted(d) || d.is_local()) {
       if (d.developer_country.empty()) return "us-federal: model developer country unknown";
       if (contains(us_federal_countries(), d.developer_country))
@@ -141,7 +142,7 @@ std::string static_exclusion(const DeploymentFacts& d, const Constraints& c, Exc
     for (const char* f : {"dod_1260h", "dod_1260h_pending", "ndaa26_1532_covered_ai", "ofac_sdn"})
       if (r.has_flag(f)) return std::string("us-federal: ") + f;
   }
-  if (c.presets & kPresetUsRegulatedEnterprise) {
+  if (presets & kPresetUsRegulatedEnterprise) {
     for (const char* f : {"us_entity_list", "ofac_sdn"})
       if (r.has_flag(f)) return std::string("us-regulated-enterprise: ") + f;
     if (may_touch(r.inference_countries, r.inference_excluded, prc()))
@@ -152,17 +153,17 @@ std::string static_exclusion(const DeploymentFacts& d, const Constraints& c, Exc
     if (r.trains_on_customer_data != "no" && r.trains_on_customer_data != "opt_in")
       return "us-regulated-enterprise: trains_on_customer_data '" + r.trains_on_customer_data + "'";
   }
-  if (c.presets & kPresetEuGdpr) {
-    if (!self_hosted(d) && !d.is_local()) {
-      if (may_touch(r.inference_countries, r.inference_excluded, mainland()))
-        return "eu-gdpr: inference in " + where_text(r.inference_countries, r.inference_excluded) + " may touch CN";
-      if (may_touch(r.storage_countries, {}, mainland()))
-        return "eu-gdpr: storage in " + where_text(r.storage_countries, {}) + " may touch CN";
-    }
+  if (presets & kPresetEuGdpr) {
+    // Declared countries decide for every deployment, self-hosted ones included: a box the
+    // operator runs in CN is a transfer to CN. The local engine declares "self".
+    if (may_touch(r.inference_countries, r.inference_excluded, mainland()))
+      return "eu-gdpr: inference in " + where_text(r.inference_countries, r.inference_excluded) + " may touch CN";
+    if (may_touch(r.storage_countries, {}, mainland()))
+      return "eu-gdpr: storage in " + where_text(r.storage_countries, {}) + " may touch CN";
     if (r.trains_on_customer_data != "no")
       return "eu-gdpr: trains_on_customer_data '" + r.trains_on_customer_data + "'";
   }
-  if (c.presets & kPresetPrcModelsLocalOnly) {
+  if (presets & kPresetPrcModelsLocalOnly) {
     if (!self_hosted(d) && !d.is_local() && (j.empty() || contains(prc(), j)))
       return "prc-models-local-only: provider jurisdiction " + (j.empty() ? std::string("unknown") : j);
   }
@@ -170,22 +171,28 @@ std::string static_exclusion(const DeploymentFacts& d, const Constraints& c, Exc
 }
 
 std::string request_exclusion(const DeploymentFacts& d, const Constraints& c, const RequestContext& q) {
+  return request_exclusion(d, c.presets, q);
+}
+
+std::string request_exclusion(const DeploymentFacts& d, uint32_t presets, const RequestContext& q) {
   const RiskFacts& r = d.risk;
   const bool self = self_hosted(d) || d.is_local();
-  if (c.presets & kPresetUsRegulatedEnterprise) {
+  if (presets & kPresetUsRegulatedEnterprise) {
     if ((q.has_tag_prefix("us_dsp:") || q.has_tag("us_gov_related")) &&
         (r.doj_dsp_covered_person == "yes" || r.doj_dsp_covered_person == "likely"))
       return "us-regulated-enterprise: DSP/government data to a covered person (" + r.doj_dsp_covered_person + ")";
     if (q.has_tag("ear_controlled") && !self) return "us-regulated-enterprise: ear_controlled data to a foreign endpoint";
   }
-  if ((c.presets & kPresetEuGdpr) && q.has_tag("eu_personal") && !self) {
+  // Declared countries decide for self-hosted deployments too ("self" = the operator's own site
+  // counts as inside; unknown fails).
+  if ((presets & kPresetEuGdpr) && q.has_tag("eu_personal")) {
     if (!runs_only_in(r.inference_countries, eea_or_adequate()))
       return "eu-gdpr: eu_personal data, inference in " + where_text(r.inference_countries, r.inference_excluded) +
              " not EEA/adequate";
     if (!runs_only_in(r.storage_countries, eea_or_adequate()))
       return "eu-gdpr: eu_personal data, storage in " + where_text(r.storage_countries, {}) + " not EEA/adequate";
   }
-  if ((c.presets & kPresetChinaDomestic) && q.client_country == "CN") {
+  if ((presets & kPresetChinaDomestic) && q.in_country("CN")) {
     if (!runs_only_in(r.inference_countries, mainland()) || !runs_only_in(r.storage_countries, mainland()))
       return "china-domestic: client in CN, inference/storage not only in CN";
     if (!r.cac_genai_filed) return "china-domestic: client in CN, service not CAC-filed";
@@ -197,13 +204,17 @@ std::string origin_block_reason(const RequestContext& r, std::string_view operat
   static const std::vector<std::string> countries{"CU", "IR", "KP"};
   static const std::vector<std::string> subdivisions{"UA-43", "UA-40", "UA-14", "UA-09"};
   static const std::vector<std::string> eu_extra{"UA-23", "UA-65"};
-  if (contains(countries, r.client_country))
-    return "client region " + r.client_country + " is under comprehensive sanctions (sanctioned-origin-block)";
-  if (!r.client_subdivision.empty()) {
-    const bool eu = operator_region == "EU" || operator_region == "UK";
-    if (contains(subdivisions, r.client_subdivision) || (eu && contains(eu_extra, r.client_subdivision)))
-      return "client region " + r.client_subdivision + " is a sanctioned territory (sanctioned-origin-block)";
-  }
+  const bool eu = operator_region == "EU" || operator_region == "UK";
+  auto check = [&](const std::string& country, const std::string& subdivision) -> std::string {
+    if (contains(countries, country))
+      return "client region " + country + " is under comprehensive sanctions (sanctioned-origin-block)";
+    if (!subdivision.empty() && (contains(subdivisions, subdivision) || (eu && contains(eu_extra, subdivision))))
+      return "client region " + subdivision + " is a sanctioned territory (sanctioned-origin-block)";
+    return {};
+  };
+  if (auto why = check(r.client_country, r.client_subdivision); !why.empty()) return why;
+  for (const auto& [country, subdivision] : r.other_regions)
+    if (auto why = check(country, subdivision); !why.empty()) return why;
   return {};
 }
 

@@ -4,6 +4,7 @@
 // exclusion, or "" when the deployment passes. Semantics: policies/README.md, reference/compliance.md.
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "routing/catalog.h"
@@ -17,13 +18,14 @@ struct RequestContext {
   std::string client_subdivision;  // "UA-43"; empty if none
   std::string data_classification;
   std::vector<std::string> data_tags;  // request tags + tenant tags + the classification itself
+  // Further regions whose rules apply too ({country, subdivision}): a header region that differs
+  // from the tenant's own adds its restrictions, it never lifts the tenant's.
+  std::vector<std::pair<std::string, std::string>> other_regions;
 
   bool has_tag(std::string_view tag) const;
+  bool in_country(std::string_view country) const;  // the client's or any other region's country
   bool has_tag_prefix(std::string_view prefix) const;
 };
-
-// Splits "UA-43" into country "UA" and subdivision "UA-43"; upper-cases.
-void parse_client_region(std::string_view region, std::string& country, std::string& subdivision);
 
 // Location helpers over RiskFacts country lists ("*", "self", empty = unknown).
 // True only if every location is known and inside `allowed` ("self" counts as inside: the
@@ -34,7 +36,10 @@ bool may_touch(const std::vector<std::string>& where, const std::vector<std::str
                const std::vector<std::string>& denied);
 
 std::string static_exclusion(const DeploymentFacts& d, const Constraints& c, ExclusionKind& kind);
+// The static checks of `presets` alone (also run per request for a tenant's own presets).
+std::string preset_exclusion(const DeploymentFacts& d, uint32_t presets);
 std::string request_exclusion(const DeploymentFacts& d, const Constraints& c, const RequestContext& r);
+std::string request_exclusion(const DeploymentFacts& d, uint32_t presets, const RequestContext& r);
 // sanctioned-origin-block: reason to refuse the whole request, or "".
 std::string origin_block_reason(const RequestContext& r, std::string_view operator_region);
 

@@ -15,6 +15,8 @@
 
 #include "core/result.h"
 #include "routing/catalog.h"
+#include "routing/router.h"
+#include "routing/vocabulary.h"
 
 namespace routing {
 
@@ -27,6 +29,9 @@ struct ProviderInstance {
   std::string credential_hint;  // "set DEEPSEEK_API_KEY"
   // For local / openai_compatible instances: the models served (local default: {"local"}).
   std::vector<std::string> models;
+  // The regions the operator configured (`region:` and `base_urls:` keys): what a policy candidate
+  // written without a region ("qwen/qwen-flash") means. Empty = every region in `regions`.
+  std::vector<std::string> configured_regions;
 };
 
 // Compliance presets (reference/compliance.md §5). sanctioned-origin-block is always on.
@@ -38,6 +43,8 @@ enum Preset : uint32_t {
   kPresetPrcModelsLocalOnly = 1u << 4,
 };
 const std::vector<std::pair<std::string, uint32_t>>& preset_names();  // includes "sanctioned-origin-block" = 0
+// The bit of a preset name, or nullopt if the name is unknown.
+std::optional<uint32_t> preset_bit(std::string_view name);
 
 struct Constraints {
   std::vector<std::string> allowed_jurisdictions;  // empty = any
@@ -103,6 +110,7 @@ struct Route {
   bool affinity = true;
 };
 
+// The policy's `defaults:` for requests and tenants that say nothing (normalized spellings).
 struct TenantDefaults {
   std::string client_region;
   std::string data_classification;
@@ -115,8 +123,11 @@ struct CompiledPolicy {
   std::vector<DeploymentFacts> deployments;  // builtin + instances + YAML overrides
   std::unordered_map<std::string, uint32_t> deployment_index;
   std::vector<Route> routes;
-  std::map<std::string, TenantDefaults> tenants;
+  // The policy's `tenants:`: authoritative like the gateway config's tenant settings (a header only
+  // adds restrictions unless the tenant lists it in allow_header_overrides).
+  std::map<std::string, TenantSettings> tenants;
   TenantDefaults defaults;  // when neither request nor tenant says
+  DataVocabulary vocabulary;  // built-in data tags and classifications + the policy's `vocabulary:`
   int64_t default_output_tokens = 256;
   std::string operator_region = "US";  // "EU"/"UK" adds UA-23, UA-65 to sanctioned-origin-block
   std::vector<std::string> model_names;  // what GET /v1/models lists

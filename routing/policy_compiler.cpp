@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -13,18 +14,6 @@
 #include "routing/text_util.h"
 
 namespace routing {
-
-const std::vector<std::pair<std::string, uint32_t>>& preset_names() {
-  static const std::vector<std::pair<std::string, uint32_t>> names{
-      {"sanctioned-origin-block", 0},
-      {"us-federal", kPresetUsFederal},
-      {"us-regulated-enterprise", kPresetUsRegulatedEnterprise},
-      {"eu-gdpr", kPresetEuGdpr},
-      {"china-domestic", kPresetChinaDomestic},
-      {"prc-models-local-only", kPresetPrcModelsLocalOnly},
-  };
-  return names;
-}
 
 const char* to_string(ObjectiveKind k) {
   switch (k) {
@@ -199,6 +188,60 @@ class Compiler {
     return s;
   }
 
+  // ---- the request vocabulary (routing/vocabulary.h) ----
+  std::optional<std::string> region_value(const YAML::Node& n, const std::string& what) {
+    auto s = str(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto r = parse_region(*s, &why);
+    if (!r) {
+      error(n, what + ": " + why);
+      return std::nullopt;
+    }
+    return r->text();
+  }
+  std::optional<std::string> classification_value(const YAML::Node& n, const std::string& what) {
+    auto s = str(n, what);
+    if (!s) return std::nullopt;
+    std::string c = normalize_tag(*s);
+    if (c.empty()) return c;
+    if (!out_->vocabulary.known_classification(c)) {
+      std::vector<std::string> known = out_->vocabulary.classifications();
+      known.insert(known.end(), out_->vocabulary.tags().begin(), out_->vocabulary.tags().end());
+      error(n, what + ": unknown data classification '" + *s + "'" + hint(c, known) +
+                   " (declare your own under vocabulary.data_classifications)");
+      return std::nullopt;
+    }
+    return c;
+  }
+  // Each entry checked on its own node, so the error points at the misspelt tag.
+  std::optional<std::vector<std::string>> tag_values(const YAML::Node& n, const std::string& what) {
+    std::vector<YAML::Node> items;
+    if (n.IsScalar()) items.push_back(n);
+    else if (n.IsSequence()) for (const auto& e : n) items.push_back(e);
+    else if (!n.IsNull()) {
+      error(n, what + " must be a string or a list of strings");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const auto& e : items) {
+      auto s = str(e, what + " entry");
+      if (!s) { ok = false; continue; }
+      std::string t = normalize_tag(*s);
+      if (!out_->vocabulary.known_tag(t)) {
+        error(e, what + ": unknown data tag '" + *s + "'" + hint(t, out_->vocabulary.tags()) +
+                     " (declare your own under vocabulary.data_tags)");
+        ok = false;
+        continue;
+      }
+      out.push_back(std::move(t));
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+  void parse_vocabulary(const YAML::Node& n);
+
   // ---- sections ----
   void build_deployments();
   void add_deployment(DeploymentFacts f);
@@ -217,12 +260,16 @@ class Compiler {
 
   struct Selector {
     std::string provider = "*", type = "*", region = "*", model = "*";
+    bool region_given = false;  // no region = the provider instance's configured region(s)
     bool fallback = false;
     YAML::Node node;
   };
   std::optional<Selector> parse_selector(const YAML::Node& n);
   void expand(const Selector& s, const std::string& request_model, std::vector<std::pair<uint32_t, bool>>& out);
   bool known_provider(const std::string& p) const;
+  bool in_configured_region(const DeploymentFacts& d) const;
+  void warn_if_dead(const Route& route, const YAML::Node& n);
+  void refuse_if_everything_excluded(const YAML::Node& n);
 
   std::string file_;
   const Catalog& builtin_;
@@ -735,22 +782,55 @@ void Compiler::apply_catalog(const YAML::Node& n) {
   }
 }
 
+void Compiler::parse_vocabulary(const YAML::Node& n) {
+  if (!check_map(n, "vocabulary", "vocabulary key", {"data_tags", "data_classifications"})) return;
+  auto names = [&](const char* key, auto add) {
+    if (!n[key]) return;
+    if (auto list = strs(n[key], std::string("vocabulary.") + key))
+      for (const auto& name : *list) {
+        const std::string t = normalize_tag(name);
+        const bool ok = !t.empty() && t.size() <= 64 && std::all_of(t.begin(), t.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '.';
+        });
+        if (!ok) error(n[key], std::string("vocabulary.") + key + ": '" + name + "' must be 1-64 of [a-z0-9_:.-]");
+        else add(t);
+      }
+  };
+  names("data_tags", [&](const std::string& t) { out_->vocabulary.add_tag(t); });
+  names("data_classifications", [&](const std::string& t) { out_->vocabulary.add_classification(t); });
+}
+
 void Compiler::parse_tenants(const YAML::Node& n) {
   if (!n.IsMap()) {
-    error(n, "tenants must be a mapping of tenant name -> defaults");
+    error(n, "tenants must be a mapping of tenant name -> settings");
     return;
   }
   for (const auto& kv : n) {
     const std::string name = kv.first.Scalar();
     const YAML::Node& t = kv.second;
-    if (!check_map(t, "tenant '" + name + "'", "tenant key", {"client_region", "data_classification", "data_tags"})) continue;
-    TenantDefaults d;
+    if (!check_map(t, "tenant '" + name + "'", "tenant key",
+                   {"client_region", "data_classification", "data_tags", "allow_header_overrides"}))
+      continue;
+    TenantSettings d;
     if (t["client_region"])
-      if (auto v = str(t["client_region"], "client_region")) d.client_region = to_upper(*v);
+      if (auto v = region_value(t["client_region"], "tenants." + name + ".client_region")) d.client_region = *v;
     if (t["data_classification"])
-      if (auto v = str(t["data_classification"], "data_classification")) d.data_classification = *v;
+      if (auto v = classification_value(t["data_classification"], "tenants." + name + ".data_classification"))
+        d.data_classification = *v;
     if (t["data_tags"])
-      if (auto v = strs(t["data_tags"], "data_tags")) d.data_tags = *v;
+      if (auto v = tag_values(t["data_tags"], "tenants." + name + ".data_tags")) d.data_tags = *v;
+    if (t["allow_header_overrides"])
+      if (auto v = strs(t["allow_header_overrides"], "allow_header_overrides"))
+        for (const auto& h : *v) {
+          const std::string lh = to_lower(h);
+          if (lh == "x-gateway-client-region") d.override_region = true;
+          else if (lh == "x-gateway-data-classification") d.override_classification = true;
+          else if (lh == "x-gateway-data-tags") d.override_tags = true;
+          else
+            error(t["allow_header_overrides"], "allow_header_overrides: '" + h +
+                                                   "' is not one of x-gateway-client-region, "
+                                                   "x-gateway-data-classification, x-gateway-data-tags");
+        }
     out_->tenants[name] = std::move(d);
   }
 }
@@ -888,8 +968,14 @@ bool Compiler::parse_match(const YAML::Node& n, Match& m) {
     if (auto v = strs(n["tenant"], "match.tenant")) m.tenants = *v;
   if (n["path"])
     if (auto v = strs(n["path"], "match.path")) m.paths = *v;
-  if (n["data_classification"])
-    if (auto v = strs(n["data_classification"], "match.data_classification")) m.data_classifications = *v;
+  if (const YAML::Node dc = n["data_classification"]) {
+    std::vector<YAML::Node> items;
+    if (dc.IsSequence()) for (const auto& e : dc) items.push_back(e);
+    else items.push_back(dc);
+    for (const auto& e : items)
+      if (auto v = classification_value(e, "match.data_classification"); v && !v->empty())
+        m.data_classifications.push_back(*v);
+  }
   if (n["headers"]) {
     const YAML::Node h = n["headers"];
     if (!h.IsMap()) {
@@ -919,7 +1005,10 @@ std::optional<Compiler::Selector> Compiler::parse_selector(const YAML::Node& n) 
     s.model = ref.substr(slash + 1);
     auto at = head.find('@');
     s.provider = head.substr(0, at);
-    if (at != std::string::npos) s.region = head.substr(at + 1);
+    if (at != std::string::npos) {
+      s.region = head.substr(at + 1);
+      s.region_given = true;
+    }
     if (s.provider.empty() || s.region.empty()) {
       error(n, "candidate '" + ref + "': empty provider or region");
       return std::nullopt;
@@ -939,6 +1028,7 @@ std::optional<Compiler::Selector> Compiler::parse_selector(const YAML::Node& n) 
         *dst = *v;
       }
     }
+    s.region_given = static_cast<bool>(n["region"]);
   }
   // Typos in literal names are errors; globs may legitimately match nothing in this configuration.
   if (!has_glob(s.provider) && !known_provider(s.provider)) {
@@ -993,10 +1083,19 @@ void Compiler::expand(const Selector& s, const std::string& request_model, std::
   for (uint32_t i = 0; i < out_->deployments.size(); ++i) {
     const auto& d = out_->deployments[i];
     if (glob_match(s.provider, d.deployment.provider) && glob_match(s.type, d.provider_type) &&
-        glob_match(s.region, d.deployment.region) &&
+        glob_match(s.region, d.deployment.region) && (s.region_given || in_configured_region(d)) &&
         (s.model == "$request" ? d.deployment.model == model : glob_match(model, d.deployment.model)))
       out.emplace_back(i, s.fallback);
   }
+}
+
+bool Compiler::in_configured_region(const DeploymentFacts& d) const {
+  for (const auto& inst : providers_)
+    if (inst.name == d.deployment.provider)
+      return inst.configured_regions.empty() ||
+             std::find(inst.configured_regions.begin(), inst.configured_regions.end(), d.deployment.region) !=
+                 inst.configured_regions.end();
+  return true;  // a built-in provider nobody configured: every region, each excluded as "not configured"
 }
 
 void merge_constraints(Constraints& base, const Constraints& over, const YAML::Node& n) {
@@ -1028,11 +1127,12 @@ void Compiler::parse_defaults(const YAML::Node& n) {
   if (n["max_attempts"])
     if (auto v = integer(n["max_attempts"], "max_attempts", 1)) default_max_attempts_ = static_cast<int>(std::min<int64_t>(*v, 16));
   if (n["client_region"])
-    if (auto v = str(n["client_region"], "client_region")) out_->defaults.client_region = to_upper(*v);
+    if (auto v = region_value(n["client_region"], "defaults.client_region")) out_->defaults.client_region = *v;
   if (n["data_classification"])
-    if (auto v = str(n["data_classification"], "data_classification")) out_->defaults.data_classification = *v;
+    if (auto v = classification_value(n["data_classification"], "defaults.data_classification"))
+      out_->defaults.data_classification = *v;
   if (n["data_tags"])
-    if (auto v = strs(n["data_tags"], "data_tags")) out_->defaults.data_tags = *v;
+    if (auto v = tag_values(n["data_tags"], "defaults.data_tags")) out_->defaults.data_tags = *v;
   if (n["objective"]) parse_objective(n["objective"], default_objective_);
   if (n["constraints"]) parse_constraints(n["constraints"], default_constraints_);
 }
@@ -1108,8 +1208,39 @@ void Compiler::parse_routes(const YAML::Node& n) {
       if (!list.empty() || !route.per_model) route.candidates[key] = std::move(list);
     }
     if (!any && !selectors.empty()) warn(cands, "route '" + route.name + "': candidates match no deployment");
+    else if (any) warn_if_dead(route, r);
     out_->routes.push_back(std::move(route));
   }
+  refuse_if_everything_excluded(n);
+}
+
+// A candidate excluded for every request by the route's own constraints can never serve; one that
+// is merely unavailable here (not configured, no key) could once the operator adds it.
+bool possible(const RouteCandidate& c) { return c.static_exclusion.empty() || c.static_kind != ExclusionKind::policy; }
+
+bool route_possible(const Route& r) {
+  for (const auto& [model, list] : r.candidates)
+    if (std::any_of(list.begin(), list.end(), possible)) return true;
+  return false;
+}
+
+void Compiler::warn_if_dead(const Route& route, const YAML::Node& n) {
+  if (route_possible(route)) return;
+  std::string example;
+  for (const auto& [model, list] : route.candidates)
+    if (!list.empty()) {
+      example = out_->deployments[list.front().deployment].deployment.id + ": " + list.front().static_exclusion;
+      break;
+    }
+  warn(n, "route '" + route.name + "' can never serve: its constraints exclude every candidate for every request (" +
+              example + ")");
+}
+
+void Compiler::refuse_if_everything_excluded(const YAML::Node& n) {
+  if (out_->routes.empty() || !errors_.empty()) return;
+  if (std::any_of(out_->routes.begin(), out_->routes.end(), route_possible)) return;
+  error(n, "the policy excludes every candidate of every route for every request: it could serve nothing "
+           "(`gateway explain` shows each candidate's reason)");
 }
 
 void Compiler::finish_model_names() {
@@ -1143,18 +1274,21 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
       if (!root.IsDefined() || root.IsNull()) {
         errors_.push_back(file_ + ": empty policy (expected a mapping with 'routes')");
       } else if (check_map(root, "policy", "key",
-                           {"version", "name", "description", "operator_region", "defaults", "catalog", "tenants", "routes"})) {
+                           {"version", "name", "description", "operator_region", "vocabulary", "defaults", "catalog",
+                            "tenants", "routes"})) {
         if (root["version"])
           if (auto v = integer(root["version"], "version", 1))
             if (*v != 1) error(root["version"], "unsupported policy version " + std::to_string(*v) + " (this gateway reads version 1)");
         out_->name = file_;
         if (root["name"])
           if (auto v = str(root["name"], "name")) out_->name = *v;
+        if (root["description"]) str(root["description"], "description");  // for readers only
         if (root["operator_region"])
           if (auto v = one_of(root["operator_region"], "operator_region", {"US", "EU", "UK", "other"})) out_->operator_region = *v;
         build_deployments();
         if (root["catalog"]) apply_catalog(root["catalog"]);
         for (const auto& d : out_->deployments) catalog_models_.insert(d.deployment.model);
+        if (root["vocabulary"]) parse_vocabulary(root["vocabulary"]);
         if (root["tenants"]) parse_tenants(root["tenants"]);
         if (root["defaults"]) parse_defaults(root["defaults"]);
         if (!root["routes"]) errors_.push_back(file_ + ": policy needs 'routes'");

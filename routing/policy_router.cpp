@@ -65,6 +65,156 @@ void json_num(std::string& out, double v) {
   out += fmt(v, "%.9g");
 }
 
+core::Error invalid_header(const char* header, const char* code, const std::string& message) {
+  return core::make_error(core::ErrorKind::bad_request, std::string(header) + " header: " + message,
+                          core::ErrorSource::client, code, header);
+}
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+  if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+// The tenant's settings as one view: the gateway config's (authenticated tenant) first, then the
+// policy's `tenants:` entry. A header may override a setting only if every source that sets it
+// allows that.
+struct TenantView {
+  std::vector<ClientRegion> regions;
+  std::string classification;
+  std::vector<std::string> tags;
+  bool override_region = true, override_classification = true, override_tags = true;
+  bool has_region = false, has_classification = false, has_tags = false;
+};
+
+TenantView tenant_view(const CompiledPolicy& p, const RequestFeatures& f) {
+  TenantView v;
+  const TenantSettings* sources[2] = {f.tenant_settings, nullptr};
+  if (!f.tenant.empty())
+    if (auto it = p.tenants.find(f.tenant); it != p.tenants.end()) sources[1] = &it->second;
+  for (const TenantSettings* t : sources) {
+    if (!t) continue;
+    if (!t->client_region.empty()) {
+      // Validated when the setting was loaded.
+      if (auto r = parse_region(t->client_region); r && !r->empty()) v.regions.push_back(*r);
+      v.has_region = true;
+      v.override_region &= t->override_region;
+    }
+    if (!t->data_classification.empty()) {
+      if (v.classification.empty() ||
+          classification_rank(t->data_classification) > classification_rank(v.classification))
+        v.classification = t->data_classification;
+      v.has_classification = true;
+      v.override_classification &= t->override_classification;
+    }
+    if (!t->data_tags.empty()) {
+      for (const auto& tag : t->data_tags) add_unique(v.tags, tag);
+      v.has_tags = true;
+      v.override_tags &= t->override_tags;
+    }
+  }
+  return v;
+}
+
+// Regions whose rules apply: the tenant's (unless it lets the header override), plus the header's.
+std::optional<core::Error> resolve_regions(const CompiledPolicy& p, const RequestFeatures& f, const TenantView& tenant,
+                                           Decision& d) {
+  std::string why;
+  auto header = parse_region(f.client_region, &why);
+  if (!header)
+    return invalid_header("x-gateway-client-region", "invalid_client_region",
+                          why + " (expected an ISO 3166-1 alpha-2 code, optionally with an ISO 3166-2 subdivision, "
+                                "e.g. DE or UA-43)");
+  std::vector<ClientRegion> regions;
+  if (!tenant.has_region || (tenant.override_region && !header->empty())) {
+    if (!header->empty()) regions.push_back(*header);
+    else if (auto r = parse_region(p.defaults.client_region); r && !r->empty()) regions.push_back(*r);
+  } else {
+    regions = tenant.regions;
+    if (!header->empty() && std::find(regions.begin(), regions.end(), *header) == regions.end())
+      regions.push_back(*header);
+  }
+  if (!regions.empty()) {
+    d.client_country = regions[0].country;
+    d.client_subdivision = regions[0].subdivision;
+    d.other_client_regions.assign(regions.begin() + 1, regions.end());
+  }
+  return std::nullopt;
+}
+
+// The header's classification and tags in their canonical spelling; unknown ones refused or dropped.
+std::optional<core::Error> header_vocabulary(const CompiledPolicy& p, const RequestFeatures& f, bool reject_unknown,
+                                             std::string& classification, std::vector<std::string>& tags) {
+  classification = normalize_tag(f.data_classification);
+  if (!classification.empty() && !p.vocabulary.known_classification(classification)) {
+    if (reject_unknown)
+      return invalid_header("x-gateway-data-classification", "invalid_data_classification",
+                            "unknown data classification '" + f.data_classification + "'");
+    classification.clear();
+  }
+  // Bounded: merging is quadratic in the number of tags, and no real request needs more.
+  constexpr size_t kMaxHeaderTags = 64;
+  if (f.data_tags.size() > kMaxHeaderTags)
+    return invalid_header("x-gateway-data-tags", "invalid_data_tag",
+                          std::to_string(f.data_tags.size()) + " tags; at most " + std::to_string(kMaxHeaderTags));
+  for (const auto& raw : f.data_tags) {
+    std::string t = normalize_tag(raw);
+    if (t.empty()) continue;
+    if (!p.vocabulary.known_tag(t)) {
+      if (reject_unknown) return invalid_header("x-gateway-data-tags", "invalid_data_tag", "unknown data tag '" + raw + "'");
+      continue;
+    }
+    add_unique(tags, t);
+  }
+  return std::nullopt;
+}
+
+// Classification for `match`: the stricter of the tenant's and the header's (the header's alone if the
+// tenant lets it override); tags: the tenant's plus the header's, each classification applying as a tag.
+void merge_classification_and_tags(const CompiledPolicy& p, const RequestFeatures& f, const TenantView& tenant,
+                                   const std::string& header_class, const std::vector<std::string>& header_tags,
+                                   Decision& d) {
+  const bool class_replaced = tenant.override_classification && !header_class.empty();
+  if (!tenant.has_classification || class_replaced) {
+    d.data_classification = !header_class.empty() ? header_class : p.defaults.data_classification;
+  } else {
+    d.data_classification = tenant.classification;
+    if (!header_class.empty() && classification_rank(header_class) > classification_rank(tenant.classification))
+      d.data_classification = header_class;
+  }
+  const bool tags_replaced = tenant.has_tags && tenant.override_tags && !f.data_tags.empty();
+  if (!tags_replaced) d.data_tags = tenant.tags;
+  if (tenant.has_classification && !class_replaced) add_unique(d.data_tags, tenant.classification);
+  for (const auto& t : header_tags) add_unique(d.data_tags, t);
+  if (f.data_tags.empty() && !tenant.has_tags && !tenant.has_classification)
+    for (const auto& t : p.defaults.data_tags) add_unique(d.data_tags, t);
+  add_unique(d.data_tags, header_class);
+  add_unique(d.data_tags, d.data_classification);
+}
+
+}  // namespace
+
+// The request's region, classification and tags. Header values are validated against the one
+// vocabulary (400 naming the header); the tenant's settings are authoritative and a header only adds
+// to them (another region whose rules apply too, more tags, a stricter classification) unless the
+// tenant allows that header to override; without tenant settings the header applies, else the
+// policy's `defaults:`.
+std::optional<core::Error> resolve_request_facts(const CompiledPolicy& p, const RequestFeatures& f,
+                                                 bool reject_unknown_tags, Decision& d) {
+  d.client_country.clear();
+  d.client_subdivision.clear();
+  d.other_client_regions.clear();
+  d.data_tags.clear();
+  const TenantView tenant = tenant_view(p, f);
+  if (auto e = resolve_regions(p, f, tenant, d)) return e;
+  std::string header_class;
+  std::vector<std::string> header_tags;
+  if (auto e = header_vocabulary(p, f, reject_unknown_tags, header_class, header_tags)) return e;
+  merge_classification_and_tags(p, f, tenant, header_class, header_tags, d);
+  d.presets = f.tenant_settings ? f.tenant_settings->presets : 0;
+  return std::nullopt;
+}
+
+namespace {
+
 const char* kind_name(ExclusionKind k) {
   switch (k) {
     case ExclusionKind::policy: return "policy";
@@ -154,23 +304,10 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   d.ranked.clear();
   d.error.reset();
 
-  // The request's region, classification and tags: request first, then tenant, then policy defaults.
-  const TenantDefaults* tenant = nullptr;
-  if (!f.tenant.empty()) {
-    auto it = p.tenants.find(f.tenant);
-    if (it != p.tenants.end()) tenant = &it->second;
+  if (auto e = resolve_request_facts(p, f, options_.reject_unknown_data_tags, d)) {
+    d.error = std::move(e);
+    return;
   }
-  const std::string& region = !f.client_region.empty() ? f.client_region
-                              : tenant && !tenant->client_region.empty() ? tenant->client_region
-                                                                         : p.defaults.client_region;
-  parse_client_region(region, d.client_country, d.client_subdivision);
-  d.data_classification = !f.data_classification.empty() ? f.data_classification
-                          : tenant && !tenant->data_classification.empty() ? tenant->data_classification
-                                                                           : p.defaults.data_classification;
-  d.data_tags = f.data_tags;
-  if (tenant) d.data_tags.insert(d.data_tags.end(), tenant->data_tags.begin(), tenant->data_tags.end());
-  if (f.data_tags.empty() && !tenant) d.data_tags.insert(d.data_tags.end(), p.defaults.data_tags.begin(), p.defaults.data_tags.end());
-  if (!d.data_classification.empty()) d.data_tags.push_back(d.data_classification);
 
   for (const auto& r : p.routes)
     if (route_matches(p, r, f, d.data_classification, true, true)) {
@@ -211,6 +348,7 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   ctx.client_subdivision = d.client_subdivision;
   ctx.data_classification = d.data_classification;
   ctx.data_tags = d.data_tags;
+  for (const auto& r : d.other_client_regions) ctx.other_regions.emplace_back(r.country, r.subdivision);
   const std::string origin = origin_block_reason(ctx, p.operator_region);
 
   Capabilities need;
@@ -219,7 +357,11 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   need.vision = f.needs_vision;
   need.reasoning = f.needs_reasoning;
   const Constraints& c = route.constraints;
-  const bool dyn_presets = (c.presets & (kPresetUsRegulatedEnterprise | kPresetEuGdpr | kPresetChinaDomestic)) != 0;
+  // The tenant's presets apply on every route: the ones the route already has were checked when
+  // the policy compiled, the rest are checked here.
+  const uint32_t presets = c.presets | d.presets;
+  const uint32_t tenant_only_presets = d.presets & ~c.presets;
+  const bool dyn_presets = (presets & (kPresetUsRegulatedEnterprise | kPresetEuGdpr | kPresetChinaDomestic)) != 0;
   const auto now = options_.clock->steady_now();
   const auto wall = options_.clock->wall_now();
   const int64_t in_tokens = std::max<int64_t>(0, f.est_input_tokens);
@@ -266,8 +408,15 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
         continue;
       }
     }
+    if (tenant_only_presets) {
+      std::string why = preset_exclusion(df, tenant_only_presets);
+      if (!why.empty()) {
+        exclude(ExclusionKind::policy, "tenant preset " + why);
+        continue;
+      }
+    }
     if (dyn_presets) {
-      std::string why = request_exclusion(df, c, ctx);
+      std::string why = request_exclusion(df, presets, ctx);
       if (!why.empty()) {
         exclude(ExclusionKind::policy, std::move(why));
         continue;
@@ -518,6 +667,15 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
   str_field("path", f.path);
   str_field("client_country", d.client_country);
   str_field("client_subdivision", d.client_subdivision);
+  if (!d.other_client_regions.empty()) {
+    key("other_client_regions");
+    o += '[';
+    for (size_t i = 0; i < d.other_client_regions.size(); ++i) {
+      if (i) o += ',';
+      core::append_json_string(o, d.other_client_regions[i].text());
+    }
+    o += "],";
+  }
   str_field("data_classification", d.data_classification);
   key("data_tags");
   o += '[';

@@ -23,6 +23,9 @@ struct PolicyRouterOptions {
   size_t affinity_capacity = 65536;
   std::chrono::milliseconds affinity_ttl{300'000};
   size_t max_reasons_in_error = 64;  // refusal messages list at most this many candidates
+  // routing.unknown_data_tags: true = a data tag or classification outside the vocabulary is a 400
+  // (default); false = it is dropped (the rules that test known tags still apply).
+  bool reject_unknown_data_tags = true;
 };
 
 // Per-candidate detail of one decision (what explain prints).
@@ -66,7 +69,9 @@ struct Decision {
   std::shared_ptr<const CompiledPolicy> policy;
   const Route* route = nullptr;
   std::string client_country, client_subdivision, data_classification;
+  std::vector<ClientRegion> other_client_regions;  // further regions whose rules apply too
   std::vector<std::string> data_tags;
+  uint32_t presets = 0;  // the tenant's own presets, enforced in addition to the route's
   std::vector<CandidateEval> evals;
   std::vector<uint32_t> ranked;  // indexes into evals: qualified candidates, best first
   std::optional<core::Error> error;
@@ -129,6 +134,12 @@ class PolicyRouter final : public Router {
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
 };
+
+// The request's region, classification and tags after tenant settings and policy defaults (the
+// precedence is documented in policies/README.md); an error (400 naming the header) for an invalid
+// region, or an unknown tag or classification when `reject_unknown_tags`.
+std::optional<core::Error> resolve_request_facts(const CompiledPolicy& p, const RequestFeatures& f,
+                                                 bool reject_unknown_tags, Decision& d);
 
 // Free-function form used by `gateway explain`.
 inline std::string explain_json(const PolicyRouter& router, const RequestFeatures& request) {

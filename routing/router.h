@@ -20,6 +20,18 @@
 
 namespace routing {
 
+// The authenticated tenant's own routing settings (gateway config `tenants:`), validated at load.
+// They are authoritative: a request header can only add a restriction (another region whose rules
+// also apply, more data tags, a stricter classification), never remove or replace one, unless the
+// tenant lets that header override (`allow_header_overrides`).
+struct TenantSettings {
+  std::string client_region;        // "DE" or "UA-43" (parse_region-ed); empty = none
+  std::string data_classification;  // normalize_tag-ed; empty = none
+  std::vector<std::string> data_tags;  // normalize_tag-ed
+  uint32_t presets = 0;                // routing::Preset bits, enforced on every route
+  bool override_region = false, override_classification = false, override_tags = false;
+};
+
 // Everything about a request that routing may look at.
 struct RequestFeatures {
   std::string model;              // alias the client asked for ("auto" allowed)
@@ -39,6 +51,8 @@ struct RequestFeatures {
   // request is being planned and handled (the connection owns them).
   std::span<const std::pair<std::string_view, std::string_view>> headers;
   std::optional<double> budget_remaining_usd;  // tenant budget left; candidates costing more are excluded
+  // The authenticated tenant's settings; they outlive the request (the config owns them).
+  const TenantSettings* tenant_settings = nullptr;
 };
 
 // Why a candidate was not used.

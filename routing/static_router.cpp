@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "routing/catalog.h"
+#include "routing/constraints.h"
 #include "routing/pricing.h"
+#include "routing/vocabulary.h"
 
 namespace routing {
 
@@ -21,7 +23,31 @@ std::vector<std::string> StaticRouter::model_names() const {
   return out;
 }
 
+namespace {
+
+// Plain lists apply no policy, but sanctioned-origin-block is always on: the client region header
+// is validated and checked here too, with the US operator list. (Tenant routing settings need the
+// policy engine; the config refuses them without one.)
+std::optional<core::Error> origin_refusal(const RequestFeatures& f) {
+  std::string why;
+  auto region = parse_region(f.client_region, &why);
+  if (!region)
+    return core::make_error(ErrorKind::bad_request,
+                            "x-gateway-client-region header: " + why +
+                                " (expected an ISO 3166-1 alpha-2 code, optionally with an ISO 3166-2 subdivision)",
+                            core::ErrorSource::client, "invalid_client_region", "x-gateway-client-region");
+  RequestContext ctx;
+  ctx.client_country = region->country;
+  ctx.client_subdivision = region->subdivision;
+  if (auto reason = origin_block_reason(ctx, "US"); !reason.empty())
+    return core::make_error(ErrorKind::forbidden, reason, core::ErrorSource::gateway, "routing_refused");
+  return std::nullopt;
+}
+
+}  // namespace
+
 core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
+  if (auto refusal = origin_refusal(request)) return *refusal;
   const std::vector<Deployment>* list = nullptr;
   for (const auto& [alias, l] : models_)
     if (alias == request.model) list = &l;

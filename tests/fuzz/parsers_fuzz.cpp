@@ -2,6 +2,7 @@
 //   0: SSE reader + stream normaliser (vendor dialects)   1: chat request parser
 //   2: gateway config (YAML)                              3: upstream error classification
 //   4: non-stream response normalisation                  5: upstream body builder
+//   6: client region and data tag vocabulary (routing/vocabulary.h)
 // Invariants beyond "no crash": a parsed request re-validates and its upstream body (cut verbatim by
 // core/json_scan) is a JSON object naming the deployment's model; neither an accepted body nor its
 // upstream body repeats a member name in any object (checked on the text, independently of the
@@ -23,6 +24,8 @@
 #include "providers/openai_normalize.h"
 #include "providers/request_builder.h"
 #include "providers/sse_reader.h"
+#include "routing/iso3166.h"
+#include "routing/vocabulary.h"
 
 namespace {
 bool is_json_object(std::string_view text) {
@@ -55,7 +58,7 @@ bool repeats_a_member(std::string_view v) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  const uint8_t which = data[0] % 6;
+  const uint8_t which = data[0] % 7;
   const auto& dialects = providers::all_dialects();
   const auto& dialect = dialects[data[1] % dialects.size()];
   std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
@@ -105,6 +108,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 5: (void)providers::build_upstream_body(in, "m", data[1] & 1); break;
+    case 6: {
+      // A parsed region is a real ISO code and reads back as itself; normalising a tag is idempotent.
+      auto r = routing::parse_region(in);
+      if (r && !r->empty()) {
+        if (!routing::is_iso3166_country(r->country)) __builtin_trap();
+        if (!r->subdivision.empty() && !routing::is_iso3166_subdivision(r->subdivision)) __builtin_trap();
+        auto again = routing::parse_region(r->text());
+        if (!again || *again != *r) __builtin_trap();
+      }
+      const std::string t = routing::normalize_tag(in);
+      if (routing::normalize_tag(t) != t) __builtin_trap();
+      break;
+    }
   }
   return 0;
 }

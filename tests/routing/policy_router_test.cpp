@@ -22,9 +22,12 @@ std::set<std::string> ids(const Plan& p) {
   return out;
 }
 
+// The spare route keeps the policy loadable when the constraints under test exclude everything (a
+// policy that can serve nothing at all is refused when it compiles).
 const std::string kAllCandidates = R"(
     candidates: ["*/*"]
     max_attempts: 16
+  - {name: spare, match: {model: spare}, candidates: [local/*]}
 )";
 
 struct ConstraintCase {
@@ -110,6 +113,7 @@ routes:
     match: {model: auto}
     constraints: {required_inference_regions: [EU]}
     candidates: [deepseek/deepseek-flash, qwen@cn-beijing/qwen-flash, kimi@intl/kimi-k2.6]
+  - {name: spare, match: {model: spare}, candidates: [local/*]}
 )");
   PolicyRouter router(policy, {.clock = &clock});
   auto r = router.plan(request("auto"));

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "routing/policy_router.h"
+#include "routing/vocabulary.h"
 #include "test_util.h"
 
 namespace routing {
@@ -200,10 +201,11 @@ std::string violation(const DeploymentFacts& d, const GenRoute& r, const Request
       if (dsp && (k.doj_dsp_covered_person == "yes" || k.doj_dsp_covered_person == "likely")) return p + " DSP";
       if (has(q.data_tags, "ear_controlled") && !self) return p + " EAR";
     } else if (p == "eu-gdpr") {
-      if (!self && (touches(k.inference_countries, k.inference_excluded, {"CN"}) || touches(k.storage_countries, {}, {"CN"})))
+      // Declared countries decide for self-hosted deployments too ("self" counts as inside).
+      if (touches(k.inference_countries, k.inference_excluded, {"CN"}) || touches(k.storage_countries, {}, {"CN"}))
         return p + " CN";
       if (k.trains_on_customer_data != "no") return p + " training";
-      if (has(q.data_tags, "eu_personal") && !self) {
+      if (has(q.data_tags, "eu_personal")) {
         auto ok = expand({"EEA", "GDPR_ADEQUATE"});
         if (!inside(k.inference_countries, ok) || !inside(k.storage_countries, ok)) return p + " eu_personal";
       }
@@ -229,7 +231,7 @@ bool origin_blocked(const std::string& region, bool eu) {
 TEST(RoutingProperty, RandomPoliciesNeverViolateHardConstraints) {
   std::mt19937_64 rng(20261123);
   const int kPolicies = 1500, kRequests = 12;
-  int plans = 0, refusals = 0, attempts_checked = 0;
+  int plans = 0, refusals = 0, attempts_checked = 0, dead_policies = 0;
   std::set<std::string> refusal_kinds;
   for (int pi = 0; pi < kPolicies; ++pi) {
     std::vector<ProviderInstance> providers;
@@ -242,6 +244,10 @@ TEST(RoutingProperty, RandomPoliciesNeverViolateHardConstraints) {
     const bool eu = coin(rng, 0.2);
     const std::string yaml = to_yaml(routes, eu);
     auto compiled = compile_policy(yaml, "random.yaml", *builtin_catalog(), providers);
+    if (!compiled.ok() && compiled.error().message.find("excludes every candidate of every route") != std::string::npos) {
+      ++dead_policies;  // refused at load: it could serve nothing (the per-request refusals are tested below)
+      continue;
+    }
     ASSERT_TRUE(compiled.ok()) << compiled.error().message << "\n" << yaml;
     const CompiledPolicy& policy = *compiled.value();
     core::ManualClock clock(test::utc(std::uniform_int_distribution<int>(0, 6)(rng), std::uniform_int_distribution<int>(0, 23)(rng), 0));
@@ -330,7 +336,200 @@ TEST(RoutingProperty, RandomPoliciesNeverViolateHardConstraints) {
   EXPECT_GT(refusals, kPolicies * kRequests / 10);
   EXPECT_GT(attempts_checked, plans);
   EXPECT_GE(refusal_kinds.size(), 3u);
-  std::printf("property: %d plans (%d attempts checked), %d refusals\n", plans, attempts_checked, refusals);
+  EXPECT_LT(dead_policies, kPolicies / 4);
+  std::printf("property: %d plans (%d attempts checked), %d refusals, %d policies refused as dead\n", plans,
+              attempts_checked, refusals, dead_policies);
+}
+
+// ---- Adversarial inputs: region and tag spellings, tenant settings against headers, candidates
+// without a region. Ground truth comes from how each input was generated, not from the parser. ----
+
+struct Spelled {
+  std::string text;       // what the client sends
+  std::string canonical;  // what it means ("" = invalid)
+};
+
+std::string decorate(std::mt19937_64& rng, std::string s) {
+  for (auto& c : s)
+    if (coin(rng)) c = static_cast<char>(coin(rng) ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+  if (coin(rng, 0.3)) s = std::string(std::uniform_int_distribution<int>(1, 3)(rng), coin(rng) ? ' ' : '\t') + s;
+  if (coin(rng, 0.3)) s += std::string(std::uniform_int_distribution<int>(1, 3)(rng), ' ');
+  return s;
+}
+
+Spelled gen_region(std::mt19937_64& rng) {
+  static const std::vector<std::pair<std::string, std::string>> valid{
+      {"US", "US"}, {"DE", "DE"}, {"CN", "CN"}, {"SG", "SG"}, {"FR", "FR"}, {"US-NY", "US-NY"}, {"IR", "IR"},
+      {"KP", "KP"}, {"CU", "CU"}, {"UA", "UA"}, {"UA-30", "UA-30"}, {"UA-43", "UA-43"}, {"UA_43", "UA-43"},
+      {"UA43", "UA-43"}, {"RU-CR", "UA-43"}, {"Crimea", "UA-43"}, {"Simferopol", "UA-43"}, {"UA-40", "UA-40"},
+      {"RU-SEV", "UA-40"}, {"Sevastopol", "UA-40"}, {"UA-14", "UA-14"}, {"Donetsk", "UA-14"}, {"DNR", "UA-14"},
+      {"UA-09", "UA-09"}, {"Luhansk", "UA-09"}, {"LNR", "UA-09"}, {"UA-23", "UA-23"}, {"Zaporizhzhia", "UA-23"},
+      {"UA-65", "UA-65"}, {"Kherson", "UA-65"}, {"RU", "RU"}, {"HK", "HK"}};
+  static const std::vector<std::string> invalid{"IRN", "Iran", "XX", "ZZ", "UA-433", "U", "USA", "DEU", "Crimeaa",
+                                                "UA-4", "US--NY", "12", "North Korea", "UA/43", "D E"};
+  if (coin(rng, 0.15)) return {"", ""};
+  if (coin(rng, 0.25)) return {decorate(rng, pick(rng, invalid)), ""};
+  const auto& [text, canonical] = pick(rng, valid);
+  return {decorate(rng, text), canonical};
+}
+
+Spelled gen_tag(std::mt19937_64& rng) {
+  static const std::vector<std::string> valid{"eu_personal", "us_dsp:health", "ear_controlled", "us_gov_related",
+                                              "prc_personal", "us_dsp:biometric"};
+  static const std::vector<std::string> invalid{"eu_personnal", "eu personal", "us_dsp", "ear", "pii", "us_dsp:healt"};
+  if (coin(rng, 0.2)) return {decorate(rng, pick(rng, invalid)), ""};
+  std::string t = pick(rng, valid);
+  const std::string canonical = t;
+  for (auto& c : t)
+    if (c == '_' && coin(rng)) c = '-';
+  return {decorate(rng, t), canonical};
+}
+
+bool origin_blocked_canonical(const std::string& r, bool eu) {
+  const std::string country = r.substr(0, 2);
+  if (has({"CU", "IR", "KP"}, country)) return true;
+  if (has({"UA-43", "UA-40", "UA-14", "UA-09"}, r)) return true;
+  return eu && has({"UA-23", "UA-65"}, r);
+}
+
+TEST(RoutingProperty, AdversarialInputsNeverLoosenTheRules) {
+  std::mt19937_64 rng(20261202);
+  const int kPolicies = 300, kRequests = 20;
+  int plans = 0, invalid = 0, refused = 0, attempts_checked = 0;
+  const std::vector<std::string> qwen_regions{"cn-beijing", "ap-southeast-1", "us-east-1", "cn-hongkong"};
+  for (int pi = 0; pi < kPolicies; ++pi) {
+    std::vector<ProviderInstance> providers;
+    for (const char* t : {"deepseek", "qwen", "kimi", "glm"}) providers.push_back({t, t, {}, true, "", {}});
+    providers[1].regions = qwen_regions;
+    providers[1].configured_regions = subset(rng, qwen_regions, 0.4);
+    if (providers[1].configured_regions.empty()) providers[1].configured_regions = {pick(rng, qwen_regions)};
+    providers[2].configured_regions = {pick(rng, std::vector<std::string>{"intl", "cn"})};
+    providers[3].configured_regions = {pick(rng, std::vector<std::string>{"intl", "cn"})};
+    providers.push_back({"local", "local", {}, true, "", {}});
+    GenRoute route;
+    route.name = "r";
+    route.selectors = {"deepseek/*", "qwen/*", "kimi/*", "glm/*", "local/*"};
+    if (coin(rng, 0.5)) route.presets = subset(rng, kPresets, 0.3);
+    route.max_attempts = 16;
+    route.objective = "weighted";
+    const bool eu = coin(rng, 0.3);
+    // The spare route (never asked for) keeps a policy whose one route the presets kill loadable.
+    const std::string yaml = to_yaml({route}, eu) + "  - {name: spare, match: {model: spare}, candidates: [local/*]}\n";
+    auto compiled = compile_policy(yaml, "adversarial.yaml", *builtin_catalog(), providers);
+    ASSERT_TRUE(compiled.ok()) << compiled.error().message << "\n" << yaml;
+    const CompiledPolicy& policy = *compiled.value();
+    core::ManualClock clock(test::utc(0, 12, 0));
+    PolicyRouter router(compiled.value(), {.clock = &clock});
+
+    for (int qi = 0; qi < kRequests; ++qi) {
+      // The tenant: canonical settings (validated at load in real life), random override list.
+      TenantSettings tenant;
+      std::vector<std::string> tenant_presets;
+      if (coin(rng, 0.5)) tenant.client_region = pick(rng, std::vector<std::string>{"US", "DE", "CN", "IR", "UA-43", "UA-23", "SG"});
+      if (coin(rng, 0.4)) tenant.data_classification = pick(rng, std::vector<std::string>{"public", "internal", "eu_personal", "restricted"});
+      if (coin(rng, 0.3)) tenant.data_tags = subset(rng, std::vector<std::string>{"eu_personal", "us_dsp:health", "ear_controlled"}, 0.5);
+      if (coin(rng, 0.3)) tenant_presets = subset(rng, kPresets, 0.4);
+      for (const auto& p : tenant_presets) tenant.presets |= *preset_bit(p);
+      tenant.override_region = coin(rng, 0.2);
+      tenant.override_classification = coin(rng, 0.2);
+      tenant.override_tags = coin(rng, 0.2);
+      const bool has_tenant = coin(rng, 0.7);
+
+      RequestFeatures f;
+      f.model = "auto";
+      f.est_input_tokens = 100;
+      f.max_tokens = 100;
+      if (has_tenant) {
+        f.tenant = "t";
+        f.tenant_settings = &tenant;
+      }
+      const Spelled region = gen_region(rng);
+      f.client_region = region.text;
+      const bool region_invalid = !region.text.empty() && region.canonical.empty();
+      Spelled cls{"", ""};
+      if (coin(rng, 0.3)) {
+        if (coin(rng, 0.2)) cls = {decorate(rng, "secret"), ""};
+        else {
+          std::string c = pick(rng, std::vector<std::string>{"public", "internal", "eu_personal", "confidential", "us-dsp:health"});
+          cls = {decorate(rng, c), normalize_tag(c)};
+        }
+      }
+      f.data_classification = cls.text;
+      const bool class_invalid = !cls.text.empty() && cls.canonical.empty();
+      std::vector<std::string> header_tags;
+      bool tag_invalid = false;
+      for (int k = std::uniform_int_distribution<int>(0, 3)(rng); k > 0; --k) {
+        Spelled t = gen_tag(rng);
+        f.data_tags.push_back(t.text);
+        if (t.canonical.empty()) tag_invalid = true;
+        else header_tags.push_back(t.canonical);
+      }
+
+      auto result = router.plan(f);
+      if (region_invalid || class_invalid || tag_invalid) {
+        ++invalid;
+        ASSERT_FALSE(result.ok()) << "accepted invalid input: region '" << f.client_region << "' class '"
+                                  << f.data_classification << "'";
+        const core::Error& e = result.error();
+        ASSERT_EQ(e.http_status(), 400) << e.message;
+        const std::string field = region_invalid  ? "x-gateway-client-region"
+                                  : class_invalid ? "x-gateway-data-classification"
+                                                  : "x-gateway-data-tags";
+        ASSERT_EQ(e.param, field) << e.message;
+        ASSERT_NE(e.message.find(field), std::string::npos) << e.message;
+        continue;
+      }
+
+      // What must apply whatever the headers say: every region someone asserted (the tenant's
+      // unless it lets the header override; the header's always), every tag, every preset.
+      std::vector<std::string> regions;
+      if (has_tenant && !tenant.client_region.empty() && !(tenant.override_region && !region.canonical.empty()))
+        regions.push_back(tenant.client_region);
+      if (!region.canonical.empty()) regions.push_back(region.canonical);
+      std::vector<std::string> tags = header_tags;
+      if (has_tenant && !(tenant.override_tags && !f.data_tags.empty()))
+        tags.insert(tags.end(), tenant.data_tags.begin(), tenant.data_tags.end());
+      if (has_tenant && !tenant.data_classification.empty() && !(tenant.override_classification && !cls.canonical.empty()))
+        tags.push_back(tenant.data_classification);
+      if (!cls.canonical.empty()) tags.push_back(cls.canonical);
+      GenRoute oracle_route = route;
+      if (has_tenant) oracle_route.presets.insert(oracle_route.presets.end(), tenant_presets.begin(), tenant_presets.end());
+      const bool blocked =
+          std::any_of(regions.begin(), regions.end(), [&](const std::string& r) { return origin_blocked_canonical(r, eu); });
+
+      if (!result.ok()) {
+        ++refused;
+        const int status = result.error().http_status();
+        ASSERT_TRUE(status == 403 || status == 503) << status << " " << result.error().message;
+        continue;
+      }
+      ++plans;
+      ASSERT_FALSE(blocked) << "served a client from a sanctioned region: tenant '" << tenant.client_region
+                            << "' header '" << f.client_region << "'";
+      for (const auto& a : result->attempts) {
+        const DeploymentFacts* d = policy.find(a.deployment.id);
+        ASSERT_NE(d, nullptr);
+        for (const auto& inst : providers)
+          if (inst.name == d->deployment.provider && !inst.configured_regions.empty())
+            ASSERT_TRUE(has(inst.configured_regions, d->deployment.region))
+                << a.deployment.id << " is outside the instance's configured regions";
+        RequestFeatures q = f;
+        q.data_tags = tags;
+        for (const auto& r : regions.empty() ? std::vector<std::string>{""} : regions) {
+          q.client_region = r;
+          const std::string why = violation(*d, oracle_route, q, a.est_cost_usd);
+          ASSERT_EQ(why, "") << a.deployment.id << " violates " << why << " (region " << r << ")\n" << yaml;
+        }
+        ++attempts_checked;
+      }
+    }
+  }
+  EXPECT_GT(plans, kPolicies * kRequests / 10);
+  EXPECT_GT(invalid, kPolicies * kRequests / 10);
+  EXPECT_GT(refused, kPolicies * kRequests / 20);
+  EXPECT_GT(attempts_checked, plans);
+  std::printf("adversarial: %d plans (%d attempts checked), %d invalid inputs refused, %d refusals\n", plans,
+              attempts_checked, invalid, refused);
 }
 
 }  // namespace

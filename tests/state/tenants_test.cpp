@@ -1,4 +1,5 @@
 #include "gateway/tenants.h"
+#include "routing/policy.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -33,7 +34,8 @@ tenants:
   const Tenant* t = d->find("acme");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->client_region, "DE");
-  EXPECT_EQ(t->compliance_profile, "eu-gdpr");
+  EXPECT_EQ(t->compliance_profiles, std::vector<std::string>{"eu-gdpr"});
+  EXPECT_EQ(t->routing.presets, routing::kPresetEuGdpr);
   EXPECT_EQ(*t->budget.daily, core::Money::from_usd(5));
   EXPECT_EQ(t->budget.monthly->pico, 100'500'000'000'000);
   EXPECT_TRUE(t->budget.hard);

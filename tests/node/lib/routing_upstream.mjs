@@ -146,7 +146,7 @@ export function pricedPolicy(name, models = ['priced']) {
   return `version: 1\nname: ${name}\ncatalog:\n  - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}\nroutes:\n${routes}`;
 }
 
-export async function startPolicyGateway({ policy, providers, routing, env = {}, upstream = {}, server = {} }) {
+export async function startPolicyGateway({ policy, providers, routing, env = {}, upstream = {}, server = {}, tenants }) {
   const dir = tmpDir('gw-routing-');
   const policyPath = path.join(dir, 'policy.yaml');
   fs.writeFileSync(policyPath, policy);
@@ -157,6 +157,7 @@ export async function startPolicyGateway({ policy, providers, routing, env = {},
   c.providers = providers;
   c.policy = policyPath;
   if (routing) c.routing = routing;
+  if (tenants) c.tenants = tenants;
   const gw = await startGateway({ config: c, env });
   gw.policyPath = policyPath;
   gw.policyDir = dir;
