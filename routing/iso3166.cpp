@@ -1,6 +1,6 @@
 // ISO 3166-1 alpha-2 country codes and ISO 3166-2 subdivision codes, sorted (binary search).
 // Generated from Debian iso-codes 4.15.0 (/usr/share/iso-codes/json/iso_3166-{1,2}.json):
-//   python3: sorted(x["alpha_2"] ...) / sorted(x["code"] ...), 249 countries, 5127 subdivisions.
+//   python3: sorted(x["alpha_2"] ...) / sorted(x["code"] ...), 249 countries, 5127 subdivisions; plus XK.
 // Regenerate when ISO publishes changes; data, not logic.
 #include "routing/iso3166.h"
 
@@ -10,7 +10,9 @@
 namespace routing {
 namespace {
 
-constexpr std::array<std::string_view, 249> kCountries{
+// Plus XK (Kosovo): a user-assigned code, not ISO, but the one the European Commission, GeoIP
+// databases and CLDR use, so clients located there send it.
+constexpr std::array<std::string_view, 250> kCountries{
     "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA",
     "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV",
     "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU",
@@ -25,7 +27,7 @@ constexpr std::array<std::string_view, 249> kCountries{
     "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM",
     "SN", "SO", "SR", "SS", "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL",
     "TM", "TN", "TO", "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE",
-    "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+    "VG", "VI", "VN", "VU", "WF", "WS", "XK", "YE", "YT", "ZA", "ZM", "ZW",
 };
 
 constexpr std::array<std::string_view, 5127> kSubdivisions{
