@@ -184,6 +184,45 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
   return worst;
 }
 
+// What an attempt is accounted with. The provider's usage when it reported one; otherwise, for an
+// attempt that may have consumed tokens (the upstream took the request, or content reached the
+// client) the gateway's estimate: the prompt estimate (the local engine's exact count when it has
+// one) plus the completion tokens relayed so far. Budgets, the cost counter and the ledger all use
+// this one figure. nullopt: nothing was consumed (refused, failed before the upstream answered).
+struct AccountedUsage {
+  core::Usage usage;
+  const char* source = "provider";
+};
+std::optional<AccountedUsage> accounted_usage(const providers::AttemptResult& r, int64_t est_prompt_tokens) {
+  if (r.usage.present) return AccountedUsage{r.usage, "provider"};
+  if (!r.request_sent && !r.content_sent) return std::nullopt;
+  AccountedUsage a;
+  a.source = "estimated";
+  a.usage.present = true;
+  a.usage.prompt_tokens = r.counted_prompt_tokens >= 0 ? r.counted_prompt_tokens : est_prompt_tokens;
+  a.usage.completion_tokens = r.relayed_tokens;
+  return a;
+}
+
+LedgerEntry ledger_entry(const std::string& ledger_id, const AccessRecord& rec, const std::string& tenant,
+                         const Caller& caller, const std::string& deployment, const providers::AttemptResult& r,
+                         const AccountedUsage& acc, core::Money cost) {
+  LedgerEntry e;
+  e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch()).count();
+  e.tenant = tenant;
+  e.key_id = caller.key_id;
+  e.request_id = ledger_id;
+  e.client_request_id = rec.request_id;
+  e.deployment = deployment;
+  e.status = r.error ? std::string("error:") + core::to_string(r.error->kind) : "ok";
+  e.attempt = rec.attempts;
+  e.usage_source = acc.source;
+  e.usage = acc.usage;
+  e.cost = cost;
+  return e;
+}
+
 }  // namespace
 
 core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
@@ -196,6 +235,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   } in_flight{app};
   const std::string tenant = caller.tenant_name();
   rec.tenant = tenant;
+  const std::string ledger_id = new_ledger_id();  // the ledger's key; the client's id is only echoed
 
   auto fail = [&](const core::Error& e) -> int {
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
@@ -355,30 +395,21 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     if (!(r.error && r.error->kind == core::ErrorKind::cancelled)) router->record(outcome);
     app.metrics.attempt_done(attempt.deployment.id, r.error ? core::to_string(r.error->kind) : "ok", attempt_s,
                              std::chrono::duration<double>(r.ttft).count(), req.stream);
-    app.metrics.tokens(attempt.deployment.id, r.usage);
     std::optional<core::Money> cost;
     bool durable = true;
-    if (r.usage.present) {
-      rec.usage = r.usage;
-      cost = router->cost(*plan, attempt.deployment.id, r.usage, std::chrono::system_clock::now());
+    if (auto acc = accounted_usage(r, features.est_input_tokens)) {
+      app.metrics.tokens(attempt.deployment.id, acc->usage);
+      rec.usage = acc->usage;
+      cost = router->cost(*plan, attempt.deployment.id, acc->usage, std::chrono::system_clock::now());
       if (cost) {
         app.metrics.cost(tenant, attempt.deployment.id, cost->usd());
         rec.cost_usd = core::format_usd(*cost);
       }
       spend.any = true;
       spend.cost += cost.value_or(core::Money{0});
-      spend.tokens += r.usage.total_tokens();
-      LedgerEntry entry;
-      entry.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
-      entry.tenant = tenant;
-      entry.key_id = caller.key_id;
-      entry.request_id = rec.request_id;
-      entry.deployment = attempt.deployment.id;
-      entry.status = r.error ? std::string("error:") + core::to_string(r.error->kind) : "ok";
-      entry.attempt = rec.attempts;
-      entry.usage = r.usage;
-      entry.cost = cost.value_or(core::Money{0});
+      spend.tokens += acc->usage.total_tokens();
+      LedgerEntry entry =
+          ledger_entry(ledger_id, rec, tenant, caller, attempt.deployment.id, r, *acc, cost.value_or(core::Money{0}));
       // Before the final bytes: the client never holds a complete answer the ledger lacks.
       durable = co_await ledger_durable(app, std::move(entry));
     }

@@ -3,24 +3,29 @@
 #include <sqlite3.h>
 
 #include <cstdio>
+#include <random>
 
 #include "core/json_writer.h"
 
 namespace gateway {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 1: request_id was the client's x-request-id (unique with attempt: clients could collide).
+// 2: request_id is the gateway's own id; client_request_id and usage_source added.
+constexpr int kSchemaVersion = 2;
 
-const char* kSchema = R"sql(
+const char* kSpendTable = R"sql(
 CREATE TABLE IF NOT EXISTS spend (
   id                 INTEGER PRIMARY KEY,
   ts_ms              INTEGER NOT NULL,
   tenant             TEXT    NOT NULL,
   key_id             TEXT    NOT NULL,
   request_id         TEXT    NOT NULL,
+  client_request_id  TEXT    NOT NULL DEFAULT '',
   attempt            INTEGER NOT NULL,
   deployment         TEXT    NOT NULL,
   status             TEXT    NOT NULL,
+  usage_source       TEXT    NOT NULL DEFAULT 'provider',
   prompt_tokens      INTEGER NOT NULL,
   cached_tokens      INTEGER NOT NULL,
   cache_write_tokens INTEGER NOT NULL,
@@ -29,8 +34,29 @@ CREATE TABLE IF NOT EXISTS spend (
   cost_pico          INTEGER NOT NULL,
   UNIQUE (request_id, attempt)
 );
+)sql";
+
+const char* kSpendIndexes = R"sql(
 CREATE INDEX IF NOT EXISTS spend_tenant_ts ON spend (tenant, ts_ms);
 CREATE INDEX IF NOT EXISTS spend_ts ON spend (ts_ms);
+CREATE INDEX IF NOT EXISTS spend_client_request ON spend (client_request_id);
+)sql";
+
+// Version 1 -> 2 in one transaction: the old rows keep their row ids, their client id moves to
+// client_request_id and their gateway id becomes "v1-<row id>" (unique, and never a UUID).
+const char* kMigrateV1 = R"sql(
+ALTER TABLE spend RENAME TO spend_v1;
+DROP INDEX IF EXISTS spend_tenant_ts;
+DROP INDEX IF EXISTS spend_ts;
+)sql";
+const char* kCopyV1 = R"sql(
+INSERT INTO spend (id, ts_ms, tenant, key_id, request_id, client_request_id, attempt, deployment, status,
+                   usage_source, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens,
+                   reasoning_tokens, cost_pico)
+  SELECT id, ts_ms, tenant, key_id, 'v1-' || id, request_id, attempt, deployment, status, 'provider',
+         prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens, cost_pico
+  FROM spend_v1;
+DROP TABLE spend_v1;
 )sql";
 
 std::string sqlite_message(sqlite3* db, int rc) {
@@ -92,7 +118,44 @@ std::string explain_open_failure(const std::string& path, int rc, const std::str
   return detail;
 }
 
+// Creates the current schema, or migrates an older one, inside the caller's transaction.
+int create_or_migrate(sqlite3* db, int version, std::string* err) {
+  int rc = SQLITE_OK;
+  if (version == 1) {
+    rc = exec(db, kMigrateV1, err);
+    if (rc == SQLITE_OK) rc = exec(db, kSpendTable, err);
+    if (rc == SQLITE_OK) rc = exec(db, kCopyV1, err);
+  } else {
+    rc = exec(db, kSpendTable, err);
+  }
+  if (rc == SQLITE_OK) rc = exec(db, kSpendIndexes, err);
+  if (rc == SQLITE_OK) rc = exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str(), err);
+  return rc;
+}
+
 }  // namespace
+
+std::string new_ledger_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch()).count());
+  const uint64_t r1 = rng(), r2 = rng();
+  unsigned char b[16];
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+  b[6] = static_cast<unsigned char>(0x70 | ((r1 >> 8) & 0x0f));  // version 7
+  b[7] = static_cast<unsigned char>(r1);
+  b[8] = static_cast<unsigned char>(0x80 | ((r1 >> 16) & 0x3f));  // RFC 4122 variant
+  for (int i = 9; i < 16; ++i) b[i] = static_cast<unsigned char>(r2 >> (8 * (i - 9)));
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
+    s += hex[b[i] >> 4];
+    s += hex[b[i] & 15];
+  }
+  return s;
+}
 
 core::Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, size_t max_queue, bool fsync_commits) {
   std::unique_ptr<Ledger> l(new Ledger());
@@ -122,17 +185,24 @@ core::Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, size
   rc = exec(l->wdb_, fsync_commits ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", &err);
   if (rc != SQLITE_OK) return fail(rc, err);
 
-  std::string version;
-  rc = query_text(l->wdb_, "PRAGMA user_version", &version, &err);
-  if (rc != SQLITE_OK) return fail(rc, err);
-  if (std::stoi(version.empty() ? "0" : version) > kSchemaVersion)
-    return fail(SQLITE_ERROR, "schema version " + version + " is newer than this gateway understands (" +
-                                  std::to_string(kSchemaVersion) + ")");
   // Creating the schema (or an empty write transaction on an existing one) proves we can write.
+  // The version is read inside the write transaction: two processes opening an old file at once
+  // migrate it once.
   rc = exec(l->wdb_, "BEGIN IMMEDIATE", &err);
   if (rc != SQLITE_OK) return fail(rc, err);
-  rc = exec(l->wdb_, kSchema, &err);
-  if (rc == SQLITE_OK) rc = exec(l->wdb_, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str(), &err);
+  std::string version;
+  rc = query_text(l->wdb_, "PRAGMA user_version", &version, &err);
+  if (rc != SQLITE_OK) {
+    exec(l->wdb_, "ROLLBACK", nullptr);
+    return fail(rc, err);
+  }
+  const int found = std::atoi(version.c_str());
+  if (found > kSchemaVersion) {
+    exec(l->wdb_, "ROLLBACK", nullptr);
+    return fail(SQLITE_ERROR, "schema version " + version + " is newer than this gateway understands (" +
+                                  std::to_string(kSchemaVersion) + ")");
+  }
+  rc = create_or_migrate(l->wdb_, found, &err);
   if (rc != SQLITE_OK) {
     exec(l->wdb_, "ROLLBACK", nullptr);
     return fail(rc, err);
@@ -143,7 +213,8 @@ core::Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, size
   rc = sqlite3_prepare_v3(l->wdb_,
                           "INSERT OR IGNORE INTO spend (ts_ms, tenant, key_id, request_id, attempt, deployment, status,"
                           " prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens,"
-                          " cost_pico) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                          " cost_pico, client_request_id, usage_source)"
+                          " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
                           -1, SQLITE_PREPARE_PERSISTENT, &l->insert_, nullptr);
   if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->wdb_, rc));
 
@@ -151,14 +222,11 @@ core::Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, size
   if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->rdb_, rc));
   sqlite3_busy_timeout(l->rdb_, 5000);
 
-  rc = sqlite3_open_v2(path.c_str(), &l->cdb_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->cdb_, rc));
-  sqlite3_busy_timeout(l->cdb_, 5000);
-  // No automatic checkpoint inside the writer's commits; the hook wakes the checkpointer instead.
+  // No automatic checkpoint inside COMMIT: the writer checkpoints between commits (the hook only
+  // records the WAL's size), so entries are durable before their checkpoint is paid for.
   sqlite3_wal_autocheckpoint(l->wdb_, 0);
   sqlite3_wal_hook(l->wdb_, &Ledger::wal_hook, l.get());
 
-  l->checkpointer_ = std::thread([p = l.get()] { p->checkpoint_loop(); });
   l->writer_ = std::thread([p = l.get()] { p->writer_loop(); });
   return l;
 }
@@ -170,47 +238,27 @@ Ledger::~Ledger() {
       stop_ = true;
     }
     not_empty_.notify_all();
-    writer_.join();
-  }
-  if (checkpointer_.joinable()) {
-    {
-      std::lock_guard lk(ckpt_mu_);
-      ckpt_stop_ = true;
-    }
-    ckpt_cv_.notify_all();
-    checkpointer_.join();
+    writer_.join();  // the writer's last act is a TRUNCATE checkpoint
   }
   sqlite3_finalize(insert_);
-  if (cdb_) sqlite3_close_v2(cdb_);
-  if (wdb_) sqlite3_close_v2(wdb_);
   if (rdb_) sqlite3_close_v2(rdb_);
+  if (wdb_) sqlite3_close_v2(wdb_);
 }
 
 int Ledger::wal_hook(void* self, sqlite3*, const char*, int pages) {
-  constexpr int kCheckpointPages = 1000;  // SQLite's default auto-checkpoint threshold (~4 MB)
-  if (pages >= kCheckpointPages) {
-    auto* l = static_cast<Ledger*>(self);
-    {
-      std::lock_guard lk(l->ckpt_mu_);
-      l->ckpt_wanted_ = true;
-    }
-    l->ckpt_cv_.notify_one();
-  }
+  static_cast<Ledger*>(self)->wal_pages_ = pages;
   return SQLITE_OK;
 }
 
-void Ledger::checkpoint_loop() {
-  for (;;) {
-    {
-      std::unique_lock lk(ckpt_mu_);
-      ckpt_cv_.wait(lk, [&] { return ckpt_wanted_ || ckpt_stop_; });
-      if (ckpt_stop_) return;
-      ckpt_wanted_ = false;
-    }
-    int log = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(cdb_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-      std::fprintf(stderr, "gateway: spend ledger %s: checkpoint failed: %s\n", path_.c_str(), sqlite3_errmsg(cdb_));
+void Ledger::checkpoint(bool truncate) {
+  int log = 0, done = 0;
+  int rc = sqlite3_wal_checkpoint_v2(wdb_, nullptr, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+                                     &log, &done);
+  if (rc == SQLITE_OK && (truncate || done >= log)) {
+    wal_pages_ = 0;
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  } else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    std::fprintf(stderr, "gateway: spend ledger %s: checkpoint failed: %s\n", path_.c_str(), sqlite3_errmsg(wdb_));
   }
 }
 
@@ -269,6 +317,9 @@ bool Ledger::commit_batch(std::deque<Pending>& batch, std::string* error) {
     sqlite3_bind_int64(insert_, 11, e.usage.completion_tokens);
     sqlite3_bind_int64(insert_, 12, e.usage.reasoning_tokens);
     sqlite3_bind_int64(insert_, 13, e.cost.pico);
+    sqlite3_bind_text(insert_, 14, e.client_request_id.data(), static_cast<int>(e.client_request_id.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 15, e.usage_source.data(), static_cast<int>(e.usage_source.size()), SQLITE_STATIC);
     rc = sqlite3_step(insert_);
     if (rc != SQLITE_DONE) {
       *error = sqlite_message(wdb_, rc);
@@ -293,8 +344,18 @@ void Ledger::writer_loop() {
   for (;;) {
     {
       std::unique_lock lk(mu_);
-      not_empty_.wait(lk, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stop_ and nothing left: everything appended is durable
+      auto ready = [&] { return stop_ || !queue_.empty(); };
+      if (wal_pages_ > 0 && !not_empty_.wait_for(lk, kIdleCheckpoint, ready)) {
+        lk.unlock();
+        checkpoint(true);  // idle: fold the WAL into the database and truncate it
+        continue;
+      }
+      not_empty_.wait(lk, ready);
+      if (queue_.empty()) {  // stop_ and nothing left: everything appended is durable
+        lk.unlock();
+        checkpoint(true);
+        return;
+      }
       size_t n = std::min(queue_.size(), kMaxBatch);
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
@@ -328,6 +389,8 @@ void Ledger::writer_loop() {
     }
     durable_cv_.notify_all();
     batch.clear();
+    // After the callbacks: the checkpoint's fsync delays the next commit, never this one.
+    if (wal_pages_ >= kCheckpointPages) checkpoint(false);
   }
 }
 

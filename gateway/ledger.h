@@ -9,7 +9,14 @@
 // Writes never happen on the caller's thread: append() enqueues (bounded queue), one writer thread
 // commits whatever is queued in one transaction (group commit: as soon as the previous commit
 // finished, up to kMaxBatch entries), then runs each entry's on_durable callback on the writer
-// thread. An entry is keyed by (request_id, attempt): appending it again (a replay) is a no-op.
+// thread. An entry is keyed by (request_id, attempt), request_id being the gateway's own id for the
+// request (new_ledger_id()): appending the same entry again (a replay) is a no-op. The client's
+// x-request-id is kept in client_request_id, which is not unique: clients reuse ids, on purpose or not.
+//
+// The WAL stays bounded: after a group commit that leaves it past kCheckpointPages the writer
+// checkpoints it (nothing else writes, so the checkpoint completes and the next commit starts the WAL
+// from its beginning); after kIdleCheckpoint without appends, and when the ledger closes, the writer
+// checkpoints with TRUNCATE, so an idle or stopped gateway leaves an empty WAL file.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -33,15 +40,27 @@ namespace gateway {
 
 struct LedgerEntry {
   int64_t ts_ms = 0;  // completion time, Unix ms (UTC)
-  std::string tenant, key_id, request_id, deployment, status;
+  std::string tenant, key_id;
+  std::string request_id;         // the gateway's id of the request (new_ledger_id())
+  std::string client_request_id;  // the client's x-request-id (or the echoed one); not unique
+  std::string deployment, status;
   int attempt = 0;  // attempt number within the request; (request_id, attempt) is unique
+  // "provider": the usage the upstream reported; "estimated": the gateway's figure for an attempt
+  // that consumed tokens without reporting them (client gone, stream cut, usage rejected).
+  std::string usage_source = "provider";
   core::Usage usage;
   core::Money cost;
 };
 
+// A new request id for the ledger: a UUIDv7 (48-bit Unix ms time, then random bits), so ids sort
+// by time and never collide across replicas in practice.
+std::string new_ledger_id();
+
 class Ledger {
  public:
   static constexpr size_t kMaxBatch = 4096;
+  static constexpr int kCheckpointPages = 1000;  // WAL frames (4 KiB pages) that trigger a checkpoint
+  static constexpr std::chrono::milliseconds kIdleCheckpoint{1000};
 
   // Opens or creates the database: schema, quick integrity check, WAL. A corrupt, foreign or
   // unwritable file is an error whose message names the path and what is wrong.
@@ -82,6 +101,7 @@ class Ledger {
   size_t queue_depth() const;
   uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
   uint64_t commit_failures() const { return commit_failures_.load(std::memory_order_relaxed); }
+  uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
   const std::string& path() const { return path_; }
 
  private:
@@ -91,14 +111,15 @@ class Ledger {
   };
   Ledger() = default;
   void writer_loop();
-  void checkpoint_loop();
   static int wal_hook(void* self, sqlite3* db, const char* name, int pages);
   bool commit_batch(std::deque<Pending>& batch, std::string* error);
+  // On the writer thread: PASSIVE after a commit past kCheckpointPages, TRUNCATE when idle/closing.
+  void checkpoint(bool truncate);
 
   std::string path_;
   sqlite3* wdb_ = nullptr;  // writer connection (writer thread only after open)
   sqlite3* rdb_ = nullptr;  // reader connection for reports (guarded by read_mu_)
-  sqlite3* cdb_ = nullptr;  // checkpointer connection (checkpoint thread only)
+  int wal_pages_ = 0;       // frames in the WAL after the last commit (writer thread)
   sqlite3_stmt* insert_ = nullptr;
   mutable std::mutex read_mu_;
 
@@ -109,14 +130,8 @@ class Ledger {
   uint64_t appended_ = 0;  // sequence numbers: entries appended so far
   uint64_t durable_ = 0;   // entries committed so far (in append order)
   bool stop_ = false;
-  std::atomic<uint64_t> commits_{0}, commit_failures_{0};
+  std::atomic<uint64_t> commits_{0}, commit_failures_{0}, checkpoints_{0};
   std::thread writer_;
-  // Checkpoints run on their own thread and connection (PASSIVE: never blocks the writer), so the
-  // checkpoint's fsync is not paid by whichever commit happens to cross the WAL size threshold.
-  std::mutex ckpt_mu_;
-  std::condition_variable ckpt_cv_;
-  bool ckpt_wanted_ = false, ckpt_stop_ = false;
-  std::thread checkpointer_;
 };
 
 }  // namespace gateway

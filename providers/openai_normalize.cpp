@@ -70,6 +70,22 @@ bool carries_content(element v) {
   return !v.is_null();
 }
 
+// Completion tokens a delta member carries, estimated like the prompt estimate: a code point of
+// three or more UTF-8 bytes (CJK) about one token, other text about four bytes a token; at least
+// one per member that carries anything (streams send about one token per chunk).
+int64_t estimate_delta_tokens(element v) {
+  if (!v.is_string()) return 1;
+  std::string_view t(v.get_string().value_unsafe());
+  int64_t wide = 0, other = 0;
+  for (unsigned char c : t) {
+    if (c >= 0xE0) ++wide, other -= 2;  // its two continuation bytes follow
+    else ++other;
+  }
+  if (other < 0) other = 0;
+  int64_t n = wide + (other + 3) / 4;
+  return n > 0 ? n : 1;
+}
+
 thread_local simdjson::dom::parser tl_parser;
 
 // Parses with the thread's parser from a padded copy in a reused buffer (no allocation per call).
@@ -328,8 +344,11 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
       if (cm.get(2, delta) && delta.is_object()) {
         const Members dm(kDeltaKeys, delta.get_object().value_unsafe());
         element x;
-        for (size_t i = 0; i < kDeltaKeys.size() && !step.content; ++i)
-          if (dm.get(i, x) && carries_content(x)) step.content = true;
+        for (size_t i = 0; i < kDeltaKeys.size(); ++i)
+          if (dm.get(i, x) && carries_content(x)) {
+            step.content = true;
+            step.est_tokens += estimate_delta_tokens(x);
+          }
       }
     }
   }
