@@ -1,5 +1,6 @@
 #include "providers/openai_compatible.h"
 
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <cstdlib>
@@ -163,14 +164,33 @@ class OpenAICompatibleProvider final : public Provider {
     auto last_event = std::chrono::steady_clock::now();
     auto grace_end = std::chrono::steady_clock::time_point::max();
     bool saw_done = false, client_left = false;
+    // Armed when the client leaves after the finish chunk: aborts the read once the grace is over.
+    auto executor = co_await asio::this_coro::executor;
+    auto grace_timer = std::make_shared<core::SteadyTimer>(executor);
+    struct GraceGuard {
+      const AttemptContext& ctx;
+      std::shared_ptr<core::SteadyTimer> timer;
+      ~GraceGuard() {
+        timer->cancel();
+        if (ctx.cancel) ctx.cancel->fn = nullptr;  // it refers to this frame
+      }
+    } grace_guard{ctx, grace_timer};
+    auto start_grace = [&] {
+      client_left = true;
+      client_gone(res);
+      grace_end = std::chrono::steady_clock::now() + kUsageGrace;
+      grace_timer->expires_at(grace_end);
+      grace_timer->async_wait([raw = &ex](const boost::system::error_code& ec) {
+        if (!ec) raw->cancel();
+      });
+    };
     // False when the client is gone; after the finish chunk that starts the grace read instead.
     auto send = [&](std::string_view data) -> core::Task<bool> {
       if (client_left) co_return true;
       if (co_await sink.send(data)) co_return true;
       client_gone(res);
       if (norm.finish_reason().empty() || norm.usage().present) co_return false;
-      client_left = true;
-      grace_end = std::chrono::steady_clock::now() + kUsageGrace;
+      start_grace();
       co_return true;
     };
     for (;;) {
@@ -223,7 +243,8 @@ class OpenAICompatibleProvider final : public Provider {
               held.clear();
               if (stop) break;
             }
-            if (!norm.finish_reason().empty() && ctx.cancel) ctx.cancel->fn = nullptr;
+            if (!norm.finish_reason().empty() && !norm.usage().present && ctx.cancel)
+              ctx.cancel->fn = [&start_grace, &client_left] { if (!client_left) start_grace(); };
             if (!co_await send(step.out)) { stop = true; break; }
             if (!client_left) res.relayed_tokens += step.est_tokens;
             break;
