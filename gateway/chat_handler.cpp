@@ -335,6 +335,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       int status = fail(e);
       if (e.retry_after.count() > 0)
         io.set_header("retry-after", std::to_string((e.retry_after.count() + 999) / 1000));
+      if (e.code == "request_exceeds_tpm") io.set_header("x-should-retry", "false");  // OpenAI SDKs honour it
       co_await io.respond(status, "application/json", error_json(e));
       app.metrics.request_done(req.model, "none", status, seconds_since(t0));
       co_return status;

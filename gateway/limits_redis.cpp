@@ -124,6 +124,7 @@ std::string RedisLimitStore::key(const std::string& tenant, const std::string& r
 
 core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money worst_case_cost,
                                                    int64_t worst_case_tokens, core::WallTime now) {
+  if (auto never = tpm_never_fits(t, worst_case_tokens)) return *never;
   Reservation r;
   r.tenant = t.name;
   r.reserved_cost = worst_case_cost;

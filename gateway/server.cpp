@@ -139,6 +139,7 @@ class Session final : public SessionBase, public ClientIo {
       const auto& [k, v] = headers_[i];
       core::append_header(out, k, v);
       has_retry_after |= beast::iequals(k, "retry-after");
+      has_retry_after |= beast::iequals(k, "x-should-retry") && v == "false";  // never worth retrying
     }
     // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already.
     if ((status == 503 || status == 429) && !has_retry_after) out += "Retry-After: 1\r\n";

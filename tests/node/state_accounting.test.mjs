@@ -28,7 +28,11 @@ const OUT_PICO = 20_000_000n; // $20 per 1M tokens
 const PROMPT = 'count me';
 const EST_PROMPT = Math.floor((Buffer.byteLength(PROMPT) + 3) / 4) + 4 + 3;
 const DAILY_USD = 1;
-const KEYS = { acct: 'gwk_acct_' + crypto.randomBytes(12).toString('hex'), other: 'gwk_other_' + crypto.randomBytes(12).toString('hex') };
+const KEYS = {
+  acct: 'gwk_acct_' + crypto.randomBytes(12).toString('hex'),
+  other: 'gwk_other_' + crypto.randomBytes(12).toString('hex'),
+  tight: 'gwk_tight_' + crypto.randomBytes(12).toString('hex'),
+};
 const PLAIN = { pieces: undefined, pieceDelayMs: 0, cutAfterPieces: undefined, usageDelayMs: 0, usageNever: false, bodyDelayMs: 0, delayMs: 0 };
 
 let up, gw, cfgPath, ledgerPath;
@@ -48,6 +52,7 @@ before(async () => {
   c.tenants = {
     acct: { keys: [{ id: 'a1', sha256: hash(KEYS.acct) }], budget: { daily_usd: DAILY_USD, hard: true } },
     other: { keys: [{ id: 'o1', sha256: hash(KEYS.other) }], budget: { daily_usd: DAILY_USD, hard: true } },
+    tight: { keys: [{ id: 't1', sha256: hash(KEYS.tight) }], limits: { tpm: 100 } },
   };
   c.state = { ledger_path: ledgerPath };
   cfgPath = path.join(dir, 'gateway.yaml');
@@ -269,4 +274,22 @@ test('the same x-request-id from two tenants: every request billed, ids echoed; 
   }
   const ic = await run(SQLITE, [ledgerPath, 'PRAGMA integrity_check'], { timeoutMs: 10000 });
   assert.equal(ic.stdout.trim(), 'ok');
+});
+
+test('a request whose own worst case exceeds the tpm limit: 429 saying it can never fit, no Retry-After, x-should-retry: false', async () => {
+  up.set({ ...PLAIN });
+  const before = up.requests.length;
+  const id = rid('never-fits');
+  // Worst case = prompt estimate + max_tokens 200 > 100, in an empty window.
+  const r = await request(gw.url + '/v1/chat/completions', { method: 'POST', body: body(false), headers: { ...auth('tight'), 'x-request-id': id } });
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.json.error.code, 'request_exceeds_tpm');
+  assert.match(r.json.error.message, /can never fit the rate limit of 100 tokens per minute for tenant 'tight'/);
+  assert.equal(r.headers['retry-after'], undefined);
+  assert.equal(r.headers['x-should-retry'], 'false');
+  assert.equal(up.requests.length, before, 'nothing sent upstream');
+  assert.deepEqual(await rows(`client_request_id = '${id}'`), []);
+  // One that fits is served: max_tokens 50 + the estimate <= 100.
+  const ok = await request(gw.url + '/v1/chat/completions', { method: 'POST', body: body(false, { max_tokens: 50 }), headers: auth('tight') });
+  assert.equal(ok.status, 200, ok.text);
 });
