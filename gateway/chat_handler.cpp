@@ -204,6 +204,26 @@ std::optional<AccountedUsage> accounted_usage(const providers::AttemptResult& r,
   return a;
 }
 
+// An upstream usage report that cannot be true (a malformed count, or more tokens than the
+// deployment's context window plus max output) fails the attempt as the upstream's error, counted,
+// and is dropped: the attempt is then accounted with the estimate, never priced from it.
+void reject_implausible_usage(App& app, providers::AttemptResult& r, const routing::PlannedAttempt& attempt) {
+  if (!r.usage.present) return;
+  std::string why;
+  if (r.usage.malformed) why = "a token count that is negative, fractional, too large or not a number";
+  else if (attempt.max_usage_tokens > 0 && r.usage.total_tokens() > attempt.max_usage_tokens)
+    why = std::to_string(r.usage.total_tokens()) + " tokens, more than the deployment's context window plus max output (" +
+          std::to_string(attempt.max_usage_tokens) + ")";
+  else return;
+  app.metrics.error("upstream_usage_invalid");
+  r.usage = core::Usage{};
+  r.usage_chunk.clear();
+  if (!r.error)
+    r.error = core::make_error(core::ErrorKind::server_error,
+                               attempt.deployment.id + " reported impossible usage: " + why, core::ErrorSource::upstream,
+                               "invalid_upstream_usage");
+}
+
 LedgerEntry ledger_entry(const std::string& ledger_id, const AccessRecord& rec, const std::string& tenant,
                          const Caller& caller, const std::string& deployment, const providers::AttemptResult& r,
                          const AccountedUsage& acc, core::Money cost) {
@@ -382,6 +402,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     const auto ta = Clock::now();
     router->attempt_started(attempt.deployment.id);
     providers::AttemptResult r = co_await provider->chat(ctx, req.stream ? &out : nullptr);
+    reject_implausible_usage(app, r, attempt);
     const double attempt_s = seconds_since(ta);
 
     routing::AttemptOutcome outcome;

@@ -30,6 +30,23 @@ int64_t int_member(const auto& members, size_t i) {
   return members.get(i, v) ? int_of(v) : 0;
 }
 
+// A token count: a non-negative integer (an integral JSON number up to 2^53 counts too); absent or
+// null is 0. Anything else sets `bad` and reads as 0, never wrapped or truncated into a price.
+int64_t count_member(const auto& members, size_t i, bool& bad) {
+  element v;
+  if (!members.get(i, v) || v.is_null()) return 0;
+  if (v.is_int64()) {
+    int64_t n = v.get_int64().value_unsafe();
+    if (n >= 0) return n;
+  } else if (v.is_double()) {
+    double d = v.get_double().value_unsafe();
+    if (d >= 0 && d <= 9007199254740992.0 && d == static_cast<double>(static_cast<int64_t>(d)))
+      return static_cast<int64_t>(d);
+  }
+  bad = true;  // negative, fractional, beyond int64 (uint64), a string, an object...
+  return 0;
+}
+
 constexpr std::array<std::string_view, 6> kUsageKeys{"prompt_tokens", "completion_tokens", "prompt_tokens_details",
                                                      "prompt_cache_hit_tokens", "cached_tokens",
                                                      "completion_tokens_details"};
@@ -40,20 +57,21 @@ core::Usage usage_from(element u) {
   core::Usage out;
   if (!u.is_object()) return out;
   out.present = true;
+  bool& bad = out.malformed;
   const Members m(kUsageKeys, u.get_object().value_unsafe());
-  out.prompt_tokens = int_member(m, 0);
-  out.completion_tokens = int_member(m, 1);
+  out.prompt_tokens = count_member(m, 0, bad);
+  out.completion_tokens = count_member(m, 1, bad);
   element d;
   if (m.get(2, d) && d.is_object()) {
     const Members pd(kPromptDetailKeys, d.get_object().value_unsafe());
-    out.cached_tokens = int_member(pd, 0);
-    out.cache_write_tokens = int_member(pd, 1);
+    out.cached_tokens = count_member(pd, 0, bad);
+    out.cache_write_tokens = count_member(pd, 1, bad);
   }
   // DeepSeek: prompt_cache_hit_tokens; Kimi: cached_tokens at the top of usage.
-  if (out.cached_tokens == 0) out.cached_tokens = int_member(m, 3);
-  if (out.cached_tokens == 0) out.cached_tokens = int_member(m, 4);
+  if (out.cached_tokens == 0) out.cached_tokens = count_member(m, 3, bad);
+  if (out.cached_tokens == 0) out.cached_tokens = count_member(m, 4, bad);
   if (m.get(5, d) && d.is_object())
-    out.reasoning_tokens = int_member(Members(kCompletionDetailKeys, d.get_object().value_unsafe()), 0);
+    out.reasoning_tokens = count_member(Members(kCompletionDetailKeys, d.get_object().value_unsafe()), 0, bad);
   return out;
 }
 

@@ -33,7 +33,7 @@ const KEYS = {
   other: 'gwk_other_' + crypto.randomBytes(12).toString('hex'),
   tight: 'gwk_tight_' + crypto.randomBytes(12).toString('hex'),
 };
-const PLAIN = { pieces: undefined, pieceDelayMs: 0, cutAfterPieces: undefined, usageDelayMs: 0, usageNever: false, bodyDelayMs: 0, delayMs: 0 };
+const PLAIN = { usage: USAGE, pieces: undefined, pieceDelayMs: 0, cutAfterPieces: undefined, usageDelayMs: 0, usageNever: false, bodyDelayMs: 0, delayMs: 0 };
 
 let up, gw, cfgPath, ledgerPath;
 
@@ -292,4 +292,41 @@ test('a request whose own worst case exceeds the tpm limit: 429 saying it can ne
   // One that fits is served: max_tokens 50 + the estimate <= 100.
   const ok = await request(gw.url + '/v1/chat/completions', { method: 'POST', body: body(false, { max_tokens: 50 }), headers: auth('tight') });
   assert.equal(ok.status, 200, ok.text);
+});
+
+test('impossible upstream usage (huge, negative, beyond the context window): an upstream error, counted, billed at the estimate, never at 0', async () => {
+  const cases = [
+    { name: 'huge', usage: { prompt_tokens: 9.9e18, completion_tokens: 1, total_tokens: 1 } },
+    { name: 'negative', usage: { prompt_tokens: -1000, completion_tokens: 200, total_tokens: -800 } },
+    { name: 'fractional', usage: { prompt_tokens: 10.5, completion_tokens: 2, total_tokens: 12.5 } },
+    // pa/m: context window 100000, max output defaults to it: 300000 tokens cannot be one answer.
+    { name: 'beyond-window', usage: { prompt_tokens: 300000, completion_tokens: 1, total_tokens: 300001 } },
+  ];
+  const counted = async () => metricValue((await scrape(gw)).samples, 'gateway_errors_total', { reason: 'upstream_usage_invalid' }) ?? 0;
+  for (const [i, c] of cases.entries()) {
+    up.set({ ...PLAIN, usage: c.usage });
+    const before = await counted();
+    const id = rid(`usage-${c.name}`);
+    const r = await request(gw.url + '/v1/chat/completions', { method: 'POST', body: body(false), headers: { ...auth(), 'x-request-id': id } });
+    assert.ok(r.status >= 500 && r.status < 600, `${c.name}: ${r.status} ${r.text}`);
+    assert.match(r.json?.error?.message ?? '', /impossible usage/, c.name);
+    assert.equal(r.headers['x-gateway-cost-usd'], undefined, `${c.name}: no cost header for a failed answer`);
+    const rr = await rowsFor(id);
+    assert.equal(rr.length, 1, `${c.name}: ${JSON.stringify(rr)}`);
+    assert.equal(rr[0].usage_source, 'estimated', c.name);
+    assert.equal(rr[0].prompt_tokens, EST_PROMPT, c.name);
+    assert.ok(BigInt(rr[0].cost_pico) > 0n, `${c.name}: priced, not 0`);
+    assert.equal(await counted(), before + 1, `${c.name}: counted`);
+    if (i === cases.length - 1) await assertBudgetMatchesLedger();
+  }
+  // Streams too: the client already has content, so it gets the in-band error; billed at the estimate.
+  up.set({ ...PLAIN, pieces: ['abcd'], usage: cases[0].usage });
+  const id = rid('usage-stream');
+  const s = await chatStream(gw, body(true), { headers: { ...auth(), 'x-request-id': id } });
+  assert.ok(!s.done && /impossible usage/.test(s.raw), s.raw.slice(-300));
+  const rr = await rowsFor(id);
+  assert.equal(rr.length, 1);
+  assert.equal(rr[0].usage_source, 'estimated');
+  assert.equal(rr[0].completion_tokens, 1);
+  up.set({ ...PLAIN, usage: USAGE });
 });
