@@ -129,6 +129,16 @@ core::Task<bool> ledger_durable(App& app, LedgerEntry e) {
   co_return done->load();
 }
 
+// A ledger that cannot write refuses new work (state.on_ledger_failure: refuse): serving it would
+// be serving unaccounted. Entries already accepted stay queued and are retried.
+std::optional<core::Error> ledger_refusal(const App& app) {
+  if (!app.ledger || !app.config.state.refuse_on_ledger_failure || !app.ledger->failing()) return std::nullopt;
+  return core::make_error(core::ErrorKind::unavailable,
+                          "the spend ledger cannot write (" + app.ledger->failure() +
+                              "); refusing new requests rather than serving them unaccounted",
+                          core::ErrorSource::gateway, "spend_ledger_unavailable");
+}
+
 // Forwards to the client and keeps a copy of the data events, for the response cache.
 class RecordingIo final : public ClientIo {
  public:
@@ -263,6 +273,12 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     return e.http_status();
   };
 
+  if (auto refused = ledger_refusal(app)) {
+    int status = fail(*refused);
+    co_await io.respond(status, "application/json", error_json(*refused));
+    app.metrics.request_done("none", "none", status, seconds_since(t0));
+    co_return status;
+  }
   auto parsed = parse_chat_request(std::move(body));
   if (!parsed) {
     int status = fail(parsed.error());

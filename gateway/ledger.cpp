@@ -1,8 +1,13 @@
 #include "gateway/ledger.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <random>
 
 #include "core/json_writer.h"
@@ -133,6 +138,62 @@ int create_or_migrate(sqlite3* db, int version, std::string* err) {
   return rc;
 }
 
+// One entry as a JSON object (the recovery file's and stderr's line format).
+std::string entry_json(const LedgerEntry& e) {
+  std::string s = "{\"ts_ms\":" + std::to_string(e.ts_ms);
+  auto str = [&s](const char* k, const std::string& v) {
+    s += ",\"";
+    s += k;
+    s += "\":";
+    core::append_json_string(s, v);
+  };
+  auto num = [&s](const char* k, int64_t v) { s += ",\"" + std::string(k) + "\":" + std::to_string(v); };
+  str("tenant", e.tenant);
+  str("key_id", e.key_id);
+  str("request_id", e.request_id);
+  str("client_request_id", e.client_request_id);
+  num("attempt", e.attempt);
+  str("deployment", e.deployment);
+  str("status", e.status);
+  str("usage_source", e.usage_source);
+  num("prompt_tokens", e.usage.prompt_tokens);
+  num("cached_tokens", e.usage.cached_tokens);
+  num("cache_write_tokens", e.usage.cache_write_tokens);
+  num("completion_tokens", e.usage.completion_tokens);
+  num("reasoning_tokens", e.usage.reasoning_tokens);
+  num("cost_pico", e.cost.pico);
+  s += "}";
+  return s;
+}
+
+// The inverse of entry_json (JSON is YAML's flow syntax, so yaml-cpp reads it); false if the line
+// is not such an object (a torn last line).
+bool entry_from_json(const std::string& line, LedgerEntry& e) {
+  try {
+    YAML::Node n = YAML::Load(line);
+    if (!n.IsMap() || !n["request_id"] || !n["cost_pico"]) return false;
+    e.ts_ms = n["ts_ms"].as<int64_t>();
+    e.tenant = n["tenant"].as<std::string>();
+    e.key_id = n["key_id"].as<std::string>();
+    e.request_id = n["request_id"].as<std::string>();
+    e.client_request_id = n["client_request_id"].as<std::string>();
+    e.attempt = n["attempt"].as<int>();
+    e.deployment = n["deployment"].as<std::string>();
+    e.status = n["status"].as<std::string>();
+    e.usage_source = n["usage_source"].as<std::string>();
+    e.usage.prompt_tokens = n["prompt_tokens"].as<int64_t>();
+    e.usage.cached_tokens = n["cached_tokens"].as<int64_t>();
+    e.usage.cache_write_tokens = n["cache_write_tokens"].as<int64_t>();
+    e.usage.completion_tokens = n["completion_tokens"].as<int64_t>();
+    e.usage.reasoning_tokens = n["reasoning_tokens"].as<int64_t>();
+    e.usage.present = true;
+    e.cost = core::Money{n["cost_pico"].as<int64_t>()};
+    return true;
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 std::string new_ledger_id() {
@@ -218,6 +279,8 @@ core::Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, size
                           -1, SQLITE_PREPARE_PERSISTENT, &l->insert_, nullptr);
   if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->wdb_, rc));
 
+  if (auto st = l->import_recovery(); !st) return st.error();
+
   rc = sqlite3_open_v2(path.c_str(), &l->rdb_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->rdb_, rc));
   sqlite3_busy_timeout(l->rdb_, 5000);
@@ -260,6 +323,85 @@ void Ledger::checkpoint(bool truncate) {
   } else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
     std::fprintf(stderr, "gateway: spend ledger %s: checkpoint failed: %s\n", path_.c_str(), sqlite3_errmsg(wdb_));
   }
+}
+
+core::Status Ledger::import_recovery() {
+  const std::string rp = recovery_path();
+  std::ifstream in(rp);
+  if (!in) return core::ok_status();  // none: the usual case
+  std::deque<Pending> batch;
+  std::string line;
+  size_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    Pending p;
+    if (!entry_from_json(line, p.entry)) {
+      // A line torn by a full disk: its entry was also printed to stderr when it was spilled.
+      std::fprintf(stderr, "gateway: spend ledger %s: recovery file line %zu is not an entry, skipped: %s\n",
+                   path_.c_str(), lineno, line.c_str());
+      continue;
+    }
+    batch.push_back(std::move(p));
+  }
+  std::string err;
+  if (!batch.empty() && !commit_batch(batch, &err))
+    return ledger_error(path_, "cannot import the recovery file " + rp + ": " + err);
+  if (::unlink(rp.c_str()) != 0)
+    return ledger_error(path_, "imported the recovery file " + rp + " but cannot remove it: " + std::strerror(errno));
+  recovered_on_open_ = batch.size();
+  std::fprintf(stderr, "gateway: spend ledger %s: imported %zu entries from %s\n", path_.c_str(), batch.size(),
+               rp.c_str());
+  return core::ok_status();
+}
+
+void Ledger::spill(const std::deque<Pending>& entries) {
+  if (entries.empty()) return;
+  std::string text;
+  for (const auto& p : entries) text += entry_json(p.entry) + "\n";
+  const std::string rp = recovery_path();
+  bool ok = false;
+  if (FILE* f = std::fopen(rp.c_str(), "a")) {
+    ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    ok = (std::fclose(f) == 0) && ok;
+  }
+  if (ok) {
+    std::fprintf(stderr, "gateway: spend ledger %s: %zu unwritten entries saved to %s; the next start imports them\n",
+                 path_.c_str(), entries.size(), rp.c_str());
+    return;
+  }
+  std::fprintf(stderr,
+               "gateway: spend ledger %s: cannot write the recovery file %s (%s); the %zu unwritten entries follow\n",
+               path_.c_str(), rp.c_str(), std::strerror(errno), entries.size());
+  for (const auto& p : entries)
+    std::fprintf(stderr, "gateway: spend ledger unwritten: %s\n", entry_json(p.entry).c_str());
+  std::fflush(stderr);
+}
+
+std::string Ledger::failure() const {
+  std::lock_guard lk(mu_);
+  return last_error_;
+}
+
+bool Ledger::commit_with_retry(std::deque<Pending>& batch) {
+  auto backoff = std::chrono::milliseconds(50);
+  std::string error;
+  while (!commit_batch(batch, &error)) {
+    commit_failures_.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lk(mu_);
+      last_error_ = error;
+    }
+    failing_.store(true, std::memory_order_relaxed);
+    std::fprintf(stderr, "gateway: spend ledger %s: commit of %zu entries failed, retrying in %lld ms: %s\n",
+                 path_.c_str(), batch.size(), static_cast<long long>(backoff.count()), error.c_str());
+    std::unique_lock lk(mu_);
+    if (not_empty_.wait_for(lk, backoff, [&] { return stop_; })) return false;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+  if (failing_.exchange(false, std::memory_order_relaxed))
+    std::fprintf(stderr, "gateway: spend ledger %s: writing again\n", path_.c_str());
+  return true;
 }
 
 void Ledger::append(LedgerEntry e, std::function<void()> on_durable) {
@@ -340,7 +482,6 @@ bool Ledger::commit_batch(std::deque<Pending>& batch, std::string* error) {
 
 void Ledger::writer_loop() {
   std::deque<Pending> batch;
-  auto backoff = std::chrono::milliseconds(50);
   for (;;) {
     {
       std::unique_lock lk(mu_);
@@ -363,17 +504,21 @@ void Ledger::writer_loop() {
       }
     }
     not_full_.notify_all();
-    std::string error;
     // A failing disk: keep the batch and retry with backoff, never drop it. Appenders block on a
-    // full queue meanwhile (append_for lets them give up instead).
-    while (!commit_batch(batch, &error)) {
-      commit_failures_.fetch_add(1, std::memory_order_relaxed);
-      std::fprintf(stderr, "gateway: spend ledger %s: commit of %zu entries failed, retrying in %lld ms: %s\n",
-                   path_.c_str(), batch.size(), static_cast<long long>(backoff.count()), error.c_str());
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    // full queue meanwhile (append_for lets them give up instead). Closing meanwhile: whatever is
+    // unwritten goes to the recovery file (or stderr), and counts as settled for flush().
+    if (!commit_with_retry(batch)) {
+      std::unique_lock lk(mu_);
+      for (auto& p : queue_) batch.push_back(std::move(p));
+      queue_.clear();
+      lk.unlock();
+      spill(batch);
+      lk.lock();
+      durable_ = appended_;
+      lk.unlock();
+      durable_cv_.notify_all();
+      return;
     }
-    backoff = std::chrono::milliseconds(50);
     commits_.fetch_add(1, std::memory_order_relaxed);
     for (auto& p : batch) {
       if (!p.on_durable) continue;

@@ -17,6 +17,13 @@
 // checkpoints it (nothing else writes, so the checkpoint completes and the next commit starts the WAL
 // from its beginning); after kIdleCheckpoint without appends, and when the ledger closes, the writer
 // checkpoints with TRUNCATE, so an idle or stopped gateway leaves an empty WAL file.
+//
+// A disk that fails (full, I/O errors): the writer keeps the entries and retries with backoff,
+// failing() says so (the gateway then refuses new work, see state.on_ledger_failure). Entries still
+// unwritten when the ledger closes are appended to the recovery file next to it
+// (recovery_path(): one JSON object per line, fsync'd), or, if that cannot be written either,
+// printed to stderr as the same JSON lines prefixed "gateway: spend ledger unwritten: ". open()
+// imports a recovery file (idempotently: the key is unique) and removes it.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -102,6 +109,11 @@ class Ledger {
   uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
   uint64_t commit_failures() const { return commit_failures_.load(std::memory_order_relaxed); }
   uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  // True from a failed commit until the next one succeeds; failure() is its error message.
+  bool failing() const { return failing_.load(std::memory_order_relaxed); }
+  std::string failure() const;
+  uint64_t recovered_on_open() const { return recovered_on_open_; }
+  std::string recovery_path() const { return path_ + ".recovery.jsonl"; }
   const std::string& path() const { return path_; }
 
  private:
@@ -115,6 +127,12 @@ class Ledger {
   bool commit_batch(std::deque<Pending>& batch, std::string* error);
   // On the writer thread: PASSIVE after a commit past kCheckpointPages, TRUNCATE when idle/closing.
   void checkpoint(bool truncate);
+  // Commits `batch`, retrying with backoff while the disk fails; false when the ledger is closing
+  // first (the batch is then still unwritten).
+  bool commit_with_retry(std::deque<Pending>& batch);
+  // Closing with entries the disk did not take: recovery file, else stderr. Never silent.
+  void spill(const std::deque<Pending>& entries);
+  core::Status import_recovery();
 
   std::string path_;
   sqlite3* wdb_ = nullptr;  // writer connection (writer thread only after open)
@@ -131,6 +149,9 @@ class Ledger {
   uint64_t durable_ = 0;   // entries committed so far (in append order)
   bool stop_ = false;
   std::atomic<uint64_t> commits_{0}, commit_failures_{0}, checkpoints_{0};
+  std::atomic<bool> failing_{false};
+  std::string last_error_;  // guarded by mu_
+  uint64_t recovered_on_open_ = 0;
   std::thread writer_;
 };
 

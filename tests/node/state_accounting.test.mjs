@@ -95,6 +95,12 @@ async function rowsFor(clientId, n = 1, timeoutMs = 10000) {
   return r;
 }
 
+// The ledger's spend per tenant when the running gateway started: its cost counter counts from 0.
+const spentAtStart = {};
+async function ledgerSpent(tenant) {
+  return (await rows(`tenant = '${tenant}'`)).reduce((a, r) => a + BigInt(r.cost_pico), 0n);
+}
+
 // The budget left and the cost counter agree with the ledger (polled: they settle after the row).
 async function assertBudgetMatchesLedger(tenant = 'acct') {
   const until = performance.now() + 10000;
@@ -106,7 +112,8 @@ async function assertBudgetMatchesLedger(tenant = 'acct') {
     left = metricValue(samples, 'gateway_budget_remaining_usd', { tenant, period: 'daily' });
     counted = metricValue(samples, 'gateway_cost_usd_total', { tenant }) ?? 0;
     const want = DAILY_USD - Number(spent) / 1e12;
-    if (Math.abs(left - want) < 1e-9 && Math.abs(counted - Number(spent) / 1e12) < 1e-9) return spent;
+    const sinceStart = Number(spent - (spentAtStart[tenant] ?? 0n)) / 1e12;
+    if (Math.abs(left - want) < 1e-9 && Math.abs(counted - sinceStart) < 1e-9) return spent;
     await sleep(50);
   }
   assert.fail(`budget left ${left} / cost counter ${counted} do not match the ledger's ${Number(spent) / 1e12} for ${tenant}`);
@@ -266,6 +273,7 @@ test('the same x-request-id from two tenants: every request billed, ids echoed; 
   assert.equal(other, PROVIDER_COST);
 
   await gw.stop();
+  for (const t of ['acct', 'other', 'tight']) spentAtStart[t] = await ledgerSpent(t);
   gw = await startGateway({ configPath: cfgPath });
   const { samples } = await scrape(gw);
   for (const [tenant, spent] of [['acct', acct], ['other', other]]) {

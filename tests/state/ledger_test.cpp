@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -330,6 +331,100 @@ TEST_F(LedgerTest, WalStaysBoundedUnderLoadAndIsTruncatedWhenIdleAndOnClose) {
   l->reset();  // close: TRUNCATE checkpoint first
   EXPECT_EQ(size_of(db() + "-wal"), 0u) << "closed ledger leaves no WAL content";
   EXPECT_EQ(sql(db(), "SELECT COUNT(*) FROM spend"), "20001\n");
+}
+
+
+TEST_F(LedgerTest, RecoveryFileIsImportedOnceAtOpen) {
+  {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+  }
+  {
+    std::ofstream f(db() + ".recovery.jsonl");
+    f << R"({"ts_ms":1764000000000,"tenant":"acme","key_id":"k1","request_id":"0190-a","client_request_id":"c\"1","attempt":1,"deployment":"qwen/flash","status":"error:cancelled","usage_source":"estimated","prompt_tokens":9,"cached_tokens":0,"cache_write_tokens":0,"completion_tokens":3,"reasoning_tokens":0,"cost_pico":150000000})"
+      << "\n"
+      << R"({"ts_ms":1764000000001,"tenant":"acme","key_id":"k1","request_id":"0190-b","client_request_id":"","attempt":1,"deployment":"qwen/flash","status":"ok","usage_source":"provider","prompt_tokens":100,"cached_tokens":40,"cache_write_tokens":0,"completion_tokens":20,"reasoning_tokens":5,"cost_pico":1000})"
+      << "\n"
+      << R"({"ts_ms":17640000)";  // a line torn by a full disk (its entry went to stderr too)
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    EXPECT_EQ((*l)->recovered_on_open(), round == 0 ? 2u : 0u);
+    EXPECT_EQ((*l)->totals().requests, 2);
+    EXPECT_EQ((*l)->spent("acme", 0).pico, 150001000);
+    EXPECT_FALSE(fs::exists(db() + ".recovery.jsonl"));
+  }
+  EXPECT_EQ(sql(db(), "SELECT client_request_id, usage_source, completion_tokens FROM spend WHERE request_id = '0190-a'"),
+            "c\"1|estimated|3\n");
+}
+
+// A disk that stops taking writes (RLIMIT_FSIZE stands in for a full file system: writes past it
+// fail with EFBIG): failing() says so, entries are kept and retried, and at close the unwritten
+// ones go to the recovery file, which the next open imports.
+TEST_F(LedgerTest, FailingDiskIsReportedAndUnwrittenEntriesSurviveClose) {
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct Restore {
+    rlimit r;
+    ~Restore() { setrlimit(RLIMIT_FSIZE, &r); }
+  } restore{old};
+  {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    (*l)->append(entry("acme", new_ledger_id(), kT0, 7), {});
+    (*l)->flush();
+    EXPECT_FALSE((*l)->failing());
+    rlimit tight = old;
+    tight.rlim_cur = std::max(size_of(db() + "-wal"), size_of(db()));  // no file may grow any more
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tight), 0);
+    std::atomic<int> durable{0};
+    for (int i = 0; i < 50; ++i) (*l)->append(entry("acme", new_ledger_id(), kT0 + i, 10), [&] { ++durable; });
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(*l)->failing() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE((*l)->failing());
+    EXPECT_FALSE((*l)->failure().empty());
+    EXPECT_GT((*l)->commit_failures(), 0u);
+    EXPECT_EQ(durable.load(), 0);
+    EXPECT_FALSE((*l)->flush_for(std::chrono::milliseconds(200))) << "not durable while the disk fails";
+  }  // close: the 50 entries cannot be committed: spilled
+  setrlimit(RLIMIT_FSIZE, &old);
+  ASSERT_TRUE(fs::exists(db() + ".recovery.jsonl")) << "unwritten entries saved next to the ledger";
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ((*l)->recovered_on_open(), 50u);
+  EXPECT_EQ((*l)->totals().requests, 51);
+  EXPECT_EQ((*l)->spent("acme", 0).pico, 7 + 50 * 10);
+}
+
+TEST_F(LedgerTest, DiskThatRecoversWritesTheKeptEntries) {
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct Restore {
+    rlimit r;
+    ~Restore() { setrlimit(RLIMIT_FSIZE, &r); }
+  } restore{old};
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  (*l)->append(entry("acme", new_ledger_id(), kT0, 7), {});
+  (*l)->flush();
+  rlimit tight = old;
+  tight.rlim_cur = std::max(size_of(db() + "-wal"), size_of(db()));
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tight), 0);
+  std::atomic<int> durable{0};
+  for (int i = 0; i < 20; ++i) (*l)->append(entry("acme", new_ledger_id(), kT0 + i, 10), [&] { ++durable; });
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(*l)->failing() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE((*l)->failing());
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);  // space again
+  EXPECT_TRUE((*l)->flush_for(std::chrono::seconds(20)));  // backoff is at most 2 s
+  EXPECT_FALSE((*l)->failing());
+  EXPECT_EQ(durable.load(), 20);
+  EXPECT_EQ((*l)->totals().requests, 21);
 }
 
 }  // namespace gateway
