@@ -295,17 +295,22 @@ core::Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, size
 }
 
 Ledger::~Ledger() {
+  close();
+  sqlite3_finalize(insert_);
+  if (rdb_) sqlite3_close_v2(rdb_);
+  if (wdb_) sqlite3_close_v2(wdb_);
+}
+
+void Ledger::close() {
   if (writer_.joinable()) {
     {
       std::lock_guard lk(mu_);
       stop_ = true;
     }
     not_empty_.notify_all();
-    writer_.join();  // the writer's last act is a TRUNCATE checkpoint
+    not_full_.notify_all();
+    writer_.join();  // the writer's last act is a TRUNCATE checkpoint (or the spill)
   }
-  sqlite3_finalize(insert_);
-  if (rdb_) sqlite3_close_v2(rdb_);
-  if (wdb_) sqlite3_close_v2(wdb_);
 }
 
 int Ledger::wal_hook(void* self, sqlite3*, const char*, int pages) {
@@ -406,7 +411,12 @@ bool Ledger::commit_with_retry(std::deque<Pending>& batch) {
 
 void Ledger::append(LedgerEntry e, std::function<void()> on_durable) {
   std::unique_lock lk(mu_);
-  not_full_.wait(lk, [&] { return queue_.size() < max_queue_; });
+  not_full_.wait(lk, [&] { return queue_.size() < max_queue_ || stop_; });
+  if (stop_) {  // closed: the writer is gone; the entry is recorded, not queued
+    lk.unlock();
+    spill(std::deque<Pending>(1, Pending{std::move(e), nullptr}));
+    return;
+  }
   queue_.push_back(Pending{std::move(e), std::move(on_durable)});
   ++appended_;
   lk.unlock();
@@ -415,7 +425,12 @@ void Ledger::append(LedgerEntry e, std::function<void()> on_durable) {
 
 bool Ledger::append_for(LedgerEntry e, std::function<void()> on_durable, std::chrono::milliseconds max_wait) {
   std::unique_lock lk(mu_);
-  if (!not_full_.wait_for(lk, max_wait, [&] { return queue_.size() < max_queue_; })) return false;
+  if (!not_full_.wait_for(lk, max_wait, [&] { return queue_.size() < max_queue_ || stop_; })) return false;
+  if (stop_) {  // closed: recorded in the recovery file (or stderr), never durable here
+    lk.unlock();
+    spill(std::deque<Pending>(1, Pending{std::move(e), nullptr}));
+    return false;
+  }
   queue_.push_back(Pending{std::move(e), std::move(on_durable)});
   ++appended_;
   lk.unlock();

@@ -73,7 +73,10 @@ class Ledger {
   // unwritable file is an error whose message names the path and what is wrong.
   static core::Result<std::unique_ptr<Ledger>> open(const std::string& path, size_t max_queue = 65536,
                                                     bool fsync_commits = false);
-  ~Ledger();  // flushes what is queued, then stops the writer
+  ~Ledger();  // close()
+  // Commits what is queued (or, on a failing disk, spills it to the recovery file / stderr), checkpoints
+  // with TRUNCATE and stops the writer. Later appends are not taken. Idempotent.
+  void close();
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
