@@ -144,7 +144,9 @@ core::Status build_state(App& app) {
     if (st.mode == "redis") {
       RedisLimitOptions lo;
       lo.fail_mode = st.redis_fail_open ? FailMode::open : FailMode::closed;
-      app.limits = std::make_unique<RedisLimitStore>(redis, app.config.tenants, lo);
+      auto shared = std::make_unique<RedisLimitStore>(redis, app.config.tenants, lo);
+      shared->set_ledger(app.ledger.get());  // counters Redis lost are re-seeded from it
+      app.limits = std::move(shared);
     } else {
       auto local = std::make_unique<LocalLimitStore>(app.config.tenants);
       if (app.ledger) local->seed_from_ledger(*app.ledger, std::chrono::system_clock::now());
