@@ -125,6 +125,8 @@ core::Status build_state(App& app) {
     auto l = Ledger::open(st.ledger_path);
     if (!l) return std::move(l).error();
     app.ledger = std::move(l).value();
+    if (st.ledger_retention_days > 0)
+      app.ledger->set_retention(std::chrono::hours(24) * st.ledger_retention_days);
   }
   std::shared_ptr<RedisClient> redis;
   if (st.mode == "redis" || app.config.cache.redis) {

@@ -383,6 +383,49 @@ void Ledger::spill(const std::deque<Pending>& entries) {
   std::fflush(stderr);
 }
 
+void Ledger::set_retention(std::chrono::milliseconds keep) {
+  std::lock_guard lk(mu_);
+  retention_ms_ = keep.count();
+  next_prune_ = std::chrono::steady_clock::now();  // the first prune runs at once
+  not_empty_.notify_all();
+}
+
+void Ledger::prune() {
+  next_prune_ = std::chrono::steady_clock::now() + kPruneInterval;
+  const int64_t cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count() - retention_ms_;
+  // Chunks of kPruneChunk rows, each its own transaction, with the WAL kept bounded between them:
+  // the first prune of a large ledger neither stalls appends for long nor grows the WAL.
+  sqlite3_stmt* del = nullptr;
+  if (sqlite3_prepare_v2(wdb_, "DELETE FROM spend WHERE id IN (SELECT id FROM spend WHERE ts_ms < ?1 LIMIT ?2)", -1,
+                         &del, nullptr) != SQLITE_OK) {
+    std::fprintf(stderr, "gateway: spend ledger %s: prune: %s\n", path_.c_str(), sqlite3_errmsg(wdb_));
+    return;
+  }
+  int64_t total = 0;
+  for (;;) {
+    sqlite3_bind_int64(del, 1, cutoff);
+    sqlite3_bind_int64(del, 2, kPruneChunk);
+    int rc = sqlite3_step(del);
+    sqlite3_reset(del);
+    if (rc != SQLITE_DONE) {
+      std::fprintf(stderr, "gateway: spend ledger %s: prune: %s\n", path_.c_str(), sqlite3_errmsg(wdb_));
+      break;
+    }
+    const int n = sqlite3_changes(wdb_);
+    total += n;
+    if (wal_pages_ >= kCheckpointPages) checkpoint(false);
+    if (n < kPruneChunk) break;
+    std::lock_guard lk(mu_);
+    if (stop_ || !queue_.empty()) break;  // appends first; the rest waits for the next prune
+  }
+  sqlite3_finalize(del);
+  pruned_.fetch_add(static_cast<uint64_t>(total), std::memory_order_relaxed);
+  if (total > 0)
+    std::fprintf(stderr, "gateway: spend ledger %s: pruned %lld entries older than %lld days\n", path_.c_str(),
+                 static_cast<long long>(total), static_cast<long long>(retention_ms_ / 86'400'000));
+}
+
 std::string Ledger::failure() const {
   std::lock_guard lk(mu_);
   return last_error_;
@@ -505,6 +548,13 @@ void Ledger::writer_loop() {
         lk.unlock();
         checkpoint(true);  // idle: fold the WAL into the database and truncate it
         continue;
+      }
+      if (retention_ms_ > 0) {
+        if (!not_empty_.wait_until(lk, next_prune_, ready)) {
+          lk.unlock();
+          prune();
+          continue;
+        }
       }
       not_empty_.wait(lk, ready);
       if (queue_.empty()) {  // stop_ and nothing left: everything appended is durable

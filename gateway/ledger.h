@@ -116,6 +116,12 @@ class Ledger {
   bool failing() const { return failing_.load(std::memory_order_relaxed); }
   std::string failure() const;
   uint64_t recovered_on_open() const { return recovered_on_open_; }
+  // Optional retention: entries older than `keep` are deleted by the writer, at once and then every
+  // kPruneInterval (in chunks, appends first). 0 = keep everything (the default).
+  void set_retention(std::chrono::milliseconds keep);
+  uint64_t pruned() const { return pruned_.load(std::memory_order_relaxed); }
+  static constexpr std::chrono::hours kPruneInterval{24};
+  static constexpr int kPruneChunk = 10000;
   std::string recovery_path() const { return path_ + ".recovery.jsonl"; }
   const std::string& path() const { return path_; }
 
@@ -136,6 +142,7 @@ class Ledger {
   // Closing with entries the disk did not take: recovery file, else stderr. Never silent.
   void spill(const std::deque<Pending>& entries);
   core::Status import_recovery();
+  void prune();  // writer thread
 
   std::string path_;
   sqlite3* wdb_ = nullptr;  // writer connection (writer thread only after open)
@@ -155,6 +162,9 @@ class Ledger {
   std::atomic<bool> failing_{false};
   std::string last_error_;  // guarded by mu_
   uint64_t recovered_on_open_ = 0;
+  int64_t retention_ms_ = 0;  // guarded by mu_ (read by the writer)
+  std::chrono::steady_clock::time_point next_prune_{};
+  std::atomic<uint64_t> pruned_{0};
   std::thread writer_;
 };
 

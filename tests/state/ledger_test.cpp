@@ -427,4 +427,23 @@ TEST_F(LedgerTest, DiskThatRecoversWritesTheKeptEntries) {
   EXPECT_EQ((*l)->totals().requests, 21);
 }
 
+
+TEST_F(LedgerTest, RetentionPrunesOldEntriesInChunksAndKeepsTheRest) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const int old_rows = Ledger::kPruneChunk + 5;  // more than one chunk
+  for (int i = 0; i < old_rows; ++i) (*l)->append(entry("acme", new_ledger_id(), now - 40 * kDay - i, 1), {});
+  for (int i = 0; i < 7; ++i) (*l)->append(entry("acme", new_ledger_id(), now - 30 * kDay + i, 100), {});
+  (*l)->flush();
+  (*l)->set_retention(std::chrono::hours(24) * 35);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((*l)->pruned() < uint64_t(old_rows) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ((*l)->pruned(), uint64_t(old_rows));
+  EXPECT_EQ((*l)->totals().requests, 7);
+  EXPECT_EQ((*l)->spent("acme", 0).pico, 700);
+}
+
 }  // namespace gateway
