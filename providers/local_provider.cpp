@@ -166,6 +166,9 @@ class LocalProvider final : public Provider {
         co_return res;
       }
       if (ev.finish_reason == "cancelled") {
+        // Cancelled before its prompt was read (still queued): bill the exact count anyway.
+        if (res.usage.prompt_tokens == 0)
+          if (auto n = engine_->count_prompt_tokens(req.messages); n.ok()) res.usage.prompt_tokens = *n;
         res.error = core::make_error(ErrorKind::cancelled, "generation cancelled", ErrorSource::client);
         co_return res;
       }
