@@ -11,6 +11,8 @@ struct Usage {
   int64_t completion_tokens = 0;   // all output tokens, reasoning included
   int64_t reasoning_tokens = 0;    // output tokens spent on reasoning
   bool present = false;            // the upstream actually reported usage
+  bool malformed = false;          // a count was negative, fractional, too large or not a number
+                                   // (read as 0): the report must not be priced
 
   int64_t total_tokens() const { return prompt_tokens + completion_tokens; }
   int64_t uncached_prompt_tokens() const {

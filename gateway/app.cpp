@@ -137,6 +137,8 @@ core::Status build_state(App& app) {
     auto l = Ledger::open(st.ledger_path);
     if (!l) return std::move(l).error();
     app.ledger = std::move(l).value();
+    if (st.ledger_retention_days > 0)
+      app.ledger->set_retention(std::chrono::hours(24) * st.ledger_retention_days);
   }
   std::shared_ptr<RedisClient> redis;
   if (st.mode == "redis" || app.config.cache.redis) {
@@ -156,7 +158,9 @@ core::Status build_state(App& app) {
     if (st.mode == "redis") {
       RedisLimitOptions lo;
       lo.fail_mode = st.redis_fail_open ? FailMode::open : FailMode::closed;
-      app.limits = std::make_unique<RedisLimitStore>(redis, app.config.tenants, lo);
+      auto shared = std::make_unique<RedisLimitStore>(redis, app.config.tenants, lo);
+      shared->set_ledger(app.ledger.get());  // counters Redis lost are re-seeded from it
+      app.limits = std::move(shared);
     } else {
       auto local = std::make_unique<LocalLimitStore>(app.config.tenants);
       if (app.ledger) local->seed_from_ledger(*app.ledger, std::chrono::system_clock::now());

@@ -129,6 +129,16 @@ core::Task<bool> ledger_durable(App& app, LedgerEntry e) {
   co_return done->load();
 }
 
+// A ledger that cannot write refuses new work (state.on_ledger_failure: refuse): serving it would
+// be serving unaccounted. Entries already accepted stay queued and are retried.
+std::optional<core::Error> ledger_refusal(const App& app) {
+  if (!app.ledger || !app.config.state.refuse_on_ledger_failure || !app.ledger->failing()) return std::nullopt;
+  return core::make_error(core::ErrorKind::unavailable,
+                          "the spend ledger cannot write (" + app.ledger->failure() +
+                              "); refusing new requests rather than serving them unaccounted",
+                          core::ErrorSource::gateway, "spend_ledger_unavailable");
+}
+
 // Forwards to the client and keeps a copy of the data events, for the response cache.
 class RecordingIo final : public ClientIo {
  public:
@@ -184,6 +194,65 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
   return worst;
 }
 
+// What an attempt is accounted with. The provider's usage when it reported one; otherwise, for an
+// attempt that may have consumed tokens (the upstream took the request, or content reached the
+// client) the gateway's estimate: the prompt estimate (the local engine's exact count when it has
+// one) plus the completion tokens relayed so far. Budgets, the cost counter and the ledger all use
+// this one figure. nullopt: nothing was consumed (refused, failed before the upstream answered).
+struct AccountedUsage {
+  core::Usage usage;
+  const char* source = "provider";
+};
+std::optional<AccountedUsage> accounted_usage(const providers::AttemptResult& r, int64_t est_prompt_tokens) {
+  if (r.usage.present) return AccountedUsage{r.usage, "provider"};
+  if (!r.request_sent && !r.content_sent) return std::nullopt;
+  AccountedUsage a;
+  a.source = "estimated";
+  a.usage.present = true;
+  a.usage.prompt_tokens = r.counted_prompt_tokens >= 0 ? r.counted_prompt_tokens : est_prompt_tokens;
+  a.usage.completion_tokens = r.relayed_tokens;
+  return a;
+}
+
+// An upstream usage report that cannot be true (a malformed count, or more tokens than the
+// deployment's context window plus max output) fails the attempt as the upstream's error, counted,
+// and is dropped: the attempt is then accounted with the estimate, never priced from it.
+void reject_implausible_usage(App& app, providers::AttemptResult& r, const routing::PlannedAttempt& attempt) {
+  if (!r.usage.present) return;
+  std::string why;
+  if (r.usage.malformed) why = "a token count that is negative, fractional, too large or not a number";
+  else if (attempt.max_usage_tokens > 0 && r.usage.total_tokens() > attempt.max_usage_tokens)
+    why = std::to_string(r.usage.total_tokens()) + " tokens, more than the deployment's context window plus max output (" +
+          std::to_string(attempt.max_usage_tokens) + ")";
+  else return;
+  app.metrics.error("upstream_usage_invalid");
+  r.usage = core::Usage{};
+  r.usage_chunk.clear();
+  if (!r.error)
+    r.error = core::make_error(core::ErrorKind::server_error,
+                               attempt.deployment.id + " reported impossible usage: " + why, core::ErrorSource::upstream,
+                               "invalid_upstream_usage");
+}
+
+LedgerEntry ledger_entry(const std::string& ledger_id, const AccessRecord& rec, const std::string& tenant,
+                         const Caller& caller, const std::string& deployment, const providers::AttemptResult& r,
+                         const AccountedUsage& acc, core::Money cost) {
+  LedgerEntry e;
+  e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch()).count();
+  e.tenant = tenant;
+  e.key_id = caller.key_id;
+  e.request_id = ledger_id;
+  e.client_request_id = rec.request_id;
+  e.deployment = deployment;
+  e.status = r.error ? std::string("error:") + core::to_string(r.error->kind) : "ok";
+  e.attempt = rec.attempts;
+  e.usage_source = acc.source;
+  e.usage = acc.usage;
+  e.cost = cost;
+  return e;
+}
+
 }  // namespace
 
 core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
@@ -196,6 +265,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   } in_flight{app};
   const std::string tenant = caller.tenant_name();
   rec.tenant = tenant;
+  const std::string ledger_id = new_ledger_id();  // the ledger's key; the client's id is only echoed
 
   auto fail = [&](const core::Error& e) -> int {
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
@@ -203,6 +273,12 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     return e.http_status();
   };
 
+  if (auto refused = ledger_refusal(app)) {
+    int status = fail(*refused);
+    co_await io.respond(status, "application/json", error_json(*refused));
+    app.metrics.request_done("none", "none", status, seconds_since(t0));
+    co_return status;
+  }
   auto parsed = parse_chat_request(std::move(body));
   if (!parsed) {
     int status = fail(parsed.error());
@@ -294,6 +370,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       int status = fail(e);
       if (e.retry_after.count() > 0)
         io.set_header("retry-after", std::to_string((e.retry_after.count() + 999) / 1000));
+      if (e.code == "request_exceeds_tpm") io.set_header("x-should-retry", "false");  // OpenAI SDKs honour it
       co_await io.respond(status, "application/json", error_json(e));
       app.metrics.request_done(req.model, "none", status, seconds_since(t0));
       co_return status;
@@ -340,6 +417,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     const auto ta = Clock::now();
     router->attempt_started(attempt.deployment.id);
     providers::AttemptResult r = co_await provider->chat(ctx, req.stream ? &out : nullptr);
+    reject_implausible_usage(app, r, attempt);
     const double attempt_s = seconds_since(ta);
 
     routing::AttemptOutcome outcome;
@@ -354,30 +432,21 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     if (!(r.error && r.error->kind == core::ErrorKind::cancelled)) router->record(outcome);
     app.metrics.attempt_done(attempt.deployment.id, r.error ? core::to_string(r.error->kind) : "ok", attempt_s,
                              std::chrono::duration<double>(r.ttft).count(), req.stream);
-    app.metrics.tokens(attempt.deployment.id, r.usage);
     std::optional<core::Money> cost;
     bool durable = true;
-    if (r.usage.present) {
-      rec.usage = r.usage;
-      cost = router->cost(*plan, attempt.deployment.id, r.usage, std::chrono::system_clock::now());
+    if (auto acc = accounted_usage(r, features.est_input_tokens)) {
+      app.metrics.tokens(attempt.deployment.id, acc->usage);
+      rec.usage = acc->usage;
+      cost = router->cost(*plan, attempt.deployment.id, acc->usage, std::chrono::system_clock::now());
       if (cost) {
         app.metrics.cost(tenant, attempt.deployment.id, cost->usd());
         rec.cost_usd = core::format_usd(*cost);
       }
       spend.any = true;
       spend.cost += cost.value_or(core::Money{0});
-      spend.tokens += r.usage.total_tokens();
-      LedgerEntry entry;
-      entry.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
-      entry.tenant = tenant;
-      entry.key_id = caller.key_id;
-      entry.request_id = rec.request_id;
-      entry.deployment = attempt.deployment.id;
-      entry.status = r.error ? std::string("error:") + core::to_string(r.error->kind) : "ok";
-      entry.attempt = rec.attempts;
-      entry.usage = r.usage;
-      entry.cost = cost.value_or(core::Money{0});
+      spend.tokens += acc->usage.total_tokens();
+      LedgerEntry entry =
+          ledger_entry(ledger_id, rec, tenant, caller, attempt.deployment.id, r, *acc, cost.value_or(core::Money{0}));
       // Before the final bytes: the client never holds a complete answer the ledger lacks.
       durable = co_await ledger_durable(app, std::move(entry));
     }

@@ -135,7 +135,23 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     c.tenants = std::move(dir).value();
   }
   if (auto st = root["state"]) {
-    check_keys(file, st, "state", {"ledger_path", "mode", "redis", "fail_mode"});
+    check_keys(file, st, "state",
+               {"ledger_path", "mode", "redis", "fail_mode", "on_ledger_failure", "ledger_retention_days"});
+    if (st["ledger_retention_days"]) {
+      int d = scalar<int>(file, st["ledger_retention_days"], "state.ledger_retention_days");
+      // Budgets are re-seeded from the ledger after a restart (this month's spend): keep a month.
+      if (d != 0 && (d < 32 || d > 36500))
+        fail(file, st["ledger_retention_days"],
+             "state.ledger_retention_days must be 0 (keep everything) or 32..36500 (monthly budgets are re-seeded "
+             "from the ledger)");
+      c.state.ledger_retention_days = d;
+    }
+    if (st["on_ledger_failure"]) {
+      std::string v = scalar<std::string>(file, st["on_ledger_failure"], "state.on_ledger_failure");
+      if (v != "refuse" && v != "serve")
+        fail(file, st["on_ledger_failure"], "state.on_ledger_failure must be refuse or serve");
+      c.state.refuse_on_ledger_failure = v == "refuse";
+    }
     if (st["ledger_path"]) c.state.ledger_path = scalar<std::string>(file, st["ledger_path"], "state.ledger_path");
     if (st["mode"]) {
       c.state.mode = scalar<std::string>(file, st["mode"], "state.mode");

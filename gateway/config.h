@@ -65,6 +65,10 @@ struct GatewayConfig {
   TenantDirectory tenants;
   struct State {
     std::string ledger_path;        // SQLite spend ledger; empty = no ledger
+    // A ledger that cannot write: refuse new requests with 503 (true, "refuse") or keep serving
+    // while the queued entries wait for the disk ("serve").
+    bool refuse_on_ledger_failure = true;
+    int ledger_retention_days = 0;  // 0 = keep every entry; else >= 32 (monthly budgets seed from it)
     std::string mode = "local";     // local | redis: where budgets and rate limits are counted
     std::string redis_host = "127.0.0.1";
     int redis_port = 6379;

@@ -77,6 +77,16 @@ core::Error budget_refusal(std::string_view tenant, std::string_view period, cor
   return e;
 }
 
+std::optional<core::Error> tpm_never_fits(const Tenant& t, int64_t worst_case_tokens) {
+  if (!t.limits.tpm || worst_case_tokens <= *t.limits.tpm) return std::nullopt;
+  return core::make_error(core::ErrorKind::rate_limited,
+                          "this request can never fit the rate limit of " + std::to_string(*t.limits.tpm) +
+                              " tokens per minute for tenant '" + t.name + "': its worst case is " +
+                              std::to_string(worst_case_tokens) +
+                              " tokens (estimated prompt + max_tokens); lower max_tokens or shorten the prompt",
+                          core::ErrorSource::client, "request_exceeds_tpm", "max_tokens");
+}
+
 core::Error rate_refusal(std::string_view code, std::string_view tenant, int64_t limit, core::WallTime retry_at,
                          core::WallTime now) {
   std::string msg;
@@ -160,6 +170,7 @@ void LocalLimitStore::seed_from_ledger(const Ledger& ledger, core::WallTime now)
 
 core::Result<Reservation> LocalLimitStore::reserve(const Tenant& t, core::Money worst_case_cost,
                                                    int64_t worst_case_tokens, core::WallTime now) {
+  if (auto never = tpm_never_fits(t, worst_case_tokens)) return *never;
   State& s = state(t.name);
   std::lock_guard lk(s.mu);
   s.budget = t.budget;  // the request's view of the tenant (config reloads) wins

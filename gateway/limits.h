@@ -6,8 +6,9 @@
 // - rpm and tpm count in fixed 60 s windows aligned to the UTC minute (exact and cheap, identical in
 //   process and in Redis; a burst straddling a boundary can see up to 2x the limit within 60 s).
 // - tpm counts the reservation's worst-case tokens until reconcile replaces them with the actual
-//   count (in the same window only). A single request larger than the whole tpm limit is admitted
-//   when the window is otherwise empty, rather than refused forever.
+//   count (in the same window only). A single request whose own worst case exceeds the whole tpm
+//   limit can never fit: it is refused at once (code request_exceeds_tpm, no retry_after), in every
+//   store, whatever the window holds.
 // - concurrency counts reservations not yet reconciled or released.
 // - budgets: a hard budget refuses when spent + reserved (in flight) + this request's worst-case
 //   cost exceeds the limit; a soft budget never refuses, it only shows in budgets(). Spend is charged
@@ -20,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -115,6 +117,9 @@ std::string format_dollars(core::Money m);  // "$5.00", "$5.0012"
 // The refusal errors, worded once for every store.
 core::Error budget_refusal(std::string_view tenant, std::string_view period, core::Money limit, core::Money spent,
                            core::Money reserved, core::Money worst_case, core::WallTime resets_at, core::WallTime now);
+// The refusal of a request whose worst-case tokens exceed the tenant's whole tpm limit (nullopt:
+// it can fit). Not retryable: waiting does not make it smaller.
+std::optional<core::Error> tpm_never_fits(const Tenant& t, int64_t worst_case_tokens);
 core::Error rate_refusal(std::string_view code, std::string_view tenant, int64_t limit, core::WallTime retry_at,
                          core::WallTime now);
 

@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include "gateway/ledger.h"
+
 #include <cstdio>
 #include <stdexcept>
 
@@ -10,11 +12,14 @@ namespace {
 
 using namespace std::chrono;
 
-// KEYS: 1 rpm, 2 tpm, 3 conc, 4 spent:d, 5 resv:d, 6 spent:m, 7 resv:m
+// KEYS: 1 rpm, 2 tpm, 3 conc, 4 spent:d, 5 resv:d, 6 spent:m, 7 resv:m, 8 seeded:d (marker)
 // ARGV: 1 rpm limit, 2 tpm limit, 3 conc limit, 4 daily limit, 5 monthly limit (-1 = none),
 //       6 hard (1/0), 7 worst-case cost, 8 worst-case tokens, 9 now ms, 10 lease id, 11 lease expiry ms,
-//       12 window ttl s, 13 day ttl s, 14 month ttl s, 15 lease ttl s
+//       12 window ttl s, 13 day ttl s, 14 month ttl s, 15 lease ttl s, 16 budgeted (1/0)
+// A budgeted tenant whose day has no seed marker (a new day, or a Redis that lost its data) gets
+// {'seed'}: the caller seeds the spend counters from the ledger (kSeed), then reserves again.
 const RedisScript kReserve(R"lua(
+if ARGV[16] == '1' and redis.call('EXISTS', KEYS[8]) == 0 then return {'seed'} end
 local function num(k) local v = redis.call('GET', k); if v then return tonumber(v) end; return 0 end
 local function raw(k) return redis.call('GET', k) or '0' end
 local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -46,10 +51,12 @@ return {'ok'}
 )lua");
 
 // KEYS: 1 tpm (reservation's minute), 2 conc, 3 resv:d (reservation's day), 4 resv:m (its month),
-//       5 spent:d (today), 6 spent:m (this month), 7 done marker
+//       5 spent:d (today), 6 spent:m (this month), 7 done marker, 8 seeded:d (today's seed marker)
 // ARGV: 1 counted (1/0), 2 token delta (actual - reserved), 3 reserved cost, 4 actual cost, 5 lease id,
-//       6 day ttl s, 7 month ttl s, 8 add spend (1/0), 9 marker ttl s
+//       6 day ttl s, 7 month ttl s, 8 add spend (1/0), 9 marker ttl s, 10 ledger-backed (1/0)
 // The done marker makes a replayed reconcile (reply lost, then queued and sent again) a no-op.
+// Ledger-backed spend is not added to counters that are not seeded yet: the seed (SET NX from the
+// ledger, which already holds this spend) would otherwise find them present and keep them.
 const RedisScript kSettle(R"lua(
 if not redis.call('SET', KEYS[7], '1', 'NX', 'EX', ARGV[9]) then return 0 end
 local function sub_floor(k, by)
@@ -64,10 +71,25 @@ if ARGV[1] == '1' then
   sub_floor(KEYS[3], ARGV[3])
   sub_floor(KEYS[4], ARGV[3])
 end
-if ARGV[8] == '1' then
+if ARGV[8] == '1' and (ARGV[10] ~= '1' or redis.call('EXISTS', KEYS[8]) == 1) then
   redis.call('INCRBY', KEYS[5], ARGV[4]); redis.call('EXPIRE', KEYS[5], ARGV[6])
   redis.call('INCRBY', KEYS[6], ARGV[4]); redis.call('EXPIRE', KEYS[6], ARGV[7])
 end
+return 1
+)lua");
+
+// KEYS: 1 spent:d, 2 spent:m, 3 seeded:d marker
+// ARGV: 1 ledger spend today, 2 ledger spend this month (pico-USD; '' = no ledger: keep the counters),
+//       3 day ttl s, 4 month ttl s
+// Once per day and Redis lifetime, whichever replica comes first: counters Redis lost start from
+// the ledger's committed spend; counters it still has (a new day, a month key that survived) stay.
+const RedisScript kSeed(R"lua(
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if ARGV[1] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[4])
+end
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
 return 1
 )lua");
 
@@ -124,6 +146,7 @@ std::string RedisLimitStore::key(const std::string& tenant, const std::string& r
 
 core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money worst_case_cost,
                                                    int64_t worst_case_tokens, core::WallTime now) {
+  if (auto never = tpm_never_fits(t, worst_case_tokens)) return *never;
   Reservation r;
   r.tenant = t.name;
   r.reserved_cost = worst_case_cost;
@@ -137,15 +160,25 @@ core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money 
   int64_t now_ms = unix_ms(now);
   auto lim = [](const auto& o) { return o ? std::to_string(*o) : std::string("-1"); };
   auto money = [](const std::optional<core::Money>& o) { return o ? std::to_string(o->pico) : std::string("-1"); };
-  auto res = redis_->eval(
-      kReserve,
-      {key(n, "rpm:" + m), key(n, "tpm:" + m), key(n, "conc"), key(n, "spent:d:" + d), key(n, "resv:d:" + d),
-       key(n, "spent:m:" + mo), key(n, "resv:m:" + mo)},
-      {lim(t.limits.rpm), lim(t.limits.tpm), lim(t.limits.concurrency), money(t.budget.daily),
-       money(t.budget.monthly), t.budget.hard ? "1" : "0", std::to_string(worst_case_cost.pico),
-       std::to_string(worst_case_tokens), std::to_string(now_ms), replica_id_ + ":" + std::to_string(r.id),
-       std::to_string(now_ms + options_.lease.count()), std::to_string(kWindowTtl), std::to_string(kDayTtl),
-       std::to_string(kMonthTtl), std::to_string(duration_cast<seconds>(options_.lease).count() + 60)});
+  const bool budgeted = t.budget.daily.has_value() || t.budget.monthly.has_value();
+  auto run = [&] {
+    return redis_->eval(
+        kReserve,
+        {key(n, "rpm:" + m), key(n, "tpm:" + m), key(n, "conc"), key(n, "spent:d:" + d), key(n, "resv:d:" + d),
+         key(n, "spent:m:" + mo), key(n, "resv:m:" + mo), key(n, "seeded:d:" + d)},
+        {lim(t.limits.rpm), lim(t.limits.tpm), lim(t.limits.concurrency), money(t.budget.daily),
+         money(t.budget.monthly), t.budget.hard ? "1" : "0", std::to_string(worst_case_cost.pico),
+         std::to_string(worst_case_tokens), std::to_string(now_ms), replica_id_ + ":" + std::to_string(r.id),
+         std::to_string(now_ms + options_.lease.count()), std::to_string(kWindowTtl), std::to_string(kDayTtl),
+         std::to_string(kMonthTtl), std::to_string(duration_cast<seconds>(options_.lease).count() + 60),
+         budgeted ? "1" : "0"});
+  };
+  auto res = run();
+  if (res.ok() && !res->is_error() && res->type == RedisReply::Type::array && !res->elements.empty() &&
+      res->elements[0].str == "seed") {
+    seed(n, r.day, r.month, now);
+    res = run();
+  }
   if (!res.ok() || res->is_error() || res->type != RedisReply::Type::array || res->elements.empty()) {
     std::string why = !res.ok() ? res.error().message : res->is_error() ? "script error: " + res->str : "unexpected reply";
     if (options_.fail_mode == FailMode::closed) {
@@ -181,6 +214,24 @@ core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money 
   return rate_refusal("rate_limit_tpm", n, t.limits.tpm.value_or(0), minute_start(r.minute + 1), now);
 }
 
+void RedisLimitStore::seed(const std::string& tenant, int64_t day, int64_t month, core::WallTime now) {
+  std::string today, this_month;
+  if (ledger_) {
+    today = std::to_string(ledger_->spent(tenant, unix_ms(day_start(day))).pico);
+    this_month = std::to_string(ledger_->spent(tenant, unix_ms(month_start(month))).pico);
+  }
+  auto res = redis_->eval(kSeed,
+                          {key(tenant, "spent:d:" + std::to_string(day)), key(tenant, "spent:m:" + std::to_string(month)),
+                           key(tenant, "seeded:d:" + std::to_string(day))},
+                          {today, this_month, std::to_string(kDayTtl), std::to_string(kMonthTtl)});
+  if (res.ok() && !res->is_error() && res->integer == 1) {
+    seeds_.fetch_add(1, std::memory_order_relaxed);
+    std::fprintf(stderr, "gateway: redis limits: tenant '%s' spend counters seeded from the ledger (%s today, %s this month, pico-USD)\n",
+                 tenant.c_str(), today.empty() ? "no ledger" : today.c_str(), this_month.empty() ? "-" : this_month.c_str());
+  }
+  (void)now;
+}
+
 bool RedisLimitStore::settle(std::vector<std::string> keys, std::vector<std::string> args) {
   auto res = redis_->eval(kSettle, keys, args);
   if (res.ok()) {
@@ -208,10 +259,10 @@ void RedisLimitStore::reconcile(const Reservation& r, core::Money actual_cost, i
   std::string today = std::to_string(utc_day(now)), month = std::to_string(utc_month(now));
   settle({key(n, "tpm:" + std::to_string(r.minute)), key(n, "conc"), key(n, "resv:d:" + std::to_string(r.day)),
           key(n, "resv:m:" + std::to_string(r.month)), key(n, "spent:d:" + today), key(n, "spent:m:" + month),
-          key(n, "done:" + replica_id_ + ":" + std::to_string(r.id))},
+          key(n, "done:" + replica_id_ + ":" + std::to_string(r.id)), key(n, "seeded:d:" + today)},
          {r.counted ? "1" : "0", std::to_string(actual_tokens - r.reserved_tokens), std::to_string(r.reserved_cost.pico),
           std::to_string(actual_cost.pico), replica_id_ + ":" + std::to_string(r.id), std::to_string(kDayTtl),
-          std::to_string(kMonthTtl), "1", std::to_string(kMarkerTtl)});
+          std::to_string(kMonthTtl), "1", std::to_string(kMarkerTtl), ledger_ ? "1" : "0"});
 }
 
 void RedisLimitStore::release(const Reservation& r) {
@@ -219,10 +270,11 @@ void RedisLimitStore::release(const Reservation& r) {
   const auto& n = r.tenant;
   std::string d = std::to_string(r.day), mo = std::to_string(r.month);
   settle({key(n, "tpm:" + std::to_string(r.minute)), key(n, "conc"), key(n, "resv:d:" + d), key(n, "resv:m:" + mo),
-          key(n, "spent:d:" + d), key(n, "spent:m:" + mo), key(n, "done:" + replica_id_ + ":" + std::to_string(r.id))},
+          key(n, "spent:d:" + d), key(n, "spent:m:" + mo), key(n, "done:" + replica_id_ + ":" + std::to_string(r.id)),
+          key(n, "seeded:d:" + d)},
          {"1", std::to_string(-r.reserved_tokens), std::to_string(r.reserved_cost.pico), "0",
           replica_id_ + ":" + std::to_string(r.id), std::to_string(kDayTtl), std::to_string(kMonthTtl), "0",
-          std::to_string(kMarkerTtl)});
+          std::to_string(kMarkerTtl), "0"});
 }
 
 std::vector<BudgetStatus> RedisLimitStore::budgets(core::WallTime now) const {

@@ -17,6 +17,14 @@
 // fail_open_total(), logged once per outage); FailMode::closed refuses with ErrorKind::unavailable.
 // Reconciles that could not be written are kept (bounded) and replayed by a background thread when
 // Redis is back, so spend during an outage still reaches the shared budget.
+//
+// Redis that lost its data (restart without persistence, eviction, failover to an empty replica):
+// each budgeted tenant's day carries a marker key <prefix>{t}:seeded:d:<day>; when it is missing the
+// first replica to notice sets the day and month spend counters to what the ledger has committed
+// (one Lua script: the marker is set in the same step, so this happens once per day and Redis
+// lifetime, whichever replica is first), then reserves. Exact when the replicas share one ledger;
+// requests in flight at that moment may be counted twice or not at all (they are few). With a
+// ledger per replica it restores the seeding replica's share only: run Redis with AOF.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +38,8 @@
 #include "gateway/redis_client.h"
 
 namespace gateway {
+
+class Ledger;
 
 enum class FailMode { open, closed };
 
@@ -52,6 +62,9 @@ class RedisLimitStore final : public LimitStore {
   void release(const Reservation& r) override;
   std::vector<BudgetStatus> budgets(core::WallTime now) const override;
   void update_tenants(const TenantDirectory& tenants);
+  // The ledger the spend counters are re-seeded from (may stay null: counters then start empty).
+  void set_ledger(const Ledger* ledger) { ledger_ = ledger; }
+  uint64_t seeds() const { return seeds_.load(std::memory_order_relaxed); }
 
   uint64_t fail_open_total() const { return fail_open_.load(std::memory_order_relaxed); }
   uint64_t fail_closed_total() const { return fail_closed_.load(std::memory_order_relaxed); }
@@ -66,13 +79,15 @@ class RedisLimitStore final : public LimitStore {
   };
   std::string key(const std::string& tenant, const std::string& rest) const;
   bool settle(std::vector<std::string> keys, std::vector<std::string> args);
+  void seed(const std::string& tenant, int64_t day, int64_t month, core::WallTime now);
   void replay_loop();
 
   std::shared_ptr<RedisClient> redis_;
   RedisLimitOptions options_;
   std::string replica_id_;  // makes lease ids unique across replicas
   std::atomic<int64_t> next_id_{1};
-  std::atomic<uint64_t> fail_open_{0}, fail_closed_{0}, dropped_{0};
+  std::atomic<uint64_t> fail_open_{0}, fail_closed_{0}, dropped_{0}, seeds_{0};
+  const Ledger* ledger_ = nullptr;
   std::atomic<bool> degraded_{false};  // for logging once per outage
 
   mutable std::mutex tenants_mu_;

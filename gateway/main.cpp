@@ -190,8 +190,14 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
   gateway::Server server(app);
   int rc = server.run();
   // Drain: everything accounted reaches the disk before the process ends.
-  if (app.ledger && !app.ledger->flush_for(std::chrono::seconds(10)))
-    std::fprintf(stderr, "gateway: ledger flush did not finish in 10 s\n");
+  // A failing disk gets a short last chance: what it does not take is spilled by close(), and a
+  // long wait would only risk the orchestrator's SIGKILL before the spill.
+  if (app.ledger) {
+    const auto wait = app.ledger->failing() ? std::chrono::seconds(2) : std::chrono::seconds(10);
+    if (!app.ledger->flush_for(wait))
+      std::fprintf(stderr, "gateway: ledger flush did not finish in %lld s\n", static_cast<long long>(wait.count()));
+    app.ledger->close();  // spill anything unwritten, checkpoint (TRUNCATE): nothing left in the WAL
+  }
   std::fflush(nullptr);
   // Exit without unwinding: worker state was torn down by the drain; static destructors would race
   // sessions' frames still referencing the app.

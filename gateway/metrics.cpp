@@ -97,6 +97,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Register(*registry_);
   redis_fail_open_ = &fallback.Add({{"fail_mode", "open"}});
   redis_fail_closed_ = &fallback.Add({{"fail_mode", "closed"}});
+  ledger_failing_ = &BuildGauge().Name("gateway_ledger_failing")
+                         .Help("1 while the spend ledger cannot write (its entries wait, retried; with "
+                               "state.on_ledger_failure: refuse, new requests get 503).")
+                         .Register(*registry_)
+                         .Add({});
+  ledger_commit_failures_ = &BuildGauge().Name("gateway_ledger_commit_failures")
+                                 .Help("Spend ledger commits that failed and were retried, since start.")
+                                 .Register(*registry_)
+                                 .Add({});
   budget_ = &BuildGauge().Name("gateway_budget_remaining_usd")
                  .Help("Budget left per tenant and period (daily, monthly); negative when overspent.")
                  .Register(*registry_);
@@ -122,6 +131,10 @@ void Metrics::cost(const std::string& tenant, const std::string& deployment, dou
 void Metrics::redis_fallbacks(double open, double closed) {
   redis_fail_open_->Set(open);
   redis_fail_closed_->Set(closed);
+}
+void Metrics::ledger(bool failing, double commit_failures_total) {
+  ledger_failing_->Set(failing ? 1 : 0);
+  ledger_commit_failures_->Set(commit_failures_total);
 }
 void Metrics::cache(bool hit) { cached(cache_, {{"result", hit ? "hit" : "miss"}}).Increment(); }
 void Metrics::budget(const std::string& tenant, const std::string& period, double remaining_usd) {

@@ -139,6 +139,7 @@ class Session final : public SessionBase, public ClientIo {
       const auto& [k, v] = headers_[i];
       core::append_header(out, k, v);
       has_retry_after |= beast::iequals(k, "retry-after");
+      has_retry_after |= beast::iequals(k, "x-should-retry") && v == "false";  // never worth retrying
     }
     // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already.
     if ((status == 503 || status == 429) && !has_retry_after) out += "Retry-After: 1\r\n";
@@ -436,11 +437,17 @@ class Session final : public SessionBase, public ClientIo {
       status = 200;
     } else if (path == "/readyz") {
       bool draining = app_.draining.load();
-      status = draining ? 503 : 200;
-      co_await respond(status, "application/json", draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ready\"}");
+      // A ledger that cannot write takes the replica out of the load balancer (when it refuses).
+      bool ledger_down = app_.ledger && app_.config.state.refuse_on_ledger_failure && app_.ledger->failing();
+      status = draining || ledger_down ? 503 : 200;
+      co_await respond(status, "application/json",
+                       draining      ? "{\"status\":\"draining\"}"
+                       : ledger_down ? "{\"status\":\"spend_ledger_unavailable\"}"
+                                     : "{\"status\":\"ready\"}");
     } else if (path == "/metrics") {
       for (const auto& [name, p] : app_.providers)
         if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
+      if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()));
       if (app_.limits) {
         auto budgets = co_await offload(app_, [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
         for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());

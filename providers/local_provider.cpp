@@ -93,6 +93,7 @@ class LocalProvider final : public Provider {
       co_return res;
     }
     std::shared_ptr<local_backend::Generation> gen = std::move(submitted).value();
+    res.request_sent = true;
     if (ctx.cancel) {
       if (ctx.cancel->cancelled) { bridge->cancelled = true; gen->cancel(); }
       ctx.cancel->fn = [bridge, gen] {
@@ -129,6 +130,9 @@ class LocalProvider final : public Provider {
       }
       local_backend::GenerateEvent ev = std::move(bridge->events.front());
       bridge->events.pop_front();
+      // Exact counts so far, for the accounting of a generation the client abandons.
+      if (ev.prompt_tokens > 0) res.counted_prompt_tokens = ev.prompt_tokens;
+      res.relayed_tokens = ev.completion_tokens;
       if (!ev.text.empty()) {
         if (res.ttft.count() == 0)
           res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
@@ -162,6 +166,9 @@ class LocalProvider final : public Provider {
         co_return res;
       }
       if (ev.finish_reason == "cancelled") {
+        // Cancelled before its prompt was read (still queued): bill the exact count anyway.
+        if (res.usage.prompt_tokens == 0)
+          if (auto n = engine_->count_prompt_tokens(req.messages); n.ok()) res.usage.prompt_tokens = *n;
         res.error = core::make_error(ErrorKind::cancelled, "generation cancelled", ErrorSource::client);
         co_return res;
       }

@@ -1,6 +1,8 @@
 #include "providers/openai_compatible.h"
 
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -85,6 +87,8 @@ class OpenAICompatibleProvider final : public Provider {
     auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline);
     if (!started_ex) {
       res.error = std::move(started_ex).error();
+      // Cancelled while waiting for the answer: the upstream may be working on (billing) it.
+      res.request_sent = res.error->kind == ErrorKind::cancelled;
       co_return res;
     }
     std::unique_ptr<UpstreamExchange> ex = std::move(started_ex).value();
@@ -99,6 +103,7 @@ class OpenAICompatibleProvider final : public Provider {
     } clear{ctx.cancel};
 
     res.upstream_status = ex->status();
+    res.request_sent = res.upstream_status == 200;
     if (res.upstream_status != 200) {
       auto err_body = co_await ex->read_all(std::min(ctx.total_deadline, std::chrono::steady_clock::now() + ctx.timeouts.idle),
                                             kMaxErrorBody);
@@ -142,8 +147,14 @@ class OpenAICompatibleProvider final : public Provider {
     return std::string_view(bearer_);
   }
 
+  // After the client left, how long a stream whose finish chunk came is read on for its usage.
+  static constexpr std::chrono::milliseconds kUsageGrace{2000};
+
   // Relays SSE events as they arrive. Chunks without content (role-only deltas) are held back until
   // the first content chunk, so that a failure before any content can still fail over cleanly.
+  // Once the finish chunk came the answer is generated and paid for: cancelling saves nothing, so
+  // the client's disconnect no longer aborts the exchange, and a client that leaves then only
+  // stops the sends while the usage is read for up to kUsageGrace.
   core::Task<void> relay_stream(const AttemptContext& ctx, UpstreamExchange& ex, ChatSink& sink,
                                 std::chrono::steady_clock::time_point started, AttemptResult& res) {
     SseReader reader;
@@ -151,11 +162,42 @@ class OpenAICompatibleProvider final : public Provider {
     StreamNormalizer norm(dialect_, ctx.request->include_usage);
     std::vector<std::string> held;
     auto last_event = std::chrono::steady_clock::now();
-    bool saw_done = false;
+    auto grace_end = std::chrono::steady_clock::time_point::max();
+    bool saw_done = false, client_left = false;
+    // Armed when the client leaves after the finish chunk: aborts the read once the grace is over.
+    auto executor = co_await asio::this_coro::executor;
+    auto grace_timer = std::make_shared<core::SteadyTimer>(executor);
+    struct GraceGuard {
+      const AttemptContext& ctx;
+      std::shared_ptr<core::SteadyTimer> timer;
+      ~GraceGuard() {
+        timer->cancel();
+        if (ctx.cancel) ctx.cancel->fn = nullptr;  // it refers to this frame
+      }
+    } grace_guard{ctx, grace_timer};
+    auto start_grace = [&] {
+      client_left = true;
+      client_gone(res);
+      grace_end = std::chrono::steady_clock::now() + kUsageGrace;
+      grace_timer->expires_at(grace_end);
+      grace_timer->async_wait([raw = &ex](const boost::system::error_code& ec) {
+        if (!ec) raw->cancel();
+      });
+    };
+    // False when the client is gone; after the finish chunk that starts the grace read instead.
+    auto send = [&](std::string_view data) -> core::Task<bool> {
+      if (client_left) co_return true;
+      if (co_await sink.send(data)) co_return true;
+      client_gone(res);
+      if (norm.finish_reason().empty() || norm.usage().present) co_return false;
+      start_grace();
+      co_return true;
+    };
     for (;;) {
-      auto deadline = std::min(ctx.total_deadline, last_event + ctx.timeouts.idle);
+      auto deadline = std::min({ctx.total_deadline, last_event + ctx.timeouts.idle, grace_end});
       auto piece = co_await ex.read_some(deadline);
       if (!piece) {
+        if (client_left) break;  // no usage within the grace: the attempt is accounted as estimated
         core::Error e = std::move(piece).error();
         if (e.kind == ErrorKind::timeout || std::chrono::steady_clock::now() >= deadline) {
           bool total = std::chrono::steady_clock::now() >= ctx.total_deadline;
@@ -197,15 +239,19 @@ class OpenAICompatibleProvider final : public Provider {
               res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
               res.content_sent = true;
               for (const auto& h : held)
-                if (!co_await sink.send(h)) { stop = true; break; }
+                if (!co_await send(h)) { stop = true; break; }
               held.clear();
-              if (stop) { client_gone(res); break; }
+              if (stop) break;
             }
-            if (!co_await sink.send(step.out)) { stop = true; client_gone(res); }
+            if (!norm.finish_reason().empty() && !norm.usage().present && ctx.cancel)
+              ctx.cancel->fn = [&start_grace, &client_left] { if (!client_left) start_grace(); };
+            if (!co_await send(step.out)) { stop = true; break; }
+            if (!client_left) res.relayed_tokens += step.est_tokens;
             break;
         }
+        if (client_left && norm.usage().present) stop = true;
       }
-      if (stop || res.error) break;
+      if (stop || (res.error && !client_left)) break;
     }
     res.usage = norm.usage();
     res.finish_reason = norm.finish_reason();

@@ -30,6 +30,23 @@ int64_t int_member(const auto& members, size_t i) {
   return members.get(i, v) ? int_of(v) : 0;
 }
 
+// A token count: a non-negative integer (an integral JSON number up to 2^53 counts too); absent or
+// null is 0. Anything else sets `bad` and reads as 0, never wrapped or truncated into a price.
+int64_t count_member(const auto& members, size_t i, bool& bad) {
+  element v;
+  if (!members.get(i, v) || v.is_null()) return 0;
+  if (v.is_int64()) {
+    int64_t n = v.get_int64().value_unsafe();
+    if (n >= 0) return n;
+  } else if (v.is_double()) {
+    double d = v.get_double().value_unsafe();
+    if (d >= 0 && d <= 9007199254740992.0 && d == static_cast<double>(static_cast<int64_t>(d)))
+      return static_cast<int64_t>(d);
+  }
+  bad = true;  // negative, fractional, beyond int64 (uint64), a string, an object...
+  return 0;
+}
+
 constexpr std::array<std::string_view, 6> kUsageKeys{"prompt_tokens", "completion_tokens", "prompt_tokens_details",
                                                      "prompt_cache_hit_tokens", "cached_tokens",
                                                      "completion_tokens_details"};
@@ -40,20 +57,21 @@ core::Usage usage_from(element u) {
   core::Usage out;
   if (!u.is_object()) return out;
   out.present = true;
+  bool& bad = out.malformed;
   const Members m(kUsageKeys, u.get_object().value_unsafe());
-  out.prompt_tokens = int_member(m, 0);
-  out.completion_tokens = int_member(m, 1);
+  out.prompt_tokens = count_member(m, 0, bad);
+  out.completion_tokens = count_member(m, 1, bad);
   element d;
   if (m.get(2, d) && d.is_object()) {
     const Members pd(kPromptDetailKeys, d.get_object().value_unsafe());
-    out.cached_tokens = int_member(pd, 0);
-    out.cache_write_tokens = int_member(pd, 1);
+    out.cached_tokens = count_member(pd, 0, bad);
+    out.cache_write_tokens = count_member(pd, 1, bad);
   }
   // DeepSeek: prompt_cache_hit_tokens; Kimi: cached_tokens at the top of usage.
-  if (out.cached_tokens == 0) out.cached_tokens = int_member(m, 3);
-  if (out.cached_tokens == 0) out.cached_tokens = int_member(m, 4);
+  if (out.cached_tokens == 0) out.cached_tokens = count_member(m, 3, bad);
+  if (out.cached_tokens == 0) out.cached_tokens = count_member(m, 4, bad);
   if (m.get(5, d) && d.is_object())
-    out.reasoning_tokens = int_member(Members(kCompletionDetailKeys, d.get_object().value_unsafe()), 0);
+    out.reasoning_tokens = count_member(Members(kCompletionDetailKeys, d.get_object().value_unsafe()), 0, bad);
   return out;
 }
 
@@ -68,6 +86,22 @@ bool carries_content(element v) {
   if (v.is_string()) return !std::string_view(v.get_string().value_unsafe()).empty();
   if (v.is_array()) return v.get_array().value_unsafe().size() > 0;
   return !v.is_null();
+}
+
+// Completion tokens a delta member carries, estimated like the prompt estimate: a code point of
+// three or more UTF-8 bytes (CJK) about one token, other text about four bytes a token; at least
+// one per member that carries anything (streams send about one token per chunk).
+int64_t estimate_delta_tokens(element v) {
+  if (!v.is_string()) return 1;
+  std::string_view t(v.get_string().value_unsafe());
+  int64_t wide = 0, other = 0;
+  for (unsigned char c : t) {
+    if (c >= 0xE0) ++wide, other -= 2;  // its two continuation bytes follow
+    else ++other;
+  }
+  if (other < 0) other = 0;
+  int64_t n = wide + (other + 3) / 4;
+  return n > 0 ? n : 1;
 }
 
 thread_local simdjson::dom::parser tl_parser;
@@ -328,8 +362,11 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
       if (cm.get(2, delta) && delta.is_object()) {
         const Members dm(kDeltaKeys, delta.get_object().value_unsafe());
         element x;
-        for (size_t i = 0; i < kDeltaKeys.size() && !step.content; ++i)
-          if (dm.get(i, x) && carries_content(x)) step.content = true;
+        for (size_t i = 0; i < kDeltaKeys.size(); ++i)
+          if (dm.get(i, x) && carries_content(x)) {
+            step.content = true;
+            step.est_tokens += estimate_delta_tokens(x);
+          }
       }
     }
   }

@@ -44,6 +44,7 @@ class StreamNormalizer {
     Action action = Action::drop;
     std::string_view out;   // valid until the next call
     bool content = false;   // carries text, reasoning, a tool call or a finish reason
+    int64_t est_tokens = 0; // completion tokens this chunk carries, estimated from its text
     std::optional<core::Error> error;
   };
 

@@ -65,6 +65,11 @@ struct AttemptResult {
   std::chrono::microseconds ttft{0}; // to first content (stream) or to the whole answer
   int upstream_status = 0;
   int keepalives = 0;                // SSE comments seen (DeepSeek queueing)
+  // For accounting an attempt that consumed tokens without usage (client gone, stream cut):
+  bool request_sent = false;         // the upstream may have started work (and billing) for it
+  int64_t relayed_tokens = 0;        // completion tokens relayed to the client so far (estimated
+                                     // from the text; the local engine counts exactly)
+  int64_t counted_prompt_tokens = -1;  // exact prompt count when the provider knows it (local), else -1
 };
 
 class Provider {

@@ -534,7 +534,11 @@ bool Compiler::parse_price(const YAML::Node& n, Pricing& p) {
       return false;
     }
     PriceTier t = p.tiers.empty() ? PriceTier{} : p.tiers.front();
-    const bool had_input = !p.tiers.empty();
+    // A deployment added by this catalog (or by a provider's model list) starts with an all-zero
+    // placeholder tier: it has no price to keep, so its unstated prices follow the stated ones.
+    const bool had_input = !p.tiers.empty() && (t.input.pico_per_token || t.cached_input.pico_per_token ||
+                                                t.cache_write.pico_per_token || t.output.pico_per_token ||
+                                                t.reasoning_output.pico_per_token);
     auto price = [&](const char* key, core::TokenPrice& dst) {
       if (!n[key]) return;
       if (auto v = num(n[key], std::string("price.") + key + " (USD per 1M tokens)", 0, 1e6))

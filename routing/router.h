@@ -65,6 +65,9 @@ struct PlannedAttempt {
   Deployment deployment;
   double est_cost_usd = 0;  // expected cost of this attempt, for the estimated-cost header
   double score = 0;
+  // Most tokens one answer can use at this deployment (context window + max output; 0 = unknown):
+  // a usage report beyond it is not believed.
+  int64_t max_usage_tokens = 0;
 };
 
 struct Plan {

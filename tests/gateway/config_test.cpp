@@ -54,3 +54,20 @@ models:
   EXPECT_EQ(c->models[0].second[1], "vllm/Qwen/Qwen3-30B-A3B");
   EXPECT_EQ(c->models[1].second.size(), 1u);
 }
+
+TEST(Config, LedgerFailureModeAndRetention) {
+  auto d = parse_config("state:\n  ledger_path: /tmp/x.db\n", "s.yaml");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_TRUE(d->state.refuse_on_ledger_failure) << "fail closed by default";
+  EXPECT_EQ(d->state.ledger_retention_days, 0);
+  auto c = parse_config("state:\n  on_ledger_failure: serve\n  ledger_retention_days: 400\n", "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->state.refuse_on_ledger_failure);
+  EXPECT_EQ(c->state.ledger_retention_days, 400);
+  auto bad_mode = parse_config("state:\n  on_ledger_failure: ignore\n", "s.yaml");
+  ASSERT_FALSE(bad_mode.ok());
+  EXPECT_NE(bad_mode.error().message.find("refuse or serve"), std::string::npos) << bad_mode.error().message;
+  auto short_keep = parse_config("state:\n  ledger_retention_days: 7\n", "s.yaml");
+  ASSERT_FALSE(short_keep.ok());
+  EXPECT_NE(short_keep.error().message.find("32..36500"), std::string::npos) << short_keep.error().message;
+}

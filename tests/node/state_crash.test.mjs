@@ -6,7 +6,10 @@
 // upstream (lib/routing_upstream.mjs) answers after 20 ms (streams: role chunk at once, content
 // 20 ms later) with usage 1000 + 200 tokens: every answer costs exactly $0.014. 16 clients, streams
 // and non-streams alternating, each request tagged with a client-chosen x-request-id (the gateway
-// keeps sane client ids and the ledger stores them), for ~1.5 s; then SIGKILL.
+// keeps sane client ids and the ledger stores them in client_request_id; its own id is the key), for
+// ~1.5 s; then SIGKILL. Four more clients vanish during that time: streams left at the first event,
+// non-streams 5 ms after sending. Before the kill the test waits (bounded) until each vanished
+// request has its row: an abandoned attempt is accounted (provider usage, or an estimate) once.
 //
 // "Received in full": non-stream = 200 with a complete JSON body and x-gateway-cost-usd; stream =
 // `data: [DONE]` and the `: x-gateway-cost-usd: N` comment. The gateway writes the ledger entry
@@ -23,12 +26,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { startGateway, defaultConfig, tmpDir, request, chatStream, userMsg, run, sleep, withTimeout, GATEWAY_BIN } from './lib/gateway.mjs';
 import { startUpstream, pricedPolicy } from './lib/routing_upstream.mjs';
 
 const USAGE = { prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200 };
 const COST = 14_000_000_000n; // pico-dollars
 const CLIENTS = 16;
+const VANISHERS = 4;
 const LOAD_MS = 1500;
 const SQLITE = '/usr/bin/sqlite3';
 const POLICY = pricedPolicy('state-crash');
@@ -94,8 +99,37 @@ async function one(id, stream) {
   return rec;
 }
 
+// A client that leaves: a stream at its first event, a non-stream 5 ms after sending. Never rejects.
+async function vanish(id, stream) {
+  if (stream) {
+    try {
+      await chatStream(gw, body(true), { headers: { ...H, 'x-request-id': id }, timeoutMs: 5000, onEvent: () => 'abort' });
+    } catch {}
+    return;
+  }
+  await new Promise((resolve) => {
+    const payload = JSON.stringify(body(false));
+    const req = http.request(gw.url + '/v1/chat/completions', {
+      method: 'POST',
+      agent: false,
+      headers: { ...H, 'x-request-id': id, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+    });
+    req.on('error', resolve);
+    req.on('close', resolve);
+    req.end(payload);
+    setTimeout(() => req.destroy(), 5);
+  });
+}
+
 function ledgerRows() {
-  return run(SQLITE, ['-separator', '|', ledgerPath, 'SELECT request_id, attempt, cost_pico, status, tenant, key_id FROM spend'], { timeoutMs: 10000 });
+  return run(SQLITE, ['-separator', '|', ledgerPath, 'SELECT client_request_id, attempt, cost_pico, status, tenant, key_id, usage_source FROM spend'], { timeoutMs: 10000 });
+}
+
+function parseRows(stdout) {
+  return stdout.split('\n').filter(Boolean).map((l) => {
+    const [id, attempt, cost, status, tenant, key, source] = l.split('|');
+    return { id, attempt: Number(attempt), cost: BigInt(cost), status, tenant, key, source };
+  });
 }
 
 test('kill -9 under load: restart on the same ledger; ledger = costs the clients received in full, nothing lost or doubled; database clean', async () => {
@@ -116,10 +150,37 @@ test('kill -9 under load: restart on the same ledger; ledger = costs the clients
       }
     })(),
   );
+  const vanished = [];
+  let vanishing = true;
+  const vanishers = Array.from({ length: VANISHERS }, (_, w) =>
+    (async () => {
+      for (let i = 0; vanishing; i++) {
+        const id = `crash-${run0}-gone-${w}-${i}`;
+        vanished.push(id);
+        await vanish(id, (w + i) % 2 === 0);
+        await sleep(20);
+      }
+    })(),
+  );
   await sleep(LOAD_MS);
+  vanishing = false;
+  await withTimeout(Promise.all(vanishers), 10000, 'vanishing clients');
+  // Every abandoned request that reached the upstream (which may bill it) is accounted while the
+  // gateway still runs (bounded wait); one that left before the gateway dispatched it costs nothing.
+  const reached = new Set(up.requests.map((r) => r.headers['x-request-id']));
+  const billable = vanished.filter((id) => reached.has(id));
+  const until = performance.now() + 10000;
+  let missing = billable;
+  while (missing.length && performance.now() < until) {
+    const q = await ledgerRows();
+    const ids = new Set(parseRows(q.stdout).map((r) => r.id));
+    missing = billable.filter((id) => !ids.has(id));
+    if (missing.length) await sleep(50);
+  }
   const fullBeforeKill = results.filter((r) => r.full).length;
   gw.kill('SIGKILL');
   killed = true;
+  assert.deepEqual(missing, [], 'every abandoned request that reached the upstream has its ledger row');
   const exit = await gw.waitExit(5000);
   assert.equal(exit.signal, 'SIGKILL');
   await withTimeout(Promise.all(workers), 10000, 'clients finishing after the kill');
@@ -139,16 +200,21 @@ test('kill -9 under load: restart on the same ledger; ledger = costs the clients
   // Per request id, from the ledger itself.
   const q = await ledgerRows();
   assert.equal(q.code, 0, q.stderr);
-  const rows = q.stdout.split('\n').filter(Boolean).map((l) => {
-    const [id, attempt, cost, status, tenant, key] = l.split('|');
-    return { id, attempt: Number(attempt), cost: BigInt(cost), status, tenant, key };
-  });
+  const rows = parseRows(q.stdout);
   const byId = new Map();
   for (const r of rows) byId.set(r.id, [...(byId.get(r.id) ?? []), r]);
   const sent = new Map(results.map((r) => [r.id, r]));
+  const gone = new Set(vanished);
+  const goneRows = rows.filter((r) => gone.has(r.id));
+  console.log(`# ${vanished.length} abandoned requests, ${billable.length} reached the upstream: ${goneRows.filter((r) => r.source === 'estimated').length} estimated, ${goneRows.filter((r) => r.source === 'provider').length} with provider usage`);
+  for (const r of goneRows) {
+    assert.ok(r.source === 'provider' || r.source === 'estimated', `${r.id}: usage_source ${r.source}`);
+    if (r.source === 'provider') assert.equal(r.cost, COST, `${r.id}: provider usage priced whole`);
+    else assert.ok(r.cost > 0n && r.cost < COST, `${r.id}: an estimate (prompt + tokens relayed) costs something, less than the whole answer: ${r.cost}`);
+  }
   const doubled = [...byId].filter(([, v]) => v.length !== 1).map(([k]) => k);
   assert.deepEqual(doubled, [], 'no request id counted twice');
-  const phantom = rows.filter((r) => !sent.has(r.id)).map((r) => r.id);
+  const phantom = rows.filter((r) => !sent.has(r.id) && !gone.has(r.id)).map((r) => r.id);
   assert.deepEqual(phantom, [], 'no ledger row for a request no client sent');
   const lost = full.filter((r) => !byId.has(r.id)).map((r) => r.id);
   assert.deepEqual(lost, [], 'every response received in full is in the ledger');
@@ -156,6 +222,7 @@ test('kill -9 under load: restart on the same ledger; ledger = costs the clients
     const row = byId.get(r.id)[0];
     assert.equal(row.cost, r.costSeen, `${r.id}: ledger cost = cost the client saw`);
     assert.equal(row.status, 'ok');
+    assert.equal(row.source, 'provider');
     assert.equal(row.tenant, 'crashco');
     assert.equal(row.key, 'ck');
   }
@@ -164,17 +231,20 @@ test('kill -9 under load: restart on the same ledger; ledger = costs the clients
   const cutInLedger = cut.filter((r) => byId.has(r.id));
   const sumCutInLedger = cutInLedger.reduce((a, r) => a + byId.get(r.id)[0].cost, 0n);
   for (const r of cutInLedger) assert.equal(byId.get(r.id)[0].cost, COST, `${r.id}: a cut request is costed whole or not at all`);
-  console.log(`# ledger: ${rows.length} rows = ${full.length} full + ${cutInLedger.length} cut after the upstream finished (committed before their final bytes)`);
-  assert.equal(rows.length, full.length + cutInLedger.length);
+  const sumGone = goneRows.reduce((a, r) => a + r.cost, 0n);
+  console.log(`# ledger: ${rows.length} rows = ${full.length} full + ${cutInLedger.length} cut after the upstream finished (committed before their final bytes) + ${goneRows.length} abandoned`);
+  assert.equal(goneRows.length, billable.length, 'each abandoned request that reached the upstream exactly once');
+  assert.ok(goneRows.every((r) => reached.has(r.id)), 'no row for one that never reached it');
+  assert.equal(rows.length, full.length + cutInLedger.length + goneRows.length);
 
   // Totals: CLI and admin endpoint on the restarted gateway.
   const cli = await run(GATEWAY_BIN, ['spend', '--config', cfgPath, '--by', 'tenant'], { timeoutMs: 10000 });
   assert.equal(cli.code, 0, `gateway spend after the crash: ${cli.stderr}`);
   const rep = JSON.parse(cli.stdout);
   const total = BigInt(rep.total.cost_pico);
-  console.log(`# gateway spend total ${rep.total.cost_usd} = full ${Number(sumFull) / 1e12} + cut-in-ledger ${Number(sumCutInLedger) / 1e12}`);
-  assert.equal(total, sumFull + sumCutInLedger);
-  assert.ok(total >= sumFull && total <= sumFull + BigInt(cut.length) * COST, 'sum(full) <= ledger <= sum(full) + cut * $0.014');
+  console.log(`# gateway spend total ${rep.total.cost_usd} = full ${Number(sumFull) / 1e12} + cut-in-ledger ${Number(sumCutInLedger) / 1e12} + abandoned ${Number(sumGone) / 1e12}`);
+  assert.equal(total, sumFull + sumCutInLedger + sumGone);
+  assert.ok(total - sumGone >= sumFull && total - sumGone <= sumFull + BigInt(cut.length) * COST, 'sum(full) <= ledger - abandoned <= sum(full) + cut * $0.014');
   assert.equal(rep.total.requests, rows.length);
   const adm = await request(gw2.url + '/admin/spend?by=tenant');
   assert.equal(adm.status, 200, adm.text);

@@ -99,3 +99,37 @@ TEST(StreamNormalize, InBandErrorAndGarbage) {
   EXPECT_EQ(n.process(R"({"choices":[{"index":0,"delta":{},"finish_reason":"network_error"}]})").action,
             StreamNormalizer::Action::error);
 }
+
+TEST(Normalize, ImpossibleUsageCountsAreFlaggedNeverWrapped) {
+  auto u = providers::parse_usage_json(R"({"prompt_tokens":12,"completion_tokens":3.0})");
+  EXPECT_TRUE(u.present);
+  EXPECT_FALSE(u.malformed) << "an integral JSON number is a count";
+  EXPECT_EQ(u.completion_tokens, 3);
+  for (const char* bad : {R"({"prompt_tokens":9.9e18,"completion_tokens":1})",
+                          R"({"prompt_tokens":18446744073709551615,"completion_tokens":1})",
+                          R"({"prompt_tokens":-5,"completion_tokens":1})",
+                          R"({"prompt_tokens":10,"completion_tokens":2.5})",
+                          R"({"prompt_tokens":"10","completion_tokens":1})",
+                          R"({"prompt_tokens":10,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":-1}})",
+                          R"({"prompt_tokens":10,"completion_tokens":1,"completion_tokens_details":{"reasoning_tokens":[]}})"}) {
+    auto b = providers::parse_usage_json(bad);
+    EXPECT_TRUE(b.present) << bad;
+    EXPECT_TRUE(b.malformed) << bad;
+    EXPECT_GE(b.prompt_tokens, 0) << bad;
+    EXPECT_GE(b.cached_tokens, 0) << bad;
+    EXPECT_LE(b.prompt_tokens, 10) << bad;
+  }
+  auto n = providers::parse_usage_json(R"({"prompt_tokens":10,"completion_tokens":null})");
+  EXPECT_FALSE(n.malformed) << "null reads as absent";
+}
+
+TEST(StreamNormalize, ContentChunksCarryATokenEstimate) {
+  StreamNormalizer n(*find_dialect("openai_compatible"), false);
+  auto s = n.process(R"({"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"abcdefgh"},"finish_reason":null}]})");
+  EXPECT_TRUE(s.content);
+  EXPECT_EQ(s.est_tokens, 2);
+  auto cjk = n.process(R"({"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"你好"},"finish_reason":null}]})");
+  EXPECT_EQ(cjk.est_tokens, 2);
+  auto role = n.process(R"({"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]})");
+  EXPECT_EQ(role.est_tokens, 0);
+}

@@ -181,6 +181,36 @@ routes:
   EXPECT_FALSE(p->find("local@local/local")->configured);
 }
 
+TEST(PolicyCompiler, NewDeploymentPricesDefaultToInputAndOutput) {
+  std::vector<ProviderInstance> providers{{"my-vllm", "openai_compatible", {"dc1"}, true, "", {"m"}}};
+  auto p = test::must_compile(R"(
+catalog:
+  - {ref: my-vllm@dc1/m, context_window: 1000, price: {input: 2, output: 8}}
+  - {ref: my-vllm@dc1/m2, context_window: 1000, price: {input: 2, output: 8, cached_input: 0.5}}
+  - {ref: deepseek@global/new-model, context_window: 1000, price: {input: 1, output: 3}}
+routes:
+  - {name: r, candidates: ["*/*"]}
+)",
+                              providers);
+  const auto* v = p->find("my-vllm@dc1/m");
+  ASSERT_NE(v, nullptr);
+  ASSERT_EQ(v->pricing.tiers.size(), 1u);
+  const auto& t = v->pricing.tiers[0];
+  EXPECT_EQ(t.cached_input.pico_per_token, t.input.pico_per_token);
+  EXPECT_EQ(t.cache_write.pico_per_token, t.input.pico_per_token);
+  EXPECT_EQ(t.reasoning_output.pico_per_token, t.output.pico_per_token);
+  EXPECT_EQ(t.input.pico_per_token, 2'000'000);
+  const auto* v2 = p->find("my-vllm@dc1/m2");
+  ASSERT_NE(v2, nullptr);
+  EXPECT_EQ(v2->pricing.tiers[0].cached_input.pico_per_token, 500'000);   // stated: kept
+  EXPECT_EQ(v2->pricing.tiers[0].reasoning_output.pico_per_token, 8'000'000);
+  // A new model on a built-in provider: same rule, the template's price is not inherited.
+  const auto* d = p->find("deepseek@global/new-model");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->pricing.tiers[0].cached_input.pico_per_token, 1'000'000);
+  EXPECT_EQ(d->pricing.tiers[0].reasoning_output.pico_per_token, 3'000'000);
+}
+
 TEST(PolicyCompiler, ModelNames) {
   auto p = test::must_compile(R"(
 routes:

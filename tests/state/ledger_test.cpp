@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <atomic>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <thread>
 
@@ -216,4 +220,230 @@ TEST_F(LedgerTest, ConcurrentAppendersAndBoundedQueue) {
 }
 
 }  // namespace
+
+uint64_t size_of(const std::string& p) {
+  std::error_code ec;
+  auto n = fs::file_size(p, ec);
+  return ec ? 0 : n;
+}
+
+// Runs SQL on its own connection; the first column of each row, '|'-joined per row, '\n' between rows.
+std::string sql(const std::string& path, const std::string& q) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string out;
+  auto cb = [](void* o, int n, char** v, char**) {
+    auto* s = static_cast<std::string*>(o);
+    for (int i = 0; i < n; ++i) *s += std::string(i ? "|" : "") + (v[i] ? v[i] : "NULL");
+    *s += "\n";
+    return 0;
+  };
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, q.c_str(), cb, &out, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST_F(LedgerTest, GatewayIdIsTheKeyAndClientIdsMayRepeat) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  // Two tenants send the same x-request-id: two requests, two rows.
+  for (const char* tenant : {"acme", "beta"}) {
+    auto e = entry(tenant, new_ledger_id(), kT0, 100);
+    e.client_request_id = "same-id";
+    (*l)->append(e, {});
+  }
+  (*l)->flush();
+  EXPECT_EQ((*l)->totals().requests, 2);
+  EXPECT_EQ(sql(db(), "SELECT tenant, client_request_id, usage_source FROM spend ORDER BY tenant"),
+            "acme|same-id|provider\nbeta|same-id|provider\n");
+}
+
+TEST_F(LedgerTest, LedgerIdsAreUuidV7AndSortByTime) {
+  std::set<std::string> seen;
+  std::string prev;
+  for (int i = 0; i < 3; ++i) {
+    std::string id = new_ledger_id();
+    ASSERT_EQ(id.size(), 36u) << id;
+    EXPECT_EQ(id[14], '7') << id;                                   // version
+    EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;  // variant
+    EXPECT_TRUE(seen.insert(id).second);
+    if (!prev.empty()) EXPECT_LT(prev.substr(0, 13), id.substr(0, 13)) << "later ms sorts later";
+    prev = id;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+TEST_F(LedgerTest, MigratesAVersion1Ledger) {
+  // The version-1 layout: the client's request id was unique with the attempt.
+  sql(db(), "CREATE TABLE spend (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+            " key_id TEXT NOT NULL, request_id TEXT NOT NULL, attempt INTEGER NOT NULL, deployment TEXT NOT NULL,"
+            " status TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,"
+            " cache_write_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+            " reasoning_tokens INTEGER NOT NULL, cost_pico INTEGER NOT NULL, UNIQUE (request_id, attempt));"
+            "CREATE INDEX spend_tenant_ts ON spend (tenant, ts_ms); CREATE INDEX spend_ts ON spend (ts_ms);"
+            "INSERT INTO spend VALUES (1, 1764000000000, 'acme', 'k1', 'client-7', 1, 'qwen/flash', 'ok',"
+            " 100, 40, 0, 20, 5, 1000), (2, 1764000000001, 'beta', 'k2', 'client-8', 1, 'qwen/flash', 'ok',"
+            " 10, 0, 0, 2, 0, 30); PRAGMA user_version=1;");
+  {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    EXPECT_EQ((*l)->totals().requests, 2);
+    EXPECT_EQ((*l)->spent("acme", 0).pico, 1000);
+    auto e = entry("beta", new_ledger_id(), kT0, 5);
+    e.client_request_id = "client-8";  // reused by a new request: a new row
+    (*l)->append(e, {});
+  }
+  EXPECT_EQ(sql(db(), "SELECT id, request_id, client_request_id, usage_source, cost_pico FROM spend WHERE id < 3"),
+            "1|v1-1|client-7|provider|1000\n2|v1-2|client-8|provider|30\n");
+  EXPECT_EQ(sql(db(), "SELECT COUNT(*) FROM spend WHERE client_request_id = 'client-8'"), "2\n");
+  EXPECT_EQ(sql(db(), "PRAGMA user_version"), "2\n");
+  EXPECT_EQ(sql(db(), "PRAGMA integrity_check"), "ok\n");
+  auto again = Ledger::open(db());  // opening a migrated file changes nothing
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ((*again)->totals().requests, 3);
+}
+
+TEST_F(LedgerTest, WalStaysBoundedUnderLoadAndIsTruncatedWhenIdleAndOnClose) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  // 100 commits of 200 entries, no idle gap: only the size-triggered checkpoints can bound the WAL.
+  uint64_t peak = 0;
+  for (int c = 0; c < 100; ++c) {
+    for (int i = 0; i < 200; ++i) (*l)->append(entry("acme", new_ledger_id(), kT0 + i, 1), {});
+    (*l)->flush();
+    peak = std::max(peak, size_of(db() + "-wal"));
+  }
+  EXPECT_GT((*l)->checkpoints(), 0u);
+  // kCheckpointPages pages plus one commit's pages (the WAL is reused from its start after a
+  // completed checkpoint, so it never grows past that).
+  EXPECT_LT(peak, uint64_t{2} * Ledger::kCheckpointPages * 4096) << "WAL peak " << peak;
+  EXPECT_GT(size_of(db()), uint64_t{20000} * 50) << "rows reached the database file";
+  // Idle: truncated after kIdleCheckpoint (bounded wait, 10x margin).
+  auto until = std::chrono::steady_clock::now() + 10 * Ledger::kIdleCheckpoint;
+  while (size_of(db() + "-wal") > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(size_of(db() + "-wal"), 0u) << "idle WAL truncated";
+  (*l)->append(entry("acme", new_ledger_id(), kT0, 1), {});
+  (*l)->flush();
+  EXPECT_GT(size_of(db() + "-wal"), 0u);
+  l->reset();  // close: TRUNCATE checkpoint first
+  EXPECT_EQ(size_of(db() + "-wal"), 0u) << "closed ledger leaves no WAL content";
+  EXPECT_EQ(sql(db(), "SELECT COUNT(*) FROM spend"), "20001\n");
+}
+
+
+TEST_F(LedgerTest, RecoveryFileIsImportedOnceAtOpen) {
+  {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+  }
+  {
+    std::ofstream f(db() + ".recovery.jsonl");
+    f << R"({"ts_ms":1764000000000,"tenant":"acme","key_id":"k1","request_id":"0190-a","client_request_id":"c\"1","attempt":1,"deployment":"qwen/flash","status":"error:cancelled","usage_source":"estimated","prompt_tokens":9,"cached_tokens":0,"cache_write_tokens":0,"completion_tokens":3,"reasoning_tokens":0,"cost_pico":150000000})"
+      << "\n"
+      << R"({"ts_ms":1764000000001,"tenant":"acme","key_id":"k1","request_id":"0190-b","client_request_id":"","attempt":1,"deployment":"qwen/flash","status":"ok","usage_source":"provider","prompt_tokens":100,"cached_tokens":40,"cache_write_tokens":0,"completion_tokens":20,"reasoning_tokens":5,"cost_pico":1000})"
+      << "\n"
+      << R"({"ts_ms":17640000)";  // a line torn by a full disk (its entry went to stderr too)
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    EXPECT_EQ((*l)->recovered_on_open(), round == 0 ? 2u : 0u);
+    EXPECT_EQ((*l)->totals().requests, 2);
+    EXPECT_EQ((*l)->spent("acme", 0).pico, 150001000);
+    EXPECT_FALSE(fs::exists(db() + ".recovery.jsonl"));
+  }
+  EXPECT_EQ(sql(db(), "SELECT client_request_id, usage_source, completion_tokens FROM spend WHERE request_id = '0190-a'"),
+            "c\"1|estimated|3\n");
+}
+
+// A disk that stops taking writes (RLIMIT_FSIZE stands in for a full file system: writes past it
+// fail with EFBIG): failing() says so, entries are kept and retried, and at close the unwritten
+// ones go to the recovery file, which the next open imports.
+TEST_F(LedgerTest, FailingDiskIsReportedAndUnwrittenEntriesSurviveClose) {
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct Restore {
+    rlimit r;
+    ~Restore() { setrlimit(RLIMIT_FSIZE, &r); }
+  } restore{old};
+  {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    (*l)->append(entry("acme", new_ledger_id(), kT0, 7), {});
+    (*l)->flush();
+    EXPECT_FALSE((*l)->failing());
+    rlimit tight = old;
+    tight.rlim_cur = std::max(size_of(db() + "-wal"), size_of(db()));  // no file may grow any more
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tight), 0);
+    std::atomic<int> durable{0};
+    for (int i = 0; i < 50; ++i) (*l)->append(entry("acme", new_ledger_id(), kT0 + i, 10), [&] { ++durable; });
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(*l)->failing() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE((*l)->failing());
+    EXPECT_FALSE((*l)->failure().empty());
+    EXPECT_GT((*l)->commit_failures(), 0u);
+    EXPECT_EQ(durable.load(), 0);
+    EXPECT_FALSE((*l)->flush_for(std::chrono::milliseconds(200))) << "not durable while the disk fails";
+  }  // close: the 50 entries cannot be committed: spilled
+  setrlimit(RLIMIT_FSIZE, &old);
+  ASSERT_TRUE(fs::exists(db() + ".recovery.jsonl")) << "unwritten entries saved next to the ledger";
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ((*l)->recovered_on_open(), 50u);
+  EXPECT_EQ((*l)->totals().requests, 51);
+  EXPECT_EQ((*l)->spent("acme", 0).pico, 7 + 50 * 10);
+}
+
+TEST_F(LedgerTest, DiskThatRecoversWritesTheKeptEntries) {
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct Restore {
+    rlimit r;
+    ~Restore() { setrlimit(RLIMIT_FSIZE, &r); }
+  } restore{old};
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  (*l)->append(entry("acme", new_ledger_id(), kT0, 7), {});
+  (*l)->flush();
+  rlimit tight = old;
+  tight.rlim_cur = std::max(size_of(db() + "-wal"), size_of(db()));
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tight), 0);
+  std::atomic<int> durable{0};
+  for (int i = 0; i < 20; ++i) (*l)->append(entry("acme", new_ledger_id(), kT0 + i, 10), [&] { ++durable; });
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(*l)->failing() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE((*l)->failing());
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);  // space again
+  EXPECT_TRUE((*l)->flush_for(std::chrono::seconds(20)));  // backoff is at most 2 s
+  EXPECT_FALSE((*l)->failing());
+  EXPECT_EQ(durable.load(), 20);
+  EXPECT_EQ((*l)->totals().requests, 21);
+}
+
+
+TEST_F(LedgerTest, RetentionPrunesOldEntriesInChunksAndKeepsTheRest) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const int old_rows = Ledger::kPruneChunk + 5;  // more than one chunk
+  for (int i = 0; i < old_rows; ++i) (*l)->append(entry("acme", new_ledger_id(), now - 40 * kDay - i, 1), {});
+  for (int i = 0; i < 7; ++i) (*l)->append(entry("acme", new_ledger_id(), now - 30 * kDay + i, 100), {});
+  (*l)->flush();
+  (*l)->set_retention(std::chrono::hours(24) * 35);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((*l)->pruned() < uint64_t(old_rows) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ((*l)->pruned(), uint64_t(old_rows));
+  EXPECT_EQ((*l)->totals().requests, 7);
+  EXPECT_EQ((*l)->spent("acme", 0).pico, 700);
+}
+
 }  // namespace gateway

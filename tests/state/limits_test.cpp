@@ -128,9 +128,16 @@ TEST(LocalLimits, TpmReconciledToActual) {
   EXPECT_EQ(b.error().code, "rate_limit_tpm");
   s.reconcile(*a, {}, 100, now);  // used far fewer than the worst case
   EXPECT_TRUE(s.reserve(t, {}, 300, now).ok());
-  // A request bigger than the whole limit passes in an empty window instead of never.
-  EXPECT_TRUE(s.reserve(t, {}, 5000, at(2026, 1, 1, 10, 5)).ok());
-  EXPECT_FALSE(s.reserve(t, {}, 1, at(2026, 1, 1, 10, 5)).ok());
+  // A request bigger than the whole limit can never fit: refused even in an empty window, with no
+  // retry time (waiting does not help), and it takes nothing from the window.
+  auto never = s.reserve(t, {}, 5000, at(2026, 1, 1, 10, 5));
+  ASSERT_FALSE(never.ok());
+  EXPECT_EQ(never.error().code, "request_exceeds_tpm");
+  EXPECT_EQ(never.error().kind, core::ErrorKind::rate_limited);
+  EXPECT_EQ(never.error().retry_after.count(), 0);
+  EXPECT_NE(never.error().message.find("can never fit the rate limit of 1000 tokens per minute"), std::string::npos)
+      << never.error().message;
+  EXPECT_TRUE(s.reserve(t, {}, 1000, at(2026, 1, 1, 10, 5)).ok());  // exactly the limit fits
 }
 
 TEST(LocalLimits, ConcurrencyReleasedOnFailure) {

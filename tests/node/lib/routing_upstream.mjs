@@ -11,6 +11,12 @@
 //   retryAfter  Retry-After header value on errors
 //   usage     the usage object sent (dialect fields verbatim, e.g. DeepSeek's prompt_cache_hit_tokens)
 //   content   assistant text
+//   Scripted answers (the accounting tests), any of:
+//   pieces    streams: the content as these chunks, pieceDelayMs apart, then the finish chunk
+//   cutAfterPieces  streams: destroy the socket after this many pieces (a stream cut mid-answer)
+//   usageDelayMs    streams: wait this long between the finish chunk and the usage chunk + [DONE]
+//   usageNever      streams: after the finish chunk send nothing more and keep the socket open
+//   bodyDelayMs     non-streams: response header at once, the body this much later
 // Streams: role chunk, one content chunk, finish chunk, usage-only chunk (choices: []) when
 // stream_options.include_usage is set, [DONE].
 //
@@ -41,7 +47,8 @@ export async function startUpstream({ name = 'upstream', host = '127.0.0.1', ...
       } catch {
         body = null;
       }
-      const rec = { at: performance.now(), path: req.url, model: body?.model, stream: body?.stream === true, headers: req.headers, body };
+      const rec = { at: performance.now(), path: req.url, model: body?.model, stream: body?.stream === true, headers: req.headers, body, closedAt: null };
+      res.on('close', () => (rec.closedAt = performance.now()));
       requests.push(rec);
       if (req.method !== 'POST' || !/\/chat\/completions(\?|$)/.test(req.url) || !body) {
         const text = JSON.stringify({ error: { message: `unknown ${req.method} ${req.url}`, type: 'invalid_request_error', param: null, code: null } });
@@ -59,6 +66,7 @@ export async function startUpstream({ name = 'upstream', host = '127.0.0.1', ...
   });
 
   function answer(b, rec, res) {
+    if (b.status === 200 && (b.pieces || b.bodyDelayMs || b.usageDelayMs || b.usageNever)) return answerScripted(b, rec, res);
     if (b.status !== 200) {
       const text = JSON.stringify({ error: { message: `${name} failing with ${b.status}`, type: 'server_error', param: null, code: null } });
       const h = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
@@ -97,6 +105,50 @@ export async function startUpstream({ name = 'upstream', host = '127.0.0.1', ...
       rest();
     }, b.contentDelayMs);
     timers.add(t);
+  }
+
+  // The scripted shapes above: every wait is a timer the close() clears.
+  function answerScripted(b, rec, res) {
+    const id = 'chatcmpl-' + crypto.randomBytes(8).toString('hex');
+    const created = Math.floor(Date.now() / 1000);
+    const model = rec.model;
+    const wait = (ms, fn) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!res.destroyed) fn();
+      }, ms);
+      timers.add(t);
+    };
+    if (!rec.stream) {
+      const text = JSON.stringify({
+        id, object: 'chat.completion', created, model,
+        choices: [{ index: 0, message: { role: 'assistant', content: b.content }, finish_reason: 'stop', logprobs: null }],
+        usage: b.usage,
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.flushHeaders();
+      return wait(b.bodyDelayMs || 0, () => res.end(text));
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const ch = (delta, finish = null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
+    const write = (obj) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    write(ch({ role: 'assistant', content: '' }));
+    const pieces = b.pieces || [b.content];
+    const tail = () => {
+      if (b.usageNever) return;
+      if (rec.body.stream_options?.include_usage) write({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: b.usage });
+      res.end('data: [DONE]\n\n');
+    };
+    const step = (i) => {
+      if (i === pieces.length) {
+        write(ch({}, 'stop'));
+        return b.usageDelayMs ? wait(b.usageDelayMs, tail) : tail();
+      }
+      if (b.cutAfterPieces !== undefined && i === b.cutAfterPieces) return res.socket?.destroy();
+      write(ch({ content: pieces[i] }));
+      wait(b.pieceDelayMs || 0, () => step(i + 1));
+    };
+    wait(b.contentDelayMs || 0, () => step(0));
   }
 
   server.keepAliveTimeout = 30_000;
