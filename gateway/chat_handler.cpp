@@ -180,12 +180,13 @@ struct Spend {
 
 // Worst case for budgets: the most expensive candidate with the whole max_tokens (or a large
 // default) of output at its price.
+// `choices` (the request's n) multiplies the output: every choice is generated and billed.
 core::Money worst_case_cost(const routing::Router& router, const routing::Plan& plan, const routing::RequestFeatures& f,
-                            int64_t& tokens) {
+                            int64_t choices, int64_t& tokens) {
   core::Usage u;
   u.present = true;
   u.prompt_tokens = f.est_input_tokens;
-  u.completion_tokens = f.max_tokens.value_or(4096);
+  u.completion_tokens = f.max_tokens.value_or(4096) * std::max<int64_t>(choices, 1);
   tokens = u.prompt_tokens + u.completion_tokens;
   core::Money worst{0};
   auto now = std::chrono::system_clock::now();
@@ -357,7 +358,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   std::optional<Reservation> reservation;
   if (caller.tenant && app.limits) {
     int64_t worst_tokens = 0;
-    core::Money worst = worst_case_cost(*router, *plan, features, worst_tokens);
+    core::Money worst = worst_case_cost(*router, *plan, features, req.n, worst_tokens);
     const Tenant* t = caller.tenant;
     // Lambdas given to offload capture by reference only: GCC 12 mishandles temporaries with
     // non-trivial destructors inside co_await expressions (double free seen in testing).

@@ -117,6 +117,8 @@ const EFFECT = {
   'state.redis': 'state_redis.test.mjs', 'state.redis.host': 'state_redis.test.mjs', 'state.redis.port': 'state_redis.test.mjs',
   'state.redis.password_env': 'untested: needs a password-protected Redis',
   'state.redis.timeout_ms': 'state_redis.test.mjs:timeout_ms', 'state.fail_mode': 'state_redis.test.mjs',
+  'state.on_ledger_failure': 'state_ledger_full.test.mjs',
+  'state.ledger_retention_days': 'untested: end to end it needs rows older than 32 days; the prune is ../state/ledger_test.cpp RetentionPrunesOldEntries, the key ../gateway/config_test.cpp',
   cache: 'state_cache.test.mjs', 'cache.enabled': 'state_cache.test.mjs', 'cache.max_bytes': '../state/response_cache_test.cpp:bytes',
   'cache.ttl_s': '../state/response_cache_test.cpp:ttl', 'cache.shared': 'state_redis.test.mjs',
 };

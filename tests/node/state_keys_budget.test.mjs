@@ -157,7 +157,13 @@ describe('keys', () => {
 
 describe('budgets and limits', () => {
   test('hard daily budget: exhausted after two $0.014 requests -> 429 naming budget, tenant and reset; Retry-After; metric shows remaining', async () => {
-    // acme already spent one request (keys test). One more (by its second key, streamed) fits.
+    // acme already spent one request (keys test). Asking for n: 4 choices reserves four times the
+    // output (4 x 200 tokens x $20/M = $0.016): $0.014 + $0.016 + the prompt is past $0.03.
+    const nBefore = up.requests.length;
+    const many = await chat(gw, body('priced', { n: 4 }), { headers: auth(keys.acme.key) });
+    assert.equal(openAiError(assert, many, 429).code, 'budget_exceeded', 'n multiplies the worst case');
+    assert.equal(up.requests.length, nBefore, 'refused before dispatch');
+    // One more (by its second key, streamed) fits.
     const s = await chatStream(gw, body('priced', { stream: true }), { headers: auth(keys.acme2.key) });
     assert.equal(s.status, 200);
     assert.ok(s.done, 'stream completed');
