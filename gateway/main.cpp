@@ -13,6 +13,7 @@
 
 #include "gateway/app.h"
 #include "gateway/auth.h"
+#include "providers/error_map.h"
 #include "gateway/chat_handler.h"
 #include "gateway/openai_api.h"
 #include "routing/catalog.h"
@@ -176,6 +177,8 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
     return 2;
   }
   app.metrics.set_tenant_labels(app.config.server.metrics_tenant_labels);
+  providers::register_secret(app.config.server.admin_key);
+  providers::register_secret(app.config.server.metrics_key);
   std::string err;
   if (!app.access_log.open(app.config.server.access_log, err)) {
     std::fprintf(stderr, "gateway: %s\n", err.c_str());
