@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 using gateway::parse_config;
 
 TEST(Config, DefaultsWithoutAFile) {
@@ -53,4 +55,27 @@ models:
   ASSERT_EQ(c->models.size(), 2u);
   EXPECT_EQ(c->models[0].second[1], "vllm/Qwen/Qwen3-30B-A3B");
   EXPECT_EQ(c->models[1].second.size(), 1u);
+}
+
+TEST(Config, IsolationKeys) {
+  auto d = parse_config("", "<defaults>");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->server.max_buffered_body_bytes, size_t(256) << 20);
+  EXPECT_TRUE(d->server.metrics_tenant_labels);
+  EXPECT_TRUE(d->server.metrics_key_env.empty());
+
+  ::setenv("GW_CONFIG_TEST_METRICS_KEY", "metrics-key-123", 1);
+  auto c = parse_config("server:\n  max_buffered_body_bytes: 8388608\n  metrics_key_env: GW_CONFIG_TEST_METRICS_KEY\n"
+                        "  metrics_tenant_labels: false\n",
+                        "i.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->server.max_buffered_body_bytes, 8388608u);
+  EXPECT_EQ(c->server.metrics_key, "metrics-key-123");
+  EXPECT_FALSE(c->server.metrics_tenant_labels);
+
+  // A budget smaller than one maximal body could never admit it.
+  auto small = parse_config("server:\n  max_body_bytes: 4194304\n  max_buffered_body_bytes: 1048576\n", "b.yaml");
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.error().message.find("b.yaml:3:"), std::string::npos) << small.error().message;
+  EXPECT_NE(small.error().message.find("max_buffered_body_bytes"), std::string::npos);
 }
