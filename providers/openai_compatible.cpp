@@ -245,7 +245,8 @@ class OpenAICompatibleProvider final : public Provider {
 std::string read_key_file(const std::string& path, std::string& error) {
   std::ifstream f(path);
   if (!f) {
-    error = "cannot read api_key_file '" + path + "'";
+    // Shown to clients as the provider's unavailable reason: the path stays in the config.
+    error = "cannot read its api_key_file";
     return {};
   }
   std::stringstream ss;
