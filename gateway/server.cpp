@@ -415,9 +415,9 @@ class Session final : public SessionBase, public ClientIo {
     int status = 0;
     const bool get = req_.method == http::verb::get;
     const bool post = req_.method == http::verb::post;
-    const bool api = path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
-    const bool admin = path.rfind("/admin/", 0) == 0;
-    (void)admin;  // admin access was decided from the headers, before the body (admit_before_body)
+    const bool api = is_api_path(path);
+    // Who may call this path (API key, admin key, metrics key) was decided from the headers,
+    // before the body was read: admit_before_body.
     Caller caller;
     if (api) {
       caller = pre_caller_;
@@ -489,6 +489,10 @@ class Session final : public SessionBase, public ClientIo {
     if (status == 499) keep_alive_ = false;
   }
 
+  static bool is_api_path(std::string_view path) {
+    return path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
+  }
+
   bool bearer_matches(const std::string& key) const {
     std::string_view auth = req_.header("authorization");
     std::string expected = "Bearer " + key;
@@ -500,8 +504,7 @@ class Session final : public SessionBase, public ClientIo {
   // buffer anything. Sets pre_caller_ for API paths.
   std::optional<core::Error> access_refusal(std::string_view path) {
     pre_caller_ = Caller{};
-    const bool api = path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
-    if (api) {
+    if (is_api_path(path)) {
       auto c = authenticate(app_.config.tenants, req_.header("authorization"), req_.header("x-api-key"));
       if (!c) return std::move(c).error();
       pre_caller_ = std::move(c).value();
