@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -173,53 +174,66 @@ std::string remove_registered(std::string_view text) {
   return out;
 }
 
+// A credential found at some position: `keep` bytes stay (the "Bearer " or "api_key=" before
+// it), the next `drop` bytes are replaced by kRedacted.
+struct Match {
+  size_t keep = 0, drop = 0;
+};
+
+// "Bearer <token>"
+std::optional<Match> bearer_at(std::string_view s, size_t i) {
+  if (!iequals_at(s, i, "bearer ")) return std::nullopt;
+  size_t j = i + 7;
+  while (j < s.size() && s[j] == ' ') ++j;
+  const size_t n = token_run(s, j);
+  if (n == 0) return std::nullopt;
+  return Match{j - i, n};
+}
+
+// "sk-<key>" / "sk_<key>", the prefix OpenAI-style vendors give their keys
+std::optional<Match> sk_key_at(std::string_view s, size_t i) {
+  if (!iequals_at(s, i, "sk-") && !iequals_at(s, i, "sk_")) return std::nullopt;
+  const size_t n = token_run(s, i + 3);
+  if (n < 4) return std::nullopt;
+  return Match{3, n};
+}
+
+// A secret name, an optional closing quote, '=' or ':', an optional opening quote, the value.
+std::optional<Match> named_value_at(std::string_view s, size_t i) {
+  for (std::string_view name : kSecretNames) {
+    if (!iequals_at(s, i, name) || (i + name.size() < s.size() && word_char(s[i + name.size()]))) continue;
+    size_t j = i + name.size();
+    if (j < s.size() && (s[j] == '"' || s[j] == '\'')) ++j;
+    while (j < s.size() && s[j] == ' ') ++j;
+    if (j >= s.size() || (s[j] != '=' && s[j] != ':')) continue;
+    ++j;
+    while (j < s.size() && s[j] == ' ') ++j;
+    if (j < s.size() && (s[j] == '"' || s[j] == '\'')) ++j;
+    const size_t n = token_run(s, j);
+    if (n > 0) return Match{j - i, n};
+  }
+  return std::nullopt;
+}
+
 // Pass 2: credentials recognised by their shape or by the name before them.
 std::string remove_credential_shapes(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
-    const bool boundary = i == 0 || !word_char(s[i - 1]);
-    if (boundary && iequals_at(s, i, "bearer ")) {
-      size_t j = i + 7;
-      while (j < s.size() && s[j] == ' ') ++j;
-      out.append(s.substr(i, 7));
-      if (size_t n = token_run(s, j); n > 0) {
+    if (i == 0 || !word_char(s[i - 1])) {
+      std::optional<Match> m = bearer_at(s, i);
+      if (!m) m = sk_key_at(s, i);
+      if (!m) m = named_value_at(s, i);
+      if (m) {
+        out.append(s.substr(i, m->keep));
         out.append(kRedacted);
-        i = j + n;
-      } else {
-        i += 7;
+        i += m->keep + m->drop;
+        continue;
       }
-      continue;
     }
-    if (boundary && (iequals_at(s, i, "sk-") || iequals_at(s, i, "sk_")) && token_run(s, i + 3) >= 4) {
-      out.append(s.substr(i, 3));
-      out.append(kRedacted);
-      i += 3 + token_run(s, i + 3);
-      continue;
-    }
-    if (boundary) {
-      bool named = false;
-      for (std::string_view name : kSecretNames) {
-        if (!iequals_at(s, i, name) || (i + name.size() < s.size() && word_char(s[i + name.size()]))) continue;
-        // name, optional closing quote and spaces, '=' or ':', optional spaces and opening quote, value
-        size_t j = i + name.size();
-        if (j < s.size() && (s[j] == '"' || s[j] == '\'')) ++j;
-        while (j < s.size() && s[j] == ' ') ++j;
-        if (j >= s.size() || (s[j] != '=' && s[j] != ':')) continue;
-        ++j;
-        while (j < s.size() && s[j] == ' ') ++j;
-        if (j < s.size() && (s[j] == '"' || s[j] == '\'')) ++j;
-        const size_t n = token_run(s, j);
-        if (n == 0) continue;
-        out.append(s.substr(i, j - i));
-        out.append(kRedacted);
-        i = j + n;
-        named = true;
-        break;
-      }
-      if (named) continue;
-    }
+    // A whole token that looks like a credential on its own. Otherwise one character at a time, so
+    // that a name inside a token ("x.api_key=...") is still seen at its word boundary.
     if (token_char(s[i]) && (i == 0 || !token_char(s[i - 1]))) {
       const size_t n = token_run(s, i);
       if (looks_like_credential(s.substr(i, n))) {
@@ -227,9 +241,6 @@ std::string remove_credential_shapes(std::string_view s) {
         i += n;
         continue;
       }
-      out.append(s.substr(i, n));
-      i += n;
-      continue;
     }
     out.push_back(s[i]);
     ++i;

@@ -86,6 +86,7 @@ TEST(ErrorMap, SanitiseRemovesCredentialsOfEveryShape) {
   EXPECT_EQ(clean("GET /x?api_key=s3cr3t&y=2"), "GET /x?api_key=[redacted]&y=2");
   EXPECT_EQ(clean("{\"token\": \"tok_1\", \"password\":\"hunter2\"}"), "{\"token\": \"[redacted]\", \"password\":\"[redacted]\"}");
   EXPECT_EQ(clean("key=abc"), "key=[redacted]");
+  EXPECT_EQ(clean("cfg.api_key=abc123 x"), "cfg.api_key=[redacted] x");  // a name inside a token
   // A JWT-like mixed-case token; ids (hex, UUIDs) and ordinary words are kept.
   EXPECT_EQ(clean("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcDEF123"), "jwt [redacted]");
   EXPECT_EQ(clean("request 7f3a9c2e-1b4d-4e8f-9a0b-123456789abc failed"), "request 7f3a9c2e-1b4d-4e8f-9a0b-123456789abc failed");
