@@ -782,9 +782,9 @@ namespace {
 // connections over them), but it would also let a second gateway, or any process of the same user
 // setting it, join the port silently and take a share of the traffic. So a probe socket without
 // SO_REUSEPORT binds the address first: that fails if any socket is bound there. The probe is
-// closed right before the workers bind (port 0: they bind the port it was given); a process that
-// binds in that gap of microseconds is the one case not detected.
-boost::system::error_code claim_port(const asio::ip::address& addr, unsigned short& port) {
+// closed right before the workers bind; a process that binds in that gap of microseconds is the
+// one case not detected.
+boost::system::error_code check_port_free(const asio::ip::address& addr, unsigned short port) {
   asio::io_context ioc(1);
   tcp::acceptor probe(ioc);
   tcp::endpoint ep(addr, port);
@@ -792,7 +792,6 @@ boost::system::error_code claim_port(const asio::ip::address& addr, unsigned sho
   probe.open(ep.protocol(), ec);
   if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);  // TIME_WAIT is no owner
   if (!ec) probe.bind(ep, ec);
-  if (!ec) port = probe.local_endpoint(ec).port();
   boost::system::error_code ignore;
   probe.close(ignore);
   return ec;
@@ -830,7 +829,8 @@ int Server::run() {
     return 2;
   }
   unsigned short port = static_cast<unsigned short>(std::stoi(sc.listen_port));
-  if (auto pec = claim_port(addr, port)) {
+  // Port 0: the kernel gives the first worker a port nobody holds, and the others join it.
+  if (auto pec = port != 0 ? check_port_free(addr, port) : boost::system::error_code{}) {
     std::fprintf(stderr, "gateway: cannot listen on %s:%s: %s%s\n", sc.listen_host.c_str(), sc.listen_port.c_str(),
                  pec.message().c_str(),
                  pec == asio::error::address_in_use ? " (another process is bound to this address and port)" : "");
