@@ -37,6 +37,8 @@ struct Error {
   ErrorSource source = ErrorSource::gateway;
   int upstream_status = 0;                   // HTTP status the upstream returned, 0 if none
   std::chrono::milliseconds retry_after{0};  // from Retry-After, 0 if absent
+  // For the operator's log only, never sent to a client: internal host:port, file paths.
+  std::string log_detail;
 
   // May another attempt (same or other deployment) succeed where this one failed?
   bool retryable() const;

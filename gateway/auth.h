@@ -16,6 +16,11 @@ struct Caller {
 };
 
 // `authorization` is the raw Authorization header value, `api_key` the x-api-key header value.
+// Two different keys in `authorization` and `api_key` are refused (400 conflicting_credentials).
 core::Result<Caller> authenticate(const TenantDirectory& tenants, std::string_view authorization, std::string_view api_key);
+
+// Whether a listen address (an IP literal) is a loopback address: 127.0.0.0/8, ::1, ::ffff:127.x.
+// Without an admin key, admin endpoints answer only on such a listener.
+bool is_loopback_host(std::string_view host);
 
 }  // namespace gateway

@@ -270,6 +270,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
 
   auto fail = [&](const core::Error& e) -> int {
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
+    if (!e.log_detail.empty()) rec.error += " [" + e.log_detail + "]";
     app.metrics.error(core::to_string(e.kind));
     return e.http_status();
   };

@@ -200,13 +200,24 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   if (auto s = root["server"]) {
     check_keys(file, s, "server", {"listen", "workers", "max_connections", "max_body_bytes", "header_timeout_ms",
                                    "body_timeout_ms", "keepalive_idle_ms", "write_timeout_ms", "drain_timeout_ms",
-                                   "tls", "access_log", "admin_key_env"});
+                                   "tls", "access_log", "admin_key_env", "max_buffered_body_bytes",
+                                   "metrics_key_env", "metrics_tenant_labels"});
     if (s["admin_key_env"]) {
       std::string env = scalar<std::string>(file, s["admin_key_env"], "server.admin_key_env");
       const char* v = std::getenv(env.c_str());
       c.server.admin_key_env = env;
       if (v && *v) c.server.admin_key = v;  // `serve` refuses to start without it (admin would be open)
     }
+    if (s["metrics_key_env"]) {
+      std::string env = scalar<std::string>(file, s["metrics_key_env"], "server.metrics_key_env");
+      const char* v = std::getenv(env.c_str());
+      c.server.metrics_key_env = env;
+      if (v && *v) c.server.metrics_key = v;  // `serve` refuses to start without it (/metrics would be open)
+    }
+    if (s["metrics_tenant_labels"])
+      c.server.metrics_tenant_labels = scalar<bool>(file, s["metrics_tenant_labels"], "server.metrics_tenant_labels");
+    if (s["max_buffered_body_bytes"])
+      c.server.max_buffered_body_bytes = scalar<size_t>(file, s["max_buffered_body_bytes"], "server.max_buffered_body_bytes");
     if (s["listen"]) parse_listen(file, s["listen"], c.server);
     if (s["workers"]) c.server.workers = scalar<int>(file, s["workers"], "server.workers");
     if (s["max_connections"]) c.server.max_connections = scalar<size_t>(file, s["max_connections"], "server.max_connections");
@@ -225,6 +236,9 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     if (s["access_log"]) c.server.access_log = scalar<std::string>(file, s["access_log"], "server.access_log");
     if (c.server.workers < 0 || c.server.workers > 256) fail(file, s["workers"], "server.workers must be 0..256");
     if (c.server.max_body_bytes < 1024) fail(file, s["max_body_bytes"], "server.max_body_bytes must be >= 1024");
+    if (c.server.max_buffered_body_bytes < c.server.max_body_bytes)
+      fail(file, s["max_buffered_body_bytes"] ? s["max_buffered_body_bytes"] : s["max_body_bytes"],
+           "server.max_buffered_body_bytes must be >= server.max_body_bytes (else no body of the maximum size could be received)");
   }
   if (auto u = root["upstream"]) {
     check_keys(file, u, "upstream", {"ca_file", "connect_timeout_ms", "tls_timeout_ms", "first_byte_timeout_ms",

@@ -29,6 +29,11 @@ struct ServerConfig {
   std::string access_log = "stdout";  // off | stdout | stderr | path
   std::string admin_key;               // from server.admin_key_env; empty = admin endpoints open
   std::string admin_key_env;           // the variable named in the config (serve fails if it is unset)
+  // Request bodies being received, summed over every connection; beyond it new bodies get 503.
+  size_t max_buffered_body_bytes = 256 * 1024 * 1024;
+  std::string metrics_key;             // from server.metrics_key_env; empty = /metrics open
+  std::string metrics_key_env;
+  bool metrics_tenant_labels = true;   // false: tenant-labelled series are aggregated / omitted
 };
 
 struct LocalConfig {

@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "gateway/app.h"
+#include "gateway/auth.h"
+#include "providers/error_map.h"
 #include "gateway/chat_handler.h"
 #include "gateway/openai_api.h"
 #include "routing/catalog.h"
@@ -110,6 +112,26 @@ int cmd_check(const std::string& path) {
 // Each proxied connection holds two descriptors (client and upstream). The soft open-file limit is
 // often 1024 while the hard one is far higher: take the hard one, as most servers do, and say so
 // when even that cannot hold server.max_connections (accept would fail with EMFILE first).
+// Who can reach /admin/* and /metrics, said once at start so an open admin surface is never a surprise.
+void log_endpoint_access(const gateway::ServerConfig& sc) {
+  if (!sc.admin_key.empty())
+    std::fprintf(stderr, "gateway: admin endpoints need the admin key (%s)\n", sc.admin_key_env.c_str());
+  else if (gateway::is_loopback_host(sc.listen_host))
+    std::fprintf(stderr,
+                 "gateway: no admin key (server.admin_key_env): admin endpoints answer without a key, on this "
+                 "loopback listener only\n");
+  else
+    std::fprintf(stderr,
+                 "gateway: no admin key (server.admin_key_env): admin endpoints are disabled (403) on the "
+                 "non-loopback listener %s\n",
+                 sc.listen_host.c_str());
+  if (!sc.metrics_key.empty())
+    std::fprintf(stderr, "gateway: /metrics needs the metrics key (%s)\n", sc.metrics_key_env.c_str());
+  else
+    std::fprintf(stderr, "gateway: /metrics needs no key (set server.metrics_key_env to require one)%s\n",
+                 sc.metrics_tenant_labels ? "" : "; per-tenant series are off");
+}
+
 void raise_open_file_limit(size_t max_connections) {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
@@ -149,6 +171,14 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
                  app.config.server.admin_key_env.c_str());
     return 2;
   }
+  if (!app.config.server.metrics_key_env.empty() && app.config.server.metrics_key.empty()) {
+    std::fprintf(stderr, "gateway: server.metrics_key_env names '%s', which is not set (/metrics would be open)\n",
+                 app.config.server.metrics_key_env.c_str());
+    return 2;
+  }
+  app.metrics.set_tenant_labels(app.config.server.metrics_tenant_labels);
+  providers::register_secret(app.config.server.admin_key);
+  providers::register_secret(app.config.server.metrics_key);
   std::string err;
   if (!app.access_log.open(app.config.server.access_log, err)) {
     std::fprintf(stderr, "gateway: %s\n", err.c_str());
@@ -185,6 +215,7 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
     std::fprintf(stderr, "gateway: no client API keys configured: open mode (any client may call)\n");
   else
     std::fprintf(stderr, "gateway: %zu tenant(s); clients must send their gateway key\n", app.config.tenants.tenants().size());
+  log_endpoint_access(app.config.server);
   if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.config.state.ledger_path.c_str());
   raise_open_file_limit(app.config.server.max_connections);
   gateway::Server server(app);

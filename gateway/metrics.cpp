@@ -125,7 +125,8 @@ void Metrics::policy_warnings(size_t n) { policy_warnings_->Set(static_cast<doub
 void Metrics::prometheus_feed(bool ok) { feed_->Add({{"result", ok ? "ok" : "error"}}).Increment(); }
 void Metrics::cost(const std::string& tenant, const std::string& deployment, double usd) {
   if (usd > 0)
-    cached(cost_, {{"tenant", tenant.empty() ? std::string_view("open") : std::string_view(tenant)}, {"deployment", deployment}})
+    cached(cost_, {{"tenant", !tenant_labels_ ? std::string_view() : tenant.empty() ? std::string_view("open") : std::string_view(tenant)},
+                   {"deployment", deployment}})
         .Increment(usd);
 }
 void Metrics::redis_fallbacks(double open, double closed) {

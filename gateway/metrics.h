@@ -33,6 +33,9 @@ class Metrics {
   void policy_warnings(size_t n);
   void prometheus_feed(bool ok);
   void cost(const std::string& tenant, const std::string& deployment, double usd);
+  // false (server.metrics_tenant_labels): cost series carry an empty tenant label (one series per
+  // deployment), so /metrics shows no tenant's name or spend. Set before serving.
+  void set_tenant_labels(bool on) { tenant_labels_ = on; }
   void cache(bool hit);
   // Requests admitted unchecked (fail open) or refused (fail closed) while Redis was unreachable.
   void redis_fallbacks(double fail_open_total, double fail_closed_total);
@@ -47,6 +50,7 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  bool tenant_labels_ = true;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Counter>* attempts_;
   prometheus::Family<prometheus::Counter>* failovers_;

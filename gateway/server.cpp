@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <list>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -84,6 +85,22 @@ struct SessionBase {
 constexpr auto kDeadlineSweep = std::chrono::milliseconds(100);
 constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
 
+// Bytes of request bodies being received or held by their handlers, summed over every connection
+// of every worker: without it, max_connections bodies of max_body_bytes each could be buffered.
+struct BodyBudget {
+  std::atomic<size_t> used{0};
+  size_t limit = 0;
+
+  bool reserve(size_t n) {
+    size_t cur = used.load(std::memory_order_relaxed);
+    do {
+      if (n > limit || cur > limit - n) return false;
+    } while (!used.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
+    return true;
+  }
+  void release(size_t n) { used.fetch_sub(n, std::memory_order_relaxed); }
+};
+
 struct Worker {
   // One thread per io_context, and no socket or timer of a worker is touched from another thread
   // (other threads post to it), so the reactor's per-socket locks are not needed.
@@ -93,6 +110,7 @@ struct Worker {
   std::unique_ptr<providers::UpstreamClient> upstream;
   std::list<SessionBase*> sessions;
   std::thread thread;
+  BodyBudget* body_budget = nullptr;  // shared by every worker, owned by Server::Impl
 };
 
 // Every kDeadlineSweep: deadlines and disconnect watches of the worker's sessions.
@@ -120,6 +138,7 @@ class Session final : public SessionBase, public ClientIo {
     app_.metrics.open_connections().Increment();
   }
   ~Session() override {
+    release_body();
     worker_.sessions.erase(it_);
     app_.metrics.open_connections().Decrement();
     open_.fetch_sub(1);
@@ -331,6 +350,7 @@ class Session final : public SessionBase, public ClientIo {
         co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request: " + hec.message());
         break;
       }
+      if (!co_await admit_before_body(parser)) break;
       if (beast::iequals(req_.header("expect"), "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, 11};
         arm(app_.config.server.write_timeout);
@@ -352,6 +372,7 @@ class Session final : public SessionBase, public ClientIo {
       keep_alive_ = req_.keep_alive;
       http10_ = req_.version == 10;
       co_await handle();
+      release_body();
     }
     boost::system::error_code ec;
     if constexpr (std::is_same_v<Stream, TcpStream>) {
@@ -395,28 +416,13 @@ class Session final : public SessionBase, public ClientIo {
     int status = 0;
     const bool get = req_.method == http::verb::get;
     const bool post = req_.method == http::verb::post;
-    const bool api = path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
-    const bool admin = path.rfind("/admin/", 0) == 0;
+    const bool api = is_api_path(path);
+    // Who may call this path (API key, admin key, metrics key) was decided from the headers,
+    // before the body was read: admit_before_body.
     Caller caller;
     if (api) {
-      auto c = authenticate(app_.config.tenants, req_.header("authorization"), req_.header("x-api-key"));
-      if (!c) {
-        status = 401;
-        rec.error = c.error().message;
-        co_await respond(401, "application/json", error_json(c.error()));
-        finish(rec, status, t0, path);
-        co_return;
-      }
-      caller = std::move(c).value();
+      caller = pre_caller_;
       rec.tenant = caller.tenant_name();
-    }
-    if (admin && !admin_allowed()) {
-      core::Error e = core::make_error(core::ErrorKind::auth, "admin endpoints need the admin key (server.admin_key_env)",
-                                       core::ErrorSource::client, "invalid_admin_key");
-      status = 401;
-      co_await respond(401, "application/json", error_json(e));
-      finish(rec, status, t0, path);
-      co_return;
     }
     if (path == "/v1/chat/completions" || path == "/chat/completions") {
       if (!post) status = co_await method_not_allowed("POST");
@@ -448,12 +454,12 @@ class Session final : public SessionBase, public ClientIo {
       for (const auto& [name, p] : app_.providers)
         if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
       if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()));
-      if (app_.limits) {
+      if (app_.limits && app_.config.server.metrics_tenant_labels) {
         auto budgets = co_await offload(app_, [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
         for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());
-        if (auto* r = dynamic_cast<RedisLimitStore*>(app_.limits.get()))
-          app_.metrics.redis_fallbacks(double(r->fail_open_total()), double(r->fail_closed_total()));
       }
+      if (auto* r = dynamic_cast<RedisLimitStore*>(app_.limits.get()))
+        app_.metrics.redis_fallbacks(double(r->fail_open_total()), double(r->fail_closed_total()));
       co_await respond(200, "text/plain; version=0.0.4; charset=utf-8", app_.metrics.serialize(router_families()));
       status = 200;
     } else if (path == "/admin/reload") {
@@ -490,11 +496,115 @@ class Session final : public SessionBase, public ClientIo {
     if (status == 499) keep_alive_ = false;
   }
 
-  bool admin_allowed() const {
-    if (app_.config.server.admin_key.empty()) return true;
+  static bool is_api_path(std::string_view path) {
+    return path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
+  }
+
+  bool bearer_matches(const std::string& key) const {
     std::string_view auth = req_.header("authorization");
-    std::string expected = "Bearer " + app_.config.server.admin_key;
+    std::string expected = "Bearer " + key;
     return auth.size() == expected.size() && CRYPTO_memcmp(auth.data(), expected.data(), auth.size()) == 0;
+  }
+
+  // Who may call this path, decided from the request line and headers alone: a refusal here is
+  // sent before a byte of the body is read, so an unauthenticated client cannot make the gateway
+  // buffer anything. Sets pre_caller_ for API paths.
+  std::optional<core::Error> access_refusal(std::string_view path) {
+    pre_caller_ = Caller{};
+    if (is_api_path(path)) {
+      auto c = authenticate(app_.config.tenants, req_.header("authorization"), req_.header("x-api-key"));
+      if (!c) return std::move(c).error();
+      pre_caller_ = std::move(c).value();
+      return std::nullopt;
+    }
+    const auto& sc = app_.config.server;
+    if (path.rfind("/admin/", 0) == 0) {
+      if (!sc.admin_key.empty()) {
+        if (bearer_matches(sc.admin_key)) return std::nullopt;
+        return core::make_error(core::ErrorKind::auth, "admin endpoints need the admin key (server.admin_key_env)",
+                                core::ErrorSource::client, "invalid_admin_key");
+      }
+      if (is_loopback_host(sc.listen_host)) return std::nullopt;
+      return core::make_error(core::ErrorKind::forbidden,
+                              "admin endpoints are disabled: without server.admin_key_env they answer only on a "
+                              "loopback listener",
+                              core::ErrorSource::client, "admin_disabled");
+    }
+    if (path == "/metrics" && !sc.metrics_key.empty() && !bearer_matches(sc.metrics_key))
+      return core::make_error(core::ErrorKind::auth, "/metrics needs the metrics key (server.metrics_key_env)",
+                              core::ErrorSource::client, "invalid_metrics_key");
+    return std::nullopt;
+  }
+
+  // Between the header and the body: authentication and the process-wide body budget. Returns
+  // false when the request was refused; the connection then closes (its body was never read).
+  core::Task<bool> admit_before_body(const RequestParser& parser) {
+    std::string_view target = req_.target;
+    std::string_view path = target.substr(0, target.find('?'));
+    if (auto refusal = access_refusal(path)) {
+      co_await refuse_before_body(*refusal, path);
+      co_return false;
+    }
+    const size_t max_body = app_.config.server.max_body_bytes;
+    // A chunked body's size is unknown until it ends: it may use up to the per-body limit.
+    size_t want = parser.chunked() ? max_body : size_t(parser.content_length().value_or(0));
+    if (want > max_body) co_return true;  // the body read refuses it with 413 without buffering it
+    if (want > 0 && !worker_.body_budget->reserve(want)) {
+      co_await refuse_before_body(
+          core::make_error(core::ErrorKind::overloaded,
+                           "the gateway is receiving too many request bodies at once (server.max_buffered_body_bytes); "
+                           "retry shortly",
+                           core::ErrorSource::gateway, "too_many_buffered_bodies"),
+          path);
+      co_return false;
+    }
+    body_reserved_ = want;
+    co_return true;
+  }
+
+  void release_body() {
+    if (body_reserved_ == 0) return;
+    worker_.body_budget->release(body_reserved_);
+    body_reserved_ = 0;
+  }
+
+  core::Task<void> refuse_before_body(const core::Error& e, std::string_view path) {
+    const auto t0 = std::chrono::steady_clock::now();
+    keep_alive_ = false;
+    AccessRecord& rec = rec_;
+    rec.clear();
+    auto incoming_id = req_.header("x-request-id");
+    if (sane_request_id(incoming_id)) rec.request_id = incoming_id;
+    else new_request_id(rec.request_id);
+    set_header("x-request-id", rec.request_id);
+    rec.method = req_.method_string;
+    rec.path = path;
+    rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
+    const int status = e.http_status();
+    co_await respond(status, "application/json", error_json(e));
+    finish(rec, status, t0, path);
+    co_await discard_unread_body();
+  }
+
+  // After a refusal sent before the body: read and drop what the client still sends, bounded in
+  // bytes and time, then close. Closing with unread bytes in the socket makes the kernel answer
+  // with a reset, which can destroy the refusal before the client has read it.
+  core::Task<void> discard_unread_body() {
+    if constexpr (std::is_same_v<Stream, TcpStream>) {
+      boost::system::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+    // Written by every lingering connection of the thread and never read.
+    thread_local std::array<char, 16384> sink;
+    size_t left = app_.config.server.max_body_bytes + 64 * 1024;
+    arm(std::min<std::chrono::steady_clock::duration>(app_.config.server.body_timeout, std::chrono::seconds(2)));
+    while (left > 0) {
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink.data(), std::min(left, sink.size())),
+                                                      asio::as_tuple(core::use_task));
+      if (ec) break;
+      left -= std::min(left, n);
+    }
+    disarm();
   }
 
   static std::string query_param(std::string_view target, std::string_view name) {
@@ -620,6 +730,8 @@ class Session final : public SessionBase, public ClientIo {
   int status_ = 0;
   std::string out_;  // reused for every message head and chunk frame of this connection
   IncomingRequest req_;  // the request being handled; its strings are reused by the next one
+  Caller pre_caller_;     // who sent req_, authenticated from its headers before its body was read
+  size_t body_reserved_ = 0;  // this request's share of the process-wide body budget
   RequestHeaders views_;  // routing_headers() of req_
   AccessRecord rec_;      // the access-log record of the request being handled, reused
 };
@@ -631,8 +743,9 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<asio::ssl::context> tls;
   std::atomic<size_t> open{0};
+  BodyBudget body_budget;
 
-  explicit Impl(App& a) : app(a) {}
+  explicit Impl(App& a) : app(a) { body_budget.limit = a.config.server.max_buffered_body_bytes; }
 
   core::Task<void> accept_loop(Worker& w) {
     for (;;) {
@@ -671,6 +784,29 @@ struct Server::Impl {
   }
 };
 
+namespace {
+
+// SO_REUSEPORT lets each worker bind its own listening socket to the port (the kernel spreads
+// connections over them), but it would also let a second gateway, or any process of the same user
+// setting it, join the port silently and take a share of the traffic. So a probe socket without
+// SO_REUSEPORT binds the address first: that fails if any socket is bound there. The probe is
+// closed right before the workers bind; a process that binds in that gap of microseconds is the
+// one case not detected.
+boost::system::error_code check_port_free(const asio::ip::address& addr, unsigned short port) {
+  asio::io_context ioc(1);
+  tcp::acceptor probe(ioc);
+  tcp::endpoint ep(addr, port);
+  boost::system::error_code ec;
+  probe.open(ep.protocol(), ec);
+  if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);  // TIME_WAIT is no owner
+  if (!ec) probe.bind(ep, ec);
+  boost::system::error_code ignore;
+  probe.close(ignore);
+  return ec;
+}
+
+}  // namespace
+
 Server::Server(App& app) : impl_(std::make_unique<Impl>(app)) {}
 Server::~Server() = default;
 
@@ -701,8 +837,16 @@ int Server::run() {
     return 2;
   }
   unsigned short port = static_cast<unsigned short>(std::stoi(sc.listen_port));
+  // Port 0: the kernel gives the first worker a port nobody holds, and the others join it.
+  if (auto pec = port != 0 ? check_port_free(addr, port) : boost::system::error_code{}) {
+    std::fprintf(stderr, "gateway: cannot listen on %s:%s: %s%s\n", sc.listen_host.c_str(), sc.listen_port.c_str(),
+                 pec.message().c_str(),
+                 pec == asio::error::address_in_use ? " (another process is bound to this address and port)" : "");
+    return 2;
+  }
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
+    w->body_budget = &impl_->body_budget;
     w->acceptor = std::make_unique<Acceptor>(w->ioc);
     tcp::endpoint ep(addr, port);
     w->acceptor->open(ep.protocol(), ec);

@@ -1,5 +1,6 @@
 #pragma once
-// Listeners and sessions: one io_context per worker thread, SO_REUSEPORT acceptors, optional TLS,
+// Listeners and sessions: one io_context per worker thread, SO_REUSEPORT acceptors (among the
+// process's own workers: a port bound by another process is a start-up error), optional TLS,
 // deadlines on every read and write, bounded connections, graceful drain on SIGTERM/SIGINT.
 #include <memory>
 

@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "providers/dialect.h"
 
@@ -117,7 +119,161 @@ ErrorKind classify_deepseek(int status, const ParsedBody& b) {
   return by_status(status);
 }
 
+constexpr std::string_view kRedacted = "[redacted]";
+
+std::vector<std::string>& secrets() {
+  static std::vector<std::string> s;
+  return s;
+}
+
+bool token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '+' || c == '/' ||
+         c == '=' || c == '~';
+}
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+bool iequals_at(std::string_view s, size_t i, std::string_view word) {
+  if (s.size() - i < word.size()) return false;
+  for (size_t k = 0; k < word.size(); ++k)
+    if (std::tolower(static_cast<unsigned char>(s[i + k])) != word[k]) return false;
+  return true;
+}
+
+// Names after which a value is a credential ("api_key=...", "\"token\": \"...\"", "password: ...").
+constexpr std::string_view kSecretNames[] = {"api_key", "api-key", "apikey", "access_token", "refresh_token",
+                                             "token", "secret", "password", "passwd", "key", "signature",
+                                             "authorization"};
+
+// Length of the run of token characters at i.
+size_t token_run(std::string_view s, size_t i) {
+  size_t j = i;
+  while (j < s.size() && token_char(s[j])) ++j;
+  return j - i;
+}
+
+// A long token mixing upper case, lower case and digits: a key or a JWT segment, not an id (ids are
+// hex or single-case) or a word.
+bool looks_like_credential(std::string_view t) {
+  if (t.size() < 32) return false;
+  bool upper = false, lower = false, digit = false;
+  for (char c : t) {
+    upper |= c >= 'A' && c <= 'Z';
+    lower |= c >= 'a' && c <= 'z';
+    digit |= c >= '0' && c <= '9';
+  }
+  return upper && lower && digit;
+}
+
+// Pass 1: the registered values, wherever they appear.
+std::string remove_registered(std::string_view text) {
+  std::string out(text);
+  for (const auto& secret : secrets()) {
+    for (size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at + kRedacted.size()))
+      out.replace(at, secret.size(), kRedacted);
+  }
+  return out;
+}
+
+// A credential found at some position: `keep` bytes stay (the "Bearer " or "api_key=" before
+// it), the next `drop` bytes are replaced by kRedacted.
+struct Match {
+  size_t keep = 0, drop = 0;
+};
+
+// "Bearer <token>"
+std::optional<Match> bearer_at(std::string_view s, size_t i) {
+  if (!iequals_at(s, i, "bearer ")) return std::nullopt;
+  size_t j = i + 7;
+  while (j < s.size() && s[j] == ' ') ++j;
+  const size_t n = token_run(s, j);
+  if (n == 0) return std::nullopt;
+  return Match{j - i, n};
+}
+
+// "sk-<key>" / "sk_<key>", the prefix OpenAI-style vendors give their keys
+std::optional<Match> sk_key_at(std::string_view s, size_t i) {
+  if (!iequals_at(s, i, "sk-") && !iequals_at(s, i, "sk_")) return std::nullopt;
+  const size_t n = token_run(s, i + 3);
+  if (n < 4) return std::nullopt;
+  return Match{3, n};
+}
+
+// A secret name, an optional closing quote, '=' or ':', an optional opening quote, the value.
+std::optional<Match> named_value_at(std::string_view s, size_t i) {
+  for (std::string_view name : kSecretNames) {
+    if (!iequals_at(s, i, name) || (i + name.size() < s.size() && word_char(s[i + name.size()]))) continue;
+    size_t j = i + name.size();
+    if (j < s.size() && (s[j] == '"' || s[j] == '\'')) ++j;
+    while (j < s.size() && s[j] == ' ') ++j;
+    if (j >= s.size() || (s[j] != '=' && s[j] != ':')) continue;
+    ++j;
+    while (j < s.size() && s[j] == ' ') ++j;
+    if (j < s.size() && (s[j] == '"' || s[j] == '\'')) ++j;
+    const size_t n = token_run(s, j);
+    if (n > 0) return Match{j - i, n};
+  }
+  return std::nullopt;
+}
+
+// Pass 2: credentials recognised by their shape or by the name before them.
+std::string remove_credential_shapes(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (i == 0 || !word_char(s[i - 1])) {
+      std::optional<Match> m = bearer_at(s, i);
+      if (!m) m = sk_key_at(s, i);
+      if (!m) m = named_value_at(s, i);
+      if (m) {
+        out.append(s.substr(i, m->keep));
+        out.append(kRedacted);
+        i += m->keep + m->drop;
+        continue;
+      }
+    }
+    // A whole token that looks like a credential on its own. Otherwise one character at a time, so
+    // that a name inside a token ("x.api_key=...") is still seen at its word boundary.
+    if (token_char(s[i]) && (i == 0 || !token_char(s[i - 1]))) {
+      const size_t n = token_run(s, i);
+      if (looks_like_credential(s.substr(i, n))) {
+        out.append(kRedacted);
+        i += n;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+    ++i;
+  }
+  return out;
+}
+
 }  // namespace
+
+void register_secret(std::string_view value) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.size() < 8) return;
+  auto& s = secrets();
+  if (std::find(s.begin(), s.end(), value) == s.end()) s.emplace_back(value);
+  // Longest first, so that a key containing another registered key is removed whole.
+  std::sort(s.begin(), s.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+std::string sanitize_upstream_text(std::string_view text, size_t max_bytes) {
+  // Bounded work whatever the upstream sent: only a prefix can survive the cut anyway.
+  text = text.substr(0, std::min(text.size(), max_bytes * 4 + 1024));
+  std::string s = remove_credential_shapes(remove_registered(text));
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  if (s.size() > max_bytes) {
+    size_t cut = max_bytes >= 3 ? max_bytes - 3 : 0;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+    s.resize(cut);
+    s += "...";
+  }
+  return s;
+}
 
 std::chrono::milliseconds parse_retry_after(std::string_view v) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
@@ -156,11 +312,12 @@ core::Error classify_upstream_error(const Dialect& dialect, int status, std::str
   e.kind = kind;
   e.source = core::ErrorSource::upstream;
   e.upstream_status = status;
-  e.code = b.code;
+  // The vendor's text reaches the client and the access log: never a credential it echoed.
+  e.code = sanitize_upstream_text(b.code, 64);
   e.retry_after = parse_retry_after(retry_after_header);
   std::string msg = dialect.name + " returned HTTP " + std::to_string(status);
-  if (!b.code.empty()) msg += " (code " + b.code + ")";
-  if (!b.message.empty()) msg += ": " + b.message.substr(0, 500);
+  if (!e.code.empty()) msg += " (code " + e.code + ")";
+  if (!b.message.empty()) msg += ": " + sanitize_upstream_text(b.message);
   e.message = std::move(msg);
   return e;
 }

@@ -218,7 +218,11 @@ class UnavailableLocalProvider final : public Provider {
   std::string unavailable_reason() const override { return reason_; }
   core::Task<AttemptResult> chat(const AttemptContext&, ChatSink*) override {
     AttemptResult r;
-    r.error = core::make_error(ErrorKind::unavailable, reason_, ErrorSource::local);
+    // The reason names the model file: the operator's log has it, the client does not.
+    r.error = core::make_error(ErrorKind::unavailable,
+                               "the local model '" + cfg_.name + "' is unavailable (the gateway's start-up log says why)",
+                               ErrorSource::local);
+    r.error->log_detail = reason_;
     co_return r;
   }
 

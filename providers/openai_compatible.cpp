@@ -35,6 +35,9 @@ class OpenAICompatibleProvider final : public Provider {
     // Fixed per provider: computed once, not per request.
     for (const auto& [region, ep] : endpoints_) chat_targets_[region] = ep.base_path + "/chat/completions";
     if (auth_ == AuthScheme::bearer && !key_.empty()) bearer_ = "Bearer " + key_;
+    // An upstream that echoes the key must not carry it into a client's error or the log.
+    register_secret(key_);
+    if (auto dot = key_.find('.'); dot != std::string::npos) register_secret(key_.substr(dot + 1));  // GLM "id.secret"
   }
 
   const std::string& name() const override { return cfg_.name; }
@@ -288,7 +291,8 @@ class OpenAICompatibleProvider final : public Provider {
 std::string read_key_file(const std::string& path, std::string& error) {
   std::ifstream f(path);
   if (!f) {
-    error = "cannot read api_key_file '" + path + "'";
+    // Shown to clients as the provider's unavailable reason: the path stays in the config.
+    error = "cannot read its api_key_file";
     return {};
   }
   std::stringstream ss;

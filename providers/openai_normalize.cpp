@@ -8,6 +8,7 @@
 #include "core/json_scan.h"
 #include "core/json_writer.h"
 #include "providers/dialect.h"
+#include "providers/error_map.h"
 
 namespace providers {
 namespace {
@@ -269,7 +270,7 @@ core::Result<NormalizedResponse> normalize_response(const Dialect& dialect, std:
       if (mapped != raw) rewrite_choices = true;
       if (mapped.empty())
         return core::make_error(core::ErrorKind::server_error,
-                                dialect.name + " ended the answer with finish_reason '" + std::string(raw) + "'",
+                                dialect.name + " ended the answer with finish_reason '" + sanitize_upstream_text(raw, 64) + "'",
                                 core::ErrorSource::upstream);
       if (out.finish_reason.empty()) out.finish_reason = mapped;
     }
@@ -305,7 +306,7 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
     std::string msg = dialect_.name + " reported an error mid-stream";
     element m;
     if (err.is_object() && err["message"].get(m) == simdjson::SUCCESS && m.is_string())
-      msg += ": " + std::string(std::string_view(m.get_string().value_unsafe()));
+      msg += ": " + sanitize_upstream_text(std::string_view(m.get_string().value_unsafe()));
     step.action = Action::error;
     step.error = core::make_error(core::ErrorKind::server_error, msg, core::ErrorSource::upstream);
     return step;
@@ -350,7 +351,8 @@ StreamNormalizer::Step StreamNormalizer::process(std::string_view data) {
         if (mapped_finish.empty()) {
           step.action = Action::error;
           step.error = core::make_error(core::ErrorKind::server_error,
-                                        dialect_.name + " ended the stream with finish_reason '" + std::string(raw) + "'",
+                                        dialect_.name + " ended the stream with finish_reason '" +
+                                            sanitize_upstream_text(raw, 64) + "'",
                                         core::ErrorSource::upstream);
           return step;
         }

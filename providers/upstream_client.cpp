@@ -4,7 +4,10 @@
 #include "providers/response_parser.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <array>
+#include <cerrno>
+#include <optional>
 #include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -86,6 +89,7 @@ namespace {
 using TcpStream = beast::basic_stream<tcp, core::Executor>;
 
 constexpr auto kMaxIdleAge = std::chrono::seconds(20);
+constexpr int kMaxInterimResponses = 8;
 constexpr size_t kReadBufferBytes = 16384;
 
 struct Connection {
@@ -100,6 +104,17 @@ struct Connection {
   ResponseHead head;
 
   TcpStream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  // An idle pooled connection may carry nothing: bytes that arrived while it sat in the pool (an
+  // unsolicited response, the rest of a body longer than its Content-Length, a TLS record) or
+  // the server's close make it unfit to carry the next request. One non-blocking peek, no wait.
+  bool clean_while_idle() {
+    if (buffer.size() > 0) return false;
+    if (tls && SSL_pending(tls->native_handle()) > 0) return false;
+    char b;
+    const ssize_t n = ::recv(lowest().socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
 };
 
 struct EndpointPool {
@@ -107,15 +122,18 @@ struct EndpointPool {
   size_t open = 0;
 };
 
-core::Error upstream_failure(ErrorKind kind, std::string message) {
-  return core::make_error(kind, std::move(message), ErrorSource::upstream);
+// Client-facing messages never name the upstream's host or port (it may be an internal address):
+// those go to `log_detail`, which only the access log shows.
+core::Error upstream_failure(ErrorKind kind, std::string message, std::string detail = {}) {
+  core::Error e = core::make_error(kind, std::move(message), ErrorSource::upstream);
+  e.log_detail = std::move(detail);
+  return e;
 }
 
 core::Error io_error(const boost::system::error_code& ec, const Endpoint& ep, const char* phase) {
   if (ec == beast::error::timeout)
-    return upstream_failure(ErrorKind::timeout, std::string("upstream ") + ep.host + ":" + ep.port + " timed out " + phase);
-  return upstream_failure(ErrorKind::server_error,
-                          std::string("upstream ") + ep.host + ":" + ep.port + " failed " + phase + ": " + ec.message());
+    return upstream_failure(ErrorKind::timeout, std::string("upstream timed out ") + phase, ep.key);
+  return upstream_failure(ErrorKind::server_error, std::string("upstream failed ") + phase + ": " + ec.message(), ep.key);
 }
 
 }  // namespace
@@ -138,17 +156,18 @@ class ExchangeImpl final : public UpstreamExchange {
       : client_(std::move(client)),
         pool_(pool),
         conn_(std::move(conn)),
-        ep_(endpoint),
-        parser_(conn_->head) {
-    parser_.body_limit(boost::none);
-    parser_.header_limit(64 * 1024);
+        ep_(endpoint) {
+    new_parser();
   }
 
   ~ExchangeImpl() override {
     EndpointPool& pool = pool_;
-    if (conn_ && done_ && !failed_ && parser_.keep_alive() && pool.idle.size() < client_->max_idle) {
+    // Bytes after the end of the response (a Content-Length shorter than what was sent, an
+    // unsolicited second response) are not ours to interpret: they would become the next
+    // request's answer, so the connection is closed, never pooled.
+    if (conn_ && done_ && !failed_ && parser_->keep_alive() && conn_->buffer.size() == 0 &&
+        pool.idle.size() < client_->max_idle) {
       conn_->idle_since = std::chrono::steady_clock::now();
-      conn_->buffer.consume(conn_->buffer.size());
       pool.idle.push_back(std::move(conn_));
       return;
     }
@@ -216,32 +235,47 @@ class ExchangeImpl final : public UpstreamExchange {
     auto [wec, wn] = co_await asio::async_write(s, parts, asio::as_tuple(core::use_task));
     if (wec) co_return wec;
     phase = "waiting for the response header (first byte)";
-    conn_->lowest().expires_at(header_deadline);
-    auto [rec, rn] = co_await http::async_read_header(s, conn_->buffer, parser_, asio::as_tuple(core::use_task));
-    co_return rec;
+    // Interim responses (100 Continue, 103 Early Hints, ...) precede the final one; a bounded
+    // number of them is skipped. 101 is final (a protocol switch this client never asks for).
+    for (int interim = 0;; ++interim) {
+      conn_->lowest().expires_at(header_deadline);
+      auto [rec, rn] = co_await http::async_read_header(s, conn_->buffer, *parser_, asio::as_tuple(core::use_task));
+      if (rec || head_.status < 100 || head_.status > 199 || head_.status == 101) co_return rec;
+      if (interim == kMaxInterimResponses) {
+        phase = "reading the response header (too many interim 1xx responses)";
+        co_return http::error::bad_status;
+      }
+      new_parser();
+    }
+  }
+
+  void new_parser() {
+    parser_.emplace(conn_->head);
+    parser_->body_limit(boost::none);
+    parser_->header_limit(64 * 1024);
   }
 
   Connection& conn() { return *conn_; }
   void mark_failed() { failed_ = true; }
-  bool header_done() const { return parser_.is_header_done(); }
-  void mark_done_if_complete() { if (parser_.is_done()) done_ = true; }
+  bool header_done() const { return parser_->is_header_done(); }
+  void mark_done_if_complete() { if (parser_->is_done()) done_ = true; }
 
  private:
   template <class Stream>
   core::Task<core::Result<std::string_view>> read_some_on(Stream& s, core::SteadyTime deadline) {
     if (failed_) co_return upstream_failure(ErrorKind::cancelled, "upstream exchange aborted");
     for (;;) {
-      if (parser_.is_done()) {
+      if (parser_->is_done()) {
         done_ = true;
         co_return std::string_view{};
       }
       char* const buf = conn_->body_buf.data();
       const size_t cap = conn_->body_buf.size();
-      parser_.set_body_window(buf, cap);
+      parser_->set_body_window(buf, cap);
       conn_->lowest().expires_at(deadline);
-      auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, parser_, asio::as_tuple(core::use_task));
+      auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, *parser_, asio::as_tuple(core::use_task));
       if (ec == http::error::need_buffer) ec = {};
-      size_t got = cap - parser_.body_space();
+      size_t got = cap - parser_->body_space();
       if (ec) {
         failed_ = true;
         if (ec == asio::error::operation_aborted)
@@ -256,7 +290,7 @@ class ExchangeImpl final : public UpstreamExchange {
   EndpointPool& pool_;
   std::unique_ptr<Connection> conn_;
   const Endpoint& ep_;
-  ResponseParser parser_;  // fills conn_->head
+  std::optional<ResponseParser> parser_;  // fills conn_->head; rebuilt after each interim (1xx) response
   const ResponseHead& head_ = conn_->head;
   bool done_ = false;
   bool failed_ = false;
@@ -283,8 +317,8 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
   timer.cancel();
   if (rec) {
     if (rec == asio::error::operation_aborted)
-      co_return upstream_failure(ErrorKind::timeout, "upstream " + ep.host + " timed out resolving the host name");
-    co_return upstream_failure(ErrorKind::server_error, "cannot resolve upstream host " + ep.host + ": " + rec.message());
+      co_return upstream_failure(ErrorKind::timeout, "upstream timed out resolving its host name", ep.key);
+    co_return upstream_failure(ErrorKind::server_error, "cannot resolve the upstream's host name: " + rec.message(), ep.key);
   }
   auto conn = std::make_unique<Connection>();
   // Beast reads max(512, free capacity) per call: without room reserved, a 600-byte answer takes
@@ -316,10 +350,9 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
   auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(core::use_task));
   if (hec) {
     if (hec == beast::error::timeout)
-      co_return upstream_failure(ErrorKind::timeout, "upstream " + ep.host + " timed out in the TLS handshake");
+      co_return upstream_failure(ErrorKind::timeout, "upstream timed out in the TLS handshake", ep.key);
     co_return upstream_failure(ErrorKind::server_error,
-                               "TLS handshake with upstream " + ep.host + ":" + ep.port + " failed: " +
-                                   tls_failure_detail(ssl, hec));
+                               "TLS handshake with the upstream failed: " + tls_failure_detail(ssl, hec), ep.key);
   }
   co_return conn;
 }
@@ -349,17 +382,19 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
     while (!pool.idle.empty()) {
       conn = std::move(pool.idle.back());
       pool.idle.pop_back();
-      if (now - conn->idle_since < kMaxIdleAge) {
+      if (now - conn->idle_since < kMaxIdleAge && conn->clean_while_idle()) {
         reused = true;
         break;
       }
+      boost::system::error_code ignore;
+      conn->lowest().socket().close(ignore);
       conn.reset();
       if (pool.open > 0) --pool.open;
     }
     if (!conn) {
       if (pool.open >= impl->max_open)
-        co_return upstream_failure(ErrorKind::overloaded, "upstream connection pool for " + key + " is full (" +
-                                                              std::to_string(impl->max_open) + " open)");
+        co_return upstream_failure(ErrorKind::overloaded,
+                                   "upstream connection pool is full (" + std::to_string(impl->max_open) + " open)", key);
       ++pool.open;
       auto c = co_await connect(impl->ex, impl->tls.get(), endpoint, timeouts, total_deadline);
       if (!c) {
@@ -389,7 +424,7 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
     if (stale && round == 0) continue;  // the server closed the idle connection: one fresh try
     co_return io_error(ec, endpoint, phase);
   }
-  co_return upstream_failure(ErrorKind::server_error, "upstream " + key + " keeps closing connections");
+  co_return upstream_failure(ErrorKind::server_error, "upstream keeps closing connections", key);
 }
 
 }  // namespace providers

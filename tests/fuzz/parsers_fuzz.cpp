@@ -101,7 +101,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 2: (void)gateway::parse_config(std::string(in), "fuzz.yaml"); break;
-    case 3: (void)providers::classify_upstream_error(dialect, 400 + data[1] % 200, in, in.substr(0, 8)); break;
+    case 3: {
+      // Whatever the upstream sent: the message is bounded, has no control characters and never
+      // carries a registered secret.
+      static const bool registered = (providers::register_secret("fuzz-secret-0123456789"), true);
+      (void)registered;
+      auto e = providers::classify_upstream_error(dialect, 400 + data[1] % 200, in, in.substr(0, 8));
+      if (e.message.size() > 512 || e.message.find("fuzz-secret-0123456789") != std::string::npos) __builtin_trap();
+      for (char c : e.message)
+        if (static_cast<unsigned char>(c) < 0x20) __builtin_trap();
+      break;
+    }
     case 4: {
       auto n = providers::normalize_response(dialect, in);
       if (n.ok() && !is_json_object(n->body)) __builtin_trap();

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 using gateway::parse_config;
 
 TEST(Config, DefaultsWithoutAFile) {
@@ -70,4 +72,27 @@ TEST(Config, LedgerFailureModeAndRetention) {
   auto short_keep = parse_config("state:\n  ledger_retention_days: 7\n", "s.yaml");
   ASSERT_FALSE(short_keep.ok());
   EXPECT_NE(short_keep.error().message.find("32..36500"), std::string::npos) << short_keep.error().message;
+}
+
+TEST(Config, IsolationKeys) {
+  auto d = parse_config("", "<defaults>");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->server.max_buffered_body_bytes, size_t(256) << 20);
+  EXPECT_TRUE(d->server.metrics_tenant_labels);
+  EXPECT_TRUE(d->server.metrics_key_env.empty());
+
+  ::setenv("GW_CONFIG_TEST_METRICS_KEY", "metrics-key-123", 1);
+  auto c = parse_config("server:\n  max_buffered_body_bytes: 8388608\n  metrics_key_env: GW_CONFIG_TEST_METRICS_KEY\n"
+                        "  metrics_tenant_labels: false\n",
+                        "i.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->server.max_buffered_body_bytes, 8388608u);
+  EXPECT_EQ(c->server.metrics_key, "metrics-key-123");
+  EXPECT_FALSE(c->server.metrics_tenant_labels);
+
+  // A budget smaller than one maximal body could never admit it.
+  auto small = parse_config("server:\n  max_body_bytes: 4194304\n  max_buffered_body_bytes: 1048576\n", "b.yaml");
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.error().message.find("b.yaml:3:"), std::string::npos) << small.error().message;
+  EXPECT_NE(small.error().message.find("max_buffered_body_bytes"), std::string::npos);
 }

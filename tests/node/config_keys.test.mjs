@@ -80,6 +80,8 @@ const SECTIONS = {
 const EFFECT = {
   server: 'informational: section', 'server.listen': 'tls.test.mjs', 'server.workers': 'state_crash.test.mjs',
   'server.max_connections': 'fd_limit.test.mjs', 'server.max_body_bytes': 'bad_input.test.mjs',
+  'server.max_buffered_body_bytes': 'isolation.test.mjs', 'server.metrics_key_env': 'isolation.test.mjs',
+  'server.metrics_tenant_labels': 'isolation.test.mjs',
   'server.header_timeout_ms': 'bad_input.test.mjs', 'server.body_timeout_ms': 'bad_input.test.mjs',
   'server.keepalive_idle_ms': 'bad_input.test.mjs', 'server.write_timeout_ms': 'untested: needs a client that stops reading for the deadline',
   'server.drain_timeout_ms': 'drain.test.mjs', 'server.tls': 'tls.test.mjs', 'server.tls.cert_file': 'tls.test.mjs',

@@ -99,3 +99,17 @@ describe('upstream TLS verification', () => {
     assert.equal(res.status, 200, res.text);
   });
 });
+
+describe('upstream TLS connection pooling', () => {
+  // Pooled connections are checked for stray bytes before reuse; TLS records that belong to the
+  // connection (session tickets) must not make every TLS connection single-use.
+  test('sequential requests over TLS reuse pooled upstream connections', async () => {
+    const before = fakes.good.stats.connections;
+    for (let i = 0; i < 6; ++i) {
+      const res = await chat(gw, { model: 'ok', messages: userMsg() }, opts());
+      assert.equal(res.status, 200, res.text);
+    }
+    const opened = fakes.good.stats.connections - before;
+    assert.ok(opened <= 2, `upstream TLS connections opened for 6 sequential requests: ${opened} (2 workers)`);
+  });
+});

@@ -77,3 +77,47 @@ TEST(ErrorMap, RetryAfterSecondsAndDates) {
   core::Error e = classify_upstream_error(*find_dialect("deepseek"), 429, "{}", "2");
   EXPECT_EQ(e.retry_after, milliseconds(2000));
 }
+
+TEST(ErrorMap, SanitiseRemovesCredentialsOfEveryShape) {
+  using providers::sanitize_upstream_text;
+  auto clean = [](std::string_view in) { return sanitize_upstream_text(in, 1000); };
+  EXPECT_EQ(clean("Incorrect API key provided: Bearer abc.def-ghi"), "Incorrect API key provided: Bearer [redacted]");
+  EXPECT_EQ(clean("bad key sk-0123456789abcdef0123456789abcdef here"), "bad key sk-[redacted] here");
+  EXPECT_EQ(clean("GET /x?api_key=s3cr3t&y=2"), "GET /x?api_key=[redacted]&y=2");
+  EXPECT_EQ(clean("{\"token\": \"tok_1\", \"password\":\"hunter2\"}"), "{\"token\": \"[redacted]\", \"password\":\"[redacted]\"}");
+  EXPECT_EQ(clean("key=abc"), "key=[redacted]");
+  EXPECT_EQ(clean("cfg.api_key=abc123 x"), "cfg.api_key=[redacted] x");  // a name inside a token
+  // A JWT-like mixed-case token; ids (hex, UUIDs) and ordinary words are kept.
+  EXPECT_EQ(clean("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcDEF123"), "jwt [redacted]");
+  EXPECT_EQ(clean("request 7f3a9c2e-1b4d-4e8f-9a0b-123456789abc failed"), "request 7f3a9c2e-1b4d-4e8f-9a0b-123456789abc failed");
+  EXPECT_EQ(clean("task-force asked for tokens"), "task-force asked for tokens");
+  EXPECT_EQ(clean("line\r\nbreak\x01"), "line  break ");
+}
+
+TEST(ErrorMap, SanitiseRemovesRegisteredSecretsAndCaps) {
+  using providers::sanitize_upstream_text;
+  providers::register_secret("plainsecretvalue42");
+  EXPECT_EQ(sanitize_upstream_text("your key plainsecretvalue42 is wrong", 1000), "your key [redacted] is wrong");
+  EXPECT_EQ(sanitize_upstream_text("xplainsecretvalue42x", 1000), "x[redacted]x");
+  providers::register_secret("short");  // under 8 bytes: ignored (would redact ordinary words)
+  EXPECT_EQ(sanitize_upstream_text("short answer", 1000), "short answer");
+  std::string longtext(5000, 'a');
+  std::string capped = sanitize_upstream_text(longtext, 300);
+  EXPECT_EQ(capped.size(), 300u);
+  EXPECT_EQ(capped.substr(297), "...");
+  // Cut on a character boundary: "é" is two bytes.
+  std::string accents;
+  for (int i = 0; i < 200; ++i) accents += "\xc3\xa9";
+  std::string cut = sanitize_upstream_text(accents, 100);
+  EXPECT_LE(cut.size(), 100u);
+  EXPECT_EQ(cut.substr(cut.size() - 3), "...");
+  EXPECT_EQ((cut.size() - 3) % 2, 0u);
+}
+
+TEST(ErrorMap, ClassifiedMessagesAreSanitised) {
+  core::Error e = classify_upstream_error(*find_dialect("deepseek"), 401,
+                                          R"({"error":{"message":"Authentication Fails, Your api key: sk-abcdef0123456789 is invalid","code":"invalid_request_error"}})",
+                                          "");
+  EXPECT_EQ(e.message.find("abcdef0123456789"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("Authentication Fails"), std::string::npos);
+}
