@@ -6,6 +6,7 @@
 #include "core/money.h"
 #include "gateway/offload.h"
 #include "gateway/openai_api.h"
+#include "providers/openai_normalize.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -23,13 +24,30 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string error_chunk(const std::string& id, const std::string& model, int64_t created) {
+// The head of a chunk that closes a stream: the stream's own id, created time and model, as the
+// chunks before it carried them (the request's when the attempt saw none).
+std::string closing_chunk_head(const providers::AttemptResult& r, const std::string& request_id,
+                               const std::string& alias, int64_t created) {
   std::string s = "{\"id\":";
-  core::append_json_string(s, id);
-  s += ",\"object\":\"chat.completion.chunk\",\"created\":" + std::to_string(created) + ",\"model\":";
-  core::append_json_string(s, model);
-  s += ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"error\"}]}";
+  core::append_json_string(s, r.stream_id.empty() ? request_id : r.stream_id);
+  s += ",\"object\":\"chat.completion.chunk\",\"created\":" +
+       std::to_string(r.stream_created ? r.stream_created : created) + ",\"model\":";
+  core::append_json_string(s, r.stream_model.empty() ? alias : r.stream_model);
   return s;
+}
+
+std::string error_chunk(const providers::AttemptResult& r, const std::string& request_id, const std::string& alias,
+                        int64_t created) {
+  return closing_chunk_head(r, request_id, alias, created) +
+         ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"error\"}]}";
+}
+
+// The usage-only chunk of a failed stream: what was counted for the attempt.
+std::string failed_usage_chunk(const providers::AttemptResult& r, const std::string& request_id,
+                               const std::string& alias, int64_t created) {
+  if (!r.usage_chunk.empty()) return r.usage_chunk;
+  return closing_chunk_head(r, request_id, alias, created) +
+         ",\"choices\":[],\"usage\":" + providers::usage_to_json(r.usage) + "}";
 }
 
 // FNV-1a over the leading prompt bytes: requests sharing a long prefix share the hash.
@@ -184,6 +202,22 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
   return worst;
 }
 
+// Content already reached the client: the stream ends in-band, never with a fabricated [DONE]:
+// a usage chunk with what was counted (when the client asked for usage), a finish chunk with
+// finish_reason "error", then the error event.
+template <class Fail>
+core::Task<int> fail_stream(App& app, ClientIo& io, const core::ChatRequest& req, AccessRecord& rec,
+                            const providers::AttemptResult& r, int64_t created, Clock::time_point t0, Fail& fail) {
+  fail(*r.error);
+  bool ok = true;
+  if (req.include_usage && r.usage.present) ok = co_await io.send(failed_usage_chunk(r, rec.request_id, req.model, created));
+  if (ok) ok = co_await io.send(error_chunk(r, rec.request_id, req.model, created));
+  if (ok) ok = co_await io.send(error_json(*r.error));
+  if (ok) co_await io.end_stream();
+  app.metrics.request_failed_after_content(req.model, rec.deployment, seconds_since(t0));
+  co_return 200;
+}
+
 }  // namespace
 
 core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
@@ -196,6 +230,21 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   } in_flight{app};
   const std::string tenant = caller.tenant_name();
   rec.tenant = tenant;
+  // One cancellation path for the whole request: the client socket is watched from here to the
+  // response's end, and whatever phase is running (a budget check, a connect, a wait for the
+  // upstream's header or next event, a local generation) is aborted when the client leaves.
+  providers::CancelHook hook;
+  io.watch_disconnect(&hook);
+  struct StopWatch {
+    ClientIo& io;
+    ~StopWatch() { io.stop_watch(); }
+  } stop_watch{io};
+  auto client_left = [&](std::string_view phase) -> int {
+    rec.error = "cancelled: client disconnected " + std::string(phase);
+    app.metrics.error("cancelled");
+    app.metrics.request_done(rec.model.empty() ? "unknown" : rec.model, "none", 499, seconds_since(t0));
+    return 499;
+  };
 
   auto fail = [&](const core::Error& e) -> int {
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
@@ -250,6 +299,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     if (opt != "off" && cacheable(req, opt == "on" || opt == "force")) {
       cache_key_value = cache_key(tenant, req.raw_body);
       auto hit = co_await offload(app, [&app, &cache_key_value] { return app.cache->get(cache_key_value); });
+      if (hook.cancelled) co_return client_left("during the cache lookup");
       if (hit) {
         app.metrics.cache(true);
         io.set_header("x-gateway-cache", "hit");
@@ -290,6 +340,13 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       return app.limits->reserve(*t, worst, worst_tokens, std::chrono::system_clock::now());
     };
     auto r = co_await offload(app, reserve);
+    if (hook.cancelled) {
+      if (r) {
+        const Reservation& res = *r;
+        co_await offload(app, [&app, &res] { app.limits->release(res); return 0; });
+      }
+      co_return client_left("during the budget check");
+    }
     if (!r) {
       core::Error e = std::move(r).error();
       int status = fail(e);
@@ -304,12 +361,6 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   Spend spend;
 
   const auto total_deadline = t0 + app.config.timeouts.total;
-  providers::CancelHook hook;
-  io.watch_disconnect(&hook);
-  struct StopWatch {
-    ClientIo& io;
-    ~StopWatch() { io.stop_watch(); }
-  } stop_watch{io};
   RecordingIo recorder(io, cache_key_value.empty() ? 0 : size_t(1) << 20);
   ClientIo& out = cache_key_value.empty() ? io : static_cast<ClientIo&>(recorder);
 
@@ -419,6 +470,18 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       break;
     }
     last_error = r.error;
+    if (hook.reason == providers::CancelHook::Reason::drain) {
+      // The client is still there: it gets an answer that says why its request ended.
+      last_error = core::make_error(core::ErrorKind::unavailable,
+                                    "the gateway is shutting down: its drain deadline passed before the answer was complete",
+                                    core::ErrorSource::gateway, "gateway_draining");
+      r.error = last_error;
+      if (r.content_sent || io.committed()) {
+        status = co_await fail_stream(app, io, req, rec, r, created, t0, fail);
+        finished = true;
+      }
+      break;
+    }
     if (hook.cancelled || r.error->kind == core::ErrorKind::cancelled) {
       rec.error = "cancelled: client disconnected";
       app.metrics.error("cancelled");
@@ -428,17 +491,15 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       break;
     }
     if (r.content_sent || io.committed()) {
-      // Content already reached the client: say so in-band, never a fabricated [DONE].
-      fail(*r.error);
-      bool ok = co_await io.send(error_chunk(rec.request_id, req.model, created));
-      if (ok) ok = co_await io.send(error_json(*r.error));
-      if (ok) co_await io.end_stream();
-      app.metrics.request_done(req.model, attempt.deployment.id, 200, seconds_since(t0));
-      status = 200;
+      status = co_await fail_stream(app, io, req, rec, r, created, t0, fail);
       finished = true;
       break;
     }
     if (!r.error->retryable()) break;
+  }
+  if (!finished && hook.cancelled && hook.reason == providers::CancelHook::Reason::client_gone) {
+    status = client_left("between attempts");
+    finished = true;
   }
   if (!finished) {
     core::Error e = last_error ? *last_error

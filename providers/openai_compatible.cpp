@@ -82,7 +82,7 @@ class OpenAICompatibleProvider final : public Provider {
     if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
     for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
 
-    auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline);
+    auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
     if (!started_ex) {
       res.error = std::move(started_ex).error();
       co_return res;
@@ -210,6 +210,9 @@ class OpenAICompatibleProvider final : public Provider {
     res.usage = norm.usage();
     res.finish_reason = norm.finish_reason();
     res.usage_chunk = norm.usage_chunk();
+    res.stream_id = norm.id();
+    res.stream_model = norm.model();
+    res.stream_created = norm.created();
     if (!res.error && !saw_done && norm.finish_reason().empty()) {
       res.error = core::make_error(ErrorKind::server_error,
                                    dialect_.name + " closed the stream before the answer was complete",
