@@ -336,6 +336,9 @@ class Session final : public SessionBase, public ClientIo {
     // HTTP/1.0 clients may not be sent interim responses; a TLS probe would need the TLS layer.
     constexpr bool tls = !std::is_same_v<Stream, TcpStream>;
     if (ec != asio::error::eof || tls || http10_) return client_gone();
+    // No request follows an end of stream; and Asio, having seen the socket exhausted, would not
+    // even try the next read until a new readiness event that never comes.
+    keep_alive_ = false;
     probe_ = Probe::wanted;
     write_probe();
   }
@@ -361,6 +364,7 @@ class Session final : public SessionBase, public ClientIo {
     if (probe_ == Probe::poll && (p.revents & POLLRDHUP)) {
       if constexpr (!std::is_same_v<Stream, TcpStream>) return client_gone();
       else if (http10_) return client_gone();
+      keep_alive_ = false;
       probe_ = Probe::wanted;
       write_probe();
     }

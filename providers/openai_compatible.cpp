@@ -107,7 +107,7 @@ class OpenAICompatibleProvider final : public Provider {
       co_return res;
     }
     if (!stream) {
-      auto all = co_await ex->read_all(ctx.total_deadline, kMaxResponseBody);
+      auto all = co_await read_body(ctx, *ex);
       if (!all) {
         res.error = std::move(all).error();
         co_return res;
@@ -140,6 +140,42 @@ class OpenAICompatibleProvider final : public Provider {
       return std::string_view(scratch);
     }
     return std::string_view(bearer_);
+  }
+
+  // A non-stream body, under the same idle deadline as a stream's events: an upstream that sent its
+  // header and then stalls is a timeout (before anything reached the client, so the attempt fails
+  // over), not a wait until the total deadline. Whitespace (DeepSeek's keep-alive blank lines while
+  // a request queues) proves the socket lives, not that the answer progresses.
+  core::Task<core::Result<std::string>> read_body(const AttemptContext& ctx, UpstreamExchange& ex) {
+    std::string body;
+    auto last_progress = std::chrono::steady_clock::now();
+    for (;;) {
+      const auto deadline = std::min(ctx.total_deadline, last_progress + ctx.timeouts.idle);
+      auto piece = co_await ex.read_some(deadline);
+      if (!piece) {
+        core::Error e = std::move(piece).error();
+        if (e.kind == ErrorKind::timeout || std::chrono::steady_clock::now() >= deadline)
+          e = core::make_error(ErrorKind::timeout, idle_or_total(ctx, "sent no response body bytes for "),
+                               ErrorSource::upstream);
+        co_return e;
+      }
+      if (piece->empty()) co_return body;
+      if (body.size() + piece->size() > kMaxResponseBody) {
+        ex.cancel();
+        co_return core::make_error(ErrorKind::server_error,
+                                   dialect_.name + " response body exceeds " + std::to_string(kMaxResponseBody) + " bytes",
+                                   ErrorSource::upstream);
+      }
+      if (piece->find_first_not_of(" \t\r\n") != std::string_view::npos) last_progress = std::chrono::steady_clock::now();
+      body.append(*piece);
+    }
+  }
+
+  // "<dialect> exceeded the total deadline of N ms" or "<dialect> <idle_what> N ms".
+  std::string idle_or_total(const AttemptContext& ctx, const char* idle_what) const {
+    if (std::chrono::steady_clock::now() >= ctx.total_deadline)
+      return dialect_.name + " exceeded the total deadline of " + std::to_string(ctx.timeouts.total.count()) + " ms";
+    return dialect_.name + " " + idle_what + std::to_string(ctx.timeouts.idle.count()) + " ms";
   }
 
   // Relays SSE events as they arrive. Chunks without content (role-only deltas) are held back until
