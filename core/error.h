@@ -37,6 +37,9 @@ struct Error {
   ErrorSource source = ErrorSource::gateway;
   int upstream_status = 0;                   // HTTP status the upstream returned, 0 if none
   std::chrono::milliseconds retry_after{0};  // from Retry-After, 0 if absent
+  // Retrying the same request cannot succeed until an operator acts (no API key configured, a policy
+  // refusal, a model the tenant may not use): clients get no Retry-After and x-should-retry: false.
+  bool permanent = false;
 
   // May another attempt (same or other deployment) succeed where this one failed?
   bool retryable() const;

@@ -109,6 +109,17 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, const Request
 }
 
 namespace {
+// What the client's retry logic needs: the real wait when one is known (an upstream's Retry-After,
+// a cool-down, a budget reset), or that retrying cannot help (x-should-retry: false, honoured by the
+// OpenAI SDKs). Without either, the session's default Retry-After applies to 429/503.
+void set_retry_headers(ClientIo& io, const core::Error& e) {
+  if (e.permanent) {
+    io.set_header("x-should-retry", "false");
+    return;
+  }
+  if (e.retry_after.count() > 0) io.set_header("retry-after", std::to_string((e.retry_after.count() + 999) / 1000));
+}
+
 std::string usd_header(double usd) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.9f", usd);
@@ -265,6 +276,8 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     core::Error e = core::make_error(core::ErrorKind::forbidden,
                                      "Tenant '" + tenant + "' may not use model '" + req.model + "'",
                                      core::ErrorSource::client, "model_not_allowed", "model");
+    e.permanent = true;
+    set_retry_headers(io, e);
     int status = fail(e);
     co_await io.respond(status, "application/json", error_json(e));
     app.metrics.request_done("forbidden", "none", status, seconds_since(t0));
@@ -279,6 +292,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   }
   auto plan = router->plan(features);
   if (!plan) {
+    set_retry_headers(io, plan.error());
     int status = fail(plan.error());
     rec.model = plan.error().kind == core::ErrorKind::not_found ? "" : req.model;
     co_await io.respond(status, "application/json", error_json(plan.error()));
@@ -350,8 +364,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     if (!r) {
       core::Error e = std::move(r).error();
       int status = fail(e);
-      if (e.retry_after.count() > 0)
-        io.set_header("retry-after", std::to_string((e.retry_after.count() + 999) / 1000));
+      set_retry_headers(io, e);
       co_await io.respond(status, "application/json", error_json(e));
       app.metrics.request_done(req.model, "none", status, seconds_since(t0));
       co_return status;
@@ -506,6 +519,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
                                : core::make_error(core::ErrorKind::unavailable,
                                                   "no deployment could be tried for model '" + req.model + "'");
     if (last_error && rec.attempts > 1) e.message += " (after " + std::to_string(rec.attempts) + " attempts)";
+    set_retry_headers(io, e);
     status = fail(e);
     co_await io.respond(status, "application/json", error_json(e));
     app.metrics.request_done(req.model, rec.deployment.empty() ? "none" : rec.deployment, status, seconds_since(t0));

@@ -139,14 +139,15 @@ class Session final : public SessionBase, public ClientIo {
     core::append_status_line(out, status);
     core::append_known_header(out, "Content-Type", content_type);
     out += "Server: llm-gateway\r\n";
-    bool has_retry_after = false;
+    bool has_retry_signal = false;
     for (size_t i = 0; i < nheaders_; ++i) {
       const auto& [k, v] = headers_[i];
       core::append_header(out, k, v);
-      has_retry_after |= beast::iequals(k, "retry-after");
+      has_retry_signal |= beast::iequals(k, "retry-after") || beast::iequals(k, "x-should-retry");
     }
-    // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already.
-    if ((status == 503 || status == 429) && !has_retry_after) out += "Retry-After: 1\r\n";
+    // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already, and
+    // one that knows retrying is pointless has said x-should-retry: false.
+    if ((status == 503 || status == 429) && !has_retry_signal) out += "Retry-After: 1\r\n";
     const bool ka = keep_alive_ && !app_.draining.load();
     if (!ka) out += "Connection: close\r\n";
     else if (http10_) out += "Connection: keep-alive\r\n";

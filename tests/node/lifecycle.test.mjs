@@ -6,6 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import OpenAI from 'openai';
 import { startFake, TRICKLE } from './lib/fake_upstream.mjs';
 import { startGateway, defaultConfig, providerFor, chat, chatStream, request, userMsg, KEY_ENV, withTimeout, sleep } from './lib/gateway.mjs';
 
@@ -15,6 +16,7 @@ let silentTls; // accepts TCP connections and never answers: a TLS handshake tha
 const silentSockets = [];
 let gwLong; // every upstream deadline 20 s or more: only a cancel can close an upstream socket early
 let gwShort; // the default test deadlines (stream_idle_timeout_ms 1000)
+let gwRetry; // deepseek with its key, kimi without one
 
 // Generous for a loaded 2-core machine, and still 10x shorter than any upstream deadline of gwLong.
 const CANCEL_BOUND_MS = 2000;
@@ -63,12 +65,17 @@ before(async () => {
     'usage-cut': ['deepseek/usage-then-cut'],
   };
   gwShort = await startGateway({ config: short, env: env() });
+
+  const retry = defaultConfig();
+  retry.providers = { deepseek: providerFor(fakes.deepseek), kimi: providerFor(fakes.kimi) };
+  retry.models = { limited: ['deepseek/rate-limit-long'], nokey: ['kimi/ok:nokey'] };
+  gwRetry = await startGateway({ config: retry, env: { DEEPSEEK_API_KEY: KEYS.deepseek } });
 });
 
 after(async () => {
   await Promise.all(Object.values(fakes).map((f) => f.close()));
   await new Promise((r) => silentTls.close(r));
-  await Promise.all([gwLong?.stop(), gwShort?.stop()]);
+  await Promise.all([gwLong?.stop(), gwShort?.stop(), gwRetry?.stop()]);
 });
 
 // A raw HTTP/1.1 POST over a fresh socket; the caller decides when to leave or half-close.
@@ -210,5 +217,43 @@ describe('a stream that fails after content', () => {
       assert.ok(mine.some((l) => l.includes('status_class="failed_after_content"')), `${dep}: ${mine.join(' | ')}`);
       assert.ok(!mine.some((l) => l.includes('status_class="2xx"')), `${dep} is not counted as 2xx: ${mine.join(' | ')}`);
     }
+  });
+});
+
+describe('honest retry signals', () => {
+  test("an upstream 429's Retry-After reaches the client, and the cool-down it starts answers 429 with the real wait", async () => {
+    const first = await chat(gwRetry, { model: 'limited', messages: userMsg() });
+    assert.equal(first.status, 429, first.text);
+    assert.equal(first.headers['retry-after'], '7', 'the upstream value, not a made-up 1');
+    const second = await chat(gwRetry, { model: 'limited', messages: userMsg() });
+    assert.equal(second.status, 429, `a rate-limit cool-down is a 429, not a 503: ${second.text}`);
+    assert.equal(second.json.error.type, 'rate_limit_error');
+    const ra = Number(second.headers['retry-after']);
+    assert.ok(ra >= 5 && ra <= 7, `Retry-After ${second.headers['retry-after']}: the cool-down left (about 7 s)`);
+    assert.equal(fakes.deepseek.byModel('rate-limit-long').length, 1, 'the cooling deployment was not called again');
+  });
+
+  test('a provider without an API key: no Retry-After, x-should-retry: false', async () => {
+    const r = await chat(gwRetry, { model: 'nokey', messages: userMsg() });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.headers['x-should-retry'], 'false');
+    assert.equal(r.headers['retry-after'], undefined);
+    assert.match(r.json.error.message, /MOONSHOT_API_KEY/);
+  });
+
+  test('the official openai SDK surfaces the missing-key error on its first attempt', async () => {
+    const count = () => (gwRetry.stderr.match(/"model":"nokey"/g) ?? []).length;
+    await sleep(200); // the previous test's access log line is written after its response
+    const before = count();
+    const client = new OpenAI({ baseURL: gwRetry.url + '/v1', apiKey: 'unused', maxRetries: 2, timeout: 10000 });
+    const t0 = performance.now();
+    await assert.rejects(client.chat.completions.create({ model: 'nokey', messages: userMsg() }), (e) => {
+      assert.equal(e.status, 503);
+      assert.match(e.message, /MOONSHOT_API_KEY/);
+      return true;
+    });
+    await sleep(200); // the access log line is written after the response
+    assert.equal(count() - before, 1, 'one request reached the gateway (the SDK did not retry)');
+    assert.ok(performance.now() - t0 < 2000, 'no retry back-off was waited');
   });
 });

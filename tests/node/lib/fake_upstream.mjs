@@ -26,6 +26,7 @@
 //                       without a space, id:/event: fields, unrelated comment lines
 //   stall-mid-stream    stream: 2 content chunks, then only ': keep-alive' comments every 200 ms
 //   garbage             200 with a body that is not JSON (non-stream) / not JSON events (stream)
+//   rate-limit-long     429 with Retry-After: 7, dialect-shaped
 //   stall-body          non-stream: 200 headers and half the body, then silence (no byte, ever);
 //                       stream: role chunk + one content chunk, then silence (not even keep-alives)
 //   usage-then-cut      stream: role + content chunks, a usage-only chunk (choices: []), then the
@@ -380,6 +381,8 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
         return sendError(res, 'bad-key');
       case 'rate-limit':
         return sendError(res, 'rate-limit', { 'retry-after': '1' });
+      case 'rate-limit-long':
+        return sendError(res, 'rate-limit', { 'retry-after': '7' });
       case 'hang':
         return; // never answer; the socket stays open until the peer or close() ends it
       case 'close-before-headers':
