@@ -145,3 +145,54 @@ test('client disconnect mid-stream cancels the generation', async () => {
   const r = await client.chat.completions.create({ model: 'local', messages: userMsg('still there?'), max_tokens: 3 });
   assertFinish(r.choices[0].finish_reason, r.usage.completion_tokens, 3);
 });
+
+test('a full local queue is back-pressure, not a fault: the engine is not cooled down or cut off', async () => {
+  // max_queue 1: one long generation fills it; the requests refused meanwhile must not count
+  // against the engine (the static router cools a deployment down after 3 consecutive faults).
+  const c = defaultConfig();
+  c.providers = {};
+  c.local = { model_path: path.join(dir, 'slow.gguf'), model_name: 'tiny-moe', threads: 2, max_queue: 1, max_context: 8192 };
+  c.models = { local: ['local/tiny-moe'] };
+  const g = await startGateway({ config: c, env: {} });
+  try {
+    const long = new AbortController();
+    const held = fetch(g.url + '/v1/chat/completions', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: long.signal,
+      body: JSON.stringify({ model: 'local', messages: userMsg('long'), max_tokens: 6000, stream: true, temperature: 0 }),
+    }).then(async (r) => {
+      const reader = r.body.getReader();
+      for (;;) if ((await reader.read()).done) break;
+    }).catch(() => {});
+    let depth = 0;
+    for (let i = 0; i < 100 && depth < 1; i++) {
+      const m = await (await fetch(g.url + '/metrics')).text();
+      depth = Number(m.split('\n').find((l) => l.startsWith('gateway_local_queue_depth'))?.split(' ').pop() ?? 0);
+      if (depth < 1) await sleep(50);
+    }
+    assert.equal(depth, 1, 'the long generation holds the only queue slot');
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'local', messages: userMsg('x'), max_tokens: 2 }),
+      });
+      const j = await r.json();
+      assert.equal(r.status, 503, JSON.stringify(j));
+      assert.match(j.error.message, /queue is full/);
+    }
+    long.abort();
+    await held;
+    for (let i = 0; i < 100 && depth > 0; i++) {
+      const m = await (await fetch(g.url + '/metrics')).text();
+      depth = Number(m.split('\n').find((l) => l.startsWith('gateway_local_queue_depth'))?.split(' ').pop() ?? 0);
+      if (depth > 0) await sleep(50);
+    }
+    assert.equal(depth, 0, 'the long generation was cancelled');
+    const r = await fetch(g.url + '/v1/chat/completions', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'local', messages: userMsg('y'), max_tokens: 2 }),
+    });
+    assert.equal(r.status, 200, `served at once, not cooling down: ${await r.text()}`);
+  } finally {
+    await g.stop();
+  }
+});
