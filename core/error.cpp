@@ -52,6 +52,7 @@ bool Error::retryable() const {
 
 bool Error::deployment_fault() const {
   if (source != ErrorSource::upstream && source != ErrorSource::local) return false;
+  if (back_pressure) return false;
   switch (kind) {
     case ErrorKind::auth:
     case ErrorKind::timeout:

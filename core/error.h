@@ -39,6 +39,12 @@ struct Error {
   std::chrono::milliseconds retry_after{0};  // from Retry-After, 0 if absent
   // For the operator's log only, never sent to a client: internal host:port, file paths.
   std::string log_detail;
+  // Retrying the same request cannot succeed until an operator acts (no API key configured, a policy
+  // refusal, a model the tenant may not use): clients get no Retry-After and x-should-retry: false.
+  bool permanent = false;
+  // The deployment refused for load it carries by design (a full local queue, a concurrency limit):
+  // fail over, but it is not a fault that opens its circuit or cools it down.
+  bool back_pressure = false;
 
   // May another attempt (same or other deployment) succeed where this one failed?
   bool retryable() const;

@@ -6,6 +6,7 @@
 #include "core/money.h"
 #include "gateway/offload.h"
 #include "gateway/openai_api.h"
+#include "providers/openai_normalize.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -23,13 +24,31 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string error_chunk(const std::string& id, const std::string& model, int64_t created) {
+// The head of a chunk that closes a stream: the stream's own id, created time and model, as the
+// chunks before it carried them (the request's when the attempt saw none).
+std::string closing_chunk_head(const providers::AttemptResult& r, const std::string& request_id,
+                               const std::string& alias, int64_t created) {
   std::string s = "{\"id\":";
-  core::append_json_string(s, id);
-  s += ",\"object\":\"chat.completion.chunk\",\"created\":" + std::to_string(created) + ",\"model\":";
-  core::append_json_string(s, model);
-  s += ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"error\"}]}";
+  core::append_json_string(s, r.stream_id.empty() ? request_id : r.stream_id);
+  s += ",\"object\":\"chat.completion.chunk\",\"created\":" +
+       std::to_string(r.stream_created ? r.stream_created : created) + ",\"model\":";
+  core::append_json_string(s, r.stream_model.empty() ? alias : r.stream_model);
   return s;
+}
+
+std::string error_chunk(const providers::AttemptResult& r, const std::string& request_id, const std::string& alias,
+                        int64_t created) {
+  return closing_chunk_head(r, request_id, alias, created) +
+         ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"error\"}]}";
+}
+
+// The usage-only chunk of a failed stream: what was counted for the attempt (the provider's usage,
+// or the gateway's estimate when the provider sent none).
+std::string failed_usage_chunk(const providers::AttemptResult& r, const core::Usage& counted,
+                               const std::string& request_id, const std::string& alias, int64_t created) {
+  if (r.usage.present && !r.usage_chunk.empty()) return r.usage_chunk;
+  return closing_chunk_head(r, request_id, alias, created) +
+         ",\"choices\":[],\"usage\":" + providers::usage_to_json(counted) + "}";
 }
 
 // FNV-1a over the leading prompt bytes: requests sharing a long prefix share the hash.
@@ -91,6 +110,17 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, const Request
 }
 
 namespace {
+// What the client's retry logic needs: the real wait when one is known (an upstream's Retry-After,
+// a cool-down, a budget reset), or that retrying cannot help (x-should-retry: false, honoured by the
+// OpenAI SDKs). Without either, the session's default Retry-After applies to 429/503.
+void set_retry_headers(ClientIo& io, const core::Error& e) {
+  if (e.permanent) {
+    io.set_header("x-should-retry", "false");
+    return;
+  }
+  if (e.retry_after.count() > 0) io.set_header("retry-after", std::to_string((e.retry_after.count() + 999) / 1000));
+}
+
 std::string usd_header(double usd) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.9f", usd);
@@ -254,6 +284,24 @@ LedgerEntry ledger_entry(const std::string& ledger_id, const AccessRecord& rec, 
   return e;
 }
 
+// Content already reached the client: the stream ends in-band, never with a fabricated [DONE]:
+// a usage chunk with what was counted (when the client asked for usage), a finish chunk with
+// finish_reason "error", then the error event.
+template <class Fail>
+core::Task<int> fail_stream(App& app, ClientIo& io, const core::ChatRequest& req, AccessRecord& rec,
+                            const providers::AttemptResult& r, const core::Usage* counted, int64_t created,
+                            Clock::time_point t0, Fail& fail) {
+  fail(*r.error);
+  bool ok = true;
+  if (req.include_usage && counted)
+    ok = co_await io.send(failed_usage_chunk(r, *counted, rec.request_id, req.model, created));
+  if (ok) ok = co_await io.send(error_chunk(r, rec.request_id, req.model, created));
+  if (ok) ok = co_await io.send(error_json(*r.error));
+  if (ok) co_await io.end_stream();
+  app.metrics.request_failed_after_content(req.model, rec.deployment, seconds_since(t0));
+  co_return 200;
+}
+
 }  // namespace
 
 core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientIo& io, std::string body,
@@ -267,6 +315,21 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   const std::string tenant = caller.tenant_name();
   rec.tenant = tenant;
   const std::string ledger_id = new_ledger_id();  // the ledger's key; the client's id is only echoed
+  // One cancellation path for the whole request: the client socket is watched from here to the
+  // response's end, and whatever phase is running (a budget check, a connect, a wait for the
+  // upstream's header or next event, a local generation) is aborted when the client leaves.
+  providers::CancelHook hook;
+  io.watch_disconnect(&hook);
+  struct StopWatch {
+    ClientIo& io;
+    ~StopWatch() { io.stop_watch(); }
+  } stop_watch{io};
+  auto client_left = [&](std::string_view phase) -> int {
+    rec.error = "cancelled: client disconnected " + std::string(phase);
+    app.metrics.error("cancelled");
+    app.metrics.request_done(rec.model.empty() ? "unknown" : rec.model, "none", 499, seconds_since(t0));
+    return 499;
+  };
 
   auto fail = [&](const core::Error& e) -> int {
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
@@ -294,6 +357,8 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     core::Error e = core::make_error(core::ErrorKind::forbidden,
                                      "Tenant '" + tenant + "' may not use model '" + req.model + "'",
                                      core::ErrorSource::client, "model_not_allowed", "model");
+    e.permanent = true;
+    set_retry_headers(io, e);
     int status = fail(e);
     co_await io.respond(status, "application/json", error_json(e));
     app.metrics.request_done("forbidden", "none", status, seconds_since(t0));
@@ -307,6 +372,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   }
   auto plan = router->plan(features);
   if (!plan) {
+    set_retry_headers(io, plan.error());
     int status = fail(plan.error());
     rec.model = plan.error().kind == core::ErrorKind::not_found ? "" : req.model;
     co_await io.respond(status, "application/json", error_json(plan.error()));
@@ -327,6 +393,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     if (opt != "off" && cacheable(req, opt == "on" || opt == "force")) {
       cache_key_value = cache_key(tenant, req.raw_body);
       auto hit = co_await offload(app, [&app, &cache_key_value] { return app.cache->get(cache_key_value); });
+      if (hook.cancelled) co_return client_left("during the cache lookup");
       if (hit) {
         app.metrics.cache(true);
         io.set_header("x-gateway-cache", "hit");
@@ -367,12 +434,17 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       return app.limits->reserve(*t, worst, worst_tokens, std::chrono::system_clock::now());
     };
     auto r = co_await offload(app, reserve);
+    if (hook.cancelled) {
+      if (r) {
+        const Reservation& res = *r;
+        co_await offload(app, [&app, &res] { app.limits->release(res); return 0; });
+      }
+      co_return client_left("during the budget check");
+    }
     if (!r) {
       core::Error e = std::move(r).error();
       int status = fail(e);
-      if (e.retry_after.count() > 0)
-        io.set_header("retry-after", std::to_string((e.retry_after.count() + 999) / 1000));
-      if (e.code == "request_exceeds_tpm") io.set_header("x-should-retry", "false");  // OpenAI SDKs honour it
+      set_retry_headers(io, e);
       co_await io.respond(status, "application/json", error_json(e));
       app.metrics.request_done(req.model, "none", status, seconds_since(t0));
       co_return status;
@@ -382,12 +454,6 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   Spend spend;
 
   const auto total_deadline = t0 + app.config.timeouts.total;
-  providers::CancelHook hook;
-  io.watch_disconnect(&hook);
-  struct StopWatch {
-    ClientIo& io;
-    ~StopWatch() { io.stop_watch(); }
-  } stop_watch{io};
   RecordingIo recorder(io, cache_key_value.empty() ? 0 : size_t(1) << 20);
   ClientIo& out = cache_key_value.empty() ? io : static_cast<ClientIo&>(recorder);
 
@@ -436,7 +502,9 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
                              std::chrono::duration<double>(r.ttft).count(), req.stream);
     std::optional<core::Money> cost;
     bool durable = true;
-    if (auto acc = accounted_usage(r, features.est_input_tokens)) {
+    const std::optional<AccountedUsage> acc = accounted_usage(r, features.est_input_tokens);
+    const core::Usage* counted = acc ? &acc->usage : nullptr;
+    if (acc) {
       app.metrics.tokens(attempt.deployment.id, acc->usage);
       rec.usage = acc->usage;
       cost = router->cost(*plan, attempt.deployment.id, acc->usage, std::chrono::system_clock::now());
@@ -489,6 +557,18 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       break;
     }
     last_error = r.error;
+    if (hook.reason == providers::CancelHook::Reason::drain) {
+      // The client is still there: it gets an answer that says why its request ended.
+      last_error = core::make_error(core::ErrorKind::unavailable,
+                                    "the gateway is shutting down: its drain deadline passed before the answer was complete",
+                                    core::ErrorSource::gateway, "gateway_draining");
+      r.error = last_error;
+      if (r.content_sent || io.committed()) {
+        status = co_await fail_stream(app, io, req, rec, r, counted, created, t0, fail);
+        finished = true;
+      }
+      break;
+    }
     if (hook.cancelled || r.error->kind == core::ErrorKind::cancelled) {
       rec.error = "cancelled: client disconnected";
       app.metrics.error("cancelled");
@@ -498,23 +578,22 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       break;
     }
     if (r.content_sent || io.committed()) {
-      // Content already reached the client: say so in-band, never a fabricated [DONE].
-      fail(*r.error);
-      bool ok = co_await io.send(error_chunk(rec.request_id, req.model, created));
-      if (ok) ok = co_await io.send(error_json(*r.error));
-      if (ok) co_await io.end_stream();
-      app.metrics.request_done(req.model, attempt.deployment.id, 200, seconds_since(t0));
-      status = 200;
+      status = co_await fail_stream(app, io, req, rec, r, counted, created, t0, fail);
       finished = true;
       break;
     }
     if (!r.error->retryable()) break;
+  }
+  if (!finished && hook.cancelled && hook.reason == providers::CancelHook::Reason::client_gone) {
+    status = client_left("between attempts");
+    finished = true;
   }
   if (!finished) {
     core::Error e = last_error ? *last_error
                                : core::make_error(core::ErrorKind::unavailable,
                                                   "no deployment could be tried for model '" + req.model + "'");
     if (last_error && rec.attempts > 1) e.message += " (after " + std::to_string(rec.attempts) + " attempts)";
+    set_retry_headers(io, e);
     status = fail(e);
     co_await io.respond(status, "application/json", error_json(e));
     app.metrics.request_done(req.model, rec.deployment.empty() ? "none" : rec.deployment, status, seconds_since(t0));

@@ -79,12 +79,14 @@ core::Error budget_refusal(std::string_view tenant, std::string_view period, cor
 
 std::optional<core::Error> tpm_never_fits(const Tenant& t, int64_t worst_case_tokens) {
   if (!t.limits.tpm || worst_case_tokens <= *t.limits.tpm) return std::nullopt;
-  return core::make_error(core::ErrorKind::rate_limited,
-                          "this request can never fit the rate limit of " + std::to_string(*t.limits.tpm) +
-                              " tokens per minute for tenant '" + t.name + "': its worst case is " +
-                              std::to_string(worst_case_tokens) +
-                              " tokens (estimated prompt + max_tokens); lower max_tokens or shorten the prompt",
-                          core::ErrorSource::client, "request_exceeds_tpm", "max_tokens");
+  core::Error e = core::make_error(core::ErrorKind::rate_limited,
+                                   "this request can never fit the rate limit of " + std::to_string(*t.limits.tpm) +
+                                       " tokens per minute for tenant '" + t.name + "': its worst case is " +
+                                       std::to_string(worst_case_tokens) +
+                                       " tokens (estimated prompt + max_tokens); lower max_tokens or shorten the prompt",
+                                   core::ErrorSource::client, "request_exceeds_tpm", "max_tokens");
+  e.permanent = true;  // retrying the same request cannot help: no Retry-After, x-should-retry: false
+  return e;
 }
 
 core::Error rate_refusal(std::string_view code, std::string_view tenant, int64_t limit, core::WallTime retry_at,

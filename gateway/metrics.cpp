@@ -41,7 +41,8 @@ M& cached(prometheus::Family<M>* family, LabelList labels, Args&&... args) {
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace prometheus;
   requests_ = &BuildCounter().Name("gateway_requests_total")
-                   .Help("Client requests answered, by model alias, final deployment and HTTP status class.")
+                   .Help("Client requests answered, by model alias, final deployment and HTTP status class "
+                         "(failed_after_content: a stream that ended with an in-band error after content).")
                    .Register(*registry_);
   attempts_ = &BuildCounter().Name("gateway_upstream_attempts_total")
                    .Help("Attempts sent to deployments, by outcome (ok or error kind).")
@@ -161,6 +162,11 @@ std::string Metrics::serialize() const {
 void Metrics::request_done(const std::string& model, const std::string& deployment, int status, double seconds) {
   const char* sc = status < 200 ? "1xx" : status < 300 ? "2xx" : status < 400 ? "3xx" : status < 500 ? "4xx" : "5xx";
   cached(requests_, {{"model", model}, {"deployment", deployment}, {"status_class", sc}}).Increment();
+  cached(request_duration_, {{"model", model}}, latency_buckets()).Observe(seconds);
+}
+
+void Metrics::request_failed_after_content(const std::string& model, const std::string& deployment, double seconds) {
+  cached(requests_, {{"model", model}, {"deployment", deployment}, {"status_class", "failed_after_content"}}).Increment();
   cached(request_duration_, {{"model", model}}, latency_buckets()).Observe(seconds);
 }
 

@@ -22,6 +22,8 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   void request_done(const std::string& model, const std::string& deployment, int status, double seconds);
+  // A stream that failed after content had reached the client: HTTP said 200, the answer is broken.
+  void request_failed_after_content(const std::string& model, const std::string& deployment, double seconds);
   void attempt_done(const std::string& deployment, const std::string& outcome, double upstream_seconds,
                     double ttft_seconds, bool streamed);
   void failover(const std::string& model);

@@ -1,5 +1,6 @@
 #include "gateway/server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
@@ -74,8 +75,10 @@ struct SessionBase {
   virtual ~SessionBase() = default;
   virtual void close_if_idle() = 0;
   // Called by the worker's sweep: cancels the client I/O in progress if its deadline has passed,
-  // and starts the disconnect watch of a request that has been running for a while.
+  // and follows up the disconnect watch's probe (see Session::Probe).
   virtual void on_sweep(std::chrono::steady_clock::time_point now) = 0;
+  // Cancels the request in progress, if any, because the drain deadline has passed.
+  virtual void abort_for_drain() = 0;
 };
 
 // Client-side deadlines are checked by one sweep per worker every kDeadlineSweep, not by a timer
@@ -84,6 +87,8 @@ struct SessionBase {
 // A deadline therefore fires up to kDeadlineSweep late.
 constexpr auto kDeadlineSweep = std::chrono::milliseconds(100);
 constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
+// After the drain deadline: time for the requests it ended to write their error events.
+constexpr auto kDrainGrace = std::chrono::milliseconds(1000);
 
 // Bytes of request bodies being received or held by their handlers, summed over every connection
 // of every worker: without it, max_connections bodies of max_body_bytes each could be buffered.
@@ -153,15 +158,15 @@ class Session final : public SessionBase, public ClientIo {
     core::append_status_line(out, status);
     core::append_known_header(out, "Content-Type", content_type);
     out += "Server: llm-gateway\r\n";
-    bool has_retry_after = false;
+    bool has_retry_signal = false;
     for (size_t i = 0; i < nheaders_; ++i) {
       const auto& [k, v] = headers_[i];
       core::append_header(out, k, v);
-      has_retry_after |= beast::iequals(k, "retry-after");
-      has_retry_after |= beast::iequals(k, "x-should-retry") && v == "false";  // never worth retrying
+      has_retry_signal |= beast::iequals(k, "retry-after") || beast::iequals(k, "x-should-retry");
     }
-    // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already.
-    if ((status == 503 || status == 429) && !has_retry_after) out += "Retry-After: 1\r\n";
+    // A handler that knows when to retry (budget reset, cooldown) has set Retry-After already, and
+    // one that knows retrying is pointless has said x-should-retry: false.
+    if ((status == 503 || status == 429) && !has_retry_signal) out += "Retry-After: 1\r\n";
     const bool ka = keep_alive_ && !app_.draining.load();
     if (!ka) out += "Connection: close\r\n";
     else if (http10_) out += "Connection: keep-alive\r\n";
@@ -171,7 +176,9 @@ class Session final : public SessionBase, public ClientIo {
     committed_ = true;
     std::array<asio::const_buffer, 2> parts{asio::buffer(out), asio::buffer(body)};
     arm(app_.config.server.write_timeout);
+    writing_ = true;
     auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
+    writing_ = false;
     disarm();
     if (ec) { keep_alive_ = false; co_return false; }
     if (!ka) keep_alive_ = false;
@@ -208,6 +215,7 @@ class Session final : public SessionBase, public ClientIo {
       out += "Transfer-Encoding: chunked\r\n";
       out += "\r\n";
       committed_ = true;
+      streaming_ = true;
       status_ = 200;
     } else {
       out.clear();
@@ -219,7 +227,9 @@ class Session final : public SessionBase, public ClientIo {
     std::array<asio::const_buffer, 3> parts{asio::buffer(out), asio::buffer(payload.data(), payload.size()),
                                             asio::buffer(tail)};
     arm(app_.config.server.write_timeout);
+    writing_ = true;
     auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
+    writing_ = false;
     disarm();
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
@@ -239,20 +249,23 @@ class Session final : public SessionBase, public ClientIo {
     if (broken_) co_return false;
     static constexpr std::string_view last = "0\r\n\r\n";
     arm(app_.config.server.write_timeout);
+    writing_ = true;
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(last.data(), last.size()),
                                               asio::as_tuple(core::use_task));
+    writing_ = false;
+    streaming_ = false;  // the stream is over: nothing, not even a probe, may follow its last chunk
     disarm();
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
   }
 
-  // While a request is handled, the client socket is watched so that a client that leaves cancels
-  // the upstream request. The watch starts at the second sweep after this call (100-200 ms later):
-  // most requests are over by then and never pay for it (a receive attempt, a handler and its
-  // state per request); a long generation, the case worth cancelling, is watched.
+  // While a request is handled (from the end of its body to the end of its response, whatever
+  // phase it is in), the client socket is watched so that a client that leaves cancels the
+  // upstream work at once.
   void watch_disconnect(providers::CancelHook* hook) override {
     watch_hook_ = hook;
-    watch_sweeps_ = 0;
+    probe_ = Probe::none;
+    start_watch();
   }
 
   // A one-byte MSG_PEEK receive, queued on the socket like any read: it completes when the client
@@ -261,21 +274,28 @@ class Session final : public SessionBase, public ClientIo {
   void start_watch() {
     watch_ = std::make_shared<WatchState>();
     watch_->hook = watch_hook_;
+    // `this` outlives a watch that is not stopped: stop_watch() runs before the request ends.
     lowest().socket().async_receive(asio::buffer(&peek_byte_, 1), tcp::socket::message_peek,
-                                    [st = watch_](boost::system::error_code ec, size_t) {
+                                    [this, st = watch_](boost::system::error_code ec, size_t) {
                                       if (st->stopped || ec == asio::error::operation_aborted) return;
-                                      if (ec && st->hook) st->hook->cancel();  // eof, reset
+                                      on_watch(ec);
                                     });
   }
 
   void stop_watch() override {
     watch_hook_ = nullptr;
+    probe_ = Probe::none;
     if (!watch_) return;
     watch_->stopped = true;
     watch_->hook = nullptr;
     boost::system::error_code ec;
     lowest().socket().cancel(ec);  // only the wait is pending here
     watch_.reset();
+  }
+
+  // The drain deadline passed: the request in progress ends now (a stream with its in-band error).
+  void abort_for_drain() override {
+    if (watch_hook_) watch_hook_->cancel(providers::CancelHook::Reason::drain);
   }
 
   void on_sweep(std::chrono::steady_clock::time_point now) override {
@@ -286,11 +306,11 @@ class Session final : public SessionBase, public ClientIo {
       lowest().socket().cancel(ec);  // the pending operation completes with operation_aborted
       return;
     }
-    if (watch_hook_ && !watch_ && ++watch_sweeps_ >= 2) start_watch();
+    if (probe_ != Probe::none && watch_hook_) check_probe();
   }
 
   void close_if_idle() override {
-    if (idle_) {
+    if (idle_ && !awaiting_first_) {
       boost::system::error_code ec;
       lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
       lowest().close();
@@ -309,6 +329,67 @@ class Session final : public SessionBase, public ClientIo {
   // Whether an operation failed because the sweep cancelled it at its deadline.
   bool timed_out(const boost::system::error_code& ec) const { return ec == asio::error::operation_aborted && timed_out_; }
 
+  // The client's end of the connection as the disconnect watch sees it. An end of stream is a client
+  // that left or one that only half-closed after sending its request (and still reads): the two
+  // look the same until something is written, so the watch writes a probe the client ignores (an
+  // interim 102 before the response, an SSE comment inside a stream) and a client that is gone
+  // answers it with a reset. Data after the request (a pipelined request, a TLS record such as
+  // close_notify) cannot be peeked past, so the sweep then asks the kernel whether the peer shut
+  // its side down.
+  enum class Probe : uint8_t {
+    none,    // nothing seen yet (or no watch)
+    wanted,  // end of stream seen, probe not written yet (a write was in progress)
+    sent,    // probe written: a reset now means the client is gone
+    poll,    // data after the request: the sweep polls for the peer's shutdown
+  };
+
+  void client_gone() {
+    probe_ = Probe::none;
+    if (watch_hook_) watch_hook_->cancel(providers::CancelHook::Reason::client_gone);
+  }
+
+  void on_watch(const boost::system::error_code& ec) {
+    if (!ec) {
+      probe_ = Probe::poll;
+      return;
+    }
+    // HTTP/1.0 clients may not be sent interim responses; a TLS probe would need the TLS layer.
+    constexpr bool tls = !std::is_same_v<Stream, TcpStream>;
+    if (ec != asio::error::eof || tls || http10_) return client_gone();
+    // No request follows an end of stream; and Asio, having seen the socket exhausted, would not
+    // even try the next read until a new readiness event that never comes.
+    keep_alive_ = false;
+    probe_ = Probe::wanted;
+    write_probe();
+  }
+
+  void write_probe() {
+    if (writing_) return;  // that write reports a client that left; the sweep probes after it
+    if (committed_ && !streaming_) { probe_ = Probe::none; return; }  // the whole response is written
+    static constexpr std::string_view kInterim = "HTTP/1.1 102 Processing\r\n\r\n";
+    static constexpr std::string_view kComment = "2\r\n:\n\r\n";  // an empty SSE comment line
+    const std::string_view probe = committed_ ? kComment : kInterim;
+    const ssize_t n = ::send(lowest().socket().native_handle(), probe.data(), probe.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // send buffer full: next sweep
+    if (n != static_cast<ssize_t>(probe.size())) return client_gone();  // reset, or a torn probe
+    probe_ = Probe::sent;
+    check_probe();  // on loopback the reset is usually back already
+  }
+
+  void check_probe() {
+    if (probe_ == Probe::wanted) return write_probe();
+    pollfd p{lowest().socket().native_handle(), POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) != 1) return;
+    if (p.revents & (POLLERR | POLLHUP)) return client_gone();
+    if (probe_ == Probe::poll && (p.revents & POLLRDHUP)) {
+      if constexpr (!std::is_same_v<Stream, TcpStream>) return client_gone();
+      else if (http10_) return client_gone();
+      keep_alive_ = false;
+      probe_ = Probe::wanted;
+      write_probe();
+    }
+  }
+
   core::Task<void> serve() {
     if constexpr (!std::is_same_v<Stream, TcpStream>) {
       arm(app_.config.server.header_timeout);
@@ -318,11 +399,14 @@ class Session final : public SessionBase, public ClientIo {
     }
     beast::flat_buffer buffer;
     bool first = true;
-    while (keep_alive_ && !app_.draining.load()) {
+    // While draining, a connection accepted meanwhile still gets one answer (health checks see 503
+    // on /readyz); kept-alive connections end after their current request.
+    while (keep_alive_ && (first || !app_.draining.load())) {
       RequestParser parser(req_);
       parser.body_limit(app_.config.server.max_body_bytes);
       parser.header_limit(64 * 1024);
       idle_ = buffer.size() == 0;
+      awaiting_first_ = first;  // bounded by header_timeout, not closed as idle by the drain
       arm(first ? app_.config.server.header_timeout : app_.config.server.keepalive_idle);
       auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(core::use_task));
       const bool header_timed_out = timed_out(hec);
@@ -331,6 +415,7 @@ class Session final : public SessionBase, public ClientIo {
       first = false;
       nheaders_ = 0;
       committed_ = false;
+      streaming_ = false;
       if (hec) {
         if (header_timed_out) {
           if (buffer.size() > 0) co_await error_response(408, core::ErrorKind::timeout, "request header timeout");
@@ -424,7 +509,13 @@ class Session final : public SessionBase, public ClientIo {
       caller = pre_caller_;
       rec.tenant = caller.tenant_name();
     }
-    if (path == "/v1/chat/completions" || path == "/chat/completions") {
+    if (api && app_.draining.load()) {
+      keep_alive_ = false;
+      core::Error e = core::make_error(core::ErrorKind::unavailable, "the gateway is shutting down; retry on another replica",
+                                       core::ErrorSource::gateway, "gateway_draining");
+      status = 503;
+      co_await respond(503, "application/json", error_json(e));
+    } else if (path == "/v1/chat/completions" || path == "/chat/completions") {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req_.body), routing_headers(), caller, rec);
     } else if (path == "/v1/models" || path == "/models") {
@@ -718,7 +809,9 @@ class Session final : public SessionBase, public ClientIo {
   size_t nheaders_ = 0;
   std::shared_ptr<WatchState> watch_;     // the started watch, if any
   providers::CancelHook* watch_hook_ = nullptr;  // set while a request wants watching
-  int watch_sweeps_ = 0;                  // sweeps seen since watch_disconnect()
+  Probe probe_ = Probe::none;             // see Probe
+  bool writing_ = false;                  // a response write is in progress
+  bool streaming_ = false;                // the committed response is a chunked SSE stream
   std::chrono::steady_clock::time_point deadline_ = kNoDeadline;
   bool timed_out_ = false;
   char peek_byte_ = 0;  // target of the disconnect watch's peek
@@ -726,6 +819,7 @@ class Session final : public SessionBase, public ClientIo {
   bool committed_ = false;
   bool broken_ = false;
   bool idle_ = false;
+  bool awaiting_first_ = false;  // waiting for the connection's first request
   bool http10_ = false;
   int status_ = 0;
   std::string out_;  // reused for every message head and chunk frame of this connection
@@ -885,6 +979,7 @@ int Server::run() {
   std::function<void(boost::system::error_code, int)> on_signal;
   core::SteadyTimer drain_timer(main_ioc);
   std::chrono::steady_clock::time_point drain_deadline{};
+  bool drain_aborted = false;
   // Lives as long as main_ioc runs: the timer re-arms it by reference.
   std::function<void(boost::system::error_code)> poll = [&](boost::system::error_code tec) {
     if (tec) return;
@@ -892,8 +987,18 @@ int Server::run() {
     for (auto& w : impl_->workers)
       asio::post(w->ioc, [wp = w.get()] { for (auto* s : wp->sessions) s->close_if_idle(); });
     if (impl_->open.load() == 0) { main_ioc.stop(); return; }
-    if (std::chrono::steady_clock::now() >= drain_deadline) {
-      std::fprintf(stderr, "gateway: drain deadline passed with %zu connection(s) open; closing them\n",
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= drain_deadline && !drain_aborted) {
+      // Requests still running end now, a stream with its in-band error event rather than a bare
+      // end of file; they get a moment to write it.
+      std::fprintf(stderr, "gateway: drain deadline passed with %zu connection(s) open; ending their requests\n",
+                   impl_->open.load());
+      drain_aborted = true;
+      for (auto& w : impl_->workers)
+        asio::post(w->ioc, [wp = w.get()] { for (auto* s : wp->sessions) s->abort_for_drain(); });
+    }
+    if (now >= drain_deadline + kDrainGrace) {
+      std::fprintf(stderr, "gateway: %zu connection(s) still open after the drain deadline; closing them\n",
                    impl_->open.load());
       main_ioc.stop();
       return;
@@ -918,11 +1023,8 @@ int Server::run() {
     std::fprintf(stderr, "gateway: signal %d, draining (up to %lld ms)\n", signo,
                  static_cast<long long>(sc.drain_timeout.count()));
     for (auto& w : impl_->workers) {
-      asio::post(w->ioc, [wp = w.get()] {
-        boost::system::error_code ignore;
-        wp->acceptor->close(ignore);
-        for (auto* s : wp->sessions) s->close_if_idle();
-      });
+      // The listener stays open: load balancers keep getting answers (503 on /readyz) until exit.
+      asio::post(w->ioc, [wp = w.get()] { for (auto* s : wp->sessions) s->close_if_idle(); });
     }
     signals.async_wait(on_signal);
     drain_deadline = std::chrono::steady_clock::now() + sc.drain_timeout;

@@ -126,9 +126,11 @@ class EngineImpl final : public Engine {
       std::lock_guard<std::mutex> lk(mu_);
       if (stop_) return local_error(core::ErrorKind::unavailable, "local engine is shutting down");
       if (waiting_.size() + running_count_ >= static_cast<size_t>(cfg_.max_queue)) {
-        return local_error(core::ErrorKind::overloaded,
-                           "local engine queue is full (" + std::to_string(cfg_.max_queue) + " generations)",
-                           "queue_full");
+        core::Error e = local_error(core::ErrorKind::overloaded,
+                                    "local engine queue is full (" + std::to_string(cfg_.max_queue) + " generations)",
+                                    "queue_full");
+        e.back_pressure = true;
+        return e;
       }
       waiting_.push_back(seq);
       depth_.store(waiting_.size() + running_count_);

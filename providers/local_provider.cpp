@@ -116,6 +116,9 @@ class LocalProvider final : public Provider {
     const int64_t created =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     const std::string& model = cfg_.model_name;
+    res.stream_id = id;
+    res.stream_model = model;
+    res.stream_created = created;
     std::string text;
     bool role_sent = false;
     for (;;) {

@@ -87,7 +87,7 @@ class OpenAICompatibleProvider final : public Provider {
     if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
     for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
 
-    auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline);
+    auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
     if (!started_ex) {
       res.error = std::move(started_ex).error();
       // Cancelled while waiting for the answer: the upstream may be working on (billing) it.
@@ -115,7 +115,7 @@ class OpenAICompatibleProvider final : public Provider {
       co_return res;
     }
     if (!stream) {
-      auto all = co_await ex->read_all(ctx.total_deadline, kMaxResponseBody);
+      auto all = co_await read_body(ctx, *ex);
       if (!all) {
         res.error = std::move(all).error();
         co_return res;
@@ -152,6 +152,42 @@ class OpenAICompatibleProvider final : public Provider {
 
   // After the client left, how long a stream whose finish chunk came is read on for its usage.
   static constexpr std::chrono::milliseconds kUsageGrace{2000};
+
+  // A non-stream body, under the same idle deadline as a stream's events: an upstream that sent its
+  // header and then stalls is a timeout (before anything reached the client, so the attempt fails
+  // over), not a wait until the total deadline. Whitespace (DeepSeek's keep-alive blank lines while
+  // a request queues) proves the socket lives, not that the answer progresses.
+  core::Task<core::Result<std::string>> read_body(const AttemptContext& ctx, UpstreamExchange& ex) {
+    std::string body;
+    auto last_progress = std::chrono::steady_clock::now();
+    for (;;) {
+      const auto deadline = std::min(ctx.total_deadline, last_progress + ctx.timeouts.idle);
+      auto piece = co_await ex.read_some(deadline);
+      if (!piece) {
+        core::Error e = std::move(piece).error();
+        if (e.kind == ErrorKind::timeout || std::chrono::steady_clock::now() >= deadline)
+          e = core::make_error(ErrorKind::timeout, idle_or_total(ctx, "sent no response body bytes for "),
+                               ErrorSource::upstream);
+        co_return e;
+      }
+      if (piece->empty()) co_return body;
+      if (body.size() + piece->size() > kMaxResponseBody) {
+        ex.cancel();
+        co_return core::make_error(ErrorKind::server_error,
+                                   dialect_.name + " response body exceeds " + std::to_string(kMaxResponseBody) + " bytes",
+                                   ErrorSource::upstream);
+      }
+      if (piece->find_first_not_of(" \t\r\n") != std::string_view::npos) last_progress = std::chrono::steady_clock::now();
+      body.append(*piece);
+    }
+  }
+
+  // "<dialect> exceeded the total deadline of N ms" or "<dialect> <idle_what> N ms".
+  std::string idle_or_total(const AttemptContext& ctx, const char* idle_what) const {
+    if (std::chrono::steady_clock::now() >= ctx.total_deadline)
+      return dialect_.name + " exceeded the total deadline of " + std::to_string(ctx.timeouts.total.count()) + " ms";
+    return dialect_.name + " " + idle_what + std::to_string(ctx.timeouts.idle.count()) + " ms";
+  }
 
   // Relays SSE events as they arrive. Chunks without content (role-only deltas) are held back until
   // the first content chunk, so that a failure before any content can still fail over cleanly.
@@ -259,6 +295,9 @@ class OpenAICompatibleProvider final : public Provider {
     res.usage = norm.usage();
     res.finish_reason = norm.finish_reason();
     res.usage_chunk = norm.usage_chunk();
+    res.stream_id = norm.id();
+    res.stream_model = norm.model();
+    res.stream_created = norm.created();
     if (!res.error && !saw_done && norm.finish_reason().empty()) {
       res.error = core::make_error(ErrorKind::server_error,
                                    dialect_.name + " closed the stream before the answer was complete",

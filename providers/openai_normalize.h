@@ -55,6 +55,10 @@ class StreamNormalizer {
   const core::Usage& usage() const { return usage_; }
   const std::string& finish_reason() const { return finish_reason_; }
   int chunks() const { return chunks_; }
+  // The stream's identity as its chunks carry it (empty / 0 until the first chunk).
+  const std::string& id() const { return id_; }
+  const std::string& model() const { return model_; }
+  int64_t created() const { return created_; }
 
  private:
   const Dialect& dialect_;

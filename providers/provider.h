@@ -26,16 +26,6 @@ struct Target {
   std::string model;     // upstream model id
 };
 
-// Lets the gateway abort an attempt when its client goes away.
-struct CancelHook {
-  std::function<void()> fn;  // set by the provider while it has something to abort
-  bool cancelled = false;
-  void cancel() {
-    cancelled = true;
-    if (fn) fn();
-  }
-};
-
 // Where a streamed answer goes. Implemented by the gateway's session.
 class ChatSink {
  public:
@@ -62,6 +52,11 @@ struct AttemptResult {
   std::string finish_reason;
   std::string body;                  // non-stream: OpenAI-shaped chat.completion JSON
   std::string usage_chunk;           // stream: final usage-only chunk for clients that asked for usage
+  // Stream: the id, model and created time its chunks carried, so that a closing error chunk
+  // looks like the chunks before it (empty / 0 when no chunk was seen).
+  std::string stream_id;
+  std::string stream_model;
+  int64_t stream_created = 0;
   std::chrono::microseconds ttft{0}; // to first content (stream) or to the whole answer
   int upstream_status = 0;
   int keepalives = 0;                // SSE comments seen (DeepSeek queueing)

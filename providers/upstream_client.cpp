@@ -8,6 +8,8 @@
 #include <array>
 #include <cerrno>
 #include <optional>
+#include <functional>
+#include <tuple>
 #include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -128,6 +130,29 @@ core::Error upstream_failure(ErrorKind kind, std::string message, std::string de
   core::Error e = core::make_error(kind, std::move(message), ErrorSource::upstream);
   e.log_detail = std::move(detail);
   return e;
+}
+
+// Points a request's CancelHook at what aborts the current phase (a resolve, a connect, a
+// handshake, an exchange) for as long as this lives.
+class CancelScope {
+ public:
+  CancelScope(CancelHook* hook, std::function<void()> abort) : hook_(hook) {
+    if (hook_) hook_->fn = std::move(abort);
+  }
+  ~CancelScope() {
+    if (hook_) hook_->fn = nullptr;
+  }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+ private:
+  CancelHook* hook_;
+};
+
+bool fired(const CancelHook* hook) { return hook && hook->cancelled; }
+
+core::Error cancelled_while(const char* phase) {
+  return core::make_error(ErrorKind::cancelled, std::string("request cancelled while ") + phase, ErrorSource::client);
 }
 
 core::Error io_error(const boost::system::error_code& ec, const Endpoint& ep, const char* phase) {
@@ -304,7 +329,7 @@ std::string tls_failure_detail(SSL* ssl, const boost::system::error_code& ec) {
 
 core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex, TlsContext* tls,
                                                               const Endpoint& ep, const UpstreamTimeouts& t,
-                                                              core::SteadyTime total_deadline) {
+                                                              core::SteadyTime total_deadline, CancelHook* cancel) {
   auto now = std::chrono::steady_clock::now();
   auto connect_deadline = std::min(now + t.connect, total_deadline);
   asio::ip::basic_resolver<tcp, core::Executor> resolver(ex);
@@ -313,8 +338,14 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
   timer.async_wait([&resolver](boost::system::error_code ec) {
     if (!ec) resolver.cancel();
   });
-  auto [rec, results] = co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(core::use_task));
+  boost::system::error_code rec;
+  asio::ip::basic_resolver_results<tcp> results;
+  {
+    CancelScope scope(cancel, [&resolver] { resolver.cancel(); });
+    std::tie(rec, results) = co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(core::use_task));
+  }
   timer.cancel();
+  if (fired(cancel)) co_return cancelled_while("resolving the upstream host");
   if (rec) {
     if (rec == asio::error::operation_aborted)
       co_return upstream_failure(ErrorKind::timeout, "upstream timed out resolving its host name", ep.key);
@@ -326,7 +357,12 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
   conn->buffer.reserve(kReadBufferBytes);
   TcpStream stream(ex);
   stream.expires_at(connect_deadline);
-  auto [cec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(core::use_task));
+  boost::system::error_code cec;
+  {
+    CancelScope scope(cancel, [&stream] { stream.cancel(); });
+    std::tie(cec, std::ignore) = co_await stream.async_connect(results, asio::as_tuple(core::use_task));
+  }
+  if (fired(cancel)) co_return cancelled_while("connecting to the upstream");
   if (cec) co_return io_error(cec, ep, "connecting");
   boost::system::error_code ignore;
   stream.socket().set_option(tcp::no_delay(true), ignore);
@@ -347,7 +383,12 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
   }
   SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
   beast::get_lowest_layer(*conn->tls).expires_at(std::min(std::chrono::steady_clock::now() + t.tls, total_deadline));
-  auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(core::use_task));
+  boost::system::error_code hec;
+  {
+    CancelScope scope(cancel, [c = conn.get()] { c->lowest().cancel(); });
+    std::tie(hec) = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(core::use_task));
+  }
+  if (fired(cancel)) co_return cancelled_while("in the TLS handshake with the upstream");
   if (hec) {
     if (hec == beast::error::timeout)
       co_return upstream_failure(ErrorKind::timeout, "upstream timed out in the TLS handshake", ep.key);
@@ -368,7 +409,8 @@ UpstreamClient::~UpstreamClient() = default;
 
 core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::start(
     const Endpoint& endpoint, const UpstreamRequest& request, const UpstreamTimeouts& timeouts,
-    core::SteadyTime total_deadline) {
+    core::SteadyTime total_deadline, CancelHook* cancel) {
+  if (fired(cancel)) co_return cancelled_while("waiting to start the upstream request");
   // Exchanges hand connections back to the pool in their destructor, so they share the Impl.
   std::shared_ptr<Impl> impl = impl_;
   const std::string& key = endpoint.key;
@@ -396,7 +438,7 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
         co_return upstream_failure(ErrorKind::overloaded,
                                    "upstream connection pool is full (" + std::to_string(impl->max_open) + " open)", key);
       ++pool.open;
-      auto c = co_await connect(impl->ex, impl->tls.get(), endpoint, timeouts, total_deadline);
+      auto c = co_await connect(impl->ex, impl->tls.get(), endpoint, timeouts, total_deadline, cancel);
       if (!c) {
         if (pool.open > 0) --pool.open;
         co_return std::move(c).error();
@@ -411,8 +453,15 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
     auto header_deadline = std::min(std::chrono::steady_clock::now() + timeouts.first_byte, total_deadline);
     const char* phase = "";
     boost::system::error_code ec;
-    if (ex->conn().tls) ec = co_await ex->send_and_read_header(*ex->conn().tls, request, header_deadline, phase);
-    else ec = co_await ex->send_and_read_header(*ex->conn().plain, request, header_deadline, phase);
+    {
+      CancelScope scope(cancel, [e = ex.get()] { e->cancel(); });
+      if (ex->conn().tls) ec = co_await ex->send_and_read_header(*ex->conn().tls, request, header_deadline, phase);
+      else ec = co_await ex->send_and_read_header(*ex->conn().plain, request, header_deadline, phase);
+    }
+    if (fired(cancel)) {
+      ex->mark_failed();
+      co_return cancelled_while(phase);
+    }
     if (!ec) {
       ex->mark_done_if_complete();
       co_return std::unique_ptr<UpstreamExchange>(std::move(ex));

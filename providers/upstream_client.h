@@ -5,6 +5,7 @@
 // Beast stays inside the .cpp: this header needs only Asio's awaitable.
 #include "core/task.h"
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,6 +44,23 @@ struct TlsSettings {
 class TlsContext;  // wraps boost::asio::ssl::context; defined in the .cpp
 core::Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsSettings& settings);
 
+// Lets the gateway abort a request's upstream work when its client goes away (or the gateway
+// drains): set by whoever holds something to abort at the moment (the upstream client while it
+// connects and waits for the header, the provider while it reads the body, the local engine while
+// it generates), cleared when that thing is gone. Used on one thread: the request's worker.
+struct CancelHook {
+  enum class Reason { none, client_gone, drain };
+  std::function<void()> fn;
+  bool cancelled = false;
+  Reason reason = Reason::none;
+  void cancel(Reason why = Reason::client_gone) {
+    if (cancelled) return;
+    cancelled = true;
+    reason = why;
+    if (fn) fn();
+  }
+};
+
 struct UpstreamRequest {
   // Views: the strings they name must outlive the start() call (literals, the caller's frame, or
   // the provider's own precomputed strings).
@@ -78,11 +96,13 @@ class UpstreamClient {
 
   // Connects (or reuses a pooled connection), sends the request and reads the response header.
   // `endpoint` (from parse_endpoint) must outlive the exchange returned.
-  // Errors: timeout (which phase in the message), server_error (connect refused, TLS failure, reset).
+  // Errors: timeout (which phase in the message), server_error (connect refused, TLS failure, reset),
+  // cancelled (`cancel` fired: the connection in progress is closed at once, in every phase).
   core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> start(const Endpoint& endpoint,
                                                                     const UpstreamRequest& request,
                                                                     const UpstreamTimeouts& timeouts,
-                                                                    core::SteadyTime total_deadline);
+                                                                    core::SteadyTime total_deadline,
+                                                                    CancelHook* cancel = nullptr);
   const PoolStats& stats() const { return stats_; }
   struct Impl;
 

@@ -538,11 +538,15 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
       all_request &= e.kind == ExclusionKind::request;
       any_context |= e.reason.rfind("context", 0) == 0 || e.reason.rfind("max_tokens", 0) == 0;
     }
+    // Every candidate cooling down after 429s: the refusal is a 429 too, with the shortest wait.
+    bool all_rate_limited = !cands->empty();
     for (const auto& rc : *cands) {
       const auto av = snap.stats[rc.deployment]->availability(now);
       if (av.state == Availability::cooldown || av.state == Availability::open) retry_ms = std::min(retry_ms, av.wait_ms);
+      all_rate_limited &= av.state == Availability::cooldown && std::string_view(av.cause).rfind("rate limited", 0) == 0;
     }
-    core::ErrorKind kind = any_unavailable ? core::ErrorKind::unavailable
+    core::ErrorKind kind = any_unavailable && all_rate_limited ? core::ErrorKind::rate_limited
+                           : any_unavailable ? core::ErrorKind::unavailable
                            : all_request   ? (any_context ? core::ErrorKind::context_too_long : core::ErrorKind::bad_request)
                                            : core::ErrorKind::forbidden;
     std::string msg = "no deployment satisfies route '" + route.name + "' of policy '" + p.name + "': ";
@@ -556,8 +560,16 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
       msg += p.deployments[e.deployment].deployment.id + " excluded: " + e.reason;
     }
     core::Error err = core::make_error(kind, std::move(msg), core::ErrorSource::gateway, "routing_refused");
-    if (kind == core::ErrorKind::unavailable && retry_ms != std::numeric_limits<int64_t>::max())
+    if ((kind == core::ErrorKind::unavailable || kind == core::ErrorKind::rate_limited) &&
+        retry_ms != std::numeric_limits<int64_t>::max())
       err.retry_after = std::chrono::milliseconds(std::max<int64_t>(retry_ms, 1));
+    // A policy refusal stays one until an operator changes the policy; so does a route whose every
+    // candidate lacks its provider or API key.
+    bool all_unconfigured = !d.evals.empty();
+    for (const auto& e : d.evals)
+      all_unconfigured &= e.kind == ExclusionKind::unavailable &&
+                          (e.reason.rfind("no API key", 0) == 0 || e.reason.find("not configured") != std::string::npos);
+    err.permanent = kind == core::ErrorKind::forbidden || all_unconfigured;
     d.error = std::move(err);
   }
 }

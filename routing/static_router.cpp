@@ -61,21 +61,30 @@ core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
   Plan plan;
   plan.route = "models." + request.model;
   auto now = clock_.steady_now();
+  // What the refusal tells the client when nothing is left: the shortest cool-down (the real wait),
+  // and whether every exclusion is permanent (no key, no provider) or a rate-limit cool-down.
+  int64_t shortest_wait_ms = -1;
+  bool all_permanent = true, all_rate_limited = true;
   std::lock_guard lock(mu_);
   for (const auto& d : *list) {
     auto p = providers_.find(d.provider);
     if (p == providers_.end()) {
       plan.exclusions.push_back({d.id, "provider '" + d.provider + "' is not configured"});
+      all_rate_limited = false;
       continue;
     }
     if (!p->second.available) {
       plan.exclusions.push_back({d.id, p->second.reason});
+      all_rate_limited = false;
       continue;
     }
     auto h = health_.find(d.id);
     if (h != health_.end() && h->second.cooldown_until > now) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(h->second.cooldown_until - now).count();
       plan.exclusions.push_back({d.id, "cooling down for " + std::to_string(left) + " ms after " + h->second.cooldown_reason});
+      all_permanent = false;
+      all_rate_limited &= h->second.cooldown_reason == core::to_string(ErrorKind::rate_limited);
+      shortest_wait_ms = shortest_wait_ms < 0 ? left : std::min<int64_t>(shortest_wait_ms, left);
       continue;
     }
     plan.attempts.push_back({d, 0.0, 0.0});
@@ -84,7 +93,12 @@ core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
     std::string msg = "No deployment can serve model '" + request.model + "' right now:";
     for (const auto& e : plan.exclusions) msg += " " + e.deployment + ": " + e.reason + ";";
     if (!msg.empty() && msg.back() == ';') msg.pop_back();
-    return core::make_error(ErrorKind::unavailable, msg, core::ErrorSource::gateway, "no_deployment_available");
+    const bool rate_limited = all_rate_limited && shortest_wait_ms >= 0;
+    core::Error e = core::make_error(rate_limited ? ErrorKind::rate_limited : ErrorKind::unavailable, msg,
+                                     core::ErrorSource::gateway, "no_deployment_available");
+    if (shortest_wait_ms >= 0) e.retry_after = std::chrono::milliseconds(std::max<int64_t>(shortest_wait_ms, 1));
+    e.permanent = all_permanent && !list->empty();
+    return e;
   }
   return plan;
 }

@@ -21,9 +21,9 @@ async function metric(name) {
 }
 
 // Generation ends at max_tokens ("length", exactly max tokens) or earlier at an end-of-turn
-// token ("stop", fewer tokens): random-weight models do both.
+// token ("stop", fewer tokens, possibly none: a random-weight model may end its turn at once).
 function assertFinish(finish, tokens, max) {
-  assert.ok(Number.isInteger(tokens) && tokens >= 1 && tokens <= max, `completion_tokens ${tokens} within 1..${max}`);
+  assert.ok(Number.isInteger(tokens) && tokens >= 0 && tokens <= max, `completion_tokens ${tokens} within 0..${max}`);
   if (finish === 'length') assert.equal(tokens, max);
   else assert.equal(finish, 'stop', `finish_reason ${finish}`);
 }
@@ -83,10 +83,10 @@ test('streaming through the SDK, usage in the final chunk', async () => {
     if (ch?.delta?.content) text += ch.delta.content;
     if (ch?.finish_reason) finish = ch.finish_reason;
   }
-  assert.ok(chunks >= 3, `several chunks (${chunks})`);
+  assert.ok(chunks >= 3, `role, finish and usage chunks at least (${chunks})`);
   assertFinish(finish, usage?.completion_tokens, 16);
   assert.ok(usage, 'usage chunk arrived');
-  assert.ok(text.length > 0);
+  assert.equal(typeof text, 'string'); // what a random model says, and how much, is not asserted
 });
 
 test('a provider without a key is skipped and the local engine answers', async () => {
@@ -106,33 +106,93 @@ test('several clients at once all complete', async () => {
 });
 
 test('client disconnect mid-stream cancels the generation', async () => {
-  // 6000 tokens would take many seconds on this model; the engine must stop within ~1 s of the hang-up.
-  const body = JSON.stringify({ model: 'local', messages: userMsg('long'), max_tokens: 6000, stream: true });
+  // 6000 tokens take many seconds on this model. Greedy decoding of a fixed prompt on a fixed model
+  // is deterministic, so whether this generation runs long is not left to chance: the access log
+  // line below says whether it was cancelled (499) or had ended on its own (200).
+  const accessLines = () => gw.stderr.split('\n').filter((l) => l.includes('"model":"local"') && l.includes('"stream":true'));
+  const before = accessLines().length;
+  const body = JSON.stringify({ model: 'local', messages: userMsg('long'), max_tokens: 6000, stream: true, temperature: 0 });
   await new Promise((resolve, reject) => {
     const req = http.request(gw.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      let got = 0;
       res.on('data', (d) => {
-        got += d.length;
-        if (got > 2000) {
-          req.destroy();
+        if (String(d).includes('"content":"') && !String(d).includes('"content":""')) {
+          req.destroy(); // after the first content chunk
           resolve();
         }
       });
+      res.on('end', () => reject(new Error('the stream ended before any content chunk')));
       res.on('error', () => {});
     });
     req.on('error', () => {});
     req.setTimeout(20000, () => reject(new Error('no data within 20 s')));
     req.end(body);
   });
-  assert.ok((await metric('gateway_local_queue_depth')) >= 0);
   let depth = NaN;
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 100; i++) {
     depth = await metric('gateway_local_queue_depth');
     if (depth === 0) break;
     await sleep(50);
   }
-  assert.equal(depth, 0, 'the engine dropped the generation after the client left');
+  assert.equal(depth, 0, 'the engine dropped the generation within 5 s of the client leaving');
+  let line;
+  for (let i = 0; i < 40 && !line; i++) {
+    line = accessLines()[before];
+    if (!line) await sleep(50);
+  }
+  assert.ok(line, 'the request was logged');
+  assert.match(line, /"status":499/, `cancelled, not finished on its own: ${line}`);
   // And it still serves.
   const r = await client.chat.completions.create({ model: 'local', messages: userMsg('still there?'), max_tokens: 3 });
   assertFinish(r.choices[0].finish_reason, r.usage.completion_tokens, 3);
+});
+
+test('a full local queue is back-pressure, not a fault: the engine is not cooled down or cut off', async () => {
+  // max_queue 1: one long generation fills it; the requests refused meanwhile must not count
+  // against the engine (the static router cools a deployment down after 3 consecutive faults).
+  const c = defaultConfig();
+  c.providers = {};
+  c.local = { model_path: path.join(dir, 'slow.gguf'), model_name: 'tiny-moe', threads: 2, max_queue: 1, max_context: 8192 };
+  c.models = { local: ['local/tiny-moe'] };
+  const g = await startGateway({ config: c, env: {} });
+  try {
+    const long = new AbortController();
+    const held = fetch(g.url + '/v1/chat/completions', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: long.signal,
+      body: JSON.stringify({ model: 'local', messages: userMsg('long'), max_tokens: 6000, stream: true, temperature: 0 }),
+    }).then(async (r) => {
+      const reader = r.body.getReader();
+      for (;;) if ((await reader.read()).done) break;
+    }).catch(() => {});
+    let depth = 0;
+    for (let i = 0; i < 100 && depth < 1; i++) {
+      const m = await (await fetch(g.url + '/metrics')).text();
+      depth = Number(m.split('\n').find((l) => l.startsWith('gateway_local_queue_depth'))?.split(' ').pop() ?? 0);
+      if (depth < 1) await sleep(50);
+    }
+    assert.equal(depth, 1, 'the long generation holds the only queue slot');
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'local', messages: userMsg('x'), max_tokens: 2 }),
+      });
+      const j = await r.json();
+      assert.equal(r.status, 503, JSON.stringify(j));
+      assert.match(j.error.message, /queue is full/);
+    }
+    long.abort();
+    await held;
+    for (let i = 0; i < 100 && depth > 0; i++) {
+      const m = await (await fetch(g.url + '/metrics')).text();
+      depth = Number(m.split('\n').find((l) => l.startsWith('gateway_local_queue_depth'))?.split(' ').pop() ?? 0);
+      if (depth > 0) await sleep(50);
+    }
+    assert.equal(depth, 0, 'the long generation was cancelled');
+    const r = await fetch(g.url + '/v1/chat/completions', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'local', messages: userMsg('y'), max_tokens: 2 }),
+    });
+    assert.equal(r.status, 200, `served at once, not cooling down: ${await r.text()}`);
+  } finally {
+    await g.stop();
+  }
 });

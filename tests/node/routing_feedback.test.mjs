@@ -110,7 +110,9 @@ describe('latency feedback (cheapest_within_slo, ttft_slo_ms 200)', () => {
     up.sa.set({ delayMs: SLOW_MS });
     let slowRequests = 0;
     let moved = null;
+    let sentAt = null;
     for (let i = 0; i < 30; i++) {
+      sentAt = performance.now();
       const r = await send('slow-test');
       if (r.dep === 'sa@default/m') {
         slowRequests++;
@@ -126,9 +128,15 @@ describe('latency feedback (cheapest_within_slo, ttft_slo_ms 200)', () => {
     assert.ok(slowRequests >= 2 && slowRequests <= 15, `moved after ${slowRequests} slow requests (expected 2..15)`);
     const ex = await explain(gw, body('slow-test'));
     const sa = ex.candidates.find((c) => c.deployment === 'sa@default/m');
-    assert.equal(ex.plan[0], 'sb@default/m', JSON.stringify(ex));
-    assert.equal(sa.meets_slo, false, `explain shows sa missing the SLO: ${JSON.stringify(sa)}`);
-    assert.ok(sa.ttft_ms > SLO_MS, `sa live TTFT ${sa.ttft_ms} ms > SLO`);
+    // sa's figure was above the SLO when traffic moved and has only decayed since (toward the 20 ms
+    // prior, time constant 120 s), so it is at least 20 + 180 * 120 / (120 + t) after t seconds,
+    // t counted from before that decision. Whether it is still above 200 ms depends on how far the
+    // last slow request overshot: what explain says must merely agree with itself.
+    const t = (performance.now() - sentAt) / 1000;
+    const floor = 20 + ((SLO_MS - 20) * 120) / (120 + t);
+    assert.ok(sa.ttft_ms >= floor - 0.01, `sa live TTFT ${sa.ttft_ms} ms >= ${floor.toFixed(3)} ms (above the SLO at the move, decayed for ${t.toFixed(2)} s)`);
+    assert.equal(sa.meets_slo, sa.ttft_ms <= SLO_MS, `explain's meets_slo agrees with its TTFT: ${JSON.stringify(sa)}`);
+    assert.equal(ex.plan[0], sa.meets_slo ? 'sa@default/m' : 'sb@default/m', JSON.stringify(ex));
 
     // sa recovers. Nobody sends it traffic, so its figure only decays toward the 20 ms prior:
     // ttft(age) = 20 + (V-20)*120/(120+age) with V in (200, 206] when it lost the SLO, so it meets

@@ -398,13 +398,20 @@ TEST(PolicyRouter, CooldownsHonourRetryAfterAndOutOfBalance) {
   EXPECT_NE(r->exclusions.at(0).reason.find("out of balance"), std::string::npos);
   clock.advance(std::chrono::minutes(6));
   EXPECT_EQ(router.plan(request("x"))->attempts[0].deployment.id, a);
-  // Everything cooling down: 503 with a Retry-After.
+  // Everything cooling down after 429s: a 429 with the shortest wait as its Retry-After.
   router.record(failure(a, core::ErrorKind::rate_limited, 2000));
   router.record(failure("glm@intl/glm-4.7", core::ErrorKind::rate_limited, 3000));
   auto none = router.plan(request("x"));
   ASSERT_FALSE(none.ok());
-  EXPECT_EQ(none.error().http_status(), 503);
+  EXPECT_EQ(none.error().http_status(), 429);
   EXPECT_EQ(none.error().retry_after.count(), 2000);
+  EXPECT_FALSE(none.error().permanent);
+  // One of them out of balance instead: not a rate limit any more, a 503 (still with the wait).
+  router.record(failure("glm@intl/glm-4.7", core::ErrorKind::out_of_balance));
+  auto mixed = router.plan(request("x"));
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.error().http_status(), 503);
+  EXPECT_EQ(mixed.error().retry_after.count(), 2000);
   // Client errors say nothing about the deployment.
   clock.advance(std::chrono::seconds(5));
   for (int i = 0; i < 10; ++i) {

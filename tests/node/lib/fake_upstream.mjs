@@ -26,6 +26,11 @@
 //                       without a space, id:/event: fields, unrelated comment lines
 //   stall-mid-stream    stream: 2 content chunks, then only ': keep-alive' comments every 200 ms
 //   garbage             200 with a body that is not JSON (non-stream) / not JSON events (stream)
+//   rate-limit-long     429 with Retry-After: 7, dialect-shaped
+//   stall-body          non-stream: 200 headers and half the body, then silence (no byte, ever);
+//                       stream: role chunk + one content chunk, then silence (not even keep-alives)
+//   usage-then-cut      stream: role + content chunks, a usage-only chunk (choices: []), then the
+//                       socket is destroyed before the finish chunk; non-stream: like close-mid-stream
 //
 // Worst realistic cases reproduced on purpose (documented per dialect below):
 //   DeepSeek: usage has prompt_cache_hit_tokens / prompt_cache_miss_tokens and NO prompt_tokens_details;
@@ -347,6 +352,8 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       case 'fragmented':
       case 'sse-variants':
       case 'stall-mid-stream':
+      case 'stall-body':
+      case 'usage-then-cut':
         break;
       case 'garbage':
         if (stream) {
@@ -374,6 +381,8 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
         return sendError(res, 'bad-key');
       case 'rate-limit':
         return sendError(res, 'rate-limit', { 'retry-after': '1' });
+      case 'rate-limit-long':
+        return sendError(res, 'rate-limit', { 'retry-after': '7' });
       case 'hang':
         return; // never answer; the socket stays open until the peer or close() ends it
       case 'close-before-headers':
@@ -426,7 +435,12 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       res.on('close', () => stop(t));
       return;
     }
-    if (ctx.scenario === 'close-mid-stream') {
+    if (ctx.scenario === 'stall-body') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.write(text.slice(0, Math.floor(text.length / 2)));
+      return; // the rest never comes; the socket stays open until the peer or close() ends it
+    }
+    if (ctx.scenario === 'close-mid-stream' || ctx.scenario === 'usage-then-cut') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.write(text.slice(0, Math.floor(text.length / 2)));
       later(50, () => res.socket?.destroy());
@@ -546,6 +560,18 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
         for (const e of evs) write(e);
         res.end();
       });
+      return;
+    }
+    if (ctx.scenario === 'stall-body') {
+      write(JSON.stringify(chunk(ctx, { role: 'assistant', content: '' })));
+      write(JSON.stringify(chunk(ctx, { content: 'partial' })));
+      return; // then silence: no event, no comment
+    }
+    if (ctx.scenario === 'usage-then-cut') {
+      write(JSON.stringify(chunk(ctx, { role: 'assistant', content: '' })));
+      for (const p of CONTENT_PIECES(dialect)) write(JSON.stringify(chunk(ctx, { content: p })));
+      write(JSON.stringify({ id: ctx.id, object: 'chat.completion.chunk', created: ctx.created, model: ctx.model, choices: [], usage: dialectUsage(dialect) }));
+      later(100, () => res.socket?.destroy());
       return;
     }
     if (ctx.scenario === 'close-mid-stream') {
