@@ -60,6 +60,7 @@ struct Reservation {
 // unix seconds [s, s+1)). At time t, in second S = floor(t), the window is every bucket s >= S - 60:
 // the current second and the 60 before it (61 buckets), plus any bucket labelled later than S (a
 // clock that stepped back, or another replica's clock a little ahead: counted rather than ignored).
+// Across replicas the bound below assumes one clock: skew of k seconds can make it k seconds short.
 // A request of cost c is admitted when sum(window) + c <= L.
 //
 // Why 61 buckets and not 60: take any span of 60 s, (u - 60, u]. Let a be the admission inside it
