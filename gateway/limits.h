@@ -5,12 +5,13 @@
 // Semantics shared by every LimitStore:
 // - rpm and tpm are sliding windows of one-second buckets (see "Sliding rate windows" below): no
 //   60 s span, wherever it starts, admits more than the limit; a refusal's retry_after is the real
-//   wait until enough of the oldest buckets have left the window. Identical in process and in Redis.
+//   wait until enough of the oldest buckets have left the window. Identical in process and in Redis
+//   (as long as the clock never steps back by more than the window: see RateWindow::add).
 // - tpm counts the reservation's worst-case tokens until reconcile replaces them with the actual
 //   count, in the bucket the reservation was counted in, if that bucket is still inside the window
-//   (a bucket that has left it no longer matters to any decision). A single request whose own worst case exceeds the whole tpm
-//   limit can never fit: it is refused at once (code request_exceeds_tpm, no retry_after), in every
-//   store, whatever the window holds.
+//   (a bucket that has left it no longer matters to any decision). A single request whose own
+//   worst case exceeds the whole tpm limit can never fit: it is refused at once (code
+//   request_exceeds_tpm, no retry_after), in every store, whatever the window holds.
 // - concurrency counts reservations not yet reconciled or released.
 // - budgets: a hard budget refuses when spent + reserved (in flight) + this request's worst-case
 //   cost exceeds the limit; a soft budget never refuses, it only shows in budgets(). Spend is charged
