@@ -18,15 +18,20 @@ using namespace std::chrono;
 //       12 window ttl s, 13 day ttl s, 14 month ttl s, 15 lease ttl s, 16 budgeted (1/0), 17 now (unix s)
 // A budgeted tenant whose day has no seed marker (a new day, or a Redis that lost its data) gets
 // {'seed'}: the caller seeds the spend counters from the ledger (kSeed), then reserves again.
-// The rate window (gateway/limits.h, "Sliding rate windows") is one hash per tenant, fields r<second>
-// (requests) and t<second> (tokens). Every bucket labelled >= now - 60 counts; older fields are
-// deleted when the script writes, so the hash holds at most 2 x 61 fields (plus a few of another
-// replica's clock). A refusal returns the buckets of the limit that refused ({'rpm'|'tpm', second,
-// amount, ...}) and the caller computes the wait exactly as the local store does. Refusals write nothing.
+// The rate window (gateway/limits.h, "Sliding rate windows") is one hash per tenant: fields
+// r<second> / t<second> (requests / tokens admitted in that second), R / T (their sums over every
+// bucket not yet pruned) and P (every bucket labelled <= P has been pruned: subtracted and deleted).
+// An admission at second S prunes the buckets (P, S - 61] (usually none or one: a constant cost per
+// request, not a scan of the window) and keeps labels > P, so R and T are the window's sums. After a
+// pause of more than the window (key not yet expired) it rescans the hash once instead. A clock far
+// behind P counts in bucket P + 1 (later, never lost) and the reply says which bucket was used.
+// A refusal returns the buckets of the limit that refused ({'rpm'|'tpm', second, amount, ...}, read
+// only then) and the caller computes the wait exactly as the local store does. Refusals write nothing.
 const RedisScript kReserve(R"lua(
 if ARGV[16] == '1' and redis.call('EXISTS', KEYS[7]) == 0 then return {'seed'} end
 local function num(k) local v = redis.call('GET', k); if v then return tonumber(v) end; return 0 end
 local function raw(k) return redis.call('GET', k) or '0' end
+local function int(x) return string.format('%d', x) end
 local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local daily, monthly, hard = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
 local cost, tokens = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -40,30 +45,56 @@ if conc >= 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
   if redis.call('ZCARD', KEYS[2]) + 1 > conc then return {'concurrency'} end
 end
-local oldest = tonumber(ARGV[17]) - 60
-local fields = redis.call('HGETALL', KEYS[1])
-local rb, tb, stale = {'rpm'}, {'tpm'}, {}
-local rsum, tsum = 0, 0
-for i = 1, #fields, 2 do
-  local f, v = fields[i], fields[i + 1]
-  local sec = string.sub(f, 2)
-  local s = tonumber(sec)
-  if s == nil or s < oldest then stale[#stale + 1] = f
-  elseif string.sub(f, 1, 1) == 'r' then rsum = rsum + tonumber(v); rb[#rb + 1] = sec; rb[#rb + 1] = v
-  else tsum = tsum + tonumber(v); tb[#tb + 1] = sec; tb[#tb + 1] = v end
+local sec = tonumber(ARGV[17])
+local oldest = sec - 60
+local w = redis.call('HMGET', KEYS[1], 'R', 'T', 'P')
+local rsum, tsum, pruned = tonumber(w[1]) or 0, tonumber(w[2]) or 0, tonumber(w[3])
+local stale = {}
+if pruned == nil then
+  pruned = oldest - 1
+  rsum, tsum = 0, 0
+elseif oldest - 1 - pruned > 61 then
+  rsum, tsum = 0, 0
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local kind, s = string.sub(all[i], 1, 1), tonumber(string.sub(all[i], 2))
+    if s and (kind == 'r' or kind == 't') then
+      if s < oldest then stale[#stale + 1] = all[i]
+      elseif kind == 'r' then rsum = rsum + tonumber(all[i + 1])
+      else tsum = tsum + tonumber(all[i + 1]) end
+    end
+  end
+  pruned = oldest - 1
+elseif pruned < oldest - 1 then
+  for s = pruned + 1, oldest - 1 do stale[#stale + 1] = 'r' .. s; stale[#stale + 1] = 't' .. s end
+  local old = redis.call('HMGET', KEYS[1], unpack(stale))
+  for i = 1, #old, 2 do rsum = rsum - (tonumber(old[i]) or 0); tsum = tsum - (tonumber(old[i + 1]) or 0) end
+  pruned = oldest - 1
 end
-if rpm >= 0 and rsum + 1 > rpm then return rb end
-if tpm >= 0 and tsum + tokens > tpm then return tb end
+rsum, tsum = math.max(rsum, 0), math.max(tsum, 0)
+local function window(kind, verdict)
+  local out, all = {verdict}, redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local s = tonumber(string.sub(all[i], 2))
+    if s and string.sub(all[i], 1, 1) == kind and s > pruned then out[#out + 1] = int(s); out[#out + 1] = all[i + 1] end
+  end
+  return out
+end
+if rpm >= 0 and rsum + 1 > rpm then return window('r', 'rpm') end
+if tpm >= 0 and tsum + tokens > tpm then return window('t', 'tpm') end
 if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
-redis.call('HINCRBY', KEYS[1], 'r' .. ARGV[17], 1)
-redis.call('HINCRBY', KEYS[1], 't' .. ARGV[17], ARGV[8])
+local label = sec
+if label <= pruned then label = pruned + 1 end
+redis.call('HINCRBY', KEYS[1], 'r' .. int(label), 1)
+redis.call('HINCRBY', KEYS[1], 't' .. int(label), ARGV[8])
+redis.call('HSET', KEYS[1], 'R', int(rsum + 1), 'T', int(tsum + tokens), 'P', int(pruned))
 redis.call('EXPIRE', KEYS[1], ARGV[12])
 if conc >= 0 then
   redis.call('ZADD', KEYS[2], ARGV[11], ARGV[10]); redis.call('EXPIRE', KEYS[2], ARGV[15])
 end
 redis.call('INCRBY', KEYS[4], ARGV[7]); redis.call('EXPIRE', KEYS[4], ARGV[13])
 redis.call('INCRBY', KEYS[6], ARGV[7]); redis.call('EXPIRE', KEYS[6], ARGV[14])
-return {'ok'}
+return {'ok', int(label)}
 )lua");
 
 // KEYS: 1 win (rate buckets), 2 conc, 3 resv:d (reservation's day), 4 resv:m (its month),
@@ -72,8 +103,8 @@ return {'ok'}
 //       6 day ttl s, 7 month ttl s, 8 add spend (1/0), 9 marker ttl s, 10 ledger-backed (1/0),
 //       11 the reservation's token bucket field (t<second>)
 // The done marker makes a replayed reconcile (reply lost, then queued and sent again) a no-op.
-// The token delta goes to the reservation's own bucket while the hash still has it; once pruned it
-// has left the window and no longer counts for anyone.
+// The token delta goes to the reservation's own bucket (and the sum T) while the hash still has it;
+// once pruned it has left the window and no longer counts for anyone.
 // Ledger-backed spend is not added to counters that are not seeded yet: the seed (SET NX from the
 // ledger, which already holds this spend) would otherwise find them present and keep them.
 const RedisScript kSettle(R"lua(
@@ -83,9 +114,12 @@ local function sub_floor(k, by)
   if redis.call('DECRBY', k, by) < 0 then redis.call('SET', k, '0', 'KEEPTTL') end
 end
 if ARGV[1] == '1' then
-  if ARGV[2] ~= '0' and redis.call('HEXISTS', KEYS[1], ARGV[11]) == 1 and
-     redis.call('HINCRBY', KEYS[1], ARGV[11], ARGV[2]) < 0 then
-    redis.call('HSET', KEYS[1], ARGV[11], '0')
+  local cur = ARGV[2] ~= '0' and redis.call('HGET', KEYS[1], ARGV[11])
+  if cur then
+    local before = tonumber(cur)
+    local after = math.max(0, before + tonumber(ARGV[2]))
+    local total = math.max(0, (tonumber(redis.call('HGET', KEYS[1], 'T')) or 0) + after - before)
+    redis.call('HSET', KEYS[1], ARGV[11], string.format('%d', after), 'T', string.format('%d', total))
   end
   redis.call('ZREM', KEYS[2], ARGV[5])
   sub_floor(KEYS[3], ARGV[3])
@@ -229,6 +263,7 @@ core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money 
   const std::string& verdict = res->elements[0].str;
   if (verdict == "ok") {
     r.counted_concurrency = t.limits.concurrency.has_value();
+    if (res->elements.size() > 1) r.second = parse_i64(res->elements[1].str);
     return r;
   }
   auto at = [&](size_t i) { return i < res->elements.size() ? core::Money{parse_i64(res->elements[i].str)} : core::Money{}; };

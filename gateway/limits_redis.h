@@ -6,9 +6,9 @@
 // Keys (the {tenant} hash tag keeps one tenant's keys in one Redis Cluster slot, as scripts need):
 //   <prefix>{t}:win                                                hash of the sliding rate window:
 //                                                                  r<unix second> requests, t<unix
-//                                                                  second> tokens; fields older than
-//                                                                  the window pruned by each
-//                                                                  admission, key expires after 120 s
+//                                                                  second> tokens, their sums R, T and
+//                                                                  the pruned-through second P; at
+//                                                                  most 125 fields, expires after 120 s
 //   <prefix>{t}:conc                                               sorted set of leases (score =
 //                                                                  expiry ms): a crashed replica's
 //                                                                  slots free themselves
