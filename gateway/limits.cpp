@@ -10,13 +10,12 @@ namespace gateway {
 
 using namespace std::chrono;
 
-int64_t utc_minute(core::WallTime t) { return floor<minutes>(t.time_since_epoch()).count(); }
+int64_t unix_second(core::WallTime t) { return floor<seconds>(t.time_since_epoch()).count(); }
 int64_t utc_day(core::WallTime t) { return floor<days>(t.time_since_epoch()).count(); }
 int64_t utc_month(core::WallTime t) {
   year_month_day ymd{floor<days>(t)};
   return static_cast<int>(ymd.year()) * 12 + static_cast<int64_t>(static_cast<unsigned>(ymd.month())) - 1;
 }
-core::WallTime minute_start(int64_t minute) { return core::WallTime(duration_cast<system_clock::duration>(minutes(minute))); }
 core::WallTime day_start(int64_t day) { return core::WallTime(duration_cast<system_clock::duration>(days(day))); }
 core::WallTime month_start(int64_t month) {
   int64_t y = month >= 0 ? month / 12 : (month - 11) / 12;
@@ -105,15 +104,57 @@ core::Error rate_refusal(std::string_view code, std::string_view tenant, int64_t
   return e;
 }
 
+// ---- Sliding rate windows ----
+
+core::WallTime window_retry_at(std::vector<WindowBucket> in_window, int64_t cost, int64_t limit) {
+  std::sort(in_window.begin(), in_window.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  int64_t total = 0;
+  for (const auto& b : in_window) total += b.amount;
+  int64_t excess = total + cost - limit;  // what has to leave the window first
+  int64_t leaves = 0;
+  for (const auto& b : in_window) {
+    if (excess <= 0) break;
+    excess -= b.amount;
+    leaves = b.second + kWindowBuckets;
+  }
+  return core::WallTime(duration_cast<system_clock::duration>(seconds(leaves)));
+}
+
+int64_t RateWindow::sum(int64_t now_s) const {
+  int64_t n = 0;
+  for (size_t i = 0; i < label_.size(); ++i)
+    if (live(i, now_s)) n += amount_[i];
+  return n;
+}
+
+std::vector<WindowBucket> RateWindow::buckets(int64_t now_s) const {
+  std::vector<WindowBucket> out;
+  for (size_t i = 0; i < label_.size(); ++i)
+    if (live(i, now_s) && amount_[i] > 0) out.push_back({label_[i], amount_[i]});
+  return out;
+}
+
+int64_t RateWindow::add(int64_t now_s, int64_t amount) {
+  auto slot = static_cast<size_t>(((now_s % kWindowBuckets) + kWindowBuckets) % kWindowBuckets);
+  // Within the window, distinct seconds have distinct slots; a live label other than now_s is
+  // therefore later than now_s (the clock stepped back by more than the window).
+  if (!live(slot, now_s)) {
+    label_[slot] = now_s;
+    amount_[slot] = 0;
+  }
+  amount_[slot] += amount;
+  return label_[slot];
+}
+
+void RateWindow::adjust(int64_t second, int64_t delta) {
+  auto slot = static_cast<size_t>(((second % kWindowBuckets) + kWindowBuckets) % kWindowBuckets);
+  if (label_[slot] != second) return;
+  amount_[slot] = std::max<int64_t>(0, amount_[slot] + delta);
+}
+
 // ---- LocalLimitStore ----
 
 void LocalLimitStore::State::roll(core::WallTime now) {
-  int64_t m = utc_minute(now);
-  if (m != minute) {
-    minute = m;
-    rpm = 0;
-    tpm = 0;
-  }
   int64_t d = utc_day(now);
   if (d != day) {
     day = d;
@@ -187,21 +228,25 @@ core::Result<Reservation> LocalLimitStore::reserve(const Tenant& t, core::Money 
   }
   if (t.limits.concurrency && s.in_flight + 1 > *t.limits.concurrency)
     return rate_refusal("concurrency_limit", t.name, *t.limits.concurrency, now + seconds(1), now);
-  if (t.limits.rpm && s.rpm + 1 > *t.limits.rpm)
-    return rate_refusal("rate_limit_rpm", t.name, *t.limits.rpm, minute_start(s.minute + 1), now);
-  if (t.limits.tpm && s.tpm > 0 && s.tpm + worst_case_tokens > *t.limits.tpm)
-    return rate_refusal("rate_limit_tpm", t.name, *t.limits.tpm, minute_start(s.minute + 1), now);
+  const int64_t sec = unix_second(now);
+  if (t.limits.rpm && s.requests.sum(sec) + 1 > *t.limits.rpm)
+    return rate_refusal("rate_limit_rpm", t.name, *t.limits.rpm,
+                        window_retry_at(s.requests.buckets(sec), 1, *t.limits.rpm), now);
+  if (t.limits.tpm && s.tokens.sum(sec) + worst_case_tokens > *t.limits.tpm)
+    return rate_refusal("rate_limit_tpm", t.name, *t.limits.tpm,
+                        window_retry_at(s.tokens.buckets(sec), worst_case_tokens, *t.limits.tpm), now);
 
   Reservation r;
   r.tenant = t.name;
   r.reserved_cost = worst_case_cost;
   r.reserved_tokens = worst_case_tokens;
   r.id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  r.minute = s.minute;
   r.day = s.day;
   r.month = s.month;
-  s.rpm += 1;
-  s.tpm += worst_case_tokens;
+  // Both windows get the same label: add() only differs from `sec` after a large backward step,
+  // and then for both alike.
+  r.second = s.requests.add(sec, 1);
+  s.tokens.add(sec, worst_case_tokens);
   if (t.limits.concurrency) {
     s.in_flight += 1;
     r.counted_concurrency = true;
@@ -217,7 +262,7 @@ void LocalLimitStore::reconcile(const Reservation& r, core::Money actual_cost, i
   std::lock_guard lk(s.mu);
   s.roll(now);
   if (r.counted) {
-    if (r.minute == s.minute) s.tpm = std::max<int64_t>(0, s.tpm - r.reserved_tokens + actual_tokens);
+    s.tokens.adjust(r.second, actual_tokens - r.reserved_tokens);
     if (r.day == s.day) s.day_reserved = std::max(core::Money{}, s.day_reserved - r.reserved_cost);
     if (r.month == s.month) s.month_reserved = std::max(core::Money{}, s.month_reserved - r.reserved_cost);
     if (r.counted_concurrency) s.in_flight = std::max<int64_t>(0, s.in_flight - 1);
@@ -231,7 +276,7 @@ void LocalLimitStore::release(const Reservation& r) {
   State& s = state(r.tenant);
   std::lock_guard lk(s.mu);
   // The request itself still counts against rpm; its tokens and money do not.
-  if (r.minute == s.minute) s.tpm = std::max<int64_t>(0, s.tpm - r.reserved_tokens);
+  s.tokens.adjust(r.second, -r.reserved_tokens);
   if (r.day == s.day) s.day_reserved = std::max(core::Money{}, s.day_reserved - r.reserved_cost);
   if (r.month == s.month) s.month_reserved = std::max(core::Money{}, s.month_reserved - r.reserved_cost);
   if (r.counted_concurrency) s.in_flight = std::max<int64_t>(0, s.in_flight - 1);

@@ -12,49 +12,99 @@ namespace {
 
 using namespace std::chrono;
 
-// KEYS: 1 rpm, 2 tpm, 3 conc, 4 spent:d, 5 resv:d, 6 spent:m, 7 resv:m, 8 seeded:d (marker)
+// KEYS: 1 win (rate buckets), 2 conc, 3 spent:d, 4 resv:d, 5 spent:m, 6 resv:m, 7 seeded:d (marker)
 // ARGV: 1 rpm limit, 2 tpm limit, 3 conc limit, 4 daily limit, 5 monthly limit (-1 = none),
 //       6 hard (1/0), 7 worst-case cost, 8 worst-case tokens, 9 now ms, 10 lease id, 11 lease expiry ms,
-//       12 window ttl s, 13 day ttl s, 14 month ttl s, 15 lease ttl s, 16 budgeted (1/0)
+//       12 window ttl s, 13 day ttl s, 14 month ttl s, 15 lease ttl s, 16 budgeted (1/0), 17 now (unix s)
 // A budgeted tenant whose day has no seed marker (a new day, or a Redis that lost its data) gets
 // {'seed'}: the caller seeds the spend counters from the ledger (kSeed), then reserves again.
+// The rate window (gateway/limits.h, "Sliding rate windows") is one hash per tenant: fields
+// r<second> / t<second> (requests / tokens admitted in that second), R / T (their sums over every
+// bucket not yet pruned) and P (every bucket labelled <= P has been pruned: subtracted and deleted).
+// An admission at second S prunes the buckets (P, S - 61] (usually none or one: a constant cost per
+// request, not a scan of the window) and keeps labels > P, so R and T are the window's sums. After a
+// pause of more than the window (key not yet expired) it rescans the hash once instead. A clock far
+// behind P counts in bucket P + 1 (later, never lost) and the reply says which bucket was used.
+// A refusal returns the buckets of the limit that refused ({'rpm'|'tpm', second, amount, ...}, read
+// only then) and the caller computes the wait exactly as the local store does. Refusals write nothing.
 const RedisScript kReserve(R"lua(
-if ARGV[16] == '1' and redis.call('EXISTS', KEYS[8]) == 0 then return {'seed'} end
+if ARGV[16] == '1' and redis.call('EXISTS', KEYS[7]) == 0 then return {'seed'} end
 local function num(k) local v = redis.call('GET', k); if v then return tonumber(v) end; return 0 end
 local function raw(k) return redis.call('GET', k) or '0' end
+local function int(x) return string.format('%d', x) end
 local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local daily, monthly, hard = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
 local cost, tokens = tonumber(ARGV[7]), tonumber(ARGV[8])
-if hard and daily >= 0 and num(KEYS[4]) + num(KEYS[5]) + cost > daily then
-  return {'daily', raw(KEYS[4]), raw(KEYS[5])}
+if hard and daily >= 0 and num(KEYS[3]) + num(KEYS[4]) + cost > daily then
+  return {'daily', raw(KEYS[3]), raw(KEYS[4])}
 end
-if hard and monthly >= 0 and num(KEYS[6]) + num(KEYS[7]) + cost > monthly then
-  return {'monthly', raw(KEYS[6]), raw(KEYS[7])}
+if hard and monthly >= 0 and num(KEYS[5]) + num(KEYS[6]) + cost > monthly then
+  return {'monthly', raw(KEYS[5]), raw(KEYS[6])}
 end
 if conc >= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
-  if redis.call('ZCARD', KEYS[3]) + 1 > conc then return {'concurrency'} end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[9])
+  if redis.call('ZCARD', KEYS[2]) + 1 > conc then return {'concurrency'} end
 end
-if rpm >= 0 and num(KEYS[1]) + 1 > rpm then return {'rpm'} end
-if tpm >= 0 then
-  local n = num(KEYS[2])
-  if n > 0 and n + tokens > tpm then return {'tpm'} end
+local sec = tonumber(ARGV[17])
+local oldest = sec - 60
+local w = redis.call('HMGET', KEYS[1], 'R', 'T', 'P')
+local rsum, tsum, pruned = tonumber(w[1]) or 0, tonumber(w[2]) or 0, tonumber(w[3])
+local stale = {}
+if pruned == nil then
+  pruned = oldest - 1
+  rsum, tsum = 0, 0
+elseif oldest - 1 - pruned > 61 then
+  rsum, tsum = 0, 0
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local kind, s = string.sub(all[i], 1, 1), tonumber(string.sub(all[i], 2))
+    if s and (kind == 'r' or kind == 't') then
+      if s < oldest then stale[#stale + 1] = all[i]
+      elseif kind == 'r' then rsum = rsum + tonumber(all[i + 1])
+      else tsum = tsum + tonumber(all[i + 1]) end
+    end
+  end
+  pruned = oldest - 1
+elseif pruned < oldest - 1 then
+  for s = pruned + 1, oldest - 1 do stale[#stale + 1] = 'r' .. s; stale[#stale + 1] = 't' .. s end
+  local old = redis.call('HMGET', KEYS[1], unpack(stale))
+  for i = 1, #old, 2 do rsum = rsum - (tonumber(old[i]) or 0); tsum = tsum - (tonumber(old[i + 1]) or 0) end
+  pruned = oldest - 1
 end
-redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], ARGV[12])
-redis.call('INCRBY', KEYS[2], ARGV[8]); redis.call('EXPIRE', KEYS[2], ARGV[12])
+rsum, tsum = math.max(rsum, 0), math.max(tsum, 0)
+local function window(kind, verdict)
+  local out, all = {verdict}, redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local s = tonumber(string.sub(all[i], 2))
+    if s and string.sub(all[i], 1, 1) == kind and s > pruned then out[#out + 1] = int(s); out[#out + 1] = all[i + 1] end
+  end
+  return out
+end
+if rpm >= 0 and rsum + 1 > rpm then return window('r', 'rpm') end
+if tpm >= 0 and tsum + tokens > tpm then return window('t', 'tpm') end
+if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
+local label = sec
+if label <= pruned then label = pruned + 1 end
+redis.call('HINCRBY', KEYS[1], 'r' .. int(label), 1)
+redis.call('HINCRBY', KEYS[1], 't' .. int(label), ARGV[8])
+redis.call('HSET', KEYS[1], 'R', int(rsum + 1), 'T', int(tsum + tokens), 'P', int(pruned))
+redis.call('EXPIRE', KEYS[1], ARGV[12])
 if conc >= 0 then
-  redis.call('ZADD', KEYS[3], ARGV[11], ARGV[10]); redis.call('EXPIRE', KEYS[3], ARGV[15])
+  redis.call('ZADD', KEYS[2], ARGV[11], ARGV[10]); redis.call('EXPIRE', KEYS[2], ARGV[15])
 end
-redis.call('INCRBY', KEYS[5], ARGV[7]); redis.call('EXPIRE', KEYS[5], ARGV[13])
-redis.call('INCRBY', KEYS[7], ARGV[7]); redis.call('EXPIRE', KEYS[7], ARGV[14])
-return {'ok'}
+redis.call('INCRBY', KEYS[4], ARGV[7]); redis.call('EXPIRE', KEYS[4], ARGV[13])
+redis.call('INCRBY', KEYS[6], ARGV[7]); redis.call('EXPIRE', KEYS[6], ARGV[14])
+return {'ok', int(label)}
 )lua");
 
-// KEYS: 1 tpm (reservation's minute), 2 conc, 3 resv:d (reservation's day), 4 resv:m (its month),
+// KEYS: 1 win (rate buckets), 2 conc, 3 resv:d (reservation's day), 4 resv:m (its month),
 //       5 spent:d (today), 6 spent:m (this month), 7 done marker, 8 seeded:d (today's seed marker)
 // ARGV: 1 counted (1/0), 2 token delta (actual - reserved), 3 reserved cost, 4 actual cost, 5 lease id,
-//       6 day ttl s, 7 month ttl s, 8 add spend (1/0), 9 marker ttl s, 10 ledger-backed (1/0)
+//       6 day ttl s, 7 month ttl s, 8 add spend (1/0), 9 marker ttl s, 10 ledger-backed (1/0),
+//       11 the reservation's token bucket field (t<second>)
 // The done marker makes a replayed reconcile (reply lost, then queued and sent again) a no-op.
+// The token delta goes to the reservation's own bucket (and the sum T) while the hash still has it;
+// once pruned it has left the window and no longer counts for anyone.
 // Ledger-backed spend is not added to counters that are not seeded yet: the seed (SET NX from the
 // ledger, which already holds this spend) would otherwise find them present and keep them.
 const RedisScript kSettle(R"lua(
@@ -64,8 +114,12 @@ local function sub_floor(k, by)
   if redis.call('DECRBY', k, by) < 0 then redis.call('SET', k, '0', 'KEEPTTL') end
 end
 if ARGV[1] == '1' then
-  if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('INCRBY', KEYS[1], ARGV[2]) < 0 then
-    redis.call('SET', KEYS[1], '0', 'KEEPTTL')
+  local cur = ARGV[2] ~= '0' and redis.call('HGET', KEYS[1], ARGV[11])
+  if cur then
+    local before = tonumber(cur)
+    local after = math.max(0, before + tonumber(ARGV[2]))
+    local total = math.max(0, (tonumber(redis.call('HGET', KEYS[1], 'T')) or 0) + after - before)
+    redis.call('HSET', KEYS[1], ARGV[11], string.format('%d', after), 'T', string.format('%d', total))
   end
   redis.call('ZREM', KEYS[2], ARGV[5])
   sub_floor(KEYS[3], ARGV[3])
@@ -106,6 +160,14 @@ int64_t parse_i64(const std::string& s) {
   } catch (...) {
     return 0;
   }
+}
+
+// {'rpm'|'tpm', second, amount, second, amount, ...} from kReserve.
+std::vector<WindowBucket> window_buckets(const RedisReply& reply) {
+  std::vector<WindowBucket> out;
+  for (size_t i = 1; i + 1 < reply.elements.size(); i += 2)
+    out.push_back({parse_i64(reply.elements[i].str), parse_i64(reply.elements[i + 1].str)});
+  return out;
 }
 
 }  // namespace
@@ -152,11 +214,11 @@ core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money 
   r.reserved_cost = worst_case_cost;
   r.reserved_tokens = worst_case_tokens;
   r.id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  r.minute = utc_minute(now);
+  r.second = unix_second(now);
   r.day = utc_day(now);
   r.month = utc_month(now);
   const auto& n = t.name;
-  std::string m = std::to_string(r.minute), d = std::to_string(r.day), mo = std::to_string(r.month);
+  std::string d = std::to_string(r.day), mo = std::to_string(r.month);
   int64_t now_ms = unix_ms(now);
   auto lim = [](const auto& o) { return o ? std::to_string(*o) : std::string("-1"); };
   auto money = [](const std::optional<core::Money>& o) { return o ? std::to_string(o->pico) : std::string("-1"); };
@@ -164,14 +226,14 @@ core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money 
   auto run = [&] {
     return redis_->eval(
         kReserve,
-        {key(n, "rpm:" + m), key(n, "tpm:" + m), key(n, "conc"), key(n, "spent:d:" + d), key(n, "resv:d:" + d),
-         key(n, "spent:m:" + mo), key(n, "resv:m:" + mo), key(n, "seeded:d:" + d)},
+        {key(n, "win"), key(n, "conc"), key(n, "spent:d:" + d), key(n, "resv:d:" + d), key(n, "spent:m:" + mo),
+         key(n, "resv:m:" + mo), key(n, "seeded:d:" + d)},
         {lim(t.limits.rpm), lim(t.limits.tpm), lim(t.limits.concurrency), money(t.budget.daily),
          money(t.budget.monthly), t.budget.hard ? "1" : "0", std::to_string(worst_case_cost.pico),
          std::to_string(worst_case_tokens), std::to_string(now_ms), replica_id_ + ":" + std::to_string(r.id),
          std::to_string(now_ms + options_.lease.count()), std::to_string(kWindowTtl), std::to_string(kDayTtl),
          std::to_string(kMonthTtl), std::to_string(duration_cast<seconds>(options_.lease).count() + 60),
-         budgeted ? "1" : "0"});
+         budgeted ? "1" : "0", std::to_string(r.second)});
   };
   auto res = run();
   if (res.ok() && !res->is_error() && res->type == RedisReply::Type::array && !res->elements.empty() &&
@@ -201,6 +263,7 @@ core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money 
   const std::string& verdict = res->elements[0].str;
   if (verdict == "ok") {
     r.counted_concurrency = t.limits.concurrency.has_value();
+    if (res->elements.size() > 1) r.second = parse_i64(res->elements[1].str);
     return r;
   }
   auto at = [&](size_t i) { return i < res->elements.size() ? core::Money{parse_i64(res->elements[i].str)} : core::Money{}; };
@@ -210,8 +273,17 @@ core::Result<Reservation> RedisLimitStore::reserve(const Tenant& t, core::Money 
     return budget_refusal(n, "monthly", *t.budget.monthly, at(1), at(2), worst_case_cost, month_start(r.month + 1), now);
   if (verdict == "concurrency")
     return rate_refusal("concurrency_limit", n, *t.limits.concurrency, now + seconds(1), now);
-  if (verdict == "rpm") return rate_refusal("rate_limit_rpm", n, *t.limits.rpm, minute_start(r.minute + 1), now);
-  return rate_refusal("rate_limit_tpm", n, t.limits.tpm.value_or(0), minute_start(r.minute + 1), now);
+  if (verdict == "rpm" && t.limits.rpm)
+    return rate_refusal("rate_limit_rpm", n, *t.limits.rpm, window_retry_at(window_buckets(*res), 1, *t.limits.rpm), now);
+  if (verdict == "tpm" && t.limits.tpm)
+    return rate_refusal("rate_limit_tpm", n, *t.limits.tpm,
+                        window_retry_at(window_buckets(*res), worst_case_tokens, *t.limits.tpm), now);
+  // Only a script from another version of the gateway sharing this Redis could answer otherwise:
+  // refuse rather than admit on a verdict nobody can read.
+  auto e = core::make_error(core::ErrorKind::unavailable, "budgets and rate limits: unexpected verdict '" + verdict + "' from Redis",
+                            core::ErrorSource::gateway, "limits_unavailable");
+  e.retry_after = milliseconds(1000);
+  return e;
 }
 
 void RedisLimitStore::seed(const std::string& tenant, int64_t day, int64_t month, core::WallTime now) {
@@ -257,24 +329,25 @@ void RedisLimitStore::reconcile(const Reservation& r, core::Money actual_cost, i
                                 core::WallTime now) {
   const auto& n = r.tenant;
   std::string today = std::to_string(utc_day(now)), month = std::to_string(utc_month(now));
-  settle({key(n, "tpm:" + std::to_string(r.minute)), key(n, "conc"), key(n, "resv:d:" + std::to_string(r.day)),
+  settle({key(n, "win"), key(n, "conc"), key(n, "resv:d:" + std::to_string(r.day)),
           key(n, "resv:m:" + std::to_string(r.month)), key(n, "spent:d:" + today), key(n, "spent:m:" + month),
           key(n, "done:" + replica_id_ + ":" + std::to_string(r.id)), key(n, "seeded:d:" + today)},
          {r.counted ? "1" : "0", std::to_string(actual_tokens - r.reserved_tokens), std::to_string(r.reserved_cost.pico),
           std::to_string(actual_cost.pico), replica_id_ + ":" + std::to_string(r.id), std::to_string(kDayTtl),
-          std::to_string(kMonthTtl), "1", std::to_string(kMarkerTtl), ledger_ ? "1" : "0"});
+          std::to_string(kMonthTtl), "1", std::to_string(kMarkerTtl), ledger_ ? "1" : "0",
+          "t" + std::to_string(r.second)});
 }
 
 void RedisLimitStore::release(const Reservation& r) {
   if (!r.counted) return;
   const auto& n = r.tenant;
   std::string d = std::to_string(r.day), mo = std::to_string(r.month);
-  settle({key(n, "tpm:" + std::to_string(r.minute)), key(n, "conc"), key(n, "resv:d:" + d), key(n, "resv:m:" + mo),
+  settle({key(n, "win"), key(n, "conc"), key(n, "resv:d:" + d), key(n, "resv:m:" + mo),
           key(n, "spent:d:" + d), key(n, "spent:m:" + mo), key(n, "done:" + replica_id_ + ":" + std::to_string(r.id)),
           key(n, "seeded:d:" + d)},
          {"1", std::to_string(-r.reserved_tokens), std::to_string(r.reserved_cost.pico), "0",
           replica_id_ + ":" + std::to_string(r.id), std::to_string(kDayTtl), std::to_string(kMonthTtl), "0",
-          std::to_string(kMarkerTtl), "0"});
+          std::to_string(kMarkerTtl), "0", "t" + std::to_string(r.second)});
 }
 
 std::vector<BudgetStatus> RedisLimitStore::budgets(core::WallTime now) const {

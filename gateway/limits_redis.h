@@ -4,12 +4,17 @@
 // the unit of atomicity, there is no read-then-write across replicas).
 //
 // Keys (the {tenant} hash tag keeps one tenant's keys in one Redis Cluster slot, as scripts need):
-//   <prefix>{t}:rpm:<minute>   <prefix>{t}:tpm:<minute>            counters, expire after 120 s
+//   <prefix>{t}:win                                                hash of the sliding rate window:
+//                                                                  r<unix second> requests, t<unix
+//                                                                  second> tokens, their sums R, T and
+//                                                                  the pruned-through second P; at
+//                                                                  most 125 fields, expires after 120 s
 //   <prefix>{t}:conc                                               sorted set of leases (score =
 //                                                                  expiry ms): a crashed replica's
 //                                                                  slots free themselves
 //   <prefix>{t}:spent:d:<day>  <prefix>{t}:resv:d:<day>            pico-USD, expire after 3 days
 //   <prefix>{t}:spent:m:<month> <prefix>{t}:resv:m:<month>         pico-USD, expire after 40 days
+// One reservation is one script run (one round trip), reconcile or release another.
 // Amounts travel as decimal int64 strings and are added with INCRBY (exact); the budget comparison
 // inside Lua uses doubles, exact below $9,007 per period and within a few pico-USD above.
 //

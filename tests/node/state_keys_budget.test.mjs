@@ -209,20 +209,27 @@ describe('budgets and limits', () => {
     assert.ok(daily < 0);
   });
 
-  test('rpm limit 3: the 4th request in the minute gets 429 rate_limit_rpm with Retry-After', async () => {
-    // A fresh tenant. Avoid a UTC minute boundary inside the burst (fixed windows, gateway/limits.h).
-    const intoMinute = Date.now() % 60000;
-    if (intoMinute > 57000) await new Promise((r) => setTimeout(r, 60000 - intoMinute + 200));
-    const minute0 = Math.floor(Date.now() / 60000);
+  test('rpm limit 3: the 4th request within 60 s gets 429 rate_limit_rpm, Retry-After = when the first leaves the sliding window', async () => {
+    // A fresh tenant. Sliding window (gateway/limits.h): no UTC minute boundary to avoid; the first
+    // request's second leaves the window 61 s after it began.
     const statuses = [];
     let refusal;
+    const firstBefore = Date.now();
+    let firstAfter = 0;
+    let refusedBefore = 0;
+    let refusedAfter = 0;
     for (let i = 0; i < 4; i++) {
+      const sent = Date.now();
       const r = await chat(gw, body(), { headers: auth(keys.rl.key) });
+      if (i === 0) firstAfter = Date.now();
       statuses.push(r.status);
       if (r.status === 200) record('rlco', r);
-      else refusal ??= r;
+      else if (!refusal) {
+        refusal = r;
+        refusedBefore = sent;
+        refusedAfter = Date.now();
+      }
     }
-    assert.equal(Math.floor(Date.now() / 60000), minute0, 'burst stayed inside one UTC minute');
     console.log(`# rpm statuses: ${statuses.join(',')}`);
     assert.deepEqual(statuses, [200, 200, 200, 429]);
     const e = openAiError(assert, refusal, 429);
@@ -230,8 +237,13 @@ describe('budgets and limits', () => {
     assert.match(e.message, /rlco/);
     assert.match(e.message, /3 requests per minute/);
     const ra = Number(refusal.headers['retry-after']);
-    const toNextMinute = (60000 - (Date.now() % 60000)) / 1000;
-    assert.ok(Number.isInteger(ra) && ra >= 1 && Math.abs(ra - toNextMinute) <= 2, `Retry-After ${refusal.headers['retry-after']} ~ ${toNextMinute.toFixed(1)} s to the next minute`);
+    // The gateway's clocks for both requests lie inside the client's [before, after] intervals.
+    const leavesMin = (Math.floor(firstBefore / 1000) + 61) * 1000;
+    const leavesMax = (Math.floor(firstAfter / 1000) + 61) * 1000;
+    const lo = Math.ceil((leavesMin - refusedAfter) / 1000);
+    const hi = Math.ceil((leavesMax - refusedBefore) / 1000);
+    assert.ok(Number.isInteger(ra) && ra >= lo && ra <= hi, `Retry-After ${refusal.headers['retry-after']} in [${lo}, ${hi}] s: when the first request leaves the window`);
+    assert.match(e.message, new RegExp(`retry in ${ra} s`));
   });
 });
 

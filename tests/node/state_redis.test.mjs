@@ -65,13 +65,6 @@ after(async () => {
 
 const body = () => ({ model: 'priced', messages: userMsg('shared limits'), max_tokens: 200 });
 
-// Waits until at least `needMs` remain in the current UTC minute (rpm windows are UTC minutes).
-async function avoidMinuteBoundary(needMs) {
-  const left = 60000 - (Date.now() % 60000);
-  if (left < needMs) await sleep(left + 200);
-  return Math.floor(Date.now() / 60000);
-}
-
 // n requests for tenant t, alternating replicas, all at once.
 async function burst(t, n) {
   return Promise.all(
@@ -85,9 +78,9 @@ async function burst(t, n) {
 
 describe('shared limits (Redis up)', () => {
   test(`rpm ${RPM} shared by both replicas: 60 concurrent requests (30 each) admit exactly ${RPM}`, async () => {
-    const minute = await avoidMinuteBoundary(8000);
+    // Sliding windows (gateway/limits.h): exactly the limit wherever the burst falls, even across a
+    // UTC minute boundary.
     const res = await burst('rpmco', 60);
-    assert.equal(Math.floor(Date.now() / 60000), minute, 'burst within one UTC minute');
     const ok = res.filter((r) => r.status === 200);
     const refused = res.filter((r) => r.status === 429);
     console.log(`# rpm: admitted ${ok.length} (A ${ok.filter((r) => r.replica === 'A').length}, B ${ok.filter((r) => r.replica === 'B').length}), refused ${refused.length}, other ${res.length - ok.length - refused.length}; margin ${ok.length - RPM}`);

@@ -4,6 +4,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <atomic>
+#include <map>
+#include <random>
 #include <thread>
 
 #include "redis_server.h"
@@ -65,8 +67,10 @@ TEST_F(RedisLimits, ReplicasShareRpmExactly) {
   EXPECT_EQ(refused.load(), 250);
   auto r = a->reserve(t, {}, 1, now);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "rate limit of 150 requests per minute for tenant 'acme' reached; retry in 30 s");
-  EXPECT_TRUE(b->reserve(t, {}, 1, at(2026, 11, 24, 12, 1, 0)).ok());  // next window
+  // Sliding window: second 12:00:30 leaves it at 12:01:31, not at the next UTC minute.
+  EXPECT_EQ(r.error().message, "rate limit of 150 requests per minute for tenant 'acme' reached; retry in 61 s");
+  EXPECT_FALSE(b->reserve(t, {}, 1, at(2026, 11, 24, 12, 1, 0)).ok());
+  EXPECT_TRUE(b->reserve(t, {}, 1, at(2026, 11, 24, 12, 1, 31)).ok());
 }
 
 TEST_F(RedisLimits, ReplicasShareBudgetExactly) {
@@ -149,7 +153,7 @@ TEST_F(RedisLimits, ScriptsReloadAfterScriptFlush) {
   auto r = a->reserve(t, {}, 0, at(2026, 1, 1));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->counted);
-  auto n = admin.command({"GET", "gwtest:{acme}:rpm:" + std::to_string(utc_minute(at(2026, 1, 1)))});
+  auto n = admin.command({"HGET", "gwtest:{acme}:win", "r" + std::to_string(unix_second(at(2026, 1, 1)))});
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->str, "2");
 }
@@ -233,6 +237,119 @@ TEST_F(RedisLimits, ReplayedSettleCountsOnce) {
   a->release(*r);
   EXPECT_EQ(a->budgets(now)[0].spent, core::Money::from_usd(0.03));
   EXPECT_EQ(a->budgets(now)[0].reserved.pico, 0);
+}
+
+// The attack fixed windows allowed, across two replicas: L just before a minute boundary, L just after.
+TEST_F(RedisLimits, BurstAcrossAMinuteBoundaryIsRefused) {
+  auto a = replica(), b = replica();
+  Tenant t;
+  t.name = "acme";
+  t.limits.rpm = 10;
+  auto minute = at(2026, 11, 24, 12, 0, 0);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE((i % 2 ? *a : *b).reserve(t, {}, 0, minute + milliseconds(59900)).ok());
+  for (int i = 0; i < 10; ++i) {
+    auto r = (i % 2 ? *b : *a).reserve(t, {}, 0, minute + milliseconds(60100));
+    ASSERT_FALSE(r.ok()) << "request " << i << " of the second burst was admitted";
+    EXPECT_EQ(r.error().code, "rate_limit_rpm");
+    EXPECT_EQ(r.error().retry_after, milliseconds(59900));
+  }
+  EXPECT_FALSE(a->reserve(t, {}, 0, minute + milliseconds(119999)).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE((i % 2 ? *a : *b).reserve(t, {}, 0, minute + seconds(120)).ok()) << i;
+  EXPECT_FALSE(b->reserve(t, {}, 0, minute + seconds(120)).ok());
+}
+
+// The same random sequence of (time, tokens) events through the local store and through Redis:
+// the same verdicts, codes, waits and messages, event by event.
+TEST_F(RedisLimits, SameVerdictsAsTheLocalStore) {
+  auto redis = replica();
+  LocalLimitStore local{TenantDirectory{}};
+  Tenant t;
+  t.name = "acme";
+  t.limits.rpm = 25;
+  t.limits.tpm = 5000;
+  std::mt19937_64 rng(20261202);  // fixed: a failure reproduces
+  auto now = at(2026, 11, 24, 12, 0, 0);
+  struct Held {
+    Reservation local, redis;
+  };
+  std::vector<Held> held;
+  int admitted = 0, refused_rpm = 0, refused_tpm = 0, never = 0;
+  for (int i = 0; i < 3000; ++i) {
+    // Mostly dense traffic, now and then a pause long enough for the window to drain.
+    uint64_t dice = rng() % 100;
+    now += milliseconds(dice < 97 ? rng() % 1500 : 20000 + rng() % 60000);
+    if (!held.empty() && rng() % 3 == 0) {
+      size_t k = rng() % held.size();
+      Held h = held[k];
+      held.erase(held.begin() + static_cast<ptrdiff_t>(k));
+      if (rng() % 4 == 0) {
+        local.release(h.local);
+        redis->release(h.redis);
+      } else {
+        int64_t actual = static_cast<int64_t>(rng() % static_cast<uint64_t>(h.local.reserved_tokens + 200));
+        local.reconcile(h.local, {}, actual, now);
+        redis->reconcile(h.redis, {}, actual, now);
+      }
+      continue;
+    }
+    // Small requests reach the rpm limit first, large ones the tpm limit; a few can never fit.
+    int64_t tokens = static_cast<int64_t>(rng() % (rng() % 10 < 7 ? 100 : 1800)) + (rng() % 50 == 0 ? 5000 : 0);
+    auto l = local.reserve(t, {}, tokens, now);
+    auto r = redis->reserve(t, {}, tokens, now);
+    ASSERT_EQ(l.ok(), r.ok()) << "event " << i << ": local " << (l.ok() ? "ok" : l.error().message) << ", redis "
+                              << (r.ok() ? "ok" : r.error().message);
+    if (l.ok()) {
+      ASSERT_TRUE(r->counted);
+      EXPECT_EQ(l->second, r->second);
+      held.push_back({*l, *r});
+      ++admitted;
+      continue;
+    }
+    EXPECT_EQ(l.error().code, r.error().code) << "event " << i;
+    EXPECT_EQ(l.error().retry_after, r.error().retry_after) << "event " << i;
+    EXPECT_EQ(l.error().message, r.error().message) << "event " << i;
+    if (l.error().code == "rate_limit_rpm") ++refused_rpm;
+    if (l.error().code == "rate_limit_tpm") ++refused_tpm;
+    if (l.error().code == "request_exceeds_tpm") ++never;
+  }
+  std::printf("# property: admitted %d, refused rpm %d, tpm %d, never fits %d\n", admitted, refused_rpm, refused_tpm, never);
+  // The sequence exercised every verdict (else it would prove little).
+  EXPECT_GT(admitted, 300);
+  EXPECT_GT(refused_rpm, 20);
+  EXPECT_GT(refused_tpm, 20);
+  EXPECT_GT(never, 5);
+  // Redis memory stays bounded: the hash holds only the window's fields.
+  RedisClient admin(redis_.options());
+  auto len = admin.command({"HLEN", "gwtest:{acme}:win"});
+  ASSERT_TRUE(len.ok());
+  EXPECT_LE(len->integer, 2 * kWindowBuckets + 3);  // + the sums R, T and the pruned-through second P
+  auto ttl = admin.command({"TTL", "gwtest:{acme}:win"});
+  ASSERT_TRUE(ttl.ok());
+  EXPECT_GT(ttl->integer, 0);
+  EXPECT_LE(ttl->integer, 120);
+}
+
+TEST_F(RedisLimits, ReconcileAdjustsTheReservationsOwnBucket) {
+  auto a = replica();
+  Tenant t;
+  t.name = "acme";
+  t.limits.tpm = 1000;
+  auto t0 = at(2026, 11, 24, 12, 0, 0);
+  auto r = a->reserve(t, {}, 800, t0);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(a->reserve(t, {}, 100, t0 + seconds(30)).ok());
+  a->reconcile(*r, {}, 100, t0 + seconds(40));
+  RedisClient admin(redis_.options());
+  auto v = admin.command({"HGET", "gwtest:{acme}:win", "t" + std::to_string(unix_second(t0))});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->str, "100");
+  EXPECT_TRUE(a->reserve(t, {}, 750, t0 + seconds(40)).ok());
+  auto refused = a->reserve(t, {}, 100, t0 + seconds(40));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, "rate_limit_tpm");
+  EXPECT_EQ(refused.error().retry_after, seconds(21));
+  EXPECT_FALSE(a->reserve(t, {}, 151, t0 + seconds(61)).ok());
+  EXPECT_TRUE(a->reserve(t, {}, 150, t0 + seconds(61)).ok());
 }
 
 }  // namespace
