@@ -87,11 +87,14 @@ class OpenAICompatibleProvider final : public Provider {
     if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
     for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
 
+    bool written = false;
+    req.written = &written;
     auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
     if (!started_ex) {
       res.error = std::move(started_ex).error();
-      // Cancelled while waiting for the answer: the upstream may be working on (billing) it.
-      res.request_sent = res.error->kind == ErrorKind::cancelled;
+      // Cancelled while waiting for the answer: the upstream may be working on (billing) it. Cancelled
+      // before the request was written (resolve, connect, TLS, the write itself): it never saw it.
+      res.request_sent = res.error->kind == ErrorKind::cancelled && written;
       co_return res;
     }
     std::unique_ptr<UpstreamExchange> ex = std::move(started_ex).value();

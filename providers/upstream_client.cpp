@@ -256,9 +256,12 @@ class ExchangeImpl final : public UpstreamExchange {
     head += "\r\n";
     std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
     conn_->lowest().expires_at(header_deadline);
+    // A retry after a stale pooled connection writes again: that server closed it unread.
+    if (r.written) *r.written = false;
     phase = "sending the request";
     auto [wec, wn] = co_await asio::async_write(s, parts, asio::as_tuple(core::use_task));
     if (wec) co_return wec;
+    if (r.written) *r.written = true;
     phase = "waiting for the response header (first byte)";
     // Interim responses (100 Continue, 103 Early Hints, ...) precede the final one; a bounded
     // number of them is skipped. 101 is final (a protocol switch this client never asks for).

@@ -67,6 +67,9 @@ struct UpstreamRequest {
   std::string_view target;  // path + query
   std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string body;
+  // When set, becomes true once the whole request was written to the upstream's socket: from then
+  // on the upstream may be working on (and billing) it, even if the exchange fails or is cancelled.
+  bool* written = nullptr;
 };
 
 class UpstreamExchange {
