@@ -69,6 +69,9 @@ struct Pricing {
   PriceSchedule schedule;
   std::string as_of;   // date the price was observed, "YYYY-MM-DD"
   std::string source;  // where it came from
+  // Thinking-mode billing (Qwen's qwen-plus): a call that produced reasoning tokens ran in thinking
+  // mode, and the vendor bills every output token of it, answer included, at reasoning_output.
+  bool thinking_bills_all_output = false;
 
   const PriceTier& tier_for(int64_t input_tokens) const;
 };
@@ -139,8 +142,13 @@ class Catalog {
 };
 
 // The built-in catalog (routing/builtin_catalog.cpp): facts from reference/providers.md and
-// reference/compliance.md, provider names "deepseek", "qwen", "kimi", "glm". Built once.
+// reference/compliance.md, provider names "deepseek", "qwen", "kimi", "glm", "minimax". Built once.
 std::shared_ptr<const Catalog> builtin_catalog();
+
+// The last date ("YYYY-MM-DD") of the built-in off-peak holiday list of a provider type with a
+// holiday rule (DeepSeek); "" for providers without one. `gateway check` warns when it is less
+// than 12 months ahead.
+std::string builtin_holidays_through(std::string_view provider);
 
 // Country groups usable wherever a country list is accepted: EU, EEA, PRC (CN, HK, MO),
 // GDPR_ADEQUATE, OFAC_COMPREHENSIVE. Returns the expansion, or the code itself upper-cased.
