@@ -1,0 +1,107 @@
+// Clients switching from a vendor's own base URL keep their vendor model names: the shipped default
+// policy routes every catalog model's own ID (legacy IDs included) to that model, one vendor at a
+// time against its fake; MiniMax (the fifth provider) also for usage, streaming and errors.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startFake, USAGE } from './lib/fake_upstream.mjs';
+import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, openAiError, KEY_ENV, DEFAULT_REGION, REPO } from './lib/gateway.mjs';
+import { startPolicyGateway } from './lib/routing_upstream.mjs';
+import { assemble } from './lib/sse.mjs';
+
+const DEFAULT_POLICY = fs.readFileSync(path.join(REPO, 'policies', 'default.yaml'), 'utf8');
+
+// Per vendor: the model names a client of that vendor's API sends (current and legacy IDs).
+const NATIVE = {
+  deepseek: ['deepseek-flash', 'deepseek-v4-pro', 'deepseek-v4-flash', 'deepseek-v4-flash-vision-exp'],
+  qwen: ['qwen-plus', 'qwen-flash', 'qwen3.7-max', 'qwen3.8-max', 'qwen3.8-flash'],
+  kimi: ['kimi-k2.6', 'kimi-k2.7-code', 'kimi-k2.7-code-highspeed', 'moonshot-v1-8k', 'kimi-k3.1-pro'],
+  glm: ['glm-5.3', 'glm-5.1', 'glm-5', 'glm-5-turbo', 'glm-4.7-flash'],
+  minimax: ['MiniMax-M3', 'MiniMax-M2.7', 'MiniMax-M2.7-highspeed'],
+};
+const KEY = (d) => `sk-${d}-0123456789abcdef`;
+
+for (const [vendor, models] of Object.entries(NATIVE)) {
+  describe(`${vendor} client keeps its model names (default policy)`, () => {
+    let fake, gw;
+    before(async () => {
+      fake = await startFake({ dialect: vendor, key: KEY(vendor), nativeModels: models });
+      gw = await startPolicyGateway({
+        policy: DEFAULT_POLICY,
+        providers: { [vendor]: providerFor(fake) },
+        env: { [KEY_ENV[vendor]]: KEY(vendor) },
+      });
+    });
+    after(async () => {
+      await gw?.stop();
+      await fake?.close();
+    });
+
+    for (const model of models) {
+      test(`${model} reaches ${vendor}@${DEFAULT_REGION[vendor]}/${model} unchanged`, async () => {
+        const res = await chat(gw, { model, messages: userMsg('Say hello'), max_tokens: 16 });
+        assert.equal(res.status, 200, JSON.stringify(res.json));
+        assert.equal(res.headers['x-gateway-deployment'], `${vendor}@${DEFAULT_REGION[vendor]}/${model}`);
+        const rec = fake.byModel(model).at(-1);
+        assert.ok(rec, 'the fake saw the request under the vendor model name');
+        assert.equal(rec.headers.authorization, `Bearer ${KEY(vendor)}`);
+      });
+    }
+
+    test('a model name the vendor does not have is a 404 naming it, and the fake is not called', async () => {
+      const before = fake.requests.length;
+      const res = await chat(gw, { model: `${vendor}-no-such-model`, messages: userMsg(), max_tokens: 4 });
+      assert.ok(res.status === 404 || res.status === 400, `status ${res.status}`);
+      openAiError(assert, res, res.status);
+      assert.equal(fake.requests.length, before);
+    });
+  });
+}
+
+describe('MiniMax dialect: usage, streaming, errors', () => {
+  let fake, gw;
+  before(async () => {
+    fake = await startFake({ dialect: 'minimax', key: KEY('minimax') });
+    const config = defaultConfig();
+    config.providers.minimax = providerFor(fake);
+    for (const s of ['ok', 'no-balance', 'bad-key', 'server-error']) config.models[`mm-${s}`] = [`minimax/${s}`];
+    gw = await startGateway({ config, env: { MINIMAX_API_KEY: KEY('minimax') } });
+  });
+  after(async () => {
+    await gw?.stop();
+    await fake?.close();
+  });
+
+  test('non-stream: usage normalised, the key from MINIMAX_API_KEY, path /v1/chat/completions', async () => {
+    const res = await chat(gw, { model: 'mm-ok', messages: userMsg('Say hello') });
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(res.headers['x-gateway-deployment'], 'minimax@intl/ok');
+    const u = res.json.usage;
+    assert.equal(u.prompt_tokens, USAGE.minimax.prompt);
+    assert.equal(u.completion_tokens, USAGE.minimax.completion);
+    assert.equal(u.prompt_tokens_details?.cached_tokens, USAGE.minimax.cached);
+    assert.equal(u.completion_tokens_details?.reasoning_tokens, USAGE.minimax.reasoning);
+    const rec = fake.byModel('ok').at(-1);
+    assert.equal(rec.path, '/v1/chat/completions');
+    assert.equal(rec.headers.authorization, `Bearer ${KEY('minimax')}`);
+  });
+
+  test('stream: content, then the usage-only chunk normalised, then [DONE]', async () => {
+    const r = await chatStream(gw, { model: 'mm-ok', messages: userMsg('Say hello'), stream: true, stream_options: { include_usage: true } });
+    assert.equal(r.status, 200, r.raw);
+    assert.ok(r.done, 'ends with [DONE]');
+    assert.equal(assemble(r.chunks).content, 'Hello from minimax!');
+    assert.equal(r.chunks.at(-1).usage?.prompt_tokens, USAGE.minimax.prompt);
+    assert.equal(r.chunks.at(-1).usage?.prompt_tokens_details?.cached_tokens, USAGE.minimax.cached);
+  });
+
+  test('broken upstream and bad day: OpenAI-shaped errors, the vendor key never echoed', async () => {
+    for (const alias of ['mm-bad-key', 'mm-server-error', 'mm-no-balance']) {
+      const res = await chat(gw, { model: alias, messages: userMsg() });
+      assert.ok(res.status >= 400 && res.status < 600, `${alias}: ${res.status}`);
+      openAiError(assert, res, res.status);
+      assert.ok(!JSON.stringify(res.json).includes(KEY('minimax')), 'key not echoed');
+    }
+  });
+});
