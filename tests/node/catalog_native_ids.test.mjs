@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startFake, USAGE } from './lib/fake_upstream.mjs';
-import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, openAiError, KEY_ENV, DEFAULT_REGION, REPO } from './lib/gateway.mjs';
+import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, openAiError, KEY_ENV, DEFAULT_REGION, REPO, GATEWAY_BIN, run, tmpDir } from './lib/gateway.mjs';
 import { startPolicyGateway } from './lib/routing_upstream.mjs';
 import { assemble } from './lib/sse.mjs';
 
@@ -103,5 +103,35 @@ describe('MiniMax dialect: usage, streaming, errors', () => {
       openAiError(assert, res, res.status);
       assert.ok(!JSON.stringify(res.json).includes(KEY('minimax')), 'key not echoed');
     }
+  });
+});
+
+describe('gateway check: DeepSeek holiday coverage', () => {
+  test('the built-in holiday list is reported as not covering the next 12 months', async () => {
+    const r = await run(GATEWAY_BIN, ['check', path.join(REPO, 'policies', 'default.yaml')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: deepseek off-peak holiday dates end 2026-10-01, less than 12 months ahead/);
+  });
+
+  test('a policy listing holidays far enough ahead gets no warning; a typo in a date is an error', async () => {
+    const dir = tmpDir('gw-holidays-');
+    const schedule = (dates) => `catalog:
+  - ref: deepseek@global/*
+    price:
+      schedule: {peak: ["Mon-Fri 01:00-04:00", "Mon-Fri 06:00-10:00"], offpeak_factor: 0.5, offpeak_dates: [${dates}]}
+routes:
+  - name: r
+    candidates: [deepseek/*]
+`;
+    const ok = path.join(dir, 'ok.yaml');
+    fs.writeFileSync(ok, schedule('2026-10-01, 2099-10-01'));
+    const r = await run(GATEWAY_BIN, ['check', ok]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /holiday/);
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, schedule('2099-13-01'));
+    const b = await run(GATEWAY_BIN, ['check', bad]);
+    assert.notEqual(b.code, 0);
+    assert.match(b.stderr, /offpeak_dates: '2099-13-01' is not a YYYY-MM-DD date/);
   });
 });

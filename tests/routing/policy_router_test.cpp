@@ -169,6 +169,30 @@ TEST(PolicyRouter, SanctionedOriginAlwaysBlocked) {
   EXPECT_FALSE(eu_router.plan(f).ok());
 }
 
+// china-domestic needs a recorded CAC filing; an operator who has verified one records it in YAML.
+TEST(PolicyRouter, ChinaDomesticNeedsARecordedFiling) {
+  core::ManualClock clock(test::utc(0, 12, 0));
+  auto policy = must_compile(R"(
+catalog:
+  - ref: qwen@cn-beijing/*
+    cac_genai_filed: true
+    verified_at: 2026-12-01
+routes:
+  - name: r
+    max_attempts: 16
+    constraints: {presets: [china-domestic]}
+    candidates: ["qwen/qwen-flash", "glm/glm-4.7"]
+)");
+  PolicyRouter router(policy, {.clock = &clock});
+  auto f = request("anything", 1000, 100);
+  f.client_region = "CN";
+  auto r = router.plan(f);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::set<std::string> got;
+  for (const auto& a : r->attempts) got.insert(a.deployment.id);
+  EXPECT_EQ(got, std::set<std::string>{"qwen@cn-beijing/qwen-flash"});
+}
+
 TEST(PolicyRouter, TenantDefaultsApply) {
   core::ManualClock clock;
   auto policy = must_compile(R"(
