@@ -17,6 +17,7 @@
 #include "gateway/chat_handler.h"
 #include "gateway/openai_api.h"
 #include "routing/catalog.h"
+#include "routing/catalog_report.h"
 #include "routing/policy.h"
 #include "gateway/config.h"
 #include "gateway/ledger.h"
@@ -33,6 +34,8 @@ const char* kUsage =
     "  gateway keys new --tenant NAME [--id KEY_ID]         mint a client key; prints the key and the config line\n"
     "  gateway spend --config FILE [--by tenant|deployment|day] [--from-ms N] [--to-ms N]\n"
     "                                                      spend report from the ledger\n"
+    "  gateway catalog [--config FILE] [--format table|json|yaml]\n"
+    "                                                      every deployment's facts, the config's policy overrides applied\n"
     "  gateway version\n";
 
 bool looks_like_policy(const std::string& path) {
@@ -83,6 +86,33 @@ int cmd_check_policy(const std::string& path) {
   if (auto w = holiday_coverage_warning(*p.value(), std::time(nullptr) / 86400); !w.empty())
     std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::printf("%s: OK (policy '%s')\n", path.c_str(), p.value()->name.c_str());
+  return 0;
+}
+
+// Without a config: the built-in catalog. With one: the deployments its policy compiles to (the
+// policy's `catalog:` overrides and additions applied); a config without a policy routes on the
+// built-in facts.
+int cmd_catalog(const std::string& config_path, routing::CatalogFormat format) {
+  if (config_path.empty()) {
+    std::fputs(routing::render_catalog(routing::builtin_catalog()->deployments(), format).c_str(), stdout);
+    return 0;
+  }
+  auto cfg = gateway::load_config_file(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+    return 1;
+  }
+  if (cfg->policy_file.empty()) {
+    std::fputs(routing::render_catalog(routing::builtin_catalog()->deployments(), format).c_str(), stdout);
+    return 0;
+  }
+  static gateway::App app;
+  app.config = std::move(cfg).value();
+  if (auto s = gateway::build_app(app); !s) {
+    std::fprintf(stderr, "%s\n", s.error().message.c_str());
+    return 1;
+  }
+  std::fputs(routing::render_catalog(app.policy_router->policy()->deployments, format).c_str(), stdout);
   return 0;
 }
 
@@ -310,6 +340,22 @@ int main(int argc, char** argv) {
     }
     std::printf("%s\n", r->c_str());
     return 0;
+  }
+  if (cmd == "catalog") {
+    std::string config, format = "table";
+    for (size_t i = 1; i < args.size(); i += 2) {
+      if (i + 1 >= args.size() || (args[i] != "--config" && args[i] != "--format")) {
+        std::fputs(kUsage, stderr);
+        return 2;
+      }
+      (args[i] == "--config" ? config : format) = args[i + 1];
+    }
+    auto f = routing::parse_catalog_format(format);
+    if (!f) {
+      std::fprintf(stderr, "--format must be table, json or yaml, not '%s'\n", format.c_str());
+      return 2;
+    }
+    return cmd_catalog(config, *f);
   }
   if (cmd == "explain") {
     std::string config, request;

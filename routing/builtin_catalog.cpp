@@ -16,7 +16,7 @@
 namespace routing {
 namespace {
 
-constexpr const char* kVerifiedAt = "2026-11-23";
+constexpr const char* kVerifiedAt = kBuiltinCatalogDate;
 constexpr int64_t kMaxTokens = std::numeric_limits<int64_t>::max();
 
 struct ProviderRow {

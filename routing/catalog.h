@@ -144,6 +144,8 @@ class Catalog {
 // The built-in catalog (routing/builtin_catalog.cpp): facts from reference/providers.md and
 // reference/compliance.md, provider names "deepseek", "qwen", "kimi", "glm", "minimax". Built once.
 std::shared_ptr<const Catalog> builtin_catalog();
+// The date the built-in facts were compiled.
+inline constexpr const char* kBuiltinCatalogDate = "2026-11-23";
 
 // The last date ("YYYY-MM-DD") of the built-in off-peak holiday list of a provider type with a
 // holiday rule (DeepSeek); "" for providers without one. `gateway check` warns when it is less

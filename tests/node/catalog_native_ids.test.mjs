@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startFake, USAGE } from './lib/fake_upstream.mjs';
-import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, openAiError, KEY_ENV, DEFAULT_REGION, REPO, GATEWAY_BIN, run, tmpDir } from './lib/gateway.mjs';
+import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, openAiError, KEY_ENV, DEFAULT_REGION, REPO, GATEWAY_BIN, run, tmpDir, request } from './lib/gateway.mjs';
 import { startPolicyGateway } from './lib/routing_upstream.mjs';
 import { assemble } from './lib/sse.mjs';
 
@@ -133,5 +133,80 @@ routes:
     const b = await run(GATEWAY_BIN, ['check', bad]);
     assert.notEqual(b.code, 0);
     assert.match(b.stderr, /offpeak_dates: '2099-13-01' is not a YYYY-MM-DD date/);
+  });
+});
+
+// The reference's figures for a few deployments, as `gateway catalog --format json` must print them.
+const REFERENCE = {
+  'deepseek@global/deepseek-flash': { context_window: 1000000, max_output: 384000, tier0: { input: 0.3, cached_input: 0.006, output: 1.2 } },
+  'qwen@ap-southeast-1/qwen-plus': { context_window: 1000000, max_output: 32768, tier0: { input: 0.4, output: 1.2, reasoning_output: 4 } },
+  'minimax@intl/MiniMax-M3': { context_window: 1000000, max_output: 131072, tier0: { input: 0.3, cached_input: 0.06, output: 1.2 } },
+  'glm@intl-coding/glm-4.7': { context_window: 204800, max_output: 131072, tier0: { input: 0.6, cached_input: 0.11, output: 2.2 } },
+};
+
+describe('gateway catalog and GET /admin/catalog', () => {
+  test('--format json prints every deployment with its facts; yaml and table carry the same ids', async () => {
+    const j = await run(GATEWAY_BIN, ['catalog', '--format', 'json']);
+    assert.equal(j.code, 0, j.stderr);
+    const doc = JSON.parse(j.stdout);
+    assert.equal(doc.catalog_date, '2026-11-23');
+    const byId = Object.fromEntries(doc.deployments.map((d) => [d.id, d]));
+    for (const [id, want] of Object.entries(REFERENCE)) {
+      const d = byId[id];
+      assert.ok(d, id);
+      assert.equal(d.context_window, want.context_window, id);
+      assert.equal(d.max_output, want.max_output, id);
+      for (const [k, v] of Object.entries(want.tier0)) assert.equal(d.price.tiers[0][k], v, `${id} ${k}`);
+    }
+    const ds = byId['deepseek@global/deepseek-flash'];
+    assert.deepEqual(ds.price.schedule.peak_utc, ['Mon,Tue,Wed,Thu,Fri 01:00-04:00', 'Mon,Tue,Wed,Thu,Fri 06:00-10:00']);
+    assert.deepEqual(ds.price.schedule.offpeak_dates, ['2026-10-01']);
+    assert.equal(ds.risk.cac_genai_filed, false);
+    assert.equal(byId['minimax@intl/MiniMax-M3'].price.tiers[0].up_to_input_tokens, 512000);
+    const y = await run(GATEWAY_BIN, ['catalog', '--format', 'yaml']);
+    assert.equal(y.code, 0, y.stderr);
+    for (const id of Object.keys(REFERENCE)) assert.ok(y.stdout.includes(`id: "${id}"`), id);
+    const t = await run(GATEWAY_BIN, ['catalog']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal(t.stdout.trim().split('\n').length, doc.deployments.length + 2);
+    const bad = await run(GATEWAY_BIN, ['catalog', '--format', 'xml']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--format must be table, json or yaml/);
+  });
+
+  test('with a config, the policy overrides are applied; /admin/catalog needs the admin key', async () => {
+    const policy = `catalog:
+  - ref: qwen@ap-southeast-1/qwen-plus
+    price: {tiers: [{up_to: 256000, input: 0.5, output: 1.5}, {up_to: max, input: 1.5, output: 4.0}]}
+    cac_genai_filed: true
+routes:
+  - name: r
+    candidates: [qwen/*]
+`;
+    const fake = await startFake({ dialect: 'qwen', key: KEY('qwen') });
+    const gw = await startPolicyGateway({
+      policy,
+      providers: { qwen: providerFor(fake) },
+      env: { DASHSCOPE_API_KEY: KEY('qwen'), GW_ADMIN: 'admin-secret-1234' },
+      server: { admin_key_env: 'GW_ADMIN' },
+    });
+    try {
+      const denied = await request(gw.url + '/admin/catalog');
+      assert.equal(denied.status, 401);
+      openAiError(assert, denied, 401);
+      const r = await request(gw.url + '/admin/catalog', { headers: { authorization: 'Bearer admin-secret-1234' } });
+      assert.equal(r.status, 200, r.text);
+      const d = r.json.deployments.find((x) => x.id === 'qwen@ap-southeast-1/qwen-plus');
+      assert.equal(d.price.tiers[0].input, 0.5);
+      assert.equal(d.price.tiers[1].output, 4);
+      assert.equal(d.risk.cac_genai_filed, true);
+      const cli = await run(GATEWAY_BIN, ['catalog', '--config', gw.cfgPath, '--format', 'json']);
+      assert.equal(cli.code, 0, cli.stderr);
+      const c = JSON.parse(cli.stdout).deployments.find((x) => x.id === 'qwen@ap-southeast-1/qwen-plus');
+      assert.equal(c.price.tiers[0].input, 0.5);
+    } finally {
+      await gw.stop();
+      await fake.close();
+    }
   });
 });
