@@ -56,6 +56,7 @@ struct ModelRow {
   std::vector<TierRow> tiers;
   int64_t concurrency;
   const char* source;
+  const char* alias_of = nullptr;  // legacy ID: the model that serves it
 };
 
 const std::vector<ProviderRow>& provider_rows() {
@@ -136,9 +137,9 @@ const std::vector<ModelRow>& model_rows() {
       // Legacy IDs the vendor still accepts, served by V4.1-Flash at the Flash price [V]; they share
       // deepseek-flash's account concurrency.
       {"deepseek", "deepseek-v4-flash", 1000000, 384000, "tools,json,reasoning,vision",
-       {{kMaxTokens, 0.30, 0.006, -1, 1.20}}, 2500, "legacy ID of deepseek-flash, as of 2026-10 [V]"},
+       {{kMaxTokens, 0.30, 0.006, -1, 1.20}}, 2500, "legacy ID of deepseek-flash, as of 2026-10 [V]", "deepseek-flash"},
       {"deepseek", "deepseek-v4-flash-vision-exp", 1000000, 384000, "tools,json,reasoning,vision",
-       {{kMaxTokens, 0.30, 0.006, -1, 1.20}}, 2500, "legacy ID of deepseek-flash, as of 2026-10 [V]"},
+       {{kMaxTokens, 0.30, 0.006, -1, 1.20}}, 2500, "legacy ID of deepseek-flash, as of 2026-10 [V]", "deepseek-flash"},
       // Qwen international prices, applied to every region (CNY list prices in Beijing differ [U]).
       // Cached input: listed where known, else the implicit-cache 20% (10% for coder-plus, as listed);
       // cache write: explicit-cache creation at 125% of input [V].
@@ -298,6 +299,7 @@ std::vector<DeploymentFacts> build() {
         f.max_output = m.max_output;
         f.caps = parse_caps(m.caps);
         f.concurrency_limit = m.concurrency;
+        if (m.alias_of) f.alias_of = m.alias_of;
         f.prior_ttft_ms = p.prior_ttft_ms;
         f.prior_tokens_per_second = p.prior_tps;
         RiskFacts& risk = f.risk;

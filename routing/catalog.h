@@ -117,6 +117,9 @@ struct DeploymentFacts {
   Capabilities caps;
   RiskFacts risk;
   int64_t concurrency_limit = 0;  // 0 = unknown
+  // For a vendor-documented legacy model ID the vendor still accepts: the current model serving it
+  // (e.g. deepseek-v4-flash -> deepseek-flash). Empty for a model's own ID.
+  std::string alias_of;
   // Priors used until live figures exist (and toward which stale figures decay).
   double prior_ttft_ms = 1000;
   double prior_tokens_per_second = 50;

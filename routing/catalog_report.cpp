@@ -228,6 +228,9 @@ void deployment(Out& o, const DeploymentFacts& d) {
   o.str(d.deployment.region);
   o.key("model");
   o.str(d.deployment.model);
+  o.key("alias_of");
+  if (d.alias_of.empty()) o.null();
+  else o.str(d.alias_of);
   o.key("developer_country");
   o.str(d.developer_country);
   o.key("context_window");

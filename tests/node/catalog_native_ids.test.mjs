@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startFake, USAGE } from './lib/fake_upstream.mjs';
 import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, openAiError, KEY_ENV, DEFAULT_REGION, REPO, GATEWAY_BIN, run, tmpDir, request } from './lib/gateway.mjs';
-import { startPolicyGateway } from './lib/routing_upstream.mjs';
+import { startPolicyGateway, explain } from './lib/routing_upstream.mjs';
 import { assemble } from './lib/sse.mjs';
 
 const DEFAULT_POLICY = fs.readFileSync(path.join(REPO, 'policies', 'default.yaml'), 'utf8');
@@ -46,6 +46,16 @@ for (const [vendor, models] of Object.entries(NATIVE)) {
         const rec = fake.byModel(model).at(-1);
         assert.ok(rec, 'the fake saw the request under the vendor model name');
         assert.equal(rec.headers.authorization, `Bearer ${KEY(vendor)}`);
+      });
+    }
+
+    if (vendor === 'deepseek') {
+      test('explain says which current model a legacy ID names', async () => {
+        const legacy = await explain(gw, { model: 'deepseek-v4-flash', messages: userMsg() });
+        assert.equal(legacy.request.alias_of, 'deepseek-flash', JSON.stringify(legacy.request));
+        assert.equal(legacy.plan[0], 'deepseek@global/deepseek-v4-flash');
+        const own = await explain(gw, { model: 'deepseek-flash', messages: userMsg() });
+        assert.equal(own.request.alias_of, undefined);
       });
     }
 
@@ -162,6 +172,8 @@ describe('gateway catalog and GET /admin/catalog', () => {
     assert.deepEqual(ds.price.schedule.peak_utc, ['Mon,Tue,Wed,Thu,Fri 01:00-04:00', 'Mon,Tue,Wed,Thu,Fri 06:00-10:00']);
     assert.deepEqual(ds.price.schedule.offpeak_dates, ['2026-10-01']);
     assert.equal(ds.risk.cac_genai_filed, false);
+    assert.equal(ds.alias_of, null);
+    assert.equal(byId['deepseek@global/deepseek-v4-flash-vision-exp'].alias_of, 'deepseek-flash');
     assert.equal(byId['minimax@intl/MiniMax-M3'].price.tiers[0].up_to_input_tokens, 512000);
     const y = await run(GATEWAY_BIN, ['catalog', '--format', 'yaml']);
     assert.equal(y.code, 0, y.stderr);
