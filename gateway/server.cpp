@@ -465,6 +465,8 @@ class Session final : public SessionBase, public ClientIo {
       }
     } else if (path == "/admin/spend") {
       status = co_await spend_report(target);
+    } else if (path == "/admin/catalog" && !get) {
+      status = co_await method_not_allowed("GET");
     } else if (path == "/admin/catalog") {
       // The catalog the router uses now: the live policy's deployments, else the built-in facts.
       auto policy = app_.policy_router ? app_.policy_router->policy() : nullptr;

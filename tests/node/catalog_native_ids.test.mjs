@@ -206,12 +206,18 @@ routes:
       const denied = await request(gw.url + '/admin/catalog');
       assert.equal(denied.status, 401);
       openAiError(assert, denied, 401);
+      const post = await request(gw.url + '/admin/catalog', { method: 'POST', body: {}, headers: { authorization: 'Bearer admin-secret-1234' } });
+      assert.equal(post.status, 405);
       const r = await request(gw.url + '/admin/catalog', { headers: { authorization: 'Bearer admin-secret-1234' } });
       assert.equal(r.status, 200, r.text);
       const d = r.json.deployments.find((x) => x.id === 'qwen@ap-southeast-1/qwen-plus');
       assert.equal(d.price.tiers[0].input, 0.5);
       assert.equal(d.price.tiers[1].output, 4);
       assert.equal(d.risk.cac_genai_filed, true);
+      const y = await request(gw.url + '/admin/catalog?format=yaml', { headers: { authorization: 'Bearer admin-secret-1234' } });
+      assert.equal(y.status, 200);
+      assert.match(String(y.headers['content-type']), /yaml/);
+      assert.ok(y.text.includes('id: "qwen@ap-southeast-1/qwen-plus"'));
       const cli = await run(GATEWAY_BIN, ['catalog', '--config', gw.cfgPath, '--format', 'json']);
       assert.equal(cli.code, 0, cli.stderr);
       const c = JSON.parse(cli.stdout).deployments.find((x) => x.id === 'qwen@ap-southeast-1/qwen-plus');
@@ -219,6 +225,34 @@ routes:
     } finally {
       await gw.stop();
       await fake.close();
+    }
+  });
+});
+
+describe('Qwen Frankfurt (EU scope) through a workspace base URL', () => {
+  test('eu_personal data goes to qwen@eu-central-1, never to the Singapore scope', async () => {
+    const eu = await startFake({ dialect: 'qwen', key: KEY('qwen'), nativeModels: ['qwen-flash'] });
+    const sg = await startFake({ dialect: 'qwen', key: KEY('qwen'), nativeModels: ['qwen-flash'] });
+    const gw = await startPolicyGateway({
+      policy: `routes:
+  - name: r
+    max_attempts: 4
+    constraints: {presets: [eu-gdpr]}
+    candidates: [qwen/qwen-flash]
+`,
+      providers: { qwen: { api_key_env: 'DASHSCOPE_API_KEY', base_urls: { 'ap-southeast-1': sg.baseUrl, 'eu-central-1': eu.baseUrl } } },
+      env: { DASHSCOPE_API_KEY: KEY('qwen') },
+    });
+    try {
+      const res = await chat(gw, { model: 'qwen-flash', messages: userMsg() }, { headers: { 'x-gateway-data-tags': 'eu_personal' } });
+      assert.equal(res.status, 200, JSON.stringify(res.json));
+      assert.equal(res.headers['x-gateway-deployment'], 'qwen@eu-central-1/qwen-flash');
+      assert.equal(eu.byModel('qwen-flash').length, 1);
+      assert.equal(sg.byModel('qwen-flash').length, 0);
+    } finally {
+      await gw.stop();
+      await eu.close();
+      await sg.close();
     }
   });
 });
