@@ -35,7 +35,7 @@ void parse_listen(const std::string& file, const YAML::Node& n, ServerConfig& s)
 // alias per well-known model, and "auto" = cheapest-first across vendors.
 void add_defaults(GatewayConfig& c) {
   if (c.providers.empty()) {
-    for (const char* name : {"deepseek", "qwen", "kimi", "glm"}) {
+    for (const char* name : {"deepseek", "qwen", "kimi", "glm", "minimax"}) {
       providers::ProviderConfig pc;
       pc.name = name;
       c.providers.push_back(pc);

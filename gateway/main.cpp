@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <algorithm>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <string>
@@ -17,6 +19,7 @@
 #include "gateway/chat_handler.h"
 #include "gateway/openai_api.h"
 #include "routing/catalog.h"
+#include "routing/catalog_report.h"
 #include "routing/policy.h"
 #include "gateway/config.h"
 #include "gateway/ledger.h"
@@ -33,6 +36,8 @@ const char* kUsage =
     "  gateway keys new --tenant NAME [--id KEY_ID]         mint a client key; prints the key and the config line\n"
     "  gateway spend --config FILE [--by tenant|deployment|day] [--from-ms N] [--to-ms N]\n"
     "                                                      spend report from the ledger\n"
+    "  gateway catalog [--config FILE] [--format table|json|yaml]\n"
+    "                                                      every deployment's facts, the config's policy overrides applied\n"
     "  gateway version\n";
 
 bool looks_like_policy(const std::string& path) {
@@ -43,11 +48,36 @@ bool looks_like_policy(const std::string& path) {
   return false;
 }
 
+std::string iso_date(int64_t days) {
+  const std::time_t t = static_cast<std::time_t>(days) * 86400;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+// A peak/off-peak schedule whose holiday list ends within a year silently bills the next
+// unlisted holiday at peak price; say so while the operator can still add the dates.
+std::string holiday_coverage_warning(const routing::CompiledPolicy& policy, int64_t today) {
+  std::string out;
+  for (const auto& d : policy.deployments) {
+    if (routing::builtin_holidays_through(d.provider_type).empty() || d.pricing.schedule.empty()) continue;
+    int64_t last = -1;
+    for (int32_t day : d.pricing.schedule.offpeak_days) last = std::max<int64_t>(last, day);
+    if (last >= today + 365) continue;
+    return d.provider_type + " off-peak holiday dates end " + (last < 0 ? std::string("nowhere (none listed)") : iso_date(last)) +
+           ", less than 12 months ahead: unlisted public holidays are priced at peak; list them in the policy's "
+           "`catalog:` price schedule (offpeak_dates)";
+  }
+  return out;
+}
+
 // Policies are checked against every built-in provider and a local engine, credentials assumed:
 // `check` is about the file, not about which keys this shell happens to have.
 int cmd_check_policy(const std::string& path) {
   std::vector<routing::ProviderInstance> providers;
-  for (const char* t : {"deepseek", "qwen", "kimi", "glm"}) providers.push_back({t, t, {}, true, "", {}});
+  for (const char* t : {"deepseek", "qwen", "kimi", "glm", "minimax"}) providers.push_back({t, t, {}, true, "", {}});
   providers.push_back({"local", "local", {"self"}, true, "", {"local"}});
   auto p = routing::compile_policy_file(path, *routing::builtin_catalog(), providers);
   if (!p) {
@@ -55,7 +85,36 @@ int cmd_check_policy(const std::string& path) {
     return 1;
   }
   for (const auto& w : p.value()->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  if (auto w = holiday_coverage_warning(*p.value(), std::time(nullptr) / 86400); !w.empty())
+    std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::printf("%s: OK (policy '%s')\n", path.c_str(), p.value()->name.c_str());
+  return 0;
+}
+
+// Without a config: the built-in catalog. With one: the deployments its policy compiles to (the
+// policy's `catalog:` overrides and additions applied); a config without a policy routes on the
+// built-in facts.
+int cmd_catalog(const std::string& config_path, routing::CatalogFormat format) {
+  if (config_path.empty()) {
+    std::fputs(routing::render_catalog(routing::builtin_catalog()->deployments(), format).c_str(), stdout);
+    return 0;
+  }
+  auto cfg = gateway::load_config_file(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+    return 1;
+  }
+  if (cfg->policy_file.empty()) {
+    std::fputs(routing::render_catalog(routing::builtin_catalog()->deployments(), format).c_str(), stdout);
+    return 0;
+  }
+  static gateway::App app;
+  app.config = std::move(cfg).value();
+  if (auto s = gateway::build_app(app); !s) {
+    std::fprintf(stderr, "%s\n", s.error().message.c_str());
+    return 1;
+  }
+  std::fputs(routing::render_catalog(app.policy_router->policy()->deployments, format).c_str(), stdout);
   return 0;
 }
 
@@ -318,6 +377,22 @@ int main(int argc, char** argv) {
     }
     std::printf("%s\n", r->c_str());
     return 0;
+  }
+  if (cmd == "catalog") {
+    std::string config, format = "table";
+    for (size_t i = 1; i < args.size(); i += 2) {
+      if (i + 1 >= args.size() || (args[i] != "--config" && args[i] != "--format")) {
+        std::fputs(kUsage, stderr);
+        return 2;
+      }
+      (args[i] == "--config" ? config : format) = args[i + 1];
+    }
+    auto f = routing::parse_catalog_format(format);
+    if (!f) {
+      std::fprintf(stderr, "--format must be table, json or yaml, not '%s'\n", format.c_str());
+      return 2;
+    }
+    return cmd_catalog(config, *f);
   }
   if (cmd == "explain") {
     std::string config, request;

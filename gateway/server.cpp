@@ -32,6 +32,7 @@
 #include "gateway/openai_api.h"
 #include "gateway/prometheus_feed.h"
 #include "gateway/request_parser.h"
+#include "routing/catalog_report.h"
 #include <prometheus/metric_family.h>
 #include <map>
 
@@ -568,6 +569,16 @@ class Session final : public SessionBase, public ClientIo {
       }
     } else if (path == "/admin/spend") {
       status = co_await spend_report(target);
+    } else if (path == "/admin/catalog" && !get) {
+      status = co_await method_not_allowed("GET");
+    } else if (path == "/admin/catalog") {
+      // The catalog the router uses now: the live policy's deployments, else the built-in facts.
+      auto policy = app_.policy_router ? app_.policy_router->policy() : nullptr;
+      const auto& deployments = policy ? policy->deployments : routing::builtin_catalog()->deployments();
+      const bool yaml = query_param(target, "format") == "yaml";
+      status = 200;
+      co_await respond(200, yaml ? "application/yaml" : "application/json",
+                       routing::render_catalog(deployments, yaml ? routing::CatalogFormat::yaml : routing::CatalogFormat::json));
     } else if (path == "/admin/explain") {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await explain(std::move(req_.body), routing_headers());

@@ -10,12 +10,12 @@ enum class AuthScheme { bearer, glm_jwt, none };
 
 struct RegionEndpoint {
   std::string region;            // region key used in deployment ids ("global", "ap-southeast-1", ...)
-  std::string base_url;          // chat path is base_url + "/chat/completions"
+  std::string base_url;          // chat path is base_url + "/chat/completions"; "" = operator supplies it (base_urls)
   std::string inference_country; // where requests are processed (ISO code, "global", "global_ex_CN")
 };
 
 struct Dialect {
-  std::string name;                         // "deepseek", "qwen", "kimi", "glm", "openai_compatible", "local"
+  std::string name;                         // "deepseek", "qwen", "kimi", "glm", "minimax", "openai_compatible", "local"
   std::string default_region;
   std::vector<RegionEndpoint> regions;
   std::string default_key_env;              // env var conventionally holding the key

@@ -352,7 +352,7 @@ core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderCon
   const Dialect* d = find_dialect(cfg.type);
   if (!d || d->name == "local")
     return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': unknown type '" + cfg.type +
-                                                     "' (known: deepseek, qwen, kimi, glm, openai_compatible)");
+                                                     "' (known: deepseek, qwen, kimi, glm, minimax, openai_compatible)");
   std::map<std::string, Endpoint> endpoints;
   std::string default_region = cfg.default_region.empty() ? d->default_region : cfg.default_region;
   auto add = [&](const std::string& region, const std::string& url) -> core::Status {
@@ -366,7 +366,8 @@ core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderCon
     return core::ok_status();
   };
   for (const auto& r : d->regions)
-    if (auto s = add(r.region, r.base_url); !s) return s.error();
+    if (!r.base_url.empty())
+      if (auto s = add(r.region, r.base_url); !s) return s.error();
   if (d->name == "openai_compatible" && cfg.base_url.empty() && cfg.base_urls.empty())
     return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "' (openai_compatible) needs base_url");
   // On a built-in type, base_url replaces the configured region's URL (an egress proxy, a test fake):

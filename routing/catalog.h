@@ -69,6 +69,9 @@ struct Pricing {
   PriceSchedule schedule;
   std::string as_of;   // date the price was observed, "YYYY-MM-DD"
   std::string source;  // where it came from
+  // Thinking-mode billing (Qwen's qwen-plus): a call that produced reasoning tokens ran in thinking
+  // mode, and the vendor bills every output token of it, answer included, at reasoning_output.
+  bool thinking_bills_all_output = false;
 
   const PriceTier& tier_for(int64_t input_tokens) const;
 };
@@ -114,6 +117,9 @@ struct DeploymentFacts {
   Capabilities caps;
   RiskFacts risk;
   int64_t concurrency_limit = 0;  // 0 = unknown
+  // For a vendor-documented legacy model ID the vendor still accepts: the current model serving it
+  // (e.g. deepseek-v4-flash -> deepseek-flash). Empty for a model's own ID.
+  std::string alias_of;
   // Priors used until live figures exist (and toward which stale figures decay).
   double prior_ttft_ms = 1000;
   double prior_tokens_per_second = 50;
@@ -139,8 +145,15 @@ class Catalog {
 };
 
 // The built-in catalog (routing/builtin_catalog.cpp): facts from reference/providers.md and
-// reference/compliance.md, provider names "deepseek", "qwen", "kimi", "glm". Built once.
+// reference/compliance.md, provider names "deepseek", "qwen", "kimi", "glm", "minimax". Built once.
 std::shared_ptr<const Catalog> builtin_catalog();
+// The date the built-in facts were compiled.
+inline constexpr const char* kBuiltinCatalogDate = "2026-11-23";
+
+// The last date ("YYYY-MM-DD") of the built-in off-peak holiday list of a provider type with a
+// holiday rule (DeepSeek); "" for providers without one. `gateway check` warns when it is less
+// than 12 months ahead.
+std::string builtin_holidays_through(std::string_view provider);
 
 // Country groups usable wherever a country list is accepted: EU, EEA, PRC (CN, HK, MO),
 // GDPR_ADEQUATE, OFAC_COMPREHENSIVE. Returns the expansion, or the code itself upper-cased.

@@ -32,7 +32,7 @@ const DeploymentFacts* CompiledPolicy::find(std::string_view id) const {
 namespace {
 
 constexpr size_t kMaxErrors = 50;
-const std::vector<std::string> kProviderTypes{"deepseek", "qwen", "kimi", "glm", "openai_compatible", "local"};
+const std::vector<std::string> kProviderTypes{"deepseek", "qwen", "kimi", "glm", "minimax", "openai_compatible", "local"};
 
 class Compiler {
  public:

@@ -682,6 +682,12 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
   key("request");
   o += '{';
   str_field("model", f.model);
+  // A vendor's legacy model ID: say which current model it names, so the operator sees why.
+  for (const auto& dep : p.deployments)
+    if (dep.deployment.model == f.model && !dep.alias_of.empty()) {
+      str_field("alias_of", dep.alias_of);
+      break;
+    }
   str_field("tenant", f.tenant);
   str_field("path", f.path);
   str_field("client_country", d.client_country);

@@ -33,7 +33,8 @@ core::Money cost_of(const Pricing& pricing, const core::Usage& usage, double fac
   const int64_t written = std::max<int64_t>(0, usage.cache_write_tokens);
   const int64_t uncached = std::max<int64_t>(0, usage.prompt_tokens - cached - written);
   const int64_t completion = std::max<int64_t>(0, usage.completion_tokens);
-  const int64_t reasoning = std::clamp<int64_t>(usage.reasoning_tokens, 0, completion);
+  int64_t reasoning = std::clamp<int64_t>(usage.reasoning_tokens, 0, completion);
+  if (pricing.thinking_bills_all_output && reasoning > 0) reasoning = completion;
   core::Money m = t.input.times(uncached) + t.cached_input.times(cached) + t.cache_write.times(written) +
                   t.output.times(completion - reasoning) + t.reasoning_output.times(reasoning);
   if (factor != 1.0) m.pico = std::llround(static_cast<double>(m.pico) * factor);

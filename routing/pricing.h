@@ -17,7 +17,9 @@ double price_factor(const PriceSchedule& schedule, core::WallTime when);
 // Cost of one call that billed `usage` at `when`:
 //   uncached input x input + cached x cached_input + cache_write x cache_write
 //   + (completion - reasoning) x output + reasoning x reasoning_output,
-// all from the tier selected by usage.prompt_tokens, times the schedule factor.
+// all from the tier selected by usage.prompt_tokens, times the schedule factor. With
+// pricing.thinking_bills_all_output, a call with any reasoning tokens bills all completion tokens
+// at reasoning_output.
 core::Money cost_of(const DeploymentFacts& facts, const core::Usage& usage, core::WallTime when);
 
 // Same, with a precomputed schedule factor (the router computes it once per decision).

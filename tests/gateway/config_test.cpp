@@ -9,7 +9,7 @@ using gateway::parse_config;
 TEST(Config, DefaultsWithoutAFile) {
   auto c = parse_config("", "<defaults>");
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->providers.size(), 4u);
+  EXPECT_EQ(c->providers.size(), 5u);
   bool has_auto = false;
   for (const auto& [alias, refs] : c->models) has_auto |= alias == "auto";
   EXPECT_TRUE(has_auto);

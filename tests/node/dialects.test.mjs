@@ -5,9 +5,9 @@ import { startFake, USAGE, CONTENT_PIECES, REASONING_PIECES, PATHS } from './lib
 import { startGateway, defaultConfig, providerFor, chat, chatStream, userMsg, KEY_ENV, DEFAULT_REGION } from './lib/gateway.mjs';
 import { assemble } from './lib/sse.mjs';
 
-const DIALECTS = ['deepseek', 'qwen', 'kimi', 'glm', 'openai'];
-const PROVIDER = { deepseek: 'deepseek', qwen: 'qwen', kimi: 'kimi', glm: 'glm', openai: 'my-vllm' };
-const KEYS = { deepseek: 'sk-ds-0123456789abcdef', qwen: 'sk-qw-0123456789abcdef', kimi: 'sk-km-0123456789abcdef', glm: 'zai-0123456789abcdef.secretpart' };
+const DIALECTS = ['deepseek', 'qwen', 'kimi', 'glm', 'minimax', 'openai'];
+const PROVIDER = { deepseek: 'deepseek', qwen: 'qwen', kimi: 'kimi', glm: 'glm', minimax: 'minimax', openai: 'my-vllm' };
+const KEYS = { deepseek: 'sk-ds-0123456789abcdef', qwen: 'sk-qw-0123456789abcdef', kimi: 'sk-km-0123456789abcdef', glm: 'zai-0123456789abcdef.secretpart', minimax: 'sk-mm-0123456789abcdef' };
 
 let gw;
 const fakes = {};

@@ -73,10 +73,13 @@ TEST(PolicyRouter, ConstraintTable) {
        {"qwen@us-east-1/qwen-flash"}, "DSP/government data to a covered person"},
       {"eu-gdpr general", "{presets: [eu-gdpr]}", "DE", {}, {"qwen@us-east-1/qwen-flash", "local@local/local"},
        {"deepseek@global/deepseek-flash", "glm@intl/glm-4.7"}, "eu-gdpr: inference in CN may touch CN"},
-      {"eu-gdpr personal data", "{presets: [eu-gdpr]}", "DE", {"eu_personal"}, {"local@local/local"},
+      {"eu-gdpr personal data", "{presets: [eu-gdpr]}", "DE", {"eu_personal"}, {"local@local/local", "qwen@eu-central-1/qwen-flash"},
        {"qwen@us-east-1/qwen-flash", "qwen@ap-southeast-1/qwen-flash"}, "eu-gdpr: eu_personal data"},
-      {"china-domestic CN client", "{presets: [china-domestic]}", "CN", {}, {"qwen@cn-beijing/qwen-flash", "glm@cn/glm-4.7"},
-       {"qwen@ap-southeast-1/qwen-flash", "local@local/local"}, "china-domestic"},
+      // No CAC filing is recorded in the built-in catalog, so even the mainland endpoints fail until an
+      // operator records the filing in YAML (ChinaDomesticNeedsARecordedFiling).
+      {"china-domestic CN client", "{presets: [china-domestic]}", "CN", {}, {},
+       {"qwen@cn-beijing/qwen-flash", "glm@cn/glm-4.7", "qwen@ap-southeast-1/qwen-flash", "local@local/local"},
+       "china-domestic"},
       {"china-domestic non-CN client", "{presets: [china-domestic]}", "SG", {}, {"qwen@ap-southeast-1/qwen-flash"}, {}, ""},
       {"prc-models-local-only", "{presets: [prc-models-local-only]}", "US", {}, {"local@local/local"},
        {"qwen@us-east-1/qwen-flash"}, "prc-models-local-only"},
@@ -166,6 +169,30 @@ TEST(PolicyRouter, SanctionedOriginAlwaysBlocked) {
   EXPECT_FALSE(eu_router.plan(f).ok());
 }
 
+// china-domestic needs a recorded CAC filing; an operator who has verified one records it in YAML.
+TEST(PolicyRouter, ChinaDomesticNeedsARecordedFiling) {
+  core::ManualClock clock(test::utc(0, 12, 0));
+  auto policy = must_compile(R"(
+catalog:
+  - ref: qwen@cn-beijing/*
+    cac_genai_filed: true
+    verified_at: 2026-12-01
+routes:
+  - name: r
+    max_attempts: 16
+    constraints: {presets: [china-domestic]}
+    candidates: ["qwen/qwen-flash", "glm/glm-4.7"]
+)");
+  PolicyRouter router(policy, {.clock = &clock});
+  auto f = request("anything", 1000, 100);
+  f.client_region = "CN";
+  auto r = router.plan(f);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::set<std::string> got;
+  for (const auto& a : r->attempts) got.insert(a.deployment.id);
+  EXPECT_EQ(got, std::set<std::string>{"qwen@cn-beijing/qwen-flash"});
+}
+
 TEST(PolicyRouter, TenantDefaultsApply) {
   core::ManualClock clock;
   auto policy = must_compile(R"(
@@ -185,7 +212,12 @@ routes:
   auto r = router.plan(f);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->route, "personal");
-  EXPECT_EQ(r->attempts.at(0).deployment.id, "local@local/local");
+  // EU-resident only: the local engine or Alibaba's Frankfurt EU scope.
+  const std::string first = r->attempts.at(0).deployment.id;
+  EXPECT_TRUE(first == "local@local/local" || first.rfind("qwen@eu-central-1/", 0) == 0) << first;
+  for (const auto& a : r->attempts)
+    EXPECT_TRUE(a.deployment.id == "local@local/local" || a.deployment.id.rfind("qwen@eu-central-1/", 0) == 0)
+        << a.deployment.id;
   f.tenant = "other";
   auto r2 = router.plan(f);
   ASSERT_TRUE(r2.ok());

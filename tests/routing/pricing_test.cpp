@@ -122,6 +122,46 @@ routes:
   EXPECT_TRUE(is_peak(f->pricing.schedule, utc(2, 2, 0)));
 }
 
+// National Day (2026-10-01, a Thursday) at 02:00 UTC, inside a peak window: off-peak, half price.
+// A week later, the same hour is peak again.
+TEST(Pricing, BuiltinHolidayAtPeakHourIsOffPeak) {
+  const auto& f = facts("deepseek@global/deepseek-flash");
+  const auto u = usage(2'000'000, 1'000'000, 1'000'000);
+  const int national_day = -53;  // 2026-11-23 minus 53 days
+  EXPECT_FALSE(is_peak(f.pricing.schedule, utc(national_day, 2, 0)));
+  EXPECT_EQ(cost_of(f, u, utc(national_day, 2, 0)).pico, core::Money::from_usd(0.753).pico);
+  EXPECT_EQ(cost_of(f, u, utc(national_day + 7, 2, 0)).pico, core::Money::from_usd(1.506).pico);
+  EXPECT_EQ(cost_of(f, u, utc(national_day - 1, 2, 0)).pico, core::Money::from_usd(1.506).pico);
+  EXPECT_EQ(builtin_holidays_through("deepseek"), "2026-10-01");
+  EXPECT_EQ(builtin_holidays_through("qwen"), "");
+}
+
+// qwen-plus: non-thinking output 1.20/1M, thinking-mode output 4.00/1M for every output token
+// (answer included); above 256K input 3.60 and 12.00.
+TEST(Pricing, QwenPlusThinkingVsNonThinkingOutput) {
+  const auto& f = facts("qwen@ap-southeast-1/qwen-plus");
+  const auto when = utc(0, 12, 0);
+  EXPECT_EQ(cost_of(f, usage(0, 0, 1'000'000), when).pico, core::Money::from_usd(1.20).pico);
+  EXPECT_EQ(cost_of(f, usage(0, 0, 1'000'000, 1), when).pico, core::Money::from_usd(4.00).pico);
+  EXPECT_EQ(cost_of(f, usage(0, 0, 1'000'000, 400'000), when).pico, core::Money::from_usd(4.00).pico);
+  // 300K input (second tier): 300K x 1.20 + 1M x 3.60 without thinking, + 1M x 12 with it.
+  EXPECT_EQ(cost_of(f, usage(300'000, 0, 1'000'000), when).pico, core::Money::from_usd(0.36 + 3.60).pico);
+  EXPECT_EQ(cost_of(f, usage(300'000, 0, 1'000'000, 10), when).pico, core::Money::from_usd(0.36 + 12.00).pico);
+  // Other models keep reasoning tokens at the plain output price, the answer unchanged.
+  const auto& flash = facts("qwen@ap-southeast-1/qwen-flash");
+  EXPECT_EQ(cost_of(flash, usage(0, 0, 1'000'000, 1), when).pico, core::Money::from_usd(0.40).pico);
+}
+
+// MiniMax-M3: up to 512K input 0.30 / 0.06 / 1.20, above 0.60 / 0.12 / 2.40.
+TEST(Pricing, MiniMaxM3Tier512K) {
+  const auto& f = facts("minimax@intl/MiniMax-M3");
+  const auto when = utc(0, 2, 0);  // no schedule: the clock does not matter
+  EXPECT_EQ(cost_of(f, usage(512'000, 0, 1'000'000), when).pico, core::Money::from_usd(0.1536 + 1.20).pico);
+  EXPECT_EQ(cost_of(f, usage(512'001, 0, 0), when).pico, core::Money::from_usd(512'001 * 0.60 / 1e6).pico);
+  EXPECT_EQ(cost_of(f, usage(600'000, 100'000, 1'000'000), when).pico,
+            core::Money::from_usd(0.30 + 0.012 + 2.40).pico);
+}
+
 TEST(Pricing, YamlOverridesPrice) {
   auto p = test::must_compile(R"(
 catalog:

@@ -17,6 +17,7 @@ inline std::vector<ProviderInstance> all_providers(bool keys = true, bool local 
       {"qwen", "qwen", {}, keys, "set DASHSCOPE_API_KEY", {}},
       {"kimi", "kimi", {}, keys, "set MOONSHOT_API_KEY", {}},
       {"glm", "glm", {}, keys, "set ZAI_API_KEY", {}},
+      {"minimax", "minimax", {}, keys, "set MINIMAX_API_KEY", {}},
   };
   if (local) p.push_back({"local", "local", {}, true, "", {}});
   return p;

@@ -57,6 +57,7 @@ export const PATHS = {
   kimi: ['/v1/chat/completions'],
   glm: ['/api/paas/v4/chat/completions'],
   openai: ['/v1/chat/completions'],
+  minimax: ['/v1/chat/completions'],
 };
 
 // Base URL (as the gateway config's base_urls wants it) for a fake of the dialect.
@@ -71,6 +72,8 @@ export function baseUrlFor(dialect, origin) {
       return origin + '/v1';
     case 'glm':
       return origin + '/api/paas/v4';
+    case 'minimax':
+      return origin + '/v1';
     default:
       throw new Error('unknown dialect ' + dialect);
   }
@@ -83,6 +86,7 @@ export const USAGE = {
   kimi: { prompt: 60, cached: 48, completion: 16, reasoning: 0 },
   glm: { prompt: 70, cached: 64, completion: 22, reasoning: 5 },
   openai: { prompt: 30, cached: 0, completion: 12, reasoning: 0 },
+  minimax: { prompt: 80, cached: 40, completion: 24, reasoning: 6 },
 };
 
 export const CONTENT_PIECES = (dialect) => ['Hello', ' from', ' ' + dialect, '!'];
@@ -124,6 +128,16 @@ function dialectUsage(dialect, where) {
         prompt_tokens_details: { cached_tokens: u.cached },
       };
     case 'glm':
+      return {
+        prompt_tokens: u.prompt,
+        completion_tokens: u.completion,
+        total_tokens: total,
+        prompt_tokens_details: { cached_tokens: u.cached },
+        completion_tokens_details: { reasoning_tokens: u.reasoning },
+      };
+    // MiniMax: the reference documents no usage shape of its own; the OpenAI-compatible form with
+    // cache hits and reasoning tokens in the details objects, as the gateway's generic dialect reads it.
+    case 'minimax':
       return {
         prompt_tokens: u.prompt,
         completion_tokens: u.completion,
@@ -196,6 +210,15 @@ const ERRORS = {
   },
 };
 
+// MiniMax: the reference knows no error dialect [U]; the fake answers OpenAI-shaped errors.
+ERRORS.minimax = {
+  'no-balance': [429, { error: { message: 'insufficient balance', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } }],
+  'rate-limit': [429, { error: { message: 'rate limit exceeded', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } }],
+  'server-error': [500, { error: { message: 'internal error', type: 'server_error', param: null, code: null } }],
+  'bad-request': [400, { error: { message: 'invalid params', type: 'invalid_request_error', param: null, code: 'invalid_request_error' } }],
+  'bad-key': [401, { error: { message: 'invalid api key', type: 'authentication_error', param: null, code: 'invalid_api_key' } }],
+};
+
 export function errorFor(dialect, kind) {
   const [status, body] = ERRORS[dialect][kind];
   const b = structuredClone(body);
@@ -237,7 +260,9 @@ export function verifyGlmJwt(token, key, now = Date.now()) {
 }
 
 // ---- the server -----------------------------------------------------------------------------
-export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000 } = {}) {
+// nativeModels: vendor model IDs (e.g. 'qwen-plus') answered like the 'ok' scenario, for tests of
+// clients that keep their vendor's model names.
+export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [] } = {}) {
   if (!PATHS[dialect]) throw new Error('unknown dialect ' + dialect);
   const requests = [];
   const events = new EventEmitter();
@@ -339,7 +364,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     if (!checkAuth(rec)) return sendError(res, 'bad-key');
     if (rec.body === undefined || rec.body === null || typeof rec.body !== 'object') return sendError(res, 'bad-request');
     const model = String(rec.body.model ?? '');
-    const scenario = model.split(':')[0];
+    const scenario = nativeModels.includes(model) ? 'ok' : model.split(':')[0];
     rec.scenario = scenario;
     const stream = rec.body.stream === true;
     const includeUsage = stream && rec.body.stream_options?.include_usage === true;

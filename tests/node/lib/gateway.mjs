@@ -84,8 +84,8 @@ export function defaultConfig() {
 
 // Provider entry for a fake: {api_key_env, base_urls: {<region>: baseUrl}} for the four dialects,
 // {type: openai_compatible, base_url} for 'openai'.
-export const DEFAULT_REGION = { deepseek: 'global', qwen: 'ap-southeast-1', kimi: 'intl', glm: 'intl' };
-export const KEY_ENV = { deepseek: 'DEEPSEEK_API_KEY', qwen: 'DASHSCOPE_API_KEY', kimi: 'MOONSHOT_API_KEY', glm: 'ZAI_API_KEY' };
+export const DEFAULT_REGION = { deepseek: 'global', qwen: 'ap-southeast-1', kimi: 'intl', glm: 'intl', minimax: 'intl' };
+export const KEY_ENV = { deepseek: 'DEEPSEEK_API_KEY', qwen: 'DASHSCOPE_API_KEY', kimi: 'MOONSHOT_API_KEY', glm: 'ZAI_API_KEY', minimax: 'MINIMAX_API_KEY' };
 export function providerFor(fake, extra = {}) {
   if (fake.dialect === 'openai') return { type: 'openai_compatible', base_url: fake.baseUrl, ...extra };
   return { api_key_env: KEY_ENV[fake.dialect], base_urls: { [DEFAULT_REGION[fake.dialect]]: fake.baseUrl }, ...extra };

@@ -1,0 +1,20 @@
+#pragma once
+// The catalog as an operator reads it: every deployment's facts (prices by token kind and tier,
+// peak schedule, limits, capabilities, jurisdiction, residency, list flags) with the overrides of a
+// policy already applied. Used by `gateway catalog` and `GET /admin/catalog`.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "routing/catalog.h"
+
+namespace routing {
+
+enum class CatalogFormat { table, json, yaml };
+std::optional<CatalogFormat> parse_catalog_format(std::string_view s);
+
+// {"catalog_date": ..., "deployments": [...]} as JSON or YAML; one line per deployment as a table.
+std::string render_catalog(const std::vector<DeploymentFacts>& deployments, CatalogFormat format);
+
+}  // namespace routing
