@@ -2,14 +2,17 @@
 # Runs the whole test suite (the C++ tests through ctest, then the Node.js integration suite, which
 # ctest would otherwise run as integration_node too) N times while a background
 # load keeps every core busy, to flush out tests that only pass on an idle machine. The load is
-# bounded: one busy loop per core at the lowest priority, stopped when this script exits (also on
-# failure or Ctrl-C). Needs an existing build (cmake --build build).
+# bounded: one busy loop per core, at the same priority as the tests by default (so they really
+# share the cores; at nice 19 the scheduler would give the loops almost nothing), stopped when this
+# script exits (also on failure or Ctrl-C). Needs an existing build (cmake --build build).
 #   tests/stress.sh 5            # five rounds
 #   STRESS_LOAD=0 tests/stress.sh 1   # no background load
+#   STRESS_NICE=19 tests/stress.sh 1  # a load that yields to the tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 LOAD=${STRESS_LOAD:-$(nproc)}
+NICE=${STRESS_NICE:-0}
 [ -x build/gateway/gateway ] || { echo "stress: build/gateway/gateway missing: build first" >&2; exit 2; }
 
 LOAD_PIDS=()
@@ -20,8 +23,8 @@ stop_load() {
 }
 trap stop_load EXIT INT TERM
 for ((i = 0; i < LOAD; i++)); do
-  # A busy loop at nice 19 that ends by itself after 2 hours if this script is killed hard.
-  nice -n 19 timeout 7200 bash -c 'while :; do :; done' &
+  # A busy loop that ends by itself after 2 hours if this script is killed hard.
+  nice -n "$NICE" timeout 7200 bash -c 'while :; do :; done' &
   LOAD_PIDS+=($!)
 done
 
@@ -46,5 +49,5 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 stop_load
 printf '%s\n' "${summary[@]}"
-echo "stress: $pass of $ROUNDS rounds green with $LOAD busy background loop(s) on $(nproc) core(s)"
+echo "stress: $pass of $ROUNDS rounds green with $LOAD busy background loop(s) at nice $NICE on $(nproc) core(s)"
 [ "$pass" = "$ROUNDS" ]
