@@ -315,6 +315,7 @@ void Ledger::close() {
 
 int Ledger::wal_hook(void* self, sqlite3*, const char*, int pages) {
   static_cast<Ledger*>(self)->wal_pages_ = pages;
+  static_cast<Ledger*>(self)->wal_dirty_ = true;
   return SQLITE_OK;
 }
 
@@ -324,6 +325,7 @@ void Ledger::checkpoint(bool truncate) {
                                      &log, &done);
   if (rc == SQLITE_OK && (truncate || done >= log)) {
     wal_pages_ = 0;
+    if (truncate) wal_dirty_ = false;
     checkpoints_.fetch_add(1, std::memory_order_relaxed);
   } else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
     std::fprintf(stderr, "gateway: spend ledger %s: checkpoint failed: %s\n", path_.c_str(), sqlite3_errmsg(wdb_));
@@ -544,7 +546,7 @@ void Ledger::writer_loop() {
     {
       std::unique_lock lk(mu_);
       auto ready = [&] { return stop_ || !queue_.empty(); };
-      if (wal_pages_ > 0 && !not_empty_.wait_for(lk, kIdleCheckpoint, ready)) {
+      if (wal_dirty_ && !not_empty_.wait_for(lk, kIdleCheckpoint, ready)) {
         lk.unlock();
         checkpoint(true);  // idle: fold the WAL into the database and truncate it
         continue;

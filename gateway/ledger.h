@@ -148,6 +148,9 @@ class Ledger {
   sqlite3* wdb_ = nullptr;  // writer connection (writer thread only after open)
   sqlite3* rdb_ = nullptr;  // reader connection for reports (guarded by read_mu_)
   int wal_pages_ = 0;       // frames in the WAL after the last commit (writer thread)
+  // The WAL file holds frames (a completed PASSIVE checkpoint resets wal_pages_ but leaves the file
+  // at its size): the idle TRUNCATE is owed. Writer thread.
+  bool wal_dirty_ = false;
   sqlite3_stmt* insert_ = nullptr;
   mutable std::mutex read_mu_;
 
