@@ -105,6 +105,7 @@ std::vector<routing::ProviderInstance> provider_instances(const App& app) {
     pi.has_credentials = p->available();
     pi.credential_hint = p->unavailable_reason();
     if (pi.type == "local") pi.models = {app.config.local.model_name};
+    pi.context_window = p->context_window();
     out.push_back(std::move(pi));
   }
   return out;

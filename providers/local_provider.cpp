@@ -204,6 +204,7 @@ class LocalProvider final : public Provider {
 
   size_t queue_depth() const override { return engine_->queue_depth(); }
   double decode_tokens_per_second() const override { return engine_->decode_tokens_per_second(); }
+  int64_t context_window() const override { return engine_->context_size(); }
 
  private:
   LocalProviderConfig cfg_;
@@ -219,6 +220,7 @@ class UnavailableLocalProvider final : public Provider {
   const std::string& default_region() const override { return cfg_.region; }
   bool available() const override { return false; }
   std::string unavailable_reason() const override { return reason_; }
+  int64_t context_window() const override { return cfg_.max_context; }
   core::Task<AttemptResult> chat(const AttemptContext&, ChatSink*) override {
     AttemptResult r;
     // The reason names the model file: the operator's log has it, the client does not.
