@@ -34,8 +34,9 @@ core::Status build_app(App& app) {
     } else {
       // A missing or broken model file disables the local provider (clearly, with the reason in
       // every refusal) instead of stopping the gateway: remote providers may still serve.
-      app.providers["local"] = providers::make_unavailable_local_provider(
-          lc, p.error().message + " (deploy/start.sh creates a demo model; or set local.model_path to a GGUF file)");
+      const std::string why = p.error().message + " (deploy/start.sh creates a demo model; or set local.model_path to a GGUF file)";
+      std::fprintf(stderr, "gateway: local engine not loaded: %s\n", why.c_str());
+      app.providers["local"] = providers::make_unavailable_local_provider(lc, why);
     }
   }
   std::vector<routing::ProviderStatus> statuses;
@@ -105,6 +106,7 @@ std::vector<routing::ProviderInstance> provider_instances(const App& app) {
     pi.has_credentials = p->available();
     pi.credential_hint = p->unavailable_reason();
     if (pi.type == "local") pi.models = {app.config.local.model_name};
+    pi.context_window = p->context_window();
     out.push_back(std::move(pi));
   }
   return out;

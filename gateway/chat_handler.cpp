@@ -225,6 +225,14 @@ core::Money worst_case_cost(const routing::Router& router, const routing::Plan& 
   return worst;
 }
 
+// After a deployment refused the request as longer than its window (the catalog overstated it), a
+// later candidate is tried only if its known window is larger than the refusing one's and holds the
+// input estimate plus max_tokens: a window no larger, or unknown, would refuse the same way.
+bool larger_window_fits(const routing::PlannedAttempt& a, int64_t refused_window, const routing::RequestFeatures& f) {
+  if (a.context_window <= 0 || a.context_window <= refused_window) return false;
+  return f.est_input_tokens + f.max_tokens.value_or(0) <= a.context_window;
+}
+
 // What an attempt is accounted with. The provider's usage when it reported one; otherwise, for an
 // attempt that may have consumed tokens (the upstream took the request, or content reached the
 // client) the gateway's estimate: the prompt estimate (the local engine's exact count when it has
@@ -462,8 +470,11 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
   bool finished = false;
   const int64_t created =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  // Set when a deployment refused the request as too long for its window: what it had.
+  std::optional<int64_t> refused_window;
   for (const auto& attempt : plan->attempts) {
     if (rec.attempts >= app.config.max_attempts || hook.cancelled || Clock::now() >= total_deadline) break;
+    if (refused_window && !larger_window_fits(attempt, *refused_window, features)) continue;
     providers::Provider* provider = app.find_provider(attempt.deployment.provider);
     if (!provider) continue;
     if (rec.attempts > 0) app.metrics.failover(req.model);
@@ -581,6 +592,10 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
       status = co_await fail_stream(app, io, req, rec, r, counted, created, t0, fail);
       finished = true;
       break;
+    }
+    if (r.error->kind == core::ErrorKind::context_too_long && r.error->source != core::ErrorSource::client) {
+      refused_window = refused_window ? std::min(*refused_window, attempt.context_window) : attempt.context_window;
+      continue;
     }
     if (!r.error->retryable()) break;
   }

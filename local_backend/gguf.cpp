@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -181,6 +182,29 @@ File::~File() {
   if (mapping_) munmap(mapping_, mapping_size_);
 }
 
+namespace {
+
+// Reads exactly size bytes from the start of fd; an error text when the file ends early (it was
+// truncated while being read) or read fails.
+std::string read_whole(int fd, uint8_t* out, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const size_t want = std::min<size_t>(size - done, size_t(1) << 24);
+    const ssize_t n = ::pread(fd, out + done, want, static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::strerror(errno);
+    }
+    if (n == 0)
+      return "the file ended at byte " + std::to_string(done) + " of " + std::to_string(size) +
+             " (changed while it was being read)";
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
 core::Result<std::unique_ptr<File>> File::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -204,13 +228,27 @@ core::Result<std::unique_ptr<File>> File::open(const std::string& path) {
     ::close(fd);
     return gguf_error("'" + path + "' is empty");
   }
-  void* m = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  int e = errno;
-  ::close(fd);
+  // The weights are copied into anonymous memory, not mapped from the file: a file-backed mapping
+  // (MAP_SHARED or MAP_PRIVATE alike, for pages not yet written) faults with SIGBUS, killing the
+  // whole gateway, once the file is truncated under it, and shows another model's bytes when the
+  // file is rewritten in place. The copy costs resident memory equal to the file size.
+  void* m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) {
-    return core::make_error(ErrorKind::internal, "GGUF: cannot mmap '" + path + "': " + std::strerror(e),
+    int e = errno;
+    ::close(fd);
+    return core::make_error(ErrorKind::internal,
+                            "GGUF: cannot allocate " + std::to_string(size) + " bytes for '" + path + "': " + std::strerror(e),
                             core::ErrorSource::local, "gguf_open");
   }
+  std::string read_err = read_whole(fd, static_cast<uint8_t*>(m), size);
+  ::close(fd);
+  if (!read_err.empty()) {
+    munmap(m, size);
+    return core::make_error(ErrorKind::internal, "GGUF: cannot read '" + path + "': " + read_err,
+                            core::ErrorSource::local, "gguf_open");
+  }
+  // Read-only from here: a stray write into the weights faults instead of corrupting them.
+  mprotect(m, size, PROT_READ);
   std::unique_ptr<File> f(new File());
   f->mapping_ = m;
   f->mapping_size_ = size;

@@ -67,7 +67,8 @@ struct TensorInfo {
 
 class File {
  public:
-  // Memory-maps and parses the file at path.
+  // Reads the file at path into private anonymous memory (later changes to the file do not reach
+  // the loaded model) and parses it.
   static core::Result<std::unique_ptr<File>> open(const std::string& path);
   // Parses a buffer; the buffer must outlive the File (no copy is made).
   static core::Result<std::unique_ptr<File>> parse(const uint8_t* data, size_t size);
@@ -97,7 +98,7 @@ class File {
 
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
-  void* mapping_ = nullptr;  // non-null when we own an mmap
+  void* mapping_ = nullptr;  // non-null when we own the anonymous mapping holding the file's bytes
   size_t mapping_size_ = 0;
   std::string path_;
 

@@ -113,6 +113,13 @@ ErrorKind classify_glm(int status, const ParsedBody& b) {
   return by_status(status);
 }
 
+// OpenAI's own code, which OpenAI-compatible servers (vLLM, llama.cpp's server) copy or paraphrase.
+ErrorKind classify_openai(int status, const ParsedBody& b) {
+  if (status == 400 && (b.code == "context_length_exceeded" || contains_ci(b.message, "maximum context length")))
+    return ErrorKind::context_too_long;
+  return by_status(status);
+}
+
 ErrorKind classify_deepseek(int status, const ParsedBody& b) {
   if (status == 402) return ErrorKind::out_of_balance;
   if (status == 400 && contains_ci(b.message, "maximum context length")) return ErrorKind::context_too_long;
@@ -306,7 +313,7 @@ core::Error classify_upstream_error(const Dialect& dialect, int status, std::str
   else if (dialect.name == "kimi") kind = classify_kimi(status, b);
   else if (dialect.name == "glm") kind = classify_glm(status, b);
   else if (dialect.name == "deepseek") kind = classify_deepseek(status, b);
-  else kind = by_status(status);
+  else kind = classify_openai(status, b);
 
   core::Error e;
   e.kind = kind;

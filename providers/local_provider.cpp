@@ -204,6 +204,7 @@ class LocalProvider final : public Provider {
 
   size_t queue_depth() const override { return engine_->queue_depth(); }
   double decode_tokens_per_second() const override { return engine_->decode_tokens_per_second(); }
+  int64_t context_window() const override { return engine_->context_size(); }
 
  private:
   LocalProviderConfig cfg_;
@@ -218,18 +219,21 @@ class UnavailableLocalProvider final : public Provider {
   std::vector<std::string> regions() const override { return {cfg_.region}; }
   const std::string& default_region() const override { return cfg_.region; }
   bool available() const override { return false; }
-  std::string unavailable_reason() const override { return reason_; }
+  // What routing tells clients: the reason names the model file, so only the operator's log has it.
+  std::string unavailable_reason() const override { return client_reason(); }
+  int64_t context_window() const override { return cfg_.max_context; }
   core::Task<AttemptResult> chat(const AttemptContext&, ChatSink*) override {
     AttemptResult r;
-    // The reason names the model file: the operator's log has it, the client does not.
-    r.error = core::make_error(ErrorKind::unavailable,
-                               "the local model '" + cfg_.name + "' is unavailable (the gateway's start-up log says why)",
-                               ErrorSource::local);
+    r.error = core::make_error(ErrorKind::unavailable, client_reason(), ErrorSource::local);
     r.error->log_detail = reason_;
     co_return r;
   }
 
  private:
+  std::string client_reason() const {
+    return "the local model '" + cfg_.name + "' is unavailable (the gateway's start-up log says why)";
+  }
+
   LocalProviderConfig cfg_;
   std::string reason_;
 };

@@ -82,6 +82,9 @@ class Provider {
   // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
   virtual size_t queue_depth() const { return 0; }
   virtual double decode_tokens_per_second() const { return 0; }
+  // Tokens per sequence (prompt + completion) it really serves, when it knows (the local engine);
+  // 0 = unknown, the routing catalog's figure stands.
+  virtual int64_t context_window() const { return 0; }
 };
 
 }  // namespace providers

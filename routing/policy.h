@@ -32,6 +32,9 @@ struct ProviderInstance {
   // The regions the operator configured (`region:` and `base_urls:` keys): what a policy candidate
   // written without a region ("qwen/qwen-flash") means. Empty = every region in `regions`.
   std::vector<std::string> configured_regions;
+  // Tokens per sequence the instance really serves, when it knows (the local engine: the smaller of
+  // local.max_context and the model's trained context); 0 = unknown, the catalog's figure stands.
+  int64_t context_window = 0;
 };
 
 // Compliance presets (reference/compliance.md §5). sanctioned-origin-block is always on.

@@ -247,6 +247,7 @@ class Compiler {
   void add_deployment(DeploymentFacts f);
   void apply_catalog(const YAML::Node& n);
   void apply_facts(const YAML::Node& n, DeploymentFacts& f);
+  void cap_to_instance_limits();
   bool parse_price(const YAML::Node& n, Pricing& p);
   bool parse_tier(const YAML::Node& n, PriceTier& t, bool need_bound);
   bool parse_schedule(const YAML::Node& n, PriceSchedule& s);
@@ -305,8 +306,9 @@ DeploymentFacts self_hosted_facts(const ProviderInstance& inst, const std::strin
     f.risk.storage_countries = {"self"};
     f.risk.trains_on_customer_data = "no";
     f.risk.doj_dsp_covered_person = "no";
-    f.context_window = 32768;
-    f.max_output = 8192;
+    // Its real window when the engine is loaded; a guess only for a local deployment that is not.
+    f.context_window = inst.context_window > 0 ? inst.context_window : 32768;
+    f.max_output = std::min<int64_t>(8192, f.context_window);
     f.prior_ttft_ms = 300;
     f.prior_tokens_per_second = 20;
   } else {
@@ -784,6 +786,17 @@ void Compiler::apply_catalog(const YAML::Node& n) {
     for (uint32_t i = 0; i < out_->deployments.size(); ++i)
       out_->deployment_index.emplace(out_->deployments[i].deployment.id, i);
   }
+}
+
+// A window the instance itself reports is a fact, not a claim: a catalog entry may state a smaller one
+// but never a larger one, or the router would plan requests the engine must refuse.
+void Compiler::cap_to_instance_limits() {
+  for (auto& f : out_->deployments)
+    for (const auto& inst : providers_) {
+      if (inst.name != f.deployment.provider || inst.context_window <= 0) continue;
+      if (f.context_window <= 0 || f.context_window > inst.context_window) f.context_window = inst.context_window;
+      if (f.max_output <= 0 || f.max_output > f.context_window) f.max_output = f.context_window;
+    }
 }
 
 void Compiler::parse_vocabulary(const YAML::Node& n) {
@@ -1291,6 +1304,7 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
           if (auto v = one_of(root["operator_region"], "operator_region", {"US", "EU", "UK", "other"})) out_->operator_region = *v;
         build_deployments();
         if (root["catalog"]) apply_catalog(root["catalog"]);
+        cap_to_instance_limits();
         for (const auto& d : out_->deployments) catalog_models_.insert(d.deployment.model);
         if (root["vocabulary"]) parse_vocabulary(root["vocabulary"]);
         if (root["tenants"]) parse_tenants(root["tenants"]);

@@ -611,14 +611,14 @@ core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
       }
       probing = true;
       PlannedAttempt a{p.deployments[e.deployment].deployment, e.est_cost_usd, e.score,
-                       max_usage_tokens(p.deployments[e.deployment])};
+                       max_usage_tokens(p.deployments[e.deployment]), p.deployments[e.deployment].context_window};
       plan.attempts.insert(plan.attempts.begin(), std::move(a));
       if (plan.attempts.size() > limit) plan.attempts.pop_back();
       continue;
     }
     if (plan.attempts.size() >= limit) continue;
     plan.attempts.push_back({p.deployments[e.deployment].deployment, e.est_cost_usd, e.score,
-                             max_usage_tokens(p.deployments[e.deployment])});
+                             max_usage_tokens(p.deployments[e.deployment]), p.deployments[e.deployment].context_window});
   }
   for (const auto& e : d.evals)
     if (e.excluded) plan.exclusions.push_back({p.deployments[e.deployment].deployment.id, e.reason});

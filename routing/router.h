@@ -68,6 +68,9 @@ struct PlannedAttempt {
   // Most tokens one answer can use at this deployment (context window + max output; 0 = unknown):
   // a usage report beyond it is not believed.
   int64_t max_usage_tokens = 0;
+  // Tokens per sequence the router believes this deployment has (0 = unknown): after another
+  // deployment refused the request as too long, only a larger window is worth trying.
+  int64_t context_window = 0;
 };
 
 struct Plan {

@@ -5,6 +5,8 @@
 
 #include "test_dir.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -126,6 +128,32 @@ TEST(Gguf, OpensFileWithMmap) {
   auto missing = File::open(path);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("cannot open"), std::string::npos);
+}
+
+// The loaded bytes are the process's own: truncating or rewriting the file in place afterwards
+// changes nothing the model reads (a file-backed mapping would fault with SIGBUS on truncation).
+TEST(Gguf, OpenedFileSurvivesTruncationAndRewrite) {
+  const std::string path = test_dir() + "/gguf_test_truncate.gguf";
+  Writer w;
+  w.set_string("general.architecture", "x");
+  w.add_tensor("t", TensorType::f32, {4096}, std::vector<uint8_t>(16384, 7));
+  ASSERT_TRUE(w.write_file(path).ok());
+  auto r = File::open(path);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  const TensorInfo* t = (*r)->find_tensor("t");
+  ASSERT_NE(t, nullptr);
+  long sum = 0;
+  for (size_t i = 0; i < t->n_bytes; ++i) sum += t->data[i];
+  EXPECT_EQ(sum, 7L * 16384);
+  FILE* fp = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(fp, nullptr);
+  const std::vector<uint8_t> other(1 << 16, 9);
+  ASSERT_EQ(std::fwrite(other.data(), 1, other.size(), fp), other.size());
+  std::fclose(fp);
+  EXPECT_EQ(t->data[100], 7);
+  EXPECT_EQ((*r)->get_string("general.architecture").value(), "x");
+  std::remove(path.c_str());
 }
 
 TEST(Gguf, EveryTruncationIsAnError) {

@@ -34,6 +34,10 @@ TEST(ErrorMap, EachVendorsOutOfBalanceAndOtherCodes) {
       // The client's fault: never fail over.
       {"deepseek", 400, R"({"error":{"message":"Invalid request","type":"invalid_request_error"}})", ErrorKind::bad_request, false},
       {"glm", 400, R"({"error":{"code":"1261","message":"Prompt too long"}})", ErrorKind::context_too_long, false},
+      // Longer than the window: not retryable as such (the gateway only tries a larger window).
+      {"openai_compatible", 400, R"({"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}})", ErrorKind::context_too_long, false},
+      {"openai_compatible", 400, R"({"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","code":400})", ErrorKind::context_too_long, false},
+      {"openai_compatible", 400, R"({"error":{"message":"Invalid type","type":"invalid_request_error","code":"invalid_type"}})", ErrorKind::bad_request, false},
       {"glm", 400, R"({"error":{"code":"1301","message":"unsafe content"}})", ErrorKind::content_filter, false},
       {"qwen", 400, R"({"error":{"code":"data_inspection_failed","message":"Input data may contain inappropriate content."}})", ErrorKind::content_filter, false},
       // Key problems: a deployment fault, fail over to another account.

@@ -31,6 +31,8 @@
 //                       stream: role chunk + one content chunk, then silence (not even keep-alives)
 //   usage-then-cut      stream: role + content chunks, a usage-only chunk (choices: []), then the
 //                       socket is destroyed before the finish chunk; non-stream: like close-mid-stream
+//   context-too-long    400, the dialect's "prompt longer than the model's context" error (what a
+//                       deployment whose real window is smaller than the catalog says answers)
 //
 // Worst realistic cases reproduced on purpose (documented per dialect below):
 //   DeepSeek: usage has prompt_cache_hit_tokens / prompt_cache_miss_tokens and NO prompt_tokens_details;
@@ -219,6 +221,16 @@ ERRORS.minimax = {
   'bad-key': [401, { error: { message: 'invalid api key', type: 'authentication_error', param: null, code: 'invalid_api_key' } }],
 };
 
+// The dialect's context-window refusal, as each vendor words it.
+const CONTEXT_ERRORS = {
+  deepseek: [400, { error: { message: "This model's maximum context length is 131072 tokens. However, you requested 140000 tokens (140000 in the messages, 0 in the completion). Please reduce the length of the messages or completion.", type: 'invalid_request_error', param: null, code: 'invalid_request_error' } }],
+  qwen: [400, { error: { message: '<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 129024]', type: 'invalid_request_error', param: null, code: 'invalid_parameter_error' }, request_id: 'REQID' }],
+  kimi: [400, { error: { message: 'Invalid request: Your request exceeded model token limit: 262144', type: 'invalid_request_error' } }],
+  glm: [400, { error: { code: '1261', message: 'Prompt exceeds max length' } }],
+  openai: [400, { error: { message: "This model's maximum context length is 128000 tokens. However, your messages resulted in 140000 tokens. Please reduce the length of the messages.", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } }],
+};
+for (const [dialect, e] of Object.entries(CONTEXT_ERRORS)) ERRORS[dialect]['context-too-long'] = e;
+
 export function errorFor(dialect, kind) {
   const [status, body] = ERRORS[dialect][kind];
   const b = structuredClone(body);
@@ -400,6 +412,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       case 'no-balance':
       case 'server-error':
       case 'bad-request':
+      case 'context-too-long':
         return sendError(res, scenario);
       case 'bad-key':
       case 'wrong-region':
