@@ -77,8 +77,8 @@ std::string holiday_coverage_warning(const routing::CompiledPolicy& policy, int6
 // `check` is about the file, not about which keys this shell happens to have.
 int cmd_check_policy(const std::string& path) {
   std::vector<routing::ProviderInstance> providers;
-  for (const char* t : {"deepseek", "qwen", "kimi", "glm", "minimax"}) providers.push_back({t, t, {}, true, "", {}});
-  providers.push_back({"local", "local", {"self"}, true, "", {"local"}});
+  for (const char* t : {"deepseek", "qwen", "kimi", "glm", "minimax"}) providers.push_back({.name = t, .type = t});
+  providers.push_back({.name = "local", .type = "local", .regions = {"self"}, .models = {"local"}});
   auto p = routing::compile_policy_file(path, *routing::builtin_catalog(), providers);
   if (!p) {
     std::fprintf(stderr, "%s\n", p.error().message.c_str());

@@ -364,7 +364,7 @@ void Compiler::build_deployments() {
     add_deployment(std::move(f));
   }
   if (!instance_names.count("local")) {
-    ProviderInstance ghost{"local", "local", {}, true, "", {}};
+    ProviderInstance ghost{.name = "local", .type = "local"};
     DeploymentFacts f = self_hosted_facts(ghost, "local", "local");
     f.configured = false;
     add_deployment(std::move(f));
@@ -737,7 +737,7 @@ void Compiler::apply_catalog(const YAML::Node& n) {
       }
       std::string region = d.region;
       if (region.empty()) region = inst && !inst->regions.empty() ? inst->regions.front() : (type == "local" ? "local" : "default");
-      ProviderInstance proto = inst ? *inst : ProviderInstance{d.provider, type, {}, true, "", {}};
+      ProviderInstance proto = inst ? *inst : ProviderInstance{.name = d.provider, .type = type};
       DeploymentFacts f;
       // A new model on a built-in provider inherits that provider's region facts.
       const DeploymentFacts* tmpl = nullptr;

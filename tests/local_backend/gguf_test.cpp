@@ -115,7 +115,7 @@ TEST(Gguf, RoundTripsEveryValueType) {
   EXPECT_EQ(v->data[0], 7);
 }
 
-TEST(Gguf, OpensFileWithMmap) {
+TEST(Gguf, OpensFileIntoMemory) {
   const std::string path = test_dir() + "/gguf_test_open.gguf";
   Writer w;
   w.set_string("general.architecture", "x");

@@ -106,15 +106,6 @@ routes:
     candidates: ["*/*"]
 )";
 
-bool all_in_eea(const Plan& p, const CompiledPolicy& c) {
-  for (const auto& a : p.attempts) {
-    const auto* d = c.find(a.deployment.id);
-    for (const auto& w : d->risk.inference_countries)
-      if (w != "self" && w != "DE" && w != "FR" && w != "IE" && w != "NL") return false;
-  }
-  return true;
-}
-
 TEST(RequestInputs, TagSpellingsAllMeanTheTag) {
   core::ManualClock clock;
   auto policy = must_compile(kGdprPolicy);
