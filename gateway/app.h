@@ -34,7 +34,7 @@ struct App {
   AccessLog access_log;
   std::atomic<bool> draining{false};
   std::shared_ptr<providers::TlsContext> upstream_tls;
-  // Issue-5 state: spend ledger, budgets and rate limits (in process or Redis), response cache.
+  // Spend ledger, budgets and rate limits (in process or Redis), response cache.
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<LimitStore> limits;
   std::unique_ptr<ResponseCache> cache;

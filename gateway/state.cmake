@@ -1,4 +1,4 @@
-# Gateway state (issue 5): tenants and keys, spend ledger (SQLite), budgets and rate limits
+# Gateway state: tenants and keys, spend ledger (SQLite), budgets and rate limits
 # (in process or Redis), response cache. Included from gateway/CMakeLists.txt.
 find_package(SQLite3 REQUIRED)
 find_package(PkgConfig REQUIRED)

@@ -4,8 +4,7 @@
 // which answer any model id), so the catalog's own facts and prices are what is tested.
 //
 // Trusted request headers: x-gateway-tenant, x-gateway-client-region, x-gateway-data-classification.
-// Costs are checked against the reference prices (/work/shared/reference/providers.md, DeepSeek
-// "Prices: peak and off-peak"): deepseek-flash peak per 1M tokens: cache hit 0.006, miss 0.30,
+// Costs are checked against the vendors' list prices (DeepSeek's peak and off-peak prices): deepseek-flash peak per 1M tokens: cache hit 0.006, miss 0.30,
 // output 1.20; off-peak half; peak = Mon-Fri 01:00-04:00 and 06:00-10:00 UTC.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

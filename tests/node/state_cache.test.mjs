@@ -1,4 +1,4 @@
-// Response cache (issue 5): `cache: {enabled: true}` (in memory), two tenants with keys.
+// Response cache: `cache: {enabled: true}` (in memory), two tenants with keys.
 //
 // The upstream is a programmable fake (lib/routing_upstream.mjs) behind a priced policy catalog
 // deployment `pa/m` (input 10, output 20 USD per 1M tokens; usage 1000 + 200 -> $0.014). Every upstream

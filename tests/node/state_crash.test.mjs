@@ -1,4 +1,4 @@
-// Crash test (issue 5 acceptance): under load, `kill -9` the gateway, restart it on the same ledger;
+// Crash test: under load, `kill -9` the gateway, restart it on the same ledger;
 // the ledger's totals equal the sum of the costs in the responses the clients received in full
 // (nothing lost, nothing counted twice), and the database opens clean.
 //

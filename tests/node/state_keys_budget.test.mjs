@@ -1,4 +1,4 @@
-// Tenants, gateway keys, allowed models, budgets and rate limits, end to end (issue 5).
+// Tenants, gateway keys, allowed models, budgets and rate limits, end to end.
 //
 // Keys are minted by the real CLI (`gateway keys new --tenant T --id K`): the key is the last word of
 // its first output line, the config entry `- {id: K, sha256: "..."}` a later line; only the hash goes

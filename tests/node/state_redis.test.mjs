@@ -1,5 +1,5 @@
-// Budgets and rate limits shared by two gateway replicas through a real redis-server (issue 5
-// acceptance): `state: {mode: redis, redis: {host, port}, fail_mode}`.
+// Budgets and rate limits shared by two gateway replicas through a real redis-server:
+// `state: {mode: redis, redis: {host, port}, fail_mode}`.
 //
 // Replica A runs fail_mode open, replica B fail_mode closed; both share one Redis (lib/redis.mjs:
 // Debian redis-server on a free loopback port, no persistence) and the same tenants:

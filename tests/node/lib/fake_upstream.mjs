@@ -1,5 +1,5 @@
-// In-process fake upstreams speaking each provider's real wire format, as described in
-// /work/shared/reference/providers.md. One fake serves many scenarios: the behaviour is chosen by
+// In-process fake upstreams speaking each provider's real wire format, as each vendor's API
+// documentation describes it. One fake serves many scenarios: the behaviour is chosen by
 // the upstream `model` the gateway sends (the model id of the deployment), so a test config maps
 // aliases to deployments such as `deepseek/keepalive` or `glm/no-balance`.
 //
