@@ -41,6 +41,22 @@ gateway::LedgerEntry entry(const std::string& rid) {
   return e;
 }
 
+// Appends one entry and waits until it is durable; returns that latency in microseconds.
+double append_durable_us(gateway::Ledger& l, gateway::LedgerEntry e) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  auto start = Clock::now();
+  l.append(std::move(e), [&] {
+    std::lock_guard lk(m);
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lk(m);
+  cv.wait(lk, [&] { return done; });
+  return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+}
+
 void report(const char* name, std::vector<double>& us, double wall_s) {
   std::sort(us.begin(), us.end());
   auto q = [&](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
@@ -64,20 +80,7 @@ void closed_loop(const std::string& path, int total, int concurrency) {
   std::vector<std::thread> th;
   for (int c = 0; c < concurrency; ++c)
     th.emplace_back([&, c] {
-      std::mutex m;
-      std::condition_variable cv;
-      for (int i = c; i < total; i += concurrency) {
-        bool done = false;
-        auto start = Clock::now();
-        (*l)->append(entry("c" + std::to_string(i)), [&] {
-          std::lock_guard lk(m);
-          done = true;
-          cv.notify_one();
-        });
-        std::unique_lock lk(m);
-        cv.wait(lk, [&] { return done; });
-        lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
-      }
+      for (int i = c; i < total; i += concurrency) lat[c].push_back(append_durable_us(**l, entry("c" + std::to_string(i))));
     });
   for (auto& t : th) t.join();
   double wall = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -137,21 +140,8 @@ void volume(const std::string& path, int total) {
   std::vector<std::thread> th;
   for (int c = 0; c < kConcurrency; ++c)
     th.emplace_back([&, c] {
-      std::mutex m;
-      std::condition_variable cv;
       lat[c].reserve(total / kConcurrency + 1);
-      for (int i = c; i < total; i += kConcurrency) {
-        bool done = false;
-        auto start = Clock::now();
-        l->append(entry("v" + std::to_string(i)), [&] {
-          std::lock_guard lk(m);
-          done = true;
-          cv.notify_one();
-        });
-        std::unique_lock lk(m);
-        cv.wait(lk, [&] { return done; });
-        lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
-      }
+      for (int i = c; i < total; i += kConcurrency) lat[c].push_back(append_durable_us(*l, entry("v" + std::to_string(i))));
     });
   for (auto& t : th) t.join();
   double wall = std::chrono::duration<double>(Clock::now() - t0).count();
