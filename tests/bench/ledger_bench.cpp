@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/ledger.h"
+#include "gateway/state/ledger.h"
 
 using Clock = std::chrono::steady_clock;
 

@@ -17,8 +17,8 @@
 #include <simdjson.h>
 
 #include "core/json_scan.h"
-#include "gateway/config.h"
-#include "gateway/openai_api.h"
+#include "gateway/app/config.h"
+#include "gateway/api/openai_chat.h"
 #include "providers/dialect.h"
 #include "providers/error_map.h"
 #include "providers/openai_normalize.h"

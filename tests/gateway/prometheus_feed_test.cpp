@@ -1,4 +1,4 @@
-#include "gateway/prometheus_feed.h"
+#include "gateway/observe/prometheus_feed.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 // USD per 1M tokens, whose base URL is a programmable fake (lib/routing_upstream.mjs) that returns
 // usage {prompt 1000, completion 200}: every request costs 1000*10e-6 + 200*20e-6 = $0.014 exactly.
 //
-// Budget arithmetic (gateway/limits.h): a hard budget refuses when spent + reserved + this request's
+// Budget arithmetic (gateway/state/limits.h): a hard budget refuses when spent + reserved + this request's
 // worst case > limit; the worst case is the estimated prompt (a few tokens) plus max_tokens (200) of
 // output at list price, about $0.004. With a daily budget of $0.03: request 1 (0 + 0.004) and request 2
 // (0.014 + 0.004) are admitted, request 3 (0.028 + 0.004 > 0.03) is refused.
@@ -210,7 +210,7 @@ describe('budgets and limits', () => {
   });
 
   test('rpm limit 3: the 4th request within 60 s gets 429 rate_limit_rpm, Retry-After = when the first leaves the sliding window', async () => {
-    // A fresh tenant. Sliding window (gateway/limits.h): no UTC minute boundary to avoid; the first
+    // A fresh tenant. Sliding window (gateway/state/limits.h): no UTC minute boundary to avoid; the first
     // request's second leaves the window 61 s after it began.
     const statuses = [];
     let refusal;

@@ -78,7 +78,7 @@ async function burst(t, n) {
 
 describe('shared limits (Redis up)', () => {
   test(`rpm ${RPM} shared by both replicas: 60 concurrent requests (30 each) admit exactly ${RPM}`, async () => {
-    // Sliding windows (gateway/limits.h): exactly the limit wherever the burst falls, even across a
+    // Sliding windows (gateway/state/limits.h): exactly the limit wherever the burst falls, even across a
     // UTC minute boundary.
     const res = await burst('rpmco', 60);
     const ok = res.filter((r) => r.status === 200);

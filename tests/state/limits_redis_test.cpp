@@ -1,4 +1,4 @@
-#include "gateway/limits_redis.h"
+#include "gateway/state/limits_redis.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

@@ -1,4 +1,4 @@
-#include "gateway/limits.h"
+#include "gateway/state/limits.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "gateway/ledger.h"
+#include "gateway/state/ledger.h"
 
 namespace gateway {
 namespace {

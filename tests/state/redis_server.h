@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "gateway/redis_client.h"
+#include "gateway/state/redis_client.h"
 
 namespace gateway::testing {
 

@@ -1,4 +1,4 @@
-#include "gateway/response_cache.h"
+#include "gateway/state/response_cache.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "gateway/tenants.h"
+#include "gateway/state/tenants.h"
 #include "routing/policy.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "gateway/openai_api.h"
+#include "gateway/api/openai_chat.h"
 
 #include <simdjson.h>
 

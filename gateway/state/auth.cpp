@@ -1,4 +1,4 @@
-#include "gateway/auth.h"
+#include "gateway/state/auth.h"
 
 #include <arpa/inet.h>
 

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "core/result.h"
-#include "gateway/app.h"
+#include "gateway/app/app.h"
 #include "routing/live_stats.h"
 
 namespace gateway {

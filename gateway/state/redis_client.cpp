@@ -1,4 +1,4 @@
-#include "gateway/redis_client.h"
+#include "gateway/state/redis_client.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>

@@ -8,7 +8,7 @@
 #include <type_traits>
 
 #include "core/task.h"
-#include "gateway/app.h"
+#include "gateway/app/app.h"
 
 namespace gateway {
 

@@ -35,7 +35,7 @@
 #include "core/clock.h"
 #include "core/money.h"
 #include "core/result.h"
-#include "gateway/tenants.h"
+#include "gateway/state/tenants.h"
 
 namespace gateway {
 

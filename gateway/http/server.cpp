@@ -1,4 +1,4 @@
-#include "gateway/server.h"
+#include "gateway/http/server.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -24,14 +24,14 @@
 #include <random>
 #include <thread>
 
-#include "gateway/chat_handler.h"
+#include "gateway/pipeline/chat_handler.h"
 #include "core/http_wire.h"
-#include "gateway/auth.h"
-#include "gateway/limits_redis.h"
-#include "gateway/offload.h"
-#include "gateway/openai_api.h"
-#include "gateway/prometheus_feed.h"
-#include "gateway/request_parser.h"
+#include "gateway/state/auth.h"
+#include "gateway/state/limits_redis.h"
+#include "gateway/pipeline/offload.h"
+#include "gateway/api/openai_chat.h"
+#include "gateway/observe/prometheus_feed.h"
+#include "gateway/http/request_parser.h"
 #include "routing/catalog_report.h"
 #include <prometheus/metric_family.h>
 #include <map>

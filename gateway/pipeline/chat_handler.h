@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/access_log.h"
-#include "gateway/app.h"
-#include "gateway/auth.h"
-#include "gateway/client_io.h"
+#include "gateway/observe/access_log.h"
+#include "gateway/app/app.h"
+#include "gateway/state/auth.h"
+#include "gateway/http/client_io.h"
 
 namespace gateway {
 

@@ -1,4 +1,4 @@
-#include "gateway/access_log.h"
+#include "gateway/observe/access_log.h"
 
 #include <chrono>
 #include <ctime>

@@ -39,8 +39,8 @@
 #include <string>
 #include <thread>
 
-#include "gateway/limits.h"
-#include "gateway/redis_client.h"
+#include "gateway/state/limits.h"
+#include "gateway/state/redis_client.h"
 
 namespace gateway {
 

@@ -6,12 +6,12 @@
 #include <memory>
 #include <string>
 
-#include "gateway/access_log.h"
-#include "gateway/config.h"
-#include "gateway/ledger.h"
-#include "gateway/limits.h"
-#include "gateway/metrics.h"
-#include "gateway/response_cache.h"
+#include "gateway/observe/access_log.h"
+#include "gateway/app/config.h"
+#include "gateway/state/ledger.h"
+#include "gateway/state/limits.h"
+#include "gateway/observe/metrics.h"
+#include "gateway/state/response_cache.h"
 #include "providers/provider.h"
 #include "routing/policy.h"
 #include "routing/policy_router.h"

@@ -13,18 +13,18 @@
 #include <fstream>
 #include <sstream>
 
-#include "gateway/app.h"
-#include "gateway/auth.h"
+#include "gateway/app/app.h"
+#include "gateway/state/auth.h"
 #include "providers/error_map.h"
-#include "gateway/chat_handler.h"
-#include "gateway/openai_api.h"
+#include "gateway/pipeline/chat_handler.h"
+#include "gateway/api/openai_chat.h"
 #include "routing/catalog.h"
 #include "routing/catalog_report.h"
 #include "routing/policy.h"
-#include "gateway/config.h"
-#include "gateway/ledger.h"
-#include "gateway/tenants.h"
-#include "gateway/server.h"
+#include "gateway/app/config.h"
+#include "gateway/state/ledger.h"
+#include "gateway/state/tenants.h"
+#include "gateway/http/server.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "core/result.h"
-#include "gateway/app.h"
+#include "gateway/app/app.h"
 
 namespace gateway {
 

@@ -1,10 +1,10 @@
-#include "gateway/response_cache.h"
+#include "gateway/state/response_cache.h"
 
 #include <openssl/evp.h>
 
 #include <cstring>
 
-#include "gateway/redis_client.h"
+#include "gateway/state/redis_client.h"
 
 namespace gateway {
 namespace {

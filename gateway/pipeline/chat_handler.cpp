@@ -1,11 +1,11 @@
-#include "gateway/chat_handler.h"
+#include "gateway/pipeline/chat_handler.h"
 
 #include <chrono>
 
 #include "core/json_writer.h"
 #include "core/money.h"
-#include "gateway/offload.h"
-#include "gateway/openai_api.h"
+#include "gateway/pipeline/offload.h"
+#include "gateway/api/openai_chat.h"
 #include "providers/openai_normalize.h"
 
 #include <boost/asio/as_tuple.hpp>

@@ -10,7 +10,7 @@
 #include "core/result.h"
 #include "providers/openai_compatible.h"
 #include "providers/upstream_client.h"
-#include "gateway/tenants.h"
+#include "gateway/state/tenants.h"
 
 namespace gateway {
 

@@ -1,10 +1,10 @@
-#include "gateway/limits.h"
+#include "gateway/state/limits.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
-#include "gateway/ledger.h"
+#include "gateway/state/ledger.h"
 
 namespace gateway {
 

@@ -1,8 +1,8 @@
-#include "gateway/config.h"
+#include "gateway/app/config.h"
 
 #include <yaml-cpp/yaml.h>
 
-#include "gateway/yaml_checks.h"
+#include "gateway/state/yaml_checks.h"
 
 #include <cstdlib>
 #include <fstream>

@@ -1,11 +1,11 @@
-#include "gateway/tenants.h"
+#include "gateway/state/tenants.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <yaml-cpp/yaml.h>
 
-#include "gateway/yaml_checks.h"
+#include "gateway/state/yaml_checks.h"
 #include "routing/policy.h"
 #include "routing/vocabulary.h"
 

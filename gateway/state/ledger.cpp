@@ -1,4 +1,4 @@
-#include "gateway/ledger.h"
+#include "gateway/state/ledger.h"
 
 #include <sqlite3.h>
 #include <unistd.h>

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "core/result.h"
-#include "gateway/tenants.h"
+#include "gateway/state/tenants.h"
 
 namespace gateway {
 

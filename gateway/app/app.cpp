@@ -1,4 +1,4 @@
-#include "gateway/app.h"
+#include "gateway/app/app.h"
 
 #include <algorithm>
 #include <boost/asio/thread_pool.hpp>
@@ -7,8 +7,8 @@
 
 #include "providers/dialect.h"
 #include "providers/local_provider.h"
-#include "gateway/limits_redis.h"
-#include "gateway/redis_client.h"
+#include "gateway/state/limits_redis.h"
+#include "gateway/state/redis_client.h"
 #include "routing/static_router.h"
 
 namespace gateway {

@@ -1,4 +1,4 @@
-#include "gateway/request_parser.h"
+#include "gateway/http/request_parser.h"
 
 namespace gateway {
 

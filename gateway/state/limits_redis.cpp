@@ -1,8 +1,8 @@
-#include "gateway/limits_redis.h"
+#include "gateway/state/limits_redis.h"
 
 #include <openssl/rand.h>
 
-#include "gateway/ledger.h"
+#include "gateway/state/ledger.h"
 
 #include <cstdio>
 #include <stdexcept>
