@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGATEWAY_BUILD_TESTS=OFF -DGATEWAY_BUILD_BENCH=OFF
+# A first build skips tests and benchmarks (faster); an existing build folder keeps its configuration
+# (tests/run_all.sh's included).
+[ -f build/CMakeCache.txt ] ||
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGATEWAY_BUILD_TESTS=OFF -DGATEWAY_BUILD_BENCH=OFF
 cmake --build build -j"${JOBS:-2}" --target gateway gguf-make-test-model
 # The embedded default needs a model file; make the small demo one if none is there.
 mkdir -p var

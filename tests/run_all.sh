@@ -7,7 +7,7 @@ ROOT=$(pwd)
 JOBS=${JOBS:-2}
 
 bash deploy/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGATEWAY_BUILD_TESTS=ON -DGATEWAY_BUILD_BENCH=ON
 cmake --build build -j"$JOBS"
 
 # Node dependencies are pinned by package-lock.json files and come from the npm registry.
@@ -31,4 +31,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 for f in tests/fuzz/run_*_fuzz.sh; do
   [ -x "$f" ] && "$f" "$FUZZ_SECONDS"
 done
+# A newcomer's session: every shell block of README.md, verbatim, against the embedded default
+# (needs 127.0.0.1:8080 free; the build above is reused, nothing is rebuilt).
+NEWCOMER_FROM_RUN_ALL=1 bash tests/newcomer.sh
 echo "run_all: every test passed"
