@@ -197,7 +197,7 @@ core::Status Model::bind() {
       }
       if (!type_traits(t->type).supported) {
         return model_error("tensor '" + name + "' has type " + type_name(t->type) +
-                           ", which this engine does not support (F32, F16, BF16, Q8_0, Q4_K, Q6_K)");
+                           ", which this engine does not support (F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K)");
       }
       bound[name] = t;
     }

@@ -60,7 +60,7 @@ struct RefModel {
         const float d16 = fp16_to_fp32(fp32_to_fp16(d));
         for (size_t i = b; i < b + 32; ++i) x[i] = std::roundf(static_cast<float>(x[i]) * id) * d16;
       }
-    } else if (t == TensorType::q4_k || t == TensorType::q6_k) {
+    } else if (t == TensorType::q4_k || t == TensorType::q5_k || t == TensorType::q6_k) {
       for (size_t b = 0; b < x.size(); b += 256) {
         float max = 0, amax = 0;
         for (size_t i = b; i < b + 256; ++i)
@@ -287,17 +287,20 @@ TEST_P(Forward, MatchesReference) {
 }
 
 // F32/F16/BF16: activations stay F32, so only float rounding separates engine and reference:
-// max abs diff <= 1e-4 (logits are O(4)). Q8_0/Q4_K/Q6_K: the engine rounds activations to 8
+// max abs diff <= 1e-4 (logits are O(4)). Q8_0 and the K-quants: the engine rounds activations to 8
 // bits (Q8_0/Q8_K) like llama.cpp; against a reference that rounds the same way the bound is 1e-3
-// (measured ~1e-6; a rare rounding tie may differ), against full-precision activations 0.3.
+// (measured ~1e-6; a rare rounding tie may differ), against full-precision activations 0.3. The
+// Q4_K_M mixes read 8-bit-rounded activations in more places (up to 0.61 measured: the rounding
+// noise can change which experts the router picks), so their loose bound is 1.0.
 INSTANTIATE_TEST_SUITE_P(
     Archs, Forward,
     ::testing::Values(Case{"qwen3moe", "f32", 1e-4, 1e-4}, Case{"qwen2moe", "f32", 1e-4, 1e-4},
                       Case{"llama", "f32", 1e-4, 1e-4}, Case{"qwen3moe", "f16", 1e-4, 1e-4},
                       Case{"qwen3moe", "bf16", 1e-4, 1e-4}, Case{"qwen3moe", "q8_0", 1e-3, 0.3},
                       Case{"qwen3moe", "q4_k", 1e-3, 0.3}, Case{"qwen3moe", "q6_k", 1e-3, 0.3},
-                      Case{"qwen2moe", "q4_k_m", 1e-3, 0.3}, Case{"llama", "q8_0", 1e-3, 0.3},
-                      Case{"llama", "q4_k", 1e-3, 0.3}),
+                      Case{"qwen2moe", "q4_k_m", 1e-3, 1.0}, Case{"llama", "q8_0", 1e-3, 0.3},
+                      Case{"llama", "q4_k", 1e-3, 0.3}, Case{"qwen3moe", "q5_k", 1e-3, 0.3},
+                      Case{"qwen3moe", "q5_k_m", 1e-3, 0.3}, Case{"llama", "q4_k_m", 1e-3, 1.0}),
     [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.type; });
 
 TEST(Forward, LongContextMatchesReference) {
