@@ -616,6 +616,28 @@ LB_AVX2 void axpy_avx2(int64_t n, float a, const float* x, float* y) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+LB_AVX2 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * h2f(x[i]);
+}
+
+LB_AVX2 void axpy_q8_0_avx2(int64_t n, float a, const BlockQ8_0* x, float* y) {
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    const __m256 va = _mm256_set1_ps(a * h2f(x[b].d));
+    float* yb = y + b * kQK8_0;
+    for (int j = 0; j < kQK8_0; j += 8) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[b].qs + j));
+      const __m256 xv = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+      _mm256_storeu_ps(yb + j, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(yb + j)));
+    }
+  }
+}
+
 std::atomic<bool> g_force_scalar{false};
 
 }  // namespace
@@ -623,6 +645,28 @@ std::atomic<bool> g_force_scalar{false};
 void axpy_f32(int64_t n, float a, const float* x, float* y) {
   if (cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed)) return axpy_avx2(n, a, x, y);
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void axpy_row(TensorType t, int64_t n, float a, const void* x, float* y) {
+  const bool simd = cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed);
+  switch (t) {
+    case TensorType::f16: {
+      const uint16_t* h = static_cast<const uint16_t*>(x);
+      if (simd) return axpy_f16_avx2(n, a, h, y);
+      for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(h[i]);
+      return;
+    }
+    case TensorType::q8_0: {
+      const BlockQ8_0* q = static_cast<const BlockQ8_0*>(x);
+      if (simd) return axpy_q8_0_avx2(n, a, q, y);
+      for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float ad = a * fp16_to_fp32(q[b].d);
+        for (int j = 0; j < kQK8_0; ++j) y[b * kQK8_0 + j] += ad * q[b].qs[j];
+      }
+      return;
+    }
+    default: return axpy_f32(n, a, static_cast<const float*>(x), y);
+  }
 }
 
 bool cpu_has_avx2() {

@@ -106,6 +106,9 @@ VecDotFn vec_dot_avx2(TensorType weight_type);
 bool cpu_has_avx2();
 // y += a * x over n floats (attention's weighted sum of values), AVX2 when available.
 void axpy_f32(int64_t n, float a, const float* x, float* y);
+// y += a * x for a row x of type F32, F16 or Q8_0 (n a multiple of the block size): the values of
+// a KV cache that stores them in that type.
+void axpy_row(TensorType t, int64_t n, float a, const void* x, float* y);
 // Forces the scalar kernels (tests/benchmarks); affects later vec_dot_fn calls.
 void force_scalar_kernels(bool on);
 

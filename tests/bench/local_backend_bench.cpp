@@ -78,7 +78,7 @@ void BM_Prefill(benchmark::State& state) {
   std::vector<float> logits;
   int64_t tokens = 0;
   for (auto _ : state) {
-    KvCache cache(m->hparams(), n);
+    KvCache cache(m->hparams(), n, KvType::f16);
     std::vector<BatchEntry> batch;
     for (int p = 0; p < n; ++p) batch.push_back({(p * 7919 + 13) % 150000, p, &cache, p == n - 1});
     logits.clear();
@@ -94,7 +94,7 @@ void decode(benchmark::State& state, bool with_logits) {
   Model* m = model_for(kTypes[state.range(0)]);
   ThreadPool pool(static_cast<int>(state.range(1)));
   const int ctx = 64;
-  KvCache cache(m->hparams(), 1 << 14);
+  KvCache cache(m->hparams(), 1 << 14, KvType::f16);
   std::vector<float> logits;
   std::vector<BatchEntry> prompt;
   for (int p = 0; p < ctx; ++p) prompt.push_back({(p * 31 + 7) % 150000, p, &cache, false});

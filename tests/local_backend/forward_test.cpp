@@ -262,7 +262,7 @@ TEST_P(Forward, MatchesReference) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     // Prefill the first 8 tokens in one batch (logits for all), then decode one at a time.
-    KvCache cache((*model)->hparams(), 64);
+    KvCache cache((*model)->hparams(), 64, KvType::f32);
     std::vector<BatchEntry> batch;
     for (int p = 0; p < 8; ++p) batch.push_back({toks[static_cast<size_t>(p)], p, &cache, true});
     std::vector<float> logits;
@@ -318,7 +318,7 @@ TEST(Forward, LongContextMatchesReference) {
   for (int i = 0; i < 300; ++i) toks.push_back((i * 37 + 11) % 340);
   const auto want = ref.run(toks);
   ThreadPool pool(2);
-  KvCache cache((*model)->hparams(), 512);
+  KvCache cache((*model)->hparams(), 512, KvType::f32);
   std::vector<float> logits;
   for (size_t start = 0; start < 296; start += 64) {
     std::vector<BatchEntry> batch;
@@ -348,7 +348,7 @@ TEST(Forward, BatchedSequencesMatchSingleSequences) {
   ThreadPool pool(2);
   const std::vector<int32_t> a = {5, 6, 7, 8, 9}, b = {100, 99, 98};
   auto alone = [&](const std::vector<int32_t>& toks) {
-    KvCache cache(hp, 16);
+    KvCache cache(hp, 16, KvType::f32);
     std::vector<float> logits;
     for (size_t p = 0; p < toks.size(); ++p) {
       BatchEntry e{toks[p], static_cast<int32_t>(p), &cache, p + 1 == toks.size()};
@@ -357,7 +357,7 @@ TEST(Forward, BatchedSequencesMatchSingleSequences) {
     return logits;
   };
   const auto la = alone(a), lb = alone(b);
-  KvCache ca(hp, 16), cb(hp, 16);
+  KvCache ca(hp, 16, KvType::f32), cb(hp, 16, KvType::f32);
   std::vector<float> logits;
   // a's first 3 tokens and b's first 2 in one prefill batch, then both remaining in mixed batches.
   std::vector<BatchEntry> batch = {{a[0], 0, &ca, false}, {b[0], 0, &cb, false}, {a[1], 1, &ca, false},
@@ -382,7 +382,7 @@ TEST(Forward, ContextBoundIsEnforced) {
   auto model = Model::load(path);
   ASSERT_TRUE(model.ok());
   ThreadPool pool(1);
-  KvCache cache((*model)->hparams(), 2);
+  KvCache cache((*model)->hparams(), 2, KvType::f32);
   std::vector<float> logits;
   BatchEntry e{1, 2, &cache, true};
   auto st = (*model)->forward(std::span<const BatchEntry>(&e, 1), pool, &logits);
