@@ -144,6 +144,8 @@ class EngineImpl final : public Engine {
   std::string model_name() const override { return model_->name(); }
   int context_size() const override { return n_ctx_; }
   int threads() const override { return pool_.size(); }
+  KvType kv_type() const override { return cfg_.kv_type; }
+  size_t kv_bytes_per_token() const override { return local_backend::kv_bytes_per_token(model_->hparams(), cfg_.kv_type); }
   core::Result<int> count_prompt_tokens(const std::vector<core::ChatMessage>& messages) const override {
     auto p = tok_->apply_chat_template(messages);
     if (!p.ok()) return p.error();
@@ -188,7 +190,7 @@ class EngineImpl final : public Engine {
       for (auto& s : running) {
         if (!s->cache) {
           const int cap = std::min(n_ctx_, s->n_prompt + s->req.max_tokens);
-          s->cache = std::make_unique<KvCache>(model_->hparams(), cap);
+          s->cache = std::make_unique<KvCache>(model_->hparams(), cap, cfg_.kv_type);
           s->sampler = std::make_unique<Sampler>(s->req.sampling, (static_cast<uint64_t>(rd()) << 32) ^ rd());
         }
         if (s->cancelled.load(std::memory_order_acquire)) finish(*s, "cancelled", std::nullopt);
@@ -351,6 +353,12 @@ core::Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg) {
   }
   auto model = Model::load(cfg.model_path);
   if (!model.ok()) return model.error();
+  if (!kv_type_fits(cfg.kv_type, (*model)->hparams())) {
+    return local_error(core::ErrorKind::bad_request,
+                       std::string("local backend: kv_type ") + kv_type_name(cfg.kv_type) + " needs the model's head_dim (" +
+                           std::to_string((*model)->hparams().head_dim) + ") to be a multiple of 32",
+                       "config");
+  }
   auto tok = Tokenizer::from_gguf((*model)->file());
   if (!tok.ok()) {
     core::Error e = tok.error();

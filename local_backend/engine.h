@@ -12,6 +12,7 @@
 #include "core/chat.h"
 #include "core/error.h"
 #include "core/result.h"
+#include "local_backend/kv_cache.h"
 
 namespace local_backend {
 
@@ -48,6 +49,7 @@ struct EngineConfig {
   int max_batch = 8;     // generations decoded together per step
   int max_context = 4096;  // tokens per sequence (prompt + completion), also capped by the model
   int prefill_chunk = 256; // prompt tokens per step, shared by sequences being prefilled
+  KvType kv_type = KvType::f16;  // element type of the KV cache (Q8_0 needs head_dim % 32 == 0)
 };
 
 class Generation {
@@ -74,6 +76,8 @@ class Engine {
   // Extras beyond the provider contract.
   virtual int context_size() const = 0;
   virtual int threads() const = 0;
+  virtual KvType kv_type() const = 0;
+  virtual size_t kv_bytes_per_token() const = 0;  // K and V over all layers
   // Number of prompt tokens the request would use (chat template applied), or an error.
   virtual core::Result<int> count_prompt_tokens(const std::vector<core::ChatMessage>& messages) const = 0;
 };

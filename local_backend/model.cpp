@@ -121,26 +121,6 @@ void apply_rope(float* v, int n_heads, int hd, const float* cs, const float* sn,
 
 }  // namespace
 
-// ------------------------------------------------------------------ KV cache
-
-KvCache::KvCache(const HParams& hp, int max_positions)
-    : max_positions_(max_positions),
-      kv_dim_(static_cast<size_t>(hp.n_head_kv) * static_cast<size_t>(hp.head_dim)),
-      k_(static_cast<size_t>(hp.n_layer)),
-      v_(static_cast<size_t>(hp.n_layer)) {}
-
-bool KvCache::reserve(int n) {
-  if (n > max_positions_) return false;
-  if (n <= capacity_) return true;
-  const int cap = std::min(max_positions_, std::max(n, std::max(64, capacity_ * 2)));
-  for (auto& k : k_) k.resize(static_cast<size_t>(cap) * kv_dim_);
-  for (auto& v : v_) v.resize(static_cast<size_t>(cap) * kv_dim_);
-  capacity_ = cap;
-  return true;
-}
-
-size_t KvCache::bytes() const { return 2 * k_.size() * static_cast<size_t>(capacity_) * kv_dim_ * sizeof(float); }
-
 // ------------------------------------------------------------------ loading
 
 core::Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
@@ -197,7 +177,7 @@ core::Status Model::bind() {
       }
       if (!type_traits(t->type).supported) {
         return model_error("tensor '" + name + "' has type " + type_name(t->type) +
-                           ", which this engine does not support (F32, F16, BF16, Q8_0, Q4_K, Q6_K)");
+                           ", which this engine does not support (F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K)");
       }
       bound[name] = t;
     }
@@ -270,6 +250,9 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
   const int64_t F = hp_.n_ff_exp, NE = hp_.n_expert, K = hp_.n_expert_used;
   for (const auto& b : batch) {
     if (b.token < 0 || b.token >= hp_.n_vocab) return model_error("token id " + std::to_string(b.token) + " out of range");
+    if (b.cache && !kv_type_fits(b.cache->type(), hp_)) {
+      return model_error(std::string("KV cache type ") + kv_type_name(b.cache->type()) + " needs head_dim to be a multiple of 32");
+    }
     if (!b.cache || b.pos < 0 || !b.cache->reserve(b.pos + 1)) {
       return core::make_error(core::ErrorKind::context_too_long, "position " + std::to_string(b.pos) +
                               " exceeds the sequence's context bound", core::ErrorSource::local);
@@ -302,6 +285,9 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
   int max_pos = 0;
   for (const auto& b : batch) max_pos = std::max(max_pos, b.pos);
   std::vector<std::vector<float>> scores(static_cast<size_t>(pool.size()), std::vector<float>(static_cast<size_t>(max_pos + 1)));
+  // Per-thread room for a query head rounded to Q8_0 (for a Q8_0 KV cache).
+  std::vector<std::vector<uint8_t>> q_scratch(static_cast<size_t>(pool.size()),
+                                              std::vector<uint8_t>(act_row_bytes(TensorType::q8_0, HD)));
 
   auto job = [](const Weight& w, int64_t mat, const Prepared& p, int n, float* out, int64_t out_stride,
                 const int32_t* index = nullptr) {
@@ -352,22 +338,31 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
       }
       apply_rope(qt, static_cast<int>(NH), static_cast<int>(HD), &rope_cos[t * HD / 2], &rope_sin[t * HD / 2], hp_.rope);
       apply_rope(kt, static_cast<int>(NKV), static_cast<int>(HD), &rope_cos[t * HD / 2], &rope_sin[t * HD / 2], hp_.rope);
-      std::memcpy(batch[t].cache->k(il, batch[t].pos), kt, static_cast<size_t>(KVD) * sizeof(float));
-      std::memcpy(batch[t].cache->v(il, batch[t].pos), vt, static_cast<size_t>(KVD) * sizeof(float));
+      batch[t].cache->store(il, batch[t].pos, kt, vt);
     }
-    // Causal attention of each (token, head) over its own sequence's cache.
+    // Causal attention of each (token, head) over its own sequence's cache. K rows are read with
+    // the dot kernel of the cache's type (a Q8_0 cache meets a Q8_0-rounded query, as llama.cpp
+    // does), V rows with the matching axpy.
     const int64_t group = NH / NKV;
-    const VecDotFn f32_dot = vec_dot_fn(TensorType::f32);
     pool.run(T * NH, [&](int64_t task, int thread) {
       const int t = static_cast<int>(task / NH);
       const int64_t hh = task % NH, kvh = hh / group;
-      KvCache* c = batch[t].cache;
+      const KvCache* c = batch[t].cache;
+      const TensorType kt = kv_tensor_type(c->type());
+      const VecDotFn dot = vec_dot_fn(kt);
       const int n_pos = batch[t].pos + 1;
       const float* qh = &q[t * QD + hh * HD];
+      const void* qa = qh;
+      if (act_format_for(kt) != ActFormat::f32) {
+        uint8_t* qp = q_scratch[static_cast<size_t>(thread)].data();
+        prepare_activation(kt, qh, HD, qp);
+        qa = qp;
+      }
+      const size_t off = c->head_offset(kvh);
       float* s = scores[static_cast<size_t>(thread)].data();
       float mx = -INFINITY;
       for (int p = 0; p < n_pos; ++p) {
-        s[p] = f32_dot(HD, qh, c->k(il, p) + kvh * HD) * kq_scale;
+        s[p] = dot(HD, c->k(il, p) + off, qa) * kq_scale;
         mx = std::max(mx, s[p]);
       }
       float sum = 0;
@@ -378,7 +373,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
       float* out = &attn[t * QD + hh * HD];
       std::fill(out, out + HD, 0.0f);
       const float inv = 1.0f / sum;
-      for (int p = 0; p < n_pos; ++p) axpy_f32(HD, s[p] * inv, c->v(il, p) + kvh * HD, out);
+      for (int p = 0; p < n_pos; ++p) axpy_row(kt, HD, s[p] * inv, c->v(il, p) + off, out);
     });
     prepare_rows(attn.data(), T, QD, QD, L.wo.type, &pa, pool);
     jobs.clear();

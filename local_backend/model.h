@@ -1,6 +1,6 @@
 #pragma once
-// A loaded MoE transformer: weights bound to mmap views with their expected shapes, a KV
-// cache per sequence, and a batched forward pass (tokens of several sequences at once).
+// A loaded MoE transformer: weights bound to mmap views with their expected shapes and a
+// batched forward pass over sequences that each own a KvCache (tokens of several sequences at once).
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -10,6 +10,7 @@
 #include "core/result.h"
 #include "local_backend/arch.h"
 #include "local_backend/gguf.h"
+#include "local_backend/kv_cache.h"
 #include "local_backend/thread_pool.h"
 
 namespace local_backend {
@@ -31,25 +32,6 @@ struct LayerWeights {
   Weight wq, wk, wv, wo;
   Weight gate_inp, gate_exps, up_exps, down_exps;
   Weight gate_shexp, up_shexp, down_shexp;
-};
-
-// Keys and values of one sequence, F32, [n_layer][pos][n_head_kv * head_dim]. Grows on demand
-// up to max_positions.
-class KvCache {
- public:
-  KvCache(const HParams& hp, int max_positions);
-  int max_positions() const { return max_positions_; }
-  // Makes room for positions [0, n); false if n exceeds the bound.
-  bool reserve(int n);
-  float* k(int layer, int pos) { return k_[layer].data() + static_cast<size_t>(pos) * kv_dim_; }
-  float* v(int layer, int pos) { return v_[layer].data() + static_cast<size_t>(pos) * kv_dim_; }
-  size_t bytes() const;
-
- private:
-  int max_positions_;
-  int capacity_ = 0;
-  size_t kv_dim_;
-  std::vector<std::vector<float>> k_, v_;
 };
 
 struct BatchEntry {

@@ -42,6 +42,25 @@ void dequant_q4_k(const BlockQ4_K* x, float* y, int64_t n) {
   }
 }
 
+void dequant_q5_k(const BlockQ5_K* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = fp16_to_fp32(x[i].d);
+    const float min = fp16_to_fp32(x[i].dmin);
+    const uint8_t* q = x[i].qs;
+    const uint8_t* qh = x[i].qh;
+    for (int j = 0; j < 8; j += 2) {  // 64 values: sub-blocks j (low nibbles) and j+1 (high)
+      uint8_t sc, m;
+      q4k_scale_min(j, x[i].scales, &sc, &m);
+      const float d1 = d * sc, m1 = min * m;
+      q4k_scale_min(j + 1, x[i].scales, &sc, &m);
+      const float d2 = d * sc, m2 = min * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * ((q[l] & 0xF) | (((qh[l] >> j) & 1) << 4)) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * ((q[l] >> 4) | (((qh[l] >> (j + 1)) & 1) << 4)) - m2;
+      q += 32;
+    }
+  }
+}
+
 void dequant_q6_k(const BlockQ6_K* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float d = fp16_to_fp32(x[i].d);
@@ -122,6 +141,35 @@ float dot_q4_k_scalar(int64_t n, const void* w, const void* a) {
       for (int l = 0; l < 32; ++l) {
         s0 += (q4[l] & 0xF) * q8[l];
         s1 += (q4[l] >> 4) * q8[l + 32];
+      }
+      sumi += sc0 * s0 + sc1 * s1;
+      summ += m0 * (y[i].bsums[4 * j + 0] + y[i].bsums[4 * j + 1]) +
+              m1 * (y[i].bsums[4 * j + 2] + y[i].bsums[4 * j + 3]);
+      q4 += 32;
+      q8 += 64;
+    }
+    s += y[i].d * (fp16_to_fp32(x[i].d) * sumi - fp16_to_fp32(x[i].dmin) * summ);
+  }
+  return s;
+}
+
+float dot_q5_k_scalar(int64_t n, const void* w, const void* a) {
+  const BlockQ5_K* x = static_cast<const BlockQ5_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float s = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const uint8_t* q4 = x[i].qs;
+    const uint8_t* qh = x[i].qh;
+    const int8_t* q8 = y[i].qs;
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 4; ++j) {
+      uint8_t sc0, m0, sc1, m1;
+      q4k_scale_min(2 * j, x[i].scales, &sc0, &m0);
+      q4k_scale_min(2 * j + 1, x[i].scales, &sc1, &m1);
+      int s0 = 0, s1 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s0 += ((q4[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4)) * q8[l];
+        s1 += ((q4[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4)) * q8[l + 32];
       }
       sumi += sc0 * s0 + sc1 * s1;
       summ += m0 * (y[i].bsums[4 * j + 0] + y[i].bsums[4 * j + 1]) +
@@ -301,6 +349,72 @@ LB_AVX2 float dot_q4_k_avx2(int64_t n, const void* w, const void* a) {
   return hsum_ps(acc) - _mm_cvtss_f32(m);
 }
 
+// The 8 six-bit scales (bytes 0..7 of u) and mins (bytes 8..15) of a Q4_K/Q5_K block, in
+// four word operations.
+inline void unpack_k_scales(const uint8_t* scales, uint32_t u[4]) {
+  constexpr uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+  std::memcpy(u, scales, 12);
+  u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+  const uint32_t uaux = u[1] & kmask1;
+  u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+  u[2] = uaux;
+  u[0] &= kmask1;
+}
+
+// sum_j m_j * (bsum[2j] + bsum[2j+1]) of one Q8_K block, as four int32 lanes.
+LB_AVX2 inline __m128i k_mins_dot(const uint32_t u[4], const BlockQ8_K& y) {
+  const __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(u[3]), static_cast<int>(u[2])));
+  const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+  const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+  return _mm_madd_epi16(mins, q8s);
+}
+
+LB_AVX2 inline float hsum_ps128(__m128 v) {
+  __m128 m = _mm_add_ps(v, _mm_movehl_ps(v, v));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// The 64 five-bit quants of Q5_K sub-blocks 2j (lo) and 2j+1 (hi).
+LB_AVX2 inline void q5_k_unpack(const BlockQ5_K& x, int j, __m256i* lo, __m256i* hi) {
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  const __m256i one = _mm256_set1_epi8(1);
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
+  const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh));
+  // Bit 2j (resp. 2j+1) of each qh byte, moved to bit 4. Shifts on 16-bit lanes are safe
+  // because the mask keeps one bit per byte.
+  const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
+  const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
+  *lo = _mm256_or_si256(_mm256_and_si256(bits, m4), h0);
+  *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h1);
+}
+
+LB_AVX2 float dot_q5_k_avx2(int64_t n, const void* w, const void* a) {
+  const BlockQ5_K* x = static_cast<const BlockQ5_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();
+  const int64_t nb = n / kQK_K;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint32_t u[4];
+    unpack_k_scales(x[i].scales, u);
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(y[i].d * h2f(x[i].dmin)), _mm_cvtepi32_ps(k_mins_dot(u, y[i])), acc_m);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      __m256i lo, hi;
+      q5_k_unpack(x[i], j, &lo, &hi);
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * j));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * j + 32));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_ps(acc) - hsum_ps128(acc_m);
+}
+
 LB_AVX2 float dot_q6_k_avx2(int64_t n, const void* w, const void* a) {
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
@@ -416,6 +530,41 @@ LB_AVX2 void dot4_q4_k_avx2(int64_t n, const void* w, const void* const a[4], fl
   }
 }
 
+LB_AVX2 void dot4_q5_k_avx2(int64_t n, const void* w, const void* const a[4], float out[4]) {
+  const BlockQ5_K* x = static_cast<const BlockQ5_K*>(w);
+  const BlockQ8_K* y[4] = {static_cast<const BlockQ8_K*>(a[0]), static_cast<const BlockQ8_K*>(a[1]),
+                           static_cast<const BlockQ8_K*>(a[2]), static_cast<const BlockQ8_K*>(a[3])};
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m128 acc_m[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+  const int64_t nb = n / kQK_K;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint32_t u[4];
+    unpack_k_scales(x[i].scales, u);
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    const float dmin = h2f(x[i].dmin), d = h2f(x[i].d);
+    __m256i sumi[4];
+    for (int r = 0; r < 4; ++r) {
+      acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(y[r][i].d * dmin), _mm_cvtepi32_ps(k_mins_dot(u, y[r][i])), acc_m[r]);
+      sumi[r] = _mm256_setzero_si256();
+    }
+    for (int j = 0; j < 4; ++j) {
+      __m256i lo, hi;
+      q5_k_unpack(x[i], j, &lo, &hi);
+      const __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);
+      for (int r = 0; r < 4; ++r) {
+        const int8_t* q8 = y[r][i].qs + 64 * j;
+        const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+        const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32));
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), s0);
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1);
+        sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(p0, p1));
+      }
+    }
+    for (int r = 0; r < 4; ++r) acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[r][i].d * d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum_ps(acc[r]) - hsum_ps128(acc_m[r]);
+}
+
 LB_AVX2 void dot4_q6_k_avx2(int64_t n, const void* w, const void* const a[4], float out[4]) {
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* y[4] = {static_cast<const BlockQ8_K*>(a[0]), static_cast<const BlockQ8_K*>(a[1]),
@@ -467,6 +616,28 @@ LB_AVX2 void axpy_avx2(int64_t n, float a, const float* x, float* y) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+LB_AVX2 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * h2f(x[i]);
+}
+
+LB_AVX2 void axpy_q8_0_avx2(int64_t n, float a, const BlockQ8_0* x, float* y) {
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    const __m256 va = _mm256_set1_ps(a * h2f(x[b].d));
+    float* yb = y + b * kQK8_0;
+    for (int j = 0; j < kQK8_0; j += 8) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[b].qs + j));
+      const __m256 xv = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+      _mm256_storeu_ps(yb + j, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(yb + j)));
+    }
+  }
+}
+
 std::atomic<bool> g_force_scalar{false};
 
 }  // namespace
@@ -474,6 +645,28 @@ std::atomic<bool> g_force_scalar{false};
 void axpy_f32(int64_t n, float a, const float* x, float* y) {
   if (cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed)) return axpy_avx2(n, a, x, y);
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void axpy_row(TensorType t, int64_t n, float a, const void* x, float* y) {
+  const bool simd = cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed);
+  switch (t) {
+    case TensorType::f16: {
+      const uint16_t* h = static_cast<const uint16_t*>(x);
+      if (simd) return axpy_f16_avx2(n, a, h, y);
+      for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(h[i]);
+      return;
+    }
+    case TensorType::q8_0: {
+      const BlockQ8_0* q = static_cast<const BlockQ8_0*>(x);
+      if (simd) return axpy_q8_0_avx2(n, a, q, y);
+      for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float ad = a * fp16_to_fp32(q[b].d);
+        for (int j = 0; j < kQK8_0; ++j) y[b * kQK8_0 + j] += ad * q[b].qs[j];
+      }
+      return;
+    }
+    default: return axpy_f32(n, a, static_cast<const float*>(x), y);
+  }
 }
 
 bool cpu_has_avx2() {
@@ -504,6 +697,7 @@ bool dequantize_row(TensorType t, const void* x, float* y, int64_t n) {
     }
     case TensorType::q8_0: dequant_q8_0(static_cast<const BlockQ8_0*>(x), y, n); return true;
     case TensorType::q4_k: dequant_q4_k(static_cast<const BlockQ4_K*>(x), y, n); return true;
+    case TensorType::q5_k: dequant_q5_k(static_cast<const BlockQ5_K*>(x), y, n); return true;
     case TensorType::q6_k: dequant_q6_k(static_cast<const BlockQ6_K*>(x), y, n); return true;
     default: return false;
   }
@@ -548,56 +742,83 @@ void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n) {
   }
 }
 
+namespace {
+
+// Scales, mins and quants (0..nmax) of one 256-value block in the Q4_K/Q5_K scale format:
+// 8 sub-blocks of 32, each with a 6-bit scale and min under fp16 super-scales.
+void quantize_k_sub_blocks(const float* xb, int nmax, uint8_t scales[kKScaleSize], uint16_t* d16,
+                           uint16_t* dmin16, uint8_t L[kQK_K]) {
+  float sub_scale[8], sub_min[8];
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    float mn = 0, mx = xb[32 * j];
+    for (int l = 0; l < 32; ++l) {
+      mn = std::min(mn, xb[32 * j + l]);
+      mx = std::max(mx, xb[32 * j + l]);
+    }
+    sub_scale[j] = (mx - mn) / static_cast<float>(nmax);
+    sub_min[j] = -mn;
+    max_scale = std::max(max_scale, sub_scale[j]);
+    max_min = std::max(max_min, sub_min[j]);
+  }
+  const float d = max_scale / 63.f, dmin = max_min / 63.f;
+  const float id = d > 0 ? 1 / d : 0, idm = dmin > 0 ? 1 / dmin : 0;
+  uint8_t ls[8], lm[8];
+  for (int j = 0; j < 8; ++j) {
+    ls[j] = static_cast<uint8_t>(std::clamp(nearest_int(id * sub_scale[j]), 0, 63));
+    lm[j] = static_cast<uint8_t>(std::clamp(nearest_int(idm * sub_min[j]), 0, 63));
+  }
+  std::memset(scales, 0, kKScaleSize);
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      scales[j] = ls[j];
+      scales[j + 4] = lm[j];
+    } else {
+      scales[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+      scales[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
+      scales[j - 0] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
+    }
+  }
+  *d16 = fp32_to_fp16(d);
+  *dmin16 = fp32_to_fp16(dmin);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    q4k_scale_min(j, scales, &sc, &m);
+    const float dl = fp16_to_fp32(*d16) * sc;
+    const float ml = fp16_to_fp32(*dmin16) * m;
+    for (int l = 0; l < 32; ++l) {
+      const int q = dl > 0 ? nearest_int((xb[32 * j + l] + ml) / dl) : 0;
+      L[32 * j + l] = static_cast<uint8_t>(std::clamp(q, 0, nmax));
+    }
+  }
+}
+
+}  // namespace
+
 void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float* xb = x + i * kQK_K;
-    float scales[8], mins[8];
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < 8; ++j) {
-      float mn = 0, mx = xb[32 * j];
-      for (int l = 0; l < 32; ++l) {
-        mn = std::min(mn, xb[32 * j + l]);
-        mx = std::max(mx, xb[32 * j + l]);
-      }
-      scales[j] = (mx - mn) / 15.f;
-      mins[j] = -mn;
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
-    }
-    const float d = max_scale / 63.f, dmin = max_min / 63.f;
-    const float id = d > 0 ? 1 / d : 0, idm = dmin > 0 ? 1 / dmin : 0;
-    uint8_t ls[8], lm[8];
-    for (int j = 0; j < 8; ++j) {
-      ls[j] = static_cast<uint8_t>(std::clamp(nearest_int(id * scales[j]), 0, 63));
-      lm[j] = static_cast<uint8_t>(std::clamp(nearest_int(idm * mins[j]), 0, 63));
-    }
-    std::memset(y[i].scales, 0, sizeof y[i].scales);
-    for (int j = 0; j < 8; ++j) {
-      if (j < 4) {
-        y[i].scales[j] = ls[j];
-        y[i].scales[j + 4] = lm[j];
-      } else {
-        y[i].scales[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-        y[i].scales[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
-        y[i].scales[j - 0] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
-      }
-    }
-    y[i].d = fp32_to_fp16(d);
-    y[i].dmin = fp32_to_fp16(dmin);
     uint8_t L[kQK_K];
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      q4k_scale_min(j, y[i].scales, &sc, &m);
-      const float dl = fp16_to_fp32(y[i].d) * sc;
-      const float ml = fp16_to_fp32(y[i].dmin) * m;
-      for (int l = 0; l < 32; ++l) {
-        const int q = dl > 0 ? nearest_int((xb[32 * j + l] + ml) / dl) : 0;
-        L[32 * j + l] = static_cast<uint8_t>(std::clamp(q, 0, 15));
-      }
-    }
+    quantize_k_sub_blocks(x + i * kQK_K, 15, y[i].scales, &y[i].d, &y[i].dmin, L);
     uint8_t* q = y[i].qs;
     for (int j = 0; j < kQK_K; j += 64) {
       for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+      q += 32;
+    }
+  }
+}
+
+void quantize_row_q5_k(const float* x, BlockQ5_K* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t L[kQK_K];
+    quantize_k_sub_blocks(x + i * kQK_K, 31, y[i].scales, &y[i].d, &y[i].dmin, L);
+    std::memset(y[i].qh, 0, sizeof y[i].qh);
+    uint8_t* q = y[i].qs;
+    for (int j = 0; j < 8; j += 2) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t lo = L[32 * j + l], hi = L[32 * (j + 1) + l];
+        q[l] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+        y[i].qh[l] = static_cast<uint8_t>(y[i].qh[l] | ((lo >> 4) << j) | ((hi >> 4) << (j + 1)));
+      }
       q += 32;
     }
   }
@@ -658,6 +879,7 @@ bool quantize_row(TensorType t, const float* x, void* y, int64_t n) {
     }
     case TensorType::q8_0: quantize_row_q8_0(x, static_cast<BlockQ8_0*>(y), n); return true;
     case TensorType::q4_k: quantize_row_q4_k(x, static_cast<BlockQ4_K*>(y), n); return true;
+    case TensorType::q5_k: quantize_row_q5_k(x, static_cast<BlockQ5_K*>(y), n); return true;
     case TensorType::q6_k: quantize_row_q6_k(x, static_cast<BlockQ6_K*>(y), n); return true;
     default: return false;
   }
@@ -667,6 +889,7 @@ ActFormat act_format_for(TensorType t) {
   switch (t) {
     case TensorType::q8_0: return ActFormat::q8_0;
     case TensorType::q4_k:
+    case TensorType::q5_k:
     case TensorType::q6_k: return ActFormat::q8_k;
     default: return ActFormat::f32;
   }
@@ -696,6 +919,7 @@ VecDotFn vec_dot_scalar(TensorType t) {
     case TensorType::bf16: return dot_bf16_scalar;
     case TensorType::q8_0: return dot_q8_0_scalar;
     case TensorType::q4_k: return dot_q4_k_scalar;
+    case TensorType::q5_k: return dot_q5_k_scalar;
     case TensorType::q6_k: return dot_q6_k_scalar;
     default: return nullptr;
   }
@@ -709,6 +933,7 @@ VecDotFn vec_dot_avx2(TensorType t) {
     case TensorType::bf16: return dot_bf16_avx2;
     case TensorType::q8_0: return dot_q8_0_avx2;
     case TensorType::q4_k: return dot_q4_k_avx2;
+    case TensorType::q5_k: return dot_q5_k_avx2;
     case TensorType::q6_k: return dot_q6_k_avx2;
     default: return nullptr;
   }
@@ -719,6 +944,7 @@ VecDot4Fn vec_dot4_fn(TensorType t) {
   switch (t) {
     case TensorType::q8_0: return dot4_q8_0_avx2;
     case TensorType::q4_k: return dot4_q4_k_avx2;
+    case TensorType::q5_k: return dot4_q5_k_avx2;
     case TensorType::q6_k: return dot4_q6_k_avx2;
     default: return nullptr;
   }

@@ -1,10 +1,10 @@
 #pragma once
-// Quantized block layouts of the GGUF ecosystem (byte-exact), dequantisation, reference
+// Quantized block layouts of the GGUF ecosystem (byte-exact: Q8_0, Q4_K, Q5_K, Q6_K, Q8_K), dequantisation, reference
 // quantisers (used by the test-model writer and for activations), and dot-product kernels.
 //
 // Activations: like llama.cpp's CPU backend, the activation vector multiplied with a
 // quantized weight is itself quantised first -- to Q8_0 (blocks of 32) for Q8_0 weights and
-// to Q8_K (blocks of 256, f32 scale, 16-element sums) for Q4_K/Q6_K weights -- so the inner
+// to Q8_K (blocks of 256, f32 scale, 16-element sums) for Q4_K/Q5_K/Q6_K weights -- so the inner
 // products are integer. F32/F16/BF16 weights are multiplied with the F32 activation as is.
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +30,17 @@ struct BlockQ4_K {
   uint8_t qs[kQK_K / 2];        // 4-bit quants
 };
 static_assert(sizeof(BlockQ4_K) == 144);
+
+// Q5_K: Q4_K's scales and mins with a fifth bit per quant. Value e of sub-block j:
+// d*sc[j]*q - dmin*m[j], q = low nibble (as in Q4_K) | bit j of qh[e % 32] << 4.
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[kKScaleSize];
+  uint8_t qh[kQK_K / 8];  // fifth bits: bit j of byte l belongs to sub-block j, element l
+  uint8_t qs[kQK_K / 2];  // low 4 bits, laid out as in Q4_K
+};
+static_assert(sizeof(BlockQ5_K) == 176);
 
 struct BlockQ6_K {
   uint8_t ql[kQK_K / 2];      // low 4 bits
@@ -65,8 +76,9 @@ bool dequantize_row(TensorType t, const void* x, float* y, int64_t n);
 void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n);
 void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n);
+void quantize_row_q5_k(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_row_q6_k(const float* x, BlockQ6_K* y, int64_t n);
-// Quantises/converts a float row into type t (F32, F16, BF16, Q8_0, Q4_K, Q6_K).
+// Quantises/converts a float row into type t (F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K).
 bool quantize_row(TensorType t, const float* x, void* y, int64_t n);
 
 // ---- dot products of one weight row with a prepared activation
@@ -94,6 +106,9 @@ VecDotFn vec_dot_avx2(TensorType weight_type);
 bool cpu_has_avx2();
 // y += a * x over n floats (attention's weighted sum of values), AVX2 when available.
 void axpy_f32(int64_t n, float a, const float* x, float* y);
+// y += a * x for a row x of type F32, F16 or Q8_0 (n a multiple of the block size): the values of
+// a KV cache that stores them in that type.
+void axpy_row(TensorType t, int64_t n, float a, const void* x, float* y);
 // Forces the scalar kernels (tests/benchmarks); affects later vec_dot_fn calls.
 void force_scalar_kernels(bool on);
 

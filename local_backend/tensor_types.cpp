@@ -20,7 +20,7 @@ constexpr std::array<TypeTraits, kMaxTypeId> make_table() {
   t[10] = {"Q2_K", 256, 84, false};
   t[11] = {"Q3_K", 256, 110, false};
   t[12] = {"Q4_K", 256, 144, true};
-  t[13] = {"Q5_K", 256, 176, false};
+  t[13] = {"Q5_K", 256, 176, true};
   t[14] = {"Q6_K", 256, 210, true};
   t[15] = {"Q8_K", 256, 292, false};
   t[16] = {"IQ2_XXS", 256, 66, false};

@@ -173,7 +173,7 @@ void pad_vocab(VocabSpec* v, int n) {
 
 core::Status validate_spec(const TestModelSpec& s) {
   if (s.arch != "mixtral" && !find_arch(s.arch)) return spec_error("unknown --arch '" + s.arch + "' (qwen3moe, qwen2moe, mixtral/llama)");
-  static const std::set<std::string> types = {"f32", "f16", "bf16", "q8_0", "q4_k", "q6_k", "q4_k_m"};
+  static const std::set<std::string> types = {"f32", "f16", "bf16", "q8_0", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"};
   if (!types.count(s.type)) return spec_error("unknown --type '" + s.type + "'");
   auto pos = [](int v, const char* what) -> core::Status {
     if (v <= 0 || v > 1 << 20) return spec_error(std::string(what) + " must be positive");
@@ -202,11 +202,15 @@ TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, i
   else if (spec.type == "bf16") t = TensorType::bf16;
   else if (spec.type == "q8_0") t = TensorType::q8_0;
   else if (spec.type == "q4_k") t = TensorType::q4_k;
+  else if (spec.type == "q5_k") t = TensorType::q5_k;
   else if (spec.type == "q6_k") t = TensorType::q6_k;
-  else if (spec.type == "q4_k_m") {
+  else if (spec.type == "q4_k_m" || spec.type == "q5_k_m") {
+    // The mix llama-quantize writes: Q6_K for the output, attn_v and ffn_down; with 8 or
+    // more experts it raises attn_output of a Q4_K_M file to Q5_K.
     const bool hi = name == "output.weight" || name.find("attn_v") != std::string::npos ||
                     name.find("ffn_down") != std::string::npos;
-    t = hi ? TensorType::q6_k : TensorType::q4_k;
+    const bool q5 = spec.type == "q5_k_m" || (spec.n_expert >= 8 && name.find("attn_output") != std::string::npos);
+    t = hi ? TensorType::q6_k : q5 ? TensorType::q5_k : TensorType::q4_k;
   }
   if (row_len % type_traits(t).block_size != 0) t = row_len % 32 == 0 ? TensorType::q8_0 : TensorType::f16;
   return t;
@@ -238,6 +242,8 @@ core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab,
   else if (spec.type == "q8_0") file_type = 7;
   else if (spec.type == "q4_k") file_type = 14;  // Q4_K_S
   else if (spec.type == "q4_k_m") file_type = 15;
+  else if (spec.type == "q5_k") file_type = 16;  // Q5_K_S
+  else if (spec.type == "q5_k_m") file_type = 17;
   else if (spec.type == "q6_k") file_type = 18;
   else if (spec.type == "bf16") file_type = 32;
   w.set_u32("general.file_type", file_type);

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   std::vector<int32_t> toks;
   for (int i = 3; i < argc; ++i) toks.push_back(std::atoi(argv[i]));
   ThreadPool pool(1);
-  KvCache cache((*m)->hparams(), static_cast<int>(toks.size()) + n_gen + 1);
+  KvCache cache((*m)->hparams(), static_cast<int>(toks.size()) + n_gen + 1, KvType::f32);
   std::vector<BatchEntry> batch;
   for (size_t p = 0; p < toks.size(); ++p) batch.push_back({toks[p], static_cast<int32_t>(p), &cache, p + 1 == toks.size()});
   std::vector<float> logits;

@@ -78,7 +78,7 @@ void BM_Prefill(benchmark::State& state) {
   std::vector<float> logits;
   int64_t tokens = 0;
   for (auto _ : state) {
-    KvCache cache(m->hparams(), n);
+    KvCache cache(m->hparams(), n, KvType::f16);
     std::vector<BatchEntry> batch;
     for (int p = 0; p < n; ++p) batch.push_back({(p * 7919 + 13) % 150000, p, &cache, p == n - 1});
     logits.clear();
@@ -94,7 +94,7 @@ void decode(benchmark::State& state, bool with_logits) {
   Model* m = model_for(kTypes[state.range(0)]);
   ThreadPool pool(static_cast<int>(state.range(1)));
   const int ctx = 64;
-  KvCache cache(m->hparams(), 1 << 14);
+  KvCache cache(m->hparams(), 1 << 14, KvType::f16);
   std::vector<float> logits;
   std::vector<BatchEntry> prompt;
   for (int p = 0; p < ctx; ++p) prompt.push_back({(p * 31 + 7) % 150000, p, &cache, false});
@@ -119,7 +119,7 @@ void BM_DecodeLayersOnly(benchmark::State& state) { decode(state, false); }
 
 void BM_VecDot(benchmark::State& state) {
   // One 2048-wide row dot product per kernel, for the kernel table in the report.
-  const TensorType types[] = {TensorType::f32, TensorType::f16, TensorType::bf16, TensorType::q8_0, TensorType::q4_k, TensorType::q6_k};
+  const TensorType types[] = {TensorType::f32, TensorType::f16, TensorType::bf16, TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k};
   const TensorType t = types[state.range(0)];
   const int64_t n = 2048, rows = 768;
   std::vector<float> x(static_cast<size_t>(n * rows));
@@ -145,7 +145,7 @@ void BM_VecDot(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_Decode)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_DecodeLayersOnly)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();

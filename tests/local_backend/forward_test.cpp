@@ -60,7 +60,7 @@ struct RefModel {
         const float d16 = fp16_to_fp32(fp32_to_fp16(d));
         for (size_t i = b; i < b + 32; ++i) x[i] = std::roundf(static_cast<float>(x[i]) * id) * d16;
       }
-    } else if (t == TensorType::q4_k || t == TensorType::q6_k) {
+    } else if (t == TensorType::q4_k || t == TensorType::q5_k || t == TensorType::q6_k) {
       for (size_t b = 0; b < x.size(); b += 256) {
         float max = 0, amax = 0;
         for (size_t i = b; i < b + 256; ++i)
@@ -262,7 +262,7 @@ TEST_P(Forward, MatchesReference) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     // Prefill the first 8 tokens in one batch (logits for all), then decode one at a time.
-    KvCache cache((*model)->hparams(), 64);
+    KvCache cache((*model)->hparams(), 64, KvType::f32);
     std::vector<BatchEntry> batch;
     for (int p = 0; p < 8; ++p) batch.push_back({toks[static_cast<size_t>(p)], p, &cache, true});
     std::vector<float> logits;
@@ -287,17 +287,20 @@ TEST_P(Forward, MatchesReference) {
 }
 
 // F32/F16/BF16: activations stay F32, so only float rounding separates engine and reference:
-// max abs diff <= 1e-4 (logits are O(4)). Q8_0/Q4_K/Q6_K: the engine rounds activations to 8
+// max abs diff <= 1e-4 (logits are O(4)). Q8_0 and the K-quants: the engine rounds activations to 8
 // bits (Q8_0/Q8_K) like llama.cpp; against a reference that rounds the same way the bound is 1e-3
-// (measured ~1e-6; a rare rounding tie may differ), against full-precision activations 0.3.
+// (measured ~1e-6; a rare rounding tie may differ), against full-precision activations 0.3. The
+// Q4_K_M mixes read 8-bit-rounded activations in more places (up to 0.61 measured: the rounding
+// noise can change which experts the router picks), so their loose bound is 1.0.
 INSTANTIATE_TEST_SUITE_P(
     Archs, Forward,
     ::testing::Values(Case{"qwen3moe", "f32", 1e-4, 1e-4}, Case{"qwen2moe", "f32", 1e-4, 1e-4},
                       Case{"llama", "f32", 1e-4, 1e-4}, Case{"qwen3moe", "f16", 1e-4, 1e-4},
                       Case{"qwen3moe", "bf16", 1e-4, 1e-4}, Case{"qwen3moe", "q8_0", 1e-3, 0.3},
                       Case{"qwen3moe", "q4_k", 1e-3, 0.3}, Case{"qwen3moe", "q6_k", 1e-3, 0.3},
-                      Case{"qwen2moe", "q4_k_m", 1e-3, 0.3}, Case{"llama", "q8_0", 1e-3, 0.3},
-                      Case{"llama", "q4_k", 1e-3, 0.3}),
+                      Case{"qwen2moe", "q4_k_m", 1e-3, 1.0}, Case{"llama", "q8_0", 1e-3, 0.3},
+                      Case{"llama", "q4_k", 1e-3, 0.3}, Case{"qwen3moe", "q5_k", 1e-3, 0.3},
+                      Case{"qwen3moe", "q5_k_m", 1e-3, 0.3}, Case{"llama", "q4_k_m", 1e-3, 1.0}),
     [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.type; });
 
 TEST(Forward, LongContextMatchesReference) {
@@ -315,7 +318,7 @@ TEST(Forward, LongContextMatchesReference) {
   for (int i = 0; i < 300; ++i) toks.push_back((i * 37 + 11) % 340);
   const auto want = ref.run(toks);
   ThreadPool pool(2);
-  KvCache cache((*model)->hparams(), 512);
+  KvCache cache((*model)->hparams(), 512, KvType::f32);
   std::vector<float> logits;
   for (size_t start = 0; start < 296; start += 64) {
     std::vector<BatchEntry> batch;
@@ -345,7 +348,7 @@ TEST(Forward, BatchedSequencesMatchSingleSequences) {
   ThreadPool pool(2);
   const std::vector<int32_t> a = {5, 6, 7, 8, 9}, b = {100, 99, 98};
   auto alone = [&](const std::vector<int32_t>& toks) {
-    KvCache cache(hp, 16);
+    KvCache cache(hp, 16, KvType::f32);
     std::vector<float> logits;
     for (size_t p = 0; p < toks.size(); ++p) {
       BatchEntry e{toks[p], static_cast<int32_t>(p), &cache, p + 1 == toks.size()};
@@ -354,7 +357,7 @@ TEST(Forward, BatchedSequencesMatchSingleSequences) {
     return logits;
   };
   const auto la = alone(a), lb = alone(b);
-  KvCache ca(hp, 16), cb(hp, 16);
+  KvCache ca(hp, 16, KvType::f32), cb(hp, 16, KvType::f32);
   std::vector<float> logits;
   // a's first 3 tokens and b's first 2 in one prefill batch, then both remaining in mixed batches.
   std::vector<BatchEntry> batch = {{a[0], 0, &ca, false}, {b[0], 0, &cb, false}, {a[1], 1, &ca, false},
@@ -379,7 +382,7 @@ TEST(Forward, ContextBoundIsEnforced) {
   auto model = Model::load(path);
   ASSERT_TRUE(model.ok());
   ThreadPool pool(1);
-  KvCache cache((*model)->hparams(), 2);
+  KvCache cache((*model)->hparams(), 2, KvType::f32);
   std::vector<float> logits;
   BatchEntry e{1, 2, &cache, true};
   auto st = (*model)->forward(std::span<const BatchEntry>(&e, 1), pool, &logits);

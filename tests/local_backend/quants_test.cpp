@@ -85,6 +85,35 @@ TEST(Dequant, Q6_KHandMadeBlock) {
   for (int e = 0; e < 256; ++e) ASSERT_FLOAT_EQ(y[e], 0.25f * b.scales[e / 16] * (q[e] - 32)) << e;
 }
 
+TEST(Dequant, Q5_KHandMadeBlock) {
+  // Layout per ggml: d, dmin (fp16), scales[12] (as Q4_K), qh[32], qs[128]. Value e of
+  // sub-block j = e / 32: low nibble as in Q4_K, fifth bit = bit j of qh[e % 32];
+  // value = d*sc[j]*q - dmin*m[j].
+  const uint8_t sc[8] = {3, 9, 63, 1, 20, 45, 0, 31};
+  const uint8_t m[8] = {7, 0, 12, 63, 33, 2, 50, 8};
+  BlockQ5_K b{};
+  b.d = 0x3800;     // 0.5
+  b.dmin = 0x3400;  // 0.25
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
+    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4));
+  }
+  uint8_t q[256];
+  for (int e = 0; e < 256; ++e) q[e] = static_cast<uint8_t>((e * 11 + 5) % 32);
+  for (int e = 0; e < 256; ++e) {
+    const int j = e / 32, l = e % 32, c = j / 2;
+    b.qs[32 * c + l] = static_cast<uint8_t>(b.qs[32 * c + l] | ((q[e] & 0xF) << (j % 2 ? 4 : 0)));
+    b.qh[l] = static_cast<uint8_t>(b.qh[l] | ((q[e] >> 4) << j));
+  }
+  float y[256];
+  ASSERT_TRUE(dequantize_row(TensorType::q5_k, &b, y, 256));
+  for (int e = 0; e < 256; ++e) {
+    const int j = e / 32;
+    ASSERT_FLOAT_EQ(y[e], 0.5f * sc[j] * q[e] - 0.25f * m[j]) << e;
+  }
+}
+
 TEST(Dequant, UnsupportedTypeIsRefused) {
   float y[32];
   uint8_t x[18] = {};
@@ -125,7 +154,8 @@ TEST_P(QuantRoundTrip, ErrorWithinBound) {
 INSTANTIATE_TEST_SUITE_P(Types, QuantRoundTrip,
                          ::testing::Values(TypeCase{TensorType::f32, 0.0}, TypeCase{TensorType::f16, 1e-3},
                                            TypeCase{TensorType::bf16, 4e-3}, TypeCase{TensorType::q8_0, 0.01},
-                                           TypeCase{TensorType::q6_k, 0.04}, TypeCase{TensorType::q4_k, 0.15}));
+                                           TypeCase{TensorType::q6_k, 0.04}, TypeCase{TensorType::q4_k, 0.15},
+                                           TypeCase{TensorType::q5_k, 0.08}));
 
 class DotKernel : public ::testing::TestWithParam<TensorType> {};
 
@@ -172,11 +202,11 @@ TEST_P(DotKernel, MatchesDequantiseThenF32) {
 
 INSTANTIATE_TEST_SUITE_P(Types, DotKernel,
                          ::testing::Values(TensorType::f32, TensorType::f16, TensorType::bf16,
-                                           TensorType::q8_0, TensorType::q4_k, TensorType::q6_k),
+                                           TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 TEST(DotKernel, FourRowKernelsAreBitIdenticalToSingleRow) {
-  for (TensorType t : {TensorType::q8_0, TensorType::q4_k, TensorType::q6_k}) {
+  for (TensorType t : {TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k}) {
     VecDot4Fn f4 = vec_dot4_fn(t);
     if (!f4) GTEST_SKIP() << "no AVX2";
     const int64_t n = 1024;
