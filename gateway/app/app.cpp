@@ -54,6 +54,7 @@ core::Status build_app(App& app) {
     for (const auto& w : app.policy_router->policy()->warnings) std::fprintf(stderr, "gateway: policy warning: %s\n", w.c_str());
     app.metrics.policy_warnings(app.policy_router->policy()->warnings.size());
     app.router.store(app.policy_router);
+    app.policy_loads.record({wall_ms_now(), "start", true, ""});
     return core::ok_status();
   }
   std::vector<std::pair<std::string, std::vector<routing::Deployment>>> models;
@@ -126,6 +127,7 @@ core::Status reload_policy(App& app, const char* trigger) {
                  app.config.policy_file.c_str(), trigger, s.error().message.c_str());
   }
   app.metrics.policy_reload(s.ok());
+  app.policy_loads.record({wall_ms_now(), trigger, s.ok(), s.ok() ? "" : s.error().message});
   return s;
 }
 

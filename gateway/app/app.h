@@ -11,6 +11,7 @@
 #include "gateway/state/ledger.h"
 #include "gateway/state/limits.h"
 #include "gateway/observe/metrics.h"
+#include "gateway/observe/recent_events.h"
 #include "gateway/state/response_cache.h"
 #include "providers/provider.h"
 #include "routing/policy.h"
@@ -32,6 +33,9 @@ struct App {
   std::vector<routing::ProviderInstance> provider_instances;
   Metrics metrics;
   AccessLog access_log;
+  // For the status page: the pipeline's last refusals and the last policy load's outcome.
+  RefusalLog refusals;
+  PolicyLoadLog policy_loads;
   std::atomic<bool> draining{false};
   std::shared_ptr<providers::TlsContext> upstream_tls;
   // Spend ledger, budgets and rate limits (in process or Redis), response cache.

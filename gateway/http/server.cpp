@@ -24,6 +24,7 @@
 #include <random>
 #include <thread>
 
+#include "gateway/admin/admin_state.h"
 #include "gateway/pipeline/chat_handler.h"
 #include "core/http_wire.h"
 #include "gateway/state/auth.h"
@@ -567,6 +568,8 @@ class Session final : public SessionBase, public ClientIo {
           co_await respond(status, "application/json", error_json(e));
         }
       }
+    } else if (path == "/admin/state") {
+      status = get ? co_await admin_state() : co_await method_not_allowed("GET");
     } else if (path == "/admin/spend") {
       status = co_await spend_report(target);
     } else if (path == "/admin/catalog" && !get) {
@@ -722,6 +725,24 @@ class Session final : public SessionBase, public ClientIo {
       rest = rest.substr(amp + 1);
     }
     return {};
+  }
+
+  // GET /admin/state: budgets and today's spend are read off the I/O thread (Redis, SQLite).
+  core::Task<int> admin_state() {
+    auto [budgets, spend_today] = co_await offload(app_, [this] {
+      auto now = std::chrono::system_clock::now();
+      std::vector<BudgetStatus> b = app_.limits ? app_.limits->budgets(now) : std::vector<BudgetStatus>{};
+      std::string spend;
+      if (app_.ledger) {
+        const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+        const int64_t day_ms = 86'400'000;
+        auto r = app_.ledger->report_json("tenant", now_ms - now_ms % day_ms, now_ms + 1);
+        if (r) spend = std::move(r).value();
+      }
+      return std::pair{std::move(b), std::move(spend)};
+    });
+    co_await respond(200, "application/json", admin_state_json(app_, budgets, spend_today));
+    co_return 200;
   }
 
   core::Task<int> spend_report(std::string_view target) {

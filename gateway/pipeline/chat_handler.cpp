@@ -343,6 +343,7 @@ core::Task<int> handle_chat(App& app, providers::UpstreamClient& client, ClientI
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
     if (!e.log_detail.empty()) rec.error += " [" + e.log_detail + "]";
     app.metrics.error(core::to_string(e.kind));
+    app.refusals.add({wall_ms_now(), rec.request_id, tenant, rec.model, e.http_status(), core::to_string(e.kind), e.code, e.message});
     return e.http_status();
   };
 
