@@ -9,23 +9,9 @@
 namespace routing {
 namespace {
 
+using test::facts;
+using test::usage;
 using test::utc;
-
-const DeploymentFacts& facts(const std::string& id) {
-  const DeploymentFacts* f = builtin_catalog()->find(id);
-  if (!f) throw std::runtime_error("missing " + id);
-  return *f;
-}
-
-core::Usage usage(int64_t prompt, int64_t cached, int64_t completion, int64_t reasoning = 0, int64_t write = 0) {
-  core::Usage u;
-  u.prompt_tokens = prompt;
-  u.cached_tokens = cached;
-  u.completion_tokens = completion;
-  u.reasoning_tokens = reasoning;
-  u.cache_write_tokens = write;
-  return u;
-}
 
 // GPT-class list prices: 1.25 input, 0.125 cached input, 10 output (USD per 1M tokens).
 Pricing gpt_class() {

@@ -2,10 +2,12 @@
 // Shared helpers for routing tests.
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/clock.h"
+#include "core/usage.h"
 #include "routing/policy.h"
 #include "routing/policy_router.h"
 
@@ -43,6 +45,24 @@ inline RequestFeatures request(std::string model, int64_t input_tokens = 1000, s
   f.est_input_tokens = input_tokens;
   f.max_tokens = max_tokens;
   return f;
+}
+
+// A built-in deployment by id (throws when the catalog lacks it).
+inline const DeploymentFacts& facts(const std::string& id) {
+  const DeploymentFacts* f = builtin_catalog()->find(id);
+  if (!f) throw std::runtime_error("missing " + id);
+  return *f;
+}
+
+// Usage with every token kind the pricing distinguishes.
+inline core::Usage usage(int64_t prompt, int64_t cached, int64_t completion, int64_t reasoning = 0, int64_t write = 0) {
+  core::Usage u;
+  u.prompt_tokens = prompt;
+  u.cached_tokens = cached;
+  u.completion_tokens = completion;
+  u.reasoning_tokens = reasoning;
+  u.cache_write_tokens = write;
+  return u;
 }
 
 }  // namespace routing::test
