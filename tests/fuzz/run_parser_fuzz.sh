@@ -10,13 +10,13 @@ cxx="${CXX_FUZZ:-$(command -v clang++-14 || command -v clang++ || true)}"
 [[ -n "$cxx" ]] || { echo "run_parser_fuzz.sh: clang++ not found" >&2; exit 1; }
 mkdir -p "$out/obj" "$out/corpus" "$out/crashes"
 srcs=("$root"/core/*.cpp "$root"/providers/{dialect,error_map,openai_normalize,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
-      "$root"/gateway/{config,openai_api,tenants}.cpp "$root"/routing/{vocabulary,iso3166}.cpp "$root/providers/asio_beast_src.cpp")
+      "$root"/gateway/app/config.cpp "$root"/gateway/api/openai_chat.cpp "$root"/gateway/state/tenants.cpp "$root"/routing/{vocabulary,iso3166}.cpp "$root/providers/asio_beast_src.cpp")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root" -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 objs=(); pids=()
 # The newest of the project's headers: an object older than it is rebuilt too (a header-only
 # change, e.g. core/json_members.h, must not leave a stale parser in the fuzz binary).
-newest_header="$(ls -t "$root"/core/*.h "$root"/gateway/*.h "$root"/providers/*.h "$root"/local_backend/*.h 2>/dev/null | head -1)"
+newest_header="$(ls -t "$root"/core/*.h "$root"/gateway/*/*.h "$root"/providers/*.h "$root"/local_backend/*.h 2>/dev/null | head -1)"
 for s in "${srcs[@]}"; do
   o="$out/obj/$(basename "$(dirname "$s")")_$(basename "${s%.cpp}").o"
   objs+=("$o")
