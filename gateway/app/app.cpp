@@ -135,6 +135,24 @@ core::Status reload_policy(App& app, const char* trigger) {
 
 namespace gateway {
 
+// The pipeline's view of the App: its settings and the objects it calls.
+void wire_pipeline(App& app) {
+  PipelineServices& p = app.pipeline;
+  p.settings.max_attempts = app.config.max_attempts;
+  p.settings.timeouts = app.config.timeouts;
+  p.settings.trust_routing_headers = app.config.trust_routing_headers;
+  p.settings.refuse_on_ledger_failure = app.config.state.refuse_on_ledger_failure;
+  p.settings.cache_ttl = app.config.cache.ttl;
+  p.router = &app.router;
+  p.providers = &app.providers;
+  p.metrics = &app.metrics;
+  p.refusals = &app.refusals;
+  p.ledger = app.ledger.get();
+  p.limits = app.limits.get();
+  p.cache = app.cache.get();
+  p.blocking = app.blocking.get();
+}
+
 core::Status build_state(App& app) {
   const auto& st = app.config.state;
   if (!st.ledger_path.empty()) {
@@ -175,6 +193,7 @@ core::Status build_state(App& app) {
     if (app.config.cache.redis) app.cache = std::make_unique<RedisResponseCache>(redis);
     else app.cache = std::make_unique<MemoryResponseCache>(app.config.cache.max_bytes);
   }
+  wire_pipeline(app);
   return core::ok_status();
 }
 

@@ -12,6 +12,7 @@
 #include "gateway/state/limits.h"
 #include "gateway/observe/metrics.h"
 #include "gateway/observe/recent_events.h"
+#include "gateway/pipeline/services.h"
 #include "gateway/state/response_cache.h"
 #include "providers/provider.h"
 #include "routing/policy.h"
@@ -46,6 +47,8 @@ struct App {
   // Threads for calls that may block (Redis), so the I/O threads never wait on them.
   std::shared_ptr<boost::asio::thread_pool> blocking;
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+  // What the request pipeline sees of all this (filled in by build_app and build_state).
+  PipelineServices pipeline;
 
   providers::Provider* find_provider(const std::string& name) const {
     auto it = providers.find(name);
@@ -57,6 +60,8 @@ struct App {
 core::Status build_app(App& app);
 // Opens the ledger, limit store and cache the config asks for (start-up; errors are returned).
 core::Status build_state(App& app);
+// Fills app.pipeline from the rest of the App (build_state ends with it).
+void wire_pipeline(App& app);
 // Re-reads the policy file. On error the current policy keeps serving; the result is counted.
 core::Status reload_policy(App& app, const char* trigger);
 // Providers as the policy compiler sees them (credentials present, regions, local models).

@@ -16,7 +16,7 @@
 #include "gateway/app/app.h"
 #include "gateway/state/auth.h"
 #include "providers/error_map.h"
-#include "gateway/pipeline/chat_handler.h"
+#include "gateway/pipeline/features.h"
 #include "gateway/api/openai_chat.h"
 #include "routing/catalog.h"
 #include "routing/catalog_report.h"

@@ -25,7 +25,8 @@
 #include <thread>
 
 #include "gateway/admin/admin_state.h"
-#include "gateway/pipeline/chat_handler.h"
+#include "gateway/api/openai_chat_surface.h"
+#include "gateway/pipeline/pipeline.h"
 #include "core/http_wire.h"
 #include "gateway/state/auth.h"
 #include "gateway/state/limits_redis.h"
@@ -519,7 +520,11 @@ class Session final : public SessionBase, public ClientIo {
       co_await respond(503, "application/json", error_json(e));
     } else if (path == "/v1/chat/completions" || path == "/chat/completions") {
       if (!post) status = co_await method_not_allowed("POST");
-      else status = co_await handle_chat(app_, *worker_.upstream, *this, std::move(req_.body), routing_headers(), caller, rec);
+      else {
+        OpenAiChatSurface surface(*this);
+        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
+                                         routing_headers(), caller, rec);
+      }
     } else if (path == "/v1/models" || path == "/models") {
       auto names = app_.router.load()->model_names();
       if (caller.tenant) {
@@ -548,7 +553,7 @@ class Session final : public SessionBase, public ClientIo {
         if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
       if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()));
       if (app_.limits && app_.config.server.metrics_tenant_labels) {
-        auto budgets = co_await offload(app_, [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
+        auto budgets = co_await offload(app_.blocking.get(), [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
         for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());
       }
       if (auto* r = dynamic_cast<RedisLimitStore*>(app_.limits.get()))
@@ -729,7 +734,7 @@ class Session final : public SessionBase, public ClientIo {
 
   // GET /admin/state: budgets and today's spend are read off the I/O thread (Redis, SQLite).
   core::Task<int> admin_state() {
-    auto [budgets, spend_today] = co_await offload(app_, [this] {
+    auto [budgets, spend_today] = co_await offload(app_.blocking.get(), [this] {
       auto now = std::chrono::system_clock::now();
       std::vector<BudgetStatus> b = app_.limits ? app_.limits->budgets(now) : std::vector<BudgetStatus>{};
       std::string spend;

@@ -11,6 +11,8 @@
 # hundred instructions per request, so a code change's cost shows as a ratio against a baseline run:
 #   tests/bench/callgrind_request.sh                 # this build
 #   GATEWAY_BIN=/path/to/other/gateway tests/bench/callgrind_request.sh   # the baseline
+# Where the instructions go: KEEP_TMP=1, then callgrind_annotate on the kept dump (cg.PID.N; the
+# last one is the stream measurement).
 # Env: GATEWAY_BIN, N (default 300), WARMUP (default 30), KEEP_TMP=1.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -66,7 +68,7 @@ models:
   bench-stream: ["fakestream/bench-model"]
 YAML
 # GATEWAY_MALLOC_TUNED: no re-exec (valgrind would have to follow it).
-GATEWAY_MALLOC_TUNED=1 valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.%p" \
+GATEWAY_MALLOC_TUNED=1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.%p" \
   "$GATEWAY_BIN" serve --config "$TMP/gateway.yaml" >"$TMP/gateway.out" 2>"$TMP/gateway.err" &
 GW_PID=$!
 PIDS+=($GW_PID)
@@ -91,11 +93,13 @@ send() { # count, body file: that many POSTs on one keep-alive connection; fails
 
 measure() { # label, body file
   local label="$1" body="$2"
+  callgrind_control -i on "$GW_PID" >/dev/null 2>&1
   send "$WARMUP" "$body"
   callgrind_control -z "$GW_PID" >/dev/null 2>&1
   send "$N" "$body"
   rm -f "$TMP"/cg.*.[0-9]*
   callgrind_control -d measured "$GW_PID" >/dev/null 2>&1
+  callgrind_control -i off "$GW_PID" >/dev/null 2>&1
   local f ir
   f="$(ls -t "$TMP"/cg.*.* 2>/dev/null | head -1)"
   ir="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$f" | head -1)"

@@ -13,7 +13,7 @@
 //
 // "Received in full": non-stream = 200 with a complete JSON body and x-gateway-cost-usd; stream =
 // `data: [DONE]` and the `: x-gateway-cost-usd: N` comment. The gateway writes the ledger entry
-// durably BEFORE a response's final bytes (chat_handler.cpp ledger_durable), so requests cut by the
+// durably BEFORE a response's final bytes (gateway/pipeline/accounting.cpp ledger_durable), so requests cut by the
 // kill may or may not be in the ledger. Asserted, reading the ledger per request id with the sqlite3
 // CLI (the ledger is documented as an SQLite database; table `spend`):
 //   - every request received in full is in the ledger exactly once, at the cost the client saw;
