@@ -344,9 +344,17 @@ std::string read_key_file(const std::string& path, std::string& error) {
   return s;
 }
 
-}  // namespace
+// A provider's settings checked and resolved against its dialect: endpoints per region, the
+// default region, the auth scheme. No credentials are read and nothing is built.
+struct ResolvedProvider {
+  ProviderConfig cfg;
+  const Dialect* dialect = nullptr;
+  std::map<std::string, Endpoint> endpoints;
+  std::string default_region;
+  AuthScheme auth = AuthScheme::none;
+};
 
-core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderConfig& config) {
+core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
   ProviderConfig cfg = config;
   if (cfg.type.empty()) cfg.type = cfg.name;
   const Dialect* d = find_dialect(cfg.type);
@@ -391,7 +399,21 @@ core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderCon
     return core::make_error(ErrorKind::internal,
                             "provider '" + cfg.name + "': auth must be bearer, jwt or none, not '" + cfg.auth + "'");
   }
+  return ResolvedProvider{std::move(cfg), d, std::move(endpoints), std::move(default_region), auth};
+}
 
+}  // namespace
+
+core::Status check_provider_config(const ProviderConfig& config) {
+  auto r = resolve(config);
+  if (!r) return std::move(r).error();
+  return core::ok_status();
+}
+
+core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderConfig& config) {
+  auto resolved = resolve(config);
+  if (!resolved) return std::move(resolved).error();
+  auto& [cfg, d, endpoints, default_region, auth] = *resolved;
   std::string key, unavailable;
   std::string env = cfg.api_key_env.empty() && cfg.api_key_file.empty() ? d->default_key_env : cfg.api_key_env;
   if (!cfg.api_key_file.empty()) {

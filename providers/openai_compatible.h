@@ -23,5 +23,7 @@ struct ProviderConfig {
 };
 
 core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderConfig& config);
+// The same checks without building anything or reading credentials: for configuration parsing.
+core::Status check_provider_config(const ProviderConfig& config);
 
 }  // namespace providers

@@ -288,8 +288,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
           pc.extra_headers[k] = val;
         }
       }
-      auto made = providers::make_openai_compatible(pc);
-      if (!made) fail(file, v, made.error().message);
+      if (auto ok = providers::check_provider_config(pc); !ok) fail(file, v, ok.error().message);
       c.providers.push_back(pc);
     }
   }
