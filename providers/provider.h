@@ -35,8 +35,26 @@ class ChatSink {
   virtual core::Task<bool> send(std::string_view data) = 0;
 };
 
+// Where a natively relayed stream goes (the Anthropic Messages API): whole SSE events, named as the
+// upstream named them. Implemented by the gateway's API surface.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // Sends one event ("event: <name>\ndata: <data>\n\n"). Returns false when the client is gone.
+  virtual core::Task<bool> send_event(std::string_view event, std::string_view data) = 0;
+};
+
+// A request relayed natively to an endpoint that speaks the client's API (Anthropic Messages):
+// the client's body as it came (the provider rewrites only `model`) and the API's own headers.
+struct NativeRequest {
+  std::string_view body;
+  std::string_view anthropic_version;  // empty: not sent
+  std::string_view anthropic_beta;     // empty: not sent
+};
+
 struct AttemptContext {
   const core::ChatRequest* request = nullptr;
+  const NativeRequest* native = nullptr;  // set for Provider::anthropic_messages
   Target target;
   UpstreamTimeouts timeouts;
   core::SteadyTime total_deadline{};
@@ -50,7 +68,8 @@ struct AttemptResult {
   bool content_sent = false;         // something reached the client (stream only)
   core::Usage usage;
   std::string finish_reason;
-  std::string body;                  // non-stream: OpenAI-shaped chat.completion JSON
+  std::string body;                  // non-stream: OpenAI-shaped chat.completion JSON (Anthropic
+                                     // message JSON from anthropic_messages)
   std::string usage_chunk;           // stream: final usage-only chunk for clients that asked for usage
   // Stream: the id, model and created time its chunks carried, so that a closing error chunk
   // looks like the chunks before it (empty / 0 when no chunk was seen).
@@ -65,6 +84,9 @@ struct AttemptResult {
   int64_t relayed_tokens = 0;        // completion tokens relayed to the client so far (estimated
                                      // from the text; the local engine counts exactly)
   int64_t counted_prompt_tokens = -1;  // exact prompt count when the provider knows it (local), else -1
+  // anthropic_messages stream: the upstream's message_stop was seen and withheld (the gateway
+  // sends it after accounting, as it sends [DONE] on the OpenAI surface).
+  bool native_complete = false;
 };
 
 class Provider {
@@ -79,6 +101,16 @@ class Provider {
   virtual std::string unavailable_reason() const = 0;
   // One attempt. With sink == nullptr the answer is returned whole in AttemptResult::body.
   virtual core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) = 0;
+  // Whether `region` (empty: the default) has an Anthropic Messages endpoint the provider can relay
+  // to natively.
+  virtual bool speaks_anthropic(const std::string& region) const { (void)region; return false; }
+  // One attempt relayed natively to the Anthropic-compatible endpoint (ctx.native set): the body
+  // with only `model` rewritten to ctx.target.model, unknown fields kept; the answer relayed event
+  // by event to `sink` (nullptr: returned whole in body) except the final message_stop, which the
+  // gateway sends after accounting. Usage is read from message_start / message_delta (or the
+  // message's usage) into AttemptResult::usage; an error before content is mapped to core::Error
+  // as chat() maps it, so fail-over rules are the same.
+  virtual core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink);
   // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
   virtual size_t queue_depth() const { return 0; }
   virtual double decode_tokens_per_second() const { return 0; }

@@ -9,7 +9,7 @@ out="${PARSER_FUZZ_DIR:-$root/build-fuzz-parsers}"
 cxx="${CXX_FUZZ:-$(command -v clang++-14 || command -v clang++ || true)}"
 [[ -n "$cxx" ]] || { echo "run_parser_fuzz.sh: clang++ not found" >&2; exit 1; }
 mkdir -p "$out/obj" "$out/corpus" "$out/crashes"
-srcs=("$root"/core/*.cpp "$root"/providers/{dialect,error_map,openai_normalize,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
+srcs=("$root"/core/*.cpp "$root"/providers/{dialect,error_map,openai_normalize,provider,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
       "$root"/gateway/app/config.cpp "$root"/gateway/api/openai_chat.cpp "$root"/gateway/state/tenants.cpp "$root"/routing/{vocabulary,iso3166}.cpp "$root/providers/asio_beast_src.cpp")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root" -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)

@@ -1,0 +1,15 @@
+#include "providers/provider.h"
+
+namespace providers {
+
+core::Task<AttemptResult> Provider::anthropic_messages(const AttemptContext& ctx, EventSink* sink) {
+  (void)sink;
+  AttemptResult r;
+  r.error = core::make_error(core::ErrorKind::internal,
+                             "provider '" + name() + "' has no Anthropic Messages endpoint for region '" +
+                                 ctx.target.region + "'",
+                             core::ErrorSource::gateway, "no_native_endpoint");
+  co_return r;
+}
+
+}  // namespace providers
