@@ -412,6 +412,10 @@ core::Status read_messages(element v, Writer& w) {
       return bad(p + ".role " + json_quoted(r) + " must be \"user\" or \"assistant\" (the system prompt goes in 'system')",
                  p + ".role");
     if (!mm.get(1, content)) return bad(p + ".content is required", p + ".content");
+    if (!is_user(r) && !w.pending_tools.empty())
+      return bad(p + " follows an assistant message whose tool_use " + json_quoted(w.pending_tools.front()) +
+                     " was not answered: a user message with its tool_result must come first",
+                 p);
     if (content.is_string()) {
       const bool allowed_empty = last && r == "assistant";  // an empty prefill is harmless
       if (str(content).empty() && !allowed_empty) return bad(p + ".content must not be empty", p + ".content");
@@ -672,6 +676,77 @@ core::Status refuse_unsupported(element root, const TopMembers& top) {
 
 enum class Purpose { message, count_tokens };
 
+core::Status read_model(const TopMembers& top, TranslatedRequest& tr) {
+  element v;
+  if (!top.get(t_model, v)) return bad("'model' is required", "model");
+  if (!v.is_string() || str(v).empty() || str(v).size() > 256)
+    return bad("'model' must be a string of 1 to 256 characters", "model");
+  tr.model = std::string(str(v));
+  return core::ok_status();
+}
+
+// Required on /v1/messages; count_tokens bodies have none (absent or null).
+core::Status read_max_tokens(const TopMembers& top, Purpose purpose, std::optional<int64_t>& max_tokens) {
+  element v;
+  const bool given = top.get(t_max_tokens, v) && !(purpose == Purpose::count_tokens && v.is_null());
+  if (!given) {
+    if (purpose == Purpose::message) return bad("'max_tokens' is required", "max_tokens");
+    return core::ok_status();
+  }
+  int64_t n = 0;
+  core::Error err;
+  if (!read_int(v, "max_tokens", 1, n, err)) return err;
+  max_tokens = n;
+  return core::ok_status();
+}
+
+// "messages":[system?, ...] into `out`.
+core::Status write_messages(const TopMembers& top, std::string& out) {
+  out += ",\"messages\":[";
+  if (auto s = read_system(top, out); !s) return s;
+  element v;
+  if (!top.get(t_messages, v)) return bad("'messages' is required", "messages");
+  Writer w;
+  if (auto s = read_messages(v, w); !s) return s;
+  if (out.back() != '[' && !w.messages.empty()) out += ',';
+  out += w.messages;
+  out += ']';
+  return core::ok_status();
+}
+
+core::Status write_sampling(const TopMembers& top, TranslatedRequest& tr, std::string& out) {
+  if (auto s = copy_number(top, t_temperature, "0 to 1", 0, 1, out); !s) return s;
+  if (auto s = copy_number(top, t_top_p, "0 to 1", 0, 1, out); !s) return s;
+  element v;
+  if (top.get(t_top_k, v) && !v.is_null()) {
+    int64_t k = 0;
+    core::Error err;
+    if (!read_int(v, "top_k", 0, k, err)) return err;
+    out += ",\"top_k\":";
+    append_int(out, k);
+  }
+  return read_stop_sequences(top, tr.stop_sequences, out);
+}
+
+core::Status write_tools(const TopMembers& top, std::string& out) {
+  std::string tools;
+  std::vector<std::string> tool_names;
+  if (auto s = read_tools(top, tools, tool_names); !s) return s;
+  if (!tools.empty()) out += ",\"tools\":[" + tools + "]";
+  return read_tool_choice(top, tool_names, out);
+}
+
+core::Status write_stream(const TopMembers& top, Purpose purpose, TranslatedRequest& tr, std::string& out) {
+  element v;
+  if (top.get(t_stream, v) && !v.is_null()) {
+    if (!v.is_bool()) return bad(std::string("'stream' must be a boolean, not ") + type_name(v), "stream");
+    tr.stream = purpose == Purpose::message && v.get_bool().value_unsafe();
+  }
+  // Usage always asked for: the answer's message_delta carries it.
+  if (tr.stream) out += ",\"stream\":true,\"stream_options\":{\"include_usage\":true}";
+  return core::ok_status();
+}
+
 core::Result<TranslatedRequest> translate(std::string_view body, Purpose purpose) {
   thread_local simdjson::dom::parser parser = make_parser();
   element root;
@@ -681,57 +756,22 @@ core::Result<TranslatedRequest> translate(std::string_view body, Purpose purpose
   if (auto s = refuse_unsupported(root, top); !s) return s.error();
 
   TranslatedRequest tr;
-  element v;
-  if (!top.get(t_model, v)) return bad("'model' is required", "model");
-  if (!v.is_string() || str(v).empty() || str(v).size() > 256)
-    return bad("'model' must be a string of 1 to 256 characters", "model");
-  tr.model = std::string(str(v));
-
   std::optional<int64_t> max_tokens;
-  core::Error err;
-  if (top.get(t_max_tokens, v) && !(purpose == Purpose::count_tokens && v.is_null())) {
-    int64_t n = 0;
-    if (!read_int(v, "max_tokens", 1, n, err)) return err;
-    max_tokens = n;
-  } else if (purpose == Purpose::message) {
-    return bad("'max_tokens' is required", "max_tokens");
-  }
-
+  if (auto s = read_model(top, tr); !s) return s.error();
+  if (auto s = read_max_tokens(top, purpose, max_tokens); !s) return s.error();
   std::string out = "{\"model\":";
   core::append_json_string(out, tr.model);
-  out += ",\"messages\":[";
-  if (auto s = read_system(top, out); !s) return s.error();
-  Writer w;
-  if (!top.get(t_messages, v)) return bad("'messages' is required", "messages");
-  if (auto s = read_messages(v, w); !s) return s.error();
-  if (out.back() != '[' && !w.messages.empty()) out += ',';
-  out += w.messages;
-  out += ']';
+  if (auto s = write_messages(top, out); !s) return s.error();
   if (max_tokens) {
     out += ",\"max_tokens\":";
     append_int(out, *max_tokens);
   }
-  if (top.get(t_stream, v) && !v.is_null()) {
-    if (!v.is_bool()) return bad(std::string("'stream' must be a boolean, not ") + type_name(v), "stream");
-    tr.stream = purpose == Purpose::message && v.get_bool().value_unsafe();
-  }
-  if (tr.stream) out += ",\"stream\":true,\"stream_options\":{\"include_usage\":true}";
-  if (auto s = copy_number(top, t_temperature, "0 to 1", 0, 1, out); !s) return s.error();
-  if (auto s = copy_number(top, t_top_p, "0 to 1", 0, 1, out); !s) return s.error();
-  if (top.get(t_top_k, v) && !v.is_null()) {
-    int64_t k = 0;
-    if (!read_int(v, "top_k", 0, k, err)) return err;
-    out += ",\"top_k\":";
-    append_int(out, k);
-  }
-  if (auto s = read_stop_sequences(top, tr.stop_sequences, out); !s) return s.error();
-  std::string tools;
-  std::vector<std::string> tool_names;
-  if (auto s = read_tools(top, tools, tool_names); !s) return s.error();
-  if (!tools.empty()) out += ",\"tools\":[" + tools + "]";
-  if (auto s = read_tool_choice(top, tool_names, out); !s) return s.error();
+  if (auto s = write_stream(top, purpose, tr, out); !s) return s.error();
+  if (auto s = write_sampling(top, tr, out); !s) return s.error();
+  if (auto s = write_tools(top, out); !s) return s.error();
   if (auto s = read_metadata(top, out); !s) return s.error();
   if (auto s = read_thinking_switch(top, max_tokens, tr.thinking, out); !s) return s.error();
+  element v;
   if (top.get(t_service_tier, v) && !v.is_null() && !v.is_string())
     return bad("'service_tier' must be a string", "service_tier");  // advisory: checked, not forwarded
   out += '}';

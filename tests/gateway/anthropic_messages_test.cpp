@@ -328,6 +328,29 @@ TEST(AnthropicRequest, InvalidUtf8AndDepthAreNamed) {
   for (std::string junk : {"", "null", "[]", "{", "\"text\""}) EXPECT_FALSE(gateway::anthropic_to_openai(junk).ok()) << junk;
 }
 
+// Every prefix of valid bodies and chunks: an answer or an error, never a crash or a bad read
+// (run under the sanitizers by tests/run_sanitizers.sh).
+TEST(AnthropicRobustness, TruncatedInputsAreRefusedCleanly) {
+  const fs::path rich = kGolden / "request" / "claude_code_turn.in.json";
+  const std::string body = trim_newline(read_file(rich));
+  ASSERT_TRUE(gateway::anthropic_to_openai(body).ok());
+  for (size_t n = 0; n < body.size(); ++n) {
+    auto r = gateway::anthropic_to_openai(body.substr(0, n));
+    EXPECT_FALSE(r.ok()) << n;
+  }
+  const TranslatedRequest req = request_for(rich, ".in.json");
+  const std::string chunk =
+      R"({"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"r","content":"t","tool_calls":[{"index":0,"id":"i","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3}})";
+  for (size_t n = 0; n <= chunk.size(); ++n) {
+    AnthropicStreamEncoder enc(req, 1);
+    auto r = enc.feed(chunk.substr(0, n));
+    EXPECT_EQ(r.ok(), n == chunk.size()) << n;
+    EXPECT_EQ(grammar_violation(sse(r.ok() ? *r : enc.fail(r.error())) + sse(enc.finish())), "") << n;
+    auto whole = gateway::openai_to_anthropic_response(chunk.substr(0, n), req);
+    EXPECT_FALSE(whole.ok());  // a chunk is not a completion, whole or cut
+  }
+}
+
 // --- count_tokens --------------------------------------------------------------------------------------
 
 TEST(AnthropicCountTokens, NeedsNoMaxTokensAndMatchesTheEstimate) {
