@@ -30,6 +30,7 @@ struct StreamClose {
   std::optional<core::Money> cost;                   // the attempt's cost, when priced
   std::string_view request_id;                       // the client-visible request id
   int64_t created = 0;                               // the request's creation time (seconds)
+  bool native = false;  // the attempt was relayed natively (Provider::anthropic_messages)
 };
 
 class Surface {
@@ -40,8 +41,10 @@ class Surface {
   // A refusal or a failure before any content reached the client.
   virtual int error_status(const core::Error& e) const { return e.http_status(); }
   virtual std::string error_body(const core::Error& e) const = 0;
-  // A non-stream answer: the provider's chat.completion JSON in the surface's form.
-  virtual std::string answer_body(std::string openai_body) = 0;
+  // A non-stream answer in the surface's form: the provider's chat.completion JSON, or with
+  // `native` the body of a natively relayed attempt. An error when the answer cannot be expressed
+  // (the pipeline then answers with it).
+  virtual core::Result<std::string> answer_body(std::string body, bool native) = 0;
   // Where a streamed attempt writes its chat.completion.chunk events.
   virtual providers::ChatSink& stream_sink() = 0;
   // The stream completed: its closing events. `head` is where data events go (the pipeline may
@@ -51,6 +54,11 @@ class Surface {
   virtual core::Task<bool> fail_stream(const StreamClose& c, const core::Error& e) = 0;
   // A cache hit's recorded events were replayed through stream_sink(): end the stream (it cost 0).
   virtual core::Task<bool> close_replayed_stream() = 0;
+
+  // A surface whose API some deployments speak natively (Anthropic Messages): the request to relay
+  // as it came, and where the relayed events go. nullptr: every attempt is translated.
+  virtual const providers::NativeRequest* native_request() const { return nullptr; }
+  virtual providers::EventSink* native_sink() { return nullptr; }
 };
 
 }  // namespace gateway

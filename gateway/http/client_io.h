@@ -1,6 +1,7 @@
 #pragma once
 // What request handlers need from a client connection, without Beast in sight: a whole response,
-// or a stream of SSE events (ChatSink::send), headers to add, and notice when the client leaves.
+// or a stream of SSE events (ChatSink::send for data-only events, EventSink::send_event for named
+// ones), headers to add, and notice when the client leaves.
 #include "core/task.h"
 #include <string>
 #include <string_view>
@@ -9,7 +10,7 @@
 
 namespace gateway {
 
-class ClientIo : public providers::ChatSink {
+class ClientIo : public providers::ChatSink, public providers::EventSink {
  public:
   // A complete response. Returns false if the client is gone.
   virtual core::Task<bool> respond(int status, std::string_view content_type, std::string body) = 0;

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "gateway/admin/admin_state.h"
+#include "gateway/api/anthropic_messages_surface.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
 #include "core/http_wire.h"
@@ -241,6 +242,24 @@ class Session final : public SessionBase, public ClientIo {
   core::Task<bool> send(std::string_view data) override {
     if (broken_) co_return false;
     co_return co_await write_chunk("data: ", data, "\n\n");
+  }
+
+  // A named event. The name loses any CR/LF, and data spanning lines goes out as one data: line
+  // per line, so nothing an upstream sends can forge an event boundary.
+  core::Task<bool> send_event(std::string_view event, std::string_view data) override {
+    if (broken_) co_return false;
+    std::string prefix = "event: ";
+    for (char c : event)
+      if (c != '\r' && c != '\n') prefix += c;
+    prefix += "\ndata: ";
+    if (data.find_first_of("\r\n") == std::string_view::npos) co_return co_await write_chunk(prefix, data, "\n\n");
+    std::string lines;
+    for (char c : data) {
+      if (c == '\r') continue;
+      lines += c;
+      if (c == '\n') lines += "data: ";
+    }
+    co_return co_await write_chunk(prefix, lines, "\n\n");
   }
 
   core::Task<bool> send_comment(std::string_view text) override {
@@ -485,7 +504,21 @@ class Session final : public SessionBase, public ClientIo {
     keep_alive_ = false;
     core::Error e = core::make_error(kind, std::move(msg), core::ErrorSource::client);
     if (nheaders_ == 0) set_header("x-request-id", new_request_id());
-    co_await respond(status, "application/json", error_json(e));
+    co_await respond(status, "application/json", error_body(e, request_path()));
+  }
+
+  std::string_view request_path() const {
+    std::string_view target = req_.target;
+    return target.substr(0, target.find('?'));
+  }
+  // The Anthropic Messages paths answer errors in Anthropic's shape and statuses (its SDKs parse
+  // them: 529 for overloaded); every other path in OpenAI's.
+  static bool anthropic_api(std::string_view path) { return path.rfind("/v1/messages", 0) == 0; }
+  static std::string error_body(const core::Error& e, std::string_view path) {
+    return anthropic_api(path) ? anthropic_error_json(e) : error_json(e);
+  }
+  static int error_status(const core::Error& e, std::string_view path) {
+    return anthropic_api(path) ? anthropic_status(e) : e.http_status();
   }
 
   // The request just parsed into req_; it stays untouched until this returns.
@@ -516,8 +549,8 @@ class Session final : public SessionBase, public ClientIo {
       keep_alive_ = false;
       core::Error e = core::make_error(core::ErrorKind::unavailable, "the gateway is shutting down; retry on another replica",
                                        core::ErrorSource::gateway, "gateway_draining");
-      status = 503;
-      co_await respond(503, "application/json", error_json(e));
+      status = error_status(e, path);
+      co_await respond(status, "application/json", error_body(e, path));
     } else if (path == "/v1/chat/completions" || path == "/chat/completions") {
       if (!post) status = co_await method_not_allowed("POST");
       else {
@@ -525,6 +558,15 @@ class Session final : public SessionBase, public ClientIo {
         status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
                                          routing_headers(), caller, rec);
       }
+    } else if (path == "/v1/messages") {
+      if (!post) status = co_await method_not_allowed("POST");
+      else {
+        AnthropicMessagesSurface surface(*this, req_.header("anthropic-version"), req_.header("anthropic-beta"));
+        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
+                                         routing_headers(), caller, rec);
+      }
+    } else if (path == "/v1/messages/count_tokens") {
+      status = post ? co_await count_tokens(caller, rec) : co_await method_not_allowed("POST");
     } else if (path == "/v1/models" || path == "/models") {
       auto names = app_.router.load()->model_names();
       if (caller.tenant) {
@@ -594,7 +636,7 @@ class Session final : public SessionBase, public ClientIo {
       core::Error e = core::make_error(core::ErrorKind::not_found, "Unknown path '" + std::string(path).substr(0, 200) + "'",
                                        core::ErrorSource::client, "unknown_url");
       status = 404;
-      co_await respond(404, "application/json", error_json(e));
+      co_await respond(404, "application/json", error_body(e, path));
     }
     finish(rec, status, t0, path);
   }
@@ -690,8 +732,8 @@ class Session final : public SessionBase, public ClientIo {
     rec.method = req_.method_string;
     rec.path = path;
     rec.error = std::string(core::to_string(e.kind)) + ": " + e.message;
-    const int status = e.http_status();
-    co_await respond(status, "application/json", error_json(e));
+    const int status = error_status(e, path);
+    co_await respond(status, "application/json", error_body(e, path));
     finish(rec, status, t0, path);
     co_await discard_unread_body();
   }
@@ -833,8 +875,30 @@ class Session final : public SessionBase, public ClientIo {
     set_header("allow", allowed);
     core::Error e = core::make_error(core::ErrorKind::bad_request, std::string("Use ") + allowed + " for this path",
                                      core::ErrorSource::client, "method_not_allowed");
-    co_await respond(405, "application/json", error_json(e));
+    co_await respond(405, "application/json", error_body(e, request_path()));
     co_return 405;
+  }
+
+  // POST /v1/messages/count_tokens: the gateway's estimate of the request's input tokens (the
+  // same figure routing and budgets use), for a model the caller may use.
+  core::Task<int> count_tokens(const Caller& caller, AccessRecord& rec) {
+    auto parsed = anthropic_count_tokens_request(req_.body);
+    if (!parsed) {
+      rec.error = parsed.error().message;
+      co_await respond(400, "application/json", anthropic_error_json(parsed.error()));
+      co_return 400;
+    }
+    rec.model = parsed->model;
+    if (caller.tenant && !model_allowed(*caller.tenant, parsed->model)) {
+      core::Error e = core::make_error(core::ErrorKind::forbidden,
+                                       "Tenant '" + caller.tenant_name() + "' may not use model '" + parsed->model + "'",
+                                       core::ErrorSource::client, "model_not_allowed", "model");
+      rec.error = e.message;
+      co_await respond(403, "application/json", anthropic_error_json(e));
+      co_return 403;
+    }
+    co_await respond(200, "application/json", count_tokens_json(*parsed));
+    co_return 200;
   }
 
   App& app_;

@@ -107,6 +107,7 @@ StreamClose stream_close(const RequestContext& ctx, const providers::AttemptResu
   c.cost = a.cost;
   c.request_id = ctx.rec.request_id;
   c.created = ctx.created;
+  c.native = ctx.native;
   return c;
 }
 
@@ -118,7 +119,8 @@ core::Task<int> deliver(RequestContext& ctx, const routing::PlannedAttempt& atte
   if (ctx.req.stream) {
     providers::ChatSink& head = ctx.cache_key.empty() ? ctx.surface.stream_sink() : recorder;
     ok = co_await ctx.surface.close_stream(head, stream_close(ctx, r, a));
-    if (ok && !ctx.cache_key.empty() && recorder.complete()) {
+    // A native relay's events are the upstream's API, not the chunks a cache entry replays.
+    if (ok && !ctx.cache_key.empty() && !ctx.native && recorder.complete()) {
       CachedResponse entry;
       entry.chunks = std::move(recorder.chunks());
       entry.deployment = attempt.deployment.id;
@@ -126,13 +128,21 @@ core::Task<int> deliver(RequestContext& ctx, const routing::PlannedAttempt& atte
     }
   } else {
     if (a.cost) ctx.io.set_header("x-gateway-cost-usd", core::format_usd(*a.cost));
-    if (!ctx.cache_key.empty()) {
+    if (!ctx.cache_key.empty() && !ctx.native) {
       CachedResponse entry;
       entry.body = r.body;
       entry.deployment = attempt.deployment.id;
       co_await store_in_cache(ctx, r, std::move(entry));
     }
-    ok = co_await ctx.io.respond(200, "application/json", ctx.surface.answer_body(std::move(r.body)));
+    auto body = ctx.surface.answer_body(std::move(r.body), ctx.native);
+    if (!body) {
+      // Accounted (the upstream answered and billed), but not expressible in the client's API.
+      const int failed = note_failure(ctx, body.error());
+      co_await ctx.io.respond(failed, "application/json", ctx.surface.error_body(body.error()));
+      ctx.svc.metrics->request_done(ctx.req.model, attempt.deployment.id, failed, ctx.seconds());
+      co_return failed;
+    }
+    ok = co_await ctx.io.respond(200, "application/json", std::move(body).value());
   }
   const int status = ok ? 200 : 499;
   if (!a.durable) ctx.rec.error = "ledger: entry not confirmed durable in time";
@@ -181,9 +191,18 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     providers::Provider* provider = ctx.svc.find_provider(attempt.deployment.provider);
     if (!provider) continue;
     recorder.restart();
-    const providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
+    providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
     const auto started = Clock::now();
-    providers::AttemptResult r = co_await provider->chat(ac, ctx.req.stream ? &head : nullptr);
+    // The client's API, relayed as it came, where the deployment speaks it; else translated.
+    const providers::NativeRequest* native = ctx.surface.native_request();
+    ctx.native = native && provider->speaks_anthropic(attempt.deployment.region);
+    providers::AttemptResult r;
+    if (ctx.native) {
+      ac.native = native;
+      r = co_await provider->anthropic_messages(ac, ctx.req.stream ? ctx.surface.native_sink() : nullptr);
+    } else {
+      r = co_await provider->chat(ac, ctx.req.stream ? &head : nullptr);
+    }
     finish_attempt(ctx, attempt, r, started);
     AttemptAccount a = account_attempt(ctx, attempt, r);
     // Before the final bytes: the client never holds a complete answer the ledger lacks.

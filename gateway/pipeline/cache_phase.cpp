@@ -29,7 +29,9 @@ core::Task<int> replay(RequestContext& ctx, CachedResponse& hit) {
       if (ok) ok = co_await sink.send(c);
     if (ok) ok = co_await ctx.surface.close_replayed_stream();
   } else {
-    ok = co_await io.respond(200, "application/json", ctx.surface.answer_body(std::move(hit.body)));
+    auto body = ctx.surface.answer_body(std::move(hit.body), false);
+    if (!body) co_return co_await refuse(ctx, body.error(), ctx.req.model, hit.deployment);
+    ok = co_await io.respond(200, "application/json", std::move(body).value());
   }
   const int status = ok ? 200 : 499;
   ctx.svc.metrics->request_done(ctx.req.model, hit.deployment, status, ctx.seconds());

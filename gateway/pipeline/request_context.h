@@ -59,6 +59,7 @@ struct RequestContext {
   std::optional<Reservation> reservation;
   // attempts
   Spend spend;
+  bool native = false;                // the current attempt is relayed natively (not translated)
   int64_t created = 0;                // unix seconds, for chunks the gateway writes itself
 
   double seconds() const { return std::chrono::duration<double>(PipelineClock::now() - t0).count(); }
