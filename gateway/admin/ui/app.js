@@ -40,8 +40,10 @@ function fixed(v, digits, unit = '') {
   const n = num(v);
   return n === null ? dash : n.toFixed(digits) + unit;
 }
-// "$1.25" (the gateway's money strings) as a number, for comparisons only; shown as sent.
-const dollars = (s) => Number(String(s).replace('$', ''));
+// The gateway's money strings ("0.00054", exact decimal USD): shown as sent, with a dollar sign;
+// turned into numbers only to compare them with zero.
+const usd = (s) => (s === undefined || s === null || s === '' ? dash : `$${s}`);
+const dollars = (s) => Number(s);
 const percent = (v) => fixed(num(v) === null ? null : v * 100, 1, ' %');
 function clock(ms) {
   const n = num(ms);
@@ -109,6 +111,9 @@ function renderRoutes(routes) {
   fillBody(document.querySelector('#routes-table tbody'), rows, 4, 'No routes');
 }
 
+// The counterfactual saving of a spend row, under either name a report may give it.
+const savingsOf = (spend) => spend?.savings_usd ?? spend?.saved_usd;
+
 // Tenants with a budget (from the limit store) and tenants with spend today (from the ledger),
 // joined by name. A savings figure shows when the spend report carries one.
 function renderTenants(tenants, spendToday) {
@@ -122,12 +127,12 @@ function renderTenants(tenants, spendToday) {
   const names = [...byName.keys()].sort();
   const rows = names.map((name) => {
     const { budgets, spend } = byName.get(name);
-    const savings = spend?.savings_usd ?? spend?.saved_usd;
+    const savings = savingsOf(spend);
     const budgetList = el('ul', 'candidates');
     for (const b of budgets) {
       const over = dollars(b.remaining_usd) <= 0;
-      const reserved = dollars(b.reserved_usd) > 0 ? `, ${b.reserved_usd} reserved` : '';
-      const text = `${b.period}${b.hard ? ' (hard)' : ''}: ${b.spent_usd} / ${b.limit_usd}, ${b.remaining_usd} left${reserved}`;
+      const reserved = dollars(b.reserved_usd) > 0 ? `, ${usd(b.reserved_usd)} reserved` : '';
+      const text = `${b.period}${b.hard ? ' (hard)' : ''}: ${usd(b.spent_usd)} / ${usd(b.limit_usd)}, ${usd(b.remaining_usd)} left${reserved}`;
       budgetList.append(el('li', over ? 'state-bad' : '', text));
     }
     if (budgets.length === 0) budgetList.append(el('li', 'muted', 'no budget'));
@@ -136,11 +141,13 @@ function renderTenants(tenants, spendToday) {
       '',
       td(name || '(open mode)'),
       td(spend ? String(spend.requests) : '0', 'num'),
-      td(spend ? spend.cost_usd : '$0', 'num'),
-      td(savings === undefined ? dash : String(savings), 'num'),
+      td(spend ? usd(spend.cost_usd) : '$0', 'num'),
+      td(savings === undefined ? dash : usd(savings), 'num'),
       el('td', '', budgetList),
     );
   });
+  const anySavings = names.some((n) => savingsOf(byName.get(n).spend) !== undefined);
+  document.getElementById('savings-note').textContent = rows.length && !anySavings ? 'Savings: the spend report carries no savings figure yet.' : '';
   const none = spendToday === null ? 'No spend ledger configured and no budgets' : 'No spend today and no budgets';
   fillBody(document.querySelector('#tenants-table tbody'), rows, 5, none);
 }
@@ -193,7 +200,8 @@ async function poll() {
     document.getElementById('last-updated').textContent = `Last updated ${lastSuccess.toISOString()} (every ${POLL_MS / 1000} s)`;
     document.getElementById('error-banner').hidden = true;
   } catch (e) {
-    showError(e.message || String(e));
+    // fetch() rejects with a TypeError when no HTTP answer came at all.
+    showError(e instanceof TypeError ? `no answer from the gateway (${e.message})` : e.message || String(e));
   } finally {
     setTimeout(poll, POLL_MS);
   }
@@ -235,8 +243,17 @@ function renderExplain(x) {
   table.hidden = false;
 }
 
+// An answer to an earlier request must not look like the answer to this one.
+function clearExplain() {
+  document.getElementById('explain-summary').replaceChildren();
+  const table = document.getElementById('explain-table');
+  table.querySelector('tbody').replaceChildren();
+  table.hidden = true;
+}
+
 async function explain(event) {
   event.preventDefault();
+  clearExplain();
   const message = document.getElementById('explain-message');
   const text = document.getElementById('explain-input').value;
   try {
