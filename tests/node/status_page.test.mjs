@@ -24,6 +24,7 @@ name: status-page
 catalog:
   - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}
   - {ref: pb/m, context_window: 100000, price: {input: 1, output: 1}}
+  - {ref: pc/m, context_window: 100000, price: {input: 1, output: 1}}
   - {ref: pz/m, context_window: 100000, price: {input: 1, output: 1}}
 routes:
   - name: priced
@@ -35,9 +36,14 @@ routes:
     objective: ordered
     max_attempts: 1
     candidates: [pb/m]
+  - name: limited
+    match: {model: limited}
+    objective: ordered
+    max_attempts: 1
+    candidates: [pc/m]
 `;
 
-let pa, pb, gw, key;
+let pa, pb, pc, gw, key;
 
 async function mintKey(tenant, id) {
   const r = await run(GATEWAY_BIN, ['keys', 'new', '--tenant', tenant, '--id', id], { timeoutMs: 10000 });
@@ -51,6 +57,8 @@ async function mintKey(tenant, id) {
 before(async () => {
   pa = await startUpstream({ name: 'pa' });
   pb = await startUpstream({ name: 'pb', status: 500 });
+  // Rate-limited for a minute: pc cools down for longer than the test takes.
+  pc = await startUpstream({ name: 'pc', status: 429, retryAfter: 60 });
   key = await mintKey('acme', 'k1');
   const dir = tmpDir('gw-status-page-');
   fs.writeFileSync(path.join(dir, 'policy.yaml'), POLICY);
@@ -58,10 +66,10 @@ before(async () => {
   delete c.models;
   c.server.admin_key_env = 'GW_TEST_ADMIN_KEY';
   // pz is in the catalog but has no provider: the routes table and explain show it excluded.
-  c.providers = { pa: { type: 'openai_compatible', base_url: pa.baseUrl }, pb: { type: 'openai_compatible', base_url: pb.baseUrl } };
+  c.providers = Object.fromEntries([pa, pb, pc].map((u, i) => [['pa', 'pb', 'pc'][i], { type: 'openai_compatible', base_url: u.baseUrl }]));
   c.policy = path.join(dir, 'policy.yaml');
   c.routing = { policy_poll_ms: 0 };
-  c.tenants = { acme: { keys: [key.entry], models: ['priced', 'broken'], budget: { daily_usd: 0.5, hard: true } } };
+  c.tenants = { acme: { keys: [key.entry], models: ['priced', 'broken', 'limited'], budget: { daily_usd: 0.5, hard: true } } };
   c.state = { ledger_path: path.join(dir, 'spend.db') };
   gw = await startGateway({ config: c, env: { GW_TEST_ADMIN_KEY: ADMIN_KEY } });
 });
@@ -69,6 +77,7 @@ before(async () => {
 after(async () => {
   await pa?.close();
   await pb?.close();
+  await pc?.close();
   await gw?.stop();
 });
 
@@ -171,14 +180,17 @@ describe('/ui over plain HTTP', () => {
 
 describe('/ui in Chromium', () => {
   test('shows the live state, refreshes itself, explains a request, keeps hostile text as text', { skip: NO_CHROMIUM, timeout: 180000 }, async () => {
-    // Traffic first: one success (pa), one upstream failure (pb), refusals with reasons.
+    // Traffic first: one success (pa), one upstream failure (pb), one 429 (pc), refusals with reasons.
     assert.equal((await send('priced')).status, 200);
     assert.ok((await send('broken')).status >= 500);
+    assert.equal((await send('limited')).status, 429);
     assert.equal((await send('other-model')).status, 403);
     assert.equal((await send(HOSTILE)).status, 403);
     assert.equal((await request(gw.url + '/admin/reload', { method: 'POST', headers: asAdmin })).status, 200);
     const s = await adminState();
     assert.equal(s.policy.generation, 2);
+    const cooling = s.deployments.find((d) => d.id === 'pc@default/m');
+    assert.equal(cooling.availability, 'cooldown', JSON.stringify(cooling));
     const acmeSpend = s.spend_today.rows.find((r) => r.key === 'acme');
     assert.ok(acmeSpend, JSON.stringify(s.spend_today));
     const acmeBudget = s.tenants.find((t) => t.tenant === 'acme').budgets[0];
@@ -206,14 +218,20 @@ describe('/ui in Chromium', () => {
       assert.equal(response.status(), 200);
       await page.locator('#last-updated', { hasText: 'Last updated' }).waitFor();
 
-      // Deployments: both configured ones, closed, 50 % of attempts each.
+      // Deployments: the three configured ones, a third of the attempts each; pc cooling down.
       const depRow = (id) => page.locator('#deployments-table tbody tr', { hasText: id });
-      for (const id of ['pa@default/m', 'pb@default/m']) {
+      for (const id of ['pa@default/m', 'pb@default/m', 'pc@default/m']) {
         const cells = await depRow(id).locator('td').allTextContents();
         assert.equal(cells.length, 10, cells.join(' | '));
-        assert.equal(cells[2], 'closed', `${id}: ${cells.join(' | ')}`);
-        assert.equal(cells[9], '50.0 %', `${id} traffic share: ${cells.join(' | ')}`);
+        assert.equal(cells[9], '33.3 %', `${id} traffic share: ${cells.join(' | ')}`);
       }
+      assert.equal(await depRow('pa@default/m').locator('td').nth(1).textContent(), 'available');
+      const pcCells = await depRow('pc@default/m').locator('td').allTextContents();
+      assert.match(pcCells[1], /^cooldown/, pcCells.join(' | '));
+      assert.match(pcCells[3], /^\d+\.\d s$/, `a cool-down time: ${pcCells.join(' | ')}`);
+      assert.ok(Number(pcCells[3].split(' ')[0]) > 10, `about a minute of cool-down left: ${pcCells.join(' | ')}`);
+      assert.notEqual(pcCells[7], '0.0 %', `a 429 rate: ${pcCells.join(' | ')}`);
+      assert.equal(await depRow('pc@default/m').getAttribute('class'), 'warn');
       assert.match((await depRow('pa@default/m').locator('td').nth(4).textContent()) ?? '', /^\d+ ms$/, 'a TTFT in ms for the deployment that answered');
 
       // Routes and candidates, the unconfigured candidate marked excluded.
@@ -255,11 +273,14 @@ describe('/ui in Chromium', () => {
       await primary.waitFor();
       const pCells = await primary.locator('td').allTextContents();
       assert.equal(pCells[1], 'primary', pCells.join(' | '));
-      for (const i of [3, 4, 5, 6]) assert.match(pCells[i], /^-?\d+\.\d{4}$/, `score term ${i}: ${pCells.join(' | ')}`);
+      for (const i of [3, 4, 5, 6]) assert.ok(Number.isFinite(Number(pCells[i])), `score term ${i}: ${pCells.join(' | ')}`);
       const zCells = await page.locator('#explain-table tbody tr', { hasText: 'pz@default/m' }).locator('td').allTextContents();
       assert.equal(zCells[1], 'excluded', zCells.join(' | '));
       assert.ok(zCells[9].length > 3 && zCells[9] !== '—', `an exclusion reason: ${zCells.join(' | ')}`);
       assert.match(await page.locator('#explain-summary').textContent(), /Routepriced/);
+      // The artefact: the whole page with the explain answer on it.
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'status_page.png'), fullPage: true });
 
       // Explain with hostile and broken input: text stays text, errors are said, nothing breaks.
       await page.fill('#explain-input', JSON.stringify({ model: HOSTILE, messages: userMsg('x') }));
@@ -274,8 +295,6 @@ describe('/ui in Chromium', () => {
       await page.locator('#explain-message', { hasText: /Explain failed: HTTP 400/ }).waitFor();
 
       assert.equal(await page.evaluate(() => window.__injected), undefined);
-      fs.mkdirSync(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: path.join(ARTIFACTS, 'status_page.png'), fullPage: true });
       // The explain POST with a bad body answered 400 on purpose; anything else is a defect.
       assert.deepEqual(problems.filter((p) => !/^HTTP 400 for .*\/admin\/explain$/.test(p) && !/status of 400/.test(p)), []);
 

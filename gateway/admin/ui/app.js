@@ -44,6 +44,8 @@ function fixed(v, digits, unit = '') {
 // turned into numbers only to compare them with zero.
 const usd = (s) => (s === undefined || s === null || s === '' ? dash : `$${s}`);
 const dollars = (s) => Number(s);
+// Score terms can be tiny next to each other: four significant digits, not four decimals.
+const significant = (v) => (num(v) === null ? dash : v.toPrecision(4));
 const percent = (v) => fixed(num(v) === null ? null : v * 100, 1, ' %');
 function clock(ms) {
   const n = num(ms);
@@ -229,10 +231,10 @@ function renderExplain(x) {
       td(c.deployment),
       td(c.status),
       td(excluded ? dash : String(c.rank), 'num'),
-      td(fixed(c.score, 4), 'num'),
-      td(fixed(t.cost, 4), 'num'),
-      td(fixed(t.latency, 4), 'num'),
-      td(fixed(t.error_risk, 4), 'num'),
+      td(significant(c.score), 'num'),
+      td(significant(t.cost), 'num'),
+      td(significant(t.latency), 'num'),
+      td(significant(t.error_risk), 'num'),
       td(num(c.est_cost_usd) === null ? dash : '$' + c.est_cost_usd.toPrecision(3), 'num'),
       td(fixed(c.expected_latency_ms, 0, ' ms'), 'num'),
       td(excluded ? `${c.exclusion}: ${c.reason}` : dash),
