@@ -632,8 +632,8 @@ class Session final : public SessionBase, public ClientIo {
     if (path.rfind("/admin/", 0) == 0 || is_ui_path(path)) {
       if (!sc.admin_key.empty()) {
         if (admin_credentials_match(req_.header("authorization"), sc.admin_key)) return std::nullopt;
-        // A browser asks for a user name and password on this challenge and then sends them to
-        // every path of the origin; the status page's own fetches of /admin/* depend on it.
+        // On this challenge a browser asks for a user name and password, and it answers later
+        // challenges of the same realm with them: the status page's fetches of /admin/* rely on it.
         set_header("www-authenticate", "Basic realm=\"gateway\", charset=\"UTF-8\"");
         return core::make_error(core::ErrorKind::auth,
                                 "admin endpoints and the status page need the admin key (server.admin_key_env), as "
