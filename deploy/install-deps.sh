@@ -12,6 +12,7 @@ PKGS=(
   prometheus redis-server nginx wrk
   clang libclang-rt-14-dev
   curl
+  chromium fonts-liberation
 )
 # Node.js + npm (for the OpenAI SDK tests): use the machine's if present, else Debian's.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

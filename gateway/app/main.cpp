@@ -174,7 +174,7 @@ int cmd_check(const std::string& path) {
 // Who can reach /admin/* and /metrics, said once at start so an open admin surface is never a surprise.
 void log_endpoint_access(const gateway::ServerConfig& sc) {
   if (!sc.admin_key.empty())
-    std::fprintf(stderr, "gateway: admin endpoints need the admin key (%s)\n", sc.admin_key_env.c_str());
+    std::fprintf(stderr, "gateway: admin endpoints and the status page (/ui) need the admin key (%s)\n", sc.admin_key_env.c_str());
   else if (gateway::is_loopback_host(sc.listen_host))
     std::fprintf(stderr,
                  "gateway: no admin key (server.admin_key_env): admin endpoints answer without a key, on this "

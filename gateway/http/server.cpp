@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "gateway/admin/admin_state.h"
+#include "gateway/admin/ui_assets.h"
 #include "gateway/api/anthropic_messages_surface.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
@@ -632,6 +633,8 @@ class Session final : public SessionBase, public ClientIo {
     } else if (path == "/admin/explain") {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await explain(std::move(req_.body), routing_headers());
+    } else if (is_ui_path(path)) {
+      status = get ? co_await ui_asset(path) : co_await method_not_allowed("GET");
     } else {
       core::Error e = core::make_error(core::ErrorKind::not_found, "Unknown path '" + std::string(path).substr(0, 200) + "'",
                                        core::ErrorSource::client, "unknown_url");
@@ -652,6 +655,9 @@ class Session final : public SessionBase, public ClientIo {
     return path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
   }
 
+  // The status page and its files: the same access rule as /admin/*.
+  static bool is_ui_path(std::string_view path) { return path == "/ui" || path.rfind("/ui/", 0) == 0; }
+
   bool bearer_matches(const std::string& key) const {
     std::string_view auth = req_.header("authorization");
     std::string expected = "Bearer " + key;
@@ -670,16 +676,21 @@ class Session final : public SessionBase, public ClientIo {
       return std::nullopt;
     }
     const auto& sc = app_.config.server;
-    if (path.rfind("/admin/", 0) == 0) {
+    if (path.rfind("/admin/", 0) == 0 || is_ui_path(path)) {
       if (!sc.admin_key.empty()) {
-        if (bearer_matches(sc.admin_key)) return std::nullopt;
-        return core::make_error(core::ErrorKind::auth, "admin endpoints need the admin key (server.admin_key_env)",
+        if (admin_credentials_match(req_.header("authorization"), sc.admin_key)) return std::nullopt;
+        // On this challenge a browser asks for a user name and password, and it answers later
+        // challenges of the same realm with them: the status page's fetches of /admin/* rely on it.
+        set_header("www-authenticate", "Basic realm=\"gateway\", charset=\"UTF-8\"");
+        return core::make_error(core::ErrorKind::auth,
+                                "admin endpoints and the status page need the admin key (server.admin_key_env), as "
+                                "'Authorization: Bearer <key>' or as the password of HTTP Basic credentials",
                                 core::ErrorSource::client, "invalid_admin_key");
       }
       if (is_loopback_host(sc.listen_host)) return std::nullopt;
       return core::make_error(core::ErrorKind::forbidden,
-                              "admin endpoints are disabled: without server.admin_key_env they answer only on a "
-                              "loopback listener",
+                              "admin endpoints and the status page are disabled: without server.admin_key_env they "
+                              "answer only on a loopback listener",
                               core::ErrorSource::client, "admin_disabled");
     }
     if (path == "/metrics" && !sc.metrics_key.empty() && !bearer_matches(sc.metrics_key))
@@ -789,6 +800,24 @@ class Session final : public SessionBase, public ClientIo {
       return std::pair{std::move(b), std::move(spend)};
     });
     co_await respond(200, "application/json", admin_state_json(app_, budgets, spend_today));
+    co_return 200;
+  }
+
+  // GET /ui and /ui/<file>: the status page, compiled into the binary (gateway/admin/ui/).
+  core::Task<int> ui_asset(std::string_view path) {
+    set_header("cache-control", "no-store");
+    set_header("x-content-type-options", "nosniff");
+    set_header("content-security-policy", kUiContentSecurityPolicy);
+    set_header("referrer-policy", "no-referrer");
+    const UiAsset* asset = find_ui_asset(path);
+    if (!asset) {
+      core::Error e = core::make_error(core::ErrorKind::not_found,
+                                       "Unknown status page file '" + std::string(path).substr(0, 200) + "'",
+                                       core::ErrorSource::client, "unknown_url");
+      co_await respond(404, "application/json", error_json(e));
+      co_return 404;
+    }
+    co_await respond(200, asset->content_type, std::string(asset->body));
     co_return 200;
   }
 

@@ -1,7 +1,11 @@
 #include "gateway/state/auth.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
+#include <array>
+#include <cctype>
 #include <cstring>
 #include <string>
 
@@ -15,7 +19,73 @@ std::string_view trim_spaces(std::string_view v) {
   return v;
 }
 
+// The value of a "<scheme> <credentials>" header when its scheme is `scheme` (any case), else nullopt.
+std::optional<std::string_view> credentials_for(std::string_view authorization, std::string_view scheme) {
+  if (authorization.size() <= scheme.size() || authorization[scheme.size()] != ' ') return std::nullopt;
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return std::nullopt;
+  return authorization.substr(scheme.size() + 1);
+}
+
+// Equal secrets, compared in time that depends on neither: both are hashed first.
+bool same_secret(std::string_view given, std::string_view expected) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> a{}, b{};
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a.data());
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b.data());
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
 }  // namespace
+
+std::optional<std::string> decode_base64(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  size_t pad = 0;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  uint32_t acc = 0;
+  const size_t data = text.size() - pad;
+  for (size_t i = 0; i < data; ++i) {
+    const int v = base64_value(text[i]);
+    if (v < 0) return std::nullopt;  // a stray '=' inside, a space, a URL-safe '-' or '_'
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    if (i % 4 == 3) {
+      out += static_cast<char>(acc >> 16), out += static_cast<char>(acc >> 8), out += static_cast<char>(acc);
+      acc = 0;
+    }
+  }
+  // The last group: 3 characters carry 2 bytes (2 spare bits), 2 carry 1 byte (4 spare bits).
+  if (pad == 1) {
+    if (acc & 0x3) return std::nullopt;
+    out += static_cast<char>(acc >> 10), out += static_cast<char>(acc >> 2);
+  } else if (pad == 2) {
+    if (acc & 0xf) return std::nullopt;
+    out += static_cast<char>(acc >> 4);
+  }
+  return out;
+}
+
+bool admin_credentials_match(std::string_view authorization, std::string_view key) {
+  if (key.empty()) return false;
+  if (auto bearer = credentials_for(authorization, "bearer")) return same_secret(*bearer, key);
+  auto basic = credentials_for(authorization, "basic");
+  if (!basic) return false;
+  auto decoded = decode_base64(*basic);
+  if (!decoded) return false;
+  // "user:password": the user name cannot hold a colon, the password can (RFC 7617).
+  const size_t colon = decoded->find(':');
+  if (colon == std::string::npos) return false;
+  return same_secret(std::string_view(*decoded).substr(colon + 1), key);
+}
 
 core::Result<Caller> authenticate(const TenantDirectory& tenants, std::string_view authorization,
                                   std::string_view api_key) {

@@ -217,7 +217,7 @@ describe('admin endpoints and /metrics', () => {
     try {
       assert.match(gw.stderr, /admin endpoints are disabled \(403\) on the non-loopback listener 0\.0\.0\.0/);
       const base = `http://127.0.0.1:${gw.port}`;
-      for (const [method, p] of [['GET', '/admin/spend'], ['POST', '/admin/reload'], ['POST', '/admin/explain']]) {
+      for (const [method, p] of [['GET', '/admin/spend'], ['POST', '/admin/reload'], ['POST', '/admin/explain'], ['GET', '/ui'], ['GET', '/ui/app.js']]) {
         const res = await request(base + p, { method, body: method === 'POST' ? { model: 'm', messages: userMsg() } : undefined });
         const e = openAiError(assert, res, 403);
         assert.equal(e.code, 'admin_disabled', `${p}: ${JSON.stringify(e)}`);
@@ -236,6 +236,9 @@ describe('admin endpoints and /metrics', () => {
       const res = await request(gw.url + '/admin/spend');
       assert.notEqual(res.status, 403);
       assert.notEqual(res.status, 401);
+      const page = await request(gw.url + '/ui');
+      assert.equal(page.status, 200, 'the status page follows the admin rule');
+      assert.equal(page.headers['www-authenticate'], undefined);
     } finally {
       await gw.stop();
     }
