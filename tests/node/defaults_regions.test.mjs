@@ -38,9 +38,10 @@ describe('default configuration, no API keys', () => {
       const res = await chat(gw, { model, messages: userMsg(), max_tokens: 4 });
       assert.equal(res.status, 200, JSON.stringify(res.json));
       assert.equal(res.headers['x-gateway-deployment'], 'local@self/qwen3moe-demo');
-      // A random-weight model may end its turn early: usage must still match what it did.
+      // A random-weight model may end its turn early, even at its first token (seen in CI): usage
+      // must still match what it did.
       const u = res.json.usage, fr = res.json.choices[0].finish_reason;
-      assert.ok(u.completion_tokens >= 1 && u.completion_tokens <= 4, JSON.stringify(u));
+      assert.ok(u.completion_tokens >= 0 && u.completion_tokens <= 4, JSON.stringify(u));
       assert.equal(fr === 'length', u.completion_tokens === 4, `finish_reason ${fr} vs ${u.completion_tokens} tokens`);
     }
   });
