@@ -205,6 +205,15 @@ class LocalProvider final : public Provider {
   size_t queue_depth() const override { return engine_->queue_depth(); }
   double decode_tokens_per_second() const override { return engine_->decode_tokens_per_second(); }
   int64_t context_window() const override { return engine_->context_size(); }
+  std::string load_summary() const override {
+    const double per_token = double(engine_->kv_bytes_per_token());
+    const double full = per_token * engine_->context_size();
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s, context %d tokens, %d threads, KV cache %s: %.1f KiB per token (%.1f MiB per full-context sequence)",
+                  engine_->model_name().c_str(), engine_->context_size(), engine_->threads(),
+                  local_backend::kv_type_name(engine_->kv_type()), per_token / 1024.0, full / (1024.0 * 1024.0));
+    return buf;
+  }
 
  private:
   LocalProviderConfig cfg_;
@@ -253,6 +262,9 @@ core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderC
   ec.threads = config.threads;
   ec.max_queue = config.max_queue;
   ec.max_context = config.max_context;
+  auto kv = local_backend::parse_kv_type(config.kv_type);
+  if (!kv) return core::make_error(ErrorKind::internal, "local.kv_type must be f16, q8_0 or f32, not '" + config.kv_type + "'");
+  ec.kv_type = *kv;
   auto engine = local_backend::Engine::create(ec);
   if (!engine) {
     core::Error e = std::move(engine).error();

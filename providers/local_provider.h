@@ -22,6 +22,7 @@ struct LocalProviderConfig {
   int max_queue = 64;
   int max_context = 4096;
   int default_max_tokens = 512;
+  std::string kv_type = "f16";  // KV cache element type: f16 | q8_0 | f32
 };
 
 core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderConfig& config);

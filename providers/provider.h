@@ -117,6 +117,9 @@ class Provider {
   // Tokens per sequence (prompt + completion) it really serves, when it knows (the local engine);
   // 0 = unknown, the routing catalog's figure stands.
   virtual int64_t context_window() const { return 0; }
+  // One line on what was loaded, for the start-up log (the local engine: model, context, KV cache
+  // type and its memory per token); empty when there is nothing to say.
+  virtual std::string load_summary() const { return {}; }
 };
 
 }  // namespace providers

@@ -28,6 +28,7 @@ core::Status build_app(App& app) {
     lc.threads = cfg.local.threads;
     lc.max_queue = cfg.local.max_queue;
     lc.max_context = cfg.local.max_context;
+    lc.kv_type = cfg.local.kv_type;
     auto p = providers::make_local_provider(lc);
     if (p) {
       app.providers["local"] = std::move(p).value();

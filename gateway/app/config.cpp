@@ -293,7 +293,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     }
   }
   if (auto l = root["local"]) {
-    check_keys(file, l, "local", {"enabled", "model_path", "model_name", "threads", "max_queue", "max_context", "region"});
+    check_keys(file, l, "local", {"enabled", "model_path", "model_name", "threads", "max_queue", "max_context", "region", "kv_type"});
     c.local.enabled = l["enabled"] ? scalar<bool>(file, l["enabled"], "local.enabled") : true;
     if (l["model_path"]) c.local.model_path = scalar<std::string>(file, l["model_path"], "local.model_path");
     if (l["model_name"]) c.local.model_name = scalar<std::string>(file, l["model_name"], "local.model_name");
@@ -301,6 +301,11 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     if (l["max_queue"]) c.local.max_queue = scalar<int>(file, l["max_queue"], "local.max_queue");
     if (l["max_context"]) c.local.max_context = scalar<int>(file, l["max_context"], "local.max_context");
     if (l["region"]) c.local.region = scalar<std::string>(file, l["region"], "local.region");
+    if (l["kv_type"]) {
+      c.local.kv_type = scalar<std::string>(file, l["kv_type"], "local.kv_type");
+      if (c.local.kv_type != "f16" && c.local.kv_type != "q8_0" && c.local.kv_type != "f32")
+        fail(file, l["kv_type"], "local.kv_type must be f16 (the default), q8_0 or f32, not '" + c.local.kv_type + "'");
+    }
   }
   if (auto m = root["models"]) {
     if (!m.IsMap()) fail(file, m, "models must map an alias to a list of deployments");

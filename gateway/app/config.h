@@ -44,6 +44,7 @@ struct LocalConfig {
   int max_queue = 64;
   int max_context = 4096;
   std::string region = "self";
+  std::string kv_type = "f16";   // KV cache element type: f16 | q8_0 | f32
 };
 
 struct GatewayConfig {

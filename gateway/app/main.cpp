@@ -261,7 +261,9 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
   for (const auto& [name, p] : app.providers) {
     if (p->available()) {
       ++usable;
-      std::fprintf(stderr, "gateway: provider %s: enabled\n", name.c_str());
+      const std::string summary = p->load_summary();
+      std::fprintf(stderr, "gateway: provider %s: enabled%s%s%s\n", name.c_str(), summary.empty() ? "" : " (",
+                   summary.c_str(), summary.empty() ? "" : ")");
     } else {
       std::fprintf(stderr, "gateway: provider %s: disabled (%s)\n", name.c_str(), p->unavailable_reason().c_str());
     }

@@ -196,3 +196,37 @@ test('a full local queue is back-pressure, not a fault: the engine is not cooled
     await g.stop();
   }
 });
+
+test('local.kv_type picks the KV cache type; the start-up log states it with its memory per token', async () => {
+  // Same model as above (head_dim 128, 4 layers, 2 KV heads): K+V per token and layer is
+  // 2 * 2 * 128 elements; f16 2 bytes each = 4 KiB per token, q8_0 34/32 bytes = 2.1 KiB, f32 8 KiB.
+  const expected = { f16: '4.0 KiB', q8_0: '2.1 KiB', f32: '8.0 KiB' };
+  for (const [kv, perToken] of Object.entries(expected)) {
+    const c = defaultConfig();
+    c.providers = {};
+    c.local = { model_path: path.join(dir, 'slow.gguf'), model_name: 'tiny-moe', threads: 1, max_queue: 2, max_context: 1024, kv_type: kv };
+    c.models = { local: ['local/tiny-moe'] };
+    const g = await startGateway({ config: c, env: {} });
+    try {
+      const line = g.stderr.split('\n').find((l) => l.includes('provider local: enabled'));
+      assert.ok(line, g.stderr);
+      assert.match(line, new RegExp(`KV cache ${kv}: ${perToken.replace('.', '\\.')} per token`), line);
+      const r = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'local', messages: userMsg('kv'), max_tokens: 2 }),
+      });
+      assert.equal(r.status, 200, `${kv}: ${await r.text()}`);
+    } finally {
+      await g.stop();
+    }
+  }
+  const bad = defaultConfig();
+  bad.providers = {};
+  bad.local = { model_path: path.join(dir, 'slow.gguf'), kv_type: 'q4_0' };
+  const cfgPath = path.join(dir, 'bad-kv.yaml');
+  const { toYaml, GATEWAY_BIN } = await import('./lib/gateway.mjs');
+  fs.writeFileSync(cfgPath, toYaml(bad));
+  const chk = await run(GATEWAY_BIN, ['check', cfgPath]);
+  assert.notEqual(chk.code, 0, 'an unknown kv_type is refused');
+  assert.match(chk.stdout + chk.stderr, /local\.kv_type must be f16 \(the default\), q8_0 or f32, not 'q4_0'/);
+});
