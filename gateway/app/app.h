@@ -57,6 +57,9 @@ struct App {
 core::Status build_app(App& app);
 // Opens the ledger, limit store and cache the config asks for (start-up; errors are returned).
 core::Status build_state(App& app);
+// The spend ledger the configuration names (state.ledger_path, or state.ledger backend postgres),
+// or nullptr when none is configured. A postgres backend whose url_env variable is unset is an error.
+core::Result<std::unique_ptr<Ledger>> open_configured_ledger(const GatewayConfig& config);
 // Re-reads the policy file. On error the current policy keeps serving; the result is counted.
 core::Status reload_policy(App& app, const char* trigger);
 // Providers as the policy compiler sees them (credentials present, regions, local models).

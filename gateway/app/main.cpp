@@ -275,7 +275,7 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
   else
     std::fprintf(stderr, "gateway: %zu tenant(s); clients must send their gateway key\n", app.config.tenants.tenants().size());
   log_endpoint_access(app.config.server);
-  if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.config.state.ledger_path.c_str());
+  if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.ledger->path().c_str());
   raise_open_file_limit(app.config.server.max_connections);
   gateway::Server server(app);
   int rc = server.run();
@@ -361,13 +361,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
       return 1;
     }
-    if (cfg->state.ledger_path.empty()) {
-      std::fprintf(stderr, "%s: no state.ledger_path configured\n", config.c_str());
-      return 1;
-    }
-    auto ledger = gateway::Ledger::open(cfg->state.ledger_path);
+    auto ledger = gateway::open_configured_ledger(*cfg);
     if (!ledger) {
       std::fprintf(stderr, "%s\n", ledger.error().message.c_str());
+      return 1;
+    }
+    if (!*ledger) {
+      std::fprintf(stderr, "%s: no spend ledger configured (state.ledger_path or state.ledger)\n", config.c_str());
       return 1;
     }
     auto r = (*ledger)->report_json(by, from, to);
