@@ -142,7 +142,7 @@ core::Result<std::unique_ptr<Ledger>> open_configured_ledger(const GatewayConfig
       return core::make_error(core::ErrorKind::bad_request,
                               config.file + ": state.ledger.url_env names '" + st.ledger_url_env +
                                   "', which is not set (the PostgreSQL ledger's connection URL)");
-    return Ledger::open_postgres(st.ledger_url);
+    return Ledger::open_postgres(st.ledger_url, 65536, st.ledger_recovery_path);
   }
   if (st.ledger_path.empty()) return std::unique_ptr<Ledger>();
   return Ledger::open(st.ledger_path);

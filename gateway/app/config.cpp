@@ -81,6 +81,7 @@ void resolve_paths(GatewayConfig& c) {
   fix(c.local.model_path);
   fix(c.policy_file);
   fix(c.state.ledger_path);
+  fix(c.state.ledger_recovery_path);
   fix(c.upstream_tls.ca_file);
   fix(c.server.tls_cert_file);
   fix(c.server.tls_key_file);
@@ -126,7 +127,7 @@ void parse_ledger_backend(const std::string& file, const YAML::Node& st, Gateway
   const YAML::Node lg = st["ledger"];
   if (!lg) return;
   if (!lg.IsMap()) fail(file, lg, "state.ledger must be a mapping: {backend: sqlite|postgres, url_env: VARIABLE}");
-  check_keys(file, lg, "state.ledger", {"backend", "url_env"});
+  check_keys(file, lg, "state.ledger", {"backend", "url_env", "recovery_path"});
   if (lg["backend"]) s.ledger_backend = scalar<std::string>(file, lg["backend"], "state.ledger.backend");
   if (s.ledger_backend != "sqlite" && s.ledger_backend != "postgres")
     fail(file, lg["backend"], "state.ledger.backend must be sqlite or postgres (got '" + s.ledger_backend + "')");
@@ -134,6 +135,9 @@ void parse_ledger_backend(const std::string& file, const YAML::Node& st, Gateway
   if (s.ledger_backend == "sqlite") {
     if (lg["url_env"])
       fail(file, lg["url_env"], "state.ledger.url_env is for backend postgres; the SQLite ledger's file is state.ledger_path");
+    if (lg["recovery_path"])
+      fail(file, lg["recovery_path"], "state.ledger.recovery_path is for backend postgres; the SQLite ledger's recovery "
+                                      "file is <state.ledger_path>.recovery.jsonl");
     if (!st["ledger_path"]) fail(file, lg, "state.ledger.backend sqlite needs state.ledger_path (the database file)");
     return;
   }
@@ -144,6 +148,8 @@ void parse_ledger_backend(const std::string& file, const YAML::Node& st, Gateway
   if (st["ledger_path"])
     fail(file, st["ledger_path"], "state.ledger_path is the SQLite ledger's file; it has no effect with state.ledger.backend "
                                   "postgres");
+  if (lg["recovery_path"])
+    s.ledger_recovery_path = scalar<std::string>(file, lg["recovery_path"], "state.ledger.recovery_path");
   if (const char* v = std::getenv(s.ledger_url_env.c_str()); v && *v) s.ledger_url = v;
 }
 

@@ -546,7 +546,8 @@ class Session final : public SessionBase, public ClientIo {
     } else if (path == "/metrics") {
       for (const auto& [name, p] : app_.providers)
         if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
-      if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()));
+      if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()),
+                                          double(app_.ledger->queue_depth()));
       if (app_.limits && app_.config.server.metrics_tenant_labels) {
         auto budgets = co_await offload(app_, [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
         for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());

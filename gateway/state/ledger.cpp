@@ -300,7 +300,7 @@ bool Ledger::flush_for(std::chrono::milliseconds max_wait) {
 
 size_t Ledger::queue_depth() const {
   std::lock_guard lk(mu_);
-  return queue_.size();
+  return static_cast<size_t>(appended_ - durable_);  // the batch being committed (or retried) included
 }
 
 bool Ledger::commit_batch(std::deque<Pending>& batch, std::string* error) {

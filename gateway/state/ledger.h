@@ -101,7 +101,8 @@ class Ledger {
   };
   Totals totals() const;
 
-  // Health and figures for /metrics.
+  // Health and figures for /metrics. queue_depth: entries taken and not yet durable (queued, or in
+  // the batch being committed or retried).
   size_t queue_depth() const;
   uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
   uint64_t commit_failures() const { return commit_failures_.load(std::memory_order_relaxed); }
