@@ -38,6 +38,7 @@
 #include "core/money.h"
 #include "core/result.h"
 #include "core/usage.h"
+#include "gateway/state/ledger_sqlite.h"
 #include "gateway/state/ledger_store.h"
 
 namespace gateway {
@@ -49,8 +50,8 @@ std::string new_ledger_id();
 class Ledger {
  public:
   static constexpr size_t kMaxBatch = 4096;
-  static constexpr int kCheckpointPages = 1000;  // SQLite: WAL frames (4 KiB pages) that trigger a checkpoint
-  static constexpr std::chrono::milliseconds kIdleCheckpoint{1000};
+  static constexpr int kCheckpointPages = SqliteLedgerStore::kCheckpointPages;
+  static constexpr std::chrono::milliseconds kIdleCheckpoint = SqliteLedgerStore::kIdleCheckpoint;
   static constexpr int kPruneChunk = LedgerStore::kPruneChunk;
 
   // SQLite: opens or creates the database file: schema, quick integrity check, WAL. A corrupt,

@@ -179,7 +179,17 @@ PGconn* PostgresLedgerStore::reader(std::string* error) const {
   return rconn_;
 }
 
+// A server restarted since the last statement leaves a connection libpq still calls OK until it is
+// used: a failure that turns out to be that (the connection is now bad) is retried once on a new
+// connection before it counts, so a quick restart refuses no request.
 bool PostgresLedgerStore::commit(const std::vector<const LedgerEntry*>& batch, std::string* error) {
+  const bool had_connection = wconn_ && PQstatus(wconn_) == CONNECTION_OK;
+  if (commit_once(batch, error)) return true;
+  if (!had_connection || PQstatus(wconn_) == CONNECTION_OK) return false;
+  return commit_once(batch, error);  // the retry's ON CONFLICT settles a COMMIT whose answer was lost
+}
+
+bool PostgresLedgerStore::commit_once(const std::vector<const LedgerEntry*>& batch, std::string* error) {
   PGconn* c = writer(error);
   if (!c) return false;
   if (!run(c, "BEGIN", error)) return false;
@@ -227,7 +237,11 @@ bool PostgresLedgerStore::commit(const std::vector<const LedgerEntry*>& batch, s
 }
 
 bool PostgresLedgerStore::idle(std::string* error) {
+  const bool had_connection = wconn_ && PQstatus(wconn_) == CONNECTION_OK;
   PGconn* c = writer(error);
+  if (c && run(c, "SELECT 1", error)) return true;
+  if (!had_connection || PQstatus(wconn_) == CONNECTION_OK) return false;
+  c = writer(error);  // as in commit: a connection the server dropped, once more on a new one
   return c && run(c, "SELECT 1", error);
 }
 
@@ -252,6 +266,20 @@ int64_t PostgresLedgerStore::prune(int64_t cutoff_ms, const std::function<bool()
   return total;
 }
 
+PGresult* PostgresLedgerStore::read(const char* sql, int nparams, const char* const* params, std::string* error) const {
+  for (int round = 0; round < 2; ++round) {
+    const bool had_connection = rconn_ && PQstatus(rconn_) == CONNECTION_OK;
+    PGconn* c = reader(error);
+    if (!c) return nullptr;
+    PGresult* r = PQexecParams(c, sql, nparams, nullptr, params, nullptr, nullptr, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) return r;
+    *error = pg_message(c);
+    PQclear(r);
+    if (!had_connection || PQstatus(c) == CONNECTION_OK) return nullptr;  // not a dropped connection
+  }
+  return nullptr;
+}
+
 core::Result<std::vector<SpendRow>> PostgresLedgerStore::report(SpendGroup group, int64_t from_ms, int64_t to_ms) const {
   const char* key_expr = group == SpendGroup::tenant       ? "tenant"
                          : group == SpendGroup::deployment ? "deployment"
@@ -266,10 +294,8 @@ core::Result<std::vector<SpendRow>> PostgresLedgerStore::report(SpendGroup group
   const char* params[] = {from.c_str(), to.c_str()};
   std::lock_guard lk(read_mu_);
   std::string err;
-  PGconn* c = reader(&err);
-  if (!c) return ledger_error(where_, "report: " + err);
-  ResultGuard g{PQexecParams(c, sql.c_str(), 2, nullptr, params, nullptr, nullptr, 0)};
-  if (PQresultStatus(g.r) != PGRES_TUPLES_OK) return ledger_error(where_, "report: " + pg_message(c));
+  ResultGuard g{read(sql.c_str(), 2, params, &err)};
+  if (!g.r) return ledger_error(where_, "report: " + err);
   std::vector<SpendRow> rows;
   for (int i = 0; i < PQntuples(g.r); ++i) {
     SpendRow r;
@@ -285,21 +311,17 @@ core::Result<core::Money> PostgresLedgerStore::spent(std::string_view tenant, in
   const char* params[] = {t.c_str(), since.c_str()};
   std::lock_guard lk(read_mu_);
   std::string err;
-  PGconn* c = reader(&err);
-  if (!c) return ledger_error(where_, "spent: " + err);
-  ResultGuard g{PQexecParams(c, "SELECT COALESCE(SUM(cost_pico), 0)::bigint FROM spend WHERE tenant = $1 AND ts_ms >= $2",
-                             2, nullptr, params, nullptr, nullptr, 0)};
-  if (PQresultStatus(g.r) != PGRES_TUPLES_OK || PQntuples(g.r) != 1) return ledger_error(where_, "spent: " + pg_message(c));
+  ResultGuard g{read("SELECT COALESCE(SUM(cost_pico), 0)::bigint FROM spend WHERE tenant = $1 AND ts_ms >= $2", 2, params,
+                     &err)};
+  if (!g.r || PQntuples(g.r) != 1) return ledger_error(where_, "spent: " + (g.r ? "no row" : err));
   return core::Money{as_int(g.r, 0, 0)};
 }
 
 core::Result<std::pair<int64_t, core::Money>> PostgresLedgerStore::totals() const {
   std::lock_guard lk(read_mu_);
   std::string err;
-  PGconn* c = reader(&err);
-  if (!c) return ledger_error(where_, "totals: " + err);
-  ResultGuard g{PQexec(c, "SELECT COUNT(*), COALESCE(SUM(cost_pico), 0)::bigint FROM spend")};
-  if (PQresultStatus(g.r) != PGRES_TUPLES_OK || PQntuples(g.r) != 1) return ledger_error(where_, "totals: " + pg_message(c));
+  ResultGuard g{read("SELECT COUNT(*), COALESCE(SUM(cost_pico), 0)::bigint FROM spend", 0, nullptr, &err)};
+  if (!g.r || PQntuples(g.r) != 1) return ledger_error(where_, "totals: " + (g.r ? "no row" : err));
   return std::pair<int64_t, core::Money>{as_int(g.r, 0, 0), core::Money{as_int(g.r, 0, 1)}};
 }
 

@@ -20,6 +20,7 @@
 #include "gateway/state/ledger_store.h"
 
 struct pg_conn;
+struct pg_result;
 
 namespace gateway {
 
@@ -48,6 +49,9 @@ class PostgresLedgerStore final : public LedgerStore {
   // The writer's connection, (re)connected if it is missing or broken; nullptr with `error`.
   pg_conn* writer(std::string* error);
   pg_conn* reader(std::string* error) const;  // read_mu_ held
+  bool commit_once(const std::vector<const LedgerEntry*>& batch, std::string* error);
+  // A read's rows (the caller PQclears them), or nullptr with `error`; read_mu_ held.
+  pg_result* read(const char* sql, int nparams, const char* const* params, std::string* error) const;
 
   std::string conninfo_;
   std::string where_;          // "postgres host:port/db" for messages

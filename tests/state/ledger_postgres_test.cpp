@@ -178,6 +178,24 @@ TEST_F(PostgresLedgerTest, OutageIsFailingAndKeepsEntriesUntilTheServerIsBack) {
   EXPECT_GE((*l)->commit_failures(), 1u);
 }
 
+// libpq calls a connection the server dropped OK until it is used: the first statement after a
+// restart fails, and is retried once on a new connection instead of counting as a failure.
+TEST_F(PostgresLedgerTest, QuickRestartCostsNoFailedCommitOrReport) {
+  auto l = Ledger::open_postgres(url());
+  ASSERT_TRUE(l.ok());
+  ASSERT_TRUE((*l)->report_json("tenant", 0, 1).ok());  // the reader connection exists
+  (*l)->append(entry("acme", "before-restart", kT0, 5), nullptr);
+  ASSERT_TRUE((*l)->flush_for(std::chrono::seconds(30)));
+  server_->stop();
+  ASSERT_TRUE(server_->start());
+  auto r = (*l)->report_json("tenant", 0, int64_t(1) << 62);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  (*l)->append(entry("acme", "after-restart", kT0, 5), nullptr);
+  ASSERT_TRUE((*l)->flush_for(std::chrono::seconds(30)));
+  EXPECT_EQ((*l)->commit_failures(), 0u) << (*l)->failure();
+  EXPECT_EQ((*l)->totals().requests, 2);
+}
+
 TEST_F(PostgresLedgerTest, UnreachableServerIsAClearErrorWithoutThePassword) {
   auto l = Ledger::open_postgres("postgres://gw:hunter2-secret@127.0.0.1:1/nowhere");
   ASSERT_FALSE(l.ok());
