@@ -121,8 +121,10 @@ void refuse_ineffective_routing_keys(const YAML::Node& root, const std::string& 
     fail(file, r["prometheus_interval_ms"], "routing.prometheus_interval_ms has no effect without routing.prometheus_url");
 }
 
-// state.ledger: {backend: sqlite|postgres, url_env: VARIABLE}. Every combination that would leave
-// a setting without effect is an error: url_env with sqlite, ledger_path with postgres.
+// state.ledger: {backend: sqlite|postgres, url_env: VARIABLE, recovery_path: FILE}. Every
+// combination that would leave a setting without effect is an error (url_env or recovery_path with
+// sqlite, ledger_path with postgres). The variable is read here; an unset one is refused when the
+// ledger is opened (serve, spend), so `gateway check` works without the secret.
 void parse_ledger_backend(const std::string& file, const YAML::Node& st, GatewayConfig::State& s) {
   const YAML::Node lg = st["ledger"];
   if (!lg) return;
