@@ -164,6 +164,11 @@ int cmd_check(const std::string& path) {
     std::fprintf(stderr, "%s\n", s.error().message.c_str());
     return 1;
   }
+  // Secrets are not needed to check a file, but a missing one is worth saying before `serve` fails.
+  const auto& st = app.config.state;
+  if (st.ledger_backend == "postgres" && st.ledger_url.empty())
+    std::fprintf(stderr, "%s: note: state.ledger.url_env names '%s', which is not set here; serve needs it\n",
+                 path.c_str(), st.ledger_url_env.c_str());
   std::printf("%s: OK (%zu providers, %zu models)\n", path.c_str(), app.providers.size(), app.config.models.size());
   return 0;
 }

@@ -160,6 +160,12 @@ test('start-up refusals: url_env names an unset variable; the server is not ther
   assert.equal(spend.code, 1, spend.stderr);
   assert.match(spend.stderr, /which is not set/);
 
+  // `gateway check` needs no secret, but says the variable is missing.
+  const checked = await run(GATEWAY_BIN, ['check', cfg], { timeoutMs: 15000 });
+  assert.equal(checked.code, 0, checked.stderr);
+  assert.match(checked.stdout, /: OK/);
+  assert.match(checked.stderr, new RegExp(`note: state\\.ledger\\.url_env names '${unsetVar}', which is not set here`));
+
   const bad = writeConfig('badbackend', { backend: 'postgresql', url_env: unsetVar });
   const check = await run(GATEWAY_BIN, ['check', bad], { timeoutMs: 15000 });
   assert.equal(check.code, 1, check.stdout);
