@@ -8,7 +8,7 @@ PKGS=(
   libboost1.81-dev libssl-dev openssl ca-certificates
   libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev sqlite3 libhiredis-dev
+  libsqlite3-dev sqlite3 libhiredis-dev libpq-dev postgresql postgresql-client
   prometheus redis-server nginx wrk
   clang libclang-rt-14-dev
   curl
@@ -30,7 +30,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The Debian nginx/redis/prometheus packages start system services on install;
   # the project runs its own instances on loopback, so stop the system ones if they started.
-  for svc in nginx redis-server prometheus; do
+  for svc in nginx redis-server prometheus postgresql; do
     if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true; fi
     command -v service >/dev/null 2>&1 && $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done

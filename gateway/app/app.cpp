@@ -154,15 +154,26 @@ void wire_pipeline(App& app) {
   p.blocking = app.blocking.get();
 }
 
+core::Result<std::unique_ptr<Ledger>> open_configured_ledger(const GatewayConfig& config) {
+  const auto& st = config.state;
+  if (st.ledger_backend == "postgres") {
+    if (st.ledger_url.empty())
+      return core::make_error(core::ErrorKind::bad_request,
+                              config.file + ": state.ledger.url_env names '" + st.ledger_url_env +
+                                  "', which is not set (the PostgreSQL ledger's connection URL)");
+    return Ledger::open_postgres(st.ledger_url, 65536, st.ledger_recovery_path);
+  }
+  if (st.ledger_path.empty()) return std::unique_ptr<Ledger>();
+  return Ledger::open(st.ledger_path);
+}
+
 core::Status build_state(App& app) {
   const auto& st = app.config.state;
-  if (!st.ledger_path.empty()) {
-    auto l = Ledger::open(st.ledger_path);
-    if (!l) return std::move(l).error();
-    app.ledger = std::move(l).value();
-    if (st.ledger_retention_days > 0)
-      app.ledger->set_retention(std::chrono::hours(24) * st.ledger_retention_days);
-  }
+  auto l = open_configured_ledger(app.config);
+  if (!l) return std::move(l).error();
+  app.ledger = std::move(l).value();
+  if (app.ledger && st.ledger_retention_days > 0)
+    app.ledger->set_retention(std::chrono::hours(24) * st.ledger_retention_days);
   std::shared_ptr<RedisClient> redis;
   if (st.mode == "redis" || app.config.cache.redis) {
     RedisOptions ro;
@@ -177,6 +188,9 @@ core::Status build_state(App& app) {
     app.redis = redis;
     app.blocking = std::make_shared<boost::asio::thread_pool>(4);
   }
+  // Spend reports from a PostgreSQL ledger are network round trips: off the I/O threads.
+  if (app.ledger && st.ledger_backend == "postgres" && !app.blocking)
+    app.blocking = std::make_shared<boost::asio::thread_pool>(4);
   if (!app.config.tenants.empty()) {
     if (st.mode == "redis") {
       RedisLimitOptions lo;

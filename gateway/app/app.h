@@ -62,6 +62,9 @@ core::Status build_app(App& app);
 core::Status build_state(App& app);
 // Fills app.pipeline from the rest of the App (build_state ends with it).
 void wire_pipeline(App& app);
+// The spend ledger the configuration names (state.ledger_path, or state.ledger backend postgres),
+// or nullptr when none is configured. A postgres backend whose url_env variable is unset is an error.
+core::Result<std::unique_ptr<Ledger>> open_configured_ledger(const GatewayConfig& config);
 // Re-reads the policy file. On error the current policy keeps serving; the result is counted.
 core::Status reload_policy(App& app, const char* trigger);
 // Providers as the policy compiler sees them (credentials present, regions, local models).

@@ -81,6 +81,7 @@ void resolve_paths(GatewayConfig& c) {
   fix(c.local.model_path);
   fix(c.policy_file);
   fix(c.state.ledger_path);
+  fix(c.state.ledger_recovery_path);
   fix(c.upstream_tls.ca_file);
   fix(c.server.tls_cert_file);
   fix(c.server.tls_key_file);
@@ -120,6 +121,40 @@ void refuse_ineffective_routing_keys(const YAML::Node& root, const std::string& 
     fail(file, r["prometheus_interval_ms"], "routing.prometheus_interval_ms has no effect without routing.prometheus_url");
 }
 
+// state.ledger: {backend: sqlite|postgres, url_env: VARIABLE, recovery_path: FILE}. Every
+// combination that would leave a setting without effect is an error (url_env or recovery_path with
+// sqlite, ledger_path with postgres). The variable is read here; an unset one is refused when the
+// ledger is opened (serve, spend), so `gateway check` works without the secret.
+void parse_ledger_backend(const std::string& file, const YAML::Node& st, GatewayConfig::State& s) {
+  const YAML::Node lg = st["ledger"];
+  if (!lg) return;
+  if (!lg.IsMap()) fail(file, lg, "state.ledger must be a mapping: {backend: sqlite|postgres, url_env: VARIABLE}");
+  check_keys(file, lg, "state.ledger", {"backend", "url_env", "recovery_path"});
+  if (lg["backend"]) s.ledger_backend = scalar<std::string>(file, lg["backend"], "state.ledger.backend");
+  if (s.ledger_backend != "sqlite" && s.ledger_backend != "postgres")
+    fail(file, lg["backend"], "state.ledger.backend must be sqlite or postgres (got '" + s.ledger_backend + "')");
+  if (lg["url_env"]) s.ledger_url_env = scalar<std::string>(file, lg["url_env"], "state.ledger.url_env");
+  if (s.ledger_backend == "sqlite") {
+    if (lg["url_env"])
+      fail(file, lg["url_env"], "state.ledger.url_env is for backend postgres; the SQLite ledger's file is state.ledger_path");
+    if (lg["recovery_path"])
+      fail(file, lg["recovery_path"], "state.ledger.recovery_path is for backend postgres; the SQLite ledger's recovery "
+                                      "file is <state.ledger_path>.recovery.jsonl");
+    if (!st["ledger_path"]) fail(file, lg, "state.ledger.backend sqlite needs state.ledger_path (the database file)");
+    return;
+  }
+  if (!lg["url_env"])
+    fail(file, lg, "state.ledger.backend postgres needs url_env: the environment variable holding the connection URL "
+                   "(postgres://user@host:5432/db)");
+  if (s.ledger_url_env.empty()) fail(file, lg["url_env"], "state.ledger.url_env must name an environment variable");
+  if (st["ledger_path"])
+    fail(file, st["ledger_path"], "state.ledger_path is the SQLite ledger's file; it has no effect with state.ledger.backend "
+                                  "postgres");
+  if (lg["recovery_path"])
+    s.ledger_recovery_path = scalar<std::string>(file, lg["recovery_path"], "state.ledger.recovery_path");
+  if (const char* v = std::getenv(s.ledger_url_env.c_str()); v && *v) s.ledger_url = v;
+}
+
 GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   GatewayConfig c;
   c.file = file;
@@ -136,7 +171,8 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   }
   if (auto st = root["state"]) {
     check_keys(file, st, "state",
-               {"ledger_path", "mode", "redis", "fail_mode", "on_ledger_failure", "ledger_retention_days"});
+               {"ledger_path", "ledger", "mode", "redis", "fail_mode", "on_ledger_failure", "ledger_retention_days"});
+    parse_ledger_backend(file, st, c.state);
     if (st["ledger_retention_days"]) {
       int d = scalar<int>(file, st["ledger_retention_days"], "state.ledger_retention_days");
       // Budgets are re-seeded from the ledger after a restart (this month's spend): keep a month.

@@ -70,7 +70,15 @@ struct GatewayConfig {
   // Tenants and their hashed keys. Empty = open mode (no client key needed).
   TenantDirectory tenants;
   struct State {
-    std::string ledger_path;        // SQLite spend ledger; empty = no ledger
+    std::string ledger_path;        // SQLite spend ledger; empty = no ledger (unless postgres)
+    // state.ledger.backend: sqlite (the file ledger_path, one per gateway) | postgres (one database
+    // for a fleet, its URL in the environment variable ledger_url_env, never in the YAML).
+    std::string ledger_backend = "sqlite";
+    std::string ledger_url_env;
+    std::string ledger_url;         // the variable's value at load; empty = unset (serve/spend refuse)
+    // postgres: where entries the server did not take by shutdown are saved (empty: stderr only);
+    // the next start imports them. SQLite's is always <ledger_path>.recovery.jsonl.
+    std::string ledger_recovery_path;
     // A ledger that cannot write: refuse new requests with 503 (true, "refuse") or keep serving
     // while the queued entries wait for the disk ("serve").
     bool refuse_on_ledger_failure = true;

@@ -164,6 +164,11 @@ int cmd_check(const std::string& path) {
     std::fprintf(stderr, "%s\n", s.error().message.c_str());
     return 1;
   }
+  // Secrets are not needed to check a file, but a missing one is worth saying before `serve` fails.
+  const auto& st = app.config.state;
+  if (st.ledger_backend == "postgres" && st.ledger_url.empty())
+    std::fprintf(stderr, "%s: note: state.ledger.url_env names '%s', which is not set here; serve needs it\n",
+                 path.c_str(), st.ledger_url_env.c_str());
   std::printf("%s: OK (%zu providers, %zu models)\n", path.c_str(), app.providers.size(), app.config.models.size());
   return 0;
 }
@@ -277,7 +282,7 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
   else
     std::fprintf(stderr, "gateway: %zu tenant(s); clients must send their gateway key\n", app.config.tenants.tenants().size());
   log_endpoint_access(app.config.server);
-  if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.config.state.ledger_path.c_str());
+  if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.ledger->path().c_str());
   raise_open_file_limit(app.config.server.max_connections);
   gateway::Server server(app);
   int rc = server.run();
@@ -363,13 +368,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
       return 1;
     }
-    if (cfg->state.ledger_path.empty()) {
-      std::fprintf(stderr, "%s: no state.ledger_path configured\n", config.c_str());
-      return 1;
-    }
-    auto ledger = gateway::Ledger::open(cfg->state.ledger_path);
+    auto ledger = gateway::open_configured_ledger(*cfg);
     if (!ledger) {
       std::fprintf(stderr, "%s\n", ledger.error().message.c_str());
+      return 1;
+    }
+    if (!*ledger) {
+      std::fprintf(stderr, "%s: no spend ledger configured (state.ledger_path or state.ledger)\n", config.c_str());
       return 1;
     }
     auto r = (*ledger)->report_json(by, from, to);

@@ -594,7 +594,8 @@ class Session final : public SessionBase, public ClientIo {
     } else if (path == "/metrics") {
       for (const auto& [name, p] : app_.providers)
         if (p->dialect().name == "local") app_.metrics.provider_load(name, double(p->queue_depth()), p->decode_tokens_per_second());
-      if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()));
+      if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()),
+                                          double(app_.ledger->queue_depth()));
       if (app_.limits && app_.config.server.metrics_tenant_labels) {
         auto budgets = co_await offload(app_.blocking.get(), [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
         for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());
@@ -823,7 +824,8 @@ class Session final : public SessionBase, public ClientIo {
 
   core::Task<int> spend_report(std::string_view target) {
     if (!app_.ledger) {
-      core::Error e = core::make_error(core::ErrorKind::bad_request, "no spend ledger configured (state.ledger_path)",
+      core::Error e = core::make_error(core::ErrorKind::bad_request,
+                                       "no spend ledger configured (state.ledger_path or state.ledger)",
                                        core::ErrorSource::client, "no_ledger");
       co_await respond(409, "application/json", error_json(e));
       co_return 409;
@@ -838,10 +840,13 @@ class Session final : public SessionBase, public ClientIo {
     };
     int64_t from = to_ms(query_param(target, "from_ms"), 0);
     int64_t to = to_ms(query_param(target, "to_ms"), int64_t(1) << 62);
-    auto r = app_.ledger->report_json(by, from, to);
+    // Off the I/O thread: a PostgreSQL ledger answers over the network.
+    auto r = co_await offload(app_.blocking.get(), [this, &by, from, to] { return app_.ledger->report_json(by, from, to); });
     if (!r) {
-      co_await respond(400, "application/json", error_json(r.error()));
-      co_return 400;
+      // A bad group_by is the client's; a ledger that cannot be read is ours (and temporary).
+      const int code = r.error().kind == core::ErrorKind::bad_request ? 400 : 503;
+      co_await respond(code, "application/json", error_json(r.error()));
+      co_return code;
     }
     co_await respond(200, "application/json", std::move(r).value());
     co_return 200;

@@ -107,6 +107,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                  .Help("Spend ledger commits that failed and were retried, since start.")
                                  .Register(*registry_)
                                  .Add({});
+  ledger_queue_ = &BuildGauge().Name("gateway_ledger_queue_depth")
+                      .Help("Spend ledger entries accepted and not yet committed (they wait here while the ledger fails).")
+                      .Register(*registry_)
+                      .Add({});
   budget_ = &BuildGauge().Name("gateway_budget_remaining_usd")
                  .Help("Budget left per tenant and period (daily, monthly); negative when overspent.")
                  .Register(*registry_);
@@ -134,8 +138,9 @@ void Metrics::redis_fallbacks(double open, double closed) {
   redis_fail_open_->Set(open);
   redis_fail_closed_->Set(closed);
 }
-void Metrics::ledger(bool failing, double commit_failures_total) {
+void Metrics::ledger(bool failing, double commit_failures_total, double queue_depth) {
   ledger_failing_->Set(failing ? 1 : 0);
+  ledger_queue_->Set(queue_depth);
   ledger_commit_failures_->Set(commit_failures_total);
 }
 void Metrics::cache(bool hit) { cached(cache_, {{"result", hit ? "hit" : "miss"}}).Increment(); }

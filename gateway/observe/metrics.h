@@ -41,7 +41,7 @@ class Metrics {
   void cache(bool hit);
   // Requests admitted unchecked (fail open) or refused (fail closed) while Redis was unreachable.
   void redis_fallbacks(double fail_open_total, double fail_closed_total);
-  void ledger(bool failing, double commit_failures_total);
+  void ledger(bool failing, double commit_failures_total, double queue_depth);
   void budget(const std::string& tenant, const std::string& period, double remaining_usd);
   // Serialises the registry plus extra gauge families (the router's live figures).
   std::string serialize(const std::vector<prometheus::MetricFamily>& extra) const;
@@ -72,6 +72,7 @@ class Metrics {
   prometheus::Gauge* redis_fail_closed_;
   prometheus::Gauge* ledger_failing_;
   prometheus::Gauge* ledger_commit_failures_;
+  prometheus::Gauge* ledger_queue_;
   prometheus::Family<prometheus::Gauge>* budget_;
   prometheus::Family<prometheus::Gauge>* decode_tps_;
   prometheus::Gauge* in_flight_;

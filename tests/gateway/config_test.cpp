@@ -74,6 +74,65 @@ TEST(Config, LedgerFailureModeAndRetention) {
   EXPECT_NE(short_keep.error().message.find("32..36500"), std::string::npos) << short_keep.error().message;
 }
 
+// state.ledger: {backend, url_env, recovery_path}; every setting that would do nothing is refused.
+TEST(Config, LedgerBackend) {
+  auto error_of = [](const std::string& yaml) {
+    auto c = parse_config(yaml, "l.yaml");
+    return c.ok() ? std::string("(accepted)") : c.error().message;
+  };
+  auto has = [](const std::string& msg, const char* part) { return msg.find(part) != std::string::npos; };
+
+  auto sqlite_default = parse_config("state:\n  ledger_path: /tmp/x.db\n", "l.yaml");
+  ASSERT_TRUE(sqlite_default.ok());
+  EXPECT_EQ(sqlite_default->state.ledger_backend, "sqlite");
+  auto sqlite = parse_config("state:\n  ledger_path: /tmp/x.db\n  ledger: {backend: sqlite}\n", "l.yaml");
+  ASSERT_TRUE(sqlite.ok()) << sqlite.error().message;
+  EXPECT_EQ(sqlite->state.ledger_path, "/tmp/x.db");
+
+  ::setenv("GW_TEST_LEDGER_URL", "postgres://u@127.0.0.1:1/db", 1);
+  auto pg = parse_config("state:\n  ledger: {backend: postgres, url_env: GW_TEST_LEDGER_URL, recovery_path: r.jsonl}\n",
+                         "/etc/gw/l.yaml");
+  ASSERT_TRUE(pg.ok()) << pg.error().message;
+  EXPECT_EQ(pg->state.ledger_backend, "postgres");
+  EXPECT_EQ(pg->state.ledger_url_env, "GW_TEST_LEDGER_URL");
+  EXPECT_EQ(pg->state.ledger_url, "postgres://u@127.0.0.1:1/db");
+  EXPECT_EQ(pg->state.ledger_recovery_path, "/etc/gw/r.jsonl") << "relative to the config file";
+  EXPECT_TRUE(pg->state.ledger_path.empty());
+  ::unsetenv("GW_TEST_LEDGER_URL");
+  // An unset variable parses (like server.admin_key_env: `gateway check` runs without secrets);
+  // opening the ledger refuses it (open_configured_ledger, tested end to end in the Node suite).
+  auto unset = parse_config("state:\n  ledger: {backend: postgres, url_env: GW_TEST_LEDGER_URL}\n", "l.yaml");
+  ASSERT_TRUE(unset.ok()) << unset.error().message;
+  EXPECT_TRUE(unset->state.ledger_url.empty());
+
+  std::string e = error_of("state:\n  ledger: {backend: mysql, url_env: X}\n");
+  EXPECT_TRUE(has(e, "l.yaml:2:") && has(e, "sqlite or postgres") && has(e, "mysql")) << e;
+  e = error_of("state:\n  ledger: {backend: Postgres, url_env: X}\n");
+  EXPECT_TRUE(has(e, "sqlite or postgres")) << "backends are not case-folded: " << e;
+  e = error_of("state:\n  ledger: {backend: postgres}\n");
+  EXPECT_TRUE(has(e, "needs url_env")) << e;
+  e = error_of("state:\n  ledger: {backend: postgres, url_env: ''}\n");
+  EXPECT_TRUE(has(e, "must name an environment variable")) << e;
+  e = error_of("state:\n  ledger_path: /tmp/x.db\n  ledger: {backend: sqlite, url_env: X}\n");
+  EXPECT_TRUE(has(e, "url_env is for backend postgres")) << e;
+  e = error_of("state:\n  ledger_path: /tmp/x.db\n  ledger: {url_env: X}\n");
+  EXPECT_TRUE(has(e, "url_env is for backend postgres")) << "sqlite is the default backend: " << e;
+  e = error_of("state:\n  ledger_path: /tmp/x.db\n  ledger: {backend: postgres, url_env: X}\n");
+  EXPECT_TRUE(has(e, "state.ledger_path is the SQLite ledger's file")) << e;
+  e = error_of("state:\n  ledger: {backend: sqlite}\n");
+  EXPECT_TRUE(has(e, "needs state.ledger_path")) << e;
+  e = error_of("state:\n  ledger_path: /tmp/x.db\n  ledger: {backend: sqlite, recovery_path: r}\n");
+  EXPECT_TRUE(has(e, "recovery_path is for backend postgres")) << e;
+  e = error_of("state:\n  ledger: {backend: postgres, url_env: X, url: postgres://u:pw@h/db}\n");
+  EXPECT_TRUE(has(e, "unknown key 'url' in state.ledger")) << "a URL in the YAML is refused: " << e;
+  EXPECT_FALSE(has(e, "pw")) << "the value is not echoed: " << e;
+  EXPECT_NE(e, "(accepted)");
+  e = error_of("state:\n  ledger: postgres\n");
+  EXPECT_TRUE(has(e, "must be a mapping")) << e;
+  e = error_of("state:\n  ledger: {backend: [postgres], url_env: X}\n");
+  EXPECT_NE(e, "(accepted)");
+}
+
 TEST(Config, IsolationKeys) {
   auto d = parse_config("", "<defaults>");
   ASSERT_TRUE(d.ok());

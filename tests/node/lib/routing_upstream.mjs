@@ -17,6 +17,8 @@
 //   usageDelayMs    streams: wait this long between the finish chunk and the usage chunk + [DONE]
 //   usageNever      streams: after the finish chunk send nothing more and keep the socket open
 //   bodyDelayMs     non-streams: response header at once, the body this much later
+//   hold      a Promise: requests that arrive while it is set are answered once it resolves (the
+//             test decides when the upstream finishes, e.g. after it stopped a database)
 // Streams: role chunk, one content chunk, finish chunk, usage-only chunk (choices: []) when
 // stream_options.include_usage is set, [DONE].
 //
@@ -58,8 +60,12 @@ export async function startUpstream({ name = 'upstream', host = '127.0.0.1', ...
       const b = { ...behaviour }; // behaviour at arrival time
       const t = setTimeout(() => {
         timers.delete(t);
-        if (res.destroyed || res.socket?.destroyed) return;
-        answer(b, rec, res);
+        const go = () => {
+          if (res.destroyed || res.socket?.destroyed) return;
+          answer(b, rec, res);
+        };
+        if (b.hold) b.hold.then(go);
+        else go();
       }, b.delayMs);
       timers.add(t);
     });
