@@ -33,7 +33,7 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-image.XXXXXX")
 containers=()
 cleanup() {
-  for c in "${containers[@]}"; do podman_ rm -f "$c" >/dev/null 2>&1 || true; done
+  for c in "${containers[@]}"; do "${PODMAN[@]}" rm -f "$c" >/dev/null 2>&1 || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -46,7 +46,7 @@ default_ulimits = []
 [engine]
 cgroup_manager = "cgroupfs"
 EOF
-podman_() { podman --runtime runc "$@"; }
+PODMAN=(podman --runtime runc)   # an array, not a function: nice and timeout run it too
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 fail() { echo "test-image: FAIL: $*" >&2; exit 1; }
@@ -54,26 +54,29 @@ figures=()
 figure() { figures+=("$(printf '%-34s %s' "$1" "$2")"); echo "test-image: $1 $2"; }
 
 # ---- 1. base image ------------------------------------------------------------------------
-if [ "${REBUILD_BASE:-0}" = 1 ] || ! podman_ image exists "$BASE"; then
+if [ "${REBUILD_BASE:-0}" = 1 ] || ! "${PODMAN[@]}" image exists "$BASE"; then
   t0=$(now)
   # The mirror is debootstrap's default unless DEBIAN_MIRROR names one.
   nice -n 10 debootstrap --variant=minbase bookworm "$WORK/rootfs" ${DEBIAN_MIRROR:+"$DEBIAN_MIRROR"} >"$WORK/debootstrap.log" 2>&1 ||
     { tail -20 "$WORK/debootstrap.log" >&2; fail "debootstrap"; }
-  tar -C "$WORK/rootfs" -c . | podman_ import --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null
+  # The downloaded .deb files and package lists are not part of a base image (the Dockerfile's
+  # stages run apt-get update themselves).
+  rm -rf "$WORK/rootfs"/var/cache/apt/archives/*.deb "$WORK/rootfs"/var/lib/apt/lists/*
+  tar -C "$WORK/rootfs" -c . | "${PODMAN[@]}" import --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null
   rm -rf "$WORK/rootfs"
   figure "debootstrap + import (s):" "$(secs "$t0" "$(now)")"
 else
   echo "test-image: reusing base image $BASE (REBUILD_BASE=1 to make it again)"
 fi
-base_bytes=$(podman_ image inspect --format '{{.Size}}' "$BASE")
+base_bytes=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$BASE")
 figure "base image (MB):" "$((base_bytes / 1000000))"
 
 # ---- 2. the image -------------------------------------------------------------------------
 t0=$(now)
-nice -n 10 podman_ build --pull=never --network host --build-arg BASE="$BASE" --build-arg JOBS="$JOBS" \
+nice -n 10 "${PODMAN[@]}" build --pull=never --network host --build-arg BASE="$BASE" --build-arg JOBS="$JOBS" \
   -f deploy/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "podman build"; }
 figure "image build (s):" "$(secs "$t0" "$(now)")"
-image_bytes=$(podman_ image inspect --format '{{.Size}}' "$IMAGE")
+image_bytes=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMAGE")
 figure "image size (MB):" "$((image_bytes / 1000000))"
 
 # ---- helpers for a running container --------------------------------------------------------
@@ -81,16 +84,16 @@ figure "image size (MB):" "$((image_bytes / 1000000))"
 # (the gateway listens on 127.0.0.1, port 0: the kernel picks a free one) and sets $cid and $url
 # once the gateway says where it listens.
 start() {
-  cid=$(podman_ run -d --network host "$@")
+  cid=$("${PODMAN[@]}" run -d --network host "$@")
   containers+=("$cid")
   local waited=0 line
   url=
   while [ -z "$url" ]; do
-    line=$(podman_ logs "$cid" 2>&1 | grep -m1 '^gateway: listening on ' || true)
+    line=$("${PODMAN[@]}" logs "$cid" 2>&1 | grep -m1 '^gateway: listening on ' || true)
     url=${line#gateway: listening on }
     if [ -z "$url" ]; then
-      [ "$(podman_ inspect --format '{{.State.Running}}' "$cid")" = true ] || { podman_ logs "$cid" >&2; fail "the container exited before listening"; }
-      [ "$waited" -lt $((WAIT_S * 10)) ] || { podman_ logs "$cid" >&2; fail "not listening within ${WAIT_S}s"; }
+      [ "$("${PODMAN[@]}" inspect --format '{{.State.Running}}' "$cid")" = true ] || { "${PODMAN[@]}" logs "$cid" >&2; fail "the container exited before listening"; }
+      [ "$waited" -lt $((WAIT_S * 10)) ] || { "${PODMAN[@]}" logs "$cid" >&2; fail "not listening within ${WAIT_S}s"; }
       sleep 0.1
       waited=$((waited + 1))
     fi
@@ -103,9 +106,9 @@ chat() {
 }
 # SIGTERM, then the exit status, bounded by WAIT_S.
 stop_with_term() {
-  podman_ kill --signal TERM "$cid" >/dev/null
+  "${PODMAN[@]}" kill --signal TERM "$cid" >/dev/null
   local rc
-  rc=$(timeout "$WAIT_S" podman_ wait "$cid") || fail "no exit within ${WAIT_S}s of SIGTERM"
+  rc=$(timeout "$WAIT_S" "${PODMAN[@]}" wait "$cid") || fail "no exit within ${WAIT_S}s of SIGTERM"
   echo "$rc"
 }
 
@@ -130,7 +133,7 @@ t0=$(now)
 rc=$(stop_with_term)
 figure "SIGTERM to exit (s):" "$(secs "$t0" "$(now)")"
 wait "$stream_pid" || fail "the stream's client failed"
-[ "$rc" = 0 ] || { podman_ logs "$cid" | tail -20 >&2; fail "exit status $rc after SIGTERM"; }
+[ "$rc" = 0 ] || { "${PODMAN[@]}" logs "$cid" | tail -20 >&2; fail "exit status $rc after SIGTERM"; }
 tail -n 3 "$WORK/stream" | grep -q '^data: \[DONE\]' || fail "the stream in flight did not end with [DONE]"
 echo "test-image: as shipped: healthz, chat, stream drained, exit 0"
 
@@ -151,7 +154,7 @@ code=$(chat)
 [ "$(status_of "$url/admin/spend")" = 401 ] || fail "/admin/spend without the admin key is not 401"
 [ "$(status_of -H "authorization: Bearer $admin_key" "$url/admin/spend")" = 200 ] || fail "/admin/spend with the admin key"
 rc=$(stop_with_term)
-[ "$rc" = 0 ] || { podman_ logs "$cid" | tail -20 >&2; fail "exit status $rc after SIGTERM (pod settings)"; }
+[ "$rc" = 0 ] || { "${PODMAN[@]}" logs "$cid" | tail -20 >&2; fail "exit status $rc after SIGTERM (pod settings)"; }
 echo "test-image: as deploy/k8s runs it: read-only root, uid 10001, readyz, chat, ledger, admin key, exit 0"
 
 # ---- 5. size --------------------------------------------------------------------------------
