@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Installs every build, run and test dependency from Debian's packages and the npm registry.
 # Idempotent: a second run on a prepared machine does nothing but check.
+# `install-deps.sh build` installs only what building the gateway needs (deploy/Dockerfile's build
+# stage: no test tools, servers or Node.js in the image build).
 set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libssl-dev openssl ca-certificates
   libsimdjson-dev libyaml-cpp-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev sqlite3 libhiredis-dev libpq-dev postgresql postgresql-client
-  prometheus redis-server nginx wrk
-  clang libclang-rt-14-dev
-  curl
-  chromium fonts-liberation
+  libsqlite3-dev libhiredis-dev libpq-dev
 )
-# Node.js + npm (for the OpenAI SDK tests): use the machine's if present, else Debian's.
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+if [ "${1:-}" != build ]; then
+  PKGS+=(
+    libgtest-dev libgmock-dev libbenchmark-dev
+    sqlite3 postgresql postgresql-client
+    prometheus redis-server nginx wrk
+    clang libclang-rt-14-dev
+    curl
+    chromium fonts-liberation
+  )
+  # Node.js + npm (for the OpenAI SDK tests): use the machine's if present, else Debian's.
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

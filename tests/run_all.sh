@@ -19,6 +19,7 @@ done
 
 # Shipped deployment files: Prometheus config and alert rules must load in Prometheus itself.
 promtool check config deploy/prometheus/prometheus.yml
+promtool check config deploy/prometheus/kubernetes.yml   # the fleet overlay's copy (k8s targets)
 promtool check rules deploy/prometheus/alerts.yml
 for f in policies/default.yaml policies/examples/*.yaml deploy/gateway.yaml; do
   ./build/gateway/gateway check "$f"
