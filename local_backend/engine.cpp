@@ -109,7 +109,9 @@ class EngineImpl final : public Engine {
       if (st.empty() || st.size() > 256) {
         return local_error(core::ErrorKind::bad_request, "stop strings must be 1..256 bytes", "invalid_value", "stop");
       }
-    auto prompt = tok_->apply_chat_template(req.messages);
+    auto prompt = req.prompt_tokens ? core::Result<std::vector<int32_t>>(std::move(*req.prompt_tokens))
+                                    : tok_->apply_chat_template(req.messages);
+    req.prompt_tokens.reset();
     if (!prompt.ok()) return prompt.error();
     if (static_cast<int>(prompt->size()) >= n_ctx_) {
       return local_error(core::ErrorKind::context_too_long,
@@ -150,6 +152,10 @@ class EngineImpl final : public Engine {
     auto p = tok_->apply_chat_template(messages);
     if (!p.ok()) return p.error();
     return static_cast<int>(p->size());
+  }
+
+  core::Result<std::vector<int32_t>> tokenize_prompt(const std::vector<core::ChatMessage>& messages) const override {
+    return tok_->apply_chat_template(messages);
   }
 
  private:

@@ -28,6 +28,9 @@ struct SamplingParams {
 
 struct GenerateRequest {
   std::vector<core::ChatMessage> messages;
+  // The prompt already tokenized (Engine::tokenize_prompt, e.g. on another thread); when set,
+  // `messages` is not read.
+  std::optional<std::vector<int32_t>> prompt_tokens;
   SamplingParams sampling;
   int max_tokens = 256;
   std::vector<std::string> stop;
@@ -80,6 +83,9 @@ class Engine {
   virtual size_t kv_bytes_per_token() const = 0;  // K and V over all layers
   // Number of prompt tokens the request would use (chat template applied), or an error.
   virtual core::Result<int> count_prompt_tokens(const std::vector<core::ChatMessage>& messages) const = 0;
+  // The prompt's tokens (chat template applied): what submit() would compute. Thread-safe and
+  // independent of the engine's threads, so a caller can run it where it does not block I/O.
+  virtual core::Result<std::vector<int32_t>> tokenize_prompt(const std::vector<core::ChatMessage>& messages) const = 0;
 };
 
 }  // namespace local_backend

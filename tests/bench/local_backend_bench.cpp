@@ -19,6 +19,7 @@
 #include "local_backend/model.h"
 #include "local_backend/quants.h"
 #include "local_backend/thread_pool.h"
+#include "local_backend/tokenizer.h"
 
 namespace {
 
@@ -149,4 +150,29 @@ BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {0, 1}})->Unit(benchma
 BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_Decode)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_DecodeLayersOnly)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+// Chat template + BPE of one user message of 4 / 64 KiB of English prose (the real Qwen3 vocabulary
+// when installed): the rate that decides which prompts are tokenized off the I/O thread
+// (providers/local_provider.cpp, kOffloadPromptBytes).
+void BM_ChatTemplate(benchmark::State& state) {
+  Model* m = model_for("q8_0");
+  auto tok = Tokenizer::from_gguf(m->file());
+  if (!tok.ok()) {
+    state.SkipWithError(tok.error().message.c_str());
+    return;
+  }
+  std::string text;
+  while (text.size() < size_t(state.range(0)) * 1024)
+    text += "The gateway routes each request to the cheapest deployment that meets its rules, and falls back. ";
+  text.resize(size_t(state.range(0)) * 1024);
+  std::vector<core::ChatMessage> messages(1);
+  messages[0].role = "user";
+  messages[0].content = text;
+  for (auto _ : state) {
+    auto t = (*tok)->apply_chat_template(messages);
+    benchmark::DoNotOptimize(t);
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(text.size()));
+}
+BENCHMARK(BM_ChatTemplate)->Arg(4)->Arg(64)->Unit(benchmark::kMicrosecond);
+
 BENCHMARK_MAIN();

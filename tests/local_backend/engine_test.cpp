@@ -155,6 +155,33 @@ TEST(Engine, GreedyIsDeterministicAndHonoursMaxTokens) {
   EXPECT_EQ(e->queue_depth(), 0u);
 }
 
+// A prompt tokenized beforehand (off the I/O thread, as the local provider does for long prompts)
+// generates exactly what the same messages do, and counts the same prompt tokens.
+TEST(Engine, PretokenizedPromptMatchesMessages) {
+  auto e = make_engine();
+  const GenerateRequest r = greedy("Hello there, a prompt tokenized elsewhere", 10);
+  auto tokens = e->tokenize_prompt(r.messages);
+  ASSERT_TRUE(tokens.ok()) << tokens.error().message;
+  EXPECT_EQ(static_cast<int>(tokens->size()), *e->count_prompt_tokens(r.messages));
+  GenerateEvent from_messages, from_tokens;
+  const std::string a = run(*e, r, &from_messages);
+  GenerateRequest pre = r;
+  pre.messages.clear();  // not read when the tokens are given
+  pre.prompt_tokens = *tokens;
+  const std::string b = run(*e, pre, &from_tokens);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(from_messages.prompt_tokens, from_tokens.prompt_tokens);
+  EXPECT_EQ(from_tokens.prompt_tokens, static_cast<int>(tokens->size()));
+  // Too long for the context: refused at submit, as an untokenized prompt would be.
+  auto small = make_engine(64, 8, 16);
+  GenerateRequest longer = r;
+  longer.prompt_tokens = std::vector<int32_t>(64, (*tokens)[0]);
+  Collected c;
+  auto g = small->submit(std::move(longer), c.callback());
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().kind, core::ErrorKind::context_too_long);
+}
+
 TEST(Engine, MaxTokensGivesLength) {
   auto e = make_engine();
   GenerateRequest r = greedy("prompt", 7);

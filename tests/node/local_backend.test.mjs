@@ -230,3 +230,36 @@ test('local.kv_type picks the KV cache type; the start-up log states it with its
   assert.notEqual(chk.code, 0, 'an unknown kv_type is refused');
   assert.match(chk.stdout + chk.stderr, /local\.kv_type must be f16 \(the default\), q8_0 or f32, not 'q4_0'/);
 });
+
+test('a long prompt (tokenized off the I/O thread) is served and counted exactly', async () => {
+  // The default (small, fast) test model: prefilling a few thousand tokens takes well under a second.
+  const model = path.join(dir, 'small.gguf');
+  const made = await run(TOOL, ['--out', model]);
+  assert.equal(made.code, 0, made.stderr);
+  const c = defaultConfig();
+  c.providers = {};
+  c.local = { model_path: model, model_name: 'small', threads: 2, max_queue: 4, max_context: 8192 };
+  c.models = { local: ['local/small'] };
+  c.upstream.total_timeout_ms = 60000;
+  const g = await startGateway({ config: c, env: {} });
+  try {
+    const ask = async (content) => {
+      const r = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'local', messages: userMsg(content), max_tokens: 2, temperature: 0 }),
+      });
+      const j = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(j));
+      return j.usage;
+    };
+    const long = 'abcdefghij '.repeat(300);  // 3.3 KB: above the provider's offload threshold (2 KiB)
+    const a = await ask(long), b = await ask(long + 'x');
+    assert.ok(a.prompt_tokens > 300, JSON.stringify(a));
+    assert.ok(b.prompt_tokens >= a.prompt_tokens, `${b.prompt_tokens} vs ${a.prompt_tokens}`);
+    // A short prompt (tokenized inline) is counted by the same template.
+    const short = await ask('short');
+    assert.ok(short.prompt_tokens > 0 && short.prompt_tokens < 50, JSON.stringify(short));
+  } finally {
+    await g.stop();
+  }
+});
