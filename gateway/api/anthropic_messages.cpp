@@ -982,7 +982,7 @@ core::Result<std::string> openai_to_anthropic_response(std::string_view openai_c
 }
 
 AnthropicStreamEncoder::AnthropicStreamEncoder(const TranslatedRequest& req, int64_t estimated_input_tokens)
-    : req_(req), estimated_input_tokens_(estimated_input_tokens) {}
+    : model_(req.model), stop_sequences_(req.stop_sequences), estimated_input_tokens_(estimated_input_tokens) {}
 
 void AnthropicStreamEncoder::start(std::vector<SseEvent>& out, std::string_view upstream_id) {
   started_ = true;
@@ -990,7 +990,7 @@ void AnthropicStreamEncoder::start(std::vector<SseEvent>& out, std::string_view 
   std::string s = "{\"type\":\"message_start\",\"message\":{\"id\":";
   core::append_json_string(s, message_id_);
   s += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":";
-  core::append_json_string(s, req_.model);
+  core::append_json_string(s, model_);
   s += ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":";
   // Input tokens as known now: the upstream's count if the first chunk carries usage, else the estimate.
   core::Usage u;
@@ -1064,7 +1064,7 @@ core::Status AnthropicStreamEncoder::tool_fragment(std::vector<SseEvent>& out, i
 
 core::Result<std::vector<SseEvent>> AnthropicStreamEncoder::feed(std::string_view chunk_json) {
   std::vector<SseEvent> out;
-  if (ended_) return out;
+  if (ended_ || chunk_json == "[DONE]") return out;
   thread_local simdjson::dom::parser parser = make_parser();
   element root;
   auto padded = core::json::padded_copy(chunk_json, simdjson::SIMDJSON_PADDING);
@@ -1113,7 +1113,7 @@ core::Result<std::vector<SseEvent>> AnthropicStreamEncoder::feed(std::string_vie
     }
     if (cm.get(1, v) && v.is_string()) {
       finish_reason_ = std::string(str(v));
-      matched_stop_ = matched_stop(choice, req_.stop_sequences);
+      matched_stop_ = matched_stop(choice, stop_sequences_);
     }
   }
   return out;
