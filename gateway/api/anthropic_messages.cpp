@@ -190,6 +190,8 @@ struct Writer {
   }
 };
 
+bool is_user(std::string_view role) { return role == "user"; }
+
 bool is_allowed_media_type(std::string_view t) {
   return t == "image/jpeg" || t == "image/png" || t == "image/gif" || t == "image/webp";
 }
@@ -264,7 +266,7 @@ core::Status read_tool_result_content(element c, const std::string& p, std::stri
   return core::ok_status();
 }
 
-core::Status read_tool_result(const BlockMembers& bm, const std::string& p, Writer& w, std::vector<std::string>& answered) {
+core::Status read_tool_result(const BlockMembers& bm, const std::string& p, Writer& w) {
   element id, x;
   if (!bm.get(b_tool_use_id, id) || !id.is_string() || str(id).empty())
     return bad(p + ".tool_use_id must be a non-empty string", p + ".tool_use_id");
@@ -275,7 +277,6 @@ core::Status read_tool_result(const BlockMembers& bm, const std::string& p, Writ
                    " does not match a tool_use block of the previous assistant message (or was answered already)",
                p + ".tool_use_id");
   w.pending_tools.erase(it);
-  answered.push_back(tool_id);
   bool is_error = false;
   if (bm.get(b_is_error, x) && !x.is_null()) {
     if (!x.is_bool()) return bad(p + ".is_error must be a boolean", p + ".is_error");
@@ -331,52 +332,49 @@ core::Status read_thinking(const BlockMembers& bm, const std::string& p, Assista
   return core::ok_status();
 }
 
-bool is_user(std::string_view role) { return role == "user"; }
+// One block of a message: text and images join `parts`, tool_result blocks are written at once as
+// tool messages, an assistant's tool_use and thinking go to `extra`.
+core::Status read_block(element b, const std::string& bp, std::string_view role, Writer& w, Parts& parts,
+                        AssistantExtras& extra) {
+  if (!b.is_object()) return bad(bp + " must be an object", bp);
+  const BlockMembers bm(kBlockKeys, b.get_object().value_unsafe(), kBlockReadInside);
+  if (bm.ambiguity()) return ambiguity_error(bm.ambiguity(), "$." + bp);
+  element type;
+  if (!bm.get(b_type, type) || !type.is_string()) return bad(bp + ".type must be a string", bp + ".type");
+  const std::string_view t = str(type);
+  const bool user = is_user(role);
+  if (t == "text") return read_text(bm, bp, parts);
+  if (t == "image" && user) return read_image(bm, bp, parts);
+  if (t == "tool_result" && user) return read_tool_result(bm, bp, w);
+  if (t == "tool_use" && !user) return read_tool_use(bm, bp, extra);
+  if (t == "thinking" && !user) return read_thinking(bm, bp, extra);
+  if (t == "redacted_thinking" && !user) return core::ok_status();  // ciphertext only Anthropic can read
+  if (t == "image" || t == "tool_result" || t == "tool_use" || t == "thinking" || t == "redacted_thinking")
+    return bad(bp + ": a block of type " + json_quoted(t) + " cannot appear in a message with role " + json_quoted(role),
+               bp + ".type");
+  return bad(bp + ".type " + json_quoted(t) + " is not a content block this deployment can take (text, image, "
+             "tool_use, tool_result, thinking, redacted_thinking)",
+             bp + ".type");
+}
 
-core::Status read_blocks(element content, const std::string& p, std::string_view role, Writer& w, bool last) {
-  Parts parts;
-  AssistantExtras extra;
-  std::vector<std::string> answered;
-  size_t k = 0;
-  for (element b : simdjson::dom::array(content)) {
-    const std::string bp = p + "[" + std::to_string(k++) + "]";
-    if (!b.is_object()) return bad(bp + " must be an object", bp);
-    const BlockMembers bm(kBlockKeys, b.get_object().value_unsafe(), kBlockReadInside);
-    if (bm.ambiguity()) return ambiguity_error(bm.ambiguity(), "$." + bp);
-    element type;
-    if (!bm.get(b_type, type) || !type.is_string()) return bad(bp + ".type must be a string", bp + ".type");
-    const std::string_view t = str(type);
-    core::Status s = core::ok_status();
-    if (t == "text") s = read_text(bm, bp, parts);
-    else if (t == "image" && is_user(role)) s = read_image(bm, bp, parts);
-    else if (t == "tool_result" && is_user(role)) s = read_tool_result(bm, bp, w, answered);
-    else if (t == "tool_use" && !is_user(role)) s = read_tool_use(bm, bp, extra);
-    else if (t == "thinking" && !is_user(role)) s = read_thinking(bm, bp, extra);
-    else if (t == "redacted_thinking" && !is_user(role)) continue;  // ciphertext only Anthropic can read
-    else if (t == "text" || t == "image" || t == "tool_result" || t == "tool_use" || t == "thinking" ||
-             t == "redacted_thinking")
-      return bad(bp + ": a block of type " + json_quoted(t) + " cannot appear in a message with role " +
-                     json_quoted(role),
-                 bp + ".type");
-    else
-      return bad(bp + ".type " + json_quoted(t) + " is not a content block this deployment can take (text, image, "
-                 "tool_use, tool_result, thinking, redacted_thinking)",
-                 bp + ".type");
-    if (!s) return s;
-  }
-  if (is_user(role)) {
-    if (!w.pending_tools.empty())
-      return bad(p + " lacks a tool_result for the tool_use " + json_quoted(w.pending_tools.front()) +
-                     " of the previous assistant message: each tool_use must be answered in the next message",
-                 p);
-    if (!parts.json.empty()) {
-      w.begin_message("user");
-      w.messages += ",\"content\":";
-      parts.write(w.messages);
-      w.messages += '}';
-    }
-    return core::ok_status();
-  }
+// The user message after its tool messages (if it has more than tool results).
+core::Status write_user_turn(const std::string& p, const Parts& parts, Writer& w) {
+  if (!w.pending_tools.empty())
+    return bad(p + " lacks a tool_result for the tool_use " + json_quoted(w.pending_tools.front()) +
+                   " of the previous assistant message: each tool_use must be answered in the next message",
+               p);
+  if (parts.json.empty()) return core::ok_status();
+  w.begin_message("user");
+  w.messages += ",\"content\":";
+  parts.write(w.messages);
+  w.messages += '}';
+  return core::ok_status();
+}
+
+core::Status write_assistant_turn(const std::string& p, const Parts& parts, AssistantExtras& extra, Writer& w,
+                                  bool last) {
+  if (!extra.tool_calls.empty() && last)
+    return bad(p + " ends the conversation with tool_use blocks that no tool_result answers", p);
   w.begin_message("assistant");
   w.messages += ",\"content\":";
   if (parts.json.empty() && extra.tool_calls.empty()) w.messages += "\"\"";
@@ -385,13 +383,19 @@ core::Status read_blocks(element content, const std::string& p, std::string_view
     w.messages += ",\"reasoning_content\":";
     core::append_json_string(w.messages, extra.reasoning);
   }
-  if (!extra.tool_calls.empty()) {
-    if (last) return bad(p + " ends the conversation with tool_use blocks that no tool_result answers", p);
-    w.messages += ",\"tool_calls\":[" + extra.tool_calls + "]";
-  }
+  if (!extra.tool_calls.empty()) w.messages += ",\"tool_calls\":[" + extra.tool_calls + "]";
   w.messages += '}';
   w.pending_tools = std::move(extra.tool_ids);
   return core::ok_status();
+}
+
+core::Status read_blocks(element content, const std::string& p, std::string_view role, Writer& w, bool last) {
+  Parts parts;
+  AssistantExtras extra;
+  size_t k = 0;
+  for (element b : simdjson::dom::array(content))
+    if (auto s = read_block(b, p + "[" + std::to_string(k++) + "]", role, w, parts, extra); !s) return s;
+  return is_user(role) ? write_user_turn(p, parts, w) : write_assistant_turn(p, parts, extra, w, last);
 }
 
 core::Status read_messages(element v, Writer& w) {
@@ -982,7 +986,7 @@ core::Result<std::string> openai_to_anthropic_response(std::string_view openai_c
 }
 
 AnthropicStreamEncoder::AnthropicStreamEncoder(const TranslatedRequest& req, int64_t estimated_input_tokens)
-    : req_(req), estimated_input_tokens_(estimated_input_tokens) {}
+    : model_(req.model), stop_sequences_(req.stop_sequences), estimated_input_tokens_(estimated_input_tokens) {}
 
 void AnthropicStreamEncoder::start(std::vector<SseEvent>& out, std::string_view upstream_id) {
   started_ = true;
@@ -990,7 +994,7 @@ void AnthropicStreamEncoder::start(std::vector<SseEvent>& out, std::string_view 
   std::string s = "{\"type\":\"message_start\",\"message\":{\"id\":";
   core::append_json_string(s, message_id_);
   s += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":";
-  core::append_json_string(s, req_.model);
+  core::append_json_string(s, model_);
   s += ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":";
   // Input tokens as known now: the upstream's count if the first chunk carries usage, else the estimate.
   core::Usage u;
@@ -1064,7 +1068,7 @@ core::Status AnthropicStreamEncoder::tool_fragment(std::vector<SseEvent>& out, i
 
 core::Result<std::vector<SseEvent>> AnthropicStreamEncoder::feed(std::string_view chunk_json) {
   std::vector<SseEvent> out;
-  if (ended_) return out;
+  if (ended_ || chunk_json == "[DONE]") return out;
   thread_local simdjson::dom::parser parser = make_parser();
   element root;
   auto padded = core::json::padded_copy(chunk_json, simdjson::SIMDJSON_PADDING);
@@ -1113,7 +1117,7 @@ core::Result<std::vector<SseEvent>> AnthropicStreamEncoder::feed(std::string_vie
     }
     if (cm.get(1, v) && v.is_string()) {
       finish_reason_ = std::string(str(v));
-      matched_stop_ = matched_stop(choice, req_.stop_sequences);
+      matched_stop_ = matched_stop(choice, stop_sequences_);
     }
   }
   return out;

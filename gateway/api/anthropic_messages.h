@@ -70,8 +70,9 @@ class AnthropicStreamEncoder {
   // `estimated_input_tokens` fills message_start's usage (upstreams report usage only at the end).
   AnthropicStreamEncoder(const TranslatedRequest& req, int64_t estimated_input_tokens);
 
-  // One chunk's JSON (the data of an OpenAI SSE event, not "[DONE]"). An error if the chunk is not
-  // JSON or breaks the stream's shape (a fragment for a tool call whose block was already closed).
+  // One chunk's JSON (the data of an OpenAI SSE event; "[DONE]" is accepted and yields nothing). An
+  // error if the chunk is not JSON or breaks the stream's shape (a fragment for a tool call whose
+  // block was already closed): the caller then ends the stream with fail(error).
   core::Result<std::vector<SseEvent>> feed(std::string_view chunk_json);
   // The end: closes the open block, then message_delta and message_stop. `usage` overrides what the
   // chunks reported (the pipeline's normaliser may know better); without either, output tokens are
@@ -92,7 +93,8 @@ class AnthropicStreamEncoder {
   core::Status tool_fragment(std::vector<SseEvent>& out, int64_t index, std::string_view id, std::string_view name,
                              std::string_view arguments);
 
-  const TranslatedRequest& req_;
+  std::string model_;                     // the client's alias
+  std::vector<std::string> stop_sequences_;
   int64_t estimated_input_tokens_;
   bool started_ = false;
   bool ended_ = false;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -423,9 +424,27 @@ TEST(AnthropicStream, NothingAfterTheEnd) {
   EXPECT_TRUE(enc.ended());
   EXPECT_TRUE(enc.finish().empty());
   EXPECT_TRUE(enc.fail(core::make_error(core::ErrorKind::overloaded, "x")).empty());
+  auto done = enc.feed("[DONE]");
+  ASSERT_TRUE(done.ok());
+  EXPECT_TRUE(done->empty());
   auto late = enc.feed(R"({"choices":[{"delta":{"content":"b"}}]})");
   ASSERT_TRUE(late.ok());
   EXPECT_TRUE(late->empty());
+}
+
+TEST(AnthropicStream, OutlivesTheRequestItWasMadeFrom) {
+  std::optional<AnthropicStreamEncoder> enc;
+  {
+    auto req = gateway::anthropic_to_openai(
+        R"({"model":"alias-x","max_tokens":5,"stop_sequences":["Z"],"messages":[{"role":"user","content":"a"}]})");
+    ASSERT_TRUE(req.ok());
+    enc.emplace(*req, 3);
+  }
+  auto first = enc->feed(R"({"id":"c","choices":[{"delta":{"content":"a"},"finish_reason":"stop","stop_reason":"Z"}]})");
+  ASSERT_TRUE(first.ok());
+  EXPECT_NE(first->front().data.find(R"("model":"alias-x")"), std::string::npos);
+  auto end = enc->finish();
+  EXPECT_NE(end[end.size() - 2].data.find(R"("stop_reason":"stop_sequence","stop_sequence":"Z")"), std::string::npos);
 }
 
 TEST(AnthropicStream, FinishUsageOverridesAndEstimatesWithoutIt) {
