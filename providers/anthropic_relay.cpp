@@ -120,6 +120,7 @@ core::Task<void> relay_anthropic_stream(const AttemptContext& ctx, const Dialect
     }
   }
   res.usage = stream.usage();
+  if (!res.usage.present) res.counted_prompt_tokens = stream.input_tokens_reported();
   res.finish_reason = stream.stop_reason();
   // A body that ended cleanly after the stop reason lacks only the message_stop, which the gateway
   // sends anyway: the answer is complete (as a chat stream is after its finish chunk without [DONE]).

@@ -176,6 +176,18 @@ core::Result<AnthropicMessageInfo> read_anthropic_message(const Dialect& dialect
   return info;
 }
 
+core::Usage AnthropicStream::usage() const {
+  core::Usage u = usage_.to_core();
+  u.present = saw_final_usage_;
+  return u;
+}
+
+int64_t AnthropicStream::input_tokens_reported() const {
+  if (!usage_.present || usage_.malformed) return -1;
+  const core::Usage u = usage_.to_core();
+  return u.prompt_tokens;
+}
+
 AnthropicStream::Step AnthropicStream::process(std::string_view event, std::string_view data) {
   Step step;
   element root;
@@ -210,7 +222,10 @@ AnthropicStream::Step AnthropicStream::process(std::string_view event, std::stri
     if (root["delta"].get(v) == simdjson::SUCCESS) {
       if (auto reason = string_member(v, "stop_reason"); !reason.empty()) stop_reason_.assign(reason);
     }
-    if (root["usage"].get(v) == simdjson::SUCCESS) merge_usage(usage_, v);
+    if (root["usage"].get(v) == simdjson::SUCCESS && v.is_object()) {
+      merge_usage(usage_, v);
+      saw_final_usage_ = true;
+    }
   } else if (name_ == "message_stop") {
     step.action = Action::stop;
   } else if (name_ == "error") {

@@ -70,7 +70,13 @@ class AnthropicStream {
   // until the next call.
   Step process(std::string_view event, std::string_view data);
 
-  core::Usage usage() const { return usage_.to_core(); }
+  // The upstream's final usage once message_delta reported one; before that (a stream cut or failed
+  // midway) not present, as a chat stream's before its usage chunk: the gateway then accounts the
+  // output it relayed, and input_tokens_reported() for the prompt.
+  core::Usage usage() const;
+  // Prompt tokens (input + cache read + cache creation) as message_start reported them, -1 when it
+  // reported none or a malformed count: exact even when the stream never reached its end.
+  int64_t input_tokens_reported() const;
   const std::string& stop_reason() const { return stop_reason_; }
   bool saw_message_delta() const { return saw_message_delta_; }
 
@@ -80,6 +86,7 @@ class AnthropicStream {
   std::string stop_reason_;
   std::string name_;
   bool saw_message_delta_ = false;
+  bool saw_final_usage_ = false;  // message_delta carried a usage object
 };
 
 }  // namespace providers

@@ -122,7 +122,8 @@ struct Run {
 
 // One attempt of `provider_name` against a server answering `canned`; sink == false: non-stream.
 Run run(const char* provider_name, Canned canned, bool stream, size_t fail_after = SIZE_MAX,
-        std::string_view beta = "", std::string_view version = "") {
+        std::string_view beta = "", std::string_view version = "", const char* auth = "",
+        const char* key_env = "GW_TEST_ANTHROPIC_KEY") {
   Run out;
   out.sink.fail_after = fail_after;
   asio::io_context ioc;
@@ -132,7 +133,8 @@ Run run(const char* provider_name, Canned canned, bool stream, size_t fail_after
   providers::ProviderConfig cfg{.name = provider_name,
                                 .base_url = origin + "/api/paas/v4",
                                 .anthropic_base_url = origin + "/api/anthropic",
-                                .api_key_env = "GW_TEST_ANTHROPIC_KEY"};
+                                .api_key_env = key_env,
+                                .auth = auth};
   auto provider = providers::make_openai_compatible(cfg);
   EXPECT_TRUE(provider);
   auto tls = providers::make_tls_context({});
@@ -181,6 +183,8 @@ TEST(AnthropicRelay, StreamIsRelayedInOrderWithMessageStopWithheld) {
   EXPECT_EQ(r.res.usage.completion_tokens, 22);
   EXPECT_EQ(r.res.relayed_tokens, 4);  // "Hello from glm": 14 bytes
   EXPECT_EQ(r.res.keepalives, 1);
+  EXPECT_TRUE(r.res.usage.present);
+  EXPECT_EQ(r.res.counted_prompt_tokens, -1);
   // What went upstream: the Anthropic path, only the top-level model rewritten, the API's headers.
   EXPECT_EQ(r.seen.head.substr(0, r.seen.head.find("\r\n")), "POST /api/anthropic/v1/messages HTTP/1.1");
   EXPECT_EQ(r.seen.body, R"({"model":"glm-5.2","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}],"x_future":{"model":"keep"}})");
@@ -189,6 +193,28 @@ TEST(AnthropicRelay, StreamIsRelayedInOrderWithMessageStopWithheld) {
   EXPECT_EQ(r.seen.header("anthropic-version"), "2023-06-01");
   EXPECT_EQ(r.seen.header("anthropic-beta"), "interleaved-thinking-2025-05-14");
   EXPECT_EQ(r.seen.header("accept"), "text/event-stream");
+}
+
+TEST(AnthropicRelay, PingsBeforeContentAreRelayedOnce) {
+  auto r = run("glm", {{sse_response({kStart, kPing, kPing, kPing, kBlock, kHello, kBlockStop, kDelta, kStop})}}, true);
+  ASSERT_FALSE(r.res.error) << r.res.error->message;
+  EXPECT_EQ(r.sink.names(), (std::vector<std::string>{"message_start", "ping", "content_block_start",
+                                                       "content_block_delta", "content_block_stop", "message_delta"}));
+  EXPECT_EQ(r.res.keepalives, 3);
+}
+
+TEST(AnthropicRelay, GlmJwtAndSelfHostedXApiKey) {
+  ::setenv("GW_TEST_ANTHROPIC_JWT_KEY", "glmkeyid.glmsecret0123456789", 1);
+  auto jwt = run("glm", {{sse_response({kStart, kBlock, kHello, kBlockStop, kDelta, kStop})}}, true, SIZE_MAX, "", "",
+                 "jwt", "GW_TEST_ANTHROPIC_JWT_KEY");
+  ASSERT_FALSE(jwt.res.error) << jwt.res.error->message;
+  EXPECT_EQ(jwt.seen.header("authorization").rfind("Bearer eyJ", 0), 0u) << jwt.seen.header("authorization");
+  EXPECT_EQ(jwt.seen.header("authorization").find("glmsecret"), std::string::npos);
+  EXPECT_EQ(jwt.seen.header("x-api-key"), "<absent>");
+  auto vllm = run("openai_compatible", {{sse_response({kStart, kBlock, kHello, kBlockStop, kDelta, kStop})}}, true);
+  ASSERT_FALSE(vllm.res.error) << vllm.res.error->message;
+  EXPECT_EQ(vllm.seen.header("x-api-key"), kKey);
+  EXPECT_EQ(vllm.seen.header("authorization"), "<absent>");
 }
 
 TEST(AnthropicRelay, DeepSeekGetsTheKeyInXApiKeyAndTheClientsVersion) {
@@ -219,7 +245,10 @@ TEST(AnthropicRelay, ErrorEventAfterContentEndsTheAttemptInBand) {
   EXPECT_TRUE(r.res.content_sent);
   EXPECT_FALSE(r.res.native_complete);
   EXPECT_EQ(r.sink.names(), (std::vector<std::string>{"message_start", "content_block_start", "content_block_delta"}));
-  EXPECT_EQ(r.res.usage.prompt_tokens, 70);  // message_start's figures stand for the accounting
+  // No final usage: the gateway accounts the output relayed, and message_start's exact prompt count.
+  EXPECT_FALSE(r.res.usage.present);
+  EXPECT_EQ(r.res.counted_prompt_tokens, 70);
+  EXPECT_EQ(r.res.relayed_tokens, 4);
 }
 
 TEST(AnthropicRelay, StreamCutBeforeTheEndIsAnUpstreamFailure) {

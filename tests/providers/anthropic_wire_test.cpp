@@ -185,6 +185,25 @@ TEST(AnthropicStreamEvents, OnlyEventsAfterTheFirstContentCommit) {
   EXPECT_EQ(s.usage().completion_tokens, 20);
 }
 
+TEST(AnthropicStreamEvents, UsageIsFinalOnlyOnceMessageDeltaReportsIt) {
+  AnthropicStream s(dialect("glm"));
+  EXPECT_EQ(s.input_tokens_reported(), -1);
+  s.process("message_start", R"({"type":"message_start","message":{"usage":{"input_tokens":6,"cache_read_input_tokens":64}}})");
+  s.process("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})");
+  EXPECT_FALSE(s.usage().present);  // cut here: the output is not known, the input is
+  EXPECT_EQ(s.input_tokens_reported(), 70);
+  s.process("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":null})");
+  EXPECT_FALSE(s.usage().present);  // a null usage is no report
+  s.process("message_delta", R"({"type":"message_delta","delta":{},"usage":{"output_tokens":9}})");
+  EXPECT_TRUE(s.usage().present);
+  EXPECT_EQ(s.usage().completion_tokens, 9);
+  EXPECT_EQ(s.stop_reason(), "end_turn");  // kept from the first delta
+
+  AnthropicStream bad(dialect("glm"));
+  bad.process("message_start", R"({"type":"message_start","message":{"usage":{"input_tokens":-1}}})");
+  EXPECT_EQ(bad.input_tokens_reported(), -1);
+}
+
 TEST(AnthropicStreamEvents, TextBlockOpenedWithTextIsContent) {
   AnthropicStream s(dialect("qwen"));
   auto b = s.process("", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Hello there"}})");
