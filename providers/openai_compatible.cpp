@@ -105,34 +105,9 @@ class OpenAICompatibleProvider final : public Provider {
     }
     for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
 
-    bool written = false;
-    req.written = &written;
-    auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
-    if (!started_ex) {
-      res.error = std::move(started_ex).error();
-      res.request_sent = res.error->kind == ErrorKind::cancelled && written;  // as in chat()
-      co_return res;
-    }
-    std::unique_ptr<UpstreamExchange> ex = std::move(started_ex).value();
-    UpstreamExchange* raw = ex.get();
-    if (ctx.cancel) {
-      if (ctx.cancel->cancelled) raw->cancel();
-      ctx.cancel->fn = [raw] { raw->cancel(); };
-    }
-    struct ClearHook {
-      CancelHook* h;
-      ~ClearHook() { if (h) h->fn = nullptr; }
-    } clear{ctx.cancel};
-
-    res.upstream_status = ex->status();
-    res.request_sent = res.upstream_status == 200;
-    if (res.upstream_status != 200) {
-      auto err_body = co_await ex->read_all(std::min(ctx.total_deadline, std::chrono::steady_clock::now() + ctx.timeouts.idle),
-                                            kMaxErrorBody);
-      res.error = classify_anthropic_error(dialect_, res.upstream_status,
-                                           err_body ? std::string_view(*err_body) : "", ex->header("Retry-After"));
-      co_return res;
-    }
+    auto ex = co_await open_exchange(ctx, ep->second, req, classify_anthropic_error, res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
     if (!stream) {
       auto all = co_await read_body(ctx, *ex);
       if (!all) {
@@ -190,36 +165,9 @@ class OpenAICompatibleProvider final : public Provider {
     if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
     for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
 
-    bool written = false;
-    req.written = &written;
-    auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
-    if (!started_ex) {
-      res.error = std::move(started_ex).error();
-      // Cancelled while waiting for the answer: the upstream may be working on (billing) it. Cancelled
-      // before the request was written (resolve, connect, TLS, the write itself): it never saw it.
-      res.request_sent = res.error->kind == ErrorKind::cancelled && written;
-      co_return res;
-    }
-    std::unique_ptr<UpstreamExchange> ex = std::move(started_ex).value();
-    UpstreamExchange* raw = ex.get();
-    if (ctx.cancel) {
-      if (ctx.cancel->cancelled) raw->cancel();
-      ctx.cancel->fn = [raw] { raw->cancel(); };
-    }
-    struct ClearHook {
-      CancelHook* h;
-      ~ClearHook() { if (h) h->fn = nullptr; }
-    } clear{ctx.cancel};
-
-    res.upstream_status = ex->status();
-    res.request_sent = res.upstream_status == 200;
-    if (res.upstream_status != 200) {
-      auto err_body = co_await ex->read_all(std::min(ctx.total_deadline, std::chrono::steady_clock::now() + ctx.timeouts.idle),
-                                            kMaxErrorBody);
-      res.error = classify_upstream_error(dialect_, res.upstream_status, err_body ? std::string_view(*err_body) : "",
-                                          ex->header("Retry-After"));
-      co_return res;
-    }
+    auto ex = co_await open_exchange(ctx, ep->second, req, classify_upstream_error, res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
     if (!stream) {
       auto all = co_await read_body(ctx, *ex);
       if (!all) {
@@ -254,6 +202,47 @@ class OpenAICompatibleProvider final : public Provider {
       return std::string_view(scratch);
     }
     return std::string_view(bearer_);
+  }
+
+  using ErrorClassifier = core::Error (*)(const Dialect&, int, std::string_view, std::string_view);
+
+  // Clears the cancel hook that open_exchange pointed at an exchange, before the exchange goes.
+  struct HookGuard {
+    CancelHook* hook;
+    ~HookGuard() { if (hook) hook->fn = nullptr; }
+  };
+
+  // Sends `req` and waits for the answer's header. A 200 answer: its exchange, which the cancel hook
+  // now aborts (the caller's HookGuard clears the hook). Otherwise nullptr, with res.error set (a
+  // non-200 answer's body read under the idle deadline and classified by `classify`).
+  core::Task<std::unique_ptr<UpstreamExchange>> open_exchange(const AttemptContext& ctx, const Endpoint& ep,
+                                                              UpstreamRequest& req, ErrorClassifier classify,
+                                                              AttemptResult& res) {
+    bool written = false;
+    req.written = &written;
+    auto started_ex = co_await ctx.client->start(ep, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
+    req.written = nullptr;  // `written` dies with this frame
+    if (!started_ex) {
+      res.error = std::move(started_ex).error();
+      // Cancelled while waiting for the answer: the upstream may be working on (billing) it. Cancelled
+      // before the request was written (resolve, connect, TLS, the write itself): it never saw it.
+      res.request_sent = res.error->kind == ErrorKind::cancelled && written;
+      co_return nullptr;
+    }
+    std::unique_ptr<UpstreamExchange> ex = std::move(started_ex).value();
+    UpstreamExchange* raw = ex.get();
+    if (ctx.cancel) {
+      if (ctx.cancel->cancelled) raw->cancel();
+      ctx.cancel->fn = [raw] { raw->cancel(); };
+    }
+    res.upstream_status = ex->status();
+    res.request_sent = res.upstream_status == 200;
+    if (res.upstream_status == 200) co_return ex;
+    HookGuard clear{ctx.cancel};
+    auto err_body = co_await ex->read_all(std::min(ctx.total_deadline, std::chrono::steady_clock::now() + ctx.timeouts.idle),
+                                          kMaxErrorBody);
+    res.error = classify(dialect_, res.upstream_status, err_body ? std::string_view(*err_body) : "", ex->header("Retry-After"));
+    co_return nullptr;
   }
 
   // After the client left, how long a stream whose finish chunk came is read on for its usage.
