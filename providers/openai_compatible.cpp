@@ -74,38 +74,14 @@ class OpenAICompatibleProvider final : public Provider {
       res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
       co_return res;
     }
-    auto body = rewrite_anthropic_model(ctx.native->body, ctx.target.model);
-    if (!body) {
-      res.error = std::move(body).error();
+    const bool stream = sink != nullptr;
+    std::string jwt_header;  // lives in this frame: the request holds a view of it
+    auto req = native_request(ctx, region, stream, jwt_header);
+    if (!req) {
+      res.error = std::move(req).error();
       co_return res;
     }
-    const bool stream = sink != nullptr;
-    UpstreamRequest req;
-    req.target = messages_targets_.at(region);
-    req.body = std::move(body).value();
-    req.headers.reserve(6 + cfg_.extra_headers.size());
-    req.headers.emplace_back("Content-Type", "application/json");
-    req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
-    req.headers.emplace_back("X-Request-Id", ctx.request_id);
-    // Anthropic's API refuses a request without a version; compatible endpoints ignore it or want it.
-    req.headers.emplace_back("anthropic-version",
-                             ctx.native->anthropic_version.empty() ? std::string_view("2023-06-01")
-                                                                   : ctx.native->anthropic_version);
-    if (!ctx.native->anthropic_beta.empty()) req.headers.emplace_back("anthropic-beta", ctx.native->anthropic_beta);
-    std::string jwt_header;  // lives in this frame: the request holds a view of it
-    if (auth_ == AuthScheme::bearer && dialect_.anthropic_auth == AnthropicAuth::x_api_key) {
-      if (!key_.empty()) req.headers.emplace_back("x-api-key", key_);
-    } else {
-      auto auth_value = authorization(jwt_header);
-      if (!auth_value) {
-        res.error = std::move(auth_value).error();
-        co_return res;
-      }
-      if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
-    }
-    for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
-
-    auto ex = co_await open_exchange(ctx, ep->second, req, classify_anthropic_error, res);
+    auto ex = co_await open_exchange(ctx, ep->second, *req, classify_anthropic_error, res);
     if (!ex) co_return res;
     HookGuard clear{ctx.cancel};
     if (!stream) {
@@ -202,6 +178,36 @@ class OpenAICompatibleProvider final : public Provider {
       return std::string_view(scratch);
     }
     return std::string_view(bearer_);
+  }
+
+  // A native attempt's request: the body with its model rewritten, the API's headers, the key in the
+  // header the vendor documents for its Anthropic endpoint (GLM's JWT, when configured, in
+  // Authorization). The headers are views of ctx, of this provider and of `jwt_scratch`.
+  core::Result<UpstreamRequest> native_request(const AttemptContext& ctx, const std::string& region, bool stream,
+                                               std::string& jwt_scratch) const {
+    auto body = rewrite_anthropic_model(ctx.native->body, ctx.target.model);
+    if (!body) return std::move(body).error();
+    UpstreamRequest req;
+    req.target = messages_targets_.at(region);
+    req.body = std::move(body).value();
+    req.headers.reserve(6 + cfg_.extra_headers.size());
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
+    req.headers.emplace_back("X-Request-Id", ctx.request_id);
+    // Anthropic's API refuses a request without a version; compatible endpoints ignore it or want it.
+    req.headers.emplace_back("anthropic-version", ctx.native->anthropic_version.empty()
+                                                      ? std::string_view("2023-06-01")
+                                                      : ctx.native->anthropic_version);
+    if (!ctx.native->anthropic_beta.empty()) req.headers.emplace_back("anthropic-beta", ctx.native->anthropic_beta);
+    if (auth_ == AuthScheme::bearer && dialect_.anthropic_auth == AnthropicAuth::x_api_key) {
+      if (!key_.empty()) req.headers.emplace_back("x-api-key", key_);
+    } else {
+      auto auth_value = authorization(jwt_scratch);
+      if (!auth_value) return std::move(auth_value).error();
+      if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
+    }
+    for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
+    return req;
   }
 
   using ErrorClassifier = core::Error (*)(const Dialect&, int, std::string_view, std::string_view);
