@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/task.h"
@@ -73,9 +74,11 @@ class RecordingSink final : public providers::EventSink {
  public:
   std::vector<std::pair<std::string, std::string>> events;
   size_t fail_after = SIZE_MAX;
+  providers::CancelHook* cancel_on_first = nullptr;  // the gateway cancels (client gone, drain) mid-stream
   core::Task<bool> send_event(std::string_view event, std::string_view data) override {
     if (events.size() >= fail_after) co_return false;
     events.emplace_back(event, data);
+    if (cancel_on_first) std::exchange(cancel_on_first, nullptr)->cancel();
     co_return true;
   }
   std::vector<std::string> names() const {
@@ -116,6 +119,7 @@ constexpr const char* kKey = "glm-test-key-0123456789";
 
 struct Run {
   providers::AttemptResult res;
+  bool hook_left = false;  // the cancel hook still pointed at the attempt's (dead) exchange
   Seen seen;
   RecordingSink sink;
 };
@@ -123,9 +127,11 @@ struct Run {
 // One attempt of `provider_name` against a server answering `canned`; sink == false: non-stream.
 Run run(const char* provider_name, Canned canned, bool stream, size_t fail_after = SIZE_MAX,
         std::string_view beta = "", std::string_view version = "", const char* auth = "",
-        const char* key_env = "GW_TEST_ANTHROPIC_KEY") {
+        const char* key_env = "GW_TEST_ANTHROPIC_KEY", bool cancel_mid_stream = false) {
   Run out;
   out.sink.fail_after = fail_after;
+  providers::CancelHook cancel;
+  if (cancel_mid_stream) out.sink.cancel_on_first = &cancel;
   asio::io_context ioc;
   tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   const std::string origin = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
@@ -151,6 +157,7 @@ Run run(const char* provider_name, Canned canned, bool stream, size_t fail_after
   ctx.total_deadline = std::chrono::steady_clock::now() + ctx.timeouts.total;
   ctx.request_id = "req-1";
   ctx.client = &client;
+  ctx.cancel = &cancel;
   asio::co_spawn(ioc, serve_once(acceptor, canned, out.seen), asio::detached);
   bool done = false;
   asio::co_spawn(
@@ -163,6 +170,7 @@ Run run(const char* provider_name, Canned canned, bool stream, size_t fail_after
       asio::detached);
   ioc.run_for(std::chrono::seconds(20));
   EXPECT_TRUE(done) << "the attempt did not end within 20 s";
+  out.hook_left = static_cast<bool>(cancel.fn);
   return out;
 }
 
@@ -185,6 +193,7 @@ TEST(AnthropicRelay, StreamIsRelayedInOrderWithMessageStopWithheld) {
   EXPECT_EQ(r.res.keepalives, 1);
   EXPECT_TRUE(r.res.usage.present);
   EXPECT_EQ(r.res.counted_prompt_tokens, -1);
+  EXPECT_FALSE(r.hook_left);
   // What went upstream: the Anthropic path, only the top-level model rewritten, the API's headers.
   EXPECT_EQ(r.seen.head.substr(0, r.seen.head.find("\r\n")), "POST /api/anthropic/v1/messages HTTP/1.1");
   EXPECT_EQ(r.seen.body, R"({"model":"glm-5.2","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}],"x_future":{"model":"keep"}})");
@@ -288,6 +297,18 @@ TEST(AnthropicRelay, ClientGoneStopsTheRelay) {
   EXPECT_EQ(r.sink.events.size(), 2u);
 }
 
+TEST(AnthropicRelay, CancelHookAbortsTheStreamAndLeavesNoHookBehind) {
+  // The upstream stalls after content; the gateway's cancel (client gone, drain) must not wait for
+  // the idle deadline.
+  auto r = run("glm", {{sse_response({kStart, kBlock, kHello})}, true}, true, SIZE_MAX, "", "", "",
+               "GW_TEST_ANTHROPIC_KEY", true);
+  ASSERT_TRUE(r.res.error);
+  EXPECT_EQ(r.res.error->kind, ErrorKind::cancelled) << r.res.error->message;
+  EXPECT_TRUE(r.res.request_sent);
+  EXPECT_TRUE(r.res.content_sent);
+  EXPECT_FALSE(r.hook_left);
+}
+
 TEST(AnthropicRelay, GlmOutOfBalanceIsNotARateLimit) {
   auto r = run("glm",
                {{json_response(429, R"({"type":"error","error":{"type":"rate_limit_error","code":"1113","message":"Insufficient balance"}})",
@@ -296,6 +317,7 @@ TEST(AnthropicRelay, GlmOutOfBalanceIsNotARateLimit) {
   ASSERT_TRUE(r.res.error);
   EXPECT_EQ(r.res.error->kind, ErrorKind::out_of_balance);
   EXPECT_EQ(r.res.upstream_status, 429);
+  EXPECT_FALSE(r.hook_left);
   EXPECT_FALSE(r.res.request_sent);
   EXPECT_FALSE(r.res.content_sent);
   EXPECT_TRUE(r.sink.events.empty());
