@@ -5,39 +5,56 @@ namespace providers {
 // Facts from each vendor's API documentation (compiled 2026-11-23).
 const std::vector<Dialect>& all_dialects() {
   static const std::vector<Dialect> table = {
+      // Anthropic endpoint [V]; its guide configures ANTHROPIC_API_KEY, i.e. the x-api-key header.
       {"deepseek", "global",
-       {{"global", "https://api.deepseek.com", "CN"}},
-       "DEEPSEEK_API_KEY", AuthScheme::bearer, true, false, true},
+       {{"global", "https://api.deepseek.com", "CN", "https://api.deepseek.com/anthropic"}},
+       "DEEPSEEK_API_KEY", AuthScheme::bearer, true, false, true, AnthropicAuth::x_api_key},
+      // Anthropic endpoint: "same host + /apps/anthropic" [V]; the reference spells the URL out for
+      // Beijing only, the other shared hosts follow that rule.
       {"qwen", "ap-southeast-1",
-       {{"cn-beijing", "https://dashscope.aliyuncs.com/compatible-mode/v1", "CN"},
-        {"ap-southeast-1", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "global_ex_CN"},
-        {"us-east-1", "https://dashscope-us.aliyuncs.com/compatible-mode/v1", "US"},
-        {"cn-hongkong", "https://cn-hongkong.dashscope.aliyuncs.com/compatible-mode/v1", "HK"},
+       {{"cn-beijing", "https://dashscope.aliyuncs.com/compatible-mode/v1", "CN",
+         "https://dashscope.aliyuncs.com/apps/anthropic"},
+        {"ap-southeast-1", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "global_ex_CN",
+         "https://dashscope-intl.aliyuncs.com/apps/anthropic"},
+        {"us-east-1", "https://dashscope-us.aliyuncs.com/compatible-mode/v1", "US",
+         "https://dashscope-us.aliyuncs.com/apps/anthropic"},
+        {"cn-hongkong", "https://cn-hongkong.dashscope.aliyuncs.com/compatible-mode/v1", "HK",
+         "https://cn-hongkong.dashscope.aliyuncs.com/apps/anthropic"},
         // Global scope workspaces use the Virginia domain and may run inference anywhere, China included.
-        {"global", "https://dashscope-us.aliyuncs.com/compatible-mode/v1", "global"},
+        {"global", "https://dashscope-us.aliyuncs.com/compatible-mode/v1", "global",
+         "https://dashscope-us.aliyuncs.com/apps/anthropic"},
         // Frankfurt (EU scope) and Tokyo have only workspace-dedicated hosts
         // (https://{WorkspaceId}.{region}.maas.aliyuncs.com/compatible-mode/v1): no shared URL, so the
         // operator names theirs in `base_urls`.
         {"eu-central-1", "", "EU"},
         {"ap-northeast-1", "", "unknown"}},
        "DASHSCOPE_API_KEY", AuthScheme::bearer, true, false, false},
+      // Anthropic endpoint: intl [S]; a .cn equivalent is unverified [U], so none is assumed
+      // (an operator who has one names it in anthropic_base_urls).
       {"kimi", "intl",
-       {{"intl", "https://api.moonshot.ai/v1", "unknown"}, {"cn", "https://api.moonshot.cn/v1", "CN"}},
+       {{"intl", "https://api.moonshot.ai/v1", "unknown", "https://api.moonshot.ai/anthropic"},
+        {"cn", "https://api.moonshot.cn/v1", "CN"}},
        "MOONSHOT_API_KEY", AuthScheme::bearer, true, true, false},
+      // Anthropic endpoints [V] for the pay-as-you-go regions. Which endpoint a Coding Plan key
+      // must use for Anthropic requests the reference does not say [U]: none is assumed.
       {"glm", "intl",
-       {{"intl", "https://api.z.ai/api/paas/v4", "SG"},
+       {{"intl", "https://api.z.ai/api/paas/v4", "SG", "https://api.z.ai/api/anthropic"},
         {"intl-coding", "https://api.z.ai/api/coding/paas/v4", "SG"},
-        {"cn", "https://open.bigmodel.cn/api/paas/v4", "CN"},
+        {"cn", "https://open.bigmodel.cn/api/paas/v4", "CN", "https://open.bigmodel.cn/api/anthropic"},
         {"cn-coding", "https://open.bigmodel.cn/api/coding/paas/v4", "CN"}},
        "ZAI_API_KEY", AuthScheme::bearer, true, false, false},
       // MiniMax: OpenAI-compatible chat at /v1 [S]. The reference documents neither its usage nor its
       // error shape; it is treated as the generic OpenAI-compatible dialect (top-level usage, reasoning in
       // reasoning_content, OpenAI-shaped errors). The China host's /v1 path is assumed by analogy [U].
+      // Anthropic endpoint: intl [S] (models.dev's preferred route); none assumed for China [U].
       {"minimax", "intl",
-       {{"intl", "https://api.minimax.io/v1", "US"}, {"cn", "https://api.minimaxi.com/v1", "CN"}},
+       {{"intl", "https://api.minimax.io/v1", "US", "https://api.minimax.io/anthropic"},
+        {"cn", "https://api.minimaxi.com/v1", "CN"}},
        "MINIMAX_API_KEY", AuthScheme::bearer, true, false, false},
-      // Any self-hosted OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama): base_url from config.
-      {"openai_compatible", "default", {}, "", AuthScheme::bearer, false, false, false},
+      // Any self-hosted OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama): base_url from
+      // config; an Anthropic endpoint only when configured (anthropic_base_url), keyed as Anthropic's own
+      // API is (x-api-key).
+      {"openai_compatible", "default", {}, "", AuthScheme::bearer, false, false, false, AnthropicAuth::x_api_key},
       {"local", "local", {{"local", "", "self"}}, "", AuthScheme::none, false, false, false},
   };
   return table;

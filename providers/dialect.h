@@ -7,11 +7,18 @@
 namespace providers {
 
 enum class AuthScheme { bearer, glm_jwt, none };
+// How the key goes to an Anthropic-compatible endpoint: the header Claude Code sends for the
+// variable the vendor's own instructions name (ANTHROPIC_AUTH_TOKEN -> Bearer, ANTHROPIC_API_KEY ->
+// x-api-key). GLM's legacy JWT, when configured, always rides in Authorization.
+enum class AnthropicAuth { bearer, x_api_key };
 
 struct RegionEndpoint {
   std::string region;            // region key used in deployment ids ("global", "ap-southeast-1", ...)
   std::string base_url;          // chat path is base_url + "/chat/completions"; "" = operator supplies it (base_urls)
   std::string inference_country; // where requests are processed (ISO code, "global", "global_ex_CN")
+  // Anthropic Messages endpoint of the same account and region: POST anthropic_base_url +
+  // "/v1/messages". "" = the region has none (requests to it are translated to chat completions).
+  std::string anthropic_base_url;
 };
 
 struct Dialect {
@@ -25,6 +32,7 @@ struct Dialect {
   bool usage_in_choice = false;
   // Sends SSE comments (": keep-alive") while the request is queued.
   bool keepalive_comments = false;
+  AnthropicAuth anthropic_auth = AnthropicAuth::bearer;
 };
 
 // The built-in table; nullptr for an unknown name.

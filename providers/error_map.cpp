@@ -305,16 +305,36 @@ std::chrono::milliseconds parse_retry_after(std::string_view v) {
   return std::chrono::milliseconds{std::min<int64_t>(cap_ms, int64_t(when - now) * 1000)};
 }
 
-core::Error classify_upstream_error(const Dialect& dialect, int status, std::string_view body,
-                                    std::string_view retry_after_header) {
-  ParsedBody b = parse_body(body);
-  ErrorKind kind;
-  if (dialect.name == "qwen") kind = classify_qwen(status, b);
-  else if (dialect.name == "kimi") kind = classify_kimi(status, b);
-  else if (dialect.name == "glm") kind = classify_glm(status, b);
-  else if (dialect.name == "deepseek") kind = classify_deepseek(status, b);
-  else kind = classify_openai(status, b);
+namespace {
 
+ErrorKind classify_vendor(const Dialect& dialect, int status, const ParsedBody& b) {
+  if (dialect.name == "qwen") return classify_qwen(status, b);
+  if (dialect.name == "kimi") return classify_kimi(status, b);
+  if (dialect.name == "glm") return classify_glm(status, b);
+  if (dialect.name == "deepseek") return classify_deepseek(status, b);
+  return classify_openai(status, b);
+}
+
+// Anthropic's error types, for what the status alone does not say. 413 (request_too_large) stays
+// bad_request, as chat completions classify it.
+ErrorKind refine_by_anthropic_type(ErrorKind by_vendor, const ParsedBody& b) {
+  const std::string& t = b.type;
+  if (t == "overloaded_error") return ErrorKind::overloaded;
+  if (t == "billing_error") return ErrorKind::out_of_balance;
+  if (t == "rate_limit_error") return ErrorKind::rate_limited;
+  if (t == "authentication_error" || t == "permission_error") return ErrorKind::auth;
+  if (t == "not_found_error") return ErrorKind::not_found;
+  if (t == "timeout_error") return ErrorKind::timeout;
+  if (t == "api_error") return ErrorKind::server_error;
+  if (t == "invalid_request_error" &&
+      (contains_ci(b.message, "prompt is too long") || contains_ci(b.message, "context length") ||
+       contains_ci(b.message, "context window") || contains_ci(b.message, "maximum context")))
+    return ErrorKind::context_too_long;
+  return by_vendor;
+}
+
+core::Error make_upstream_error(const Dialect& dialect, int status, const ParsedBody& b, ErrorKind kind,
+                                std::string_view retry_after_header) {
   core::Error e;
   e.kind = kind;
   e.source = core::ErrorSource::upstream;
@@ -327,6 +347,35 @@ core::Error classify_upstream_error(const Dialect& dialect, int status, std::str
   if (!b.message.empty()) msg += ": " + sanitize_upstream_text(b.message);
   e.message = std::move(msg);
   return e;
+}
+
+}  // namespace
+
+core::Error classify_upstream_error(const Dialect& dialect, int status, std::string_view body,
+                                    std::string_view retry_after_header) {
+  ParsedBody b = parse_body(body);
+  return make_upstream_error(dialect, status, b, classify_vendor(dialect, status, b), retry_after_header);
+}
+
+core::Error classify_anthropic_error(const Dialect& dialect, int status, std::string_view body,
+                                     std::string_view retry_after_header) {
+  ParsedBody b = parse_body(body);
+  ErrorKind kind = classify_vendor(dialect, status, b);
+  if (kind == by_status(status)) kind = refine_by_anthropic_type(kind, b);
+  return make_upstream_error(dialect, status, b, kind, retry_after_header);
+}
+
+int anthropic_error_status(std::string_view t) {
+  if (t == "invalid_request_error") return 400;
+  if (t == "authentication_error") return 401;
+  if (t == "billing_error") return 402;
+  if (t == "permission_error") return 403;
+  if (t == "not_found_error") return 404;
+  if (t == "request_too_large") return 413;
+  if (t == "rate_limit_error") return 429;
+  if (t == "timeout_error") return 504;
+  if (t == "overloaded_error") return 529;
+  return 500;
 }
 
 }  // namespace providers

@@ -14,6 +14,20 @@ struct Dialect;
 core::Error classify_upstream_error(const Dialect& dialect, int http_status, std::string_view body,
                                     std::string_view retry_after_header);
 
+// The same for an answer of a vendor's Anthropic-compatible endpoint, whose errors are
+// {"type":"error","error":{"type":"rate_limit_error","message":...}} (GLM adds its business code:
+// "code":"1113"). The vendor's own codes decide first, as for chat completions; where they say
+// nothing beyond the HTTP status, Anthropic's error type refines it (overloaded_error,
+// billing_error, "prompt is too long"), so that the same condition fails over the same way on
+// both APIs.
+core::Error classify_anthropic_error(const Dialect& dialect, int http_status, std::string_view body,
+                                     std::string_view retry_after_header);
+// The HTTP status Anthropic documents for an error type (an `event: error` in a stream carries only
+// the type): invalid_request_error 400, authentication_error 401, billing_error 402,
+// permission_error 403, not_found_error 404, request_too_large 413, rate_limit_error 429,
+// api_error 500, timeout_error 504, overloaded_error 529; anything else 500.
+int anthropic_error_status(std::string_view error_type);
+
 // "Retry-After: 5" -> 5 s; an HTTP date is also accepted; 0 if absent or unparsable. Capped at 1 hour.
 std::chrono::milliseconds parse_retry_after(std::string_view value);
 

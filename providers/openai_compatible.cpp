@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "providers/anthropic_relay.h"
+#include "providers/anthropic_wire.h"
 #include "providers/error_map.h"
 #include "providers/glm_jwt.h"
 #include "providers/openai_normalize.h"
@@ -27,13 +29,14 @@ constexpr size_t kMaxResponseBody = 64 * 1024 * 1024;
 class OpenAICompatibleProvider final : public Provider {
  public:
   OpenAICompatibleProvider(ProviderConfig cfg, const Dialect& dialect, std::map<std::string, Endpoint> endpoints,
-                           std::string default_region, std::string key, std::string unavailable_reason,
-                           AuthScheme auth)
+                           std::map<std::string, Endpoint> anthropic_endpoints, std::string default_region,
+                           std::string key, std::string unavailable_reason, AuthScheme auth)
       : cfg_(std::move(cfg)), dialect_(dialect), endpoints_(std::move(endpoints)),
-        default_region_(std::move(default_region)), key_(std::move(key)),
-        unavailable_reason_(std::move(unavailable_reason)), auth_(auth) {
+        anthropic_endpoints_(std::move(anthropic_endpoints)), default_region_(std::move(default_region)),
+        key_(std::move(key)), unavailable_reason_(std::move(unavailable_reason)), auth_(auth) {
     // Fixed per provider: computed once, not per request.
     for (const auto& [region, ep] : endpoints_) chat_targets_[region] = ep.base_path + "/chat/completions";
+    for (const auto& [region, ep] : anthropic_endpoints_) messages_targets_[region] = ep.base_path + "/v1/messages";
     if (auth_ == AuthScheme::bearer && !key_.empty()) bearer_ = "Bearer " + key_;
     // An upstream that echoes the key must not carry it into a client's error or the log.
     register_secret(key_);
@@ -50,6 +53,57 @@ class OpenAICompatibleProvider final : public Provider {
   }
   bool available() const override { return unavailable_reason_.empty(); }
   std::string unavailable_reason() const override { return unavailable_reason_; }
+
+  bool speaks_anthropic(const std::string& region) const override {
+    return anthropic_endpoints_.count(region.empty() ? default_region_ : region) > 0;
+  }
+
+  core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink) override {
+    AttemptResult res;
+    const auto started = std::chrono::steady_clock::now();
+    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
+    auto ep = anthropic_endpoints_.find(region);
+    if (ep == anthropic_endpoints_.end() || ctx.native == nullptr) {
+      res.error = core::make_error(ErrorKind::internal,
+                                   "provider '" + cfg_.name + "' has no Anthropic Messages endpoint for region '" +
+                                       region + "'",
+                                   ErrorSource::gateway, "no_native_endpoint");
+      co_return res;
+    }
+    if (!available()) {
+      res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
+      co_return res;
+    }
+    const bool stream = sink != nullptr;
+    std::string jwt_header;  // lives in this frame: the request holds a view of it
+    auto req = native_request(ctx, region, stream, jwt_header);
+    if (!req) {
+      res.error = std::move(req).error();
+      co_return res;
+    }
+    auto ex = co_await open_exchange(ctx, ep->second, *req, classify_anthropic_error, res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
+    if (!stream) {
+      auto all = co_await read_body(ctx, *ex);
+      if (!all) {
+        res.error = std::move(all).error();
+        co_return res;
+      }
+      auto info = read_anthropic_message(dialect_, *all);
+      if (!info) {
+        res.error = std::move(info).error();
+        co_return res;
+      }
+      res.body = std::move(all).value();  // as the upstream sent it: the gateway rewrites nothing else
+      res.usage = info->usage;
+      res.finish_reason = std::move(info->stop_reason);
+      res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
+      co_return res;
+    }
+    co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
+    co_return res;
+  }
 
   core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
     AttemptResult res;
@@ -87,36 +141,9 @@ class OpenAICompatibleProvider final : public Provider {
     if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
     for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
 
-    bool written = false;
-    req.written = &written;
-    auto started_ex = co_await ctx.client->start(ep->second, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
-    if (!started_ex) {
-      res.error = std::move(started_ex).error();
-      // Cancelled while waiting for the answer: the upstream may be working on (billing) it. Cancelled
-      // before the request was written (resolve, connect, TLS, the write itself): it never saw it.
-      res.request_sent = res.error->kind == ErrorKind::cancelled && written;
-      co_return res;
-    }
-    std::unique_ptr<UpstreamExchange> ex = std::move(started_ex).value();
-    UpstreamExchange* raw = ex.get();
-    if (ctx.cancel) {
-      if (ctx.cancel->cancelled) raw->cancel();
-      ctx.cancel->fn = [raw] { raw->cancel(); };
-    }
-    struct ClearHook {
-      CancelHook* h;
-      ~ClearHook() { if (h) h->fn = nullptr; }
-    } clear{ctx.cancel};
-
-    res.upstream_status = ex->status();
-    res.request_sent = res.upstream_status == 200;
-    if (res.upstream_status != 200) {
-      auto err_body = co_await ex->read_all(std::min(ctx.total_deadline, std::chrono::steady_clock::now() + ctx.timeouts.idle),
-                                            kMaxErrorBody);
-      res.error = classify_upstream_error(dialect_, res.upstream_status, err_body ? std::string_view(*err_body) : "",
-                                          ex->header("Retry-After"));
-      co_return res;
-    }
+    auto ex = co_await open_exchange(ctx, ep->second, req, classify_upstream_error, res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
     if (!stream) {
       auto all = co_await read_body(ctx, *ex);
       if (!all) {
@@ -151,6 +178,77 @@ class OpenAICompatibleProvider final : public Provider {
       return std::string_view(scratch);
     }
     return std::string_view(bearer_);
+  }
+
+  // A native attempt's request: the body with its model rewritten, the API's headers, the key in the
+  // header the vendor documents for its Anthropic endpoint (GLM's JWT, when configured, in
+  // Authorization). The headers are views of ctx, of this provider and of `jwt_scratch`.
+  core::Result<UpstreamRequest> native_request(const AttemptContext& ctx, const std::string& region, bool stream,
+                                               std::string& jwt_scratch) const {
+    auto body = rewrite_anthropic_model(ctx.native->body, ctx.target.model);
+    if (!body) return std::move(body).error();
+    UpstreamRequest req;
+    req.target = messages_targets_.at(region);
+    req.body = std::move(body).value();
+    req.headers.reserve(6 + cfg_.extra_headers.size());
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
+    req.headers.emplace_back("X-Request-Id", ctx.request_id);
+    // Anthropic's API refuses a request without a version; compatible endpoints ignore it or want it.
+    req.headers.emplace_back("anthropic-version", ctx.native->anthropic_version.empty()
+                                                      ? std::string_view("2023-06-01")
+                                                      : ctx.native->anthropic_version);
+    if (!ctx.native->anthropic_beta.empty()) req.headers.emplace_back("anthropic-beta", ctx.native->anthropic_beta);
+    if (auth_ == AuthScheme::bearer && dialect_.anthropic_auth == AnthropicAuth::x_api_key) {
+      if (!key_.empty()) req.headers.emplace_back("x-api-key", key_);
+    } else {
+      auto auth_value = authorization(jwt_scratch);
+      if (!auth_value) return std::move(auth_value).error();
+      if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
+    }
+    for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
+    return req;
+  }
+
+  using ErrorClassifier = core::Error (*)(const Dialect&, int, std::string_view, std::string_view);
+
+  // Clears the cancel hook that open_exchange pointed at an exchange, before the exchange goes.
+  struct HookGuard {
+    CancelHook* hook;
+    ~HookGuard() { if (hook) hook->fn = nullptr; }
+  };
+
+  // Sends `req` and waits for the answer's header. A 200 answer: its exchange, which the cancel hook
+  // now aborts (the caller's HookGuard clears the hook). Otherwise nullptr, with res.error set (a
+  // non-200 answer's body read under the idle deadline and classified by `classify`).
+  core::Task<std::unique_ptr<UpstreamExchange>> open_exchange(const AttemptContext& ctx, const Endpoint& ep,
+                                                              UpstreamRequest& req, ErrorClassifier classify,
+                                                              AttemptResult& res) {
+    bool written = false;
+    req.written = &written;
+    auto started_ex = co_await ctx.client->start(ep, req, ctx.timeouts, ctx.total_deadline, ctx.cancel);
+    req.written = nullptr;  // `written` dies with this frame
+    if (!started_ex) {
+      res.error = std::move(started_ex).error();
+      // Cancelled while waiting for the answer: the upstream may be working on (billing) it. Cancelled
+      // before the request was written (resolve, connect, TLS, the write itself): it never saw it.
+      res.request_sent = res.error->kind == ErrorKind::cancelled && written;
+      co_return nullptr;
+    }
+    std::unique_ptr<UpstreamExchange> ex = std::move(started_ex).value();
+    UpstreamExchange* raw = ex.get();
+    if (ctx.cancel) {
+      if (ctx.cancel->cancelled) raw->cancel();
+      ctx.cancel->fn = [raw] { raw->cancel(); };
+    }
+    res.upstream_status = ex->status();
+    res.request_sent = res.upstream_status == 200;
+    if (res.upstream_status == 200) co_return ex;
+    HookGuard clear{ctx.cancel};
+    auto err_body = co_await ex->read_all(std::min(ctx.total_deadline, std::chrono::steady_clock::now() + ctx.timeouts.idle),
+                                          kMaxErrorBody);
+    res.error = classify(dialect_, res.upstream_status, err_body ? std::string_view(*err_body) : "", ex->header("Retry-After"));
+    co_return nullptr;
   }
 
   // After the client left, how long a stream whose finish chunk came is read on for its usage.
@@ -322,10 +420,12 @@ class OpenAICompatibleProvider final : public Provider {
   ProviderConfig cfg_;
   const Dialect& dialect_;
   std::map<std::string, Endpoint> endpoints_;
+  std::map<std::string, Endpoint> anthropic_endpoints_;  // region -> Anthropic Messages endpoint
   std::string default_region_;
   std::string key_;
   std::string bearer_;                                // "Bearer <key>" for AuthScheme::bearer
   std::map<std::string, std::string> chat_targets_;  // region -> "<base path>/chat/completions"
+  std::map<std::string, std::string> messages_targets_;  // region -> "<Anthropic base path>/v1/messages"
   std::string unavailable_reason_;
   AuthScheme auth_;
 };
@@ -350,6 +450,7 @@ struct ResolvedProvider {
   ProviderConfig cfg;
   const Dialect* dialect = nullptr;
   std::map<std::string, Endpoint> endpoints;
+  std::map<std::string, Endpoint> anthropic_endpoints;
   std::string default_region;
   AuthScheme auth = AuthScheme::none;
 };
@@ -363,19 +464,28 @@ core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
                                                      "' (known: deepseek, qwen, kimi, glm, minimax, openai_compatible)");
   std::map<std::string, Endpoint> endpoints;
   std::string default_region = cfg.default_region.empty() ? d->default_region : cfg.default_region;
-  auto add = [&](const std::string& region, const std::string& url) -> core::Status {
+  std::map<std::string, Endpoint> anthropic;
+  auto add_to = [&](std::map<std::string, Endpoint>& to, const std::string& region, const std::string& url,
+                    const char* what) -> core::Status {
     auto ep = parse_endpoint(url);
     if (!ep) {
       core::Error e = std::move(ep).error();
-      e.message = "provider '" + cfg.name + "' region '" + region + "': " + e.message;
+      e.message = "provider '" + cfg.name + "' region '" + region + "'" + what + ": " + e.message;
       return e;
     }
-    endpoints[region] = std::move(ep).value();
+    to[region] = std::move(ep).value();
     return core::ok_status();
   };
-  for (const auto& r : d->regions)
-    if (!r.base_url.empty())
-      if (auto s = add(r.region, r.base_url); !s) return s.error();
+  auto add = [&](const std::string& region, const std::string& url) {
+    anthropic.erase(region);  // the built-in one would bypass the URL configured instead
+    return add_to(endpoints, region, url, "");
+  };
+  for (const auto& r : d->regions) {
+    if (r.base_url.empty()) continue;
+    if (auto s = add(r.region, r.base_url); !s) return s.error();
+    if (!r.anthropic_base_url.empty())
+      if (auto s = add_to(anthropic, r.region, r.anthropic_base_url, " (Anthropic)"); !s) return s.error();
+  }
   if (d->name == "openai_compatible" && cfg.base_url.empty() && cfg.base_urls.empty())
     return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "' (openai_compatible) needs base_url");
   // On a built-in type, base_url replaces the configured region's URL (an egress proxy, a test fake):
@@ -387,6 +497,14 @@ core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
   if (!endpoints.count(default_region))
     return core::make_error(ErrorKind::internal,
                             "provider '" + cfg.name + "': default region '" + default_region + "' has no base URL");
+  if (!cfg.anthropic_base_url.empty())
+    if (auto s = add_to(anthropic, default_region, cfg.anthropic_base_url, " (Anthropic)"); !s) return s.error();
+  for (const auto& [region, url] : cfg.anthropic_base_urls) {
+    if (!endpoints.count(region))
+      return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': anthropic_base_urls names region '" +
+                                                       region + "', which has no base URL");
+    if (auto s = add_to(anthropic, region, url, " (Anthropic)"); !s) return s.error();
+  }
 
   AuthScheme auth = d->auth;
   if (cfg.auth == "jwt") {
@@ -399,7 +517,7 @@ core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
     return core::make_error(ErrorKind::internal,
                             "provider '" + cfg.name + "': auth must be bearer, jwt or none, not '" + cfg.auth + "'");
   }
-  return ResolvedProvider{std::move(cfg), d, std::move(endpoints), std::move(default_region), auth};
+  return ResolvedProvider{std::move(cfg), d, std::move(endpoints), std::move(anthropic), std::move(default_region), auth};
 }
 
 }  // namespace
@@ -413,7 +531,7 @@ core::Status check_provider_config(const ProviderConfig& config) {
 core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderConfig& config) {
   auto resolved = resolve(config);
   if (!resolved) return std::move(resolved).error();
-  auto& [cfg, d, endpoints, default_region, auth] = *resolved;
+  auto& [cfg, d, endpoints, anthropic_endpoints, default_region, auth] = *resolved;
   std::string key, unavailable;
   std::string env = cfg.api_key_env.empty() && cfg.api_key_file.empty() ? d->default_key_env : cfg.api_key_env;
   if (!cfg.api_key_file.empty()) {
@@ -427,7 +545,8 @@ core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderCon
   if (key.empty() && unavailable.empty() && d->key_required && auth != AuthScheme::none)
     unavailable = "provider '" + cfg.name + "' has no API key: set " + (env.empty() ? "api_key_env" : env);
   return std::unique_ptr<Provider>(std::make_unique<OpenAICompatibleProvider>(
-      std::move(cfg), *d, std::move(endpoints), std::move(default_region), std::move(key), std::move(unavailable), auth));
+      std::move(cfg), *d, std::move(endpoints), std::move(anthropic_endpoints), std::move(default_region), std::move(key),
+      std::move(unavailable), auth));
 }
 
 }  // namespace providers

@@ -15,6 +15,12 @@ struct ProviderConfig {
   std::string type;                           // dialect name; defaults to name
   std::map<std::string, std::string> base_urls;  // region -> base URL override (tests, egress proxies)
   std::string base_url;                       // openai_compatible: the single base URL
+  // Anthropic Messages endpoints (POST <url>/v1/messages), like base_url / base_urls: for the
+  // default region, and per region. A region whose OpenAI URL is overridden (base_url, base_urls)
+  // loses the dialect's built-in Anthropic URL unless one is given here: an egress proxy or a test
+  // fake must see every request, and the key must not go to the vendor's public host around it.
+  std::string anthropic_base_url;
+  std::map<std::string, std::string> anthropic_base_urls;
   std::string default_region;                 // overrides the dialect's default
   std::string api_key_env;                    // env var holding the key
   std::string api_key_file;                   // or a file holding the key (trailing newline trimmed)

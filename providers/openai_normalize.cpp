@@ -94,7 +94,12 @@ bool carries_content(element v) {
 // one per member that carries anything (streams send about one token per chunk).
 int64_t estimate_delta_tokens(element v) {
   if (!v.is_string()) return 1;
-  std::string_view t(v.get_string().value_unsafe());
+  return estimate_text_tokens(std::string_view(v.get_string().value_unsafe()));
+}
+
+}  // namespace
+
+int64_t estimate_text_tokens(std::string_view t) {
   int64_t wide = 0, other = 0;
   for (unsigned char c : t) {
     if (c >= 0xE0) ++wide, other -= 2;  // its two continuation bytes follow
@@ -104,6 +109,8 @@ int64_t estimate_delta_tokens(element v) {
   int64_t n = wide + (other + 3) / 4;
   return n > 0 ? n : 1;
 }
+
+namespace {
 
 thread_local simdjson::dom::parser tl_parser;
 

@@ -71,6 +71,11 @@ class StreamNormalizer {
   std::string rewritten_;
 };
 
+// Completion tokens a streamed piece of text carries, estimated like the prompt estimate: a code
+// point of three or more UTF-8 bytes (CJK) about one token, other text about four bytes a token; at
+// least one (streams send about one token per event). For accounting a stream cut before its usage.
+int64_t estimate_text_tokens(std::string_view text);
+
 // Vendor finish reason -> OpenAI's; "" means the finish is an upstream failure.
 std::string map_finish_reason(std::string_view vendor_reason);
 

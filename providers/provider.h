@@ -83,9 +83,11 @@ struct AttemptResult {
   bool request_sent = false;         // the upstream may have started work (and billing) for it
   int64_t relayed_tokens = 0;        // completion tokens relayed to the client so far (estimated
                                      // from the text; the local engine counts exactly)
-  int64_t counted_prompt_tokens = -1;  // exact prompt count when the provider knows it (local), else -1
-  // anthropic_messages stream: the upstream's message_stop was seen and withheld (the gateway
-  // sends it after accounting, as it sends [DONE] on the OpenAI surface).
+  int64_t counted_prompt_tokens = -1;  // exact prompt count when the provider knows it (local; a native
+                                       // Anthropic stream cut before its final usage), else -1
+  // anthropic_messages stream: the answer is complete: the upstream's message_stop was seen and
+  // withheld, or the body ended cleanly after message_delta's stop_reason without one (the gateway
+  // sends message_stop after accounting either way, as it sends [DONE] on the OpenAI surface).
   bool native_complete = false;
 };
 
@@ -102,14 +104,21 @@ class Provider {
   // One attempt. With sink == nullptr the answer is returned whole in AttemptResult::body.
   virtual core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) = 0;
   // Whether `region` (empty: the default) has an Anthropic Messages endpoint the provider can relay
-  // to natively.
+  // to natively (built in per dialect region, or configured: ProviderConfig::anthropic_base_url(s)).
   virtual bool speaks_anthropic(const std::string& region) const { (void)region; return false; }
   // One attempt relayed natively to the Anthropic-compatible endpoint (ctx.native set): the body
   // with only `model` rewritten to ctx.target.model, unknown fields kept; the answer relayed event
   // by event to `sink` (nullptr: returned whole in body) except the final message_stop, which the
-  // gateway sends after accounting. Usage is read from message_start / message_delta (or the
-  // message's usage) into AttemptResult::usage; an error before content is mapped to core::Error
-  // as chat() maps it, so fail-over rules are the same.
+  // gateway sends after accounting. The caller passes a sink exactly when the body asks for a
+  // stream ("stream": true): the body's stream flag is not rewritten. Events before the first
+  // content (message_start, a ping, an empty block start) are held back until content comes, so
+  // that an error before content (`event: error` included) still fails over with nothing sent.
+  // Usage is read from message_start / message_delta (or the message's usage) into
+  // AttemptResult::usage, present only once the final figures came (message_delta's usage); a stream
+  // that ends before them reports message_start's prompt count in counted_prompt_tokens and the
+  // output relayed in relayed_tokens. finish_reason is Anthropic's stop_reason ("end_turn",
+  // "tool_use", ...). An error is mapped to core::Error as chat() maps the same condition, so
+  // fail-over rules are the same.
   virtual core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink);
   // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
   virtual size_t queue_depth() const { return 0; }

@@ -3,10 +3,12 @@
 //   2: gateway config (YAML)                              3: upstream error classification
 //   4: non-stream response normalisation                  5: upstream body builder
 //   6: client region and data tag vocabulary (routing/vocabulary.h)
+//   7: Anthropic Messages: model rewrite, SSE reader + event classifier, message usage, error mapping
 // Invariants beyond "no crash": a parsed request re-validates and its upstream body (cut verbatim by
 // core/json_scan) is a JSON object naming the deployment's model; neither an accepted body nor its
 // upstream body repeats a member name in any object (checked on the text, independently of the
-// parser's simdjson reading); normaliser output is JSON.
+// parser's simdjson reading); normaliser output is JSON; a rewritten Anthropic body is a JSON object
+// whose top-level model is the deployment's, and repeats no name the client's did not.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include "core/json_scan.h"
 #include "gateway/app/config.h"
 #include "gateway/api/openai_chat.h"
+#include "providers/anthropic_wire.h"
 #include "providers/dialect.h"
 #include "providers/error_map.h"
 #include "providers/openai_normalize.h"
@@ -58,7 +61,7 @@ bool repeats_a_member(std::string_view v) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  const uint8_t which = data[0] % 7;
+  const uint8_t which = data[0] % 8;
   const auto& dialects = providers::all_dialects();
   const auto& dialect = dialects[data[1] % dialects.size()];
   std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
@@ -129,6 +132,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       const std::string t = routing::normalize_tag(in);
       if (routing::normalize_tag(t) != t) __builtin_trap();
+      break;
+    }
+    case 7: {
+      auto body = providers::rewrite_anthropic_model(in, "up-model");
+      if (is_json_object(in) && !body.ok()) __builtin_trap();
+      if (body.ok() && is_json_object(in)) {
+        if (!is_json_object(*body) || (repeats_a_member(*body) && !repeats_a_member(in))) __builtin_trap();
+        static simdjson::dom::parser parser;
+        simdjson::dom::element root;
+        std::string_view model;
+        if (parser.parse(simdjson::padded_string(*body)).get(root) != simdjson::SUCCESS ||
+            root["model"].get(model) != simdjson::SUCCESS || model != "up-model")
+          __builtin_trap();
+      }
+      providers::SseReader reader(1 << 16);
+      providers::AnthropicStream stream(dialect);
+      providers::SseEvent ev;
+      reader.feed(in);
+      while (reader.next(ev)) {
+        if (ev.comment_only || ev.data.empty()) continue;
+        auto step = stream.process(ev.event, ev.data);
+        if (step.action == providers::AnthropicStream::Action::error && !step.error) __builtin_trap();
+        if (step.est_tokens < 0) __builtin_trap();
+      }
+      const core::Usage u = stream.usage();
+      if (u.prompt_tokens < 0 || u.completion_tokens < 0 || u.cached_tokens > u.prompt_tokens) __builtin_trap();
+      (void)providers::read_anthropic_message(dialect, in);
+      auto e = providers::classify_anthropic_error(dialect, 400 + data[1] % 200, in, "");
+      if (e.message.size() > 512) __builtin_trap();
       break;
     }
   }

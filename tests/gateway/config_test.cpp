@@ -155,3 +155,25 @@ TEST(Config, IsolationKeys) {
   EXPECT_NE(small.error().message.find("b.yaml:3:"), std::string::npos) << small.error().message;
   EXPECT_NE(small.error().message.find("max_buffered_body_bytes"), std::string::npos);
 }
+
+TEST(Config, AnthropicEndpointsPerProvider) {
+  auto c = parse_config(R"(
+providers:
+  deepseek: {base_url: "http://127.0.0.1:9", anthropic_base_url: "http://127.0.0.1:9/anthropic"}
+  glm: {region: intl-coding, anthropic_base_urls: {intl-coding: "http://127.0.0.1:9/api/anthropic"}}
+)", "a.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->providers.size(), 2u);
+  EXPECT_EQ(c->providers[0].anthropic_base_url, "http://127.0.0.1:9/anthropic");
+  EXPECT_EQ(c->providers[1].anthropic_base_urls.at("intl-coding"), "http://127.0.0.1:9/api/anthropic");
+
+  auto not_a_map = parse_config("providers:\n  glm:\n    anthropic_base_urls: http://x\n", "m.yaml");
+  ASSERT_FALSE(not_a_map.ok());
+  EXPECT_NE(not_a_map.error().message.find("anthropic_base_urls must map region to URL"), std::string::npos)
+      << not_a_map.error().message;
+  auto unknown_region = parse_config("providers:\n  kimi:\n    anthropic_base_urls: {mars: \"http://x\"}\n", "r.yaml");
+  ASSERT_FALSE(unknown_region.ok());
+  EXPECT_NE(unknown_region.error().message.find("mars"), std::string::npos) << unknown_region.error().message;
+  auto bad_url = parse_config("providers:\n  kimi:\n    anthropic_base_url: ftp://x\n", "u.yaml");
+  ASSERT_FALSE(bad_url.ok());
+}

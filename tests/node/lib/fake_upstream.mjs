@@ -47,11 +47,15 @@
 //   GLM:      usage rides on the finish chunk (choices non-empty) regardless of include_usage; ids are
 //             numeric strings; no "object" field in responses or chunks (as in bigmodel's examples);
 //             errors are {"error":{"code":"1113","message":...}} with business codes.
+//
+// Each vendor fake also serves its Anthropic-compatible endpoint (POST <anthropicBaseUrl>/v1/messages)
+// in the Anthropic Messages wire format, with its own scenarios and quirks: see fake_anthropic.mjs.
 
 import http from 'node:http';
 import https from 'node:https';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { anthropicBaseUrlFor, isAnthropicPath, serveAnthropic } from './fake_anthropic.mjs';
 
 export const PATHS = {
   deepseek: ['/chat/completions', '/v1/chat/completions'],
@@ -369,6 +373,10 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
   }
 
   function route(rec, req, res) {
+    if (req.method === 'POST' && isAnthropicPath(dialect, req.url)) {
+      const checkJwt = (token) => (rec.jwt = verifyGlmJwt(token, key)).ok;
+      return serveAnthropic(dialect, rec, req, res, { key, auth, nativeModels, checkJwt, later, every, stop });
+    }
     if (req.method !== 'POST' || !PATHS[dialect].includes(req.url.split('?')[0])) {
       if (dialect === 'glm') return sendJson(res, 404, { timestamp: new Date().toISOString(), status: 404, error: 'Not Found', path: req.url });
       return sendJson(res, 404, { error: { message: `Unknown path ${req.method} ${req.url}`, type: 'invalid_request_error', param: null, code: 'not_found' } });
@@ -669,6 +677,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     origin,
     url: origin,
     baseUrl: baseUrlFor(dialect, origin),
+    anthropicBaseUrl: anthropicBaseUrlFor(dialect, origin),  // null: the dialect has none (openai)
     requests,
     events,
     stats,

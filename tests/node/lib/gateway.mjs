@@ -88,7 +88,10 @@ export const DEFAULT_REGION = { deepseek: 'global', qwen: 'ap-southeast-1', kimi
 export const KEY_ENV = { deepseek: 'DEEPSEEK_API_KEY', qwen: 'DASHSCOPE_API_KEY', kimi: 'MOONSHOT_API_KEY', glm: 'ZAI_API_KEY', minimax: 'MINIMAX_API_KEY' };
 export function providerFor(fake, extra = {}) {
   if (fake.dialect === 'openai') return { type: 'openai_compatible', base_url: fake.baseUrl, ...extra };
-  return { api_key_env: KEY_ENV[fake.dialect], base_urls: { [DEFAULT_REGION[fake.dialect]]: fake.baseUrl }, ...extra };
+  const region = DEFAULT_REGION[fake.dialect];
+  // The fake's Anthropic-compatible endpoint too: base_urls alone turns the vendor's built-in one off.
+  const anthropic = fake.anthropicBaseUrl ? { anthropic_base_urls: { [region]: fake.anthropicBaseUrl } } : {};
+  return { api_key_env: KEY_ENV[fake.dialect], base_urls: { [region]: fake.baseUrl }, ...anthropic, ...extra };
 }
 
 let tmpRoot = null;
