@@ -9,7 +9,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { startPolicyGateway } from './lib/routing_upstream.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO } from './lib/gateway.mjs';
+import { startPolicyGateway, explain } from './lib/routing_upstream.mjs';
 import { startScripted } from './lib/scripted_upstream.mjs';
 import { recordingFetch, assertEventGrammar, blocksOf, user } from './lib/anthropic.mjs';
 
@@ -201,4 +204,18 @@ test('the aliases route by the policy: an unknown claude-* model is a 404 in Ant
   const { data, response } = await client.messages.create({ model: 'claude-haiku-4-5-20251001', max_tokens: 8, messages: [user('hi')] }).withResponse();
   assert.equal(response.headers.get('x-gateway-deployment'), 'fast@default/small-coder');
   assert.equal(data.model, 'claude-haiku-4-5-20251001', 'the alias the client sent is echoed');
+});
+
+test('policies/examples/claude-code.yaml: haiku names take the fast route, every other claude-* name the main one', async () => {
+  const policy = fs.readFileSync(path.join(REPO, 'policies', 'examples', 'claude-code.yaml'), 'utf8');
+  const ex = await startPolicyGateway({ policy, providers: {} });
+  try {
+    const route = async (model) => (await explain(ex, { model, messages: [user('hi')] })).route;
+    for (const m of ['claude-haiku-4-5', 'claude-haiku-4-5-20251001', 'claude-3-5-haiku-20241022']) assert.equal(await route(m), 'claude-fast', m);
+    for (const m of ['claude-sonnet-4-5', 'claude-opus-4-1', 'claude-sonnet-4-5-20250929']) assert.equal(await route(m), 'claude-main', m);
+    const main = await explain(ex, { model: 'claude-sonnet-4-5', messages: [user('hi')] });
+    assert.deepEqual(main.candidates.map((c) => c.deployment), ['kimi@intl/kimi-k2.7-code', 'glm@intl-coding/glm-5.1', 'deepseek@global/deepseek-v4-pro', 'qwen@ap-southeast-1/qwen3-coder-plus']);
+  } finally {
+    await ex.stop();
+  }
 });
