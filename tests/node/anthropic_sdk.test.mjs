@@ -216,6 +216,39 @@ describe('translated deployment (openai_compatible)', () => {
     assert.equal(sent[1].content, '4');
   });
 
+  test('stop reasons: length is max_tokens, streamed and not; an image block travels as an image_url part', async () => {
+    up.queue.push({ text: ['cut'], finish: 'length' });
+    const plain = await client.messages.create({ model: 'trans', max_tokens: 1, messages: [user('long please')] });
+    assert.equal(plain.stop_reason, 'max_tokens');
+    up.queue.push({ text: ['cut'], finish: 'length' });
+    const streamed = await client.messages.stream({ model: 'trans', max_tokens: 1, messages: [user('long please')] }).finalMessage();
+    assert.equal(streamed.stop_reason, 'max_tokens');
+    assert.equal((await rec.last()).at(-2).data.delta.stop_reason, 'max_tokens');
+
+    const png = Buffer.from('89504e470d0a1a0a', 'hex').toString('base64');
+    up.queue.push({ text: ['a tiny png'] });
+    await client.messages.create({
+      model: 'trans', max_tokens: 16,
+      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }, { type: 'text', text: 'What is it?' }] }],
+    });
+    assert.deepEqual(up.requests.at(-1).body.messages[0].content, [
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+      { type: 'text', text: 'What is it?' },
+    ]);
+  });
+
+  test('20 concurrent streams, each assembled from its own events', async () => {
+    up.answer = (r) => ({ text: ['answer to ', r.body.messages.at(-1).content] });
+    try {
+      const runs = Array.from({ length: 20 }, (_, i) =>
+        client.messages.stream({ model: 'trans', max_tokens: 32, messages: [user(`question ${i}`)] }).finalMessage());
+      const msgs = await Promise.all(runs);
+      msgs.forEach((m, i) => assert.equal(m.content[0].text, `answer to question ${i}`));
+    } finally {
+      up.answer = () => ({ text: ['hello from main'] });
+    }
+  });
+
   test('count_tokens: an integer that grows with the prompt; no upstream call', async () => {
     const n0 = up.requests.length;
     const small = await client.messages.countTokens({ model: 'trans', messages: [user('hi')] });
@@ -309,6 +342,19 @@ describe('errors as the SDK types them', () => {
     const n0 = over.requests.length;
     await rejectsAs(client.messages.create({ model: 'busy', max_tokens: 8, messages: [user('hi')] }), Anthropic.APIError, 529, 'overloaded_error');
     assert.deepEqual(over.requests.slice(n0).map((r) => r.model).sort(), ['o1', 'o2'], 'each deployment tried once');
+  });
+
+  test('529 on a stream too: nothing was sent yet, so the SDK gets the HTTP error (OverloadedError), not an event', async () => {
+    const n0 = over.requests.length;
+    const stream = client.messages.stream({ model: 'busy', max_tokens: 8, messages: [user('hi')] });
+    await rejectsAs(stream.finalMessage(), Anthropic.APIError, 529, 'overloaded_error');
+    assert.deepEqual(over.requests.slice(n0).map((r) => r.model).sort(), ['o1', 'o2'], 'each deployment tried once (two faults each stay below the breaker threshold of 5)');
+  });
+
+  // TODO: count_tokens answers for any model name today. Refusing unknown ones needs a route lookup
+  // without side effects (Router::plan may take a half-open circuit's probe); reported, not fixed.
+  test.todo('count_tokens for an unknown model: 404 NotFoundError, like messages', async () => {
+    await rejectsAs(client.messages.countTokens({ model: 'claude-nonesuch', messages: [user('hi')] }), Anthropic.NotFoundError, 404, 'not_found_error');
   });
 
   test('an upstream cut mid-stream: the events so far, then event: error, which the SDK raises', async () => {
