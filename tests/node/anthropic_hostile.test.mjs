@@ -71,6 +71,18 @@ async function assertStillServes() {
   assert.deepEqual(res.json.content, [{ type: 'text', text: 'still here' }]);
 }
 
+test('credentials: none, wrong, two different keys: refused in Anthropic shape before the body, upstream untouched', async () => {
+  const n0 = up.requests.length;
+  anthropicError(await post(good(), { 'x-api-key': '' }), 401, 'authentication_error');
+  anthropicError(await post(good(), { 'x-api-key': KEY + 'x' }), 401, 'authentication_error');
+  anthropicError(await post(good(), { authorization: 'Bearer ' + KEY.slice(1) }), 400);
+  // The same key in both headers is one credential.
+  up.queue.push({ text: ['both'] });
+  const res = await post(good(), { authorization: 'Bearer ' + KEY });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(up.requests.length, n0 + 1);
+});
+
 // Bodies written by hand: JSON.stringify cannot repeat a key.
 const MSG = '[{"role":"user","content":"hi"}]';
 const DUPLICATES = [
