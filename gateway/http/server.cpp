@@ -933,8 +933,28 @@ class Session final : public SessionBase, public ClientIo {
       co_await respond(403, "application/json", anthropic_error_json(e));
       co_return 403;
     }
+    if (auto e = unknown_model(parsed->chat)) {
+      rec.error = e->message;
+      co_await respond(404, "application/json", anthropic_error_json(*e));
+      co_return 404;
+    }
     co_await respond(200, "application/json", count_tokens_json(*parsed));
     co_return 200;
+  }
+
+  // A model no route serves: count_tokens answers it as /v1/messages would (404), without a plan
+  // (planning takes a half-open deployment's probe; a count must not). Any other refusal
+  // (cooling down, constraints) does not stop a count: nothing is sent upstream.
+  std::optional<core::Error> unknown_model(const core::ChatRequest& req) {
+    if (app_.policy_router) {
+      auto d = app_.policy_router->decide(features_of(req, routing_headers(), app_.config.trust_routing_headers));
+      if (d.error && d.error->kind == core::ErrorKind::not_found) return d.error;
+      return std::nullopt;
+    }
+    const auto names = app_.router.load()->model_names();  // the models: aliases, exactly
+    if (std::find(names.begin(), names.end(), req.model) != names.end()) return std::nullopt;
+    return core::make_error(core::ErrorKind::not_found, "The model '" + req.model + "' does not exist on this gateway",
+                            core::ErrorSource::client, "model_not_found", "model");
   }
 
   App& app_;

@@ -194,12 +194,16 @@ function checkHistory(sent, history, where) {
   assert.deepEqual(got, want, `${where}: the history as the upstream saw it`);
 }
 
-test('the aliases route by the policy: an unknown claude-* model is a 404 in Anthropic shape', async () => {
+test('the aliases route by the policy: an unknown claude-* model is a 404 in Anthropic shape, for messages and count_tokens', async () => {
   await assert.rejects(client.messages.create({ model: 'claude-3-nonesuch', max_tokens: 8, messages: [user('hi')] }), (e) => {
     assert.ok(e instanceof Anthropic.NotFoundError, `${e?.constructor?.name}: ${e}`);
     assert.equal(e.error.error.type, 'not_found_error');
     return true;
   });
+  // count_tokens answers for the names the policy routes (without planning) and 404s the others.
+  const counted = await client.messages.countTokens({ model: 'claude-sonnet-4-5', system: SYSTEM, tools: TOOLS, messages: [user('hi')] });
+  assert.ok(counted.input_tokens > 1000, `the long system prompt is counted: ${counted.input_tokens}`);
+  await assert.rejects(client.messages.countTokens({ model: 'claude-3-nonesuch', messages: [user('hi')] }), (e) => e instanceof Anthropic.NotFoundError);
   fast.queue.push({ text: ['short'] });
   const { data, response } = await client.messages.create({ model: 'claude-haiku-4-5-20251001', max_tokens: 8, messages: [user('hi')] }).withResponse();
   assert.equal(response.headers.get('x-gateway-deployment'), 'fast@default/small-coder');

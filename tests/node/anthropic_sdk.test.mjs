@@ -351,9 +351,7 @@ describe('errors as the SDK types them', () => {
     assert.deepEqual(over.requests.slice(n0).map((r) => r.model).sort(), ['o1', 'o2'], 'each deployment tried once (two faults each stay below the breaker threshold of 5)');
   });
 
-  // TODO: count_tokens answers for any model name today. Refusing unknown ones needs a route lookup
-  // without side effects (Router::plan may take a half-open circuit's probe); reported, not fixed.
-  test.todo('count_tokens for an unknown model: 404 NotFoundError, like messages', async () => {
+  test('count_tokens for an unknown model: 404 NotFoundError, like messages', async () => {
     await rejectsAs(client.messages.countTokens({ model: 'claude-nonesuch', messages: [user('hi')] }), Anthropic.NotFoundError, 404, 'not_found_error');
   });
 
