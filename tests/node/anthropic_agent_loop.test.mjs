@@ -159,7 +159,13 @@ test('a streamed agent loop: main and fast aliases routed by the policy, every e
 
     // The client runs the tools and answers every call in one user message.
     messages.push({ role: 'assistant', content: message.content });
-    if (uses.length) messages.push({ role: 'user', content: uses.map((u) => ({ type: 'tool_result', tool_use_id: u.id, content: RESULTS[u.id] })) });
+    // Claude Code adds reminders after the results of a turn: text after the tool_result blocks.
+    const results = uses.map((u) => ({ type: 'tool_result', tool_use_id: u.id, content: RESULTS[u.id] }));
+    if (i === 1) results.push({ type: 'text', text: '<system-reminder>The user edited test/sum.test.js.</system-reminder>' });
+    // ... and marks the newest block for caching; results may also come as text blocks, or as errors.
+    if (results.length) results.at(-1).cache_control = { type: 'ephemeral' };
+    if (i === 2) results[0] = { type: 'tool_result', tool_use_id: results[0].tool_use_id, content: [{ type: 'text', text: RESULTS.call_edit_4 }], is_error: false, cache_control: { type: 'ephemeral' } };
+    if (uses.length) messages.push({ role: 'user', content: results });
   }
   assert.equal(fast.requests.length, 1, 'the main loop never reached the fast model');
   assert.equal(main.requests.length, TURNS.length);
@@ -175,7 +181,11 @@ function checkHistory(sent, history, where) {
       continue;
     }
     if (m.role === 'user') {
-      for (const b of m.content) want.push({ role: 'tool', tool_call_id: b.tool_use_id, content: b.content });
+      // Tool messages first (OpenAI wants them right after the assistant's tool_calls), then the text.
+      for (const b of m.content.filter((b) => b.type === 'tool_result'))
+        want.push({ role: 'tool', tool_call_id: b.tool_use_id, content: typeof b.content === 'string' ? b.content : b.content.map((t) => t.text).join('\n') });
+      const text = m.content.filter((b) => b.type === 'text');
+      if (text.length === 1) want.push({ role: 'user', content: text[0].text });
       continue;
     }
     const text = m.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
