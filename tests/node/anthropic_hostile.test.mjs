@@ -35,6 +35,8 @@ before(async () => {
   const c = defaultConfig();
   delete c.models;
   c.server.max_body_bytes = MAX_BODY;
+  // The slow stream below pauses a second between pieces.
+  Object.assign(c.upstream, { stream_idle_timeout_ms: 5000, total_timeout_ms: 30000 });
   c.providers = { pa: { type: 'openai_compatible', base_url: up.baseUrl } };
   c.policy = path.join(dir, 'policy.yaml');
   c.routing = { policy_poll_ms: 0 };
@@ -191,7 +193,8 @@ async function assertBudgetMatchesLedger() {
 }
 
 test('a client that leaves after 2 of 10 text deltas: upstream cancelled, one estimated ledger row, budget and counter agree', async () => {
-  up.queue.push({ text: Array(10).fill('abcd'), pieceDelayMs: 400 });
+  // A second between pieces: the client is long gone before a third could be relayed.
+  up.queue.push({ text: Array(10).fill('abcd'), pieceDelayMs: 1000 });
   const n0 = up.requests.length;
   const id = `anth-leave-${crypto.randomBytes(4).toString('hex')}`;
   let deltas = 0;
