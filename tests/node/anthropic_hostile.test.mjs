@@ -227,6 +227,20 @@ test('a client that leaves after 2 of 10 text deltas: upstream cancelled, one es
   await assertStillServes();
 });
 
+test('a whole answer is billed at the upstream usage: x-gateway-cost-usd and the ledger agree', async () => {
+  up.queue.push({ text: ['ok'], usage: { prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200 } });
+  const id = `anth-whole-${crypto.randomBytes(4).toString('hex')}`;
+  const res = await post(good(), { 'x-request-id': id });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers['x-gateway-cost-usd'], '0.014');
+  assert.equal(res.json.usage.input_tokens, 1000);
+  assert.equal(res.json.usage.output_tokens, 200);
+  const r = await rowsFor(id);
+  assert.equal(r.length, 1);
+  assert.equal(r[0].usage_source, 'provider');
+  assert.equal(BigInt(r[0].cost_pico), 14_000_000_000n);
+});
+
 test('a stream that completes is billed at the upstream usage, and its cost comment precedes message_stop', async () => {
   up.queue.push({ text: ['ab', 'cd'], usage: { prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200 } });
   const id = `anth-full-${crypto.randomBytes(4).toString('hex')}`;
