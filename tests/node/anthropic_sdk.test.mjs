@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import { startGateway, defaultConfig, providerFor, tmpDir, run, REPO } from './lib/gateway.mjs';
 import { startScripted } from './lib/scripted_upstream.mjs';
-import { startFake } from './lib/fake_upstream.mjs';
+import { startFake, CONTENT_PIECES, REASONING_PIECES, USAGE as VENDOR_USAGE, PATHS } from './lib/fake_upstream.mjs';
 import { ANTHROPIC_SDK_VERSION, recordingFetch, assertEventGrammar, blocksOf, user } from './lib/anthropic.mjs';
 
 const TOOL = process.env.GGUF_TOOL || path.join(REPO, 'build', 'local_backend', 'gguf-make-test-model');
@@ -24,6 +24,8 @@ const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');
 const USAGE = { prompt_tokens: 120, completion_tokens: 17, total_tokens: 137, prompt_tokens_details: { cached_tokens: 100 } };
 
 let gw, up, over, vendor, dir;
+const dialects = {}; // the other vendor fakes, by dialect (deepseek is `vendor`)
+const VENDOR_KEYS = { qwen: 'sk-qwen-a', kimi: 'sk-kimi-a', glm: 'sk-glm-a' };
 let rec; // the recording fetch of `client`
 let client; // tenant dev, x-api-key
 
@@ -39,11 +41,16 @@ before(async () => {
   over = await startScripted({ name: 'over' });
   over.answer = () => ({ status: 529, errorType: 'overloaded_error', message: 'Overloaded' });
   vendor = await startFake({ dialect: 'deepseek', key: 'sk-ds-anthropic' });
+  dialects.deepseek = vendor;
+  for (const d of ['qwen', 'kimi', 'glm']) dialects[d] = await startFake({ dialect: d, key: VENDOR_KEYS[d] });
   const c = defaultConfig();
   c.providers = {
     main: { type: 'openai_compatible', base_url: up.baseUrl },
     over: { type: 'openai_compatible', base_url: over.baseUrl },
     deepseek: providerFor(vendor),
+    qwen: providerFor(dialects.qwen),
+    kimi: providerFor(dialects.kimi),
+    glm: providerFor(dialects.glm),
   };
   c.local = { model_path: model, model_name: 'tiny-moe', threads: 2, max_queue: 16, max_context: 4096 };
   c.models = {
@@ -52,13 +59,19 @@ before(async () => {
     busy: ['over/o1', 'over/o2'],
     local: ['local/tiny-moe'],
     vendor: ['deepseek/ok'],
+    'vendor-qwen': ['qwen/ok'],
+    'vendor-kimi': ['kimi/ok'],
+    'vendor-glm': ['glm/ok'],
   };
   c.tenants = {
     dev: { keys: [{ id: 'd1', sha256: sha(KEYS.dev) }] },
     narrow: { keys: [{ id: 'n1', sha256: sha(KEYS.narrow) }], models: ['trans'] },
     rl: { keys: [{ id: 'r1', sha256: sha(KEYS.rl) }], limits: { rpm: 2 } },
   };
-  gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: 'sk-ds-anthropic' } });
+  gw = await startGateway({
+    config: c,
+    env: { DEEPSEEK_API_KEY: 'sk-ds-anthropic', DASHSCOPE_API_KEY: VENDOR_KEYS.qwen, MOONSHOT_API_KEY: VENDOR_KEYS.kimi, ZAI_API_KEY: VENDOR_KEYS.glm },
+  });
   rec = recordingFetch();
   client = sdk({ fetch: rec.fetch });
 });
@@ -66,7 +79,7 @@ before(async () => {
 after(async () => {
   await up?.close();
   await over?.close();
-  await vendor?.close();
+  for (const f of Object.values(dialects)) await f?.close();
   await gw?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -411,6 +424,34 @@ describe('local engine (translated; random weights, shapes only)', () => {
     const t = await client.messages.countTokens({ model: 'local', messages: [user('count these words please')] });
     assert.ok(Number.isInteger(t.input_tokens) && t.input_tokens > 0);
   });
+});
+
+describe('vendor dialects, translated (their quirks through the Anthropic encoder)', () => {
+  // Each vendor fake's OpenAI wire format, quirks included (Kimi's usage inside choices[0], GLM's
+  // usage and first reasoning piece on other chunks than usual, DeepSeek's content: null), must come
+  // out as the same Anthropic message. Once the native relay serves these vendors the fakes are
+  // reached on their Anthropic paths instead: then these tests skip (the native ones apply).
+  const alias = { deepseek: 'vendor', qwen: 'vendor-qwen', kimi: 'vendor-kimi', glm: 'vendor-glm' };
+  for (const d of ['deepseek', 'qwen', 'kimi', 'glm']) {
+    test(`${d}: thinking and text blocks, usage with cache reads, streamed and not`, async (t) => {
+      const fake = dialects[d];
+      const n0 = fake.requests.length;
+      const whole = await client.messages.create({ model: alias[d], max_tokens: 64, messages: [user('hi')] });
+      if (!PATHS[d].includes(fake.requests[n0]?.path)) return t.skip(`relayed natively (${fake.requests[n0]?.path})`);
+      const streamed = await client.messages.stream({ model: alias[d], max_tokens: 64, messages: [user('hi')] }).finalMessage();
+      assertEventGrammar(await rec.last());
+      const u = VENDOR_USAGE[d];
+      for (const [how, m] of [['whole', whole], ['streamed', streamed]]) {
+        assert.deepEqual(m.content.map((b) => b.type), ['thinking', 'text'], `${d} ${how}`);
+        assert.equal(m.content[0].thinking, REASONING_PIECES.join(''), `${d} ${how}`);
+        assert.equal(m.content[1].text, CONTENT_PIECES(d).join(''), `${d} ${how}`);
+        assert.equal(m.stop_reason, 'end_turn', `${d} ${how}`);
+        assert.equal(m.usage.input_tokens, u.prompt - u.cached, `${d} ${how}: uncached input`);
+        assert.equal(m.usage.cache_read_input_tokens, u.cached, `${d} ${how}`);
+        assert.equal(m.usage.output_tokens, u.completion, `${d} ${how}`);
+      }
+    });
+  }
 });
 
 describe('native relay (vendor deployment with an Anthropic-compatible endpoint)', () => {
