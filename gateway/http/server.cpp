@@ -452,7 +452,7 @@ class Session final : public SessionBase, public ClientIo {
           break;
         }
         if (hec == http::error::body_limit) {
-          co_await too_large();
+          co_await too_large(parser);
           break;
         }
         co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request: " + hec.message());
@@ -471,7 +471,7 @@ class Session final : public SessionBase, public ClientIo {
       const bool body_timed_out = timed_out(bec);
       disarm();
       if (bec) {
-        if (bec == http::error::body_limit) co_await too_large();
+        if (bec == http::error::body_limit) co_await too_large(parser);
         else if (body_timed_out) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
         else if (bec != http::error::end_of_stream && bec != asio::error::eof && bec != asio::error::connection_reset)
           co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request body: " + bec.message());
@@ -495,10 +495,16 @@ class Session final : public SessionBase, public ClientIo {
     }
   }
 
-  core::Task<void> too_large() {
+  // A body over the limit is refused as soon as that is known (from its Content-Length, or while
+  // reading it). The client is usually still sending: the rest is read and dropped, as after any
+  // refusal before the body, so that it reads the 413 instead of a reset. Bounded like that drain
+  // in time; in bytes by what the client declared, at most kMaxDiscardBytes.
+  core::Task<void> too_large(const RequestParser& parser) {
     keep_alive_ = false;
     co_await error_response(413, core::ErrorKind::payload_too_large,
                             "request body exceeds the limit of " + std::to_string(app_.config.server.max_body_bytes) + " bytes");
+    constexpr uint64_t kMaxDiscardBytes = 64ull << 20;
+    co_await discard_unread_body(std::min(parser.content_length().value_or(0), kMaxDiscardBytes));
   }
 
   core::Task<void> error_response(int status, core::ErrorKind kind, std::string msg) {
@@ -751,16 +757,17 @@ class Session final : public SessionBase, public ClientIo {
   }
 
   // After a refusal sent before the body: read and drop what the client still sends, bounded in
-  // bytes and time, then close. Closing with unread bytes in the socket makes the kernel answer
-  // with a reset, which can destroy the refusal before the client has read it.
-  core::Task<void> discard_unread_body() {
+  // bytes (at least the body limit, or `declared`) and time, then close. Closing with unread bytes
+  // in the socket makes the kernel answer with a reset, which can destroy the refusal before the
+  // client has read it.
+  core::Task<void> discard_unread_body(uint64_t declared = 0) {
     if constexpr (std::is_same_v<Stream, TcpStream>) {
       boost::system::error_code ec;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     }
     // Written by every lingering connection of the thread and never read.
     thread_local std::array<char, 16384> sink;
-    size_t left = app_.config.server.max_body_bytes + 64 * 1024;
+    size_t left = std::max<uint64_t>(app_.config.server.max_body_bytes + 64 * 1024, declared);
     arm(std::min<std::chrono::steady_clock::duration>(app_.config.server.body_timeout, std::chrono::seconds(2)));
     while (left > 0) {
       auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink.data(), std::min(left, sink.size())),
@@ -931,8 +938,28 @@ class Session final : public SessionBase, public ClientIo {
       co_await respond(403, "application/json", anthropic_error_json(e));
       co_return 403;
     }
+    if (auto e = unknown_model(parsed->chat)) {
+      rec.error = e->message;
+      co_await respond(404, "application/json", anthropic_error_json(*e));
+      co_return 404;
+    }
     co_await respond(200, "application/json", count_tokens_json(*parsed));
     co_return 200;
+  }
+
+  // A model no route serves: count_tokens answers it as /v1/messages would (404), without a plan
+  // (planning takes a half-open deployment's probe; a count must not). Any other refusal
+  // (cooling down, constraints) does not stop a count: nothing is sent upstream.
+  std::optional<core::Error> unknown_model(const core::ChatRequest& req) {
+    if (app_.policy_router) {
+      auto d = app_.policy_router->decide(features_of(req, routing_headers(), app_.config.trust_routing_headers));
+      if (d.error && d.error->kind == core::ErrorKind::not_found) return d.error;
+      return std::nullopt;
+    }
+    const auto names = app_.router.load()->model_names();  // the models: aliases, exactly
+    if (std::find(names.begin(), names.end(), req.model) != names.end()) return std::nullopt;
+    return core::make_error(core::ErrorKind::not_found, "The model '" + req.model + "' does not exist on this gateway",
+                            core::ErrorSource::client, "model_not_found", "model");
   }
 
   App& app_;

@@ -263,12 +263,13 @@ export function chat(gw, body, opts = {}) {
 
 // Streaming request. Resolves after the response ends (or the socket dies) with
 // {status, headers, events (SSE events with arrival times), ...classify(events), raw, t0, tHeaders, ended, error}.
-// opts.onEvent(ev, ctx) may return 'abort' to destroy the client socket (disconnect test).
+// opts.onEvent(ev, ctx) may return 'abort' to destroy the client socket (disconnect test);
+// opts.path another streaming endpoint (default /v1/chat/completions).
 export function chatStream(gw, body, opts = {}) {
   return explained(gw, chatStreamRaw(gw, body, opts));
 }
 
-function chatStreamRaw(gw, body, { timeoutMs = 15000, onEvent, headers = {}, ca } = {}) {
+function chatStreamRaw(gw, body, { timeoutMs = 15000, onEvent, headers = {}, ca, path = '/v1/chat/completions' } = {}) {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const t0 = performance.now();
@@ -283,7 +284,7 @@ function chatStreamRaw(gw, body, { timeoutMs = 15000, onEvent, headers = {}, ca 
       out.raw = raw;
       resolve(Object.assign(out, classify(parser.events)));
     };
-    const url = gw.url + '/v1/chat/completions';
+    const url = gw.url + path;
     const req = requester(url).request(
       url,
       { method: 'POST', agent: false, ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), accept: 'text/event-stream', ...headers } },
