@@ -455,9 +455,9 @@ describe('vendor dialects, translated (their quirks through the Anthropic encode
 });
 
 describe('native relay (vendor deployment with an Anthropic-compatible endpoint)', () => {
-  // The relay for vendor deployments is not on this branch yet: the DeepSeek fake is then reached
-  // on its OpenAI path. These tests run once the gateway relays natively (the fake sees a request
-  // on an Anthropic path); until then each one says why it is skipped.
+  // The vendor's deployment has an Anthropic-compatible endpoint: the request goes there as the
+  // client sent it. (Should a build lose the relay, the fake is reached on its OpenAI path and
+  // each test says why it is skipped.)
   async function nativeOrSkip(t) {
     const n0 = vendor.requests.length;
     try {
@@ -481,13 +481,24 @@ describe('native relay (vendor deployment with an Anthropic-compatible endpoint)
     assert.equal(r.body.model, 'ok');
     assert.deepEqual(r.body.messages, [user('hi')]);
     assert.deepEqual(r.body.metadata, { user_id: 'u-1' });
-    assert.equal(r.headers['anthropic-version'], '2023-06-01');
+    // The SDK's own anthropic-version goes through unchanged; without one the gateway sends 2023-06-01.
+    assert.match(r.headers['anthropic-version'], /^\d{4}-\d{2}-\d{2}$/);
+    for (const [sent, expected] of [['2023-01-01', '2023-01-01'], [undefined, '2023-06-01']]) {
+      const n1 = vendor.requests.length;
+      const headers = { 'content-type': 'application/json', 'x-api-key': KEYS.dev };
+      if (sent) headers['anthropic-version'] = sent;
+      const res = await fetch(gw.url + '/v1/messages', {
+        method: 'POST', headers, body: JSON.stringify({ model: 'vendor', max_tokens: 8, messages: [user('v')] }),
+      });
+      assert.equal(res.status, 200, await res.text());
+      assert.equal(vendor.requests[n1].headers['anthropic-version'], expected, `client sent ${sent}`);
+    }
   });
 
   test('a streamed answer keeps the Anthropic event grammar', async (t) => {
     if (!(await nativeOrSkip(t))) return;
     const msg = await client.messages.stream({ model: 'vendor', max_tokens: 16, messages: [user('hi')] }).finalMessage();
     assertEventGrammar(await rec.last());
-    assert.equal(msg.model, 'vendor');
+    assert.equal(msg.model, 'ok', 'a native answer names the upstream model that served it');
   });
 });
