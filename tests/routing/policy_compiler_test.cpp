@@ -229,6 +229,7 @@ TEST(PolicyCompiler, ShippedPoliciesCompile) {
   int files = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(GW_POLICIES_DIR)) {
     if (entry.path().extension() != ".yaml") continue;
+    if (entry.path().filename() == "kustomization.yaml") continue;  // deploy/k8s's ConfigMap generator, not a policy
     ++files;
     for (const auto& providers : configs) {
       auto r = compile_policy_file(entry.path().string(), *builtin_catalog(), providers);
