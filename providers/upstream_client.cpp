@@ -92,7 +92,7 @@ using TcpStream = beast::basic_stream<tcp, core::Executor>;
 
 constexpr auto kMaxIdleAge = std::chrono::seconds(20);
 constexpr int kMaxInterimResponses = 8;
-constexpr size_t kReadBufferBytes = 16384;
+constexpr size_t kReadBufferBytes = 4096;
 
 struct Connection {
   std::unique_ptr<TcpStream> plain;
@@ -100,8 +100,9 @@ struct Connection {
   beast::flat_buffer buffer;
   core::SteadyTime idle_since{};
   // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
-  // allocates no 16 KiB buffer of its own.
-  std::array<char, 16384> body_buf;
+  // allocates no buffer of its own. 4 KiB: an SSE event is a few hundred bytes, and every open
+  // stream holds one connection (tests/bench/stream_bench.sh prints the memory per stream).
+  std::array<char, 4096> body_buf;
   // Status and header fields of the current exchange's response (strings reused across exchanges).
   ResponseHead head;
 
