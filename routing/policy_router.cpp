@@ -790,4 +790,12 @@ std::optional<core::Money> PolicyRouter::cost(const Plan& plan, const std::strin
   return cost_of(*facts, usage, when);
 }
 
+std::optional<core::Money> PolicyRouter::baseline_cost(const Plan& plan, const core::Usage& usage) const {
+  auto p = plan.snapshot ? std::static_pointer_cast<const CompiledPolicy>(plan.snapshot) : policy();
+  if (!p) return std::nullopt;
+  for (const auto& r : p->routes)
+    if (r.name == plan.route) return r.baseline ? std::optional(routing::baseline_cost(*r.baseline, usage)) : std::nullopt;
+  return std::nullopt;
+}
+
 }  // namespace routing
