@@ -678,6 +678,8 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
     if (ob.latency_slo_ms) num_field("latency_slo_ms", *ob.latency_slo_ms);
     if (ob.ttft_slo_ms) num_field("ttft_slo_ms", *ob.ttft_slo_ms);
     num_field("max_attempts", d.route->max_attempts);
+    // Where the savings figures of this route's traffic are measured from ("price" or a deployment).
+    if (d.route->baseline) str_field("baseline", d.route->baseline_source);
   }
   key("request");
   o += '{';
