@@ -106,7 +106,7 @@ test('counters, /admin/spend?savings=1, gateway spend --savings and /admin/state
 
   const http = await request(gw.url + '/admin/spend?savings=1&by=tenant', { headers: admin });
   assert.equal(http.status, 200, http.text);
-  assert.equal(http.json.savings, true);
+  assert.equal(http.json.savings, true, http.text);
   const row = http.json.rows.find((r) => r.key === 'acme');
   for (const [k, v] of Object.entries(want)) assert.equal(row[k], v, k);
   assert.equal(row.saved_usd, '0.126');
