@@ -102,10 +102,11 @@ AttemptAccount account_attempt(RequestContext& ctx, const routing::PlannedAttemp
     ctx.svc.metrics->cost(ctx.tenant, id, a.cost->usd());
     ctx.rec.cost_usd = core::format_usd(*a.cost);
   }
-  // The baseline prices the same usage the row is charged with, so ledger, counter and report agree.
-  if (auto b = ctx.router->baseline_cost(ctx.plan, usage)) {
+  // The baseline prices the same usage the row is charged with, so ledger, counter and report agree;
+  // an attempt the router could not price has no saving to show.
+  if (auto b = a.cost ? ctx.router->baseline_cost(ctx.plan, usage) : std::nullopt) {
     a.baseline_cost = b;
-    ctx.svc.metrics->saving(ctx.tenant, a.cost.value_or(core::Money{0}), *b);
+    ctx.svc.metrics->saving(ctx.tenant, *a.cost, *b);
   }
   ctx.spend.any = true;
   ctx.spend.cost += a.cost.value_or(core::Money{0});

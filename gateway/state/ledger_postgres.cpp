@@ -41,7 +41,13 @@ CREATE TABLE IF NOT EXISTS spend (
   baseline_pico      BIGINT,
   UNIQUE (request_id, attempt)
 );
-ALTER TABLE spend ADD COLUMN IF NOT EXISTS baseline_pico BIGINT;
+DO $$ BEGIN
+  -- Version 2 -> 3 in place; checked first, so a start with the column takes no table lock.
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                 AND table_name = 'spend' AND column_name = 'baseline_pico') THEN
+    ALTER TABLE spend ADD COLUMN baseline_pico BIGINT;
+  END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS spend_tenant_ts ON spend (tenant, ts_ms);
 CREATE INDEX IF NOT EXISTS spend_ts ON spend (ts_ms);
 CREATE INDEX IF NOT EXISTS spend_client_request ON spend (client_request_id);

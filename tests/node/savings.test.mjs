@@ -178,3 +178,31 @@ test('a reload to a hostile baseline keeps the serving policy', async () => {
   assert.equal(e.baseline, 'ref@us/frontier');
   fs.writeFileSync(path.join(dir, 'policy.yaml'), POLICY);
 });
+
+test('server.metrics_tenant_labels: false -> the savings counters carry an empty tenant label', async () => {
+  const c = defaultConfig();
+  delete c.models;
+  c.server.metrics_tenant_labels = false;
+  c.providers = { pa: { type: 'openai_compatible', base_url: up.baseUrl } };
+  c.policy = path.join(dir, 'policy.yaml');
+  c.routing = { policy_poll_ms: 0 };
+  c.tenants = { acme: { keys: [{ id: 'a1', sha256: crypto.createHash('sha256').update(KEY).digest('hex') }] } };
+  const quiet = await startGateway({ config: c });
+  try {
+    const r = await request(quiet.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}` },
+      body: { model: 'saved', messages: userMsg('save me'), max_tokens: 200 },
+    });
+    assert.equal(r.status, 200, r.text);
+    const { samples } = await scrape(quiet);
+    const saved = samples.filter((s) => s.name === 'gateway_cost_saved_usd_total');
+    assert.equal(saved.length, 1);
+    assert.equal(saved[0].labels.tenant, '');
+    assert.ok(Math.abs(saved[0].value - (BASELINE - COST) / 1e12) < 1e-12, `saved ${saved[0].value}`);
+    const text = (await request(quiet.url + '/metrics')).text;
+    assert.ok(!text.includes('acme'), 'no tenant name anywhere in /metrics');
+  } finally {
+    await quiet.stop();
+  }
+});

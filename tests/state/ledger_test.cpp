@@ -435,20 +435,22 @@ TEST_F(LedgerTest, RecoveryFileIsImportedOnceAtOpen) {
       << "\n"
       << R"({"ts_ms":1764000000001,"tenant":"acme","key_id":"k1","request_id":"0190-b","client_request_id":"","attempt":1,"deployment":"qwen/flash","status":"ok","usage_source":"provider","prompt_tokens":100,"cached_tokens":40,"cache_write_tokens":0,"completion_tokens":20,"reasoning_tokens":5,"cost_pico":1000,"baseline_pico":4200})"
       << "\n"
+      << R"({"ts_ms":1764000000002,"tenant":"acme","key_id":"k1","request_id":"0190-c","client_request_id":"","attempt":1,"deployment":"qwen/flash","status":"ok","usage_source":"provider","prompt_tokens":1,"cached_tokens":0,"cache_write_tokens":0,"completion_tokens":1,"reasoning_tokens":0,"cost_pico":7,"baseline_pico":null})"
+      << "\n"
       << R"({"ts_ms":17640000)";  // a line torn by a full disk (its entry went to stderr too)
   }
   for (int round = 0; round < 2; ++round) {
     auto l = Ledger::open(db());
     ASSERT_TRUE(l.ok()) << l.error().message;
-    EXPECT_EQ((*l)->recovered_on_open(), round == 0 ? 2u : 0u);
-    EXPECT_EQ((*l)->totals().requests, 2);
-    EXPECT_EQ((*l)->spent("acme", 0).pico, 150001000);
+    EXPECT_EQ((*l)->recovered_on_open(), round == 0 ? 3u : 0u);
+    EXPECT_EQ((*l)->totals().requests, 3);
+    EXPECT_EQ((*l)->spent("acme", 0).pico, 150001007);
     EXPECT_FALSE(fs::exists(db() + ".recovery.jsonl"));
   }
   EXPECT_EQ(sql(db(), "SELECT client_request_id, usage_source, completion_tokens FROM spend WHERE request_id = '0190-a'"),
             "c\"1|estimated|3\n");
   EXPECT_EQ(sql(db(), "SELECT request_id, IFNULL(baseline_pico, 'null') FROM spend ORDER BY request_id"),
-            "0190-a|null\n0190-b|4200\n");
+            "0190-a|null\n0190-b|4200\n0190-c|null\n");
 }
 
 // A disk that stops taking writes (RLIMIT_FSIZE stands in for a full file system: writes past it
