@@ -795,8 +795,11 @@ std::optional<core::Money> PolicyRouter::cost(const Plan& plan, const std::strin
 std::optional<core::Money> PolicyRouter::baseline_cost(const Plan& plan, const core::Usage& usage) const {
   auto p = plan.snapshot ? std::static_pointer_cast<const CompiledPolicy>(plan.snapshot) : policy();
   if (!p) return std::nullopt;
-  for (const auto& r : p->routes)
-    if (r.name == plan.route) return r.baseline ? std::optional(routing::baseline_cost(*r.baseline, usage)) : std::nullopt;
+  for (const auto& r : p->routes) {
+    if (r.name != plan.route) continue;
+    if (!r.baseline) return std::nullopt;
+    return routing::baseline_cost(*r.baseline, usage);
+  }
   return std::nullopt;
 }
 

@@ -70,7 +70,8 @@ bool entry_from_json(const std::string& line, LedgerEntry& e) {
     e.usage.present = true;
     e.cost = core::Money{n["cost_pico"].as<int64_t>()};
     // Absent or null (a row exported from the database): no baseline.
-    if (n["baseline_pico"] && !n["baseline_pico"].IsNull()) e.baseline_cost = core::Money{n["baseline_pico"].as<int64_t>()};
+    if (n["baseline_pico"] && !n["baseline_pico"].IsNull())
+      e.baseline_cost = core::Money{n["baseline_pico"].as<int64_t>()};
     return true;
   } catch (const YAML::Exception&) {
     return false;
