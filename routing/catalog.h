@@ -127,6 +127,9 @@ struct DeploymentFacts {
   bool configured = true;
   bool has_credentials = true;
   std::string credential_hint;  // "set DEEPSEEK_API_KEY"
+  // A price reference for savings baselines (policy catalog `reference_only: true`): it stays in the
+  // catalog so a baseline can name it, and is never a candidate.
+  bool reference_only = false;
   bool is_local() const { return provider_type == "local"; }
 };
 

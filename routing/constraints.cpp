@@ -94,6 +94,8 @@ bool may_touch(const std::vector<std::string>& where, const std::vector<std::str
 
 std::string static_exclusion(const DeploymentFacts& d, const Constraints& c, ExclusionKind& kind) {
   const RiskFacts& r = d.risk;
+  kind = ExclusionKind::policy;
+  if (d.reference_only) return "reference_only: a price reference for savings baselines, never routed to";
   kind = ExclusionKind::unavailable;
   if (!d.configured) return "provider '" + d.deployment.provider + "' not configured";
   if (!d.has_credentials)

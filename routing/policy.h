@@ -16,6 +16,7 @@
 #include "core/result.h"
 #include "routing/catalog.h"
 #include "routing/router.h"
+#include "routing/savings.h"
 #include "routing/vocabulary.h"
 
 namespace routing {
@@ -111,6 +112,10 @@ struct Route {
   Objective objective;
   int max_attempts = 3;
   bool affinity = true;
+  // The counterfactual price of this route's traffic (`baseline:`, else `defaults.baseline`), for
+  // the ledger's baseline_cost and the savings counter; nullopt = no baseline, no saving reckoned.
+  std::optional<Pricing> baseline;
+  std::string baseline_source;  // "price" or the reference deployment's id, for explain
 };
 
 // The policy's `defaults:` for requests and tenants that say nothing (normalized spellings).

@@ -257,6 +257,8 @@ class Compiler {
   bool parse_constraints(const YAML::Node& n, Constraints& c);
   bool parse_objective(const YAML::Node& n, Objective& o);
   bool parse_match(const YAML::Node& n, Match& m);
+  bool parse_baseline(const YAML::Node& n, std::optional<Pricing>& out, std::string& source);
+  void refuse_if_only_references(const Route& route, const YAML::Node& n);
   void finish_model_names();
 
   struct Selector {
@@ -280,6 +282,8 @@ class Compiler {
   Constraints default_constraints_;
   Objective default_objective_;
   int default_max_attempts_ = 3;
+  std::optional<Pricing> default_baseline_;
+  std::string default_baseline_source_;
   std::set<std::string> catalog_models_;
 };
 
@@ -604,7 +608,7 @@ const std::vector<std::string>& fact_keys() {
       "ref", "remove", "type", "context_window", "max_output", "capabilities", "developer_country", "company",
       "jurisdiction", "contracting_country", "inference_countries", "inference_excluded", "storage_countries",
       "flags", "gov_device_bans", "sanctions_risk", "trains_on_customer_data", "doj_dsp_covered_person",
-      "cac_genai_filed", "verified_at", "concurrency_limit", "latency_prior", "price"};
+      "cac_genai_filed", "verified_at", "concurrency_limit", "latency_prior", "price", "reference_only"};
   return keys;
 }
 
@@ -682,6 +686,8 @@ void Compiler::apply_facts(const YAML::Node& n, DeploymentFacts& f) {
     }
   }
   if (n["price"]) parse_price(n["price"], f.pricing);
+  if (n["reference_only"])
+    if (auto v = boolean(n["reference_only"], "reference_only")) f.reference_only = *v;
 }
 
 void Compiler::apply_catalog(const YAML::Node& n) {
@@ -1137,7 +1143,7 @@ void merge_constraints(Constraints& base, const Constraints& over, const YAML::N
 void Compiler::parse_defaults(const YAML::Node& n) {
   if (!check_map(n, "defaults", "defaults key",
                  {"estimated_output_tokens", "max_attempts", "client_region", "data_classification", "data_tags",
-                  "objective", "constraints"}))
+                  "objective", "constraints", "baseline"}))
     return;
   if (n["estimated_output_tokens"])
     if (auto v = integer(n["estimated_output_tokens"], "estimated_output_tokens", 1)) out_->default_output_tokens = *v;
@@ -1152,6 +1158,66 @@ void Compiler::parse_defaults(const YAML::Node& n) {
     if (auto v = tag_values(n["data_tags"], "defaults.data_tags")) out_->defaults.data_tags = *v;
   if (n["objective"]) parse_objective(n["objective"], default_objective_);
   if (n["constraints"]) parse_constraints(n["constraints"], default_constraints_);
+  if (n["baseline"]) parse_baseline(n["baseline"], default_baseline_, default_baseline_source_);
+}
+
+// `baseline: {price: {input, cached_input, output}}` or `baseline: {ref: <catalog deployment>}`.
+bool Compiler::parse_baseline(const YAML::Node& n, std::optional<Pricing>& out, std::string& source) {
+  if (!check_map(n, "baseline", "baseline key", {"price", "ref"})) return false;
+  if (n["price"].IsDefined() == n["ref"].IsDefined()) {
+    error(n, "baseline needs exactly one of 'price' (USD per 1M tokens) or 'ref' (a catalog deployment)");
+    return false;
+  }
+  if (n["price"]) {
+    const YAML::Node p = n["price"];
+    if (!check_map(p, "baseline.price", "baseline price key", {"input", "cached_input", "output"})) return false;
+    if (!p["input"] || !p["output"]) {
+      error(p, "baseline.price needs 'input' and 'output' (cached_input defaults to input)");
+      return false;
+    }
+    auto in = num(p["input"], "baseline.price.input (USD per 1M tokens)", 0, 1e6);
+    auto outp = num(p["output"], "baseline.price.output (USD per 1M tokens)", 0, 1e6);
+    auto cached = p["cached_input"] ? num(p["cached_input"], "baseline.price.cached_input (USD per 1M tokens)", 0, 1e6) : in;
+    if (!in || !outp || !cached) return false;
+    out = baseline_pricing(BaselinePrice{core::TokenPrice::per_million_usd(*in),
+                                         core::TokenPrice::per_million_usd(*cached),
+                                         core::TokenPrice::per_million_usd(*outp)});
+    source = "price";
+    return true;
+  }
+  auto ref = str(n["ref"], "baseline.ref");
+  if (!ref) return false;
+  Deployment d;
+  std::string perr;
+  if (!parse_deployment_ref(*ref, d, perr)) {
+    error(n["ref"], "baseline.ref: " + perr);
+    return false;
+  }
+  for (const auto& f : out_->deployments)
+    if (f.deployment.provider == d.provider && f.deployment.model == d.model &&
+        (d.region.empty() || f.deployment.region == d.region)) {
+      out = f.pricing;
+      source = f.deployment.id;
+      return true;
+    }
+  std::vector<std::string> ids;
+  for (const auto& f : out_->deployments) ids.push_back(f.deployment.id);
+  error(n["ref"], "baseline.ref '" + *ref + "' names no catalog deployment" + hint(*ref, ids) +
+                      " (add it under catalog:, with reference_only: true if it must never be routed to)");
+  return false;
+}
+
+// A route that could only ever reach price references is a mistake, not a policy: refused.
+void Compiler::refuse_if_only_references(const Route& route, const YAML::Node& n) {
+  bool any = false;
+  for (const auto& [model, list] : route.candidates)
+    for (const auto& c : list) {
+      if (!out_->deployments[c.deployment].reference_only) return;
+      any = true;
+    }
+  if (any)
+    error(n, "route '" + route.name + "': its only candidates are reference_only deployments, which are never "
+             "routed to (they are price references for baselines)");
 }
 
 void Compiler::parse_routes(const YAML::Node& n) {
@@ -1162,7 +1228,8 @@ void Compiler::parse_routes(const YAML::Node& n) {
   std::set<std::string> names;
   for (const auto& r : n) {
     if (!check_map(r, "route", "route key",
-                   {"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity"}))
+                   {"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity",
+                    "baseline"}))
       continue;
     Route route;
     route.line = r.Mark().line + 1;
@@ -1185,6 +1252,9 @@ void Compiler::parse_routes(const YAML::Node& n) {
       if (auto v = integer(r["max_attempts"], "max_attempts", 1)) route.max_attempts = static_cast<int>(std::min<int64_t>(*v, 16));
     if (r["affinity"])
       if (auto v = boolean(r["affinity"], "affinity")) route.affinity = *v;
+    route.baseline = default_baseline_;
+    route.baseline_source = default_baseline_source_;
+    if (r["baseline"]) parse_baseline(r["baseline"], route.baseline, route.baseline_source);
     if (!r["candidates"]) {
       error(r, "route '" + route.name + "' needs 'candidates'");
       continue;
@@ -1225,7 +1295,8 @@ void Compiler::parse_routes(const YAML::Node& n) {
       if (!list.empty() || !route.per_model) route.candidates[key] = std::move(list);
     }
     if (!any && !selectors.empty()) warn(cands, "route '" + route.name + "': candidates match no deployment");
-    else if (any) warn_if_dead(route, r);
+    else if (any) refuse_if_only_references(route, cands);
+    if (any) warn_if_dead(route, r);
     out_->routes.push_back(std::move(route));
   }
   refuse_if_everything_excluded(n);
@@ -1305,7 +1376,8 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
         build_deployments();
         if (root["catalog"]) apply_catalog(root["catalog"]);
         cap_to_instance_limits();
-        for (const auto& d : out_->deployments) catalog_models_.insert(d.deployment.model);
+        for (const auto& d : out_->deployments)
+          if (!d.reference_only) catalog_models_.insert(d.deployment.model);  // never served: not offered
         if (root["vocabulary"]) parse_vocabulary(root["vocabulary"]);
         if (root["tenants"]) parse_tenants(root["tenants"]);
         if (root["defaults"]) parse_defaults(root["defaults"]);

@@ -678,6 +678,8 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
     if (ob.latency_slo_ms) num_field("latency_slo_ms", *ob.latency_slo_ms);
     if (ob.ttft_slo_ms) num_field("ttft_slo_ms", *ob.ttft_slo_ms);
     num_field("max_attempts", d.route->max_attempts);
+    // Where the savings figures of this route's traffic are measured from ("price" or a deployment).
+    if (d.route->baseline) str_field("baseline", d.route->baseline_source);
   }
   key("request");
   o += '{';
@@ -788,6 +790,17 @@ std::optional<core::Money> PolicyRouter::cost(const Plan& plan, const std::strin
   const DeploymentFacts* facts = p ? p->find(deployment_id) : nullptr;
   if (!facts) return std::nullopt;
   return cost_of(*facts, usage, when);
+}
+
+std::optional<core::Money> PolicyRouter::baseline_cost(const Plan& plan, const core::Usage& usage) const {
+  auto p = plan.snapshot ? std::static_pointer_cast<const CompiledPolicy>(plan.snapshot) : policy();
+  if (!p) return std::nullopt;
+  for (const auto& r : p->routes) {
+    if (r.name != plan.route) continue;
+    if (!r.baseline) return std::nullopt;
+    return routing::baseline_cost(*r.baseline, usage);
+  }
+  return std::nullopt;
 }
 
 }  // namespace routing

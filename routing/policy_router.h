@@ -94,6 +94,7 @@ class PolicyRouter final : public Router {
   void attempt_started(const std::string& deployment_id) override;
   std::optional<core::Money> cost(const Plan& plan, const std::string& deployment_id, const core::Usage& usage,
                                   core::WallTime when) const override;
+  std::optional<core::Money> baseline_cost(const Plan& plan, const core::Usage& usage) const override;
 
   // Swaps in a new compiled policy; decisions already running keep the old snapshot.
   void swap_policy(std::shared_ptr<const CompiledPolicy> policy);

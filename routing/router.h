@@ -110,6 +110,11 @@ class Router {
                                           const core::Usage& usage, core::WallTime when) const {
     return std::nullopt;
   }
+  // What `usage` would have cost at the baseline of the route that made `plan` (routing/savings.h),
+  // at that policy's prices; nullopt when the route has no baseline.
+  virtual std::optional<core::Money> baseline_cost(const Plan& plan, const core::Usage& usage) const {
+    return std::nullopt;
+  }
 };
 
 }  // namespace routing

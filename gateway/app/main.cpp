@@ -35,7 +35,8 @@ const char* kUsage =
     "  gateway explain --config FILE --request REQ.json    show every candidate's score terms and exclusions\n"
     "  gateway keys new --tenant NAME [--id KEY_ID]         mint a client key; prints the key and the config line\n"
     "  gateway spend --config FILE [--by tenant|deployment|day] [--from-ms N] [--to-ms N]\n"
-    "                                                      spend report from the ledger\n"
+    "                [--savings] [--format json|table]     spend report from the ledger (--savings:\n"
+    "                                                      with baseline cost and saving)\n"
     "  gateway catalog [--config FILE] [--format table|json|yaml]\n"
     "                                                      every deployment's facts, the config's policy overrides applied\n"
     "  gateway version\n";
@@ -355,13 +356,24 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "spend") {
-    std::string config, by = "tenant";
+    std::string config, by = "tenant", format = "json";
     int64_t from = 0, to = int64_t(1) << 62;
-    for (size_t i = 1; i + 1 < args.size(); i += 2) {
-      if (args[i] == "--config") config = args[i + 1];
-      else if (args[i] == "--by") by = args[i + 1];
-      else if (args[i] == "--from-ms") from = std::stoll(args[i + 1]);
-      else if (args[i] == "--to-ms") to = std::stoll(args[i + 1]);
+    bool savings = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "--savings") {
+        savings = true;
+        continue;
+      }
+      if (i + 1 >= args.size()) break;
+      if (args[i] == "--config") config = args[++i];
+      else if (args[i] == "--by") by = args[++i];
+      else if (args[i] == "--from-ms") from = std::stoll(args[++i]);
+      else if (args[i] == "--to-ms") to = std::stoll(args[++i]);
+      else if (args[i] == "--format") format = args[++i];
+    }
+    if (format != "json" && format != "table") {
+      std::fprintf(stderr, "--format must be json or table, not '%s'\n", format.c_str());
+      return 2;
     }
     auto cfg = gateway::load_config_file(config);
     if (!cfg) {
@@ -377,12 +389,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: no spend ledger configured (state.ledger_path or state.ledger)\n", config.c_str());
       return 1;
     }
-    auto r = (*ledger)->report_json(by, from, to);
+    auto r = format == "table" ? (*ledger)->report_table(by, from, to, savings)
+                               : (*ledger)->report_json(by, from, to, savings);
     if (!r) {
       std::fprintf(stderr, "%s\n", r.error().message.c_str());
       return 1;
     }
-    std::printf("%s\n", r->c_str());
+    std::fputs(format == "table" ? r->c_str() : (*r + "\n").c_str(), stdout);
     return 0;
   }
   if (cmd == "catalog") {

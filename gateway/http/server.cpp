@@ -802,7 +802,7 @@ class Session final : public SessionBase, public ClientIo {
       if (app_.ledger) {
         const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
         const int64_t day_ms = 86'400'000;
-        auto r = app_.ledger->report_json("tenant", now_ms - now_ms % day_ms, now_ms + 1);
+        auto r = app_.ledger->report_json("tenant", now_ms - now_ms % day_ms, now_ms + 1, /*savings=*/true);
         if (r) spend = std::move(r).value();
       }
       return std::pair{std::move(b), std::move(spend)};
@@ -848,7 +848,10 @@ class Session final : public SessionBase, public ClientIo {
     int64_t from = to_ms(query_param(target, "from_ms"), 0);
     int64_t to = to_ms(query_param(target, "to_ms"), int64_t(1) << 62);
     // Off the I/O thread: a PostgreSQL ledger answers over the network.
-    auto r = co_await offload(app_.blocking.get(), [this, &by, from, to] { return app_.ledger->report_json(by, from, to); });
+    const std::string savings_param = query_param(target, "savings");
+    const bool savings = savings_param == "1" || savings_param == "true";
+    auto r = co_await offload(app_.blocking.get(),
+                              [this, &by, from, to, savings] { return app_.ledger->report_json(by, from, to, savings); });
     if (!r) {
       // A bad group_by is the client's; a ledger that cannot be read is ours (and temporary).
       const int code = r.error().kind == core::ErrorKind::bad_request ? 400 : 503;

@@ -88,6 +88,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   cost_ = &BuildCounter().Name("gateway_cost_usd_total")
                .Help("What deployments will invoice, in USD, by tenant and deployment, from the usage they returned and their price tables.")
                .Register(*registry_);
+  saved_ = &BuildCounter().Name("gateway_cost_saved_usd_total")
+                .Help("What routing saved against the route's baseline price, in USD, by tenant (attempts that cost more than the baseline add 0).")
+                .Register(*registry_);
+  baseline_ = &BuildCounter().Name("gateway_cost_baseline_usd_total")
+                   .Help("What the same usage would have cost at the route's baseline price, in USD, by tenant.")
+                   .Register(*registry_);
   cache_ = &BuildCounter().Name("gateway_cache_lookups_total")
                 .Help("Response cache lookups by result (hit served at no cost, miss sent upstream).")
                 .Register(*registry_);
@@ -133,6 +139,15 @@ void Metrics::cost(const std::string& tenant, const std::string& deployment, dou
     cached(cost_, {{"tenant", !tenant_labels_ ? std::string_view() : tenant.empty() ? std::string_view("open") : std::string_view(tenant)},
                    {"deployment", deployment}})
         .Increment(usd);
+}
+void Metrics::saving(const std::string& tenant, core::Money actual, core::Money baseline) {
+  const std::string_view label = !tenant_labels_ ? std::string_view() : tenant.empty() ? std::string_view("open")
+                                                                                       : std::string_view(tenant);
+  // Created at the first baselined attempt even when it saved nothing, so the series exists.
+  auto& saved = cached(saved_, {{"tenant", label}});
+  if (baseline.pico > actual.pico) saved.Increment((baseline - actual).usd());
+  auto& base = cached(baseline_, {{"tenant", label}});
+  if (baseline.pico > 0) base.Increment(baseline.usd());
 }
 void Metrics::redis_fallbacks(double open, double closed) {
   redis_fail_open_->Set(open);

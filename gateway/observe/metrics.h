@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "core/money.h"
 #include "core/usage.h"
 
 namespace gateway {
@@ -35,6 +36,11 @@ class Metrics {
   void policy_warnings(size_t n);
   void prometheus_feed(bool ok);
   void cost(const std::string& tenant, const std::string& deployment, double usd);
+  // One attempt with a baseline (routing/savings.h): adds baseline_usd to the baseline counter and
+  // the saving to the saved counter, by tenant (empty label when tenant labels are off). A counter
+  // never goes down, so an attempt that cost more than its baseline adds 0 to the saved counter;
+  // the ledger's savings report has the net figure.
+  void saving(const std::string& tenant, core::Money actual, core::Money baseline);
   // false (server.metrics_tenant_labels): cost series carry an empty tenant label (one series per
   // deployment), so /metrics shows no tenant's name or spend. Set before serving.
   void set_tenant_labels(bool on) { tenant_labels_ = on; }
@@ -67,6 +73,8 @@ class Metrics {
   prometheus::Gauge* policy_warnings_ = nullptr;
   prometheus::Family<prometheus::Counter>* feed_;
   prometheus::Family<prometheus::Counter>* cost_;
+  prometheus::Family<prometheus::Counter>* saved_;
+  prometheus::Family<prometheus::Counter>* baseline_;
   prometheus::Family<prometheus::Counter>* cache_;
   prometheus::Gauge* redis_fail_open_;
   prometheus::Gauge* redis_fail_closed_;

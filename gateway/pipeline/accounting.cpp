@@ -28,7 +28,7 @@ std::optional<AccountedUsage> accounted_usage(const providers::AttemptResult& r,
 }
 
 LedgerEntry ledger_entry(const RequestContext& ctx, const std::string& deployment, const providers::AttemptResult& r,
-                         const AccountedUsage& acc, core::Money cost) {
+                         const AccountedUsage& acc, core::Money cost, std::optional<core::Money> baseline) {
   LedgerEntry e;
   e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::system_clock::now().time_since_epoch()).count();
@@ -42,6 +42,7 @@ LedgerEntry ledger_entry(const RequestContext& ctx, const std::string& deploymen
   e.usage_source = acc.source;
   e.usage = acc.usage;
   e.cost = cost;
+  e.baseline_cost = baseline;
   return e;
 }
 
@@ -101,10 +102,16 @@ AttemptAccount account_attempt(RequestContext& ctx, const routing::PlannedAttemp
     ctx.svc.metrics->cost(ctx.tenant, id, a.cost->usd());
     ctx.rec.cost_usd = core::format_usd(*a.cost);
   }
+  // The baseline prices the same usage the row is charged with, so ledger, counter and report agree;
+  // an attempt the router could not price has no saving to show.
+  if (auto b = a.cost ? ctx.router->baseline_cost(ctx.plan, usage) : std::nullopt) {
+    a.baseline_cost = b;
+    ctx.svc.metrics->saving(ctx.tenant, *a.cost, *b);
+  }
   ctx.spend.any = true;
   ctx.spend.cost += a.cost.value_or(core::Money{0});
   ctx.spend.tokens += usage.total_tokens();
-  if (ctx.svc.ledger) a.entry = ledger_entry(ctx, id, r, *a.accounted, a.cost.value_or(core::Money{0}));
+  if (ctx.svc.ledger) a.entry = ledger_entry(ctx, id, r, *a.accounted, a.cost.value_or(core::Money{0}), a.baseline_cost);
   return a;
 }
 

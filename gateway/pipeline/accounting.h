@@ -19,6 +19,7 @@ struct AccountedUsage {
 struct AttemptAccount {
   std::optional<AccountedUsage> accounted;  // nullopt: the attempt consumed nothing
   std::optional<core::Money> cost;          // nullopt: not priced (no usage, or no price known)
+  std::optional<core::Money> baseline_cost; // nullopt: the route has no baseline
   std::optional<LedgerEntry> entry;         // what the ledger must record (when there is a ledger)
   bool durable = true;                      // the ledger confirmed the entry in time
   const core::Usage* counted() const { return accounted ? &accounted->usage : nullptr; }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -41,6 +42,7 @@ std::string entry_json(const LedgerEntry& e) {
   num("completion_tokens", e.usage.completion_tokens);
   num("reasoning_tokens", e.usage.reasoning_tokens);
   num("cost_pico", e.cost.pico);
+  if (e.baseline_cost) num("baseline_pico", e.baseline_cost->pico);
   s += "}";
   return s;
 }
@@ -67,6 +69,9 @@ bool entry_from_json(const std::string& line, LedgerEntry& e) {
     e.usage.reasoning_tokens = n["reasoning_tokens"].as<int64_t>();
     e.usage.present = true;
     e.cost = core::Money{n["cost_pico"].as<int64_t>()};
+    // Absent or null (a row exported from the database): no baseline.
+    if (n["baseline_pico"] && !n["baseline_pico"].IsNull())
+      e.baseline_cost = core::Money{n["baseline_pico"].as<int64_t>()};
     return true;
   } catch (const YAML::Exception&) {
     return false;
@@ -396,7 +401,25 @@ void Ledger::writer_loop() {
   }
 }
 
-core::Result<std::string> Ledger::report_json(std::string_view group_by, int64_t from_ms, int64_t to_ms) const {
+namespace {
+
+// A group's figures; with savings, also its baseline and saving (over the rows that have a baseline).
+void append_spend_fields(std::string& o, const int64_t* v, bool savings) {
+  o += "\"requests\":" + std::to_string(v[0]) + ",\"prompt_tokens\":" + std::to_string(v[1]) +
+       ",\"cached_tokens\":" + std::to_string(v[2]) + ",\"cache_write_tokens\":" + std::to_string(v[3]) +
+       ",\"completion_tokens\":" + std::to_string(v[4]) + ",\"reasoning_tokens\":" + std::to_string(v[5]) +
+       ",\"cost_usd\":\"" + core::format_usd(core::Money{v[6]}) + "\",\"cost_pico\":" + std::to_string(v[6]);
+  if (!savings) return;
+  const core::Money baseline{v[SpendRow::kBaseline]}, covered{v[SpendRow::kBaselinedCost]};
+  o += ",\"baselined_requests\":" + std::to_string(v[SpendRow::kBaselinedRows]) +
+       ",\"baselined_cost_pico\":" + std::to_string(covered.pico) + ",\"baseline_usd\":\"" +
+       core::format_usd(baseline) + "\",\"baseline_pico\":" + std::to_string(baseline.pico) + ",\"saved_usd\":\"" +
+       core::format_usd(baseline - covered) + "\",\"saved_pico\":" + std::to_string((baseline - covered).pico);
+}
+
+}  // namespace
+
+core::Result<std::vector<SpendRow>> Ledger::report_rows(std::string_view group_by, int64_t from_ms, int64_t to_ms) const {
   SpendGroup group;
   if (group_by == "tenant") group = SpendGroup::tenant;
   else if (group_by == "deployment") group = SpendGroup::deployment;
@@ -405,31 +428,73 @@ core::Result<std::string> Ledger::report_json(std::string_view group_by, int64_t
     return core::make_error(core::ErrorKind::bad_request,
                             "group_by must be tenant, deployment or day (got '" + std::string(group_by) + "')",
                             core::ErrorSource::client, "invalid_group_by", "group_by");
-  auto rows = store_->report(group, from_ms, to_ms);
+  return store_->report(group, from_ms, to_ms);
+}
+
+core::Result<std::string> Ledger::report_json(std::string_view group_by, int64_t from_ms, int64_t to_ms,
+                                              bool savings) const {
+  auto rows = report_rows(group_by, from_ms, to_ms);
   if (!rows) return std::move(rows).error();
   std::string out = "{\"group_by\":";
   core::append_json_string(out, group_by);
-  out += ",\"from_ms\":" + std::to_string(from_ms) + ",\"to_ms\":" + std::to_string(to_ms) + ",\"rows\":[";
-  int64_t tot[7] = {0, 0, 0, 0, 0, 0, 0};
-  auto fields = [](std::string& o, const int64_t* v) {
-    o += "\"requests\":" + std::to_string(v[0]) + ",\"prompt_tokens\":" + std::to_string(v[1]) +
-         ",\"cached_tokens\":" + std::to_string(v[2]) + ",\"cache_write_tokens\":" + std::to_string(v[3]) +
-         ",\"completion_tokens\":" + std::to_string(v[4]) + ",\"reasoning_tokens\":" + std::to_string(v[5]) +
-         ",\"cost_usd\":\"" + core::format_usd(core::Money{v[6]}) + "\",\"cost_pico\":" + std::to_string(v[6]);
-  };
+  out += ",\"from_ms\":" + std::to_string(from_ms) + ",\"to_ms\":" + std::to_string(to_ms);
+  if (savings) out += ",\"savings\":true";
+  out += ",\"rows\":[";
+  int64_t tot[SpendRow::kColumns] = {};
   bool first = true;
   for (const SpendRow& r : *rows) {
-    for (int i = 0; i < 7; ++i) tot[i] += r.v[i];
+    for (int i = 0; i < SpendRow::kColumns; ++i) tot[i] += r.v[i];
     out += first ? "{\"key\":" : ",{\"key\":";
     first = false;
     core::append_json_string(out, r.key);
     out += ",";
-    fields(out, r.v);
+    append_spend_fields(out, r.v, savings);
     out += "}";
   }
   out += "],\"total\":{";
-  fields(out, tot);
+  append_spend_fields(out, tot, savings);
   out += "}}";
+  return out;
+}
+
+core::Result<std::string> Ledger::report_table(std::string_view group_by, int64_t from_ms, int64_t to_ms,
+                                               bool savings) const {
+  auto rows = report_rows(group_by, from_ms, to_ms);
+  if (!rows) return std::move(rows).error();
+  std::vector<std::vector<std::string>> cells;
+  std::vector<std::string> head{std::string(group_by), "requests", "prompt", "completion", "cost_usd"};
+  if (savings) head.insert(head.end(), {"baselined", "baseline_usd", "saved_usd"});
+  cells.push_back(head);
+  SpendRow total;
+  total.key = "total";
+  auto line = [&](const SpendRow& r) {
+    std::vector<std::string> c{r.key.empty() ? "(open)" : r.key, std::to_string(r.v[0]), std::to_string(r.v[1]),
+                               std::to_string(r.v[4]), core::format_usd(core::Money{r.v[6]})};
+    if (savings) {
+      const core::Money baseline{r.v[SpendRow::kBaseline]}, covered{r.v[SpendRow::kBaselinedCost]};
+      const bool any = r.v[SpendRow::kBaselinedRows] > 0;
+      c.insert(c.end(), {std::to_string(r.v[SpendRow::kBaselinedRows]), any ? core::format_usd(baseline) : "-",
+                         any ? core::format_usd(baseline - covered) : "-"});
+    }
+    cells.push_back(std::move(c));
+  };
+  for (const SpendRow& r : *rows) {
+    for (int i = 0; i < SpendRow::kColumns; ++i) total.v[i] += r.v[i];
+    line(r);
+  }
+  line(total);
+  std::vector<size_t> width(head.size(), 0);
+  for (const auto& row : cells)
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  std::string out;
+  for (const auto& row : cells) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      // The key left-aligned, figures right-aligned, two spaces between columns.
+      const std::string pad(width[i] - row[i].size(), ' ');
+      out += i == 0 ? row[i] + pad : "  " + pad + row[i];
+    }
+    out += "\n";
+  }
   return out;
 }
 

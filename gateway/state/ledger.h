@@ -90,8 +90,17 @@ class Ledger {
   //  "prompt_tokens":..,"cached_tokens":..,"cache_write_tokens":..,"completion_tokens":..,
   //  "reasoning_tokens":..,"cost_usd":"0.0012","cost_pico":1200000000}, ...],"total":{...}}
   // over committed entries with from_ms <= ts_ms < to_ms. group_by: tenant | deployment | day (UTC).
+  // savings: each group (and the total) also has "baselined_requests", "baselined_cost_pico",
+  // "baseline_usd", "baseline_pico", "saved_usd", "saved_pico": the baseline cost of the rows that
+  // have one, and the saving over those rows alone (baseline - their cost; negative = cost more).
   // An unknown group_by is a bad_request error; a store that cannot be read, ledger_unavailable.
-  core::Result<std::string> report_json(std::string_view group_by, int64_t from_ms, int64_t to_ms) const;
+  core::Result<std::string> report_json(std::string_view group_by, int64_t from_ms, int64_t to_ms,
+                                        bool savings = false) const;
+  // The same groups as a text table for the CLI: key, requests, prompt and completion tokens,
+  // cost; with savings also the baselined rows, their baseline and the saving ("-": no baseline).
+  core::Result<std::string> report_table(std::string_view group_by, int64_t from_ms, int64_t to_ms,
+                                         bool savings = false) const;
+  core::Result<std::vector<SpendRow>> report_rows(std::string_view group_by, int64_t from_ms, int64_t to_ms) const;
 
   // Committed spend of `tenant` with ts_ms >= since_ms (seeds budgets); 0 if the store cannot be read.
   core::Money spent(std::string_view tenant, int64_t since_ms) const;

@@ -12,7 +12,8 @@ namespace {
 
 // 2: the SQLite ledger's version 2 columns (request_id = the gateway's id, client_request_id,
 // usage_source). PostgreSQL ledgers start there.
-constexpr int kSchemaVersion = 2;
+// 3: baseline_pico (NULL when no baseline applied), added in place to a version 2 database.
+constexpr int kSchemaVersion = 3;
 
 // Taken for the schema transaction: two replicas starting at once would otherwise race on
 // CREATE TABLE IF NOT EXISTS (a unique violation in the catalog).
@@ -37,18 +38,28 @@ CREATE TABLE IF NOT EXISTS spend (
   completion_tokens  BIGINT  NOT NULL,
   reasoning_tokens   BIGINT  NOT NULL,
   cost_pico          BIGINT  NOT NULL,
+  baseline_pico      BIGINT,
   UNIQUE (request_id, attempt)
 );
+DO $$ BEGIN
+  -- Version 2 -> 3 in place; checked first, so a start with the column takes no table lock.
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                 AND table_name = 'spend' AND column_name = 'baseline_pico') THEN
+    ALTER TABLE spend ADD COLUMN baseline_pico BIGINT;
+  END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS spend_tenant_ts ON spend (tenant, ts_ms);
 CREATE INDEX IF NOT EXISTS spend_ts ON spend (ts_ms);
 CREATE INDEX IF NOT EXISTS spend_client_request ON spend (client_request_id);
-INSERT INTO spend_schema (version) SELECT 2 WHERE NOT EXISTS (SELECT 1 FROM spend_schema);
+INSERT INTO spend_schema (version) SELECT 3 WHERE NOT EXISTS (SELECT 1 FROM spend_schema);
+UPDATE spend_schema SET version = 3 WHERE version < 3;
 )sql";
 
 constexpr const char* kColumns =
     "ts_ms, tenant, key_id, request_id, attempt, deployment, status, prompt_tokens, cached_tokens,"
-    " cache_write_tokens, completion_tokens, reasoning_tokens, cost_pico, client_request_id, usage_source";
-constexpr int kParamsPerRow = 15;
+    " cache_write_tokens, completion_tokens, reasoning_tokens, cost_pico, client_request_id, usage_source,"
+    " baseline_pico";
+constexpr int kParamsPerRow = 16;
 
 // libpq's messages end in a newline and may span lines; one line reads better in a log.
 std::string pg_message(const PGconn* c) {
@@ -200,6 +211,7 @@ bool PostgresLedgerStore::commit_once(const std::vector<const LedgerEntry*>& bat
     std::string sql = std::string("INSERT INTO spend (") + kColumns + ") VALUES ";
     values.clear();
     values.reserve(n * kParamsPerRow);
+    std::vector<size_t> null_at;  // per row: where its baseline_pico parameter is
     for (size_t i = 0; i < n; ++i) {
       const LedgerEntry& e = *batch[first + i];
       sql += i ? ",(" : "(";
@@ -214,10 +226,15 @@ bool PostgresLedgerStore::commit_once(const std::vector<const LedgerEntry*>& bat
                             std::to_string(e.usage.reasoning_tokens), std::to_string(e.cost.pico),
                             pg_text(e.client_request_id), pg_text(e.usage_source)})
         values.push_back(std::move(v));
+      values.push_back(e.baseline_cost ? std::to_string(e.baseline_cost->pico) : std::string());
+      null_at.push_back(values.size() - 1);
     }
     sql += " ON CONFLICT (request_id, attempt) DO NOTHING";
     params.clear();
     for (const auto& v : values) params.push_back(v.c_str());
+    // A row without a baseline stores NULL (libpq: a null parameter pointer), not 0.
+    for (size_t i = 0; i < n; ++i)
+      if (!batch[first + i]->baseline_cost) params[null_at[i]] = nullptr;
     ResultGuard g{PQexecParams(c, sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(), nullptr,
                                nullptr, 0)};
     if (PQresultStatus(g.r) != PGRES_COMMAND_OK) {
@@ -288,7 +305,10 @@ core::Result<std::vector<SpendRow>> PostgresLedgerStore::report(SpendGroup group
   const std::string sql = std::string("SELECT * FROM (SELECT ") + key_expr +
                           " AS k, COUNT(*), SUM(prompt_tokens)::bigint, SUM(cached_tokens)::bigint,"
                           " SUM(cache_write_tokens)::bigint, SUM(completion_tokens)::bigint,"
-                          " SUM(reasoning_tokens)::bigint, SUM(cost_pico)::bigint"
+                          " SUM(reasoning_tokens)::bigint, SUM(cost_pico)::bigint,"
+                          " COALESCE(SUM(baseline_pico), 0)::bigint,"
+                          " COALESCE(SUM(cost_pico) FILTER (WHERE baseline_pico IS NOT NULL), 0)::bigint,"
+                          " COUNT(baseline_pico)"
                           " FROM spend WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY k) g ORDER BY k COLLATE \"C\"";
   const std::string from = std::to_string(from_ms), to = std::to_string(to_ms);
   const char* params[] = {from.c_str(), to.c_str()};
@@ -300,7 +320,7 @@ core::Result<std::vector<SpendRow>> PostgresLedgerStore::report(SpendGroup group
   for (int i = 0; i < PQntuples(g.r); ++i) {
     SpendRow r;
     r.key = PQgetvalue(g.r, i, 0);
-    for (int k = 0; k < 7; ++k) r.v[k] = as_int(g.r, i, k + 1);
+    for (int k = 0; k < SpendRow::kColumns; ++k) r.v[k] = as_int(g.r, i, k + 1);
     rows.push_back(std::move(r));
   }
   return rows;

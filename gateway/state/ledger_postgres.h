@@ -27,7 +27,7 @@ namespace gateway {
 class PostgresLedgerStore final : public LedgerStore {
  public:
   static constexpr std::chrono::milliseconds kProbeInterval{500};
-  static constexpr size_t kRowsPerInsert = 1000;  // 15 parameters a row; the protocol allows 65535
+  static constexpr size_t kRowsPerInsert = 1000;  // 16 parameters a row; the protocol allows 65535
 
   // Connects (a postgres:// URL or a key=value connection string), creates the schema if absent and
   // checks its version. Errors name the server, never the password.

@@ -12,7 +12,8 @@ namespace {
 
 // 1: request_id was the client's x-request-id (unique with attempt: clients could collide).
 // 2: request_id is the gateway's own id; client_request_id and usage_source added.
-constexpr int kSchemaVersion = 2;
+// 3: baseline_pico (NULL when no baseline applied), added in place to a version 2 file.
+constexpr int kSchemaVersion = 3;
 
 const char* kSpendTable = R"sql(
 CREATE TABLE IF NOT EXISTS spend (
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS spend (
   completion_tokens  INTEGER NOT NULL,
   reasoning_tokens   INTEGER NOT NULL,
   cost_pico          INTEGER NOT NULL,
+  baseline_pico      INTEGER,
   UNIQUE (request_id, attempt)
 );
 )sql";
@@ -73,6 +75,9 @@ int exec(sqlite3* db, const char* sql, std::string* err) {
   return rc;
 }
 
+// Version 2 -> 3: a nullable column, so every older row reads as "no baseline".
+const char* kMigrateV2 = "ALTER TABLE spend ADD COLUMN baseline_pico INTEGER";
+
 // First column of the first row as text ("" if none).
 int query_text(sqlite3* db, const char* sql, std::string* out, std::string* err) {
   sqlite3_stmt* st = nullptr;
@@ -113,6 +118,15 @@ std::string explain_open_failure(const std::string& path, int rc, const std::str
   return detail;
 }
 
+bool has_column(sqlite3* db, const char* table, const char* column) {
+  StmtGuard g;
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &g.st, nullptr) != SQLITE_OK)
+    return false;
+  sqlite3_bind_text(g.st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text(g.st, 2, column, -1, SQLITE_STATIC);
+  return sqlite3_step(g.st) == SQLITE_ROW;
+}
+
 // Creates the current schema, or migrates an older one, inside the caller's transaction.
 int create_or_migrate(sqlite3* db, int version, std::string* err) {
   int rc = SQLITE_OK;
@@ -120,6 +134,8 @@ int create_or_migrate(sqlite3* db, int version, std::string* err) {
     rc = exec(db, kMigrateV1, err);
     if (rc == SQLITE_OK) rc = exec(db, kSpendTable, err);
     if (rc == SQLITE_OK) rc = exec(db, kCopyV1, err);
+  } else if (version == 2) {
+    rc = has_column(db, "spend", "baseline_pico") ? SQLITE_OK : exec(db, kMigrateV2, err);
   } else {
     rc = exec(db, kSpendTable, err);
   }
@@ -185,8 +201,8 @@ core::Result<std::unique_ptr<SqliteLedgerStore>> SqliteLedgerStore::open(const s
   rc = sqlite3_prepare_v3(l->wdb_,
                           "INSERT OR IGNORE INTO spend (ts_ms, tenant, key_id, request_id, attempt, deployment, status,"
                           " prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens,"
-                          " cost_pico, client_request_id, usage_source)"
-                          " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+                          " cost_pico, client_request_id, usage_source, baseline_pico)"
+                          " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
                           -1, SQLITE_PREPARE_PERSISTENT, &l->insert_, nullptr);
   if (rc != SQLITE_OK) return fail(rc, sqlite_message(l->wdb_, rc));
 
@@ -291,6 +307,8 @@ bool SqliteLedgerStore::commit(const std::vector<const LedgerEntry*>& batch, std
     sqlite3_bind_text(insert_, 14, e.client_request_id.data(), static_cast<int>(e.client_request_id.size()),
                       SQLITE_STATIC);
     sqlite3_bind_text(insert_, 15, e.usage_source.data(), static_cast<int>(e.usage_source.size()), SQLITE_STATIC);
+    if (e.baseline_cost) sqlite3_bind_int64(insert_, 16, e.baseline_cost->pico);
+    else sqlite3_bind_null(insert_, 16);
     rc = sqlite3_step(insert_);
     if (rc != SQLITE_DONE) {
       *error = sqlite_message(wdb_, rc);
@@ -315,7 +333,9 @@ core::Result<std::vector<SpendRow>> SqliteLedgerStore::report(SpendGroup group, 
                                                            : "strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch')";
   std::string sql = std::string("SELECT ") + key_expr +
                     " AS k, COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(cache_write_tokens),"
-                    " SUM(completion_tokens), SUM(reasoning_tokens), SUM(cost_pico)"
+                    " SUM(completion_tokens), SUM(reasoning_tokens), SUM(cost_pico),"
+                    " COALESCE(SUM(baseline_pico), 0),"
+                    " COALESCE(SUM(CASE WHEN baseline_pico IS NULL THEN 0 ELSE cost_pico END), 0), COUNT(baseline_pico)"
                     " FROM spend WHERE ts_ms >= ?1 AND ts_ms < ?2 GROUP BY k ORDER BY k";
   std::lock_guard lk(read_mu_);
   StmtGuard g;
@@ -328,7 +348,7 @@ core::Result<std::vector<SpendRow>> SqliteLedgerStore::report(SpendGroup group, 
     SpendRow r;
     auto* k = sqlite3_column_text(g.st, 0);
     r.key = k ? reinterpret_cast<const char*>(k) : "";
-    for (int i = 0; i < 7; ++i) r.v[i] = sqlite3_column_int64(g.st, i + 1);
+    for (int i = 0; i < SpendRow::kColumns; ++i) r.v[i] = sqlite3_column_int64(g.st, i + 1);
     rows.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return ledger_error(path_, "report: " + sqlite_message(rdb_, rc));

@@ -33,13 +33,20 @@ struct LedgerEntry {
   std::string usage_source = "provider";
   core::Usage usage;
   core::Money cost;
+  // What the same usage would have cost at the route's baseline (routing/savings.h); nullopt when
+  // no baseline applies, stored as NULL, so "no baseline" never reads as "saved nothing".
+  std::optional<core::Money> baseline_cost;
 };
 
 // One group of a spend report: requests, prompt, cached, cache-write, completion and reasoning
-// tokens, cost in pico-USD (in that order).
+// tokens, cost in pico-USD (in that order), then the savings columns: baseline cost (pico-USD),
+// the cost of the rows that have a baseline, and how many rows have one. A saving is only
+// reckoned over rows with a baseline: kBaseline - kBaselinedCost.
 struct SpendRow {
+  static constexpr int kColumns = 10;
+  static constexpr int kBaseline = 7, kBaselinedCost = 8, kBaselinedRows = 9;
   std::string key;
-  int64_t v[7] = {0, 0, 0, 0, 0, 0, 0};
+  int64_t v[kColumns] = {};
 };
 
 enum class SpendGroup { tenant, deployment, day };

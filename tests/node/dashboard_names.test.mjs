@@ -3,7 +3,7 @@
 // A traffic mix goes through the gateway with fake upstreams: success, fail-over (the first
 // deployment answers 402, out of balance), a cache hit, a budget refusal, a stream, a request no
 // deployment can serve (5xx), a refused policy reload, and a Prometheus feed whose first round
-// fails. Then /metrics is scraped and every PromQL expression in deploy/grafana/*.json and
+// fails; the route has a savings baseline, so the saved counter is exported. Then /metrics is scraped and every PromQL expression in deploy/grafana/*.json and
 // deploy/prometheus/alerts.yml is parsed: each metric name must have samples, each label it groups
 // by or matches on must be on those samples, and each matcher's value must occur.
 import { test, before, after } from 'node:test';
@@ -20,6 +20,8 @@ import { promqlExpressions, promqlUses } from './lib/promql_names.mjs';
 const TOOL = path.join(REPO, 'build', 'local_backend', 'gguf-make-test-model');
 const POLICY = `version: 1
 name: dashboard-names
+defaults:
+  baseline: {price: {input: 30, output: 60}}
 catalog:
   - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}
   - {ref: pb/m, context_window: 100000, price: {input: 10, output: 20}}
@@ -136,6 +138,10 @@ test('every metric, label and matcher value the dashboard and alerts use is expo
     const mine = samples.filter((s) => uses.metrics.includes(s.name));
     for (const name of uses.metrics) if (!samples.some((s) => s.name === name)) missing.push(`${file}: metric ${name} has no samples (${expr})`);
     for (const label of uses.labels) if (!mine.some((s) => label in s.labels)) missing.push(`${file}: label ${label} on none of ${uses.metrics} (${expr})`);
+    for (const d of uses.derived) {
+      const re = new RegExp(`^(?:${d.regex})$`);
+      if (!mine.some((s) => re.test(s.labels[d.from] ?? ''))) missing.push(`${file}: label_replace regex "${d.regex}" matches no ${d.from} of ${uses.metrics} (${expr})`);
+    }
     for (const m of uses.matchers) {
       const re = m.op.includes('~') ? new RegExp(`^(?:${m.value})$`) : null;
       const hit = mine.some((s) => (re ? re.test(s.labels[m.label] ?? '') : s.labels[m.label] === m.value));
@@ -151,4 +157,23 @@ test('the name check itself fails on a name the gateway does not export', async 
   assert.deepEqual(uses.metrics, ['gateway_no_such_metric_total']);
   assert.deepEqual(uses.labels.sort(), ['deployment', 'outcome']);
   assert.ok(!samples.some((s) => s.name === uses.metrics[0]));
+  // A label made by label_replace is not required on the samples, but its source label is, and the
+  // regex must match one of its values: a regex that matches no deployment id is caught.
+  const made = promqlUses('sum by (vendor) (label_replace(rate(gateway_cost_usd_total[5m]), "vendor", "$1", "deployment", "nomatch-(.*)"))');
+  assert.deepEqual(made.metrics, ['gateway_cost_usd_total']);
+  assert.deepEqual(made.labels, ['deployment']);
+  assert.deepEqual(made.derived, [{ label: 'vendor', from: 'deployment', regex: 'nomatch-(.*)' }]);
+  const re = new RegExp(`^(?:${made.derived[0].regex})$`);
+  assert.ok(!samples.some((s) => s.name === 'gateway_cost_usd_total' && re.test(s.labels.deployment)));
+});
+
+test('the savings counters agree with the baseline the policy states', async () => {
+  const { samples } = await scrape(gw);
+  const saved = samples.find((s) => s.name === 'gateway_cost_saved_usd_total' && s.labels.tenant === 'rich');
+  const base = samples.find((s) => s.name === 'gateway_cost_baseline_usd_total' && s.labels.tenant === 'rich');
+  const cost = samples.filter((s) => s.name === 'gateway_cost_usd_total' && s.labels.tenant === 'rich').reduce((a, s) => a + s.value, 0);
+  assert.ok(saved && base, 'both savings series exist for the tenant that spent');
+  // Every route's baseline is three times the deployments' price: a third of it was spent, two thirds saved.
+  assert.ok(Math.abs(base.value - 3 * cost) < 1e-9, `baseline ${base.value} vs 3 x cost ${cost}`);
+  assert.ok(Math.abs(saved.value - 2 * cost) < 1e-9, `saved ${saved.value} vs 2 x cost ${cost}`);
 });

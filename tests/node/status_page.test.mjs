@@ -31,6 +31,7 @@ routes:
     match: {model: priced}
     objective: ordered
     candidates: [pa/m, pz/m]
+    baseline: {price: {input: 30, output: 60}}
   - name: broken
     match: {model: broken}
     objective: ordered
@@ -245,6 +246,10 @@ describe('/ui in Chromium', () => {
       assert.equal(acme[1], String(acmeSpend.requests), acme.join(' | '));
       assert.ok(Number(acmeSpend.cost_usd) > 0, JSON.stringify(acmeSpend));
       assert.equal(acme[2], '$' + acmeSpend.cost_usd, acme.join(' | '));
+      // The savings column: the route's baseline is 3x its price, so today's saving is positive.
+      assert.ok(Number(acmeSpend.saved_usd) > 0, JSON.stringify(acmeSpend));
+      assert.equal(acme[3], '$' + acmeSpend.saved_usd, acme.join(' | '));
+      assert.equal(await page.locator('#savings-note').textContent(), '');
       assert.ok(acme[4].startsWith(`daily (hard): $${acmeBudget.spent_usd} / $${acmeBudget.limit_usd}`), acme.join(' | '));
 
       // Refusals with their reasons; the policy's generation and last load.

@@ -86,7 +86,8 @@ TEST(DocumentedPolicyKeys, EveryKeyIsReadByTheCompiler) {
                      k);
   for (const std::string k : {"model", "tenant", "path", "headers", "data_classification"})
     read_not_unknown(std::string("routes:\n  - name: r\n    candidates: [\"*/*\"]\n    match: {") + k + ": " + kBad + "}\n", k);
-  for (const std::string k : {"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity"})
+  for (const std::string k : {"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity",
+                              "baseline"})
     read_not_unknown(std::string("routes:\n  - {name: r, candidates: [\"*/*\"], ") + (k == "name" || k == "candidates" ? "" : k + ": " + kBad) + "}\n" +
                          (k == "name" || k == "candidates" ? "  - {" + k + ": " + kBad + "}\n" : ""),
                      k);

@@ -298,8 +298,9 @@ TEST_F(LedgerTest, MigratesAVersion1Ledger) {
   EXPECT_EQ(sql(db(), "SELECT id, request_id, client_request_id, usage_source, cost_pico FROM spend WHERE id < 3"),
             "1|v1-1|client-7|provider|1000\n2|v1-2|client-8|provider|30\n");
   EXPECT_EQ(sql(db(), "SELECT COUNT(*) FROM spend WHERE client_request_id = 'client-8'"), "2\n");
-  EXPECT_EQ(sql(db(), "PRAGMA user_version"), "2\n");
+  EXPECT_EQ(sql(db(), "PRAGMA user_version"), "3\n");
   EXPECT_EQ(sql(db(), "PRAGMA integrity_check"), "ok\n");
+  EXPECT_EQ(sql(db(), "SELECT COUNT(*) FROM spend WHERE baseline_pico IS NULL"), "3\n");
   auto again = Ledger::open(db());  // opening a migrated file changes nothing
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ((*again)->totals().requests, 3);
@@ -334,6 +335,95 @@ TEST_F(LedgerTest, WalStaysBoundedUnderLoadAndIsTruncatedWhenIdleAndOnClose) {
 }
 
 
+LedgerEntry with_baseline(LedgerEntry e, int64_t baseline_pico) {
+  e.baseline_cost = core::Money{baseline_pico};
+  return e;
+}
+
+TEST_F(LedgerTest, BaselineCostIsStoredOrNullAndReportedAsSavings) {
+  auto l = Ledger::open(db());
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  (*l)->append(with_baseline(entry("acme", "a", kT0, 1'000, "qwen/flash"), 9'000), {});
+  (*l)->append(with_baseline(entry("acme", "b", kT0 + kDay, 2'000, "deepseek/flash"), 1'500), {});  // cost more
+  (*l)->append(entry("acme", "c", kT0 + kDay, 4'000, "qwen/flash"), {});  // no baseline: not in the saving
+  (*l)->append(with_baseline(entry("beta", "d", kT0, 10, "qwen/flash"), 0), {});  // a free baseline is not "none"
+  (*l)->append(with_baseline(entry("acme", "a", kT0, 1'000, "qwen/flash"), 777), {});  // replay: ignored
+  (*l)->flush();
+  EXPECT_EQ(sql(db(), "SELECT request_id, IFNULL(baseline_pico, 'null') FROM spend ORDER BY request_id"),
+            "a|9000\nb|1500\nc|null\nd|0\n");
+  auto r = (*l)->report_json("tenant", 0, kT0 + 10 * kDay, true);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->find("\"savings\":true"), std::string::npos);
+  // acme: baseline 9000 + 1500 over rows costing 1000 + 2000: saved 7500; row c is outside it.
+  EXPECT_NE(r->find("{\"key\":\"acme\",\"requests\":3,"), std::string::npos) << *r;
+  EXPECT_NE(r->find("\"cost_pico\":7000,\"baselined_requests\":2,\"baselined_cost_pico\":3000,"
+                    "\"baseline_usd\":\"0.000000011\",\"baseline_pico\":10500,\"saved_usd\":\"0.000000008\",\"saved_pico\":7500}"),
+            std::string::npos)
+      << *r;
+  EXPECT_NE(r->find("\"key\":\"beta\",\"requests\":1,"), std::string::npos);
+  EXPECT_NE(r->find("\"baselined_requests\":1,\"baselined_cost_pico\":10,\"baseline_usd\":\"0.0\",\"baseline_pico\":0,"
+                    "\"saved_usd\":\"0.0\",\"saved_pico\":-10}"),
+            std::string::npos)
+      << *r;
+  EXPECT_NE(r->find("\"total\":{\"requests\":4,"), std::string::npos);
+  EXPECT_NE(r->find("\"baseline_pico\":10500,\"saved_usd\":\"0.000000007\",\"saved_pico\":7490}}"), std::string::npos) << *r;
+  // By day: the saving of day 2 is the row that cost more than its baseline.
+  auto d = (*l)->report_json("day", 0, kT0 + 10 * kDay, true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_NE(d->find("\"key\":\"2025-11-25\",\"requests\":2,"), std::string::npos) << *d;
+  EXPECT_NE(d->find("\"baseline_pico\":1500,\"saved_usd\":\"-0.000000001\",\"saved_pico\":-500}"), std::string::npos) << *d;
+  // Without the flag the report is what it was.
+  auto plain = (*l)->report_json("tenant", 0, kT0 + 10 * kDay);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->find("baseline"), std::string::npos);
+  EXPECT_EQ(plain->find("savings"), std::string::npos);
+  // The CLI's table: a row without any baseline shows "-", not a saving of 0.
+  (*l)->append(entry("gamma", "e", kT0, 5, "qwen/flash"), {});
+  (*l)->flush();
+  auto t = (*l)->report_table("tenant", 0, kT0 + 10 * kDay, true);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t,
+            "tenant  requests  prompt  completion     cost_usd  baselined  baseline_usd    saved_usd\n"
+            "acme           3     300          60  0.000000007          2   0.000000011  0.000000008\n"
+            "beta           1     100          20          0.0          1           0.0          0.0\n"
+            "gamma          1     100          20          0.0          0             -            -\n"
+            "total          5     500         100  0.000000007          3   0.000000011  0.000000007\n");
+}
+
+TEST_F(LedgerTest, MigratesAVersion2LedgerInPlace) {
+  // The version-2 layout: no baseline_pico column.
+  sql(db(), "CREATE TABLE spend (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+            " key_id TEXT NOT NULL, request_id TEXT NOT NULL, client_request_id TEXT NOT NULL DEFAULT '',"
+            " attempt INTEGER NOT NULL, deployment TEXT NOT NULL, status TEXT NOT NULL,"
+            " usage_source TEXT NOT NULL DEFAULT 'provider', prompt_tokens INTEGER NOT NULL,"
+            " cached_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+            " reasoning_tokens INTEGER NOT NULL, cost_pico INTEGER NOT NULL, UNIQUE (request_id, attempt));"
+            "INSERT INTO spend (ts_ms, tenant, key_id, request_id, attempt, deployment, status, prompt_tokens,"
+            " cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens, cost_pico)"
+            " VALUES (1764000000000, 'acme', 'k1', 'old-1', 1, 'qwen/flash', 'ok', 100, 0, 0, 20, 0, 1000);"
+            "PRAGMA user_version=2;");
+  {
+    auto l = Ledger::open(db());
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    (*l)->append(with_baseline(entry("acme", "new-1", kT0, 2'000), 5'000), {});
+    auto replay = with_baseline(entry("acme", "old-1", kT0, 1'000), 5'000);  // a replay of the old row
+    replay.attempt = 1;
+    (*l)->append(replay, {});
+    (*l)->flush();
+    auto r = (*l)->report_json("tenant", 0, kT0 + kDay, true);
+    ASSERT_TRUE(r.ok());
+    EXPECT_NE(r->find("\"requests\":2,"), std::string::npos) << *r;
+    EXPECT_NE(r->find("\"baselined_requests\":1,\"baselined_cost_pico\":2000,"), std::string::npos) << *r;
+    EXPECT_NE(r->find("\"saved_pico\":3000}"), std::string::npos) << *r;
+  }
+  EXPECT_EQ(sql(db(), "PRAGMA user_version"), "3\n");
+  EXPECT_EQ(sql(db(), "SELECT request_id, IFNULL(baseline_pico, 'null') FROM spend ORDER BY id"), "old-1|null\nnew-1|5000\n");
+  EXPECT_EQ(sql(db(), "PRAGMA integrity_check"), "ok\n");
+  auto again = Ledger::open(db());  // a second open finds the column and adds nothing
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ((*again)->totals().requests, 2);
+}
+
 TEST_F(LedgerTest, RecoveryFileIsImportedOnceAtOpen) {
   {
     auto l = Ledger::open(db());
@@ -343,20 +433,24 @@ TEST_F(LedgerTest, RecoveryFileIsImportedOnceAtOpen) {
     std::ofstream f(db() + ".recovery.jsonl");
     f << R"({"ts_ms":1764000000000,"tenant":"acme","key_id":"k1","request_id":"0190-a","client_request_id":"c\"1","attempt":1,"deployment":"qwen/flash","status":"error:cancelled","usage_source":"estimated","prompt_tokens":9,"cached_tokens":0,"cache_write_tokens":0,"completion_tokens":3,"reasoning_tokens":0,"cost_pico":150000000})"
       << "\n"
-      << R"({"ts_ms":1764000000001,"tenant":"acme","key_id":"k1","request_id":"0190-b","client_request_id":"","attempt":1,"deployment":"qwen/flash","status":"ok","usage_source":"provider","prompt_tokens":100,"cached_tokens":40,"cache_write_tokens":0,"completion_tokens":20,"reasoning_tokens":5,"cost_pico":1000})"
+      << R"({"ts_ms":1764000000001,"tenant":"acme","key_id":"k1","request_id":"0190-b","client_request_id":"","attempt":1,"deployment":"qwen/flash","status":"ok","usage_source":"provider","prompt_tokens":100,"cached_tokens":40,"cache_write_tokens":0,"completion_tokens":20,"reasoning_tokens":5,"cost_pico":1000,"baseline_pico":4200})"
+      << "\n"
+      << R"({"ts_ms":1764000000002,"tenant":"acme","key_id":"k1","request_id":"0190-c","client_request_id":"","attempt":1,"deployment":"qwen/flash","status":"ok","usage_source":"provider","prompt_tokens":1,"cached_tokens":0,"cache_write_tokens":0,"completion_tokens":1,"reasoning_tokens":0,"cost_pico":7,"baseline_pico":null})"
       << "\n"
       << R"({"ts_ms":17640000)";  // a line torn by a full disk (its entry went to stderr too)
   }
   for (int round = 0; round < 2; ++round) {
     auto l = Ledger::open(db());
     ASSERT_TRUE(l.ok()) << l.error().message;
-    EXPECT_EQ((*l)->recovered_on_open(), round == 0 ? 2u : 0u);
-    EXPECT_EQ((*l)->totals().requests, 2);
-    EXPECT_EQ((*l)->spent("acme", 0).pico, 150001000);
+    EXPECT_EQ((*l)->recovered_on_open(), round == 0 ? 3u : 0u);
+    EXPECT_EQ((*l)->totals().requests, 3);
+    EXPECT_EQ((*l)->spent("acme", 0).pico, 150001007);
     EXPECT_FALSE(fs::exists(db() + ".recovery.jsonl"));
   }
   EXPECT_EQ(sql(db(), "SELECT client_request_id, usage_source, completion_tokens FROM spend WHERE request_id = '0190-a'"),
             "c\"1|estimated|3\n");
+  EXPECT_EQ(sql(db(), "SELECT request_id, IFNULL(baseline_pico, 'null') FROM spend ORDER BY request_id"),
+            "0190-a|null\n0190-b|4200\n0190-c|null\n");
 }
 
 // A disk that stops taking writes (RLIMIT_FSIZE stands in for a full file system: writes past it

@@ -113,8 +113,9 @@ function renderRoutes(routes) {
   fillBody(document.querySelector('#routes-table tbody'), rows, 4, 'No routes');
 }
 
-// The counterfactual saving of a spend row, under either name a report may give it.
-const savingsOf = (spend) => spend?.savings_usd ?? spend?.saved_usd;
+// The counterfactual saving of a spend row, under either name a report may give it; none when no
+// row of the group had a baseline (a tenant without one saved nothing measurable, not $0).
+const savingsOf = (spend) => (spend?.baselined_requests === 0 ? undefined : spend?.savings_usd ?? spend?.saved_usd);
 
 // Tenants with a budget (from the limit store) and tenants with spend today (from the ledger),
 // joined by name. A savings figure shows when the spend report carries one.
@@ -149,7 +150,7 @@ function renderTenants(tenants, spendToday) {
     );
   });
   const anySavings = names.some((n) => savingsOf(byName.get(n).spend) !== undefined);
-  document.getElementById('savings-note').textContent = rows.length && !anySavings ? 'Savings: the spend report carries no savings figure yet.' : '';
+  document.getElementById('savings-note').textContent = rows.length && !anySavings ? 'Savings: no route serving these tenants has a baseline (policy `baseline:`).' : '';
   const none = spendToday === null ? 'No spend ledger configured and no budgets' : 'No spend today and no budgets';
   fillBody(document.querySelector('#tenants-table tbody'), rows, 5, none);
 }

@@ -34,13 +34,20 @@ function rulesExpressions(text) {
   return out;
 }
 
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'group_left', 'group_right']);
 const GROUPING = /\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g;
 
-// {metrics, labels, matchers: [{label, op, value}]} of one expression.
+// {metrics, labels, matchers: [{label, op, value}], derived: [{label, from, regex}]} of one
+// expression. A label made by label_replace(v, "dst", "repl", "src", "regex") is not required on the
+// samples (the query makes it); its source label is, and `derived` says which regex must match it.
 export function promqlUses(expr) {
   const labels = new Set();
   const matchers = [];
+  const derived = [];
+  const str = '"((?:[^"\\\\]|\\\\.)*)"';
+  for (const m of expr.matchAll(new RegExp(`label_replace\\s*\\(.*?,\\s*${str}\\s*,\\s*${str}\\s*,\\s*${str}\\s*,\\s*${str}\\s*\\)`, 'g'))) {
+    derived.push({ label: m[1], from: m[3], regex: m[4].replace(/\\\\/g, '\\') });
+  }
   let rest = expr.replace(/\{([^}]*)\}/g, (_, inner) => {
     for (const m of inner.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)) {
       labels.add(m[1]);
@@ -59,5 +66,7 @@ export function promqlUses(expr) {
     if (/^\s*\(/.test(after) || KEYWORDS.has(m[0].toLowerCase())) continue;
     metrics.add(m[0]);
   }
-  return { metrics: [...metrics], labels: [...labels], matchers };
+  for (const d of derived) if (!derived.some((o) => o.from === d.label)) labels.delete(d.label);
+  for (const d of derived) labels.add(d.from);
+  return { metrics: [...metrics], labels: [...labels], matchers, derived };
 }
