@@ -251,6 +251,7 @@ class Compiler {
   void apply_facts(const YAML::Node& n, DeploymentFacts& f);
   void record_sources(const YAML::Node& n, DeploymentFacts& f);
   void cap_to_instance_limits();
+  void check_aliases();
   bool parse_price(const YAML::Node& n, Pricing& p);
   bool parse_tier(const YAML::Node& n, PriceTier& t, bool need_bound);
   bool parse_schedule(const YAML::Node& n, PriceSchedule& s);
@@ -871,6 +872,22 @@ void Compiler::apply_catalog(const YAML::Node& n) {
   }
 }
 
+// explain names the model a legacy ID stands for, so an alias must name a model of the same provider
+// and region that is no alias itself (a policy's `alias_of` is checked as the built-in file's is).
+void Compiler::check_aliases() {
+  for (const auto& f : out_->deployments) {
+    if (f.alias_of.empty()) continue;
+    const DeploymentFacts* target =
+        out_->find(deployment_id(f.deployment.provider, f.deployment.region, f.alias_of));
+    if (!target)
+      errors_.push_back(file_ + ": " + f.deployment.id + ": alias_of '" + f.alias_of + "' is no model of " +
+                        f.deployment.provider + "@" + f.deployment.region +
+                        " (a removed model's legacy IDs go with it: remove them too, or set alias_of: \"\")");
+    else if (!target->alias_of.empty())
+      errors_.push_back(file_ + ": " + f.deployment.id + ": alias_of '" + f.alias_of + "' is itself an alias");
+  }
+}
+
 // A window the instance itself reports is a fact, not a claim: a catalog entry may state a smaller one
 // but never a larger one, or the router would plan requests the engine must refuse.
 void Compiler::cap_to_instance_limits() {
@@ -1388,6 +1405,7 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
         build_deployments();
         if (root["catalog"]) apply_catalog(root["catalog"]);
         cap_to_instance_limits();
+        check_aliases();
         for (const auto& d : out_->deployments) catalog_models_.insert(d.deployment.model);
         if (root["vocabulary"]) parse_vocabulary(root["vocabulary"]);
         if (root["tenants"]) parse_tenants(root["tenants"]);

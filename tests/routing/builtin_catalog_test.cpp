@@ -191,6 +191,32 @@ routes:
   EXPECT_EQ(p->find("qwen@eu-central-1/qwen-flash")->risk.inference_countries, (std::vector<std::string>{"DE", "FR"}));
 }
 
+// A policy's alias_of is held to the built-in file's rule: a real model, one hop.
+TEST(BuiltinCatalogData, PolicyAliasesAreChecked) {
+  const std::string routes = "routes:\n  - {name: r, candidates: [deepseek/*]}\n";
+  auto bad = compile_policy("catalog:\n  - {ref: deepseek@global/deepseek-v4-pro, alias_of: nope}\n" + routes, "t.yaml",
+                            *builtin_catalog(), test::all_providers());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("alias_of 'nope' is no model of deepseek@global"), std::string::npos) << bad.error().message;
+  auto chain = compile_policy("catalog:\n  - {ref: deepseek@global/deepseek-v4-pro, alias_of: deepseek-v4-flash}\n" + routes,
+                              "t.yaml", *builtin_catalog(), test::all_providers());
+  ASSERT_FALSE(chain.ok());
+  EXPECT_NE(chain.error().message.find("is itself an alias"), std::string::npos) << chain.error().message;
+  // Removing a model leaves its legacy IDs pointing nowhere: said, with the two ways out.
+  auto removed = compile_policy("catalog:\n  - {ref: deepseek@global/deepseek-flash, remove: true}\n" + routes, "t.yaml",
+                                *builtin_catalog(), test::all_providers());
+  ASSERT_FALSE(removed.ok());
+  EXPECT_NE(removed.error().message.find("deepseek@global/deepseek-v4-flash: alias_of 'deepseek-flash' is no model"),
+            std::string::npos) << removed.error().message;
+  test::must_compile("catalog:\n  - {ref: deepseek@global/deepseek-flash, remove: true}\n"
+                     "  - {ref: \"deepseek@global/deepseek-v4-flash*\", remove: true}\n" + routes);
+  auto kept = test::must_compile("catalog:\n  - {ref: deepseek@global/deepseek-flash, remove: true}\n"
+                                 "  - {ref: \"deepseek@global/deepseek-v4-flash*\", alias_of: \"\"}\n" + routes);
+  EXPECT_TRUE(kept->find("deepseek@global/deepseek-v4-flash")->alias_of.empty());
+  auto good = test::must_compile("catalog:\n  - {ref: deepseek@global/deepseek-v4-pro, alias_of: deepseek-flash}\n" + routes);
+  EXPECT_EQ(good->find("deepseek@global/deepseek-v4-pro")->alias_of, "deepseek-flash");
+}
+
 // A model a policy adds to a built-in provider inherits the region's facts, not the last model's
 // alias or model tags.
 TEST(BuiltinCatalogData, NewModelOnABuiltinProviderIsNoAlias) {
