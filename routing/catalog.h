@@ -4,6 +4,7 @@
 // by compiled policies; YAML overrides produce a new catalog, never mutate one in place.
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -120,6 +121,10 @@ struct DeploymentFacts {
   // For a vendor-documented legacy model ID the vendor still accepts: the current model serving it
   // (e.g. deepseek-v4-flash -> deepseek-flash). Empty for a model's own ID.
   std::string alias_of;
+  // Which reference tag stands behind each fact, by catalog key ("price", "price.schedule",
+  // "context_window", "flags", ...): verified|secondary|unverified, or "policy" for a value a
+  // policy's `catalog:` set without a tag.
+  std::map<std::string, std::string> sources;
   // Priors used until live figures exist (and toward which stale figures decay).
   double prior_ttft_ms = 1000;
   double prior_tokens_per_second = 50;
@@ -147,11 +152,13 @@ class Catalog {
   std::unordered_map<std::string, size_t> index_;
 };
 
-// The built-in catalog (routing/builtin_catalog.cpp): facts from reference/providers.md and
-// reference/compliance.md, provider names "deepseek", "qwen", "kimi", "glm", "minimax". Built once.
+// The built-in catalog: routing/catalog/builtin.yaml (facts from reference/providers.md and
+// reference/compliance.md), compiled into the binary and read once at first use; provider names
+// "deepseek", "qwen", "kimi", "glm", "minimax". An invalid file aborts with its errors (the build's
+// tests read it first, so that never reaches an operator).
 std::shared_ptr<const Catalog> builtin_catalog();
-// The date the built-in facts were compiled.
-inline constexpr const char* kBuiltinCatalogDate = "2026-11-23";
+// The file's catalog_date: when the built-in facts were compiled.
+const std::string& builtin_catalog_date();
 
 // The last date ("YYYY-MM-DD") of the built-in off-peak holiday list of a provider type with a
 // holiday rule (DeepSeek); "" for providers without one. `gateway check` warns when it is less

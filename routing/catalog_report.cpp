@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/json_writer.h"
+#include "routing/text_util.h"
 
 namespace routing {
 namespace {
@@ -120,22 +121,6 @@ std::string window_text(const PeakWindow& w) {
   return days + buf;
 }
 
-std::string day_text(int32_t days) {
-  // civil-from-days (proleptic Gregorian)
-  int64_t z = int64_t(days) + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t y = yoe + era * 400 + (m <= 2);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02" PRId64 "-%02" PRId64, y, m, d);
-  return buf;
-}
-
 void pricing(Out& o, const Pricing& p) {
   o.begin_map();
   o.key("as_of");
@@ -178,7 +163,7 @@ void pricing(Out& o, const Pricing& p) {
     o.num(p.schedule.offpeak_factor);
     o.key("offpeak_dates");
     o.begin_list();
-    for (int32_t d : p.schedule.offpeak_days) o.str(day_text(d));
+    for (int32_t d : p.schedule.offpeak_days) o.str(iso_date_text(d));
     o.end_list();
     o.end_map();
   }
@@ -250,13 +235,20 @@ void deployment(Out& o, const DeploymentFacts& d) {
   pricing(o, d.pricing);
   o.key("risk");
   risk(o, d.risk);
+  o.key("sources");
+  o.begin_map();
+  for (const auto& [fact, tag] : d.sources) {
+    o.key(fact);
+    o.str(tag);
+  }
+  o.end_map();
   o.end_map();
 }
 
 void document(Out& o, const std::vector<DeploymentFacts>& deployments) {
   o.begin_map();
   o.key("catalog_date");
-  o.str(kBuiltinCatalogDate);
+  o.str(builtin_catalog_date());
   o.key("deployments");
   o.begin_list();
   for (const auto& d : deployments) deployment(o, d);

@@ -152,6 +152,17 @@ core::Result<std::shared_ptr<const CompiledPolicy>> compile_policy(std::string_v
                                                                     const Catalog& builtin,
                                                                     const std::vector<ProviderInstance>& providers);
 
+// The built-in catalog file (routing/catalog/builtin.yaml) read by the same fact parser and checks as
+// a policy's `catalog:` entries, plus a source tag on every fact. Errors as for a policy, with code
+// "invalid_catalog". builtin_catalog() compiles the embedded copy once; tests compile the text.
+struct BuiltinCatalogData {
+  std::string catalog_date;  // "YYYY-MM-DD"
+  std::vector<DeploymentFacts> deployments;
+};
+core::Result<BuiltinCatalogData> compile_builtin_catalog(std::string_view yaml_text, std::string_view file_name);
+// The embedded text of routing/catalog/builtin.yaml, as compiled into this binary.
+std::string_view builtin_catalog_text();
+
 // Reads the file and compiles it (file errors are reported the same way).
 core::Result<std::shared_ptr<const CompiledPolicy>> compile_policy_file(const std::string& path, const Catalog& builtin,
                                                                          const std::vector<ProviderInstance>& providers);

@@ -40,6 +40,7 @@ class Compiler {
       : file_(file), builtin_(builtin), providers_(providers) {}
 
   core::Result<std::shared_ptr<const CompiledPolicy>> run(std::string_view text);
+  core::Result<BuiltinCatalogData> run_builtin(std::string_view text);
 
  private:
   // ---- diagnostics ----
@@ -170,10 +171,11 @@ class Compiler {
         error(n, what + ": '" + c + "' is not an ISO 3166-1 alpha-2 code or a group (EU, EEA, PRC, GDPR_ADEQUATE)");
         return std::nullopt;
       }
-      for (auto& e : expand_country_group(c)) out.push_back(e);
+      // In the order written (a group in its own order), each code once: what the author listed
+      // is what `gateway catalog` and explain show.
+      for (auto& e : expand_country_group(c))
+        if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
   std::optional<std::string> one_of(const YAML::Node& n, const std::string& what, const std::vector<std::string>& allowed) {
@@ -247,7 +249,9 @@ class Compiler {
   void add_deployment(DeploymentFacts f);
   void apply_catalog(const YAML::Node& n);
   void apply_facts(const YAML::Node& n, DeploymentFacts& f);
+  void record_sources(const YAML::Node& n, DeploymentFacts& f);
   void cap_to_instance_limits();
+  void check_aliases();
   bool parse_price(const YAML::Node& n, Pricing& p);
   bool parse_tier(const YAML::Node& n, PriceTier& t, bool need_bound);
   bool parse_schedule(const YAML::Node& n, PriceSchedule& s);
@@ -260,6 +264,9 @@ class Compiler {
   bool parse_baseline(const YAML::Node& n, std::optional<Pricing>& out, std::string& source);
   void refuse_if_only_references(const Route& route, const YAML::Node& n);
   void finish_model_names();
+  std::optional<YAML::Node> builtin_level(const YAML::Node& n, const char* what, const char* name_key,
+                                          const std::vector<std::string>& extra_keys, std::string& name);
+  void check_builtin(const BuiltinCatalogData& data);
 
   struct Selector {
     std::string provider = "*", type = "*", region = "*", model = "*";
@@ -285,6 +292,7 @@ class Compiler {
   std::optional<Pricing> default_baseline_;
   std::string default_baseline_source_;
   std::set<std::string> catalog_models_;
+  bool builtin_mode_ = false;  // reading routing/catalog/builtin.yaml: every fact needs a source tag
 };
 
 void Compiler::add_deployment(DeploymentFacts f) {
@@ -525,7 +533,7 @@ bool Compiler::parse_schedule(const YAML::Node& n, PriceSchedule& s) {
 
 bool Compiler::parse_price(const YAML::Node& n, Pricing& p) {
   static const std::vector<std::string> keys{"input", "cached_input", "cache_write", "output", "reasoning_output",
-                                             "tiers", "schedule", "as_of", "source"};
+                                             "tiers", "schedule", "as_of", "source", "thinking_bills_all_output"};
   if (!check_map(n, "price", "price key", keys)) return false;
   bool ok = true;
   const bool flat = n["input"] || n["cached_input"] || n["cache_write"] || n["output"] || n["reasoning_output"];
@@ -600,6 +608,10 @@ bool Compiler::parse_price(const YAML::Node& n, Pricing& p) {
   }
   if (n["source"])
     if (auto s = str(n["source"], "price.source")) p.source = *s;
+  if (n["thinking_bills_all_output"]) {
+    if (auto v = boolean(n["thinking_bills_all_output"], "price.thinking_bills_all_output")) p.thinking_bills_all_output = *v;
+    else ok = false;
+  }
   return ok;
 }
 
@@ -608,8 +620,28 @@ const std::vector<std::string>& fact_keys() {
       "ref", "remove", "type", "context_window", "max_output", "capabilities", "developer_country", "company",
       "jurisdiction", "contracting_country", "inference_countries", "inference_excluded", "storage_countries",
       "flags", "gov_device_bans", "sanctions_risk", "trains_on_customer_data", "doj_dsp_covered_person",
-      "cac_genai_filed", "verified_at", "concurrency_limit", "latency_prior", "price", "reference_only"};
+      "cac_genai_filed", "verified_at", "concurrency_limit", "latency_prior", "price", "reference_only", "alias_of",
+      "source", "sources"};
   return keys;
+}
+
+// A catalog entry key that states a fact about a deployment (not which entry it is or how to read it).
+bool is_fact_key(std::string_view k) {
+  if (k == "ref" || k == "remove" || k == "type" || k == "source" || k == "sources") return false;
+  const auto& keys = fact_keys();
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+const std::vector<std::string> kSourceTags{"verified", "secondary", "unverified"};
+
+// A price entry that states prices (not only a schedule or its provenance).
+bool sets_prices(const YAML::Node& price) {
+  if (!price.IsMap()) return false;
+  for (const auto& kv : price)
+    if (kv.first.IsScalar() && kv.first.Scalar() != "schedule" && kv.first.Scalar() != "source" &&
+        kv.first.Scalar() != "as_of")
+      return true;
+  return false;
 }
 
 void Compiler::apply_facts(const YAML::Node& n, DeploymentFacts& f) {
@@ -685,9 +717,59 @@ void Compiler::apply_facts(const YAML::Node& n, DeploymentFacts& f) {
           f.prior_tokens_per_second = *v;
     }
   }
+  if (n["alias_of"])
+    if (auto v = str(n["alias_of"], "alias_of")) f.alias_of = *v;
   if (n["price"]) parse_price(n["price"], f.pricing);
   if (n["reference_only"])
     if (auto v = boolean(n["reference_only"], "reference_only")) f.reference_only = *v;
+  record_sources(n, f);
+}
+
+// Which reference tag stands behind each fact this entry sets: `source:` for all of them,
+// `sources: {fact: tag}` for one. A price's schedule is its own fact ("price.schedule"), so a
+// provider-wide schedule and a model's prices keep their own tags. In the built-in file every fact
+// needs a tag; a policy's untagged fact is marked "policy", so `gateway catalog` never shows a
+// reference tag on a value the reference did not give.
+void Compiler::record_sources(const YAML::Node& n, DeploymentFacts& f) {
+  std::optional<std::string> whole;
+  if (n["source"]) whole = one_of(n["source"], "source", kSourceTags);
+  std::map<std::string, std::string> per;
+  if (n["sources"]) {
+    const YAML::Node s = n["sources"];
+    std::vector<std::string> allowed{"price.schedule"};
+    for (const auto& k : fact_keys())
+      if (is_fact_key(k)) allowed.push_back(k);
+    if (check_map(s, "sources", "fact", allowed))
+      for (const auto& kv : s) {
+        if (!kv.first.IsScalar()) continue;
+        const std::string key = kv.first.Scalar();
+        const YAML::Node price = n["price"];
+        const bool sets = key == "price.schedule" ? price && price.IsMap() && price["schedule"]
+                          : key == "price"        ? price && sets_prices(price)
+                                                  : static_cast<bool>(n[key]);
+        if (!sets) error(kv.first, "sources: '" + key + "' is not a fact this entry sets");
+        if (auto tag = one_of(kv.second, "sources." + key, kSourceTags)) per[key] = *tag;
+      }
+  }
+  auto tag = [&](const std::string& key, const YAML::Node& where) {
+    if (auto it = per.find(key); it != per.end()) f.sources[key] = it->second;
+    else if (whole) f.sources[key] = *whole;
+    else if (builtin_mode_) error(where, "built-in fact '" + key + "' needs a source tag (source: or sources:)");
+    else f.sources[key] = "policy";
+  };
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) continue;
+    const std::string key = kv.first.Scalar();
+    if (!is_fact_key(key)) continue;
+    if (key != "price") {
+      tag(key, kv.first);
+      continue;
+    }
+    const YAML::Node price = kv.second;
+    if (!price.IsMap()) continue;
+    if (price["schedule"]) tag("price.schedule", kv.first);
+    if (sets_prices(price)) tag("price", kv.first);
+  }
 }
 
 void Compiler::apply_catalog(const YAML::Node& n) {
@@ -757,6 +839,9 @@ void Compiler::apply_catalog(const YAML::Node& n) {
         f.caps = Capabilities{};
         f.context_window = 0;
         f.max_output = 0;
+        // The template's model facts are not this model's: no alias, and no tag on facts it lost.
+        f.alias_of.clear();
+        for (const char* k : {"price", "capabilities", "context_window", "max_output", "alias_of"}) f.sources.erase(k);
       } else {
         f = self_hosted_facts(proto, region, d.model);
       }
@@ -791,6 +876,22 @@ void Compiler::apply_catalog(const YAML::Node& n) {
     out_->deployment_index.clear();
     for (uint32_t i = 0; i < out_->deployments.size(); ++i)
       out_->deployment_index.emplace(out_->deployments[i].deployment.id, i);
+  }
+}
+
+// explain names the model a legacy ID stands for, so an alias must name a model of the same provider
+// and region that is no alias itself (a policy's `alias_of` is checked as the built-in file's is).
+void Compiler::check_aliases() {
+  for (const auto& f : out_->deployments) {
+    if (f.alias_of.empty()) continue;
+    const DeploymentFacts* target =
+        out_->find(deployment_id(f.deployment.provider, f.deployment.region, f.alias_of));
+    if (!target)
+      errors_.push_back(file_ + ": " + f.deployment.id + ": alias_of '" + f.alias_of + "' is no model of " +
+                        f.deployment.provider + "@" + f.deployment.region +
+                        " (a removed model's legacy IDs go with it: remove them too, or set alias_of: \"\")");
+    else if (!target->alias_of.empty())
+      errors_.push_back(file_ + ": " + f.deployment.id + ": alias_of '" + f.alias_of + "' is itself an alias");
   }
 }
 
@@ -1376,6 +1477,7 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
         build_deployments();
         if (root["catalog"]) apply_catalog(root["catalog"]);
         cap_to_instance_limits();
+        check_aliases();
         for (const auto& d : out_->deployments)
           if (!d.reference_only) catalog_models_.insert(d.deployment.model);  // never served: not offered
         if (root["vocabulary"]) parse_vocabulary(root["vocabulary"]);
@@ -1397,7 +1499,150 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
   return std::shared_ptr<const CompiledPolicy>(std::move(out_));
 }
 
+// One level of the built-in file (a provider, region or model entry): a mapping of catalog fact keys
+// plus its name key and `extra_keys`; returns the entry with its name, or nothing after an error.
+std::optional<YAML::Node> Compiler::builtin_level(const YAML::Node& n, const char* what, const char* name_key,
+                                                  const std::vector<std::string>& extra_keys, std::string& name) {
+  std::vector<std::string> keys{name_key};
+  keys.insert(keys.end(), extra_keys.begin(), extra_keys.end());
+  for (const auto& k : fact_keys())
+    if (k != "ref" && k != "remove" && k != "type") keys.push_back(k);
+  if (!check_map(n, what, std::string(what) + " key", keys)) return std::nullopt;
+  if (!n[name_key]) {
+    error(n, std::string(what) + " needs '" + name_key + "'");
+    return std::nullopt;
+  }
+  auto v = str(n[name_key], name_key);
+  if (!v) return std::nullopt;
+  if (v->empty() || v->find_first_of("@/*?[] ") != std::string::npos) {
+    error(n[name_key], std::string(name_key) + " '" + *v + "' must be a plain name (no '@', '/', spaces or globs)");
+    return std::nullopt;
+  }
+  name = *v;
+  return n;
+}
+
+// Facts no single entry can check: every deployment priced and sized, a known jurisdiction, and
+// legacy IDs that name a model of their own provider which is not itself an alias.
+void Compiler::check_builtin(const BuiltinCatalogData& data) {
+  for (const auto& f : data.deployments) {
+    const std::string& id = f.deployment.id;
+    if (f.context_window <= 0) errors_.push_back(file_ + ": " + id + ": needs context_window");
+    if (f.max_output <= 0 || f.max_output > f.context_window)
+      errors_.push_back(file_ + ": " + id + ": needs max_output, at most context_window");
+    if (f.pricing.tiers.empty()) errors_.push_back(file_ + ": " + id + ": needs a price");
+    if (f.risk.jurisdiction.empty() || f.risk.company.empty())
+      errors_.push_back(file_ + ": " + id + ": needs company and jurisdiction");
+    if (f.alias_of.empty()) continue;
+    const DeploymentFacts* target = nullptr;
+    for (const auto& g : data.deployments)
+      if (g.deployment.provider == f.deployment.provider && g.deployment.region == f.deployment.region &&
+          g.deployment.model == f.alias_of)
+        target = &g;
+    if (!target) errors_.push_back(file_ + ": " + id + ": alias_of '" + f.alias_of + "' is no model of this provider");
+    else if (!target->alias_of.empty())
+      errors_.push_back(file_ + ": " + id + ": alias_of '" + f.alias_of + "' is itself an alias");
+  }
+}
+
+// The built-in catalog file: catalog_date, then providers, each with regions and models; every
+// provider x region x model is a deployment, its facts applied provider, region, model in turn by
+// the same apply_facts a policy's `catalog:` entry goes through.
+core::Result<BuiltinCatalogData> Compiler::run_builtin(std::string_view text) {
+  builtin_mode_ = true;
+  out_ = std::make_shared<CompiledPolicy>();
+  BuiltinCatalogData data;
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::ParserException& e) {
+    error(e.mark, "YAML syntax error: " + e.msg);
+  }
+  if (errors_.empty()) {
+    try {
+      if (!root.IsDefined() || root.IsNull()) {
+        errors_.push_back(file_ + ": empty catalog (expected catalog_date and providers)");
+      } else if (check_map(root, "built-in catalog", "key", {"catalog_date", "providers"})) {
+        if (!root["catalog_date"]) errors_.push_back(file_ + ": needs catalog_date (YYYY-MM-DD)");
+        else if (auto d = str(root["catalog_date"], "catalog_date"); d && !parse_iso_date(*d))
+          error(root["catalog_date"], "catalog_date must be a YYYY-MM-DD date");
+        else if (d)
+          data.catalog_date = *d;
+        const YAML::Node providers = root["providers"];
+        if (!providers || !providers.IsSequence() || providers.size() == 0)
+          errors_.push_back(file_ + ": needs providers (a non-empty list)");
+        else
+          for (const auto& pn : providers) {
+            std::string provider;
+            auto p = builtin_level(pn, "provider entry", "provider", {"regions", "models"}, provider);
+            if (!p) continue;
+            if (std::find(kProviderTypes.begin(), kProviderTypes.end(), provider) == kProviderTypes.end() ||
+                provider == "local" || provider == "openai_compatible") {
+              error((*p)["provider"], "provider '" + provider + "' is not a built-in provider type" + hint(provider, kProviderTypes));
+              continue;
+            }
+            std::vector<std::pair<std::string, YAML::Node>> regions, models;
+            auto level = [&](const char* list, const char* what, const char* name_key, auto& into) {
+              const YAML::Node l = (*p)[list];
+              if (!l || !l.IsSequence() || l.size() == 0) {
+                error(*p, "provider '" + provider + "' needs " + list + " (a non-empty list)");
+                return;
+              }
+              for (const auto& e : l) {
+                std::string name;
+                auto node = builtin_level(e, what, name_key, {}, name);
+                if (!node) continue;
+                for (const auto& [other, _] : into)
+                  if (other == name) error((*node)[name_key], std::string(name_key) + " '" + name + "' is listed twice");
+                into.emplace_back(name, *node);
+              }
+            };
+            level("regions", "region entry", "region", regions);
+            level("models", "model entry", "model", models);
+            for (const auto& [region, rn] : regions)
+              for (const auto& [model, mn] : models) {
+                DeploymentFacts f;
+                f.deployment.provider = provider;
+                f.deployment.region = region;
+                f.deployment.model = model;
+                f.deployment.id = deployment_id(provider, region, model);
+                f.provider_type = provider;
+                apply_facts(*p, f);
+                apply_facts(rn, f);
+                apply_facts(mn, f);
+                if (f.pricing.as_of.empty()) f.pricing.as_of = data.catalog_date;
+                if (f.risk.verified_at.empty()) f.risk.verified_at = data.catalog_date;
+                for (const auto& g : data.deployments)
+                  if (g.deployment.id == f.deployment.id) error(pn, "deployment '" + f.deployment.id + "' is listed twice");
+                data.deployments.push_back(std::move(f));
+              }
+          }
+        check_builtin(data);
+      }
+    } catch (const YAML::Exception& e) {
+      error(e.mark, e.msg);
+    }
+  }
+  if (!errors_.empty()) {
+    // A provider's fact is applied once per deployment: report each mistake once.
+    std::vector<std::string> unique;
+    for (const auto& e : errors_)
+      if (std::find(unique.begin(), unique.end(), e) == unique.end()) unique.push_back(e);
+    std::string msg;
+    for (const auto& e : unique) msg += (msg.empty() ? "" : "\n") + e;
+    return core::make_error(core::ErrorKind::bad_request, msg, core::ErrorSource::gateway, "invalid_catalog");
+  }
+  return data;
+}
+
 }  // namespace
+
+core::Result<BuiltinCatalogData> compile_builtin_catalog(std::string_view yaml_text, std::string_view file_name) {
+  static const Catalog kEmpty;
+  static const std::vector<ProviderInstance> kNone;
+  Compiler c(file_name, kEmpty, kNone);
+  return c.run_builtin(yaml_text);
+}
 
 core::Result<std::shared_ptr<const CompiledPolicy>> compile_policy(std::string_view yaml_text, std::string_view file_name,
                                                                     const Catalog& builtin,

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
+
+#include "routing/text_util.h"
 
 namespace routing {
 
@@ -43,6 +47,20 @@ core::Money cost_of(const Pricing& pricing, const core::Usage& usage, double fac
 
 core::Money cost_of(const DeploymentFacts& facts, const core::Usage& usage, core::WallTime when) {
   return cost_of(facts.pricing, usage, price_factor(facts.pricing.schedule, when));
+}
+
+std::string holiday_coverage_warning(const std::vector<DeploymentFacts>& deployments, int64_t today) {
+  for (const auto& d : deployments) {
+    if (builtin_holidays_through(d.provider_type).empty() || d.pricing.schedule.empty()) continue;
+    int64_t last = -1;
+    for (int32_t day : d.pricing.schedule.offpeak_days) last = std::max<int64_t>(last, day);
+    if (last >= today + 365) continue;
+    return d.provider_type + " off-peak holiday dates end " +
+           (last < 0 ? std::string("nowhere (none listed)") : iso_date_text(static_cast<int32_t>(last))) +
+           ", less than 12 months ahead: unlisted public holidays are priced at peak; list them in the policy's "
+           "`catalog:` price schedule (offpeak_dates)";
+  }
+  return "";
 }
 
 }  // namespace routing

@@ -1,6 +1,10 @@
 #pragma once
 // What a call costs: tier by the request's input length, peak/off-peak by UTC clock, every token
 // kind priced separately. Integer pico-USD throughout, so ledgers add up exactly.
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "core/clock.h"
 #include "core/money.h"
 #include "core/usage.h"
@@ -24,5 +28,11 @@ core::Money cost_of(const DeploymentFacts& facts, const core::Usage& usage, core
 
 // Same, with a precomputed schedule factor (the router computes it once per decision).
 core::Money cost_of(const Pricing& pricing, const core::Usage& usage, double factor);
+
+// A peak schedule whose holiday list ends within a year silently bills the next unlisted holiday at
+// peak price. For the first deployment of a provider type with a built-in holiday rule (DeepSeek)
+// whose off-peak dates end before `today` (UTC days since epoch) + 365: the warning `gateway check`
+// prints; "" when every such schedule is covered. The clock is the caller's, so both sides test.
+std::string holiday_coverage_warning(const std::vector<DeploymentFacts>& deployments, int64_t today);
 
 }  // namespace routing

@@ -22,5 +22,7 @@ std::string to_upper(std::string_view s);
 
 // "YYYY-MM-DD" -> days since 1970-01-01, or nullopt if malformed.
 std::optional<int32_t> parse_iso_date(std::string_view s);
+// Days since 1970-01-01 -> "YYYY-MM-DD" (the inverse of parse_iso_date).
+std::string iso_date_text(int32_t days);
 
 }  // namespace routing

@@ -1,6 +1,6 @@
 #pragma once
 // The status page's files (gateway/admin/ui/), compiled into the binary at build time by
-// embed_files.cmake: GET /ui is index.html, GET /ui/<name> the file of that name, nothing else.
+// cmake/embed_files.cmake: GET /ui is index.html, GET /ui/<name> the file of that name, nothing else.
 #include <cstddef>
 #include <string_view>
 

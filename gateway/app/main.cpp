@@ -20,6 +20,7 @@
 #include "gateway/api/openai_chat.h"
 #include "routing/catalog.h"
 #include "routing/catalog_report.h"
+#include "routing/pricing.h"
 #include "routing/policy.h"
 #include "gateway/app/config.h"
 #include "gateway/state/ledger.h"
@@ -49,31 +50,6 @@ bool looks_like_policy(const std::string& path) {
   return false;
 }
 
-std::string iso_date(int64_t days) {
-  const std::time_t t = static_cast<std::time_t>(days) * 86400;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
-// A peak/off-peak schedule whose holiday list ends within a year silently bills the next
-// unlisted holiday at peak price; say so while the operator can still add the dates.
-std::string holiday_coverage_warning(const routing::CompiledPolicy& policy, int64_t today) {
-  std::string out;
-  for (const auto& d : policy.deployments) {
-    if (routing::builtin_holidays_through(d.provider_type).empty() || d.pricing.schedule.empty()) continue;
-    int64_t last = -1;
-    for (int32_t day : d.pricing.schedule.offpeak_days) last = std::max<int64_t>(last, day);
-    if (last >= today + 365) continue;
-    return d.provider_type + " off-peak holiday dates end " + (last < 0 ? std::string("nowhere (none listed)") : iso_date(last)) +
-           ", less than 12 months ahead: unlisted public holidays are priced at peak; list them in the policy's "
-           "`catalog:` price schedule (offpeak_dates)";
-  }
-  return out;
-}
-
 // Policies are checked against every built-in provider and a local engine, credentials assumed:
 // `check` is about the file, not about which keys this shell happens to have.
 int cmd_check_policy(const std::string& path) {
@@ -86,7 +62,7 @@ int cmd_check_policy(const std::string& path) {
     return 1;
   }
   for (const auto& w : p.value()->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  if (auto w = holiday_coverage_warning(*p.value(), std::time(nullptr) / 86400); !w.empty())
+  if (auto w = routing::holiday_coverage_warning(p.value()->deployments, std::time(nullptr) / 86400); !w.empty())
     std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::printf("%s: OK (policy '%s')\n", path.c_str(), p.value()->name.c_str());
   return 0;

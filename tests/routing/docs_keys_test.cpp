@@ -77,7 +77,7 @@ TEST(DocumentedPolicyKeys, EveryKeyIsReadByTheCompiler) {
   }
   // Price keys are documented in the same paragraph; they live under `price:`.
   const std::set<std::string> price_keys{"input", "cached_input", "cache_write", "output", "reasoning_output",
-                                         "tiers", "schedule", "as_of", "source"};
+                                         "tiers", "schedule", "as_of", "source", "thinking_bills_all_output"};
   for (const auto& k : constraints)
     read_not_unknown(std::string("routes:\n  - name: r\n    candidates: [\"*/*\"]\n    constraints: {") + k + ": " + kBad + "}\n", k);
   for (const auto& k : facts)

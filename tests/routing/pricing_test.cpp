@@ -3,6 +3,7 @@
 
 #include "routing/catalog.h"
 #include "routing/pricing.h"
+#include "routing/text_util.h"
 #include "test_util.h"
 
 namespace routing {
@@ -120,6 +121,46 @@ TEST(Pricing, BuiltinHolidayAtPeakHourIsOffPeak) {
   EXPECT_EQ(cost_of(f, u, utc(national_day - 1, 2, 0)).pico, core::Money::from_usd(1.506).pico);
   EXPECT_EQ(builtin_holidays_through("deepseek"), "2026-10-01");
   EXPECT_EQ(builtin_holidays_through("qwen"), "");
+}
+
+// `gateway check`'s warning, with the clock injected: the built-in list (National Day 2026-10-01)
+// covers the next 12 months on 2025-09-30 and not a day later; a policy's own dates cover it again;
+// a provider without a holiday rule never warns.
+TEST(Pricing, HolidayCoverageWarningBothSides) {
+  const auto& builtin = builtin_catalog()->deployments();
+  const int64_t national_day = *parse_iso_date("2026-10-01");
+  EXPECT_EQ(holiday_coverage_warning(builtin, national_day - 365), "");
+  const std::string w = holiday_coverage_warning(builtin, national_day - 364);
+  EXPECT_NE(w.find("deepseek off-peak holiday dates end 2026-10-01, less than 12 months ahead"), std::string::npos) << w;
+  const int64_t today = *parse_iso_date("2026-11-23");
+  EXPECT_NE(holiday_coverage_warning(builtin, today), "");
+  auto p = test::must_compile(R"(
+catalog:
+  - ref: deepseek@global/*
+    price:
+      schedule: {peak: ["Mon-Fri 01:00-04:00"], offpeak_factor: 0.5, offpeak_dates: ["2027-10-01", "2027-12-01"]}
+routes:
+  - name: r
+    candidates: [deepseek/*]
+)");
+  EXPECT_EQ(holiday_coverage_warning(p->deployments, today), "");
+  EXPECT_NE(holiday_coverage_warning(p->deployments, *parse_iso_date("2026-12-02")), "");
+  auto none = test::must_compile(R"(
+catalog:
+  - ref: deepseek@global/*
+    price:
+      schedule: {peak: ["Mon-Fri 01:00-04:00"], offpeak_factor: 0.5}
+routes:
+  - name: r
+    candidates: [deepseek/*]
+)");
+  EXPECT_NE(holiday_coverage_warning(none->deployments, today).find("end nowhere (none listed)"), std::string::npos);
+  std::vector<DeploymentFacts> qwen_only;
+  for (const auto& d : builtin)
+    if (d.provider_type == "qwen") qwen_only.push_back(d);
+  ASSERT_FALSE(qwen_only.empty());
+  qwen_only.front().pricing.schedule.peak.push_back({0x1F, 60, 120});  // a schedule, but no holiday rule
+  EXPECT_EQ(holiday_coverage_warning(qwen_only, today), "");
 }
 
 // qwen-plus: non-thinking output 1.20/1M, thinking-mode output 4.00/1M for every output token
