@@ -201,7 +201,7 @@ void risk(Out& o, const RiskFacts& r) {
   o.end_map();
 }
 
-void deployment(Out& o, const DeploymentFacts& d) {
+void deployment(Out& o, const DeploymentFacts& d, const SurfacesOf& surfaces) {
   o.begin_map();
   o.key("id");
   o.str(d.deployment.id);
@@ -229,6 +229,10 @@ void deployment(Out& o, const DeploymentFacts& d) {
       if (Capabilities one; one.set(c) && d.caps.covers(one)) v.push_back(c);
     return v;
   }());
+  if (surfaces) {
+    o.key("surfaces");
+    strings(o, surfaces(d.deployment));
+  }
   o.key("concurrency_limit");
   o.integer(d.concurrency_limit);
   o.key("price");
@@ -245,13 +249,13 @@ void deployment(Out& o, const DeploymentFacts& d) {
   o.end_map();
 }
 
-void document(Out& o, const std::vector<DeploymentFacts>& deployments) {
+void document(Out& o, const std::vector<DeploymentFacts>& deployments, const SurfacesOf& surfaces) {
   o.begin_map();
   o.key("catalog_date");
   o.str(builtin_catalog_date());
   o.key("deployments");
   o.begin_list();
-  for (const auto& d : deployments) deployment(o, d);
+  for (const auto& d : deployments) deployment(o, d, surfaces);
   o.end_list();
   o.end_map();
 }
@@ -291,18 +295,19 @@ std::optional<CatalogFormat> parse_catalog_format(std::string_view s) {
   return std::nullopt;
 }
 
-std::string render_catalog(const std::vector<DeploymentFacts>& deployments, CatalogFormat format) {
+std::string render_catalog(const std::vector<DeploymentFacts>& deployments, CatalogFormat format,
+                           const SurfacesOf& surfaces) {
   switch (format) {
     case CatalogFormat::table:
       return table(deployments);
     case CatalogFormat::json: {
       JsonOut o;
-      document(o, deployments);
+      document(o, deployments, surfaces);
       return o.text + "\n";
     }
     case CatalogFormat::yaml: {
       YamlOut o;
-      document(o, deployments);
+      document(o, deployments, surfaces);
       return std::string(o.e.c_str()) + "\n";
     }
   }

@@ -136,6 +136,21 @@ core::Status reload_policy(App& app, const char* trigger) {
 
 namespace gateway {
 
+routing::SurfacesOf catalog_surfaces(const App& app) {
+  return [&app](const routing::Deployment& d) {
+    std::vector<std::string> v{"openai_chat"};
+    bool anthropic = false;
+    if (const providers::Provider* p = app.find_provider(d.provider)) {
+      anthropic = p->speaks_anthropic(d.region);
+    } else if (const providers::Dialect* dl = providers::find_dialect(d.provider)) {
+      for (const auto& r : dl->regions)
+        if (r.region == d.region && !r.anthropic_base_url.empty()) anthropic = true;
+    }
+    if (anthropic) v.push_back("anthropic_messages");
+    return v;
+  };
+}
+
 // The pipeline's view of the App: its settings and the objects it calls.
 void wire_pipeline(App& app) {
   PipelineServices& p = app.pipeline;

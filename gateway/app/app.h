@@ -15,6 +15,7 @@
 #include "gateway/pipeline/services.h"
 #include "gateway/state/response_cache.h"
 #include "providers/provider.h"
+#include "routing/catalog_report.h"
 #include "routing/policy.h"
 #include "routing/policy_router.h"
 #include "routing/router.h"
@@ -60,6 +61,10 @@ struct App {
 core::Status build_app(App& app);
 // Opens the ledger, limit store and cache the config asks for (start-up; errors are returned).
 core::Status build_state(App& app);
+// The API surfaces each deployment speaks natively, from its provider (for `gateway catalog` and
+// GET /admin/catalog): every deployment speaks OpenAI chat; Anthropic Messages where the provider
+// has an Anthropic-compatible endpoint for the region. Without the provider, its built-in dialect.
+routing::SurfacesOf catalog_surfaces(const App& app);
 // Fills app.pipeline from the rest of the App (build_state ends with it).
 void wire_pipeline(App& app);
 // The spend ledger the configuration names (state.ledger_path, or state.ledger backend postgres),

@@ -73,7 +73,8 @@ int cmd_check_policy(const std::string& path) {
 // built-in facts.
 int cmd_catalog(const std::string& config_path, routing::CatalogFormat format) {
   if (config_path.empty()) {
-    std::fputs(routing::render_catalog(routing::builtin_catalog()->deployments(), format).c_str(), stdout);
+    static gateway::App none;  // no providers configured: the built-in dialects answer
+    std::fputs(routing::render_catalog(routing::builtin_catalog()->deployments(), format, gateway::catalog_surfaces(none)).c_str(), stdout);
     return 0;
   }
   auto cfg = gateway::load_config_file(config_path);
@@ -81,17 +82,15 @@ int cmd_catalog(const std::string& config_path, routing::CatalogFormat format) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
     return 1;
   }
-  if (cfg->policy_file.empty()) {
-    std::fputs(routing::render_catalog(routing::builtin_catalog()->deployments(), format).c_str(), stdout);
-    return 0;
-  }
   static gateway::App app;
   app.config = std::move(cfg).value();
   if (auto s = gateway::build_app(app); !s) {
     std::fprintf(stderr, "%s\n", s.error().message.c_str());
     return 1;
   }
-  std::fputs(routing::render_catalog(app.policy_router->policy()->deployments, format).c_str(), stdout);
+  const auto& deployments = app.policy_router ? app.policy_router->policy()->deployments
+                                              : routing::builtin_catalog()->deployments();
+  std::fputs(routing::render_catalog(deployments, format, gateway::catalog_surfaces(app)).c_str(), stdout);
   return 0;
 }
 

@@ -636,7 +636,8 @@ class Session final : public SessionBase, public ClientIo {
       const bool yaml = query_param(target, "format") == "yaml";
       status = 200;
       co_await respond(200, yaml ? "application/yaml" : "application/json",
-                       routing::render_catalog(deployments, yaml ? routing::CatalogFormat::yaml : routing::CatalogFormat::json));
+                       routing::render_catalog(deployments, yaml ? routing::CatalogFormat::yaml : routing::CatalogFormat::json,
+                                               catalog_surfaces(app_)));
     } else if (path == "/admin/explain") {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await explain(std::move(req_.body), routing_headers());

@@ -1,0 +1,49 @@
+// `gateway catalog` and GET /admin/catalog list the API surfaces each deployment's endpoint speaks:
+// OpenAI chat everywhere; Anthropic Messages where the vendor has an Anthropic-compatible endpoint
+// for the region (and only there will /v1/messages be relayed natively). A base_url override (an
+// egress proxy) without anthropic_base_url turns the built-in Anthropic endpoint off.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GATEWAY_BIN, run, tmpDir, toYaml, defaultConfig, startGateway, request } from './lib/gateway.mjs';
+
+const surfaces = (doc) => Object.fromEntries(doc.deployments.map((d) => [d.id, d.surfaces]));
+
+test('built-in catalog: Anthropic-compatible regions speak both surfaces, others chat only', async () => {
+  const r = await run(GATEWAY_BIN, ['catalog', '--format', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = surfaces(JSON.parse(r.stdout));
+  assert.deepEqual(s['deepseek@global/deepseek-flash'], ['openai_chat', 'anthropic_messages']);
+  assert.deepEqual(s['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
+  const glmCoding = Object.keys(s).find((id) => id.startsWith('glm@intl-coding/'));
+  if (glmCoding) assert.deepEqual(s[glmCoding], ['openai_chat'], `${glmCoding}: no verified Anthropic endpoint`);
+  for (const [id, v] of Object.entries(s)) assert.equal(v[0], 'openai_chat', id);
+});
+
+test('a proxied base_url drops the built-in Anthropic endpoint unless anthropic_base_url is set; /admin/catalog agrees', async () => {
+  const dir = tmpDir('gw-surfaces-');
+  const c = defaultConfig();
+  c.providers = {
+    deepseek: { api_key_env: 'DEEPSEEK_API_KEY', base_url: 'http://127.0.0.1:9/v1' },
+    kimi: { api_key_env: 'MOONSHOT_API_KEY', base_url: 'http://127.0.0.1:9/v1', anthropic_base_url: 'http://127.0.0.1:9/anthropic' },
+  };
+  c.models = { a: ['deepseek/deepseek-flash'], b: ['kimi/kimi-k3'] };
+  const cfg = path.join(dir, 'gateway.yaml');
+  fs.writeFileSync(cfg, toYaml(c));
+  const r = await run(GATEWAY_BIN, ['catalog', '--config', cfg, '--format', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = surfaces(JSON.parse(r.stdout));
+  assert.deepEqual(s['deepseek@global/deepseek-flash'], ['openai_chat']);
+  assert.deepEqual(s['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
+  const gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: 'k', MOONSHOT_API_KEY: 'k' } });
+  try {
+    const a = await request(gw.url + '/admin/catalog');
+    assert.equal(a.status, 200, a.text);
+    const sa = surfaces(a.json);
+    assert.deepEqual(sa['deepseek@global/deepseek-flash'], ['openai_chat']);
+    assert.deepEqual(sa['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
+  } finally {
+    await gw.stop();
+  }
+});
