@@ -1129,8 +1129,10 @@ int Server::run() {
   std::printf("gateway: listening on %s://%s:%u\n", impl_->tls ? "https" : "http", host.c_str(), port);
   std::fflush(stdout);
 
-  if (!app.config.prometheus.url.empty() && app.policy_router)
-    asio::co_spawn(impl_->workers[0]->ioc, run_prometheus_feed(app, *impl_->workers[0]->upstream), asio::detached);
+  if (!app.config.prometheus.url.empty() && app.policy_router) {
+    FleetFeed feed{app.config.prometheus.url, app.config.prometheus.interval, &app.draining, &app.metrics, app.policy_router};
+    asio::co_spawn(impl_->workers[0]->ioc, run_prometheus_feed(std::move(feed), *impl_->workers[0]->upstream), asio::detached);
+  }
   for (auto& w : impl_->workers) {
     asio::co_spawn(w->ioc, impl_->accept_loop(*w), asio::detached);
     sweep_deadlines(*w);

@@ -75,21 +75,21 @@ core::Result<std::map<std::string, double>> parse_prometheus_vector(std::string_
   return out;
 }
 
-core::Task<void> run_prometheus_feed(App& app, providers::UpstreamClient& client) {
+core::Task<void> run_prometheus_feed(FleetFeed feed, providers::UpstreamClient& client) {
   namespace asio = boost::asio;
-  auto ep = providers::parse_endpoint(app.config.prometheus.url);
+  auto ep = providers::parse_endpoint(feed.url);
   if (!ep) {
     std::fprintf(stderr, "gateway: routing.prometheus_url: %s\n", ep.error().message.c_str());
     co_return;
   }
-  std::fprintf(stderr, "gateway: routing figures from Prometheus at %s every %lld ms\n", app.config.prometheus.url.c_str(),
-               static_cast<long long>(app.config.prometheus.interval.count()));
+  std::fprintf(stderr, "gateway: routing figures from Prometheus at %s every %lld ms\n", feed.url.c_str(),
+               static_cast<long long>(feed.interval.count()));
   core::SteadyTimer timer(co_await asio::this_coro::executor);
   providers::UpstreamTimeouts t;
   t.connect = t.tls = t.first_byte = t.idle = std::chrono::milliseconds(2000);
   t.total = std::chrono::milliseconds(5000);
   bool last_ok = true;
-  while (!app.draining.load()) {
+  while (!feed.draining->load()) {
     std::map<std::string, routing::ExternalStats> stats;
     bool ok = true;
     std::string why;
@@ -118,9 +118,9 @@ core::Task<void> run_prometheus_feed(App& app, providers::UpstreamClient& client
         else if (f == "in_flight") s.in_flight = x;
       }
     }
-    app.metrics.prometheus_feed(ok);
+    feed.metrics->prometheus_feed(ok);
     if (ok) {
-      if (auto r = app.policy_router)
+      if (const auto& r = feed.router)
         for (const auto& [dep, s] : stats) r->set_external_stats(dep, s);
       if (!last_ok) std::fprintf(stderr, "gateway: Prometheus feed recovered\n");
     } else if (last_ok) {
@@ -128,7 +128,7 @@ core::Task<void> run_prometheus_feed(App& app, providers::UpstreamClient& client
       std::fprintf(stderr, "gateway: Prometheus feed failed (%s); routing on local figures\n", why.c_str());
     }
     last_ok = ok;
-    timer.expires_after(app.config.prometheus.interval);
+    timer.expires_after(feed.interval);
     co_await timer.async_wait(asio::as_tuple(core::use_task));
   }
 }
