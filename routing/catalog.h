@@ -2,6 +2,7 @@
 // The catalog: dated facts about every deployment the router may choose (prices, limits,
 // capabilities, jurisdiction, sanctions and data-use flags). Immutable once built and shared
 // by compiled policies; YAML overrides produce a new catalog, never mutate one in place.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -128,6 +129,8 @@ struct DeploymentFacts {
   bool has_credentials = true;
   std::string credential_hint;  // "set DEEPSEEK_API_KEY"
   bool is_local() const { return provider_type == "local"; }
+  // Context window + max output: a generous ceiling on what one answer can really bill (0: unknown).
+  int64_t max_usage_tokens() const { return context_window > 0 ? context_window + std::max<int64_t>(max_output, 0) : 0; }
 };
 
 class Catalog {
