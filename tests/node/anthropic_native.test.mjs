@@ -52,6 +52,8 @@ before(async () => {
   // The stall scenario pings every 200 ms: the idle timeout never fires, the client leaves first.
   Object.assign(c.upstream, { stream_idle_timeout_ms: 5000, total_timeout_ms: 30000, max_attempts: 3 });
   c.providers = Object.fromEntries(VENDORS.map((d) => [d, providerFor(fakes[d])]));
+  // DeepSeek without its Anthropic endpoint (an OpenAI base URL override only): translated.
+  c.providers['deepseek-t'] = { type: 'deepseek', api_key_env: KEY_ENV.deepseek, base_urls: { global: fakes.deepseek.baseUrl } };
   c.models = {
     ...Object.fromEntries(VENDORS.map((d) => [`n-${d}`, [`${d}/${MODEL[d]}`]])),
     'glm-broke': ['glm/glm-5.1', 'deepseek/deepseek-flash'],
@@ -60,6 +62,8 @@ before(async () => {
     midfail: ['deepseek/deepseek-v4-pro'],
     stall: ['deepseek/deepseek-v4-flash'],
     huge: ['deepseek/deepseek-v4-flash-vision-exp'],
+    mixed: ['deepseek-t/deepseek-flash', 'kimi/kimi-k2.6'],
+    'translated-only': ['deepseek-t/deepseek-flash'],
   };
   c.tenants = { acct: { keys: [{ id: 'a1', sha256: crypto.createHash('sha256').update(KEY).digest('hex') }] } };
   c.state = { ledger_path: ledgerPath };
@@ -374,4 +378,49 @@ describe('faults on the native path', () => {
       assert.equal(metricValue(after, 'gateway_errors_total', { reason: 'upstream_usage_invalid' }), invalid0 + 1);
     });
   }
+});
+
+describe('a member only the native relay can carry', () => {
+  test('a translated candidate is skipped (not tried, not counted), the native one gets the body as sent', async () => {
+    const d0 = fakes.deepseek.requests.length;
+    const k0 = fakes.kimi.requests.length;
+    const body = rawBody('mixed', false);
+    const res = await post(body);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers['x-gateway-deployment'], dep('kimi'));
+    assert.equal(res.headers['x-gateway-attempts'], '1');
+    assert.equal(fakes.deepseek.requests.length, d0, 'the translated deployment was not called');
+    assert.equal(fakes.kimi.requests[k0].rawBody.toString('utf8'), asForwarded(body, 'mixed', MODEL.kimi));
+  });
+
+  test('with only translated candidates it is refused by name, before any upstream call', async () => {
+    const d0 = fakes.deepseek.requests.length;
+    const res = await post(rawBody('translated-only', false));
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.type, 'error');
+    assert.equal(res.json.error.type, 'invalid_request_error');
+    assert.match(res.json.error.message, /'x_vendor_ext' is not a Messages API parameter/);
+    for (const member of ['"container":{"id":"c1"}', '"mcp_servers":[{"type":"url","url":"https://x","name":"x"}]']) {
+      const r = await post(`{"model":"translated-only","max_tokens":8,"messages":[{"role":"user","content":"hi"}],${member}}`);
+      assert.equal(r.status, 400, `${member}: ${r.text}`);
+      assert.equal(r.json.error.type, 'invalid_request_error');
+    }
+    assert.equal(fakes.deepseek.requests.length, d0);
+    // The same request without it is translated and served.
+    const ok = await post({ model: 'translated-only', max_tokens: 8, messages: [user('hi')] });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(fakes.deepseek.requests.at(-1).path.endsWith('/chat/completions'), true);
+  });
+
+  test('it is relayed natively streamed too, and a repeat at temperature 0 is not served from the cache', async () => {
+    const k0 = fakes.kimi.requests.length;
+    const body = `{"model":"mixed","max_tokens":16,"temperature":0,"x_vendor_ext":1,"messages":[{"role":"user","content":"${crypto.randomUUID()}"}],"stream":true}`;
+    for (let i = 0; i < 2; i++) {
+      const s = await rawStream(body);
+      assert.equal(s.status, 200, s.raw);
+      assert.equal(named(s.events).at(-1).event, 'message_stop');
+    }
+    assert.equal(fakes.kimi.requests.length, k0 + 2);
+    assert.equal(fakes.kimi.requests[k0 + 1].rawBody.toString('utf8'), body.replace('"model":"mixed"', `"model":"${MODEL.kimi}"`));
+  });
 });
