@@ -2,6 +2,7 @@
 // The catalog: dated facts about every deployment the router may choose (prices, limits,
 // capabilities, jurisdiction, sanctions and data-use flags). Immutable once built and shared
 // by compiled policies; YAML overrides produce a new catalog, never mutate one in place.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -136,6 +137,8 @@ struct DeploymentFacts {
   // catalog so a baseline can name it, and is never a candidate.
   bool reference_only = false;
   bool is_local() const { return provider_type == "local"; }
+  // Context window + max output: a generous ceiling on what one answer can really bill (0: unknown).
+  int64_t max_usage_tokens() const { return context_window > 0 ? context_window + std::max<int64_t>(max_output, 0) : 0; }
 };
 
 class Catalog {

@@ -224,11 +224,6 @@ const char* kind_name(ExclusionKind k) {
   return "policy";
 }
 
-// Context window + max output: a generous ceiling on what one answer can really bill.
-int64_t max_usage_tokens(const DeploymentFacts& d) {
-  return d.context_window > 0 ? d.context_window + std::max<int64_t>(d.max_output, 0) : 0;
-}
-
 }  // namespace
 
 PolicyRouter::PolicyRouter(std::shared_ptr<const CompiledPolicy> policy, PolicyRouterOptions options)
@@ -611,14 +606,14 @@ core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
       }
       probing = true;
       PlannedAttempt a{p.deployments[e.deployment].deployment, e.est_cost_usd, e.score,
-                       max_usage_tokens(p.deployments[e.deployment]), p.deployments[e.deployment].context_window};
+                       p.deployments[e.deployment].max_usage_tokens(), p.deployments[e.deployment].context_window};
       plan.attempts.insert(plan.attempts.begin(), std::move(a));
       if (plan.attempts.size() > limit) plan.attempts.pop_back();
       continue;
     }
     if (plan.attempts.size() >= limit) continue;
     plan.attempts.push_back({p.deployments[e.deployment].deployment, e.est_cost_usd, e.score,
-                             max_usage_tokens(p.deployments[e.deployment]), p.deployments[e.deployment].context_window});
+                             p.deployments[e.deployment].max_usage_tokens(), p.deployments[e.deployment].context_window});
   }
   for (const auto& e : d.evals)
     if (e.excluded) plan.exclusions.push_back({p.deployments[e.deployment].deployment.id, e.reason});

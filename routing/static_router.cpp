@@ -44,6 +44,12 @@ std::optional<core::Error> origin_refusal(const RequestFeatures& f) {
   return std::nullopt;
 }
 
+// The built-in catalog's facts for a deployment id (e.g. deepseek@global/deepseek-flash), if any.
+const DeploymentFacts* catalog_facts(const std::string& deployment_id) {
+  static const std::shared_ptr<const Catalog> catalog = builtin_catalog();
+  return catalog ? catalog->find(deployment_id) : nullptr;
+}
+
 }  // namespace
 
 core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
@@ -87,7 +93,13 @@ core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
       shortest_wait_ms = shortest_wait_ms < 0 ? left : std::min<int64_t>(shortest_wait_ms, left);
       continue;
     }
-    plan.attempts.push_back({d, 0.0, 0.0});
+    PlannedAttempt a{d, 0.0, 0.0};
+    // A catalog deployment's window bounds the usage it can report, as with the policy router.
+    if (const DeploymentFacts* facts = catalog_facts(d.id)) {
+      a.max_usage_tokens = facts->max_usage_tokens();
+      a.context_window = facts->context_window;
+    }
+    plan.attempts.push_back(std::move(a));
   }
   if (plan.attempts.empty()) {
     std::string msg = "No deployment can serve model '" + request.model + "' right now:";
@@ -132,8 +144,7 @@ void StaticRouter::record(const AttemptOutcome& outcome) {
 
 std::optional<core::Money> StaticRouter::cost(const Plan&, const std::string& deployment_id, const core::Usage& usage,
                                                core::WallTime when) const {
-  static const std::shared_ptr<const Catalog> catalog = builtin_catalog();
-  const DeploymentFacts* facts = catalog ? catalog->find(deployment_id) : nullptr;
+  const DeploymentFacts* facts = catalog_facts(deployment_id);
   if (!facts) return std::nullopt;
   return cost_of(*facts, usage, when);
 }

@@ -751,15 +751,17 @@ core::Status write_stream(const TopMembers& top, Purpose purpose, TranslatedRequ
   return core::ok_status();
 }
 
-core::Result<TranslatedRequest> translate(std::string_view body, Purpose purpose) {
+core::Result<TranslatedRequest> translate(std::string_view body, Purpose purpose, bool defer_unsupported = false) {
   thread_local simdjson::dom::parser parser = make_parser();
   element root;
   if (auto s = parse_client_body(parser, body, root); !s) return s.error();
   const TopMembers top(kTopKeys, root.get_object().value_unsafe(), kTopReadInside);
   if (top.ambiguity()) return ambiguity_error(top.ambiguity(), "$");
-  if (auto s = refuse_unsupported(root, top); !s) return s.error();
-
   TranslatedRequest tr;
+  if (auto s = refuse_unsupported(root, top); !s) {
+    if (!defer_unsupported) return s.error();
+    tr.untranslatable = s.error();
+  }
   std::optional<int64_t> max_tokens;
   if (auto s = read_model(top, tr); !s) return s.error();
   if (auto s = read_max_tokens(top, purpose, max_tokens); !s) return s.error();
@@ -915,6 +917,10 @@ constexpr std::array<std::string_view, 3> kToolDeltaKeys{"index", "id", "functio
 }  // namespace
 
 core::Result<TranslatedRequest> anthropic_to_openai(std::string_view body) { return translate(body, Purpose::message); }
+
+core::Result<TranslatedRequest> anthropic_to_openai_for_relay(std::string_view body) {
+  return translate(body, Purpose::message, true);
+}
 
 core::Result<TranslatedRequest> anthropic_count_tokens_request(std::string_view body) {
   return translate(body, Purpose::count_tokens);

@@ -38,10 +38,17 @@ struct TranslatedRequest {
   bool stream = false;
   bool thinking = false;                    // the client asked for extended thinking
   std::vector<std::string> stop_sequences;  // to tell which one ended the answer, when knowable
+  // Set by anthropic_to_openai_for_relay: a member the translation cannot express (refused by
+  // anthropic_to_openai). A native relay forwards it; a translated attempt must refuse with this.
+  std::optional<core::Error> untranslatable;
 };
 
 // POST /v1/messages. Errors are bad_request with `param` set to the offending member's path.
 core::Result<TranslatedRequest> anthropic_to_openai(std::string_view body);
+// The same, for a request that may be relayed natively: top-level members the translation cannot
+// express (unknown ones, container, mcp_servers, context_management) are left out of the
+// translation and named in `untranslatable` instead of refused; every other check still refuses.
+core::Result<TranslatedRequest> anthropic_to_openai_for_relay(std::string_view body);
 // POST /v1/messages/count_tokens: the same body without max_tokens (and without stream).
 core::Result<TranslatedRequest> anthropic_count_tokens_request(std::string_view body);
 // {"input_tokens":N}: the gateway's estimate (core::estimate_prompt_tokens), not a tokenizer count.

@@ -34,7 +34,8 @@ AnthropicMessagesSurface::~AnthropicMessagesSurface() = default;
 
 core::Result<core::ChatRequest> AnthropicMessagesSurface::decode(std::string body) {
   body_ = std::move(body);
-  auto t = anthropic_to_openai(body_);
+  // Members only a native relay can carry are not refused here: the attempt decides (attempts.cpp).
+  auto t = anthropic_to_openai_for_relay(body_);
   if (!t) return std::move(t).error();
   translated_ = std::move(t).value();
   native_.body = body_;

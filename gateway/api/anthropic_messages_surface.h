@@ -28,6 +28,9 @@ class AnthropicMessagesSurface final : public Surface {
   core::Task<bool> close_replayed_stream() override;
   const providers::NativeRequest* native_request() const override { return &native_; }
   providers::EventSink* native_sink() override { return &io_; }
+  const core::Error* translation_refusal() const override {
+    return translated_.untranslatable ? &*translated_.untranslatable : nullptr;
+  }
 
  private:
   class TranslatingSink;

@@ -59,6 +59,10 @@ class Surface {
   // as it came, and where the relayed events go. nullptr: every attempt is translated.
   virtual const providers::NativeRequest* native_request() const { return nullptr; }
   virtual providers::EventSink* native_sink() { return nullptr; }
+  // Why the request cannot be translated for a deployment that does not speak the surface's API
+  // (a member only a native relay can carry); nullptr: it can. Such an attempt is skipped, and with
+  // no native candidate the client gets this refusal.
+  virtual const core::Error* translation_refusal() const { return nullptr; }
 };
 
 }  // namespace gateway

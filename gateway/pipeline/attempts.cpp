@@ -190,12 +190,17 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     if (next == Next::skip) continue;
     providers::Provider* provider = ctx.svc.find_provider(attempt.deployment.provider);
     if (!provider) continue;
-    recorder.restart();
-    providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
-    const auto started = Clock::now();
     // The client's API, relayed as it came, where the deployment speaks it; else translated.
     const providers::NativeRequest* native = ctx.surface.native_request();
     ctx.native = native && provider->speaks_anthropic(attempt.deployment.region);
+    if (!ctx.native && ctx.surface.translation_refusal()) {
+      // Not the deployment's fault and not tried: a later native candidate may still carry it.
+      loop.last_error = *ctx.surface.translation_refusal();
+      continue;
+    }
+    recorder.restart();
+    providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
+    const auto started = Clock::now();
     providers::AttemptResult r;
     if (ctx.native) {
       ac.native = native;

@@ -315,6 +315,31 @@ TEST(AnthropicRequest, HostileBodiesAreRefusedWithAParam) {
   }
 }
 
+TEST(AnthropicRequest, ForRelayNamesWhatOnlyANativeRelayCarries) {
+  const std::string body =
+      R"({"model":"m","max_tokens":4,"x_vendor_ext":{"a":1},"messages":[{"role":"user","content":"a"}]})";
+  EXPECT_FALSE(gateway::anthropic_to_openai(body).ok());
+  auto r = gateway::anthropic_to_openai_for_relay(body);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->untranslatable.has_value());
+  EXPECT_EQ(r->untranslatable->kind, core::ErrorKind::bad_request);
+  EXPECT_EQ(r->untranslatable->param, "x_vendor_ext");
+  EXPECT_EQ(r->chat.raw_body.find("x_vendor_ext"), std::string::npos) << "left out of the translation";
+  auto mcp = gateway::anthropic_to_openai_for_relay(
+      R"({"model":"m","max_tokens":4,"mcp_servers":[],"messages":[{"role":"user","content":"a"}]})");
+  ASSERT_TRUE(mcp.ok());
+  ASSERT_TRUE(mcp->untranslatable.has_value());
+  EXPECT_EQ(mcp->untranslatable->param, "mcp_servers");
+  auto plain = gateway::anthropic_to_openai_for_relay(R"({"model":"m","max_tokens":4,"messages":[{"role":"user","content":"a"}]})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->untranslatable.has_value());
+  // Everything else is still refused up front: loose spellings, duplicates, wrong types.
+  for (const char* bad : {R"({"model":"m","max_tokens":1,"Max_Tokens":5,"messages":[{"role":"user","content":"a"}]})",
+                          R"({"model":"m","max_tokens":1,"max_tokens":2,"messages":[{"role":"user","content":"a"}]})",
+                          R"({"model":"m","max_tokens":"1","x":1,"messages":[{"role":"user","content":"a"}]})"})
+    EXPECT_FALSE(gateway::anthropic_to_openai_for_relay(bad).ok()) << bad;
+}
+
 TEST(AnthropicRequest, InvalidUtf8AndDepthAreNamed) {
   auto r = gateway::anthropic_to_openai("{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"\xC3\x28\"}]}");
   ASSERT_FALSE(r.ok());

@@ -5,8 +5,9 @@
 // local engine (random weights: only shapes are checked). Tenants are configured, so every call
 // authenticates, by x-api-key (`apiKey`) or by Authorization: Bearer (`authToken`).
 //
-// The native relay (vendor deployments with an Anthropic-compatible endpoint) is probed at the end:
-// its tests skip, saying why, while the gateway still translates for the vendor fakes.
+// Each vendor fake is reached both ways: natively (its provider has an Anthropic-compatible
+// endpoint) and translated (a second provider of the same type with only an OpenAI base URL
+// override, which turns the built-in Anthropic endpoint off).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,6 +18,8 @@ import { startGateway, defaultConfig, providerFor, tmpDir, run, REPO } from './l
 import { startScripted } from './lib/scripted_upstream.mjs';
 import { startFake, CONTENT_PIECES, REASONING_PIECES, USAGE as VENDOR_USAGE, PATHS } from './lib/fake_upstream.mjs';
 import { ANTHROPIC_SDK_VERSION, recordingFetch, assertEventGrammar, blocksOf, user } from './lib/anthropic.mjs';
+import { ANTHROPIC_PATHS, ANTHROPIC_TEXT, ANTHROPIC_THINKING, ANTHROPIC_USAGE } from './lib/fake_anthropic.mjs';
+import { KEY_ENV, DEFAULT_REGION } from './lib/gateway.mjs';
 
 const TOOL = process.env.GGUF_TOOL || path.join(REPO, 'build', 'local_backend', 'gguf-make-test-model');
 const KEYS = Object.fromEntries(['dev', 'narrow', 'rl'].map((t) => [t, `gwk_${t}_` + crypto.randomBytes(12).toString('hex')]));
@@ -51,6 +54,8 @@ before(async () => {
     qwen: providerFor(dialects.qwen),
     kimi: providerFor(dialects.kimi),
     glm: providerFor(dialects.glm),
+    // The same fakes without an Anthropic endpoint: requests to them are translated.
+    ...Object.fromEntries(Object.entries(dialects).map(([d, f]) => [`${d}-t`, { type: d, api_key_env: KEY_ENV[d], base_urls: { [DEFAULT_REGION[d]]: f.baseUrl } }])),
   };
   c.local = { model_path: model, model_name: 'tiny-moe', threads: 2, max_queue: 16, max_context: 4096 };
   c.models = {
@@ -62,6 +67,7 @@ before(async () => {
     'vendor-qwen': ['qwen/ok'],
     'vendor-kimi': ['kimi/ok'],
     'vendor-glm': ['glm/ok'],
+    ...Object.fromEntries(['deepseek', 'qwen', 'kimi', 'glm'].map((d) => [`translated-${d}`, [`${d}-t/ok`]])),
   };
   c.tenants = {
     dev: { keys: [{ id: 'd1', sha256: sha(KEYS.dev) }] },
@@ -429,17 +435,16 @@ describe('local engine (translated; random weights, shapes only)', () => {
 describe('vendor dialects, translated (their quirks through the Anthropic encoder)', () => {
   // Each vendor fake's OpenAI wire format, quirks included (Kimi's usage inside choices[0], GLM's
   // usage and first reasoning piece on other chunks than usual, DeepSeek's content: null), must come
-  // out as the same Anthropic message. Once the native relay serves these vendors the fakes are
-  // reached on their Anthropic paths instead: then these tests skip (the native ones apply).
-  const alias = { deepseek: 'vendor', qwen: 'vendor-qwen', kimi: 'vendor-kimi', glm: 'vendor-glm' };
+  // out as the same Anthropic message. The `<vendor>-t` providers have no Anthropic endpoint.
   for (const d of ['deepseek', 'qwen', 'kimi', 'glm']) {
-    test(`${d}: thinking and text blocks, usage with cache reads, streamed and not`, async (t) => {
+    test(`${d}: thinking and text blocks, usage with cache reads, streamed and not`, async () => {
       const fake = dialects[d];
       const n0 = fake.requests.length;
-      const whole = await client.messages.create({ model: alias[d], max_tokens: 64, messages: [user('hi')] });
-      if (!PATHS[d].includes(fake.requests[n0]?.path)) return t.skip(`relayed natively (${fake.requests[n0]?.path})`);
-      const streamed = await client.messages.stream({ model: alias[d], max_tokens: 64, messages: [user('hi')] }).finalMessage();
+      const whole = await client.messages.create({ model: `translated-${d}`, max_tokens: 64, messages: [user('hi')] });
+      const streamed = await client.messages.stream({ model: `translated-${d}`, max_tokens: 64, messages: [user('hi')] }).finalMessage();
       assertEventGrammar(await rec.last());
+      for (const r of fake.requests.slice(n0)) assert.ok(PATHS[d].includes(r.path), `the OpenAI path, not ${r.path}`);
+      assert.equal(fake.requests.length, n0 + 2);
       const u = VENDOR_USAGE[d];
       for (const [how, m] of [['whole', whole], ['streamed', streamed]]) {
         assert.deepEqual(m.content.map((b) => b.type), ['thinking', 'text'], `${d} ${how}`);
@@ -449,6 +454,32 @@ describe('vendor dialects, translated (their quirks through the Anthropic encode
         assert.equal(m.usage.input_tokens, u.prompt - u.cached, `${d} ${how}: uncached input`);
         assert.equal(m.usage.cache_read_input_tokens, u.cached, `${d} ${how}`);
         assert.equal(m.usage.output_tokens, u.completion, `${d} ${how}`);
+      }
+    });
+  }
+});
+
+describe('vendor dialects, native (the vendor\'s own Anthropic answer, relayed)', () => {
+  const alias = { deepseek: 'vendor', qwen: 'vendor-qwen', kimi: 'vendor-kimi', glm: 'vendor-glm' };
+  for (const d of ['deepseek', 'qwen', 'kimi', 'glm']) {
+    test(`${d}: thinking block with the vendor's signature, text, the vendor's usage, streamed and not`, async () => {
+      const fake = dialects[d];
+      const n0 = fake.requests.length;
+      const whole = await client.messages.create({ model: alias[d], max_tokens: 64, messages: [user('hi')] });
+      const streamed = await client.messages.stream({ model: alias[d], max_tokens: 64, messages: [user('hi')] }).finalMessage();
+      assertEventGrammar(await rec.last());
+      assert.deepEqual(fake.requests.slice(n0).map((r) => r.path), [ANTHROPIC_PATHS[d], ANTHROPIC_PATHS[d]], 'the Anthropic path, both times');
+      const u = ANTHROPIC_USAGE[d];
+      for (const [how, m] of [['whole', whole], ['streamed', streamed]]) {
+        assert.deepEqual(m.content, [
+          { type: 'thinking', thinking: ANTHROPIC_THINKING.join(''), signature: 'sig-' + d },
+          { type: 'text', text: ANTHROPIC_TEXT(d).join('') },
+        ], `${d} ${how}`);
+        assert.equal(m.model, 'ok', `${d} ${how}: the upstream model`);
+        assert.equal(m.stop_reason, 'end_turn', `${d} ${how}`);
+        assert.equal(m.usage.input_tokens, u.input, `${d} ${how}`);
+        assert.equal(m.usage.cache_read_input_tokens, u.cache_read, `${d} ${how}`);
+        assert.equal(m.usage.output_tokens, u.output, `${d} ${how}`);
       }
     });
   }

@@ -23,6 +23,8 @@
 //   no-message-stop    the whole answer but message_stop, then a clean end of the body
 //   lying-usage        message_delta reports fewer input tokens than message_start did
 //   bad-usage          message_delta reports a negative output count
+//   huge-usage         the whole answer, but usage claims HUGE_OUTPUT_TOKENS output tokens, more than
+//                      any catalog deployment's window (non-stream: in the message's usage)
 //   garbage            200 and a body that is not JSON (non-stream) / an event that is not JSON (stream)
 //
 // Usage placement. The reference (shared/reference/providers.md) documents none of these vendors'
@@ -68,6 +70,8 @@ export function anthropicCoreUsage(dialect) {
 }
 
 const PLACEMENT = { deepseek: 'start', glm: 'start', kimi: 'delta', qwen: 'both', minimax: 'both' };
+
+export const HUGE_OUTPUT_TOKENS = 50_000_000;
 
 export const ANTHROPIC_TEXT = (dialect) => ['Hello', ' from', ' ' + dialect, '!'];
 export const ANTHROPIC_THINKING = ['Let me', ' think.'];
@@ -197,7 +201,7 @@ export function isAnthropicPath(dialect, url) {
   return ANTHROPIC_PATHS[dialect] !== undefined && url.split('?')[0] === ANTHROPIC_PATHS[dialect];
 }
 
-// tools: { key, auth, nativeModels, checkJwt(token) -> bool, later(ms, fn), every(ms, fn), stop(t) }
+// tools: { key, auth, nativeModels, scenarios ({model: scenario}), checkJwt(token) -> bool, later(ms, fn), every(ms, fn), stop(t) }
 export function serveAnthropic(dialect, rec, req, res, tools) {
   rec.api = 'anthropic';
   const sendJson = (status, obj, extra = {}) => {
@@ -216,7 +220,7 @@ export function serveAnthropic(dialect, rec, req, res, tools) {
       !Number.isInteger(body.max_tokens) || !Array.isArray(body.messages))
     return sendError('bad-request');
   const model = body.model;
-  const scenario = tools.nativeModels.includes(model) ? 'ok' : model.split(':')[0];
+  const scenario = tools.scenarios?.[model] ?? (tools.nativeModels.includes(model) ? 'ok' : model.split(':')[0]);
   rec.scenario = scenario;
   const stream = body.stream === true;
 
@@ -254,13 +258,16 @@ export function serveAnthropic(dialect, rec, req, res, tools) {
     case 'no-message-stop':
     case 'lying-usage':
     case 'bad-usage':
+    case 'huge-usage':
       break;
     default:
       return sendError('bad-request');
   }
 
   if (!stream) {
-    const text = JSON.stringify(messageObject(dialect, model));
+    const message = messageObject(dialect, model);
+    if (scenario === 'huge-usage') message.usage.output_tokens = HUGE_OUTPUT_TOKENS;
+    const text = JSON.stringify(message);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     if (scenario === 'close-mid-stream' || scenario === 'usage-then-cut') {
       res.write(text.slice(0, Math.floor(text.length / 2)));
@@ -328,6 +335,9 @@ function answerStream(dialect, model, scenario, res, tools) {
     }
     case 'bad-usage':
       [...all.slice(0, -2), ...tailEvents(dialect, 'end_turn', { output_tokens: -3 })].forEach(write);
+      return res.end();
+    case 'huge-usage':
+      [...all.slice(0, -2), ...tailEvents(dialect, 'end_turn', { ...deltaUsage(dialect), output_tokens: HUGE_OUTPUT_TOKENS })].forEach(write);
       return res.end();
     default:
       all.forEach(write);

@@ -278,7 +278,9 @@ export function verifyGlmJwt(token, key, now = Date.now()) {
 // ---- the server -----------------------------------------------------------------------------
 // nativeModels: vendor model IDs (e.g. 'qwen-plus') answered like the 'ok' scenario, for tests of
 // clients that keep their vendor's model names.
-export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [] } = {}) {
+// anthropicScenarios: {vendor model ID: scenario} for the Anthropic path, so that a catalog model
+// (priced, with a known window) can play a fault scenario there.
+export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [], anthropicScenarios = {} } = {}) {
   if (!PATHS[dialect]) throw new Error('unknown dialect ' + dialect);
   const requests = [];
   const events = new EventEmitter();
@@ -375,7 +377,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
   function route(rec, req, res) {
     if (req.method === 'POST' && isAnthropicPath(dialect, req.url)) {
       const checkJwt = (token) => (rec.jwt = verifyGlmJwt(token, key)).ok;
-      return serveAnthropic(dialect, rec, req, res, { key, auth, nativeModels, checkJwt, later, every, stop });
+      return serveAnthropic(dialect, rec, req, res, { key, auth, nativeModels, scenarios: anthropicScenarios, checkJwt, later, every, stop });
     }
     if (req.method !== 'POST' || !PATHS[dialect].includes(req.url.split('?')[0])) {
       if (dialect === 'glm') return sendJson(res, 404, { timestamp: new Date().toISOString(), status: 404, error: 'Not Found', path: req.url });

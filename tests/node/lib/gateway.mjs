@@ -264,14 +264,15 @@ export function chat(gw, body, opts = {}) {
 // Streaming request. Resolves after the response ends (or the socket dies) with
 // {status, headers, events (SSE events with arrival times), ...classify(events), raw, t0, tHeaders, ended, error}.
 // opts.onEvent(ev, ctx) may return 'abort' to destroy the client socket (disconnect test);
-// opts.path another streaming endpoint (default /v1/chat/completions).
+// opts.path another streaming endpoint (default /v1/chat/completions); opts.rawPayload a body string
+// sent as is instead of JSON.stringify(body) (byte-exact forwarding tests).
 export function chatStream(gw, body, opts = {}) {
   return explained(gw, chatStreamRaw(gw, body, opts));
 }
 
-function chatStreamRaw(gw, body, { timeoutMs = 15000, onEvent, headers = {}, ca, path = '/v1/chat/completions' } = {}) {
+function chatStreamRaw(gw, body, { timeoutMs = 15000, onEvent, headers = {}, ca, path = '/v1/chat/completions', rawPayload } = {}) {
   return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
+    const payload = rawPayload ?? JSON.stringify(body);
     const t0 = performance.now();
     const parser = new SseParser();
     let raw = '';
