@@ -175,6 +175,32 @@ core::Error draining_error() {
                           core::ErrorSource::gateway, "gateway_draining");
 }
 
+// What follows a failed attempt: the stream ends in-band (content reached the client, or the drain
+// deadline passed after it did), the client is gone, the next candidate is tried (a retryable
+// failure, or a window too small for the request), or nothing more is tried.
+enum class AfterFailure { in_band, client_gone, next, stop };
+AfterFailure after_failure(RequestContext& ctx, const routing::PlannedAttempt& attempt, providers::AttemptResult& r,
+                           LoopState& loop) {
+  loop.last_error = r.error;
+  if (ctx.hook.reason == providers::CancelHook::Reason::drain) {
+    loop.last_error = r.error = draining_error();
+    return r.content_sent || ctx.io.committed() ? AfterFailure::in_band : AfterFailure::stop;
+  }
+  if (ctx.hook.cancelled || r.error->kind == core::ErrorKind::cancelled) {
+    ctx.rec.error = "cancelled: client disconnected";
+    ctx.svc.metrics->error("cancelled");
+    ctx.svc.metrics->request_done(ctx.req.model, attempt.deployment.id, 499, ctx.seconds());
+    return AfterFailure::client_gone;
+  }
+  if (r.content_sent || ctx.io.committed()) return AfterFailure::in_band;
+  if (r.error->kind == core::ErrorKind::context_too_long && r.error->source != core::ErrorSource::client) {
+    loop.refused_window = loop.refused_window ? std::min(*loop.refused_window, attempt.context_window)
+                                              : attempt.context_window;
+    return AfterFailure::next;
+  }
+  return r.error->retryable() ? AfterFailure::next : AfterFailure::stop;
+}
+
 }  // namespace
 
 core::Task<int> run_attempts(RequestContext& ctx) {
@@ -214,25 +240,13 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     if (a.entry) a.durable = co_await ledger_durable(ctx.svc, std::move(*a.entry));
     if (!r.error) co_return co_await deliver(ctx, attempt, r, a, recorder);
 
-    loop.last_error = r.error;
-    if (ctx.hook.reason == providers::CancelHook::Reason::drain) {
-      loop.last_error = r.error = draining_error();
-      if (r.content_sent || ctx.io.committed()) co_return co_await fail_after_content(ctx, r, a);
-      break;
+    switch (after_failure(ctx, attempt, r, loop)) {
+      case AfterFailure::in_band: co_return co_await fail_after_content(ctx, r, a);
+      case AfterFailure::client_gone: co_return 499;
+      case AfterFailure::stop: break;
+      case AfterFailure::next: continue;
     }
-    if (ctx.hook.cancelled || r.error->kind == core::ErrorKind::cancelled) {
-      ctx.rec.error = "cancelled: client disconnected";
-      ctx.svc.metrics->error("cancelled");
-      ctx.svc.metrics->request_done(ctx.req.model, attempt.deployment.id, 499, ctx.seconds());
-      co_return 499;
-    }
-    if (r.content_sent || ctx.io.committed()) co_return co_await fail_after_content(ctx, r, a);
-    if (r.error->kind == core::ErrorKind::context_too_long && r.error->source != core::ErrorSource::client) {
-      loop.refused_window = loop.refused_window ? std::min(*loop.refused_window, attempt.context_window)
-                                                : attempt.context_window;
-      continue;
-    }
-    if (!r.error->retryable()) break;
+    break;
   }
   if (ctx.hook.cancelled && ctx.hook.reason == providers::CancelHook::Reason::client_gone)
     co_return client_left(ctx, "between attempts");
