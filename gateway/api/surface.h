@@ -45,7 +45,7 @@ class Surface {
   // `native` the body of a natively relayed attempt. An error when the answer cannot be expressed
   // (the pipeline then answers with it).
   virtual core::Result<std::string> answer_body(std::string body, bool native) = 0;
-  // Where a streamed attempt writes its chat.completion.chunk events.
+  // Where a streamed attempt writes its chat.completion.chunk events (asked for streamed requests only).
   virtual providers::ChatSink& stream_sink() = 0;
   // The stream completed: its closing events. `head` is where data events go (the pipeline may
   // record them for the response cache). Returns false when the client is gone.

@@ -13,21 +13,22 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // Forwards stream events and keeps a copy of them for the response cache (up to max_bytes).
 class RecordingSink final : public providers::ChatSink {
  public:
-  RecordingSink(providers::ChatSink& inner, size_t max_bytes) : inner_(inner), max_bytes_(max_bytes) {}
+  // `inner` is null for a request that is not streamed (nothing is sent through it then).
+  RecordingSink(providers::ChatSink* inner, size_t max_bytes) : inner_(inner), max_bytes_(max_bytes) {}
   core::Task<bool> send(std::string_view data) override {
     if (!overflow_) {
       bytes_ += data.size();
       if (bytes_ > max_bytes_) { overflow_ = true; chunks_.clear(); }
       else chunks_.emplace_back(data);
     }
-    co_return co_await inner_.send(data);
+    co_return co_await inner_->send(data);
   }
   void restart() { chunks_.clear(); bytes_ = 0; overflow_ = false; }  // a new attempt
   bool complete() const { return !overflow_; }
   std::vector<std::string>& chunks() { return chunks_; }
 
  private:
-  providers::ChatSink& inner_;
+  providers::ChatSink* inner_;
   size_t max_bytes_;
   size_t bytes_ = 0;
   bool overflow_ = false;
@@ -207,8 +208,11 @@ core::Task<int> run_attempts(RequestContext& ctx) {
   const auto total_deadline = ctx.t0 + ctx.svc.settings.timeouts.total;
   ctx.created =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  RecordingSink recorder(ctx.surface.stream_sink(), ctx.cache_key.empty() ? 0 : size_t(1) << 20);
-  providers::ChatSink& head = ctx.cache_key.empty() ? ctx.surface.stream_sink() : recorder;
+  // Where a streamed attempt's chunks go: the surface's sink, through the cache's recorder when the
+  // answer may be stored. A request that is not streamed has no sink.
+  providers::ChatSink* sink = ctx.req.stream ? &ctx.surface.stream_sink() : nullptr;
+  RecordingSink recorder(sink, ctx.cache_key.empty() ? 0 : size_t(1) << 20);
+  providers::ChatSink* head = sink && !ctx.cache_key.empty() ? &recorder : sink;
   LoopState loop;
   for (const auto& attempt : ctx.plan.attempts) {
     const Next next = next_attempt(ctx, loop, attempt, total_deadline);
@@ -232,7 +236,7 @@ core::Task<int> run_attempts(RequestContext& ctx) {
       ac.native = native;
       r = co_await provider->anthropic_messages(ac, ctx.req.stream ? ctx.surface.native_sink() : nullptr);
     } else {
-      r = co_await provider->chat(ac, ctx.req.stream ? &head : nullptr);
+      r = co_await provider->chat(ac, head);
     }
     finish_attempt(ctx, attempt, r, started);
     AttemptAccount a = account_attempt(ctx, attempt, r);
