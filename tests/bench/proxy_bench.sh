@@ -328,10 +328,11 @@ def added(ph, t, k):
     # median(t) - median(a), and the range of the same difference within each round both used.
     ra = {x["round"]: x[k] for x in used(ph, "a")[0]}
     diffs = [x[k] - ra[x["round"]] for x in used(ph, t)[0] if x["round"] in ra]
-    rng = f"[{min(diffs):+.1f}..{max(diffs):+.1f}]" if diffs else "[n/a]"
+    rng = f"[per round {min(diffs):+.1f}..{max(diffs):+.1f}]" if diffs else "[per round n/a]"
     return f"{med(ph, t, k) - med(ph, 'a', k):+.1f} us {rng}"
 print()
 print("medians over the usable rounds, [min-max] over the same rounds; 'rounds' = used/run")
+print("added figures and ratios: difference (ratio) of those medians, then [per round min..max] of the same difference")
 print(f"{'phase':<11} {'target':<20} {'conns':>5} {'p50 (us)':>22} {'p99 (us)':>24} {'req/s':>26}  rounds  flagged (left out)")
 flagged_all = False
 for ph in PHASES:
@@ -356,7 +357,7 @@ def ratios(ph):
     # per-round b/c where both rounds are usable: their median and range
     rc = {x["round"]: x["rps"] for x in used(ph, "c")[0]}
     rr = [x["rps"] / rc[x["round"]] for x in used(ph, "b")[0] if x["round"] in rc and rc[x["round"]] > 0]
-    return f"{med(ph, 'b', 'rps') / med(ph, 'c', 'rps'):.3f} [{min(rr):.3f}-{max(rr):.3f}]" if rr else "n/a"
+    return f"{med(ph, 'b', 'rps') / med(ph, 'c', 'rps'):.3f} [per round {min(rr):.3f}-{max(rr):.3f}]" if rr else "n/a"
 print(f"gateway throughput / nginx throughput (b / c):   {ratios('throughput')} at saturation ({med('throughput', 'b', 'rps'):.0f} vs {med('throughput', 'c', 'rps'):.0f} req/s), "
       f"{ratios('latency')} in the latency phase   (target: >= 1.0)")
 print("proxy CPU per request at saturation (user+system, and system; from /proc ticks, about +-10 % per round):")
