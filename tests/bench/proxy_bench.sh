@@ -186,7 +186,6 @@ declare -A URL=(
   [b2]="$GW_URL/v1/chat/completions"
   [c2]="http://127.0.0.1:$PX2_PORT/v1/chat/completions"
 )
-declare -A NAME=([a]="upstream direct" [b]="gateway" [c]="nginx proxy")
 
 # Converts a wrk latency figure (e.g. 812.00us, 1.23ms, 2.01s) to microseconds.
 to_us() {
