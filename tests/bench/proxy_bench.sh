@@ -17,8 +17,7 @@
 #                         proxy's CPU, so the direct path and the proxied path both cross between
 #                         the two CPUs once each way; the difference is the proxy's own work and
 #                         its extra hop on that CPU.
-#                     Each placement runs PACED_ROUNDS (default 3) rounds of PACED_SECS (default 5)
-#                     seconds per target, interleaved; the printed figures are medians over rounds.
+#                     Each round runs PACED_SECS (default 5) seconds per target in each placement.
 #                       cross-CPU (for reference): the upstream on the load generator's CPU, as in
 #                         the other phases. The direct path then never leaves CPU 0 while the
 #                         proxied one wakes the other CPU and back twice; on a VM each wake-up of
@@ -29,6 +28,14 @@
 #   throughput phase: many connections (TP_CONNS, default 64) to saturate the proxy's core;
 #                     the b/c ratio comes from this phase.
 #
+# Rounds: the whole sequence (every phase, every target) runs ROUNDS times (default 5), interleaved,
+# and each figure is the median over the rounds with its spread [min-max]; the added latencies also
+# give the range of the per-round difference. A round whose load generator fell behind is named and
+# left out of the medians: paced_load skipped sends (every connection busy), sent over 1 % of them
+# more than one interval late, answered under 95 % of PACED_RATE, or saw errors; wrk (closed loop,
+# no asked rate) reached under WRK_FLOOR (default 0.8) of that target's median requests/s, or saw
+# errors. The expected run time is printed first and the real one last.
+#
 # CPU placement on a 2-core machine (the DESIGN budget is per core):
 #   CPU $LOADGEN_CPU (default 0): wrk (1 thread) and the fake upstream nginx (1 worker). Both are
 #       identical in all three runs, so they cancel out of (b - a) and (b / c).
@@ -38,24 +45,25 @@
 #   On a machine with more cores, set LOADGEN_CPU=0,1 PROXY_CPU=2 WRK_THREADS=2 for less noise.
 # Numbers on a shared 2-core VM are noisy; run it twice and compare before believing a figure.
 #
-# Usage: tests/bench/proxy_bench.sh            (env: GATEWAY_BIN, PACED_LOAD, DURATION=10s, PACED_RATE, PACED_SECS, PACED_ROUNDS, LAT_CONNS, TP_CONNS,
-#                                               WRK_THREADS, LOADGEN_CPU, PROXY_CPU, KEEP_TMP=1)
+# Usage: tests/bench/proxy_bench.sh            (env: GATEWAY_BIN, PACED_LOAD, ROUNDS=5, DURATION=5s, WARMUP=1s, PACED_RATE, PACED_SECS,
+#                                               WRK_FLOOR=0.8, LAT_CONNS, TP_CONNS, WRK_THREADS, LOADGEN_CPU, PROXY_CPU, KEEP_TMP=1)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 GATEWAY_BIN="${GATEWAY_BIN:-$REPO/build/gateway/gateway}"
-DURATION="${DURATION:-10s}"
+DURATION="${DURATION:-5s}"
 LAT_CONNS="${LAT_CONNS:-4}"
 PACED_RATE="${PACED_RATE:-5000}"
 PACED_SECS="${PACED_SECS:-5}"
-PACED_ROUNDS="${PACED_ROUNDS:-3}"
+ROUNDS="${ROUNDS:-5}"
+WRK_FLOOR="${WRK_FLOOR:-0.8}"
 PACED_LOAD="${PACED_LOAD:-$REPO/build/tests/bench/paced_load}"
 TP_CONNS="${TP_CONNS:-64}"
 WRK_THREADS="${WRK_THREADS:-1}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 PROXY_CPU="${PROXY_CPU:-1}"
-WARMUP="${WARMUP:-2s}"
+WARMUP="${WARMUP:-1s}"
 
 for tool in nginx wrk taskset python3 curl; do
   command -v "$tool" >/dev/null || { echo "proxy_bench: '$tool' is required (Debian package)" >&2; exit 2; }
@@ -178,7 +186,6 @@ declare -A URL=(
   [b2]="$GW_URL/v1/chat/completions"
   [c2]="http://127.0.0.1:$PX2_PORT/v1/chat/completions"
 )
-declare -A NAME=([a]="upstream direct" [b]="gateway" [c]="nginx proxy")
 
 # Converts a wrk latency figure (e.g. 812.00us, 1.23ms, 2.01s) to microseconds.
 to_us() {
@@ -207,7 +214,15 @@ cpu_ticks() { # pids... -> "user system"
   echo "$u $s"
 }
 
-declare -A P50 P99 RPS ERRS CPU_US CPU_SYS
+# One line per measured round in $TMP/rounds.txt, tab-separated:
+#   phase target round p50_us p99_us req_per_s cpu_us cpu_sys_us problem
+# "problem" is "-" or why the round cannot be used (errors; the load generator fell behind);
+# the summary below leaves such rounds out of the medians and names them.
+ROUNDS_FILE="$TMP/rounds.txt"
+: >"$ROUNDS_FILE"
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROUNDS_FILE"; }
+field() { awk -v f="$1" '{for(i=1;i<NF;i++) if($i==f) print $(i+1)}' "$2"; }  # figure named $1 in file $2
+
 printf '%s' '{"model":"bench","messages":[{"role":"user","content":"Hello"}],"max_tokens":16}' >"$TMP/body.json"
 # The gateway sends model "bench-local" to the upstream on the proxy CPU; the fake upstreams ignore it.
 printf '%s' '{"model":"bench-local","messages":[{"role":"user","content":"Hello"}],"max_tokens":16}' >"$TMP/body2.json"
@@ -217,84 +232,136 @@ run_paced() { # phase (paced: like-for-like, pacedx: cross-CPU), target a|b|c, r
   hostport="${URL[$key]#http://}"; path="/${hostport#*/}"; hostport="${hostport%%/*}"
   taskset -c "$LOADGEN_CPU" "$PACED_LOAD" "${hostport%:*}" "${hostport##*:}" "$path" "$body" "$PACED_RATE" 1 32 >/dev/null
   taskset -c "$LOADGEN_CPU" "$PACED_LOAD" "${hostport%:*}" "${hostport##*:}" "$path" "$body" "$PACED_RATE" "$PACED_SECS" 32 >"$out"
-  local e l
-  e="$(awk '{for(i=1;i<NF;i++) if($i=="errors") print $(i+1)}' "$out")"
-  l="$(awk '{for(i=1;i<NF;i++) if($i=="late") print $(i+1)}' "$out")"
-  ERRS[$phase.$t]+="$([[ "$e" == 0 && "$l" == 0 ]] || echo "round $r: errors $e, late sends $l; ")"
+  local sent e l b rate problem=""
+  sent="$(field sent "$out")"; e="$(field errors "$out")"; l="$(field late "$out")"; b="$(field behind "$out")"
+  rate="$(field rate "$out")"
+  if [[ -z "$sent" || -z "$b" || -z "$rate" ]]; then  # no line, or a paced_load without "behind"
+    echo "proxy_bench: unexpected paced_load output in $out (rebuild paced_load): $(cat "$out")" >&2
+    exit 1
+  fi
+  # Fell behind: any send skipped because every connection was busy, more than 1 % of sends that
+  # left over one interval late (bursts), or under 95 % of the asked rate answered.
+  [[ "$e" == 0 ]] || problem+="errors=$e "
+  [[ "$l" == 0 ]] || problem+="late=$l "
+  (( b * 100 <= sent )) || problem+="behind=$b/$sent "
+  (( rate * 100 >= PACED_RATE * 95 )) || problem+="rate=$rate "
+  problem="${problem% }"
+  record "$phase" "$t" "$r" "$(field p50 "$out")" "$(field p99 "$out")" "$rate" nan nan "${problem:--}"
 }
-# Median over the rounds of each figure of paced_load's output line (p50, p99, rate).
-paced_median() { # phase, target, figure
-  local vals=""
-  for r in $(seq 1 "$PACED_ROUNDS"); do
-    vals+=" $(awk -v f="$3" '{for(i=1;i<NF;i++) if($i==f) print $(i+1)}' "$TMP/$1.$2.$r.txt")"
-  done
-  python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' $vals
-}
-run_wrk() { # phase, target, conns
-  local phase="$1" t="$2" conns="$3" out="$TMP/wrk.$1.$2.txt" script="$HERE/nginx/post.lua"
+run_wrk() { # phase, target, conns, round
+  local phase="$1" t="$2" conns="$3" r="$4" out="$TMP/wrk.$1.$2.$4.txt" script="$HERE/nginx/post.lua"
   # Warm-up (connection pools, caches), not recorded.
   taskset -c "$LOADGEN_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$WARMUP" -s "$script" "${URL[$t]}" >/dev/null
-  local pids="" before="" u0 s0 u1 s1 n
+  local pids="" before="" u0 s0 u1 s1 n cpu=nan sys=nan errs
   if [[ $t != a ]]; then pids="$(proxy_pids "$t")"; before="$(cpu_ticks $pids)"; fi
   taskset -c "$LOADGEN_CPU" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --timeout 5s --latency -s "$script" "${URL[$t]}" >"$out"
+  n="$(awk '/requests in/{print $1}' "$out")"
   if [[ $t != a ]]; then
     # CPU microseconds the proxy spent per request (user+system, and the system part).
     read -r u0 s0 <<<"$before"
     read -r u1 s1 < <(cpu_ticks $pids)
-    n="$(awk '/requests in/{print $1}' "$out")"
-    CPU_US[$phase.$t]="$(python3 -c "print(round(($u1-$u0+$s1-$s0)*1e6/$CLK_TCK/max($n,1),2))")"
-    CPU_SYS[$phase.$t]="$(python3 -c "print(round(($s1-$s0)*1e6/$CLK_TCK/max($n,1),2))")"
+    cpu="$(python3 -c "print(round(($u1-$u0+$s1-$s0)*1e6/$CLK_TCK/max($n,1),2))")"
+    sys="$(python3 -c "print(round(($s1-$s0)*1e6/$CLK_TCK/max($n,1),2))")"
   fi
-  P50[$phase.$t]="$(to_us "$(awk '$1=="50%"{print $2}' "$out")")"
-  P99[$phase.$t]="$(to_us "$(awk '$1=="99%"{print $2}' "$out")")"
-  RPS[$phase.$t]="$(awk '$1=="Requests/sec:"{print $2}' "$out")"
-  ERRS[$phase.$t]="$( (grep -E 'Non-2xx|Socket errors' "$out" || true) | tr -s ' ' | paste -sd';' -)"
+  errs="$( (grep -E 'Non-2xx|Socket errors' "$out" || true) | tr -s ' ' | tr -d '\t' | paste -sd';' -)"
+  record "$phase" "$t" "$r" "$(to_us "$(awk '$1=="50%"{print $2}' "$out")")" "$(to_us "$(awk '$1=="99%"{print $2}' "$out")")" \
+    "$(awk '$1=="Requests/sec:"{print $2}' "$out")" "$cpu" "$sys" "${errs:--}"
 }
 
+conns_of() { case "$1" in paced|pacedx) echo 32 ;; latency) echo "$LAT_CONNS" ;; *) echo "$TP_CONNS" ;; esac; }
+secs_of() { python3 -c '
+import re,sys
+m=re.fullmatch(r"([0-9.]+)(s|m|h)?", sys.argv[1])
+print(int(float(m.group(1))*{"s":1,"m":60,"h":3600,None:1}[m.group(2)]) if m else 0)' "$1"; }
+# Each round: 2 paced phases x 3 targets x (1 s warm-up + PACED_SECS) + 2 wrk phases x 3 targets x
+# (WARMUP + DURATION), plus start-up; printed up front so a long run is a choice, not a surprise.
+ROUND_S=$(( 6 * (1 + PACED_SECS) + 6 * ($(secs_of "$WARMUP") + $(secs_of "$DURATION")) ))
 echo "proxy_bench: wrk threads=$WRK_THREADS duration=$DURATION (+$WARMUP warm-up); wrk+upstream on CPU $LOADGEN_CPU, proxy under test on CPU $PROXY_CPU (paced like-for-like: second upstream on CPU $PROXY_CPU)"
 echo "proxy_bench: gateway $GATEWAY_BIN ($GW_URL), nginx $(nginx -v 2>&1 | sed 's/.*\///')"
-conns_of() { case "$1" in paced|pacedx) echo 32 ;; latency) echo "$LAT_CONNS" ;; *) echo "$TP_CONNS" ;; esac; }
-# Rounds interleave the three targets, so a burst of noise from the host lands on one round of
-# each at most; the figures are the medians over the rounds.
-for phase in paced pacedx; do
-  for r in $(seq 1 "$PACED_ROUNDS"); do
+echo "proxy_bench: $ROUNDS interleaved rounds of about $ROUND_S s each: about $((ROUNDS * ROUND_S)) s in all"
+# Rounds interleave every phase and target, so a burst of noise from the host lands on one round of
+# each at most; the figures are medians over the rounds, with their spread.
+BENCH_START=$SECONDS
+for r in $(seq 1 "$ROUNDS"); do
+  for phase in paced pacedx; do
     for t in a b c; do run_paced "$phase" "$t" "$r"; done
   done
-  for t in a b c; do
-    P50[$phase.$t]="$(paced_median "$phase" "$t" p50)"
-    P99[$phase.$t]="$(paced_median "$phase" "$t" p99)"
-    RPS[$phase.$t]="$(paced_median "$phase" "$t" rate)"
+  for phase in latency throughput; do
+    for t in a b c; do run_wrk "$phase" "$t" "$(conns_of "$phase")" "$r"; done
   done
-done
-for phase in latency throughput; do
-  for t in a b c; do run_wrk "$phase" "$t" "$(conns_of "$phase")"; done
+  echo "proxy_bench: round $r of $ROUNDS done ($((SECONDS - BENCH_START)) s)"
 done
 
-printf '\n%-11s %-20s %6s %12s %12s %12s  %s\n' phase target conns "p50 (us)" "p99 (us)" "req/s" "errors"
-for phase in paced pacedx latency throughput; do
-  conns="$(conns_of "$phase")"
-  for t in a b c; do
-    printf '%-11s %-20s %6s %12s %12s %12s  %s\n' "$phase" "(${t}) ${NAME[$t]}" "$conns" "${P50[$phase.$t]}" "${P99[$phase.$t]}" "${RPS[$phase.$t]}" "${ERRS[$phase.$t]:-none}"
-  done
-done
-
-python3 - "${P50[paced.a]}" "${P99[paced.a]}" "${P50[paced.b]}" "${P99[paced.b]}" "${P50[paced.c]}" "${P99[paced.c]}" "${RPS[paced.b]}" \
-  "${P50[pacedx.a]}" "${P99[pacedx.a]}" "${P50[pacedx.b]}" "${P99[pacedx.b]}" "${P50[pacedx.c]}" "${P99[pacedx.c]}" \
-  "${P50[latency.a]}" "${P99[latency.a]}" "${P50[latency.b]}" "${P99[latency.b]}" "${P50[latency.c]}" "${P99[latency.c]}" \
-  "${P50[throughput.a]}" "${P99[throughput.a]}" "${P50[throughput.b]}" "${P99[throughput.b]}" "${RPS[latency.b]}" "${RPS[latency.c]}" \
-  "${RPS[throughput.b]}" "${RPS[throughput.c]}" <<'EOF'
-import sys
-v = [float(x) for x in sys.argv[1:]]
-pa50, pa99, pb50, pb99, pc50, pc99, prb, xa50, xa99, xb50, xb99, xc50, xc99, la50, la99, lb50, lb99, lc50, lc99, ta50, ta99, tb50, tb99, lrb, lrc, trb, trc = v
+python3 - "$ROUNDS_FILE" "$PACED_RATE" "$LAT_CONNS" "$TP_CONNS" "$WRK_FLOOR" <<'EOF'
+import statistics, sys
+path, paced_rate, lat_conns, tp_conns, wrk_floor = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+PHASES = ("paced", "pacedx", "latency", "throughput")
+NAME = {"a": "upstream direct", "b": "gateway", "c": "nginx proxy"}
+CONNS = {"paced": "32", "pacedx": "32", "latency": lat_conns, "throughput": tp_conns}
+rows = {}  # (phase, target) -> list of dict
+for line in open(path):
+    ph, t, r, p50, p99, rps, cpu, sysc, problem = line.rstrip("\n").split("\t")
+    num = lambda x: float(x) if x not in ("", "nan") else float("nan")
+    rows.setdefault((ph, t), []).append(dict(round=int(r), p50=num(p50), p99=num(p99), rps=num(rps),
+                                             cpu=num(cpu), sys=num(sysc), problem=None if problem == "-" else problem))
+# wrk runs closed loop, so it has no asked rate: a round is taken to have fallen behind when its
+# requests/s is under WRK_FLOOR of that target's median over all rounds (wrk or the host stalled).
+for ph in ("latency", "throughput"):
+    for t in "abc":
+        rs = rows.get((ph, t), [])
+        med = statistics.median(x["rps"] for x in rs) if rs else 0
+        for x in rs:
+            if x["rps"] < wrk_floor * med:
+                x["problem"] = (x["problem"] + " " if x["problem"] else "") + f"req/s {x['rps']:.0f} < {wrk_floor:.2f} x median {med:.0f}"
+def used(ph, t):
+    rs = rows.get((ph, t), [])
+    ok = [x for x in rs if not x["problem"]]
+    return (ok, False) if ok else (rs, True)  # every round flagged: use them all, and say so
+def med(ph, t, k):
+    rs, _ = used(ph, t)
+    return statistics.median(x[k] for x in rs)
+def spread(ph, t, k):
+    vals = [x[k] for x in used(ph, t)[0]]
+    return f"{statistics.median(vals):.1f} [{min(vals):.1f}-{max(vals):.1f}]"
+def added(ph, t, k):
+    # median(t) - median(a), and the range of the same difference within each round both used.
+    ra = {x["round"]: x[k] for x in used(ph, "a")[0]}
+    diffs = [x[k] - ra[x["round"]] for x in used(ph, t)[0] if x["round"] in ra]
+    rng = f"[per round {min(diffs):+.1f}..{max(diffs):+.1f}]" if diffs else "[per round n/a]"
+    return f"{med(ph, t, k) - med(ph, 'a', k):+.1f} us {rng}"
 print()
-print(f"gateway added latency (b - a), paced at {prb:.0f} req/s, like-for-like: p50 {pb50 - pa50:+.1f} us   p99 {pb99 - pa99:+.1f} us   (target at 5k req/s: p50 <= 50 us, p99 <= 250 us)")
-print(f"nginx   added latency (c - a), paced, like-for-like:       p50 {pc50 - pa50:+.1f} us   p99 {pc99 - pa99:+.1f} us   (for reference)")
-print(f"gateway added latency (b - a), paced, cross-CPU:           p50 {xb50 - xa50:+.1f} us   p99 {xb99 - xa99:+.1f} us   (reference: 4 idle-vCPU wake-ups the direct path does not pay)")
-print(f"nginx   added latency (c - a), paced, cross-CPU:           p50 {xc50 - xa50:+.1f} us   p99 {xc99 - xa99:+.1f} us   (for reference)")
-print(f"gateway added latency (b - a), latency phase:    p50 {lb50 - la50:+.1f} us   p99 {lb99 - la99:+.1f} us   (closed loop, core mostly busy)")
-print(f"nginx   added latency (c - a), latency phase:    p50 {lc50 - la50:+.1f} us   p99 {lc99 - la99:+.1f} us   (for reference)")
-print(f"gateway added latency (b - a), throughput phase: p50 {tb50 - ta50:+.1f} us   p99 {tb99 - ta99:+.1f} us   (includes queueing)")
-print(f"gateway throughput / nginx throughput (b / c):   {trb / trc:.3f} at saturation ({trb:.0f} vs {trc:.0f} req/s), {lrb / lrc:.3f} in the latency phase   (target: >= 1.0)")
+print("medians over the usable rounds, [min-max] over the same rounds; 'rounds' = used/run")
+print("added figures and ratios: difference (ratio) of those medians, then [per round min..max] of the same difference")
+print(f"{'phase':<11} {'target':<20} {'conns':>5} {'p50 (us)':>22} {'p99 (us)':>24} {'req/s':>26}  rounds  flagged (left out)")
+flagged_all = False
+for ph in PHASES:
+    for t in "abc":
+        if (ph, t) not in rows: continue
+        rs, fallback = used(ph, t)
+        flagged_all |= fallback
+        notes = "; ".join(f"round {x['round']}: {x['problem']}" for x in rows[(ph, t)] if x["problem"])
+        print(f"{ph:<11} {'(' + t + ') ' + NAME[t]:<20} {CONNS[ph]:>5} {spread(ph, t, 'p50'):>22} {spread(ph, t, 'p99'):>24} "
+              f"{spread(ph, t, 'rps'):>26}  {(0 if fallback else len(rs))}/{len(rows[(ph, t)])}     {notes or 'none'}")
+if flagged_all:
+    print("WARNING: every round of some target was flagged; its figures are medians over all rounds (0/N above) and are not trustworthy")
+print()
+print(f"gateway added latency (b - a), paced at {paced_rate:.0f} req/s, like-for-like: p50 {added('paced', 'b', 'p50')}   p99 {added('paced', 'b', 'p99')}   (target at 5k req/s: p50 <= 50 us, p99 <= 250 us)")
+print(f"nginx   added latency (c - a), paced, like-for-like:       p50 {added('paced', 'c', 'p50')}   p99 {added('paced', 'c', 'p99')}   (for reference)")
+print(f"gateway added latency (b - a), paced, cross-CPU:           p50 {added('pacedx', 'b', 'p50')}   p99 {added('pacedx', 'b', 'p99')}   (reference: 4 idle-vCPU wake-ups the direct path does not pay)")
+print(f"nginx   added latency (c - a), paced, cross-CPU:           p50 {added('pacedx', 'c', 'p50')}   p99 {added('pacedx', 'c', 'p99')}   (for reference)")
+print(f"gateway added latency (b - a), latency phase:    p50 {added('latency', 'b', 'p50')}   p99 {added('latency', 'b', 'p99')}   (closed loop, core mostly busy)")
+print(f"nginx   added latency (c - a), latency phase:    p50 {added('latency', 'c', 'p50')}   p99 {added('latency', 'c', 'p99')}   (for reference)")
+print(f"gateway added latency (b - a), throughput phase: p50 {added('throughput', 'b', 'p50')}   p99 {added('throughput', 'b', 'p99')}   (includes queueing)")
+def ratios(ph):
+    # per-round b/c where both rounds are usable: their median and range
+    rc = {x["round"]: x["rps"] for x in used(ph, "c")[0]}
+    rr = [x["rps"] / rc[x["round"]] for x in used(ph, "b")[0] if x["round"] in rc and rc[x["round"]] > 0]
+    return f"{med(ph, 'b', 'rps') / med(ph, 'c', 'rps'):.3f} [per round {min(rr):.3f}-{max(rr):.3f}]" if rr else "n/a"
+print(f"gateway throughput / nginx throughput (b / c):   {ratios('throughput')} at saturation ({med('throughput', 'b', 'rps'):.0f} vs {med('throughput', 'c', 'rps'):.0f} req/s), "
+      f"{ratios('latency')} in the latency phase   (target: >= 1.0)")
+print("proxy CPU per request at saturation (user+system, and system; from /proc ticks, about +-10 % per round):")
+print(f"  gateway {spread('throughput', 'b', 'cpu')} us (system {spread('throughput', 'b', 'sys')} us)   "
+      f"nginx {spread('throughput', 'c', 'cpu')} us (system {spread('throughput', 'c', 'sys')} us)   "
+      f"ratio {med('throughput', 'b', 'cpu') / med('throughput', 'c', 'cpu'):.2f} (issue 20 target <= 1.25)")
 EOF
-echo "proxy CPU per request at saturation (user+system, of which system; from /proc ticks, about +-10 %):"
-echo "  gateway ${CPU_US[throughput.b]} us (system ${CPU_SYS[throughput.b]} us)   nginx ${CPU_US[throughput.c]} us (system ${CPU_SYS[throughput.c]} us)"
+echo "proxy_bench: total run time $((SECONDS - BENCH_START)) s of measurement ($SECONDS s with start-up)"

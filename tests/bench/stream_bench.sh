@@ -5,17 +5,22 @@
 # build/tests/bench/stream_load plays a fake SSE upstream (one chat.completion.chunk every
 # INTERVAL_MS, EVENTS per stream, each carrying its send time) and STREAMS clients that keep one
 # stream each open for the whole run (the next request starts on the same connection when a
-# stream ends). An event's latency is its arrival at the client minus its send time. Two runs:
+# stream ends). An event's latency is its arrival at the client minus its send time. Three runs:
 #   (a) direct:  clients on CPU $LOADGEN_CPU -> upstream on CPU $PROXY_CPU
 #   (b) gateway: clients on CPU $LOADGEN_CPU -> gateway (1 worker) on CPU $PROXY_CPU -> upstream on
 #                CPU $PROXY_CPU
-# Both paths cross between the CPUs once each way, so (b - a) is what the gateway adds: relaying,
-# normalising each event (JSON), and its extra hop on the upstream's CPU. During (b) the gateway's
-# resident memory is sampled every SAMPLE_S seconds: flat after ramp-up means no per-stream leak.
+#   (c) nginx:   the same placement through nginx (1 worker) as an SSE reverse proxy
+#                (tests/bench/nginx/stream_proxy.conf.in: proxy_buffering off, keep-alive upstream)
+# All paths cross between the CPUs once each way, so (b - a) is what the gateway adds: relaying,
+# normalising each event (JSON), and its extra hop on the upstream's CPU; (c - a) is what a proxy
+# that only passes bytes adds on this machine, the baseline for (b - a). During (b) and (c) the
+# proxy's resident memory (nginx: its workers) is sampled every SAMPLE_S seconds: flat after
+# ramp-up means no per-stream leak; after ramp-up minus idle, over STREAMS, is memory per stream.
+# NGINX=0 skips (c) (nginx is the Debian package).
 #
 # Usage: tests/bench/stream_bench.sh   (env: STREAMS=10000 SECONDS_=60 INTERVAL_MS=1000 EVENTS=20
 #                                       RAMP_PER_S=2000 SAMPLE_S=5 GATEWAY_BIN STREAM_LOAD
-#                                       LOADGEN_CPU=0 PROXY_CPU=1 KEEP_TMP=1)
+#                                       LOADGEN_CPU=0 PROXY_CPU=1 NGINX=1 KEEP_TMP=1)
 # Needs 2 x STREAMS (+100) open files in the gateway: run as root or with a high hard limit.
 set -euo pipefail
 
@@ -31,8 +36,11 @@ RAMP_PER_S="${RAMP_PER_S:-2000}"
 SAMPLE_S="${SAMPLE_S:-5}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 PROXY_CPU="${PROXY_CPU:-1}"
+NGINX="${NGINX:-1}"
 
-for tool in taskset python3 curl; do
+TOOLS=(taskset python3 curl)
+if [[ $NGINX == 1 ]]; then TOOLS+=(nginx); fi
+for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null || { echo "stream_bench: '$tool' is required (Debian package)" >&2; exit 2; }
 done
 for bin in "$GATEWAY_BIN" "$STREAM_LOAD"; do
@@ -72,6 +80,31 @@ stop_upstream() { kill -TERM "$UP_PID" 2>/dev/null || true; wait "$UP_PID" 2>/de
 run_clients() { # port, output file
   taskset -c "$LOADGEN_CPU" "$STREAM_LOAD" 0 "$1" "$STREAMS" "$WINDOW_S" "$INTERVAL_MS" "$EVENTS" "$RAMP_PER_S" >"$2"
 }
+
+# Resident memory and CPU time of a proxy (summed over the pids that the named function prints),
+# every SAMPLE_S seconds while the clients run: "seconds RSS_KiB ticks" per line.
+CLK_TCK="$(getconf CLK_TCK)"
+sample() { # pid-listing function
+  local t=0 pids
+  while pids="$("$1")" && [[ -n "$pids" ]]; do
+    local rss=0 ticks=0 pid r k
+    for pid in $pids; do
+      r="$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+      k="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+      rss=$((rss + ${r:-0})); ticks=$((ticks + ${k:-0}))
+    done
+    echo "$t $rss $ticks"
+    sleep "$SAMPLE_S"
+    t=$((t + SAMPLE_S))
+  done
+}
+start_sampler() { # output file, pid-listing function
+  sample "$2" >"$1" &
+  SAMPLER=$!
+  PIDS+=("$SAMPLER")
+}
+gateway_pids() { if kill -0 "$GATEWAY_PID" 2>/dev/null; then echo "$GATEWAY_PID"; fi; }
+nginx_pids() { pgrep -P "$NGINX_PID" 2>/dev/null | tr '\n' ' ' || true; }  # the workers, not the master
 
 echo "stream_bench: $STREAMS streams, one event every $INTERVAL_MS ms, $EVENTS events per stream, ${WINDOW_S} s measured after ramp-up ($RAMP_PER_S new streams/s)"
 echo "stream_bench: clients on CPU $LOADGEN_CPU; fake upstream (and the gateway) on CPU $PROXY_CPU"
@@ -119,22 +152,7 @@ done
 [[ -n "$GW_URL" ]] || { echo "stream_bench: gateway did not start:" >&2; cat "$TMP/gateway.err" >&2; exit 1; }
 GW_PORT="${GW_URL##*:}"; GW_PORT="${GW_PORT%%/*}"
 
-# Resident memory and CPU time of the gateway, every SAMPLE_S seconds while the clients run.
-CLK_TCK="$(getconf CLK_TCK)"
-sample() {
-  local t=0
-  while kill -0 "$GATEWAY_PID" 2>/dev/null; do
-    local rss ticks
-    rss="$(awk '/^VmRSS:/{print $2}' "/proc/$GATEWAY_PID/status" 2>/dev/null || echo 0)"
-    ticks="$(awk '{print $14 + $15}' "/proc/$GATEWAY_PID/stat" 2>/dev/null || echo 0)"
-    echo "$t $rss $ticks"
-    sleep "$SAMPLE_S"
-    t=$((t + SAMPLE_S))
-  done
-}
-sample >"$TMP/samples.txt" &
-SAMPLER=$!
-PIDS+=("$SAMPLER")
+start_sampler "$TMP/samples.txt" gateway_pids
 NSTAT_KEYS='TcpRetransSegs|TcpExtTCPTimeouts|TcpExtTCPLossProbes|TcpExtTCPDelayedACKLost|TcpExtListenOverflows|TcpExtTCPRcvQDrop'
 if command -v nstat >/dev/null; then nstat -n; fi
 run_clients "$GW_PORT" "$TMP/gateway.txt"
@@ -143,34 +161,78 @@ if command -v nstat >/dev/null; then
 fi
 kill "$SAMPLER" 2>/dev/null || true
 stop_upstream
+# The gateway is done: stopped so that it does not share the proxy CPU with nginx's run.
+kill -TERM "$GATEWAY_PID" 2>/dev/null || true; wait "$GATEWAY_PID" 2>/dev/null || true
+
+# --- (c) through nginx (SSE reverse proxy) -----------------------------------------------------------
+: >"$TMP/nginx.txt"; : >"$TMP/nginx_samples.txt"
+if [[ $NGINX == 1 ]]; then
+  start_upstream
+  NGX_PORT="$(free_port)"
+  # Client and upstream connection per stream, plus the idle upstream pool (up to STREAMS more):
+  # with fewer, nginx "reuses" (closes) idle client keep-alive connections and streams fail.
+  ngx_conns=$((STREAMS * 4 + 100))
+  if (( ngx_conns > $(ulimit -Hn) )); then ngx_conns="$(ulimit -Hn)"; fi
+  mkdir -p "$TMP/tmp"
+  sed -e "s#@PREFIX@#$TMP#g" -e "s#@PORT@#$NGX_PORT#g" -e "s#@UPSTREAM_PORT@#$UP_PORT#g" \
+      -e "s#@CONNS@#$ngx_conns#g" -e "s#@KEEPALIVE@#$((STREAMS + 1000))#g" \
+      "$HERE/nginx/stream_proxy.conf.in" >"$TMP/stream_proxy.conf"
+  taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/stream_proxy.conf" 2>"$TMP/nginx.err" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  for _ in $(seq 1 50); do
+    [[ -n "$(nginx_pids)" ]] && (exec 3<>"/dev/tcp/127.0.0.1/$NGX_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+  [[ -n "$(nginx_pids)" ]] || { echo "stream_bench: nginx did not start:" >&2; cat "$TMP/nginx.err" >&2; exit 1; }
+  start_sampler "$TMP/nginx_samples.txt" nginx_pids
+  run_clients "$NGX_PORT" "$TMP/nginx.txt"
+  kill "$SAMPLER" 2>/dev/null || true
+  stop_upstream
+  kill -TERM "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true
+fi
 
 echo
 if [[ -s "$TMP/nstat.txt" ]]; then echo "TCP counters during the gateway run: $(cat "$TMP/nstat.txt")"; fi
 printf '%-9s %s\n' direct "$(cat "$TMP/direct.txt")" gateway "$(cat "$TMP/gateway.txt")"
-python3 - "$TMP/direct.txt" "$TMP/gateway.txt" "$TMP/samples.txt" "$CLK_TCK" "$STREAMS" "$RAMP_PER_S" <<'EOF'
+if [[ -s "$TMP/nginx.txt" ]]; then printf '%-9s %s\n' nginx "$(cat "$TMP/nginx.txt")"; fi
+python3 - "$TMP/direct.txt" "$TMP/gateway.txt" "$TMP/samples.txt" "$CLK_TCK" "$STREAMS" "$RAMP_PER_S" \
+  "$TMP/nginx.txt" "$TMP/nginx_samples.txt" <<'EOF'
 import sys
 def figures(path):
     w = open(path).read().split()
     return {w[i]: float(w[i + 1]) for i in range(0, len(w) - 1, 2)}
-a, b = figures(sys.argv[1]), figures(sys.argv[2])
+a, b, c = figures(sys.argv[1]), figures(sys.argv[2]), figures(sys.argv[7])
 clk, streams, ramp = float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+runs = [("gateway", b, sys.argv[3])] + ([("nginx", c, sys.argv[8])] if c else [])
 print()
-for k in ("errors",):
-    if a[k] or b[k]: print(f"WARNING: errors direct {a[k]:.0f}, gateway {b[k]:.0f}")
-if b["open"] < streams: print(f"WARNING: only {b['open']:.0f} of {streams} streams open through the gateway at the end")
-print(f"added inter-event latency (gateway - direct): p50 {b['p50'] - a['p50']:+.1f} us   p99 {b['p99'] - a['p99']:+.1f} us"
-      f"   p999 {b['p999'] - a['p999']:+.1f} us   (target p99 <= 100 us)")
-print(f"events measured: direct {a['events']:.0f}, gateway {b['events']:.0f}; streams completed through the gateway {b['completed']:.0f}")
-rows = [tuple(map(float, l.split())) for l in open(sys.argv[3]) if len(l.split()) == 3]
+for name, r, _ in runs:
+    if a["errors"] or r["errors"]: print(f"WARNING: errors direct {a['errors']:.0f}, {name} {r['errors']:.0f}")
+    if r["open"] < streams: print(f"WARNING: only {r['open']:.0f} of {streams} streams open through {name} at the end")
+for name, r, _ in runs:
+    print(f"added inter-event latency ({name + ' - direct):':<18} p50 {r['p50'] - a['p50']:+8.1f} us   p99 {r['p99'] - a['p99']:+8.1f} us"
+          f"   p999 {r['p999'] - a['p999']:+8.1f} us" + ("   (target p99 <= 100 us)" if name == "gateway" else ""))
+if c:
+    def ratio(k):
+        g, n = b[k] - a[k], c[k] - a[k]
+        # A proxy "adding" a negative amount is noise larger than its cost: no ratio from that.
+        return f"{g / n:.2f}" if n > 0 and g > 0 else f"n/a (gateway {g:+.1f} us, nginx {n:+.1f} us: below this run's noise)"
+    print(f"gateway / nginx added latency: p50 {ratio('p50')}   p99 {ratio('p99')}   (issue 20 target p99 <= 1.5)")
+print("events measured: direct {:.0f}, ".format(a["events"]) + ", ".join(f"{n} {r['events']:.0f}" for n, r, _ in runs)
+      + "; streams completed: " + ", ".join(f"{n} {r['completed']:.0f}" for n, r, _ in runs))
 ramp_s = streams / ramp + 2
-after = [r for r in rows if r[0] >= ramp_s]
-if len(after) >= 2:
+for name, r, path in runs:
+    rows = [tuple(map(float, l.split())) for l in open(path) if len(l.split()) == 3]
+    after = [x for x in rows if x[0] >= ramp_s]
+    if len(after) < 2 or not rows:
+        print(f"{name}: too few RSS samples for memory per stream (a longer SECONDS_ or smaller SAMPLE_S)")
+        continue
     first, last = after[0], after[-1]
-    peak = max(r[1] for r in after)
+    peak = max(x[1] for x in after)
     cpu = (last[2] - first[2]) / clk / max(last[0] - first[0], 1)
-    print(f"gateway RSS after ramp-up {first[1] / 1024:.1f} MiB, at the end {last[1] / 1024:.1f} MiB "
+    print(f"{name} RSS after ramp-up {first[1] / 1024:.1f} MiB, at the end {last[1] / 1024:.1f} MiB "
           f"({(last[1] - first[1]) / 1024:+.1f} MiB over {last[0] - first[0]:.0f} s), peak {peak / 1024:.1f} MiB; "
-          f"{(first[1] - rows[0][1]) / streams:.1f} KiB per open stream over the idle gateway's {rows[0][1] / 1024:.1f} MiB")
-    print(f"gateway CPU while streaming: {cpu * 100:.1f} % of one core")
-    print("RSS samples (s, MiB): " + " ".join(f"{r[0]:.0f}:{r[1] / 1024:.1f}" for r in rows))
+          f"{(first[1] - rows[0][1]) / streams:.1f} KiB per open stream over the idle {name}'s {rows[0][1] / 1024:.1f} MiB")
+    print(f"{name} CPU while streaming: {cpu * 100:.1f} % of one core")
+    print(f"{name} RSS samples (s, MiB): " + " ".join(f"{x[0]:.0f}:{x[1] / 1024:.1f}" for x in rows))
 EOF
