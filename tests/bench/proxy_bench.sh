@@ -362,6 +362,6 @@ print(f"gateway throughput / nginx throughput (b / c):   {ratios('throughput')} 
 print("proxy CPU per request at saturation (user+system, and system; from /proc ticks, about +-10 % per round):")
 print(f"  gateway {spread('throughput', 'b', 'cpu')} us (system {spread('throughput', 'b', 'sys')} us)   "
       f"nginx {spread('throughput', 'c', 'cpu')} us (system {spread('throughput', 'c', 'sys')} us)   "
-      f"ratio {med('throughput', 'b', 'cpu') / med('throughput', 'c', 'cpu'):.2f} (issue 20 target <= 1.25)")
+      f"ratio {med('throughput', 'b', 'cpu') / med('throughput', 'c', 'cpu'):.2f} (target <= 1.25)")
 EOF
 echo "proxy_bench: total run time $((SECONDS - BENCH_START)) s of measurement ($SECONDS s with start-up)"

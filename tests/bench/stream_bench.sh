@@ -217,7 +217,7 @@ if c:
         g, n = b[k] - a[k], c[k] - a[k]
         # A proxy "adding" a negative amount is noise larger than its cost: no ratio from that.
         return f"{g / n:.2f}" if n > 0 and g > 0 else f"n/a (gateway {g:+.1f} us, nginx {n:+.1f} us: below this run's noise)"
-    print(f"gateway / nginx added latency: p50 {ratio('p50')}   p99 {ratio('p99')}   (issue 20 target p99 <= 1.5)")
+    print(f"gateway / nginx added latency: p50 {ratio('p50')}   p99 {ratio('p99')}   (target p99 <= 1.5)")
 print("events measured: direct {:.0f}, ".format(a["events"]) + ", ".join(f"{n} {r['events']:.0f}" for n, r, _ in runs)
       + "; streams completed: " + ", ".join(f"{n} {r['completed']:.0f}" for n, r, _ in runs))
 ramp_s = streams / ramp + 2
