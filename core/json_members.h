@@ -292,4 +292,36 @@ class StrictMembers {
   Ambiguity bad_;
 };
 
+// "an array", "a string", ...: how a message names the type a member has.
+inline const char* type_name(simdjson::dom::element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::ARRAY: return "an array";
+    case simdjson::dom::element_type::OBJECT: return "an object";
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64: return "an integer";
+    case simdjson::dom::element_type::DOUBLE: return "a number";
+    case simdjson::dom::element_type::STRING: return "a string";
+    case simdjson::dom::element_type::BOOL: return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE: return "null";
+  }
+  return "unknown";
+}
+
+// Where an ambiguity sits, for an error: the object's path (`base` + where it was found) and the
+// offending member's parameter name (that path plus the key, without the leading "$.").
+struct AmbiguityPlace {
+  std::string path;
+  std::string param;
+};
+inline AmbiguityPlace ambiguity_place(const Ambiguity& a, std::string_view base) {
+  AmbiguityPlace p;
+  p.path = std::string(base) + a.where;
+  std::string member = p.path;
+  std::string step;
+  detail::prepend_step(step, a.key);
+  member += step;
+  p.param = member.substr(member.size() > 1 && member[1] == '.' ? 2 : 1);
+  return p;
+}
+
 }  // namespace core::json

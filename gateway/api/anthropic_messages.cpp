@@ -29,19 +29,7 @@ core::Error upstream_fault(std::string msg) {
   return core::make_error(ErrorKind::server_error, std::move(msg), core::ErrorSource::upstream, "bad_translation");
 }
 
-const char* type_name(element e) {
-  switch (e.type()) {
-    case simdjson::dom::element_type::ARRAY: return "an array";
-    case simdjson::dom::element_type::OBJECT: return "an object";
-    case simdjson::dom::element_type::INT64:
-    case simdjson::dom::element_type::UINT64: return "an integer";
-    case simdjson::dom::element_type::DOUBLE: return "a number";
-    case simdjson::dom::element_type::STRING: return "a string";
-    case simdjson::dom::element_type::BOOL: return "a boolean";
-    case simdjson::dom::element_type::NULL_VALUE: return "null";
-  }
-  return "unknown";
-}
+using core::json::type_name;
 
 std::string_view str(element e) { return e.get_string().value_unsafe(); }
 
@@ -62,12 +50,7 @@ std::string json_quoted(std::string_view s) {
 // A repeated member name, or a loose variant of one this surface reads, in the object at `base`
 // (paths and wording as the OpenAI surface reports them).
 core::Error ambiguity_error(const core::json::Ambiguity& a, std::string_view base) {
-  const std::string path = std::string(base) + a.where;
-  std::string member = path;
-  std::string step;
-  core::json::detail::prepend_step(step, a.key);
-  member += step;
-  std::string param = member.substr(member.size() > 1 && member[1] == '.' ? 2 : 1);
+  const auto [path, param] = core::json::ambiguity_place(a, base);
   if (a.kind == core::json::Ambiguity::Kind::duplicate)
     return bad("The request body has a duplicate member " + json_quoted(a.key) + " at " + shown(path, 256) +
                    ": a member name may appear only once in an object.",

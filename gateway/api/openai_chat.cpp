@@ -25,19 +25,7 @@ core::Error bad(std::string msg, std::string param = {}, std::string code = "inv
                           std::move(param));
 }
 
-const char* type_name(element e) {
-  switch (e.type()) {
-    case simdjson::dom::element_type::ARRAY: return "an array";
-    case simdjson::dom::element_type::OBJECT: return "an object";
-    case simdjson::dom::element_type::INT64:
-    case simdjson::dom::element_type::UINT64: return "an integer";
-    case simdjson::dom::element_type::DOUBLE: return "a number";
-    case simdjson::dom::element_type::STRING: return "a string";
-    case simdjson::dom::element_type::BOOL: return "a boolean";
-    case simdjson::dom::element_type::NULL_VALUE: return "null";
-  }
-  return "unknown";
-}
+using core::json::type_name;
 
 bool is_number(element e) { return e.is_int64() || e.is_uint64() || e.is_double(); }
 double as_double(element e) {
@@ -68,12 +56,7 @@ std::string shown(std::string_view s, size_t limit) {
 // without the leading "$.".
 core::Error ambiguity_error(const core::json::Ambiguity& a, std::string_view base) {
   using Kind = core::json::Ambiguity::Kind;
-  const std::string path = std::string(base) + a.where;
-  std::string member = path;
-  std::string step;
-  core::json::detail::prepend_step(step, a.key);
-  member += step;
-  std::string param = member.substr(member.size() > 1 && member[1] == '.' ? 2 : 1);
+  const auto [path, param] = core::json::ambiguity_place(a, base);
   std::string key;
   core::append_json_string(key, shown(a.key, 64));
   if (a.kind == Kind::duplicate)
