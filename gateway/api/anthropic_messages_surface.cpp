@@ -47,9 +47,9 @@ core::Result<core::ChatRequest> AnthropicMessagesSurface::decode(std::string bod
   return chat;
 }
 
-core::Result<std::string> AnthropicMessagesSurface::answer_body(std::string body, bool native) {
-  if (native) return body;
-  return openai_to_anthropic_response(body, translated_);
+core::Task<core::Result<std::string>> AnthropicMessagesSurface::answer_body(std::string body, bool native) {
+  if (native) co_return body;
+  co_return openai_to_anthropic_response(body, translated_);
 }
 
 providers::ChatSink& AnthropicMessagesSurface::stream_sink() { return *sink_; }

@@ -21,7 +21,7 @@ class AnthropicMessagesSurface final : public Surface {
   core::Result<core::ChatRequest> decode(std::string body) override;
   int error_status(const core::Error& e) const override { return anthropic_status(e); }
   std::string error_body(const core::Error& e) const override { return anthropic_error_json(e); }
-  core::Result<std::string> answer_body(std::string body, bool native) override;
+  core::Task<core::Result<std::string>> answer_body(std::string body, bool native) override;
   providers::ChatSink& stream_sink() override;
   core::Task<bool> close_stream(providers::ChatSink& head, const StreamClose& c) override;
   core::Task<bool> fail_stream(const StreamClose& c, const core::Error& e) override;

@@ -12,7 +12,7 @@ class OpenAiChatSurface final : public Surface {
   explicit OpenAiChatSurface(ClientIo& io) : io_(io) {}
   core::Result<core::ChatRequest> decode(std::string body) override;
   std::string error_body(const core::Error& e) const override;
-  core::Result<std::string> answer_body(std::string body, bool) override { return body; }
+  core::Task<core::Result<std::string>> answer_body(std::string body, bool) override { co_return body; }
   providers::ChatSink& stream_sink() override { return io_; }
   core::Task<bool> close_stream(providers::ChatSink& head, const StreamClose& c) override;
   core::Task<bool> fail_stream(const StreamClose& c, const core::Error& e) override;

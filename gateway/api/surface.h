@@ -41,10 +41,17 @@ class Surface {
   // A refusal or a failure before any content reached the client.
   virtual int error_status(const core::Error& e) const { return e.http_status(); }
   virtual std::string error_body(const core::Error& e) const = 0;
+  // A request that continues stored state (a Responses API previous_response_id): asked after
+  // decode when continues() is true, before routing. The returned request replaces the decoded one.
+  virtual bool continues() const { return false; }
+  virtual core::Task<core::Result<core::ChatRequest>> load_continuation() {
+    co_return core::make_error(core::ErrorKind::server_error, "this API surface continues nothing");
+  }
   // A non-stream answer in the surface's form: the provider's chat.completion JSON, or with
   // `native` the body of a natively relayed attempt. An error when the answer cannot be expressed
-  // (the pipeline then answers with it).
-  virtual core::Result<std::string> answer_body(std::string body, bool native) = 0;
+  // (the pipeline then answers with it). A surface that keeps answers (stored responses) does so
+  // here, before the client can ask for them.
+  virtual core::Task<core::Result<std::string>> answer_body(std::string body, bool native) = 0;
   // Where a streamed attempt writes its chat.completion.chunk events (asked for streamed requests only).
   virtual providers::ChatSink& stream_sink() = 0;
   // The stream completed: its closing events. `head` is where data events go (the pipeline may

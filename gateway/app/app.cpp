@@ -182,6 +182,25 @@ core::Result<std::unique_ptr<Ledger>> open_configured_ledger(const GatewayConfig
   return Ledger::open(st.ledger_path);
 }
 
+// The Responses API's store (state.responses). Its calls block (a disk, a Redis round trip): they
+// run on the blocking pool, made here when nothing else needed one.
+core::Status open_response_store(App& app, const std::shared_ptr<RedisClient>& redis) {
+  const auto& rc = app.config.state.responses;
+  ResponseStoreLimits limits;
+  limits.max_age = std::chrono::hours(24) * rc.max_age_days;
+  limits.max_bytes = rc.max_bytes;
+  if (rc.store == "off") return core::ok_status();
+  if (rc.store == "redis") {
+    app.responses = make_redis_response_store(redis, limits);
+  } else {
+    auto s = open_sqlite_response_store(rc.store == "memory" ? ":memory:" : rc.path, limits);
+    if (!s) return std::move(s).error();
+    app.responses = std::move(s).value();
+  }
+  if (!app.blocking) app.blocking = std::make_shared<boost::asio::thread_pool>(2);
+  return core::ok_status();
+}
+
 core::Status build_state(App& app) {
   const auto& st = app.config.state;
   auto l = open_configured_ledger(app.config);
@@ -223,6 +242,7 @@ core::Status build_state(App& app) {
     if (app.config.cache.redis) app.cache = std::make_unique<RedisResponseCache>(redis);
     else app.cache = std::make_unique<MemoryResponseCache>(app.config.cache.max_bytes);
   }
+  if (auto s = open_response_store(app, redis); !s) return s;
   wire_pipeline(app);
   return core::ok_status();
 }

@@ -14,6 +14,7 @@
 #include "gateway/observe/recent_events.h"
 #include "gateway/pipeline/services.h"
 #include "gateway/state/response_cache.h"
+#include "gateway/state/response_store.h"
 #include "providers/provider.h"
 #include "routing/catalog_report.h"
 #include "routing/policy.h"
@@ -44,6 +45,7 @@ struct App {
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<LimitStore> limits;
   std::unique_ptr<ResponseCache> cache;
+  std::unique_ptr<ResponseStore> responses;  // stored Responses API responses; null: state.responses.store off
   std::shared_ptr<void> redis;  // gateway::RedisClient when state.mode is redis
   // Threads for calls that may block (Redis), so the I/O threads never wait on them.
   std::shared_ptr<boost::asio::thread_pool> blocking;

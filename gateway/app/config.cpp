@@ -82,6 +82,7 @@ void resolve_paths(GatewayConfig& c) {
   fix(c.policy_file);
   fix(c.state.ledger_path);
   fix(c.state.ledger_recovery_path);
+  fix(c.state.responses.path);
   fix(c.upstream_tls.ca_file);
   fix(c.server.tls_cert_file);
   fix(c.server.tls_key_file);
@@ -119,6 +120,54 @@ void refuse_ineffective_routing_keys(const YAML::Node& root, const std::string& 
                                                           "do not use it)");
   if (r["prometheus_interval_ms"] && !r["prometheus_url"])
     fail(file, r["prometheus_interval_ms"], "routing.prometheus_interval_ms has no effect without routing.prometheus_url");
+}
+
+// The default store of Responses API responses: Redis in Redis mode (any replica continues any
+// conversation), else a SQLite file beside the ledger's, else memory.
+std::string default_response_store_path(const std::string& ledger_path) {
+  const std::string stem = ledger_path.size() > 3 && ledger_path.ends_with(".db")
+                               ? ledger_path.substr(0, ledger_path.size() - 3) : ledger_path;
+  return stem + "-responses.db";
+}
+
+// state.responses: {store: sqlite|redis|memory|off, path: FILE, max_age_days: N, max_mb: N}.
+void parse_response_store(const std::string& file, const YAML::Node& st, GatewayConfig::State& s) {
+  auto& r = s.responses;
+  const bool given = st && st.IsMap() && st["responses"];
+  const YAML::Node n = given ? st["responses"] : YAML::Node();
+  if (given) {
+    if (!n.IsMap()) fail(file, n, "state.responses must be a mapping: {store: sqlite|redis|memory|off, path: FILE}");
+    check_keys(file, n, "state.responses", {"store", "path", "max_age_days", "max_mb"});
+    if (n["store"]) r.store = scalar<std::string>(file, n["store"], "state.responses.store");
+    if (!r.store.empty() && r.store != "sqlite" && r.store != "redis" && r.store != "memory" && r.store != "off")
+      fail(file, n["store"], "state.responses.store must be sqlite, redis, memory or off (got '" + r.store + "')");
+    if (n["path"]) r.path = scalar<std::string>(file, n["path"], "state.responses.path");
+    if (n["max_age_days"]) {
+      r.max_age_days = scalar<int>(file, n["max_age_days"], "state.responses.max_age_days");
+      if (r.max_age_days < 1 || r.max_age_days > 3650)
+        fail(file, n["max_age_days"], "state.responses.max_age_days must be 1..3650");
+    }
+    if (n["max_mb"]) {
+      const int64_t mb = scalar<int64_t>(file, n["max_mb"], "state.responses.max_mb");
+      if (mb < 1 || mb > (1 << 20)) fail(file, n["max_mb"], "state.responses.max_mb must be 1..1048576");
+      r.max_bytes = static_cast<uint64_t>(mb) << 20;
+    }
+  }
+  if (r.store.empty()) r.store = s.mode == "redis" ? "redis" : (!r.path.empty() || !s.ledger_path.empty()) ? "sqlite" : "memory";
+  if (given) {
+    if (r.store == "redis" && s.mode != "redis")
+      fail(file, n["store"], "state.responses.store redis needs state.mode: redis (and state.redis)");
+    if (n["path"] && r.store != "sqlite")
+      fail(file, n["path"], "state.responses.path is the SQLite store's file; it has no effect with store " + r.store);
+    if (n["max_mb"] && (r.store == "redis" || r.store == "off"))
+      fail(file, n["max_mb"], "state.responses.max_mb has no effect with store " + r.store +
+                                  (r.store == "redis" ? " (Redis memory is bounded by its maxmemory)" : ""));
+  }
+  if (r.store == "sqlite" && r.path.empty()) {
+    if (s.ledger_path.empty())
+      fail(file, n, "state.responses.store sqlite needs state.responses.path (there is no ledger file to put it beside)");
+    r.path = default_response_store_path(s.ledger_path);
+  }
 }
 
 // state.ledger: {backend: sqlite|postgres, url_env: VARIABLE, recovery_path: FILE}. Every
@@ -159,6 +208,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   GatewayConfig c;
   c.file = file;
   if (!root || root.IsNull()) {
+    parse_response_store(file, YAML::Node(), c.state);
     add_defaults(c);
     return c;
   }
@@ -171,7 +221,8 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   }
   if (auto st = root["state"]) {
     check_keys(file, st, "state",
-               {"ledger_path", "ledger", "mode", "redis", "fail_mode", "on_ledger_failure", "ledger_retention_days"});
+               {"ledger_path", "ledger", "mode", "redis", "fail_mode", "on_ledger_failure", "ledger_retention_days",
+                "responses"});
     parse_ledger_backend(file, st, c.state);
     if (st["ledger_retention_days"]) {
       int d = scalar<int>(file, st["ledger_retention_days"], "state.ledger_retention_days");
@@ -206,6 +257,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       if (r["timeout_ms"]) c.state.redis_timeout = ms(file, r["timeout_ms"], "state.redis.timeout_ms");
     }
   }
+  parse_response_store(file, root["state"], c.state);
   if (auto ca = root["cache"]) {
     check_keys(file, ca, "cache", {"enabled", "max_bytes", "ttl_s", "shared"});
     c.cache.enabled = ca["enabled"] ? scalar<bool>(file, ca["enabled"], "cache.enabled") : true;

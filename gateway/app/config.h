@@ -89,6 +89,16 @@ struct GatewayConfig {
     std::string redis_password_env; // the password comes from the environment, never the YAML
     bool redis_fail_open = true;    // Redis unreachable: admit (open) or refuse with 503 (closed)
     std::chrono::milliseconds redis_timeout{200};
+    // Stored responses of the Responses API (state.responses). `store`: sqlite (the file `path`),
+    // redis (state.mode redis: every replica continues every conversation), memory (lost at
+    // restart), off (store: true is refused). Resolved at load: redis in Redis mode, else sqlite
+    // beside the ledger, else memory.
+    struct Responses {
+      std::string store;
+      std::string path;
+      int max_age_days = 30;
+      uint64_t max_bytes = 256ull << 20;
+    } responses;
   } state;
   struct Cache {
     bool enabled = false;

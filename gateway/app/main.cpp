@@ -259,6 +259,7 @@ int cmd_serve(const std::string& config_path, const std::string& listen) {
     std::fprintf(stderr, "gateway: %zu tenant(s); clients must send their gateway key\n", app.config.tenants.tenants().size());
   log_endpoint_access(app.config.server);
   if (app.ledger) std::fprintf(stderr, "gateway: spend ledger %s\n", app.ledger->path().c_str());
+  if (app.responses) std::fprintf(stderr, "gateway: stored responses in %s\n", app.responses->describe().c_str());
   raise_open_file_limit(app.config.server.max_connections);
   gateway::Server server(app);
   int rc = server.run();

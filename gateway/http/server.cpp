@@ -26,13 +26,14 @@
 
 #include "gateway/admin/admin_state.h"
 #include "gateway/admin/ui_assets.h"
+#include "gateway/api/stored_responses.h"
 #include "gateway/api/anthropic_messages_surface.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
 #include "core/http_wire.h"
 #include "gateway/state/auth.h"
 #include "gateway/state/limits_redis.h"
-#include "gateway/pipeline/offload.h"
+#include "core/offload.h"
 #include "gateway/api/openai_chat.h"
 #include "gateway/observe/prometheus_feed.h"
 #include "gateway/http/request_parser.h"
@@ -603,7 +604,7 @@ class Session final : public SessionBase, public ClientIo {
       if (app_.ledger) app_.metrics.ledger(app_.ledger->failing(), double(app_.ledger->commit_failures()),
                                           double(app_.ledger->queue_depth()));
       if (app_.limits && app_.config.server.metrics_tenant_labels) {
-        auto budgets = co_await offload(app_.blocking.get(), [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
+        auto budgets = co_await core::offload(app_.blocking.get(), [this] { return app_.limits->budgets(std::chrono::system_clock::now()); });
         for (const auto& b : budgets) app_.metrics.budget(b.tenant, b.period, b.remaining.usd());
       }
       if (auto* r = dynamic_cast<RedisLimitStore*>(app_.limits.get()))
@@ -641,6 +642,13 @@ class Session final : public SessionBase, public ClientIo {
     } else if (path == "/admin/explain") {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await explain(std::move(req_.body), routing_headers());
+    } else if (stored_response_path(path)) {
+      const auto q = target.find('?');
+      auto reply = co_await serve_stored_response(app_.responses.get(), app_.blocking.get(), caller.tenant_name(),
+                                                  std::string(req_.method_string), std::string(path),
+                                                  q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1)));
+      status = reply.status;
+      co_await respond(status, "application/json", std::move(reply.body));
     } else if (is_ui_path(path)) {
       status = get ? co_await ui_asset(path) : co_await method_not_allowed("GET");
     } else {
@@ -796,7 +804,7 @@ class Session final : public SessionBase, public ClientIo {
 
   // GET /admin/state: budgets and today's spend are read off the I/O thread (Redis, SQLite).
   core::Task<int> admin_state() {
-    auto [budgets, spend_today] = co_await offload(app_.blocking.get(), [this] {
+    auto [budgets, spend_today] = co_await core::offload(app_.blocking.get(), [this] {
       auto now = std::chrono::system_clock::now();
       std::vector<BudgetStatus> b = app_.limits ? app_.limits->budgets(now) : std::vector<BudgetStatus>{};
       std::string spend;
@@ -851,7 +859,7 @@ class Session final : public SessionBase, public ClientIo {
     // Off the I/O thread: a PostgreSQL ledger answers over the network.
     const std::string savings_param = query_param(target, "savings");
     const bool savings = savings_param == "1" || savings_param == "true";
-    auto r = co_await offload(app_.blocking.get(),
+    auto r = co_await core::offload(app_.blocking.get(),
                               [this, &by, from, to, savings] { return app_.ledger->report_json(by, from, to, savings); });
     if (!r) {
       // A bad group_by is the client's; a ledger that cannot be read is ours (and temporary).

@@ -1,6 +1,6 @@
 // Budgets and rate limits: the worst case is reserved before dispatch, and the reservation is
 // reconciled with what the attempts spent once they are over (or released when nothing was spent).
-#include "gateway/pipeline/offload.h"
+#include "core/offload.h"
 #include "gateway/pipeline/phases.h"
 
 namespace gateway {
@@ -35,11 +35,11 @@ core::Task<Ended> admit(RequestContext& ctx) {
   auto reserve = [limits, t, &worst, &worst_tokens] {
     return limits->reserve(*t, worst, worst_tokens, std::chrono::system_clock::now());
   };
-  auto r = co_await offload(ctx.svc.blocking, reserve);
+  auto r = co_await core::offload(ctx.svc.blocking, reserve);
   if (ctx.hook.cancelled) {
     if (r) {
       const Reservation& res = *r;
-      co_await offload(ctx.svc.blocking, [limits, &res] { limits->release(res); return 0; });
+      co_await core::offload(ctx.svc.blocking, [limits, &res] { limits->release(res); return 0; });
     }
     co_return client_left(ctx, "during the budget check");
   }
@@ -57,7 +57,7 @@ core::Task<void> settle(RequestContext& ctx) {
     else limits->release(res);
     return 0;
   };
-  co_await offload(ctx.svc.blocking, reconcile);
+  co_await core::offload(ctx.svc.blocking, reconcile);
 }
 
 }  // namespace gateway

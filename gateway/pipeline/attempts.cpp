@@ -135,7 +135,7 @@ core::Task<int> deliver(RequestContext& ctx, const routing::PlannedAttempt& atte
       entry.deployment = attempt.deployment.id;
       co_await store_in_cache(ctx, r, std::move(entry));
     }
-    auto body = ctx.surface.answer_body(std::move(r.body), ctx.native);
+    auto body = co_await ctx.surface.answer_body(std::move(r.body), ctx.native);
     if (!body) {
       // Accounted (the upstream answered and billed), but not expressible in the client's API.
       const int failed = note_failure(ctx, body.error());

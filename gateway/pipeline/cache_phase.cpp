@@ -1,7 +1,7 @@
 // The response cache phase: deterministic requests (temperature 0) or those opted in by the
 // x-gateway-cache header are answered from the cache when a stored answer exists, and stored
 // after a complete, successful answer.
-#include "gateway/pipeline/offload.h"
+#include "core/offload.h"
 #include "gateway/pipeline/phases.h"
 
 namespace gateway {
@@ -29,7 +29,7 @@ core::Task<int> replay(RequestContext& ctx, CachedResponse& hit) {
       if (ok) ok = co_await sink.send(c);
     if (ok) ok = co_await ctx.surface.close_replayed_stream();
   } else {
-    auto body = ctx.surface.answer_body(std::move(hit.body), false);
+    auto body = co_await ctx.surface.answer_body(std::move(hit.body), false);
     if (!body) co_return co_await refuse(ctx, body.error(), ctx.req.model, hit.deployment);
     ok = co_await io.respond(200, "application/json", std::move(body).value());
   }
@@ -48,7 +48,7 @@ core::Task<Ended> serve_from_cache(RequestContext& ctx) {
   if (ctx.surface.translation_refusal()) co_return std::nullopt;
   ctx.cache_key = cache_key(ctx.tenant, ctx.req.raw_body);
   const std::string& key = ctx.cache_key;
-  auto hit = co_await offload(ctx.svc.blocking, [cache, &key] { return cache->get(key); });
+  auto hit = co_await core::offload(ctx.svc.blocking, [cache, &key] { return cache->get(key); });
   if (ctx.hook.cancelled) co_return client_left(ctx, "during the cache lookup");
   ctx.svc.metrics->cache(bool(hit));
   if (hit) co_return co_await replay(ctx, *hit);
@@ -61,7 +61,7 @@ core::Task<void> store_in_cache(RequestContext& ctx, const providers::AttemptRes
   ResponseCache* cache = ctx.svc.cache;
   const std::string& key = ctx.cache_key;
   const auto ttl = ctx.svc.settings.cache_ttl;
-  co_await offload(ctx.svc.blocking, [cache, &key, &entry, ttl] { cache->put(key, std::move(entry), ttl); return 0; });
+  co_await core::offload(ctx.svc.blocking, [cache, &key, &entry, ttl] { cache->put(key, std::move(entry), ttl); return 0; });
 }
 
 }  // namespace gateway

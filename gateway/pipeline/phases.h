@@ -23,6 +23,8 @@ struct PhaseRefusal {
 
 // pipeline.cpp
 std::optional<PhaseRefusal> decode(RequestContext& ctx, std::string body);
+// only for a surface that continues stored state (Surface::continues)
+core::Task<std::optional<PhaseRefusal>> load_continuation(RequestContext& ctx);
 std::optional<PhaseRefusal> authorize(RequestContext& ctx);
 std::optional<PhaseRefusal> route(RequestContext& ctx);
 // cache_phase.cpp (only when a cache is configured; storing only when ctx.cache_key is set)

@@ -87,6 +87,13 @@ std::optional<PhaseRefusal> decode(RequestContext& ctx, std::string body) {
   return std::nullopt;
 }
 
+core::Task<std::optional<PhaseRefusal>> load_continuation(RequestContext& ctx) {
+  auto continued = co_await ctx.surface.load_continuation();
+  if (!continued) co_return PhaseRefusal{std::move(continued).error(), "invalid"};
+  ctx.req = std::move(continued).value();
+  co_return std::nullopt;
+}
+
 std::optional<PhaseRefusal> authorize(RequestContext& ctx) {
   if (!ctx.caller.tenant || model_allowed(*ctx.caller.tenant, ctx.req.model)) return std::nullopt;
   core::Error e = core::make_error(core::ErrorKind::forbidden,
@@ -133,6 +140,7 @@ core::Task<int> handle_request(PipelineServices& svc, providers::UpstreamClient&
   std::optional<PhaseRefusal> refused;
   if (auto e = ledger_refusal(svc)) refused = PhaseRefusal{std::move(*e), "none"};
   if (!refused) refused = decode(ctx, std::move(body));
+  if (!refused && surface.continues()) refused = co_await load_continuation(ctx);
   if (!refused) refused = authorize(ctx);
   if (!refused) refused = route(ctx);
   if (refused) co_return co_await refuse(ctx, refused->error, refused->model_label);

@@ -1,6 +1,7 @@
 #pragma once
 // The request pipeline every API surface shares. Its phases, in order, over one RequestContext:
-//   decode       the surface turns the client's body into the core request
+//   decode       the surface turns the client's body into the core request (and, for a request
+//                that continues a stored conversation, loads it: load_continuation)
 //   authorize    the tenant may use the model; the ledger can record what is served
 //   route        the routing policy's plan: candidates in order, with their prices
 //   cache        a stored answer is replayed (it costs nothing)

@@ -74,6 +74,37 @@ TEST(Config, LedgerFailureModeAndRetention) {
   EXPECT_NE(short_keep.error().message.find("32..36500"), std::string::npos) << short_keep.error().message;
 }
 
+// state.responses: where Responses API responses are stored; defaults follow the state mode.
+TEST(Config, ResponseStore) {
+  auto none = parse_config("", "<defaults>");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->state.responses.store, "memory");
+  auto beside = parse_config("state:\n  ledger_path: /var/lib/gw/spend.db\n", "s.yaml");
+  ASSERT_TRUE(beside.ok()) << beside.error().message;
+  EXPECT_EQ(beside->state.responses.store, "sqlite");
+  EXPECT_EQ(beside->state.responses.path, "/var/lib/gw/spend-responses.db");
+  auto redis = parse_config("state:\n  mode: redis\n  responses: {max_age_days: 7}\n", "s.yaml");
+  ASSERT_TRUE(redis.ok()) << redis.error().message;
+  EXPECT_EQ(redis->state.responses.store, "redis");
+  EXPECT_EQ(redis->state.responses.max_age_days, 7);
+  auto own = parse_config("state:\n  responses: {store: sqlite, path: r.db, max_mb: 10}\n", "/etc/gw/s.yaml");
+  ASSERT_TRUE(own.ok()) << own.error().message;
+  EXPECT_EQ(own->state.responses.path, "/etc/gw/r.db");
+  EXPECT_EQ(own->state.responses.max_bytes, 10ull << 20);
+  auto error_of = [](const std::string& yaml) {
+    auto c = parse_config(yaml, "r.yaml");
+    return c.ok() ? std::string("accepted") : c.error().message;
+  };
+  EXPECT_NE(error_of("state:\n  responses: {store: disk}\n").find("sqlite, redis, memory or off"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  responses: {store: redis}\n").find("needs state.mode: redis"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  responses: {store: sqlite}\n").find("needs state.responses.path"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  responses: {store: memory, path: x.db}\n").find("no effect"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  mode: redis\n  responses: {max_mb: 5}\n").find("maxmemory"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  responses: {max_age_days: 0}\n").find("1..3650"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  responses: {ttl: 5}\n").find("ttl"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  responses: off\n").find("mapping"), std::string::npos);
+}
+
 // state.ledger: {backend, url_env, recovery_path}; every setting that would do nothing is refused.
 TEST(Config, LedgerBackend) {
   auto error_of = [](const std::string& yaml) {

@@ -9,18 +9,18 @@
 
 #include "core/task.h"
 
-namespace gateway {
+namespace core {
 
 // `f` should capture by reference only (it runs before offload's frame completes).
 template <class F>
-core::Task<std::invoke_result_t<F>> offload(boost::asio::thread_pool* pool, F f) {
+Task<std::invoke_result_t<F>> offload(boost::asio::thread_pool* pool, F f) {
   using R = std::invoke_result_t<F>;
   if (!pool) co_return f();
   // Asio keeps the result in a default-constructed slot: optional<R> has one even when R does not.
   std::optional<R> r = co_await boost::asio::co_spawn(
       *pool, [f = std::move(f)]() mutable -> boost::asio::awaitable<std::optional<R>> { co_return f(); },
-      core::use_task);
+      use_task);
   co_return std::move(*r);
 }
 
-}  // namespace gateway
+}  // namespace core
