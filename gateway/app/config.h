@@ -89,6 +89,9 @@ struct GatewayConfig {
     std::string redis_password_env; // the password comes from the environment, never the YAML
     bool redis_fail_open = true;    // Redis unreachable: admit (open) or refuse with 503 (closed)
     std::chrono::milliseconds redis_timeout{200};
+    // state.suspensions.poll_interval_ms (redis mode): how often a replica reads the fleet's
+    // suspensions; a suspension made on one replica is in effect on the others within it.
+    std::chrono::milliseconds suspensions_poll{500};
   } state;
   struct Cache {
     bool enabled = false;
