@@ -202,7 +202,10 @@ void append_suspensions(std::string& out, const App& app) {
   out += '[';
   if (app.policy_router) {
     auto all = app.policy_router->suspensions();
-    for (size_t i = 0; i < all->size(); ++i) out += (i ? "," : "") + suspension_json((*all)[i]);
+    for (size_t i = 0; i < all->size(); ++i) {
+      if (i) out += ',';
+      out += suspension_json((*all)[i]);
+    }
   }
   out += ']';
 }
