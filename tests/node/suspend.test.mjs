@@ -1,6 +1,7 @@
 // The kill switch: POST/GET/DELETE /admin/suspend, the policy file's `suspended:` list, the audit
-// table in the ledger, restarts, what-if planning (POST /admin/explain `what_if`, `gateway explain
-// --what-if`), and two replicas sharing suspensions through a real redis-server.
+// table in the ledger (SQLite; PostgreSQL when the server is installed), restarts, what-if planning
+// (POST /admin/explain `what_if`, `gateway explain --what-if`), and two replicas sharing
+// suspensions through a real redis-server.
 //
 // Vendors one and two are openai_compatible instances on their own fake upstreams, so the
 // x-gateway-deployment header and the fakes' request logs tell which vendor served a request.
@@ -13,6 +14,7 @@ import { startGateway, defaultConfig, tmpDir, chat, request, userMsg, sleep, run
 import { startUpstream } from './lib/routing_upstream.mjs';
 import { scrape, metricValue } from './lib/prometheus.mjs';
 import { startRedis } from './lib/redis.mjs';
+import { startPostgres, postgresMissing } from './lib/postgres.mjs';
 
 const SQLITE = '/usr/bin/sqlite3';
 const ADMIN_KEY = 'adm-suspend-0123456789';
@@ -40,7 +42,7 @@ function config(dir, { policy = POLICY(), state = {} } = {}) {
   c.state = { ledger_path: path.join(dir, 'ledger.db'), ...state };
   return c;
 }
-const start = (c) => startGateway({ config: c, env: { GW_ADMIN: ADMIN_KEY } });
+const start = (c, env = {}) => startGateway({ config: c, env: { GW_ADMIN: ADMIN_KEY, ...env } });
 
 const admin = (gw, method, p, body) => request(gw.url + p, { method, headers: ADMIN, body });
 const suspend = (gw, body) => admin(gw, 'POST', '/admin/suspend', body);
@@ -252,6 +254,32 @@ describe('audit table and restarts', () => {
     } finally {
       await gw.stop();
     }
+  });
+});
+
+describe('audit table in the PostgreSQL ledger', () => {
+  const skip = postgresMissing();
+  let pg;
+  after(async () => pg?.close());
+  test('a suspension is a row of suspension_audit in the fleet database and survives a restart', { skip: skip ?? false }, async () => {
+    pg = await startPostgres();
+    const env = { GW_TEST_SUSPEND_PG: await pg.createDb('suspend') };
+    const dir = tmpDir('gw-suspend-pg-');
+    const c = config(dir);
+    c.state = { ledger: { backend: 'postgres', url_env: 'GW_TEST_SUSPEND_PG' } };
+    let gw = await start(c, env);
+    const s = await suspend(gw, { selector: 'vendor:one', reason: 'OFAC designation', by: 'legal' });
+    assert.equal(s.status, 201, s.text);
+    await gw.stop();
+    gw = await start(c, env);
+    try {
+      assert.deepEqual((await admin(gw, 'GET', '/admin/suspend')).json.suspensions.map((x) => x.id), [s.json.id]);
+      assert.equal(served(await chat(gw, { model: 'm', messages: userMsg('x') })), 'two@default/m');
+    } finally {
+      await gw.stop();
+    }
+    const rows = await pg.psql('SELECT action, suspension_id, kind, target, reason, by FROM suspension_audit ORDER BY seq', 'suspend');
+    assert.equal(rows.trim(), `suspend|${s.json.id}|vendor|one|OFAC designation|legal`);
   });
 });
 
