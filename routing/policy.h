@@ -17,6 +17,7 @@
 #include "routing/catalog.h"
 #include "routing/router.h"
 #include "routing/savings.h"
+#include "routing/suspensions.h"
 #include "routing/vocabulary.h"
 
 namespace routing {
@@ -91,6 +92,7 @@ enum class ExclusionKind : uint8_t {
   policy,       // a hard constraint of the route or a preset (403)
   request,      // the request needs what the deployment lacks: capability, context (400)
   unavailable,  // not configured, no credentials, circuit open, cooldown (503)
+  suspended,    // the kill switch: a suspension covers it (503, permanent)
 };
 
 struct RouteCandidate {
@@ -141,6 +143,8 @@ struct CompiledPolicy {
   std::vector<std::string> model_names;  // what GET /v1/models lists
   std::vector<std::string> catalog_models;  // sorted model ids served by any deployment ($catalog)
   std::vector<std::string> warnings;     // non-fatal findings, for `gateway check`
+  // The policy's `suspended:` list (routing/suspensions.h): excluded from every plan.
+  SuspensionList suspended;
 
   const DeploymentFacts* find(std::string_view id) const;
 };

@@ -243,6 +243,7 @@ class Compiler {
     return out;
   }
   void parse_vocabulary(const YAML::Node& n);
+  void parse_suspended(const YAML::Node& n);
 
   // ---- sections ----
   void build_deployments();
@@ -924,6 +925,46 @@ void Compiler::parse_vocabulary(const YAML::Node& n) {
   names("data_classifications", [&](const std::string& t) { out_->vocabulary.add_classification(t); });
 }
 
+// `suspended:` entries: exactly one selector key, a reason, the date since when, and who decided.
+void Compiler::parse_suspended(const YAML::Node& n) {
+  if (!n.IsSequence()) {
+    error(n, "suspended must be a list of {vendor|parent|jurisdiction|deployment: name, reason, since, by}");
+    return;
+  }
+  std::vector<std::string> keys = suspension_kind_names();
+  keys.insert(keys.end(), {"reason", "since", "by"});
+  for (const auto& e : n) {
+    if (!check_map(e, "suspended entry", "suspended key", keys)) continue;
+    Suspension s;
+    s.from_policy = true;
+    s.id = "policy:" + std::to_string(e.Mark().line + 1);
+    int selectors = 0;
+    for (const auto& kind_name : suspension_kind_names()) {
+      if (!e[kind_name]) continue;
+      ++selectors;
+      auto target = str(e[kind_name], "suspended." + kind_name);
+      if (!target) continue;
+      auto sel = make_suspension_selector(*parse_suspension_kind(kind_name), *target, out_->deployments);
+      if (!sel) error(e[kind_name], sel.error().message);
+      else s.selector = *sel;
+    }
+    if (selectors != 1) error(e, "suspended entry needs exactly one of vendor, parent, jurisdiction, deployment");
+    if (!e["reason"]) error(e, "suspended entry needs 'reason'");
+    else if (auto v = str(e["reason"], "suspended.reason")) {
+      if (v->empty()) error(e["reason"], "suspended.reason must say why");
+      s.reason = *v;
+    }
+    if (!e["since"]) error(e, "suspended entry needs 'since' (YYYY-MM-DD)");
+    else if (auto v = str(e["since"], "suspended.since")) {
+      if (!parse_iso_date(*v)) error(e["since"], "suspended.since must be a date YYYY-MM-DD, got '" + *v + "'");
+      s.since = *v;
+    }
+    if (e["by"])
+      if (auto v = str(e["by"], "suspended.by")) s.by = *v;
+    out_->suspended.push_back(std::move(s));
+  }
+}
+
 void Compiler::parse_tenants(const YAML::Node& n) {
   if (!n.IsMap()) {
     error(n, "tenants must be a mapping of tenant name -> settings");
@@ -1464,7 +1505,7 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
         errors_.push_back(file_ + ": empty policy (expected a mapping with 'routes')");
       } else if (check_map(root, "policy", "key",
                            {"version", "name", "description", "operator_region", "vocabulary", "defaults", "catalog",
-                            "tenants", "routes"})) {
+                            "tenants", "routes", "suspended"})) {
         if (root["version"])
           if (auto v = integer(root["version"], "version", 1))
             if (*v != 1) error(root["version"], "unsupported policy version " + std::to_string(*v) + " (this gateway reads version 1)");
@@ -1480,6 +1521,7 @@ core::Result<std::shared_ptr<const CompiledPolicy>> Compiler::run(std::string_vi
         check_aliases();
         for (const auto& d : out_->deployments)
           if (!d.reference_only) catalog_models_.insert(d.deployment.model);  // never served: not offered
+        if (root["suspended"]) parse_suspended(root["suspended"]);
         if (root["vocabulary"]) parse_vocabulary(root["vocabulary"]);
         if (root["tenants"]) parse_tenants(root["tenants"]);
         if (root["defaults"]) parse_defaults(root["defaults"]);

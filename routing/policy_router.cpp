@@ -220,6 +220,7 @@ const char* kind_name(ExclusionKind k) {
     case ExclusionKind::policy: return "policy";
     case ExclusionKind::request: return "request";
     case ExclusionKind::unavailable: return "unavailable";
+    case ExclusionKind::suspended: return "suspended";
   }
   return "policy";
 }
@@ -250,12 +251,40 @@ std::shared_ptr<const PolicyRouter::Snapshot> PolicyRouter::make_snapshot(std::s
     snap->stats.push_back(std::move(s));
     snap->key.push_back(key_of(d.deployment.id));
   }
+  auto all = std::make_shared<SuspensionList>(policy->suspended);
+  if (runtime_suspensions_) all->insert(all->end(), runtime_suspensions_->begin(), runtime_suspensions_->end());
+  snap->suspended = std::move(all);
   snap->policy = std::move(policy);
   return snap;
 }
 
 void PolicyRouter::swap_policy(std::shared_ptr<const CompiledPolicy> policy) {
+  std::lock_guard lock(swap_mu_);
   snapshot_.store(make_snapshot(std::move(policy)));
+}
+
+void PolicyRouter::set_suspensions(std::shared_ptr<const SuspensionList> runtime) {
+  std::lock_guard lock(swap_mu_);
+  runtime_suspensions_ = std::move(runtime);
+  snapshot_.store(make_snapshot(snapshot_.load()->policy));
+}
+
+std::map<std::string, uint64_t> PolicyRouter::suspension_exclusions() const {
+  std::lock_guard lock(exclusions_mu_);
+  return suspension_exclusions_;
+}
+
+// Once per request and suspension, however many of its candidates the suspension covered.
+void PolicyRouter::count_suspension_exclusions(const Snapshot& snap, const Decision& d) const {
+  std::vector<const Suspension*> seen;
+  for (const auto& e : d.evals) {
+    if (!e.excluded || e.kind != ExclusionKind::suspended) continue;
+    const Suspension* s = find_suspension(*snap.suspended, snap.policy->deployments[e.deployment]);
+    if (s && std::find(seen.begin(), seen.end(), s) == seen.end()) seen.push_back(s);
+  }
+  if (seen.empty()) return;
+  std::lock_guard lock(exclusions_mu_);
+  for (const Suspension* s : seen) ++suspension_exclusions_[s->selector.target];
 }
 
 core::Status PolicyRouter::reload(std::string_view yaml_text, std::string_view file_name,
@@ -297,7 +326,8 @@ void PolicyRouter::record(const AttemptOutcome& outcome) {
     affinity_.put(outcome.prefix_hash, key_of(outcome.deployment), options_.clock->steady_now());
 }
 
-void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Decision& d, bool full_rank) const {
+void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Decision& d, bool full_rank,
+                            const SuspensionList* what_if) const {
   const CompiledPolicy& p = *snap.policy;
   d.policy = snap.policy;
   d.route = nullptr;
@@ -381,6 +411,13 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
       e.kind = k;
       e.reason = std::move(why);
     };
+    // The kill switch comes first: no other reason may hide it.
+    const Suspension* sus = snap.suspended->empty() ? nullptr : find_suspension(*snap.suspended, df);
+    if (!sus && what_if) sus = find_suspension(*what_if, df);
+    if (sus) {
+      exclude(ExclusionKind::suspended, suspension_reason(*sus));
+      continue;
+    }
     if (!origin.empty()) {
       exclude(ExclusionKind::policy, origin);
       continue;
@@ -526,10 +563,11 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
 
   if (d.ranked.empty()) {
     // Fail closed, naming every candidate's reason.
-    bool any_unavailable = false, all_request = true, any_context = false;
+    bool any_unavailable = false, all_request = true, any_context = false, all_suspended = true;
     int64_t retry_ms = std::numeric_limits<int64_t>::max();
     for (const auto& e : d.evals) {
-      any_unavailable |= e.kind == ExclusionKind::unavailable;
+      any_unavailable |= e.kind == ExclusionKind::unavailable || e.kind == ExclusionKind::suspended;
+      all_suspended &= e.kind == ExclusionKind::suspended;
       all_request &= e.kind == ExclusionKind::request;
       any_context |= e.reason.rfind("context", 0) == 0 || e.reason.rfind("max_tokens", 0) == 0;
     }
@@ -554,25 +592,29 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
       if (listed++) msg += "; ";
       msg += p.deployments[e.deployment].deployment.id + " excluded: " + e.reason;
     }
-    core::Error err = core::make_error(kind, std::move(msg), core::ErrorSource::gateway, "routing_refused");
+    if (all_suspended) kind = core::ErrorKind::unavailable;
+    if (all_suspended) msg = "every candidate of route '" + route.name + "' is suspended: " + msg.substr(msg.find(": ") + 2);
+    core::Error err = core::make_error(kind, std::move(msg), core::ErrorSource::gateway,
+                                       all_suspended ? "deployment_suspended" : "routing_refused");
     if ((kind == core::ErrorKind::unavailable || kind == core::ErrorKind::rate_limited) &&
-        retry_ms != std::numeric_limits<int64_t>::max())
+        retry_ms != std::numeric_limits<int64_t>::max() && !all_suspended)
       err.retry_after = std::chrono::milliseconds(std::max<int64_t>(retry_ms, 1));
     // A policy refusal stays one until an operator changes the policy; so does a route whose every
     // candidate lacks its provider or API key.
     bool all_unconfigured = !d.evals.empty();
     for (const auto& e : d.evals)
-      all_unconfigured &= e.kind == ExclusionKind::unavailable &&
-                          (e.reason.rfind("no API key", 0) == 0 || e.reason.find("not configured") != std::string::npos);
+      all_unconfigured &= e.kind == ExclusionKind::suspended ||
+                          (e.kind == ExclusionKind::unavailable &&
+                           (e.reason.rfind("no API key", 0) == 0 || e.reason.find("not configured") != std::string::npos));
     err.permanent = kind == core::ErrorKind::forbidden || all_unconfigured;
     d.error = std::move(err);
   }
 }
 
-Decision PolicyRouter::decide(const RequestFeatures& request) const {
+Decision PolicyRouter::decide(const RequestFeatures& request, const SuspensionList* what_if) const {
   Decision d;
   auto snap = snapshot_.load();
-  evaluate(*snap, request, d, true);
+  evaluate(*snap, request, d, true, what_if);
   return d;
 }
 
@@ -581,6 +623,7 @@ core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
   // Per-thread scratch: candidate buffers keep their capacity between decisions.
   thread_local Decision d;
   evaluate(*snap, request, d, false);
+  if (!snap->suspended->empty()) count_suspension_exclusions(*snap, d);
   if (d.error) {
     d.policy.reset();
     return *d.error;
@@ -628,8 +671,8 @@ core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
   return plan;
 }
 
-std::string PolicyRouter::explain_json(const RequestFeatures& f) const {
-  Decision d = decide(f);
+std::string PolicyRouter::explain_json(const RequestFeatures& f, const SuspensionList* what_if) const {
+  Decision d = decide(f, what_if);
   const CompiledPolicy& p = *d.policy;
   std::string o;
   o.reserve(4096);

@@ -5,7 +5,9 @@
 // prompt-cache hits), expected latency (TTFT + output / tokens-per-second), error risk.
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -107,10 +109,19 @@ class PolicyRouter final : public Router {
   std::shared_ptr<const CompiledPolicy> policy() const;
 
   // Full detail of the decision for `request` (no side effects: probe slots are not taken).
-  Decision decide(const RequestFeatures& request) const;
+  // `what_if`: suspensions assumed on top of those in effect (what-if planning).
+  Decision decide(const RequestFeatures& request, const SuspensionList* what_if = nullptr) const;
   // The decision as JSON: every candidate's score terms and exclusions (gateway explain,
   // POST /admin/explain).
-  std::string explain_json(const RequestFeatures& request) const;
+  std::string explain_json(const RequestFeatures& request, const SuspensionList* what_if = nullptr) const;
+
+  // The runtime suspensions (admin API, fleet); the policy file's `suspended:` apply as well. In
+  // effect from the next decision.
+  void set_suspensions(std::shared_ptr<const SuspensionList> runtime);
+  // Every suspension in effect: the policy file's, then the runtime ones.
+  std::shared_ptr<const SuspensionList> suspensions() const { return snapshot_.load()->suspended; }
+  // Requests whose plan excluded a candidate because of a suspension, by suspension target.
+  std::map<std::string, uint64_t> suspension_exclusions() const;
 
   // Every live figure routing uses, per deployment ({deployment, metric, value}), for /metrics.
   std::vector<StatSample> stats_samples() const { return live_->samples(); }
@@ -124,16 +135,23 @@ class PolicyRouter final : public Router {
     std::shared_ptr<const CompiledPolicy> policy;
     std::vector<std::shared_ptr<DeploymentStats>> stats;  // parallel to policy->deployments
     std::vector<uint64_t> key;                            // hash of each deployment id (affinity)
+    std::shared_ptr<const SuspensionList> suspended;      // policy file's + runtime, never null
   };
   std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const CompiledPolicy> policy);
   // full_rank = false sorts only the first max_attempts candidates (the plan needs no more).
-  void evaluate(const Snapshot& snap, const RequestFeatures& request, Decision& d, bool full_rank) const;
+  void evaluate(const Snapshot& snap, const RequestFeatures& request, Decision& d, bool full_rank,
+                const SuspensionList* what_if = nullptr) const;
+  void count_suspension_exclusions(const Snapshot& snap, const Decision& d) const;
 
   PolicyRouterOptions options_;
   std::shared_ptr<LiveStats> live_;
   AffinityMap affinity_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
+  std::mutex swap_mu_;  // policy swaps and suspension swaps rebuild the snapshot one at a time
+  std::shared_ptr<const SuspensionList> runtime_suspensions_;  // guarded by swap_mu_
+  mutable std::mutex exclusions_mu_;
+  mutable std::map<std::string, uint64_t> suspension_exclusions_;
 };
 
 // The request's region, classification and tags after tenant settings and policy defaults (the

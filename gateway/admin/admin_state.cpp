@@ -1,5 +1,7 @@
 #include "gateway/admin/admin_state.h"
 
+#include "gateway/admin/suspension_api.h"
+
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -194,6 +196,20 @@ void append_refusals(std::string& out, const App& app) {
   out += "]}";
 }
 
+// Every suspension in effect (the kill switch), as GET /admin/suspend lists them.
+void append_suspensions(std::string& out, const App& app) {
+  key(out, "suspensions");
+  out += '[';
+  if (app.policy_router) {
+    auto all = app.policy_router->suspensions();
+    for (size_t i = 0; i < all->size(); ++i) {
+      if (i) out += ',';
+      out += suspension_json((*all)[i]);
+    }
+  }
+  out += ']';
+}
+
 }  // namespace
 
 std::string admin_state_json(const App& app, const std::vector<BudgetStatus>& budgets, const std::string& spend_today) {
@@ -205,6 +221,7 @@ std::string admin_state_json(const App& app, const std::vector<BudgetStatus>& bu
   out += ',', append_tenants(out, budgets);
   out += ',', key(out, "spend_today"), out += spend_today.empty() ? "null" : spend_today;
   out += ',', append_refusals(out, app);
+  out += ',', append_suspensions(out, app);
   out += '}';
   return out;
 }

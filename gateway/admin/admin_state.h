@@ -8,7 +8,8 @@
 //    "tenants": [{tenant, spent_today_usd, budgets: [{period, hard, limit_usd, spent_usd,
 //                 reserved_usd, remaining_usd}]}],
 //    "spend_today": the ledger's report by tenant since 00:00 UTC (null without a ledger),
-//    "refusals": {"total", "recent": [{at_ms, request_id, tenant, model, status, kind, code, message}]}}
+//    "refusals": {"total", "recent": [{at_ms, request_id, tenant, model, status, kind, code, message}]},
+//    "suspensions": [{id, kind, target, selector, reason, since, by, source, exclusion_reason}]}
 #include <string>
 #include <vector>
 

@@ -201,6 +201,23 @@ core::Status open_response_store(App& app, const std::shared_ptr<RedisClient>& r
   return core::ok_status();
 }
 
+// The kill switch's audit table lives in the ledger's database; without one, runtime suspensions
+// could not be recorded, so the admin API refuses them (the policy file's still apply).
+core::Status build_suspensions(App& app, std::shared_ptr<RedisClient> redis) {
+  const auto& st = app.config.state;
+  if (!app.policy_router || !app.ledger) return core::ok_status();
+  auto audit = st.ledger_backend == "postgres" ? open_postgres_suspension_audit(st.ledger_url)
+                                               : open_sqlite_suspension_audit(st.ledger_path);
+  if (!audit) return std::move(audit).error();
+  SuspensionServiceOptions o;
+  o.poll_interval = st.suspensions_poll;
+  auto router = app.policy_router;
+  app.suspensions = std::make_unique<SuspensionService>(
+      std::move(audit).value(), std::move(redis), o,
+      [router](std::shared_ptr<const routing::SuspensionList> list) { router->set_suspensions(std::move(list)); });
+  return app.suspensions->start();
+}
+
 core::Status build_state(App& app) {
   const auto& st = app.config.state;
   auto l = open_configured_ledger(app.config);
@@ -238,6 +255,7 @@ core::Status build_state(App& app) {
       app.limits = std::move(local);
     }
   }
+  if (auto s = build_suspensions(app, st.mode == "redis" ? redis : nullptr); !s) return s;
   if (app.config.cache.enabled) {
     if (app.config.cache.redis) app.cache = std::make_unique<RedisResponseCache>(redis);
     else app.cache = std::make_unique<MemoryResponseCache>(app.config.cache.max_bytes);

@@ -15,6 +15,7 @@
 #include "gateway/pipeline/services.h"
 #include "gateway/state/response_cache.h"
 #include "gateway/state/response_store.h"
+#include "gateway/state/suspension_service.h"
 #include "providers/provider.h"
 #include "routing/catalog_report.h"
 #include "routing/policy.h"
@@ -47,6 +48,8 @@ struct App {
   std::unique_ptr<ResponseCache> cache;
   std::unique_ptr<ResponseStore> responses;  // stored Responses API responses; null: state.responses.store off
   std::shared_ptr<void> redis;  // gateway::RedisClient when state.mode is redis
+  // The runtime kill switch (admin API); null without a policy or without a ledger database.
+  std::unique_ptr<SuspensionService> suspensions;
   // Threads for calls that may block (Redis), so the I/O threads never wait on them.
   std::shared_ptr<boost::asio::thread_pool> blocking;
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();

@@ -222,7 +222,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   if (auto st = root["state"]) {
     check_keys(file, st, "state",
                {"ledger_path", "ledger", "mode", "redis", "fail_mode", "on_ledger_failure", "ledger_retention_days",
-                "responses"});
+                "responses", "suspensions"});
     parse_ledger_backend(file, st, c.state);
     if (st["ledger_retention_days"]) {
       int d = scalar<int>(file, st["ledger_retention_days"], "state.ledger_retention_days");
@@ -248,6 +248,16 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       std::string fm = scalar<std::string>(file, st["fail_mode"], "state.fail_mode");
       if (fm != "open" && fm != "closed") fail(file, st["fail_mode"], "state.fail_mode must be open or closed");
       c.state.redis_fail_open = fm == "open";
+    }
+    if (auto su = st["suspensions"]) {
+      check_keys(file, su, "state.suspensions", {"poll_interval_ms"});
+      if (c.state.mode != "redis")
+        fail(file, su, "state.suspensions is for state.mode redis (a single replica applies a suspension at once)");
+      if (su["poll_interval_ms"]) {
+        c.state.suspensions_poll = ms(file, su["poll_interval_ms"], "state.suspensions.poll_interval_ms");
+        if (c.state.suspensions_poll.count() < 10 || c.state.suspensions_poll.count() > 1000)
+          fail(file, su["poll_interval_ms"], "state.suspensions.poll_interval_ms must be 10..1000");
+      }
     }
     if (auto r = st["redis"]) {
       check_keys(file, r, "state.redis", {"host", "port", "password_env", "timeout_ms"});

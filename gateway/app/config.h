@@ -99,6 +99,9 @@ struct GatewayConfig {
       int max_age_days = 30;
       uint64_t max_bytes = 256ull << 20;
     } responses;
+    // state.suspensions.poll_interval_ms (redis mode): how often a replica reads the fleet's
+    // suspensions; a suspension made on one replica is in effect on the others within it.
+    std::chrono::milliseconds suspensions_poll{500};
   } state;
   struct Cache {
     bool enabled = false;

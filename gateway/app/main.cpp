@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "gateway/app/app.h"
+#include "gateway/admin/suspension_api.h"
+#include "routing/what_if.h"
 #include "gateway/state/auth.h"
 #include "providers/error_map.h"
 #include "gateway/pipeline/features.h"
@@ -33,7 +35,9 @@ const char* kUsage =
     "usage:\n"
     "  gateway serve [--config FILE] [--listen HOST:PORT]   run the gateway\n"
     "  gateway check FILE                                  validate a gateway config or a routing policy file\n"
-    "  gateway explain --config FILE --request REQ.json    show every candidate's score terms and exclusions\n"
+    "  gateway explain --config FILE --request REQ.json|REQS.jsonl [--what-if suspend=SELECTOR]...\n"
+    "                                                      show every candidate's score terms and exclusions;\n"
+    "                                                      --what-if: plans and cost before/after suspending\n"
     "  gateway keys new --tenant NAME [--id KEY_ID]         mint a client key; prints the key and the config line\n"
     "  gateway spend --config FILE [--by tenant|deployment|day] [--from-ms N] [--to-ms N]\n"
     "                [--savings] [--format json|table]     spend report from the ledger (--savings:\n"
@@ -94,7 +98,59 @@ int cmd_catalog(const std::string& config_path, routing::CatalogFormat format) {
   return 0;
 }
 
-int cmd_explain(const std::string& config_path, const std::string& request_path) {
+// The chat bodies of `path`: one JSON body, or with a .jsonl name one body per non-blank line.
+bool read_explain_requests(const std::string& path, std::vector<core::ChatRequest>& out) {
+  std::ifstream f(path);
+  if (!f) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    return false;
+  }
+  std::vector<std::string> bodies;
+  const bool jsonl = path.size() > 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0;
+  if (jsonl) {
+    for (std::string line; std::getline(f, line);)
+      if (line.find_first_not_of(" \t\r") != std::string::npos) bodies.push_back(line);
+  } else {
+    std::stringstream ss;
+    ss << f.rdbuf();
+    bodies.push_back(ss.str());
+  }
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    auto req = gateway::parse_chat_request(std::move(bodies[i]));
+    if (!req) {
+      const std::string where = jsonl ? path + ":" + std::to_string(i + 1) : path;
+      std::fprintf(stderr, "%s: %s\n", where.c_str(), req.error().message.c_str());
+      return false;
+    }
+    out.push_back(std::move(req).value());
+  }
+  if (out.empty()) std::fprintf(stderr, "%s: no requests\n", path.c_str());
+  return !out.empty();
+}
+
+// The runtime suspensions recorded in the ledger database apply to explain as they do to serving.
+// An SQLite file that does not exist yet is not created for it.
+bool apply_recorded_suspensions(gateway::App& app) {
+  const auto& st = app.config.state;
+  core::Result<std::unique_ptr<gateway::SuspensionAudit>> audit = std::unique_ptr<gateway::SuspensionAudit>();
+  if (st.ledger_backend == "postgres" && !st.ledger_url.empty()) audit = gateway::open_postgres_suspension_audit(st.ledger_url);
+  else if (st.ledger_backend == "sqlite" && !st.ledger_path.empty() && std::ifstream(st.ledger_path))
+    audit = gateway::open_sqlite_suspension_audit(st.ledger_path);
+  if (!audit) {
+    std::fprintf(stderr, "%s\n", audit.error().message.c_str());
+    return false;
+  }
+  if (!*audit) return true;
+  auto rows = (*audit)->rows();
+  if (!rows) {
+    std::fprintf(stderr, "%s\n", rows.error().message.c_str());
+    return false;
+  }
+  app.policy_router->set_suspensions(std::make_shared<routing::SuspensionList>(gateway::replay_suspensions(*rows)));
+  return true;
+}
+
+int cmd_explain(const std::string& config_path, const std::string& request_path, const std::vector<std::string>& what_if) {
   auto cfg = gateway::load_config_file(config_path);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
@@ -110,19 +166,24 @@ int cmd_explain(const std::string& config_path, const std::string& request_path)
     std::fprintf(stderr, "%s: explain needs `policy:` in the config\n", config_path.c_str());
     return 1;
   }
-  std::ifstream f(request_path);
-  if (!f) {
-    std::fprintf(stderr, "cannot read %s\n", request_path.c_str());
-    return 1;
+  std::vector<core::ChatRequest> requests;
+  if (!read_explain_requests(request_path, requests) || !apply_recorded_suspensions(app)) return 1;
+  std::vector<routing::RequestFeatures> features;
+  for (const auto& r : requests) features.push_back(gateway::features_of(r, {}, true));
+  if (!what_if.empty()) {
+    auto list = gateway::what_if_from_specs(app, what_if);
+    if (!list) {
+      std::fprintf(stderr, "--what-if: %s\n", list.error().message.c_str());
+      return 2;
+    }
+    std::printf("%s\n", routing::what_if_json(*app.policy_router, features, *list).c_str());
+  } else if (features.size() == 1) {
+    std::printf("%s\n", app.policy_router->explain_json(features[0]).c_str());
+  } else {
+    std::string out = "[";
+    for (size_t i = 0; i < features.size(); ++i) out += (i ? "," : "") + app.policy_router->explain_json(features[i]);
+    std::printf("%s]\n", out.c_str());
   }
-  std::stringstream ss;
-  ss << f.rdbuf();
-  auto req = gateway::parse_chat_request(ss.str());
-  if (!req) {
-    std::fprintf(stderr, "%s: %s\n", request_path.c_str(), req.error().message.c_str());
-    return 1;
-  }
-  std::printf("%s\n", app.policy_router->explain_json(gateway::features_of(*req, {}, true)).c_str());
   std::fflush(stdout);
   std::_Exit(0);
 }
@@ -392,15 +453,21 @@ int main(int argc, char** argv) {
   }
   if (cmd == "explain") {
     std::string config, request;
+    std::vector<std::string> what_if;
     for (size_t i = 1; i + 1 < args.size(); i += 2) {
       if (args[i] == "--config") config = args[i + 1];
       else if (args[i] == "--request") request = args[i + 1];
+      else if (args[i] == "--what-if") what_if.push_back(args[i + 1]);
+      else {
+        std::fprintf(stderr, "gateway explain: unknown argument '%s'\n%s", args[i].c_str(), kUsage);
+        return 2;
+      }
     }
     if (config.empty() || request.empty()) {
       std::fputs(kUsage, stderr);
       return 2;
     }
-    return cmd_explain(config, request);
+    return cmd_explain(config, request, what_if);
   }
   if (cmd == "check") {
     if (args.size() != 2) {

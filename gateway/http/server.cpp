@@ -25,6 +25,9 @@
 #include <thread>
 
 #include "gateway/admin/admin_state.h"
+#include "gateway/admin/suspension_api.h"
+#include "gateway/observe/suspension_metrics.h"
+#include "routing/what_if.h"
 #include "gateway/admin/ui_assets.h"
 #include "gateway/api/stored_responses.h"
 #include "gateway/api/anthropic_messages_surface.h"
@@ -639,6 +642,8 @@ class Session final : public SessionBase, public ClientIo {
       co_await respond(200, yaml ? "application/yaml" : "application/json",
                        routing::render_catalog(deployments, yaml ? routing::CatalogFormat::yaml : routing::CatalogFormat::json,
                                                catalog_surfaces(app_)));
+    } else if (path == "/admin/suspend" || path.rfind("/admin/suspend/", 0) == 0) {
+      status = co_await suspend_api(path, target);
     } else if (path == "/admin/explain") {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await explain(std::move(req_.body), routing_headers());
@@ -903,6 +908,7 @@ class Session final : public SessionBase, public ClientIo {
       else m.gauge.value = sample.value;
       out[it->second].metric.push_back(std::move(m));
     }
+    append_suspension_families(*app_.policy_router, app_.suspensions.get(), out);
     return out;
   }
 
@@ -913,6 +919,11 @@ class Session final : public SessionBase, public ClientIo {
       co_await respond(409, "application/json", error_json(e));
       co_return 409;
     }
+    auto specs = what_if_member(body);
+    if (!specs) {
+      co_await respond(400, "application/json", error_json(specs.error()));
+      co_return 400;
+    }
     auto parsed = parse_chat_request(std::move(body));
     if (!parsed) {
       co_await respond(400, "application/json", error_json(parsed.error()));
@@ -920,8 +931,56 @@ class Session final : public SessionBase, public ClientIo {
     }
     auto features = features_of(*parsed, headers, app_.config.trust_routing_headers);
     if (const Tenant* t = app_.config.tenants.find(features.tenant)) features.tenant_settings = &t->routing;
-    co_await respond(200, "application/json", app_.policy_router->explain_json(features));
+    if (specs->empty()) {
+      co_await respond(200, "application/json", app_.policy_router->explain_json(features));
+      co_return 200;
+    }
+    auto what_if = what_if_from_specs(app_, *specs);
+    if (!what_if) {
+      co_await respond(400, "application/json", error_json(what_if.error()));
+      co_return 400;
+    }
+    std::vector<routing::RequestFeatures> one(1, features);
+    co_await respond(200, "application/json", routing::what_if_json(*app_.policy_router, one, *what_if));
     co_return 200;
+  }
+
+  // /admin/suspend: the kill switch (admin/suspension_api.h). Suspending and lifting write the
+  // audit table (and Redis in a fleet): off the I/O thread when there is a blocking pool.
+  core::Task<int> suspend_api(std::string_view path, std::string_view target) {
+    static const std::string kCaller = "admin";  // one admin key: every admin caller is "admin"
+    const bool collection = path == "/admin/suspend";
+    const std::string id = collection ? std::string() : percent_decoded(path.substr(std::string_view("/admin/suspend/").size()));
+    AdminReply r;
+    if (collection && req_.method == http::verb::get) {
+      r = list_suspensions(app_);
+    } else if (collection && req_.method == http::verb::post) {
+      r = co_await core::offload(app_.blocking.get(), [&] { return create_suspension(app_, req_.body, kCaller); });
+    } else if (req_.method == http::verb::delete_) {
+      const std::string selector = percent_decoded(query_param(target, "selector"));
+      if (collection && selector.empty()) co_return co_await method_not_allowed("GET, POST");
+      r = co_await core::offload(app_.blocking.get(), [&] {
+        return collection ? lift_suspensions_matching(app_, selector, kCaller) : lift_suspension(app_, id, kCaller);
+      });
+    } else {
+      co_return co_await method_not_allowed(collection ? "GET, POST, DELETE" : "DELETE");
+    }
+    co_await respond(r.status, "application/json", r.body);
+    co_return r.status;
+  }
+
+  static std::string percent_decoded(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1; };
+      if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+        out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+        i += 2;
+      } else {
+        out += s[i];
+      }
+    }
+    return out;
   }
 
   core::Task<int> method_not_allowed(const char* allowed) {

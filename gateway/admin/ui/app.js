@@ -163,12 +163,20 @@ function renderRefusals(refusals) {
   fillBody(document.querySelector('#refusals-table tbody'), rows, 7, 'No refusals since start');
 }
 
+function renderSuspensions(suspensions) {
+  const rows = suspensions.map((s) =>
+    el('tr', '', td(s.selector), td(s.reason, 'reason'), td(s.since), td(s.by || dash), td(s.source), td(s.id)),
+  );
+  fillBody(document.querySelector('#suspensions-table tbody'), rows, 6, 'No vendor, parent, jurisdiction or deployment is suspended');
+}
+
 function render(state) {
   renderPolicy(state.policy);
   renderDeployments(state.deployments || []);
   renderRoutes(state.routes || []);
   renderTenants(state.tenants || [], state.spend_today ?? null);
   renderRefusals(state.refusals || { total: 0, recent: [] });
+  renderSuspensions(state.suspensions || []);
 }
 
 // ---- polling ---------------------------------------------------------------------------------
