@@ -15,6 +15,7 @@
 
 #include "core/result.h"
 #include "routing/catalog.h"
+#include "routing/diversify.h"
 #include "routing/router.h"
 #include "routing/savings.h"
 #include "routing/suspensions.h"
@@ -118,6 +119,8 @@ struct Route {
   // the ledger's baseline_cost and the savings counter; nullopt = no baseline, no saving reckoned.
   std::optional<Pricing> baseline;
   std::string baseline_source;  // "price" or the reference deployment's id, for explain
+  // max_share, spread, canary (routing/diversify.h), else the defaults'.
+  DiversifySettings diversify;
 };
 
 // The policy's `defaults:` for requests and tenants that say nothing (normalized spellings).

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "routing/constraints.h"
+#include "routing/diversify_parse.h"
 #include "routing/policy.h"
 #include "routing/text_util.h"
 
@@ -292,6 +293,15 @@ class Compiler {
   int default_max_attempts_ = 3;
   std::optional<Pricing> default_baseline_;
   std::string default_baseline_source_;
+  DiversifySettings default_diversify_;
+  PolicyDiagnostics diagnostics() {
+    return {[this](const YAML::Node& n, const std::string& m) { error(n, m); },
+            [this](const YAML::Node& n, const std::string& m) { warn(n, m); }};
+  }
+  static std::vector<std::string> with_diversify(std::vector<std::string> keys) {
+    keys.insert(keys.end(), diversify_keys().begin(), diversify_keys().end());
+    return keys;
+  }
   std::set<std::string> catalog_models_;
   bool builtin_mode_ = false;  // reading routing/catalog/builtin.yaml: every fact needs a source tag
 };
@@ -1284,8 +1294,8 @@ void merge_constraints(Constraints& base, const Constraints& over, const YAML::N
 
 void Compiler::parse_defaults(const YAML::Node& n) {
   if (!check_map(n, "defaults", "defaults key",
-                 {"estimated_output_tokens", "max_attempts", "client_region", "data_classification", "data_tags",
-                  "objective", "constraints", "baseline"}))
+                 with_diversify({"estimated_output_tokens", "max_attempts", "client_region", "data_classification",
+                                 "data_tags", "objective", "constraints", "baseline"})))
     return;
   if (n["estimated_output_tokens"])
     if (auto v = integer(n["estimated_output_tokens"], "estimated_output_tokens", 1)) out_->default_output_tokens = *v;
@@ -1301,6 +1311,7 @@ void Compiler::parse_defaults(const YAML::Node& n) {
   if (n["objective"]) parse_objective(n["objective"], default_objective_);
   if (n["constraints"]) parse_constraints(n["constraints"], default_constraints_);
   if (n["baseline"]) parse_baseline(n["baseline"], default_baseline_, default_baseline_source_);
+  parse_diversify(n, out_->deployments, default_diversify_, diagnostics());
 }
 
 // `baseline: {price: {input, cached_input, output}}` or `baseline: {ref: <catalog deployment>}`.
@@ -1370,8 +1381,8 @@ void Compiler::parse_routes(const YAML::Node& n) {
   std::set<std::string> names;
   for (const auto& r : n) {
     if (!check_map(r, "route", "route key",
-                   {"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity",
-                    "baseline"}))
+                   with_diversify({"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity",
+                                   "baseline"})))
       continue;
     Route route;
     route.line = r.Mark().line + 1;
@@ -1397,6 +1408,8 @@ void Compiler::parse_routes(const YAML::Node& n) {
     route.baseline = default_baseline_;
     route.baseline_source = default_baseline_source_;
     if (r["baseline"]) parse_baseline(r["baseline"], route.baseline, route.baseline_source);
+    route.diversify = default_diversify_;
+    parse_diversify(r, out_->deployments, route.diversify, diagnostics());
     if (!r["candidates"]) {
       error(r, "route '" + route.name + "' needs 'candidates'");
       continue;
@@ -1439,6 +1452,7 @@ void Compiler::parse_routes(const YAML::Node& n) {
     if (!any && !selectors.empty()) warn(cands, "route '" + route.name + "': candidates match no deployment");
     else if (any) refuse_if_only_references(route, cands);
     if (any) warn_if_dead(route, r);
+    if (any) check_diversify(route, out_->deployments, r, diagnostics());
     out_->routes.push_back(std::move(route));
   }
   refuse_if_everything_excluded(n);

@@ -230,7 +230,8 @@ const char* kind_name(ExclusionKind k) {
 PolicyRouter::PolicyRouter(std::shared_ptr<const CompiledPolicy> policy, PolicyRouterOptions options)
     : options_(options),
       live_(std::make_shared<LiveStats>(options.breaker, options.clock)),
-      affinity_(options.affinity_capacity, options.affinity_ttl) {
+      affinity_(options.affinity_capacity, options.affinity_ttl),
+      diversity_(std::make_shared<DiversityState>(options.clock)) {
   snapshot_.store(make_snapshot(std::move(policy)));
 }
 
@@ -333,6 +334,7 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   d.route = nullptr;
   d.ranked.clear();
   d.error.reset();
+  d.diversify.clear();
 
   if (auto e = resolve_request_facts(p, f, options_.reject_unknown_data_tags, d)) {
     d.error = std::move(e);
@@ -556,10 +558,13 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
     return p.deployments[x.deployment].deployment.id < p.deployments[y.deployment].deployment.id;
   };
   const size_t top = static_cast<size_t>(route.max_attempts);
-  if (full_rank || d.ranked.size() <= top)
+  // Diversification may bring any qualified candidate forward: it needs the whole order.
+  if (full_rank || d.ranked.size() <= top || route.diversify.any())
     std::sort(d.ranked.begin(), d.ranked.end(), better);
   else
     std::partial_sort(d.ranked.begin(), d.ranked.begin() + static_cast<std::ptrdiff_t>(top), d.ranked.end(), better);
+
+  if (route.diversify.any()) diversify_order(route, d);
 
   if (d.ranked.empty()) {
     // Fail closed, naming every candidate's reason.
@@ -611,6 +616,26 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   }
 }
 
+void PolicyRouter::diversify_order(const Route& route, Decision& d) const {
+  const DiversifySettings& s = route.diversify;
+  std::optional<ShareTotals> shares;
+  if (!s.caps.empty()) shares = diversity_->window(route.name, s.window)->totals(options_.clock->steady_now());
+  RandomSource& random = options_.random ? *options_.random : thread_random();
+  diversify(s, shares ? &*shares : nullptr, *d.policy, d.evals, d.ranked, random, d.diversify);
+}
+
+void PolicyRouter::served(const Plan& plan, const std::string& deployment_id, double cost_usd) {
+  auto p = plan.snapshot ? std::static_pointer_cast<const CompiledPolicy>(plan.snapshot) : policy();
+  if (!p) return;
+  const DeploymentFacts* facts = p->find(deployment_id);
+  if (!facts) return;
+  for (const auto& r : p->routes)
+    if (r.name == plan.route) {
+      if (!r.diversify.caps.empty()) diversity_->served(r.name, r.diversify.window, *facts, cost_usd);
+      return;
+    }
+}
+
 Decision PolicyRouter::decide(const RequestFeatures& request, const SuspensionList* what_if) const {
   Decision d;
   auto snap = snapshot_.load();
@@ -660,6 +685,8 @@ core::Result<Plan> PolicyRouter::plan(const RequestFeatures& request) const {
   }
   for (const auto& e : d.evals)
     if (e.excluded) plan.exclusions.push_back({p.deployments[e.deployment].deployment.id, e.reason});
+  if (!d.diversify.canary_to.empty() && !plan.attempts.empty() && plan.attempts[0].deployment.id == d.diversify.canary_to)
+    diversity_->canary_sent(route.name, d.diversify.canary_to);
   if (plan.attempts.empty()) {
     std::string msg = "no deployment available for route '" + route.name + "': ";
     for (size_t i = 0; i < plan.exclusions.size() && i < options_.max_reasons_in_error; ++i)
@@ -718,6 +745,10 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f, const Suspensio
     num_field("max_attempts", d.route->max_attempts);
     // Where the savings figures of this route's traffic are measured from ("price" or a deployment).
     if (d.route->baseline) str_field("baseline", d.route->baseline_source);
+    if (d.route->diversify.any()) {
+      append_diversify_json(o, d.route->diversify, d.diversify);
+      o += ',';
+    }
   }
   key("request");
   o += '{';

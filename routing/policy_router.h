@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "routing/affinity.h"
+#include "routing/diversify.h"
 #include "routing/live_stats.h"
 #include "routing/policy.h"
 #include "routing/router.h"
@@ -28,6 +29,8 @@ struct PolicyRouterOptions {
   // routing.unknown_data_tags: true = a data tag or classification outside the vocabulary is a 400
   // (default); false = it is dropped (the rules that test known tags still apply).
   bool reject_unknown_data_tags = true;
+  // Draws for `spread` and `canary`; nullptr = thread_random(). Tests pass a SeededRandom.
+  RandomSource* random = nullptr;
 };
 
 // Per-candidate detail of one decision (what explain prints).
@@ -76,6 +79,7 @@ struct Decision {
   uint32_t presets = 0;  // the tenant's own presets, enforced in addition to the route's
   std::vector<CandidateEval> evals;
   std::vector<uint32_t> ranked;  // indexes into evals: qualified candidates, best first
+  DiversifyNote diversify;       // what max_share / spread / canary did to the order
   std::optional<core::Error> error;
 };
 
@@ -91,6 +95,7 @@ class PolicyRouter final : public Router {
   core::Result<Plan> plan(const RequestFeatures& request) const override;
   void record(const AttemptOutcome& outcome) override;
   std::vector<std::string> model_names() const override;
+  void served(const Plan& plan, const std::string& deployment_id, double cost_usd) override;
 
   // Call when an attempt is dispatched (in-flight gauge); record() ends it.
   void attempt_started(const std::string& deployment_id) override;
@@ -125,6 +130,8 @@ class PolicyRouter final : public Router {
 
   // Every live figure routing uses, per deployment ({deployment, metric, value}), for /metrics.
   std::vector<StatSample> stats_samples() const { return live_->samples(); }
+  // gateway_route_share and gateway_canary_requests_total, for /metrics.
+  std::vector<LabelledSample> diversity_samples() const { return diversity_->samples(*policy()); }
   // Figures from an external source (Prometheus query mode); they expire after breaker.external_ttl.
   void set_external_stats(const std::string& deployment_id, const ExternalStats& stats);
   LiveStats& live_stats() { return *live_; }
@@ -142,10 +149,12 @@ class PolicyRouter final : public Router {
   void evaluate(const Snapshot& snap, const RequestFeatures& request, Decision& d, bool full_rank,
                 const SuspensionList* what_if = nullptr) const;
   void count_suspension_exclusions(const Snapshot& snap, const Decision& d) const;
+  void diversify_order(const Route& route, Decision& d) const;
 
   PolicyRouterOptions options_;
   std::shared_ptr<LiveStats> live_;
   AffinityMap affinity_;
+  std::shared_ptr<DiversityState> diversity_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
   std::mutex swap_mu_;  // policy swaps and suspension swaps rebuild the snapshot one at a time

@@ -100,6 +100,9 @@ class Router {
   // whose message names, per candidate, why it was excluded.
   virtual core::Result<Plan> plan(const RequestFeatures& request) const = 0;
   virtual void record(const AttemptOutcome& outcome) = 0;
+  // The attempt at `deployment_id` answered the request `plan` was made for, costing `cost_usd`
+  // (0 when unpriced): the traffic share caps count (routing/diversify.h).
+  virtual void served(const Plan& plan, const std::string& deployment_id, double cost_usd) {}
   // Model names a client may ask for (GET /v1/models).
   virtual std::vector<std::string> model_names() const = 0;
   // An attempt at `deployment_id` is being dispatched (in-flight accounting); record() ends it.

@@ -887,26 +887,46 @@ class Session final : public SessionBase, public ClientIo {
     return views_;
   }
 
-  // The router's live figures, as gauges labelled by deployment (what routing sees is what dashboards see).
+  // The family `name` of `out`, added with its help text and type on first use.
+  static prometheus::MetricFamily& family(std::vector<prometheus::MetricFamily>& out, std::map<std::string, size_t>& index,
+                                          const std::string& name, const char* help, bool counter) {
+    auto [it, inserted] = index.emplace(name, out.size());
+    if (inserted) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
+      out.push_back(std::move(f));
+    }
+    return out[it->second];
+  }
+
+  static void add_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels, double value) {
+    prometheus::ClientMetric m;
+    m.label = std::move(labels);
+    if (f.type == prometheus::MetricType::Counter) m.counter.value = value;
+    else m.gauge.value = value;
+    f.metric.push_back(std::move(m));
+  }
+
+  // The router's live figures, as gauges labelled by deployment (what routing sees is what dashboards
+  // see), then the traffic shares its caps see and its canary counts (routing/diversify.h).
   std::vector<prometheus::MetricFamily> router_families() const {
     std::vector<prometheus::MetricFamily> out;
     if (!app_.policy_router) return out;
     std::map<std::string, size_t> index;
     for (const auto& sample : app_.policy_router->stats_samples()) {
-      auto [it, inserted] = index.emplace(sample.metric, out.size());
-      if (inserted) {
-        prometheus::MetricFamily f;
-        f.name = sample.metric;
-        f.help = "Live routing figure per deployment, as the router uses it (policies/README.md).";
-        const bool counter = sample.metric.size() > 6 && sample.metric.compare(sample.metric.size() - 6, 6, "_total") == 0;
-        f.type = counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
-        out.push_back(std::move(f));
-      }
-      prometheus::ClientMetric m;
-      m.label.push_back({"deployment", sample.deployment});
-      if (out[it->second].type == prometheus::MetricType::Counter) m.counter.value = sample.value;
-      else m.gauge.value = sample.value;
-      out[it->second].metric.push_back(std::move(m));
+      const bool counter = sample.metric.size() > 6 && sample.metric.compare(sample.metric.size() - 6, 6, "_total") == 0;
+      add_sample(family(out, index, sample.metric,
+                        "Live routing figure per deployment, as the router uses it (policies/README.md).", counter),
+                 {{"deployment", sample.deployment}}, sample.value);
+    }
+    for (const auto& sample : app_.policy_router->diversity_samples()) {
+      const char* help = sample.counter ? "Requests sent first to a fall-back as a canary, per route and deployment."
+                                        : "Share of the route's traffic in its max_share window, per capped key.";
+      std::vector<prometheus::ClientMetric::Label> labels;
+      for (const auto& [name, value] : sample.labels) labels.push_back({name, value});
+      add_sample(family(out, index, sample.metric, help, sample.counter), std::move(labels), sample.value);
     }
     append_suspension_families(*app_.policy_router, app_.suspensions.get(), out);
     return out;

@@ -242,7 +242,10 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     AttemptAccount a = account_attempt(ctx, attempt, r);
     // Before the final bytes: the client never holds a complete answer the ledger lacks.
     if (a.entry) a.durable = co_await ledger_durable(ctx.svc, std::move(*a.entry));
-    if (!r.error) co_return co_await deliver(ctx, attempt, r, a, recorder);
+    if (!r.error) {
+      ctx.router->served(ctx.plan, attempt.deployment.id, a.cost ? a.cost->usd() : 0.0);
+      co_return co_await deliver(ctx, attempt, r, a, recorder);
+    }
 
     switch (after_failure(ctx, attempt, r, loop)) {
       case AfterFailure::in_band: co_return co_await fail_after_content(ctx, r, a);

@@ -87,7 +87,7 @@ TEST(DocumentedPolicyKeys, EveryKeyIsReadByTheCompiler) {
   for (const std::string k : {"model", "tenant", "path", "headers", "data_classification"})
     read_not_unknown(std::string("routes:\n  - name: r\n    candidates: [\"*/*\"]\n    match: {") + k + ": " + kBad + "}\n", k);
   for (const std::string k : {"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity",
-                              "baseline"})
+                              "baseline", "max_share", "spread", "canary"})
     read_not_unknown(std::string("routes:\n  - {name: r, candidates: [\"*/*\"], ") + (k == "name" || k == "candidates" ? "" : k + ": " + kBad) + "}\n" +
                          (k == "name" || k == "candidates" ? "  - {" + k + ": " + kBad + "}\n" : ""),
                      k);
