@@ -27,6 +27,7 @@
 #include "gateway/admin/admin_state.h"
 #include "gateway/admin/ui_assets.h"
 #include "gateway/api/anthropic_messages_surface.h"
+#include "gateway/api/openai_responses_surface.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
 #include "core/http_wire.h"
@@ -64,6 +65,14 @@ std::string new_request_id() {
   std::string id;
   new_request_id(id);
   return id;
+}
+
+// previous_response_id until the gateway keeps responses: every id is unknown.
+core::Result<std::string> no_stored_responses(std::string_view) {
+  return core::make_error(core::ErrorKind::bad_request,
+                          "previous_response_id needs a stored response, and this gateway stores none yet: send the "
+                          "earlier items in 'input' instead",
+                          core::ErrorSource::client, "previous_response_not_found", "previous_response_id");
 }
 
 bool sane_request_id(std::string_view v) {
@@ -569,6 +578,13 @@ class Session final : public SessionBase, public ClientIo {
       if (!post) status = co_await method_not_allowed("POST");
       else {
         AnthropicMessagesSurface surface(*this, req_.header("anthropic-version"), req_.header("anthropic-beta"));
+        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
+                                         routing_headers(), caller, rec);
+      }
+    } else if (path == "/v1/responses") {
+      if (!post) status = co_await method_not_allowed("POST");
+      else {
+        OpenAiResponsesSurface surface(*this, no_stored_responses);
         status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
                                          routing_headers(), caller, rec);
       }
