@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 
 #include "core/json_members.h"
 #include "core/json_scan.h"
 #include "core/json_writer.h"
+#include "gateway/api/client_json.h"
 #include "gateway/api/openai_chat.h"
 #include "providers/openai_normalize.h"
 
@@ -18,74 +18,17 @@ namespace {
 using simdjson::dom::element;
 using core::ErrorKind;
 
-constexpr size_t kMaxDepth = 64;
-
-core::Error bad(std::string msg, std::string param, std::string code = "invalid_request_error") {
-  return core::make_error(ErrorKind::bad_request, std::move(msg), core::ErrorSource::client, std::move(code),
-                          std::move(param));
-}
-
-core::Error upstream_fault(std::string msg) {
-  return core::make_error(ErrorKind::server_error, std::move(msg), core::ErrorSource::upstream, "bad_translation");
-}
-
+using client_json::ambiguity_error;
+using client_json::append_int;
+using client_json::bad;
+using client_json::json_quoted;
+using client_json::make_parser;
+using client_json::parse_client_body;
+using client_json::shown;
+using client_json::upstream_fault;
 using core::json::type_name;
 
 std::string_view str(element e) { return e.get_string().value_unsafe(); }
-
-// Text shown in an error message: at most `limit` bytes, cut on a UTF-8 character boundary.
-std::string shown(std::string_view s, size_t limit = 64) {
-  if (s.size() <= limit) return std::string(s);
-  size_t n = limit;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return std::string(s.substr(0, n)) + "...";
-}
-
-std::string json_quoted(std::string_view s) {
-  std::string q;
-  core::append_json_string(q, shown(s));
-  return q;
-}
-
-// A repeated member name, or a loose variant of one this surface reads, in the object at `base`
-// (paths and wording as the OpenAI surface reports them).
-core::Error ambiguity_error(const core::json::Ambiguity& a, std::string_view base) {
-  const auto [path, param] = core::json::ambiguity_place(a, base);
-  if (a.kind == core::json::Ambiguity::Kind::duplicate)
-    return bad("The request body has a duplicate member " + json_quoted(a.key) + " at " + shown(path, 256) +
-                   ": a member name may appear only once in an object.",
-               shown(param, 256), "duplicate_member");
-  return bad("The request body has a member " + json_quoted(a.key) + " at " + shown(path, 256) + " that differs from " +
-                 json_quoted(a.like) + " only in letter case or separators. Use " + json_quoted(a.like) + ".",
-             shown(param, 256), "ambiguous_member");
-}
-
-void append_int(std::string& s, int64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  s.append(buf, r.ptr);
-}
-
-simdjson::dom::parser make_parser() {
-  simdjson::dom::parser p(simdjson::SIMDJSON_MAXSIZE_BYTES);
-  [[maybe_unused]] auto e = p.allocate(4096, kMaxDepth);  // the depth bound: deeper bodies fail to parse
-  return p;
-}
-
-// Parses a client body with the thread's request parser; UTF-8 and depth failures named.
-core::Status parse_client_body(simdjson::dom::parser& parser, std::string_view body, element& root) {
-  auto padded = core::json::padded_copy(body, simdjson::SIMDJSON_PADDING);
-  auto err = parser.parse(padded.data(), padded.size(), false).get(root);
-  if (err == simdjson::UTF8_ERROR) return bad("The request body is not valid UTF-8.", "");
-  if (err == simdjson::DEPTH_ERROR) return bad("The request body is nested more than 64 levels deep.", "");
-  if (err) {
-    std::string why = simdjson::error_message(err);
-    while (!why.empty() && why.back() == '.') why.pop_back();
-    return bad("The request body is not valid JSON: " + why + ".", "");
-  }
-  if (!root.is_object()) return bad("The request body must be a JSON object.", "");
-  return core::ok_status();
-}
 
 // --- Request: Anthropic -> OpenAI ------------------------------------------------------------------
 

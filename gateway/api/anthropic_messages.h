@@ -29,6 +29,7 @@
 #include "core/error.h"
 #include "core/result.h"
 #include "core/usage.h"
+#include "gateway/api/sse_event.h"
 
 namespace gateway {
 
@@ -61,11 +62,6 @@ core::Result<std::string> openai_to_anthropic_response(std::string_view openai_c
 
 // "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal" for an OpenAI finish reason.
 std::string_view anthropic_stop_reason(std::string_view finish_reason, bool stop_sequence_matched);
-
-struct SseEvent {
-  std::string name;  // the `event:` line
-  std::string data;  // the `data:` line, one JSON object
-};
 
 // Turns the OpenAI chunks of one stream into Anthropic's event sequence:
 //   message_start, ping, (content_block_start, content_block_delta*, content_block_stop)*,

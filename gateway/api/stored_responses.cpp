@@ -143,15 +143,19 @@ core::Task<StoredResponseReply> serve_stored_response(ResponseStore* store, boos
                                            core::ErrorSource::client, "not_found"));
   if (!sane_id(id)) co_return reply_error(not_found(id));
   if (del) {
-    auto r = co_await core::offload(pool, [&] { return store->remove(tenant, id); });
+    auto r = co_await core::offload(pool, [store, &tenant, &id] { return store->remove(tenant, id); });
     if (!r) co_return reply_error(r.error());
     if (!*r) co_return reply_error(not_found(id));
     co_return StoredResponseReply{200, "{\"id\":" + core::json_string(id) + ",\"object\":\"response.deleted\",\"deleted\":true}"};
   }
-  auto r = co_await core::offload(pool, [&] { return store->get(tenant, id); });
+  auto r = co_await core::offload(pool, [store, &tenant, &id] { return store->get(tenant, id); });
   if (!r) co_return reply_error(r.error());
   if (!*r) co_return reply_error(not_found(id));
-  if (sub.empty()) co_return StoredResponseReply{200, std::move((*r)->response_json)};
+  if (sub.empty()) {
+    StoredResponseReply ok;
+    ok.body = std::move((*r)->response_json);
+    co_return ok;
+  }
   auto page = input_items_page((*r)->input_items_json, query);
   if (!page) co_return reply_error(page.error());
   co_return StoredResponseReply{200, std::move(page).value()};

@@ -31,6 +31,7 @@
 #include "gateway/admin/ui_assets.h"
 #include "gateway/api/stored_responses.h"
 #include "gateway/api/anthropic_messages_surface.h"
+#include "gateway/api/openai_responses_surface.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
 #include "core/http_wire.h"
@@ -576,6 +577,14 @@ class Session final : public SessionBase, public ClientIo {
         status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
                                          routing_headers(), caller, rec);
       }
+    } else if (path == "/v1/responses") {
+      if (!post) status = co_await method_not_allowed("POST");
+      else {
+        OpenAiResponsesSurface surface(*this, ResponseStoreAccess{app_.responses.get(), app_.blocking.get(),
+                                                                  caller.tenant_name(), app_.config.server.max_body_bytes});
+        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
+                                         routing_headers(), caller, rec);
+      }
     } else if (path == "/v1/messages/count_tokens") {
       status = post ? co_await count_tokens(caller, rec) : co_await method_not_allowed("POST");
     } else if (path == "/v1/models" || path == "/models") {
@@ -648,10 +657,12 @@ class Session final : public SessionBase, public ClientIo {
       if (!post) status = co_await method_not_allowed("POST");
       else status = co_await explain(std::move(req_.body), routing_headers());
     } else if (stored_response_path(path)) {
+      // Named locals, not temporaries made in the call: the coroutine's arguments are copied into its frame.
       const auto q = target.find('?');
-      auto reply = co_await serve_stored_response(app_.responses.get(), app_.blocking.get(), caller.tenant_name(),
-                                                  std::string(req_.method_string), std::string(path),
-                                                  q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1)));
+      std::string query(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+      std::string method(req_.method_string), tenant = caller.tenant_name(), spath(path);
+      auto reply = co_await serve_stored_response(app_.responses.get(), app_.blocking.get(), std::move(tenant),
+                                                  std::move(method), std::move(spath), std::move(query));
       status = reply.status;
       co_await respond(status, "application/json", std::move(reply.body));
     } else if (is_ui_path(path)) {

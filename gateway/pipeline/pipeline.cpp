@@ -91,6 +91,7 @@ core::Task<std::optional<PhaseRefusal>> load_continuation(RequestContext& ctx) {
   auto continued = co_await ctx.surface.load_continuation();
   if (!continued) co_return PhaseRefusal{std::move(continued).error(), "invalid"};
   ctx.req = std::move(continued).value();
+  ctx.rec.stream = ctx.req.stream;
   co_return std::nullopt;
 }
 

@@ -20,7 +20,7 @@ std::string_view array_elements(std::string_view a) {
 }
 
 core::Error previous_not_found(std::string_view id) {
-  return core::make_error(core::ErrorKind::not_found,
+  return core::make_error(core::ErrorKind::bad_request,
                           "Previous response with id '" + std::string(id.substr(0, 128)) + "' not found.",
                           core::ErrorSource::client, "previous_response_not_found", "previous_response_id");
 }

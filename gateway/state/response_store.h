@@ -60,7 +60,7 @@ core::Result<std::unique_ptr<ResponseStore>> open_sqlite_response_store(const st
 std::unique_ptr<ResponseStore> make_redis_response_store(std::shared_ptr<RedisClient> redis, ResponseStoreLimits limits);
 
 // The items a response continuing `id` starts from: the input and output items of `id` and of every
-// response before it in its chain, oldest first, as one JSON array. not_found (code
+// response before it in its chain, oldest first, as one JSON array. bad_request, as OpenAI answers (code
 // previous_response_not_found, param previous_response_id) when `id` or one it continued is not
 // stored for this tenant; payload_too_large when the conversation exceeds `max_bytes`.
 core::Result<std::string> conversation_items(ResponseStore& store, std::string_view tenant, std::string_view id,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/api/openai_chat.h"
+#include "tests/gateway/golden.h"
 
 // Golden cases under tests/gateway/anthropic_golden/ (see README.md there):
 //   request/NAME.in.json   Anthropic request  -> NAME.out.json (OpenAI body) or NAME.err.txt (param + error JSON)
@@ -29,48 +30,12 @@ namespace {
 
 const fs::path kGolden = GW_ANTHROPIC_GOLDEN_DIR;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using golden::read_file;
+using golden::sibling;
+using golden::trim_newline;
+using golden::expect_golden;
 
-bool updating() {
-  const char* u = std::getenv("GOLDEN_UPDATE");
-  return u != nullptr && std::string(u) == "1";
-}
-
-// Compares `actual` with the expected file (or rewrites it in update mode).
-void expect_golden(const fs::path& expected, const std::string& actual) {
-  if (updating()) {
-    std::ofstream(expected, std::ios::binary) << actual;
-    return;
-  }
-  ASSERT_TRUE(fs::exists(expected)) << "missing golden file " << expected;
-  EXPECT_EQ(read_file(expected), actual) << "golden mismatch: " << expected;
-}
-
-std::vector<fs::path> cases(const std::string& dir, const std::string& suffix) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(kGolden / dir)) {
-    const std::string name = e.path().filename().string();
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-fs::path sibling(const fs::path& p, const std::string& suffix, const std::string& replacement) {
-  std::string s = p.string();
-  return s.substr(0, s.size() - suffix.size()) + replacement;
-}
-
-std::string trim_newline(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
+std::vector<fs::path> cases(const std::string& dir, const std::string& suffix) { return golden::cases(kGolden / dir, suffix); }
 
 std::string error_text(const core::Error& e) {
   return "param: " + e.param + "\nstatus: " + std::to_string(gateway::anthropic_status(e)) + "\n" +

@@ -66,7 +66,7 @@ void exercise(ResponseStore& s) {
   // Another tenant cannot continue it; a conversation over the bound is refused.
   auto foreign = conversation_items(s, "beta", "resp_a3", 1 << 20);
   ASSERT_FALSE(foreign.ok());
-  EXPECT_EQ(foreign.error().kind, core::ErrorKind::not_found);
+  EXPECT_EQ(foreign.error().kind, core::ErrorKind::bad_request);
   EXPECT_EQ(foreign.error().code, "previous_response_not_found");
   EXPECT_EQ(foreign.error().param, "previous_response_id");
   auto big = conversation_items(s, "acme", "resp_a3", 100);
