@@ -95,6 +95,8 @@ class PolicyRouter final : public Router {
   core::Result<Plan> plan(const RequestFeatures& request) const override;
   void record(const AttemptOutcome& outcome) override;
   std::vector<std::string> model_names() const override;
+  std::vector<ModelListing> model_listing(const RequestFeatures& base,
+                                          std::span<const std::string> paths) const override;
   void served(const Plan& plan, const std::string& deployment_id, double cost_usd) override;
 
   // Call when an attempt is dispatched (in-flight gauge); record() ends it.

@@ -73,6 +73,15 @@ struct PlannedAttempt {
   int64_t context_window = 0;
 };
 
+// One name of GET /v1/models: the API paths on which a request for it would find a usable
+// deployment, judged by configuration only (keys, configured providers, suspensions, the caller's
+// policy), not by a passing outage such as an open circuit.
+struct ModelListing {
+  std::string name;
+  std::vector<std::string> paths;  // the asked paths that serve it; empty = unavailable
+  std::string unavailable;         // why, when `paths` is empty ("set DEEPSEEK_API_KEY")
+};
+
 struct Plan {
   std::string route;                    // name of the route that matched
   std::vector<PlannedAttempt> attempts; // primary first, then fall-backs
@@ -105,6 +114,14 @@ class Router {
   virtual void served(const Plan& plan, const std::string& deployment_id, double cost_usd) {}
   // Model names a client may ask for (GET /v1/models).
   virtual std::vector<std::string> model_names() const = 0;
+  // model_names() with, for each, which of `paths` would serve a request like `base` (its tenant,
+  // region, classification) for that name. By default every name serves every path.
+  virtual std::vector<ModelListing> model_listing(const RequestFeatures& base,
+                                                  std::span<const std::string> paths) const {
+    std::vector<ModelListing> out;
+    for (auto& n : model_names()) out.push_back({std::move(n), {paths.begin(), paths.end()}, {}});
+    return out;
+  }
   // An attempt at `deployment_id` is being dispatched (in-flight accounting); record() ends it.
   virtual void attempt_started(const std::string& deployment_id) {}
   // What the provider will invoice for `usage` at `deployment_id` (prices, tiers, peak clock), at

@@ -23,6 +23,27 @@ std::vector<std::string> StaticRouter::model_names() const {
   return out;
 }
 
+std::vector<ModelListing> StaticRouter::model_listing(const RequestFeatures&,
+                                                      std::span<const std::string> paths) const {
+  std::vector<ModelListing> out;
+  for (const auto& [alias, list] : models_) {
+    ModelListing m{alias, {}, {}};
+    for (const auto& d : list) {
+      auto p = providers_.find(d.provider);
+      if (p != providers_.end() && p->second.available) {
+        m.paths.assign(paths.begin(), paths.end());
+        break;
+      }
+      if (m.unavailable.empty())
+        m.unavailable = p == providers_.end() ? "provider '" + d.provider + "' is not configured" : p->second.reason;
+    }
+    if (!m.paths.empty()) m.unavailable.clear();
+    else if (m.unavailable.empty()) m.unavailable = "no deployment is listed for '" + alias + "'";
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 namespace {
 
 // Plain lists apply no policy, but sanctioned-origin-block is always on: the client region header

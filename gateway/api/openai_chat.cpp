@@ -412,18 +412,4 @@ std::string error_json(const core::Error& e) {
   return s;
 }
 
-std::string models_json(const std::vector<std::string>& names, int64_t created) {
-  std::string s = "{\"object\":\"list\",\"data\":[";
-  bool first = true;
-  for (const auto& n : names) {
-    if (!first) s.push_back(',');
-    first = false;
-    s += "{\"id\":";
-    core::append_json_string(s, n);
-    s += ",\"object\":\"model\",\"created\":" + std::to_string(created) + ",\"owned_by\":\"llm-gateway\"}";
-  }
-  s += "]}";
-  return s;
-}
-
 }  // namespace gateway

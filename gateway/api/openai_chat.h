@@ -15,6 +15,5 @@ core::Result<core::ChatRequest> parse_chat_request(std::string body);
 
 // {"error":{"message","type","param","code"}}
 std::string error_json(const core::Error& e);
-std::string models_json(const std::vector<std::string>& names, int64_t created);
 
 }  // namespace gateway

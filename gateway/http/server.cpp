@@ -32,6 +32,7 @@
 #include "gateway/api/stored_responses.h"
 #include "gateway/api/anthropic_messages_surface.h"
 #include "gateway/api/openai_responses_surface.h"
+#include "gateway/api/model_list.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
 #include "core/http_wire.h"
@@ -588,16 +589,7 @@ class Session final : public SessionBase, public ClientIo {
     } else if (path == "/v1/messages/count_tokens") {
       status = post ? co_await count_tokens(caller, rec) : co_await method_not_allowed("POST");
     } else if (path == "/v1/models" || path == "/models") {
-      auto names = app_.router.load()->model_names();
-      if (caller.tenant) {
-        std::vector<std::string> allowed;
-        for (auto& n : names)
-          if (model_allowed(*caller.tenant, n)) allowed.push_back(std::move(n));
-        names = std::move(allowed);
-      }
-      auto created = std::chrono::duration_cast<std::chrono::seconds>(app_.started.time_since_epoch()).count();
-      status = get ? (co_await respond(200, "application/json", models_json(names, created)), 200)
-                   : co_await method_not_allowed("GET");
+      status = get ? co_await list_models(caller, target) : co_await method_not_allowed("GET");
     } else if (path == "/healthz") {
       co_await respond(200, "application/json", "{\"status\":\"ok\"}");
       status = 200;
@@ -888,6 +880,28 @@ class Session final : public SessionBase, public ClientIo {
   }
 
   // Views of req_'s fields for routing, in a vector reused from request to request.
+  // GET /v1/models: the names this caller's requests could be served under (gateway/api/model_list.h),
+  // judged off the I/O thread (one routing decision per name and API path).
+  core::Task<int> list_models(const Caller& caller, std::string_view target) {
+    routing::RequestFeatures base = features_of(core::ChatRequest{}, routing_headers(),
+                                                app_.config.trust_routing_headers);
+    if (caller.tenant) {
+      base.tenant = caller.tenant_name();
+      base.tenant_settings = &caller.tenant->routing;
+    }
+    const std::string all = query_param(target, "all");
+    const bool list_all = all == "true" || all == "1";
+    auto created = std::chrono::duration_cast<std::chrono::seconds>(app_.started.time_since_epoch()).count();
+    auto router = app_.router.load();
+    const Tenant* tenant = caller.tenant;
+    std::string body = co_await core::offload(app_.blocking.get(), [&] {
+      return model_list_json(*router, base, [tenant](std::string_view n) { return !tenant || model_allowed(*tenant, n); },
+                             list_all, created);
+    });
+    co_await respond(200, "application/json", body);
+    co_return 200;
+  }
+
   const RequestHeaders& routing_headers() {
     views_.clear();
     for (size_t i = 0; i < req_.field_count; ++i) {

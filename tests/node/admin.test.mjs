@@ -68,7 +68,15 @@ describe('GET /v1/models', () => {
       assert.equal(m.object, 'model');
       assert.equal(typeof m.created, 'number');
       assert.equal(typeof m.owned_by, 'string');
+      assert.equal(m.available, true);
+      assert.deepEqual(m.surfaces, ['chat.completions', 'responses', 'messages']);
     }
+  });
+
+  test('?all=true lists the same (every alias here has a keyed provider); other methods are refused', async () => {
+    const res = await request(gw.url + '/v1/models?all=true');
+    assert.deepEqual(res.json.data.map((m) => m.id).sort(), ['chain', 'ds', 'ds-5xx', 'impatient', 'slow']);
+    assert.equal((await request(gw.url + '/v1/models', { method: 'POST', body: '{}' })).status, 405);
   });
 });
 

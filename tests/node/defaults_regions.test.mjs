@@ -46,8 +46,26 @@ describe('default configuration, no API keys', () => {
     }
   });
 
+  test('/v1/models lists what works with no key; ?all=true adds the rest, marked, naming the variable that enables each', async () => {
+    const listed = (await request(gw.url + '/v1/models')).json.data;
+    const all = (await request(gw.url + '/v1/models?all=true')).json.data;
+    assert.ok(listed.some((m) => m.id === 'auto') && listed.some((m) => m.id === 'local'), JSON.stringify(listed.map((m) => m.id)));
+    for (const m of listed) {
+      assert.equal(m.available, true, m.id);
+      assert.deepEqual(m.surfaces, ['chat.completions', 'responses', 'messages'], m.id);
+    }
+    const hidden = all.filter((m) => !listed.some((l) => l.id === m.id));
+    assert.ok(hidden.length >= 10, `remote-only models are hidden without keys (${hidden.length})`);
+    for (const m of hidden) {
+      assert.equal(m.available, false, m.id);
+      assert.deepEqual(m.surfaces, [], m.id);
+      assert.match(m.unavailable_reason, /[A-Z][A-Z0-9_]*_(API_)?KEY/, `${m.id}: ${m.unavailable_reason}`);
+    }
+    assert.deepEqual(all.filter((m) => m.available).map((m) => m.id), listed.map((m) => m.id));
+  });
+
   test('every other model is served locally or gets an OpenAI-shaped 503 naming the variable that enables its provider', async () => {
-    const models = (await request(gw.url + '/v1/models')).json.data.map((x) => x.id).filter((m) => m !== 'auto' && m !== 'local');
+    const models = (await request(gw.url + '/v1/models?all=true')).json.data.map((x) => x.id).filter((m) => m !== 'auto' && m !== 'local');
     assert.ok(models.length > 0);
     let refused = 0;
     for (const model of models) {
