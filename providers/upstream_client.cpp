@@ -40,6 +40,10 @@ core::Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsSettings& se
   boost::system::error_code ec;
   t->ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  // An open stream's connection is idle between events: without this OpenSSL keeps its ~34 KiB of
+  // record buffers per connection for the connection's life (tests/bench/stream_bench.sh with
+  // UPSTREAM_TLS=1 prints the memory per stream).
+  SSL_CTX_set_mode(t->ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   t->ctx.set_default_verify_paths(ec);
   if (ec) return core::make_error(ErrorKind::internal, "cannot load the system CA store: " + ec.message());
   if (!settings.ca_file.empty()) {
@@ -92,7 +96,7 @@ using TcpStream = beast::basic_stream<tcp, core::Executor>;
 
 constexpr auto kMaxIdleAge = std::chrono::seconds(20);
 constexpr int kMaxInterimResponses = 8;
-constexpr size_t kReadBufferBytes = 4096;
+constexpr size_t kReadBufferBytes = 2048;
 
 struct Connection {
   std::unique_ptr<TcpStream> plain;
@@ -102,7 +106,7 @@ struct Connection {
   // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
   // allocates no buffer of its own. 4 KiB: an SSE event is a few hundred bytes, and every open
   // stream holds one connection (tests/bench/stream_bench.sh prints the memory per stream).
-  std::array<char, 4096> body_buf;
+  std::array<char, 1024> body_buf;
   // Status and header fields of the current exchange's response (strings reused across exchanges).
   ResponseHead head;
 

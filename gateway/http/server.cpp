@@ -1190,6 +1190,8 @@ int Server::run() {
     boost::system::error_code ec;
     impl_->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    // Idle keep-alive and streaming connections give back OpenSSL's record buffers (~34 KiB each).
+    SSL_CTX_set_mode(impl_->tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     impl_->tls->use_certificate_chain_file(sc.tls_cert_file, ec);
     if (!ec) impl_->tls->use_private_key_file(sc.tls_key_file, asio::ssl::context::pem, ec);
     if (ec) {

@@ -20,7 +20,10 @@
 #
 # Usage: tests/bench/stream_bench.sh   (env: STREAMS=10000 SECONDS_=60 INTERVAL_MS=1000 EVENTS=20
 #                                       RAMP_PER_S=2000 SAMPLE_S=5 GATEWAY_BIN STREAM_LOAD
-#                                       LOADGEN_CPU=0 PROXY_CPU=1 NGINX=1 KEEP_TMP=1)
+#                                       LOADGEN_CPU=0 PROXY_CPU=1 NGINX=1 UPSTREAM_TLS=0 KEEP_TMP=1)
+# UPSTREAM_TLS=1: the gateway reaches the upstream over TLS (an nginx TLS front on the proxy CPU,
+# tests/bench/nginx/tls_front.conf.in), as it reaches every real vendor; memory per stream then
+# includes each stream's TLS session. The added latency then includes the TLS front's hop.
 # Needs 2 x STREAMS (+100) open files in the gateway: run as root or with a high hard limit.
 set -euo pipefail
 
@@ -37,6 +40,7 @@ SAMPLE_S="${SAMPLE_S:-5}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 PROXY_CPU="${PROXY_CPU:-1}"
 NGINX="${NGINX:-1}"
+UPSTREAM_TLS="${UPSTREAM_TLS:-0}"
 
 TOOLS=(taskset python3 curl)
 if [[ $NGINX == 1 ]]; then TOOLS+=(nginx); fi
@@ -116,6 +120,27 @@ stop_upstream
 
 # --- (b) through the gateway ------------------------------------------------------------------------
 start_upstream
+UP_URL="http://127.0.0.1:$UP_PORT/v1"
+UP_TLS_YAML=""
+if [[ $UPSTREAM_TLS == 1 ]]; then
+  command -v openssl >/dev/null || { echo "stream_bench: 'openssl' is required for UPSTREAM_TLS=1" >&2; exit 2; }
+  TLS_PORT="$(free_port)"
+  mkdir -p "$TMP/tmp"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$TMP/front.key" -out "$TMP/front.crt" 2>/dev/null
+  sed -e "s#@PREFIX@#$TMP#g" -e "s#@PORT@#$TLS_PORT#g" -e "s#@UPSTREAM_PORT@#$UP_PORT#g" \
+      -e "s#@CONNS@#$((STREAMS * 2 + 100))#g" -e "s#@KEEPALIVE@#$((STREAMS + 1000))#g" \
+      -e "s#@CERT@#$TMP/front.crt#g" -e "s#@KEY@#$TMP/front.key#g" "$HERE/nginx/tls_front.conf.in" >"$TMP/tls_front.conf"
+  taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/tls_front.conf" 2>"$TMP/tls_front.err" &
+  FRONT_PID=$!
+  PIDS+=("$FRONT_PID")
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+  UP_URL="https://127.0.0.1:$TLS_PORT/v1"
+  UP_TLS_YAML="  ca_file: \"$TMP/front.crt\""
+fi
 cat >"$TMP/gateway.yaml" <<EOF
 server:
   listen: "127.0.0.1:0"
@@ -126,6 +151,7 @@ server:
   drain_timeout_ms: 2000
   access_log: "off"
 upstream:
+$UP_TLS_YAML
   connect_timeout_ms: 5000
   first_byte_timeout_ms: 10000
   stream_idle_timeout_ms: $((INTERVAL_MS * 3 + 5000))
@@ -136,7 +162,7 @@ upstream:
 providers:
   fake:
     type: openai_compatible
-    base_url: "http://127.0.0.1:$UP_PORT/v1"
+    base_url: "$UP_URL"
 models:
   soak: ["fake/soak-model"]
 EOF
@@ -163,6 +189,7 @@ kill "$SAMPLER" 2>/dev/null || true
 stop_upstream
 # The gateway is done: stopped so that it does not share the proxy CPU with nginx's run.
 kill -TERM "$GATEWAY_PID" 2>/dev/null || true; wait "$GATEWAY_PID" 2>/dev/null || true
+if [[ -n "${FRONT_PID:-}" ]]; then kill -TERM "$FRONT_PID" 2>/dev/null || true; wait "$FRONT_PID" 2>/dev/null || true; fi
 
 # --- (c) through nginx (SSE reverse proxy) -----------------------------------------------------------
 : >"$TMP/nginx.txt"; : >"$TMP/nginx_samples.txt"
