@@ -12,7 +12,8 @@
 // next one, is counted and logged once, and until a sync succeeds the router caps on this
 // replica's own window: never a wait on the request path. Fleet totals older than max_age() are not
 // used either (a sync stuck in Redis timeouts). A restarted Redis loses the fleet's window, nothing
-// else: each replica's unsynced counts still reach it.
+// else: each replica's unsynced counts still reach it. A round that times out after Redis ran the
+// script sends its counts again next round: counted twice, which errs towards the cap.
 #include <atomic>
 #include <chrono>
 #include <memory>
