@@ -129,7 +129,7 @@ describe('max_share across two replicas sharing Redis', () => {
       assert.equal(d.shares_from, 'fleet', name);
       assert.equal(d.window_requests, total, `${name}: ${JSON.stringify(d)}`);
       const fa = d.shares.find((s) => s.kind === 'vendor' && s.key === 'fa');
-      assert.ok(Math.abs(fa.share - share) < 1e-9, `${name} sees ${fa.share}, served ${share}`);
+      assert.ok(Math.abs(fa.share - share) < 1e-6, `${name} sees ${fa.share}, served ${share}`); // explain prints 6 digits
     }
     assert.equal(await fleetMetric(A, 'gateway_share_fleet_sync_failures_total'), 0);
     assert.equal(await fleetMetric(A, 'gateway_share_fleet_sync_failing'), 0);
