@@ -141,5 +141,29 @@ TEST_F(ShareSyncTest, RedisLostFallsBackToLocalThenTheCountsReachTheNewRedis) {
   EXPECT_DOUBLE_EQ(b.totals().requests, 3);
 }
 
+// A key of the wrong type where a bucket should be (another program's data): Redis answers the
+// script with an error; the round fails like an outage, the counts are kept, caps go local.
+TEST_F(ShareSyncTest, AnErrorReplyIsAFailedRoundNotAWrongTotal) {
+  Replica a(client_, prefix_);
+  a.serve();
+  const int64_t bucket = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count() /
+                         10'000;  // a 10-minute window has 10 s buckets
+  for (int64_t e = bucket - 1; e <= bucket + 1; ++e)
+    ASSERT_TRUE(client_->command({"SET", prefix_ + ":r:600s:" + std::to_string(e), "not a hash"}).ok());
+  a.sync->sync_once();
+  EXPECT_TRUE(a.sync->failing());
+  EXPECT_EQ(a.sync->syncs(), 0u);
+  EXPECT_FALSE(a.totals().fleet);
+  EXPECT_DOUBLE_EQ(a.totals().requests, 1);
+  for (int64_t e = bucket - 1; e <= bucket + 1; ++e)
+    ASSERT_TRUE(client_->command({"DEL", prefix_ + ":r:600s:" + std::to_string(e)}).ok());
+  a.sync->sync_once();
+  EXPECT_FALSE(a.sync->failing());
+  EXPECT_TRUE(a.totals().fleet);
+  EXPECT_DOUBLE_EQ(a.totals().requests, 1);  // sent once the key was fixed, not lost
+}
+
 }  // namespace
 }  // namespace gateway
