@@ -83,10 +83,34 @@ double ShareTotals::share(ShareKind kind, const std::string& key, bool by_spend)
   return 0;
 }
 
-ShareWindow::ShareWindow(std::chrono::seconds window)
+void ShareTotals::add_to_key(ShareKind kind, const std::string& key, double n, double spend) {
+  for (auto& k : keys)
+    if (k.kind == kind && k.key == key) {
+      k.requests += n;
+      k.spend_usd += spend;
+      return;
+    }
+  keys.push_back({kind, key, n, spend});
+}
+
+void accumulate(ShareTotals& into, const ShareTotals& from) {
+  for (const auto& k : from.keys) into.add_to_key(k.kind, k.key, k.requests, k.spend_usd);
+  into.requests += from.requests;
+  into.spend_usd += from.spend_usd;
+}
+
+ShareTotals merge_shares(const ShareTotals& fleet, const ShareTotals& unsynced) {
+  ShareTotals out = fleet;
+  accumulate(out, unsynced);
+  out.fleet = true;
+  return out;
+}
+
+ShareWindow::ShareWindow(std::chrono::seconds window, std::chrono::milliseconds fleet_max_age)
     : window_(window),
       bucket_ns_(std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(window).count() /
-                                          static_cast<int64_t>(kBuckets))) {}
+                                          static_cast<int64_t>(kBuckets))),
+      fleet_max_age_(fleet_max_age) {}
 
 size_t ShareWindow::key_index_locked(ShareKind kind, const std::string& key) {
   for (size_t i = 0; i < keys_.size(); ++i)
@@ -134,18 +158,30 @@ void ShareWindow::add(const DeploymentFacts& served, double cost_usd, core::Stea
   b.spend += spend;
   sum_.requests += 1;
   sum_.spend += spend;
+  const bool fleet = fleet_max_age_.count() > 0;
+  if (fleet) {
+    unsynced_.requests += 1;
+    unsynced_.spend_usd += spend;
+  }
   for (ShareKind k : kKinds) {
-    const size_t i = key_index_locked(k, share_key(k, served));
+    const std::string key = share_key(k, served);
+    const size_t i = key_index_locked(k, key);
     b.key_requests[i] += 1;
     b.key_spend[i] += spend;
     sum_.key_requests[i] += 1;
     sum_.key_spend[i] += spend;
+    if (fleet) unsynced_.add_to_key(k, key, 1, spend);
   }
 }
 
 ShareTotals ShareWindow::totals(core::SteadyTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   advance_locked(steady_ns(now) / bucket_ns_);
+  if (fleet_ && now - fleet_at_ <= fleet_max_age_) {
+    ShareTotals t = merge_shares(*fleet_, unsynced_);
+    accumulate(t, in_flight_);
+    return t;
+  }
   ShareTotals t;
   // Running sums drift by rounding; a sum that is ~0 is 0.
   auto clean = [](double v) { return v < 1e-9 ? 0.0 : v; };
@@ -157,10 +193,36 @@ ShareTotals ShareWindow::totals(core::SteadyTime now) {
   return t;
 }
 
+ShareTotals ShareWindow::take_unsynced() {
+  std::lock_guard<std::mutex> lock(mu_);
+  accumulate(in_flight_, unsynced_);
+  unsynced_ = {};
+  return in_flight_;
+}
+
+void ShareWindow::fleet_synced(ShareTotals fleet, core::SteadyTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fleet_ = std::move(fleet);
+  fleet_at_ = now;
+  in_flight_ = {};
+}
+
+void ShareWindow::fleet_failed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  accumulate(unsynced_, in_flight_);
+  in_flight_ = {};
+  fleet_.reset();
+}
+
+void DiversityState::enable_fleet(std::chrono::milliseconds max_age) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fleet_max_age_ = max_age;
+}
+
 std::shared_ptr<ShareWindow> DiversityState::window(const std::string& route, std::chrono::seconds length) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& w = windows_[route];
-  if (!w || w->length() != length) w = std::make_shared<ShareWindow>(length);
+  if (!w || w->length() != length) w = std::make_shared<ShareWindow>(length, fleet_max_age_);
   return w;
 }
 
@@ -263,6 +325,7 @@ void diversify(const DiversifySettings& s, const ShareTotals* shares, const Comp
   std::vector<bool> over(ranked.size(), false);
   if (!s.caps.empty() && shares) {
     note.window_requests = shares->requests;
+    note.fleet = shares->fleet;
     read_shares(s, *shares, p, evals, note);
     note.caps_active = shares->requests >= static_cast<double>(s.min_requests);
     if (note.caps_active)
@@ -321,6 +384,8 @@ void append_diversify_json(std::string& o, const DiversifySettings& s, const Div
     o += s.by_spend ? "\"spend\"" : "\"requests\"";
     o += ",\"window_s\":" + std::to_string(s.window.count());
     o += ",\"window_requests\":" + fmt_g(note.window_requests);
+    o += ",\"shares_from\":";
+    o += note.fleet ? "\"fleet\"" : "\"local\"";
     o += ",\"min_requests\":" + std::to_string(s.min_requests);
     o += ",\"caps_active\":";
     o += note.caps_active ? "true" : "false";

@@ -76,21 +76,43 @@ struct ShareTotals {
     double requests = 0, spend_usd = 0;
   };
   std::vector<Key> keys;
+  bool fleet = false;  // the fleet's totals (Redis) with this replica's unsynced counts, else local
   // The key's share of requests (or spend); 0 when the window is empty.
   double share(ShareKind kind, const std::string& key, bool by_spend) const;
+  // Adds to the key's figures (the key is appended when new); the totals are the caller's.
+  void add_to_key(ShareKind kind, const std::string& key, double requests, double spend);
 };
+
+// `into` += `from`, key by key (keys `into` lacks are appended in `from`'s order).
+void accumulate(ShareTotals& into, const ShareTotals& from);
+// What caps see in a fleet: the fleet's totals as last read plus this replica's counts not yet in
+// them (unsynced: served after the last sync began, or held back by a failed sync).
+ShareTotals merge_shares(const ShareTotals& fleet, const ShareTotals& unsynced);
 
 // One route's served traffic over a sliding window of kBuckets buckets (window / kBuckets each).
 // Memory is fixed per key seen (the keys are vendors, companies and jurisdictions of the route's
 // candidates, so a handful); a bucket the window has passed is subtracted from the running sums.
+//
+// Fleet mode (a non-zero fleet_max_age): every add() is also kept as unsynced until a sync hands it
+// to the fleet (take_unsynced, then fleet_synced or fleet_failed). totals() then answers the fleet's
+// totals merged with the unsynced counts while the last successful sync is at most fleet_max_age
+// old, and this replica's own window otherwise (Redis down, or never read yet).
 class ShareWindow {
  public:
   static constexpr size_t kBuckets = 60;
-  explicit ShareWindow(std::chrono::seconds window);
+  explicit ShareWindow(std::chrono::seconds window,
+                       std::chrono::milliseconds fleet_max_age = std::chrono::milliseconds(0));
 
   std::chrono::seconds length() const { return window_; }
   void add(const DeploymentFacts& served, double cost_usd, core::SteadyTime now);
   ShareTotals totals(core::SteadyTime now);
+
+  // The counts to hand to the fleet: the unsynced ones become in flight (still counted by totals()).
+  ShareTotals take_unsynced();
+  // The sync wrote what take_unsynced() returned and read `fleet` (which includes it).
+  void fleet_synced(ShareTotals fleet, core::SteadyTime now);
+  // The sync failed: what was in flight is unsynced again, and caps use local counts until a sync succeeds.
+  void fleet_failed();
 
  private:
   struct Bucket {
@@ -108,6 +130,11 @@ class ShareWindow {
   Bucket buckets_[kBuckets];
   int64_t current_ = -1;  // newest epoch seen
   Bucket sum_;            // running sums of the live buckets
+  // Fleet mode.
+  const std::chrono::milliseconds fleet_max_age_;
+  ShareTotals unsynced_, in_flight_;
+  std::optional<ShareTotals> fleet_;
+  core::SteadyTime fleet_at_{};
 };
 
 // One exported figure with its own labels (gateway_route_share, gateway_canary_requests_total).
@@ -124,6 +151,10 @@ class DiversityState {
  public:
   explicit DiversityState(const core::Clock* clock) : clock_(clock) {}
 
+  // Fleet mode for every window made from now on (call before traffic): see ShareWindow.
+  void enable_fleet(std::chrono::milliseconds max_age);
+  bool fleet() const { return fleet_max_age_.count() > 0; }
+
   std::shared_ptr<ShareWindow> window(const std::string& route, std::chrono::seconds length);
   void served(const std::string& route, std::chrono::seconds length, const DeploymentFacts& f, double cost_usd);
   void canary_sent(const std::string& route, const std::string& deployment);
@@ -132,6 +163,7 @@ class DiversityState {
 
  private:
   const core::Clock* clock_;
+  std::chrono::milliseconds fleet_max_age_{0};
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ShareWindow>> windows_;
   std::map<std::pair<std::string, std::string>, uint64_t> canaries_;
@@ -148,12 +180,14 @@ struct DiversifyNote {
   };
   std::vector<Reading> shares;  // each capped key of the candidates, with its current share
   bool caps_active = false;
+  bool fleet = false;  // the shares are the fleet's (else this replica's own)
   double window_requests = 0;
   void clear() {
     notes.clear();
     canary_to.clear();
     shares.clear();
     caps_active = false;
+    fleet = false;
     window_requests = 0;
   }
 };

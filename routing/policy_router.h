@@ -134,6 +134,9 @@ class PolicyRouter final : public Router {
   std::vector<StatSample> stats_samples() const { return live_->samples(); }
   // gateway_route_share and gateway_canary_requests_total, for /metrics.
   std::vector<LabelledSample> diversity_samples() const { return diversity_->samples(*policy()); }
+  // The share windows (a fleet's sync reads and feeds them: gateway/state/share_sync.h).
+  DiversityState& diversity() const { return *diversity_; }
+  const core::Clock& clock() const { return *options_.clock; }
   // Figures from an external source (Prometheus query mode); they expire after breaker.external_ttl.
   void set_external_stats(const std::string& deployment_id, const ExternalStats& stats);
   LiveStats& live_stats() { return *live_; }

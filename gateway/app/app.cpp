@@ -218,6 +218,16 @@ core::Status build_suspensions(App& app, std::shared_ptr<RedisClient> redis) {
   return app.suspensions->start();
 }
 
+// max_share caps hold fleet-wide: the share windows sync through Redis on their own thread.
+void build_share_sync(App& app, std::shared_ptr<RedisClient> redis) {
+  if (!app.policy_router || !redis) return;
+  ShareSyncOptions o;
+  o.interval = app.config.state.shares_sync;
+  o.redis_timeout = app.config.state.redis_timeout;
+  app.share_sync = std::make_unique<ShareSync>(std::move(redis), app.policy_router, o);
+  app.share_sync->start();
+}
+
 core::Status build_state(App& app) {
   const auto& st = app.config.state;
   auto l = open_configured_ledger(app.config);
@@ -256,6 +266,7 @@ core::Status build_state(App& app) {
     }
   }
   if (auto s = build_suspensions(app, st.mode == "redis" ? redis : nullptr); !s) return s;
+  build_share_sync(app, st.mode == "redis" ? redis : nullptr);
   if (app.config.cache.enabled) {
     if (app.config.cache.redis) app.cache = std::make_unique<RedisResponseCache>(redis);
     else app.cache = std::make_unique<MemoryResponseCache>(app.config.cache.max_bytes);

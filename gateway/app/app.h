@@ -15,6 +15,7 @@
 #include "gateway/pipeline/services.h"
 #include "gateway/state/response_cache.h"
 #include "gateway/state/response_store.h"
+#include "gateway/state/share_sync.h"
 #include "gateway/state/suspension_service.h"
 #include "providers/provider.h"
 #include "routing/catalog_report.h"
@@ -50,6 +51,8 @@ struct App {
   std::shared_ptr<void> redis;  // gateway::RedisClient when state.mode is redis
   // The runtime kill switch (admin API); null without a policy or without a ledger database.
   std::unique_ptr<SuspensionService> suspensions;
+  // Fleet-wide share caps (state.mode redis with a policy): syncs the share windows through Redis.
+  std::unique_ptr<ShareSync> share_sync;
   // Threads for calls that may block (Redis), so the I/O threads never wait on them.
   std::shared_ptr<boost::asio::thread_pool> blocking;
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();

@@ -222,7 +222,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
   if (auto st = root["state"]) {
     check_keys(file, st, "state",
                {"ledger_path", "ledger", "mode", "redis", "fail_mode", "on_ledger_failure", "ledger_retention_days",
-                "responses", "suspensions"});
+                "responses", "suspensions", "shares"});
     parse_ledger_backend(file, st, c.state);
     if (st["ledger_retention_days"]) {
       int d = scalar<int>(file, st["ledger_retention_days"], "state.ledger_retention_days");
@@ -257,6 +257,16 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
         c.state.suspensions_poll = ms(file, su["poll_interval_ms"], "state.suspensions.poll_interval_ms");
         if (c.state.suspensions_poll.count() < 10 || c.state.suspensions_poll.count() > 1000)
           fail(file, su["poll_interval_ms"], "state.suspensions.poll_interval_ms must be 10..1000");
+      }
+    }
+    if (auto sh = st["shares"]) {
+      check_keys(file, sh, "state.shares", {"sync_interval_ms"});
+      if (c.state.mode != "redis")
+        fail(file, sh, "state.shares is for state.mode redis (a single replica's share caps are its own counts)");
+      if (sh["sync_interval_ms"]) {
+        c.state.shares_sync = ms(file, sh["sync_interval_ms"], "state.shares.sync_interval_ms");
+        if (c.state.shares_sync.count() < 10 || c.state.shares_sync.count() > 10000)
+          fail(file, sh["sync_interval_ms"], "state.shares.sync_interval_ms must be 10..10000");
       }
     }
     if (auto r = st["redis"]) {

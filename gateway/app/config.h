@@ -102,6 +102,9 @@ struct GatewayConfig {
     // state.suspensions.poll_interval_ms (redis mode): how often a replica reads the fleet's
     // suspensions; a suspension made on one replica is in effect on the others within it.
     std::chrono::milliseconds suspensions_poll{500};
+    // state.shares.sync_interval_ms (redis mode): how often a replica adds its share counts to the
+    // fleet's in Redis and reads the fleet's totals back (max_share caps hold fleet-wide).
+    std::chrono::milliseconds shares_sync{1000};
   } state;
   struct Cache {
     bool enabled = false;

@@ -954,6 +954,7 @@ class Session final : public SessionBase, public ClientIo {
       add_sample(family(out, index, sample.metric, help, sample.counter), std::move(labels), sample.value);
     }
     append_suspension_families(*app_.policy_router, app_.suspensions.get(), out);
+    append_share_sync_families(app_.share_sync.get(), out);
     return out;
   }
 

@@ -13,6 +13,16 @@ prometheus::MetricFamily family(const char* name, const char* help, prometheus::
   return f;
 }
 
+void add_one(std::vector<prometheus::MetricFamily>& out, const char* name, const char* help,
+             prometheus::MetricType type, double value) {
+  auto f = family(name, help, type);
+  prometheus::ClientMetric m;
+  if (type == prometheus::MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+  out.push_back(std::move(f));
+}
+
 }  // namespace
 
 void append_suspension_families(const routing::PolicyRouter& router, const SuspensionService* service,
@@ -42,20 +52,28 @@ void append_suspension_families(const routing::PolicyRouter& router, const Suspe
   if (!excluded.metric.empty()) out.push_back(std::move(excluded));
 
   if (!service || !service->fleet()) return;
-  auto failing = family("gateway_suspension_fleet_sync_failing",
-                        "1 while this replica cannot read or write the fleet's suspensions in Redis (it keeps what it "
-                        "last knew).",
-                        prometheus::MetricType::Gauge);
-  prometheus::ClientMetric f;
-  f.gauge.value = service->fleet_sync_failing() ? 1 : 0;
-  failing.metric.push_back(std::move(f));
-  out.push_back(std::move(failing));
-  auto failures = family("gateway_suspension_fleet_sync_failures_total",
-                         "Failed reads and writes of the fleet's suspensions in Redis.", prometheus::MetricType::Counter);
-  prometheus::ClientMetric c;
-  c.counter.value = static_cast<double>(service->fleet_sync_failures());
-  failures.metric.push_back(std::move(c));
-  out.push_back(std::move(failures));
+  add_one(out, "gateway_suspension_fleet_sync_failing",
+          "1 while this replica cannot read or write the fleet's suspensions in Redis (it keeps what it last knew).",
+          prometheus::MetricType::Gauge, service->fleet_sync_failing() ? 1 : 0);
+  add_one(out, "gateway_suspension_fleet_sync_failures_total",
+          "Failed reads and writes of the fleet's suspensions in Redis.", prometheus::MetricType::Counter,
+          static_cast<double>(service->fleet_sync_failures()));
+}
+
+void append_share_sync_families(const ShareSync* sync, std::vector<prometheus::MetricFamily>& out) {
+  if (!sync) return;
+  add_one(out, "gateway_share_fleet_syncs_total",
+          "Successful rounds adding this replica's share counts to the fleet's in Redis and reading the fleet's back.",
+          prometheus::MetricType::Counter, static_cast<double>(sync->syncs()));
+  add_one(out, "gateway_share_fleet_sync_failures_total",
+          "Failed rounds of the fleet share sync (Redis down, slow or an error reply); the counts wait for the next.",
+          prometheus::MetricType::Counter, static_cast<double>(sync->failures()));
+  add_one(out, "gateway_share_fleet_sync_failing",
+          "1 while max_share caps use this replica's own counts because the fleet share sync fails.",
+          prometheus::MetricType::Gauge, sync->failing() ? 1 : 0);
+  add_one(out, "gateway_share_fleet_sync_age_seconds",
+          "Seconds since the last successful fleet share sync (since start before the first).",
+          prometheus::MetricType::Gauge, sync->age_seconds());
 }
 
 }  // namespace gateway

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <random>
 
@@ -28,7 +29,7 @@ std::string encode(const routing::Suspension& s) {
          kSep + s.since;
 }
 
-std::optional<routing::Suspension> decode(const std::string& id, const std::string& v) {
+std::vector<std::string> split_fields(const std::string& v) {
   std::vector<std::string> f;
   size_t start = 0;
   for (size_t i = 0; i <= v.size(); ++i)
@@ -36,7 +37,27 @@ std::optional<routing::Suspension> decode(const std::string& id, const std::stri
       f.push_back(v.substr(start, i - start));
       start = i + 1;
     }
-  if (f.size() != 5) return std::nullopt;
+  return f;
+}
+
+// A tombstone is the lifted suspension's five fields and, sixth, when it was lifted (ms since the
+// epoch); tombstones written before that field existed have five.
+std::string encode_tomb(const routing::Suspension& s, int64_t lifted_ms) {
+  return encode(s) + kSep + std::to_string(lifted_ms);
+}
+
+std::optional<int64_t> tomb_lifted_ms(const std::string& v) {
+  const auto f = split_fields(v);
+  if (f.size() != 6) return std::nullopt;
+  char* end = nullptr;
+  const long long ms = std::strtoll(f[5].c_str(), &end, 10);
+  if (end == f[5].c_str() || *end != '\0') return std::nullopt;
+  return ms;
+}
+
+std::optional<routing::Suspension> decode(const std::string& id, const std::string& v) {
+  std::vector<std::string> f = split_fields(v);
+  if (f.size() != 5 && f.size() != 6) return std::nullopt;
   auto kind = routing::parse_suspension_kind(f[0]);
   if (!kind) return std::nullopt;
   routing::Suspension s;
@@ -89,28 +110,12 @@ core::Status SuspensionService::start() {
                  s.selector.text().c_str(), routing::suspension_reason(s).c_str());
   if (redis_) {
     poll_fleet();
-    thread_ = std::thread([this] { poller(); });
+    poller_.start(options_.poll_interval, [this] { poll_fleet(); });
   }
   return core::ok_status();
 }
 
-void SuspensionService::stop() {
-  {
-    std::lock_guard lock(stop_mu_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void SuspensionService::poller() {
-  std::unique_lock lock(stop_mu_);
-  while (!stop_cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_; })) {
-    lock.unlock();
-    poll_fleet();
-    lock.lock();
-  }
-}
+void SuspensionService::stop() { poller_.stop(); }
 
 void SuspensionService::apply_locked() {
   auto all = std::make_shared<routing::SuspensionList>(local_);
@@ -199,7 +204,7 @@ bool SuspensionService::publish_lift(const routing::Suspension& s, const std::st
   const std::string& p = options_.redis_prefix;
   routing::Suspension tomb = s;
   tomb.by = by;
-  auto r = redis_->command({"HSET", p + ":lifted", s.id, encode(tomb)});
+  auto r = redis_->command({"HSET", p + ":lifted", s.id, encode_tomb(tomb, now_ms())});
   if (r && !r->is_error()) r = redis_->command({"HDEL", p + ":active", s.id});
   if (r && !r->is_error()) r = redis_->command({"INCR", p + ":version"});
   if (!r || r->is_error()) {
@@ -292,6 +297,28 @@ void SuspensionService::poll_fleet() {
     std::fprintf(stderr, "gateway: suspension %s (%s) lifted on another replica by %s\n", s.id.c_str(),
                  s.selector.text().c_str(), s.by.c_str());
   for (const auto& s : republish) publish_suspend(s);
+  prune_lifted(*lifted);
+}
+
+// Tombstones only need to outlive every replica that might still hold the suspension: those lifted
+// more than lifted_retention ago are deleted; one without a lift time gets the current time (it is
+// deleted lifted_retention from now). Best effort: a failure is retried on the next full read.
+void SuspensionService::prune_lifted(const RedisReply& lifted) {
+  const std::string key = options_.redis_prefix + ":lifted";
+  const int64_t now = now_ms();
+  const int64_t oldest = now - std::chrono::duration_cast<std::chrono::milliseconds>(options_.lifted_retention).count();
+  std::vector<std::string> del{"HDEL", key};
+  std::vector<std::string> stamp{"HSET", key};
+  for (const auto& [id, v] : pairs(lifted)) {
+    const auto ms = tomb_lifted_ms(v);
+    if (ms && *ms < oldest) del.push_back(id);
+    if (!ms && decode(id, v)) {
+      stamp.push_back(id);
+      stamp.push_back(v + kSep + std::to_string(now));
+    }
+  }
+  if (del.size() > 2) redis_->command(del);
+  if (stamp.size() > 2) redis_->command(stamp);
 }
 
 }  // namespace gateway

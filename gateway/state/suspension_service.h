@@ -10,7 +10,7 @@
 // suspensions Redis does not know (made while Redis was down, or after Redis lost its data).
 // Redis unreachable: the replica keeps every suspension it last knew and its own, logs the
 // outage once and reports it (fleet_sync_failing); it never lifts a suspension because Redis is
-// gone.
+// gone. Tombstones carry their lift time and are deleted after `lifted_retention` (30 days).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -23,16 +23,21 @@
 #include <vector>
 
 #include "core/result.h"
+#include "gateway/state/periodic.h"
 #include "gateway/state/suspension_audit.h"
 #include "routing/suspensions.h"
 
 namespace gateway {
 
 class RedisClient;
+struct RedisReply;
 
 struct SuspensionServiceOptions {
   std::chrono::milliseconds poll_interval{500};  // state.suspensions.poll_interval_ms
   std::string redis_prefix = "gateway:suspensions";
+  // Tombstones in <prefix>:lifted older than this are deleted (a replica offline for longer could
+  // re-publish a suspension lifted meanwhile from its own audit table).
+  std::chrono::hours lifted_retention{24 * 30};
 };
 
 class SuspensionService {
@@ -72,9 +77,9 @@ class SuspensionService {
   void apply_locked();  // mu_ held: hands local_ + fleet_ to publish_
   bool publish_suspend(const routing::Suspension& s);
   bool publish_lift(const routing::Suspension& s, const std::string& by);
+  void prune_lifted(const RedisReply& lifted);
   void sync_failed(const std::string& why);
   void sync_ok();
-  void poller();
 
   std::unique_ptr<SuspensionAudit> audit_;
   std::shared_ptr<RedisClient> redis_;
@@ -89,10 +94,7 @@ class SuspensionService {
 
   std::atomic<bool> sync_failing_{false};
   std::atomic<uint64_t> sync_failures_{0}, polls_{0};
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicThread poller_;
 };
 
 // "2026-12-02T18:45:07Z"

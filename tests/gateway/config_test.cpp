@@ -74,6 +74,26 @@ TEST(Config, LedgerFailureModeAndRetention) {
   EXPECT_NE(short_keep.error().message.find("32..36500"), std::string::npos) << short_keep.error().message;
 }
 
+// state.shares: the fleet share sync's interval, redis mode only, bounded, no other key.
+TEST(Config, SharesSyncInterval) {
+  auto d = parse_config("state:\n  mode: redis\n", "s.yaml");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->state.shares_sync.count(), 1000);
+  auto c = parse_config("state:\n  mode: redis\n  shares: {sync_interval_ms: 50}\n", "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->state.shares_sync.count(), 50);
+  auto error_of = [](const char* yaml) {
+    auto r = parse_config(yaml, "s.yaml");
+    return r.ok() ? std::string() : r.error().message;
+  };
+  EXPECT_NE(error_of("state:\n  shares: {sync_interval_ms: 50}\n").find("for state.mode redis"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  mode: redis\n  shares: {sync_interval_ms: 5}\n").find("10..10000"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  mode: redis\n  shares: {sync_interval_ms: 20000}\n").find("10..10000"), std::string::npos);
+  EXPECT_NE(error_of("state:\n  mode: redis\n  shares: {sync_interval_ms: soon}\n"), "");
+  EXPECT_NE(error_of("state:\n  mode: redis\n  shares: {interval_ms: 50}\n").find("unknown key 'interval_ms'"),
+            std::string::npos);
+}
+
 // state.responses: where Responses API responses are stored; defaults follow the state mode.
 TEST(Config, ResponseStore) {
   auto none = parse_config("", "<defaults>");

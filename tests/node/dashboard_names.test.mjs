@@ -3,7 +3,8 @@
 // A traffic mix goes through the gateway with fake upstreams: success, fail-over (the first
 // deployment answers 402, out of balance), a cache hit, a budget refusal, a stream, a request no
 // deployment can serve (5xx), a refused policy reload, and a Prometheus feed whose first round
-// fails; the route has a savings baseline, so the saved counter is exported. Then /metrics is scraped and every PromQL expression in deploy/grafana/*.json and
+// fails; the route has a savings baseline, so the saved counter is exported. State is in a real Redis
+// (state.mode redis, with a ledger), so the fleet sync series of suspensions and share caps exist. Then /metrics is scraped and every PromQL expression in deploy/grafana/*.json and
 // deploy/prometheus/alerts.yml is parsed: each metric name must have samples, each label it groups
 // by or matches on must be on those samples, and each matcher's value must occur.
 import { test, before, after } from 'node:test';
@@ -16,6 +17,7 @@ import { startGateway, defaultConfig, tmpDir, chat, chatStream, userMsg, request
 import { startUpstream } from './lib/routing_upstream.mjs';
 import { scrape } from './lib/prometheus.mjs';
 import { promqlExpressions, promqlUses } from './lib/promql_names.mjs';
+import { startRedis } from './lib/redis.mjs';
 
 const TOOL = path.join(REPO, 'build', 'local_backend', 'gguf-make-test-model');
 const POLICY = `version: 1
@@ -54,11 +56,12 @@ async function startFakePrometheus() {
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
 }
 
-let pa, pb, prom, gw, dir;
+let pa, pb, prom, redis, gw, dir;
 before(async () => {
   pa = await startUpstream({ name: 'pa', status: 402 });
   pb = await startUpstream({ name: 'pb' });
   prom = await startFakePrometheus();
+  redis = await startRedis();
   dir = tmpDir('gw-dashboard-');
   const model = path.join(dir, 'tiny.gguf');
   const made = await run(TOOL, ['--out', model]);
@@ -75,6 +78,7 @@ before(async () => {
     poor: { keys: [{ id: 'p', sha256: sha(POOR) }], budget: { daily_usd: 0.000001, hard: true } },
   };
   c.cache = { enabled: true };
+  c.state = { mode: 'redis', redis: { host: '127.0.0.1', port: redis.port }, ledger_path: path.join(dir, 'ledger.db') };
   gw = await startGateway({ config: c });
 });
 after(async () => {
@@ -82,6 +86,7 @@ after(async () => {
   await pa?.close();
   await pb?.close();
   await prom?.close();
+  await redis?.stop();
 });
 
 const auth = (k) => ({ headers: { authorization: `Bearer ${k}` } });

@@ -10,7 +10,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startGateway, defaultConfig, tmpDir, chat, request, userMsg, sleep, run, GATEWAY_BIN } from './lib/gateway.mjs';
+import { startGateway, defaultConfig, tmpDir, chat, request, userMsg, run, waitFor, GATEWAY_BIN } from './lib/gateway.mjs';
 import { startUpstream } from './lib/routing_upstream.mjs';
 import { scrape, metricValue } from './lib/prometheus.mjs';
 import { startRedis } from './lib/redis.mjs';
@@ -55,16 +55,6 @@ const candidate = (ex, id) => ex.candidates.find((c) => c.deployment === id);
 const served = (r) => r.headers['x-gateway-deployment'];
 
 // Polls fn until it returns a truthy value; a bounded wait (the bound is generous on purpose).
-async function waitFor(what, fn, timeoutMs = 10000, stepMs = 25) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(stepMs);
-  }
-}
-
 before(async () => {
   up1 = await startUpstream({ name: 'one' });
   up2 = await startUpstream({ name: 'two' });

@@ -258,6 +258,83 @@ TEST(ShareWindow, SlidesBucketByBucket) {
   EXPECT_EQ(w.totals(t + std::chrono::seconds(700)).requests, 0);
 }
 
+ShareTotals totals_of(double requests, double spend, std::vector<ShareTotals::Key> keys) {
+  ShareTotals t;
+  t.requests = requests;
+  t.spend_usd = spend;
+  t.keys = std::move(keys);
+  return t;
+}
+
+TEST(FleetShares, MergeAddsUnsyncedCountsKeyByKey) {
+  const ShareTotals fleet = totals_of(10, 1.0, {{ShareKind::vendor, "va", 6, 0.7}, {ShareKind::vendor, "vb", 4, 0.3},
+                                               {ShareKind::jurisdiction, "US", 10, 1.0}});
+  const ShareTotals own = totals_of(2, 0.5, {{ShareKind::vendor, "vc", 1, 0.4}, {ShareKind::vendor, "va", 1, 0.1},
+                                            {ShareKind::jurisdiction, "US", 2, 0.5}});
+  const ShareTotals m = merge_shares(fleet, own);
+  EXPECT_TRUE(m.fleet);
+  EXPECT_DOUBLE_EQ(m.requests, 12);
+  EXPECT_DOUBLE_EQ(m.spend_usd, 1.5);
+  ASSERT_EQ(m.keys.size(), 4u);  // va, vb, US from the fleet, then vc (new) from the replica
+  EXPECT_EQ(m.keys[3].key, "vc");
+  EXPECT_DOUBLE_EQ(m.share(ShareKind::vendor, "va", false), 7.0 / 12);
+  EXPECT_DOUBLE_EQ(m.share(ShareKind::vendor, "vb", false), 4.0 / 12);
+  EXPECT_DOUBLE_EQ(m.share(ShareKind::vendor, "vc", true), 0.4 / 1.5);
+  EXPECT_DOUBLE_EQ(m.share(ShareKind::jurisdiction, "US", false), 1.0);
+  // Same key name under another kind is another key.
+  EXPECT_DOUBLE_EQ(m.share(ShareKind::parent, "va", false), 0);
+  // Nothing unsynced: the fleet's figures as they are.
+  const ShareTotals alone = merge_shares(fleet, ShareTotals{});
+  EXPECT_DOUBLE_EQ(alone.share(ShareKind::vendor, "va", false), 0.6);
+}
+
+TEST(FleetShares, WindowMergesFleetTotalsWithUnsyncedAndFallsBackToLocal) {
+  using std::chrono::milliseconds;
+  ShareWindow w(std::chrono::seconds(600), milliseconds(1000));
+  core::SteadyTime t{};
+  t += std::chrono::hours(1);
+  const DeploymentFacts a = test::facts("deepseek@global/deepseek-flash");
+  const DeploymentFacts b = test::facts("qwen@us-east-1/qwen-flash");
+  for (int i = 0; i < 3; ++i) w.add(a, 0.001, t);
+  // Never synced: this replica's own window.
+  ShareTotals local = w.totals(t);
+  EXPECT_FALSE(local.fleet);
+  EXPECT_EQ(local.requests, 3);
+
+  // A sync takes the 3; one more is served while it runs; the fleet answers with 10 (its 3 included).
+  const ShareTotals sent = w.take_unsynced();
+  EXPECT_EQ(sent.requests, 3);
+  EXPECT_DOUBLE_EQ(sent.share(ShareKind::vendor, "deepseek", false), 1.0);
+  w.add(b, 0.002, t);
+  EXPECT_EQ(w.totals(t).requests, 4);  // in flight still counts, as local
+  w.fleet_synced(totals_of(10, 0, {{ShareKind::vendor, "deepseek", 3, 0}, {ShareKind::vendor, "qwen", 7, 0}}), t);
+  ShareTotals merged = w.totals(t);
+  EXPECT_TRUE(merged.fleet);
+  EXPECT_EQ(merged.requests, 11);
+  EXPECT_DOUBLE_EQ(merged.share(ShareKind::vendor, "qwen", false), 8.0 / 11);
+
+  // A failed sync: the one in flight is unsynced again (sent next time), caps use local counts.
+  EXPECT_EQ(w.take_unsynced().requests, 1);
+  w.fleet_failed();
+  local = w.totals(t);
+  EXPECT_FALSE(local.fleet);
+  EXPECT_EQ(local.requests, 4);
+  EXPECT_EQ(w.take_unsynced().requests, 1);
+  w.fleet_synced(totals_of(11, 0, {{ShareKind::vendor, "qwen", 8, 0}}), t);
+  EXPECT_EQ(w.totals(t + milliseconds(1000)).requests, 11);
+  // Fleet totals older than the maximum age are not used.
+  EXPECT_FALSE(w.totals(t + milliseconds(1001)).fleet);
+  EXPECT_EQ(w.totals(t + milliseconds(1001)).requests, 4);
+}
+
+TEST(FleetShares, WithoutFleetModeNothingIsKeptForASync) {
+  ShareWindow w(std::chrono::seconds(600));
+  core::SteadyTime t{};
+  w.add(test::facts("deepseek@global/deepseek-flash"), 0.001, t);
+  EXPECT_EQ(w.take_unsynced().requests, 0);
+  EXPECT_EQ(w.totals(t).requests, 1);
+}
+
 std::string compile_error(const std::string& yaml) {
   auto r = compile_policy(yaml, "t.yaml", *builtin_catalog(), vendors());
   return r.ok() ? std::string() : r.error().message;

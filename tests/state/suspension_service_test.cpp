@@ -4,10 +4,14 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <random>
 
+#include "gateway/state/redis_client.h"
 #include "gateway/state/suspension_service.h"
+#include "redis_server.h"
 
 namespace gateway {
 namespace {
@@ -75,6 +79,46 @@ TEST_F(SuspensionServiceTest, NotRecordedMeansNotInEffect) {
   EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
   EXPECT_TRUE(seen->empty());
   EXPECT_TRUE(svc->runtime().empty());
+}
+
+// <prefix>:lifted is pruned: a tombstone lifted longer ago than lifted_retention is deleted, one
+// without a lift time (written before tombstones carried it) is stamped, a recent one is kept, and
+// a lift made here carries its time.
+TEST_F(SuspensionServiceTest, OldTombstonesArePruned) {
+  if (!testing::RedisServer::available()) GTEST_SKIP() << "redis-server not installed";
+  testing::RedisServer server;
+  ASSERT_TRUE(server.start());
+  auto redis = std::make_shared<RedisClient>(server.options());
+  const std::string lifted = "gateway:suspensions:lifted";
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const int64_t day = 24 * 3600 * 1000;
+  const std::string fields = std::string("vendor\x1fqwen\x1fx\x1fops\x1f" "2026-01-01T00:00:00Z");
+  ASSERT_TRUE(redis->command({"HSET", lifted, "s-old", fields + "\x1f" + std::to_string(now - 31 * day), "s-recent",
+                              fields + "\x1f" + std::to_string(now - 29 * day), "s-legacy", fields})
+                  .ok());
+  auto audit = open_sqlite_suspension_audit(db());
+  ASSERT_TRUE(audit.ok());
+  std::shared_ptr<const routing::SuspensionList> seen;
+  SuspensionService svc(std::move(audit).value(), redis, SuspensionServiceOptions{},
+                        [&seen](std::shared_ptr<const routing::SuspensionList> l) { seen = l; });
+  ASSERT_TRUE(svc.start().ok());  // its first poll reads everything
+  auto s = svc.suspend(kCn, "board decision", "cfo");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(svc.lift(s->id, "admin").ok());
+  svc.stop();
+  auto keys = redis->command({"HKEYS", lifted});
+  ASSERT_TRUE(keys.ok());
+  std::set<std::string> left;
+  for (const auto& e : keys->elements) left.insert(e.str);
+  EXPECT_EQ(left, (std::set<std::string>{"s-recent", "s-legacy", s->id}));
+  auto legacy = redis->command({"HGET", lifted, "s-legacy"});
+  ASSERT_TRUE(legacy.ok());
+  EXPECT_EQ(std::count(legacy->str.begin(), legacy->str.end(), '\x1f'), 5) << "stamped with a lift time";
+  auto mine = redis->command({"HGET", lifted, s->id});
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(std::count(mine->str.begin(), mine->str.end(), '\x1f'), 5);
 }
 
 TEST(ReplaySuspensions, ALiftCancelsOnlyItsOwnId) {

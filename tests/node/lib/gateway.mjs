@@ -199,6 +199,17 @@ export function withTimeout(promise, ms, what = 'operation') {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Polls `fn` every stepMs until it returns something truthy (returned), at most timeoutMs.
+export async function waitFor(what, fn, timeoutMs = 10000, stepMs = 25) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(stepMs);
+  }
+}
+
 // ---- HTTP helpers (node:http, a fresh connection per request: no pooling surprises) -------------
 function requester(url) {
   return url.startsWith('https:') ? https : http;

@@ -204,7 +204,7 @@ export function pricedPolicy(name, models = ['priced']) {
   return `version: 1\nname: ${name}\ncatalog:\n  - {ref: pa/m, context_window: 100000, price: {input: 10, output: 20}}\nroutes:\n${routes}`;
 }
 
-export async function startPolicyGateway({ policy, providers, routing, env = {}, upstream = {}, server = {}, tenants }) {
+export async function startPolicyGateway({ policy, providers, routing, env = {}, upstream = {}, server = {}, tenants, state }) {
   const dir = tmpDir('gw-routing-');
   const policyPath = path.join(dir, 'policy.yaml');
   fs.writeFileSync(policyPath, policy);
@@ -216,6 +216,7 @@ export async function startPolicyGateway({ policy, providers, routing, env = {},
   c.policy = policyPath;
   if (routing) c.routing = routing;
   if (tenants) c.tenants = tenants;
+  if (state) c.state = state;
   const gw = await startGateway({ config: c, env });
   gw.policyPath = policyPath;
   gw.policyDir = dir;
