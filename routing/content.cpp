@@ -58,6 +58,9 @@ bool starts_code(std::string_view head) {
                      [&](std::string_view k) { return head.substr(0, k.size()) == k; });
 }
 
+inline uint32_t is_ascii_letter(unsigned char c) { return static_cast<unsigned char>((c | 0x20) - 'a') < 26; }
+inline bool is_word_byte(unsigned char c) { return is_ascii_letter(c) || (c >= '0' && c <= '9'); }
+
 bool is_operator(char a, char b) {
   return (b == '>' && (a == '=' || a == '-')) || (a == ':' && b == ':') || (a == '&' && b == '&') ||
          (a == '|' && b == '|') || (b == '=' && (a == '=' || a == '!'));
@@ -76,6 +79,11 @@ const char* to_string(Script s) { return kScriptNames[static_cast<size_t>(s)].da
 std::span<const std::string_view> script_names() { return kScriptNames; }
 
 void ContentScanner::letter_of(uint32_t cp) {
+  if (cp - 0x4E00 < 0x5200) {  // the common Han block, without the search
+    ++f_.letters;
+    ++f_.script_letters[static_cast<size_t>(Script::cjk)];
+    return;
+  }
   if (const ScriptRange* r = range_of(cp)) {
     ++f_.letters;
     ++f_.script_letters[static_cast<size_t>(r->script)];
@@ -121,15 +129,23 @@ bool ContentScanner::feed(std::string_view text) {
   f_.scanned_bytes += text.size();
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
+  uint32_t latin = 0;  // ASCII letters, counted locally (the byte stores below alias the members)
   while (p < end) {
     const unsigned char c = *p;
+    // Fast path: a run of ASCII letters and digits past the line's head changes no code signal
+    // except "the last byte is a word character".
+    if (head_len_ == head_.size() && is_word_byte(c)) {
+      do {
+        latin += is_ascii_letter(*p);
+        ++p;
+      } while (p < end && is_word_byte(*p));
+      last_ = 'a';
+      continue;
+    }
     if (c < 0x80) {
       if (c == '\n') end_line();
       else line_byte(c);
-      if (static_cast<unsigned char>((c | 0x20) - 'a') < 26) {
-        ++f_.letters;
-        ++f_.script_letters[static_cast<size_t>(Script::latin)];
-      }
+      latin += is_ascii_letter(c);
       ++p;
       continue;
     }
@@ -153,6 +169,8 @@ bool ContentScanner::feed(std::string_view text) {
     letter_of(cp);
     p += n;
   }
+  f_.letters += latin;
+  f_.script_letters[static_cast<size_t>(Script::latin)] += latin;
   return budget_ > 0;
 }
 
