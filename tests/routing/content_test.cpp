@@ -2,11 +2,14 @@
 // route, compile-time errors with positions, and that a policy without them never scans.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "routing/content.h"
 #include "routing/content_match.h"
+#include "routing/content_match_parse.h"
 #include "test_util.h"
 
 namespace routing {
@@ -255,6 +258,20 @@ TEST(ContentMatch, CompileErrorsHavePositions) {
             std::string::npos);
   // A duplicate key is refused, not silently resolved one way.
   EXPECT_EQ(compile_errors("{code: true, code: false}"), "test.yaml:3:25: match: duplicate key 'code'");
+}
+
+// The editors' JSON Schema knows every content match key and every script name.
+TEST(ContentMatch, SchemaHasTheKeys) {
+  std::ifstream in(std::string(GW_POLICIES_DIR) + "/schema.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string schema = ss.str();
+  const auto match = schema.find("\"match\": {\n      \"type\": \"object\"");
+  ASSERT_NE(match, std::string::npos);
+  const std::string block = schema.substr(match, schema.find("\n    \"route\": {", match) - match);
+  for (const auto& k : content_match_keys()) EXPECT_NE(block.find("\"" + k + "\": {"), std::string::npos) << k;
+  for (auto name : script_names()) EXPECT_NE(block.find("\"" + std::string(name) + "\": {"), std::string::npos) << name;
+  for (const auto& v : reasoning_effort_values()) EXPECT_NE(block.find("\"" + v + "\""), std::string::npos) << v;
 }
 
 }  // namespace
