@@ -87,12 +87,16 @@ void parse_input_tokens(const YAML::Node& n, ContentMatch& m, const PolicyDiagno
 }
 
 void parse_efforts(const YAML::Node& n, ContentMatch& m, const PolicyDiagnostics& diag) {
-  std::vector<YAML::Node> items;
-  if (n.IsSequence()) for (const auto& e : n) items.push_back(e);
-  else items.push_back(n);
   const auto& known = reasoning_effort_values();
   std::string list;
   for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  if (n.IsNull() || (n.IsSequence() && n.size() == 0)) {
+    diag.error(n, "match.reasoning_effort needs at least one value (" + list + ")");
+    return;
+  }
+  std::vector<YAML::Node> items;
+  if (n.IsSequence()) for (const auto& e : n) items.push_back(e);
+  else items.push_back(n);
   for (const auto& e : items) {
     const std::string v = e.IsScalar() ? e.Scalar() : std::string();
     if (std::find(known.begin(), known.end(), v) == known.end()) {
@@ -104,8 +108,6 @@ void parse_efforts(const YAML::Node& n, ContentMatch& m, const PolicyDiagnostics
     if (std::find(m.reasoning_efforts.begin(), m.reasoning_efforts.end(), v) == m.reasoning_efforts.end())
       m.reasoning_efforts.push_back(v);
   }
-  if (items.empty() || (n.IsSequence() && n.size() == 0))
-    diag.error(n, "match.reasoning_effort needs at least one value (" + list + ")");
 }
 
 }  // namespace

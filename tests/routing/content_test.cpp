@@ -254,6 +254,8 @@ TEST(ContentMatch, CompileErrorsHavePositions) {
                                                                    "high, xhigh, default, unset (did you mean 'high'?)"),
             std::string::npos);
   EXPECT_NE(compile_errors("{reasoning_effort: []}").find("needs at least one value"), std::string::npos);
+  EXPECT_NE(compile_errors("{reasoning_effort: }").find("needs at least one value"), std::string::npos);
+  EXPECT_NE(compile_errors("{reasoning_effort: {high: 1}}").find("is not one of"), std::string::npos);
   EXPECT_NE(compile_errors("{scripts: {cjk: {min: 0.3}}}").find("unknown match key 'scripts' (did you mean 'script'?)"),
             std::string::npos);
   // A duplicate key is refused, not silently resolved one way.
