@@ -32,6 +32,10 @@ struct ChatRequest {
   bool wants_json = false;              // response_format json_object / json_schema
   bool has_images = false;
   bool wants_reasoning = false;         // a thinking switch asks for reasoning (its off forms do not)
+  // The level the client asked for: reasoning_effort / reasoning.effort as sent ("low", "high"...),
+  // else "default" for a switch that turns reasoning on without a level, "none" for one that turns
+  // it off; empty when the request says nothing.
+  std::string reasoning_effort;
   int64_t prompt_bytes = 0;             // UTF-8 bytes of all message text
   int64_t prompt_cjk_chars = 0;         // CJK code points among them (token estimate)
   std::string raw_body;                 // the client's JSON body, forwarded with overrides

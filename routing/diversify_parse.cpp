@@ -9,12 +9,6 @@
 #include "routing/text_util.h"
 
 namespace routing {
-namespace {
-
-const std::vector<std::string> kShareKinds{"vendor", "parent", "jurisdiction"};
-const std::vector<std::string> kMaxShareKeys{"vendor", "parent", "jurisdiction", "by", "window", "min_requests"};
-
-bool is_none(const YAML::Node& n) { return n.IsScalar() && n.Scalar() == "none"; }
 
 // Keys of a mapping outside `allowed` are errors; false if `n` is no mapping.
 bool keys_known(const YAML::Node& n, const std::string& what, const std::vector<std::string>& allowed,
@@ -46,6 +40,13 @@ std::optional<double> fraction(const YAML::Node& n, const std::string& what, dou
   diag.error(n, o.str());
   return std::nullopt;
 }
+
+namespace {
+
+const std::vector<std::string> kShareKinds{"vendor", "parent", "jurisdiction"};
+const std::vector<std::string> kMaxShareKeys{"vendor", "parent", "jurisdiction", "by", "window", "min_requests"};
+
+bool is_none(const YAML::Node& n) { return n.IsScalar() && n.Scalar() == "none"; }
 
 // "90s", "10m", "1h": one minute to one day (the window has 60 buckets of at least a second).
 std::optional<std::chrono::seconds> window_length(const YAML::Node& n, const PolicyDiagnostics& diag) {

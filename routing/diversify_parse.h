@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,14 @@ struct PolicyDiagnostics {
   std::function<void(const YAML::Node&, const std::string&)> error;
   std::function<void(const YAML::Node&, const std::string&)> warn;
 };
+
+// Helpers for key parsers that report through PolicyDiagnostics. Keys of a mapping outside
+// `allowed` are errors ("unknown <what> key 'x' (did you mean 'y'?)"); false if `n` is no mapping.
+bool keys_known(const YAML::Node& n, const std::string& what, const std::vector<std::string>& allowed,
+                const PolicyDiagnostics& diag);
+// A number in [lo, hi] (or (lo, hi] when `open_low`), else an error naming the range.
+std::optional<double> fraction(const YAML::Node& n, const std::string& what, double lo, double hi, bool open_low,
+                               const PolicyDiagnostics& diag);
 
 // The keys this file reads, for the compiler's lists of allowed route and defaults keys.
 const std::vector<std::string>& diversify_keys();

@@ -15,6 +15,7 @@
 
 #include "core/result.h"
 #include "routing/catalog.h"
+#include "routing/content_match.h"
 #include "routing/diversify.h"
 #include "routing/router.h"
 #include "routing/savings.h"
@@ -87,6 +88,7 @@ struct Match {
   std::vector<std::string> paths;   // globs
   std::vector<std::pair<std::string, std::string>> headers;  // lower-cased name -> value glob
   std::vector<std::string> data_classifications;
+  ContentMatch content;  // script, code, input_tokens, tools, reasoning_effort
 };
 
 enum class ExclusionKind : uint8_t {

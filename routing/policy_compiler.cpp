@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "routing/constraints.h"
+#include "routing/content_match_parse.h"
 #include "routing/diversify_parse.h"
 #include "routing/policy.h"
 #include "routing/text_util.h"
@@ -71,6 +72,7 @@ class Compiler {
       error(n, what + " must be a mapping");
       return false;
     }
+    std::set<std::string> seen;
     for (const auto& kv : n) {
       if (!kv.first.IsScalar()) {
         error(kv.first, what + ": keys must be strings");
@@ -79,6 +81,8 @@ class Compiler {
       const std::string key = kv.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
         error(kv.first, "unknown " + key_noun + " '" + key + "'" + hint(key, allowed));
+      else if (!seen.insert(key).second)  // YAML readers differ on which one wins: refuse both
+        error(kv.first, what + ": duplicate key '" + key + "'");
     }
     return true;
   }
@@ -1136,7 +1140,10 @@ bool Compiler::parse_objective(const YAML::Node& n, Objective& o) {
 }
 
 bool Compiler::parse_match(const YAML::Node& n, Match& m) {
-  if (!check_map(n, "match", "match key", {"model", "tenant", "path", "headers", "data_classification"})) return false;
+  std::vector<std::string> keys{"model", "tenant", "path", "headers", "data_classification"};
+  keys.insert(keys.end(), content_match_keys().begin(), content_match_keys().end());
+  if (!check_map(n, "match", "match key", keys)) return false;
+  parse_content_match(n, m.content, diagnostics());
   if (n["model"])
     if (auto v = strs(n["model"], "match.model")) m.models = *v;
   if (n["tenant"])

@@ -16,8 +16,9 @@ namespace {
 
 uint64_t key_of(const std::string& id) { return std::hash<std::string>{}(id) | 1u; }
 
+// check_rest = false tests the model only; `content` = nullptr leaves out the content conditions.
 bool route_matches(const CompiledPolicy& p, const Route& r, const RequestFeatures& f, const std::string& classification,
-                   bool check_model, bool check_rest) {
+                   bool check_model, bool check_rest, LazyContent* content = nullptr) {
   const Match& m = r.match;
   if (check_model && !m.models.empty()) {
     bool hit = false;
@@ -48,7 +49,7 @@ bool route_matches(const CompiledPolicy& p, const Route& r, const RequestFeature
       std::find(m.data_classifications.begin(), m.data_classifications.end(), classification) ==
           m.data_classifications.end())
     return false;
-  return true;
+  return !content || m.content.empty() || content_matches(m.content, f, *content);
 }
 
 std::string fmt(double v, const char* f = "%.6g") {
@@ -188,6 +189,70 @@ void merge_classification_and_tags(const CompiledPolicy& p, const RequestFeature
     for (const auto& t : p.defaults.data_tags) add_unique(d.data_tags, t);
   add_unique(d.data_tags, header_class);
   add_unique(d.data_tags, d.data_classification);
+}
+
+// "content":{"letters":..,"scripts":{"cjk":0.8,..},"code":..,"code_lines":..,"text_lines":..,
+// "scanned_bytes":..,"truncated":..}: what the scan saw (scripts with no letters are left out).
+void append_content_json(std::string& o, const ContentFeatures& c) {
+  o += "\"content\":{\"letters\":" + std::to_string(c.letters) + ",\"scripts\":{";
+  bool first = true;
+  for (auto name : script_names()) {
+    const Script s = *script_from_name(name);
+    if (c.script_letters[static_cast<size_t>(s)] == 0) continue;
+    if (!first) o += ',';
+    first = false;
+    core::append_json_string(o, name);
+    o += ':';
+    json_num(o, c.share(s));
+  }
+  o += "},\"code\":";
+  o += c.code ? "true" : "false";
+  o += ",\"fenced\":";
+  o += c.fenced ? "true" : "false";
+  o += ",\"code_lines\":" + std::to_string(c.code_lines) + ",\"text_lines\":" + std::to_string(c.text_lines) +
+       ",\"scanned_bytes\":" + std::to_string(c.scanned_bytes) + ",\"truncated\":" + (c.truncated ? "true" : "false") +
+       '}';
+}
+
+// "match":[{"route":..,"line":..,"matched":..,"conditions":[{"condition","want","actual","held"}]}]: the
+// routes tried in order up to the one chosen, and which of their content conditions held (the other
+// match keys together as one "model/tenant/path/headers/data_classification" condition).
+void append_match_json(std::string& o, const CompiledPolicy& p, const RequestFeatures& f, const Decision& d) {
+  o += "\"match\":[";
+  LazyContent content(f);
+  for (size_t i = 0; i < p.routes.size(); ++i) {
+    const Route& r = p.routes[i];
+    std::vector<ConditionResult> conds;
+    const Match& m = r.match;
+    if (!m.models.empty() || !m.tenants.empty() || !m.paths.empty() || !m.headers.empty() ||
+        !m.data_classifications.empty()) {
+      const bool held = route_matches(p, r, f, d.data_classification, true, true);
+      conds.push_back({"model/tenant/path/headers/data_classification", "", held ? "match" : "no match", held});
+    }
+    content_matches(m.content, f, content, &conds);
+    if (i) o += ',';
+    o += "{\"route\":";
+    core::append_json_string(o, r.name);
+    o += ",\"line\":" + std::to_string(r.line) + ",\"matched\":";
+    o += &r == d.route ? "true" : "false";
+    o += ",\"conditions\":[";
+    for (size_t k = 0; k < conds.size(); ++k) {
+      if (k) o += ',';
+      o += "{\"condition\":";
+      core::append_json_string(o, conds[k].condition);
+      if (!conds[k].want.empty()) {
+        o += ",\"want\":";
+        core::append_json_string(o, conds[k].want);
+      }
+      o += ",\"actual\":";
+      core::append_json_string(o, conds[k].actual);
+      o += ",\"held\":";
+      o += conds[k].held ? "true}" : "false}";
+    }
+    o += "]}";
+    if (&r == d.route) break;
+  }
+  o += ']';
 }
 
 }  // namespace
@@ -335,17 +400,20 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   d.ranked.clear();
   d.error.reset();
   d.diversify.clear();
+  d.content.reset();
 
   if (auto e = resolve_request_facts(p, f, options_.reject_unknown_data_tags, d)) {
     d.error = std::move(e);
     return;
   }
 
+  LazyContent content(f);  // the prompt is scanned once, and only if a route tried asks
   for (const auto& r : p.routes)
-    if (route_matches(p, r, f, d.data_classification, true, true)) {
+    if (route_matches(p, r, f, d.data_classification, true, true, &content)) {
       d.route = &r;
       break;
     }
+  d.content = content.computed();
   if (!d.route) {
     const bool model_known = std::any_of(p.routes.begin(), p.routes.end(), [&](const Route& r) {
       return route_matches(p, r, f, d.data_classification, true, false);
@@ -785,7 +853,16 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f, const Suspensio
   key("needs");
   Capabilities need{f.needs_tools, f.needs_json, f.needs_vision, f.needs_reasoning};
   core::append_json_string(o, need.to_string());
-  o += "},";
+  o += ',';
+  str_field("reasoning_effort", f.reasoning_effort.empty() ? "unset" : f.reasoning_effort);
+  if (d.content) {
+    append_content_json(o, *d.content);
+    o += ',';
+  }
+  o.back() = '}';
+  o += ',';
+  append_match_json(o, p, f, d);
+  o += ',';
   key("plan");
   o += '[';
   const size_t limit = d.route ? static_cast<size_t>(d.route->max_attempts) : 0;

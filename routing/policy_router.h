@@ -80,6 +80,7 @@ struct Decision {
   std::vector<CandidateEval> evals;
   std::vector<uint32_t> ranked;  // indexes into evals: qualified candidates, best first
   DiversifyNote diversify;       // what max_share / spread / canary did to the order
+  std::optional<ContentFeatures> content;  // when a route tried had script or code conditions
   std::optional<core::Error> error;
 };
 

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/chat.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/money.h"
@@ -53,6 +54,12 @@ struct RequestFeatures {
   std::optional<double> budget_remaining_usd;  // tenant budget left; candidates costing more are excluded
   // The authenticated tenant's settings; they outlive the request (the config owns them).
   const TenantSettings* tenant_settings = nullptr;
+  // The client's reasoning level (core::ChatRequest::reasoning_effort; empty = not said), for
+  // `match.reasoning_effort`.
+  std::string reasoning_effort;
+  // The request's messages, valid like `headers`: scanned for `match.script` / `match.code` only
+  // when a route tried has them (routing/content_match.h).
+  std::span<const core::ChatMessage> messages;
 };
 
 // Why a candidate was not used.

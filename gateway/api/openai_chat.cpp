@@ -315,12 +315,15 @@ core::Status read_response_format(const TopMembers& top, core::ChatRequest& r) {
 // request need a reasoning deployment; the off forms (false, {"type":"disabled"}, "none", null) do not.
 core::Status read_reasoning(const TopMembers& top, core::ChatRequest& r) {
   element v;
-  bool on = false;
+  bool on = false, said = false;  // said: some switch was given (on or off)
+  std::string level;
   if (top.get(k_enable_thinking, v) && !v.is_null()) {
+    said = true;
     if (!v.is_bool()) return bad(std::string("'enable_thinking' must be a boolean, not ") + type_name(v), "enable_thinking");
     on |= v.get_bool().value_unsafe();
   }
   if (top.get(k_thinking, v) && !v.is_null()) {
+    said = true;
     if (!v.is_object())
       return bad(std::string("'thinking' must be an object such as {\"type\":\"enabled\"}, not ") + type_name(v), "thinking");
     const core::json::StrictMembers th(kTypeKey, v.get_object().value_unsafe());
@@ -335,11 +338,13 @@ core::Status read_reasoning(const TopMembers& top, core::ChatRequest& r) {
       return bad(std::string("'reasoning_effort' must be a string such as \"low\", \"medium\" or \"high\", not ") +
                      (v.is_string() ? "an empty string" : type_name(v)),
                  "reasoning_effort");
-    on |= std::string_view(v.get_string().value_unsafe()) != "none";
+    level = std::string(v.get_string().value_unsafe());
+    on |= level != "none";
   }
   // A budget for thinking (validated as a positive integer in read_sampling) asks for it.
-  if (top.get(k_thinking_budget, v) && !v.is_null()) on = true;
+  if (top.get(k_thinking_budget, v) && !v.is_null()) on = said = true;
   r.wants_reasoning = on;
+  r.reasoning_effort = !level.empty() ? level : on ? "default" : said ? "none" : "";
   return core::ok_status();
 }
 

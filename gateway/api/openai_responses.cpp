@@ -106,6 +106,7 @@ struct Build {
   std::string echo;  // Response members, each with a leading comma
   std::vector<std::string> tool_names;
   bool has_tools = false;
+  std::string reasoning_effort;  // reasoning.effort, which the chat body carries only as a switch
   void echo_member(std::string_view name, std::string_view json) {
     echo += ",\"";
     echo += name;
@@ -224,6 +225,7 @@ core::Status read_reasoning(const TopMembers& top, Build& b) {
       if (!e.is_string() || std::find(kEfforts.begin(), kEfforts.end(), str(e)) == kEfforts.end())
         return bad("'reasoning.effort' must be one of none, minimal, low, medium, high, xhigh", "reasoning.effort");
       effort = simdjson::minify(e);
+      b.reasoning_effort = std::string(str(e));
       b.chat += str(e) == "none" ? ",\"thinking\":{\"type\":\"disabled\"}" : ",\"thinking\":{\"type\":\"enabled\"}";
     }
     for (size_t k : {size_t{1}, size_t{2}}) {
@@ -464,6 +466,7 @@ core::Result<ResponsesRequest> responses_to_chat(std::string_view body, std::str
     return e;
   }
   r.chat = std::move(chat).value();
+  if (!b.reasoning_effort.empty()) r.chat.reasoning_effort = b.reasoning_effort;
   r.estimated_input_tokens = core::estimate_prompt_tokens(r.chat);
   return r;
 }

@@ -52,6 +52,8 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, const Request
   f.needs_vision = req.has_images;
   f.needs_reasoning = req.wants_reasoning;
   f.stream = req.stream;
+  f.reasoning_effort = req.reasoning_effort;
+  f.messages = req.messages;
   prefix_of(req, f);
   f.headers = headers;
   if (!trust_headers) return f;

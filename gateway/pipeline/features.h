@@ -15,7 +15,8 @@ using RequestHeaders = std::vector<std::pair<std::string_view, std::string_view>
 
 // Content features plus, when trusted, x-gateway-tenant, x-gateway-client-region,
 // x-gateway-data-classification and x-gateway-data-tags. The features refer to `headers`
-// (policies can match on them): they must not outlive them.
+// (policies can match on them) and to `req`'s messages (content match conditions): they must not
+// outlive either.
 routing::RequestFeatures features_of(const core::ChatRequest& req, const RequestHeaders& headers, bool trust_headers);
 
 }  // namespace gateway

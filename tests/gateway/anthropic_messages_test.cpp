@@ -235,6 +235,7 @@ TEST(AnthropicRequest, FeaturesReachTheOpenAIParse) {
   EXPECT_TRUE(r->chat.stream);
   EXPECT_TRUE(r->chat.include_usage);
   EXPECT_TRUE(r->chat.wants_reasoning);
+  EXPECT_EQ(r->chat.reasoning_effort, "default");  // a budget is no level
   EXPECT_TRUE(r->chat.has_tools);
   EXPECT_TRUE(r->chat.has_images);
   EXPECT_EQ(r->chat.max_tokens, 4096);
@@ -247,6 +248,7 @@ TEST(AnthropicRequest, DisabledThinkingDoesNotAskForReasoning) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->thinking);
   EXPECT_FALSE(r->chat.wants_reasoning);
+  EXPECT_EQ(r->chat.reasoning_effort, "none");
 }
 
 TEST(AnthropicRequest, HostileBodiesAreRefusedWithAParam) {

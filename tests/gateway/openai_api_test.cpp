@@ -190,6 +190,14 @@ TEST(ParseChat, ThinkingSwitchesOnAndOff) {
     EXPECT_TRUE(r->wants_reasoning) << on;
   }
   EXPECT_FALSE(parse_chat_request(with(R"("temperature":1)"))->wants_reasoning);
+  // The level routing's match.reasoning_effort sees: as sent, else default (on) / none (off) / unset.
+  const std::pair<const char*, const char*> levels[] = {
+      {R"("reasoning_effort":"high")", "high"},       {R"("reasoning_effort":"minimal")", "minimal"},
+      {R"("reasoning_effort":"none")", "none"},       {R"("enable_thinking":false,"reasoning_effort":"low")", "low"},
+      {R"("thinking":{"type":"enabled"})", "default"}, {R"("thinking_budget":512)", "default"},
+      {R"("enable_thinking":false)", "none"},         {R"("thinking":{"type":"disabled"})", "none"},
+      {R"("reasoning_effort":null)", ""},             {R"("temperature":1)", ""}};
+  for (const auto& [body, level] : levels) EXPECT_EQ(parse_chat_request(with(body))->reasoning_effort, level) << body;
   // Malformed switches are refused, not guessed.
   EXPECT_EQ(err_of(with(R"("enable_thinking":"false")")).param, "enable_thinking");
   EXPECT_EQ(err_of(with(R"("thinking":true)")).param, "thinking");

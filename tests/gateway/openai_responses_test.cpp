@@ -273,6 +273,14 @@ TEST(ResponsesRequest, EffortNoneDoesNotAskForReasoning) {
   auto r = gateway::responses_to_chat(R"({"model":"m","input":"x","reasoning":{"effort":"none"}})", "", kId);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->chat.wants_reasoning);
+  EXPECT_EQ(r->chat.reasoning_effort, "none");
+  // The level itself reaches routing, though the chat body carries only the switch.
+  auto high = gateway::responses_to_chat(R"({"model":"m","input":"x","reasoning":{"effort":"xhigh"}})", "", kId);
+  ASSERT_TRUE(high.ok()) << high.error().message;
+  EXPECT_EQ(high->chat.reasoning_effort, "xhigh");
+  auto unset = gateway::responses_to_chat(R"({"model":"m","input":"x"})", "", kId);
+  ASSERT_TRUE(unset.ok()) << unset.error().message;
+  EXPECT_EQ(unset->chat.reasoning_effort, "");
 }
 
 TEST(ResponsesRequest, HostileBodiesAreRefusedWithAParam) {

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "routing/content_match_parse.h"
 #include "test_util.h"
 
 namespace routing {
@@ -84,7 +85,11 @@ TEST(DocumentedPolicyKeys, EveryKeyIsReadByTheCompiler) {
     read_not_unknown(std::string("catalog:\n  - {ref: \"deepseek@global/deepseek-flash\", ") +
                          (price_keys.count(k) ? "price: {" + k + ": " + kBad + "}" : k + ": " + kBad) + "}\n" + kRoute,
                      k);
-  for (const std::string k : {"model", "tenant", "path", "headers", "data_classification"})
+  std::set<std::string> match_keys{"model", "tenant", "path", "headers", "data_classification"};
+  const auto content_keys = table_keys(doc, "## Content-aware match conditions");
+  EXPECT_EQ(content_keys, (std::set<std::string>(content_match_keys().begin(), content_match_keys().end())));
+  match_keys.insert(content_keys.begin(), content_keys.end());
+  for (const std::string& k : match_keys)
     read_not_unknown(std::string("routes:\n  - name: r\n    candidates: [\"*/*\"]\n    match: {") + k + ": " + kBad + "}\n", k);
   for (const std::string k : {"name", "match", "candidates", "constraints", "objective", "max_attempts", "affinity",
                               "baseline", "max_share", "spread", "canary"})
