@@ -280,13 +280,13 @@ export function verifyGlmJwt(token, key, now = Date.now()) {
 // clients that keep their vendor's model names.
 // anthropicScenarios: {vendor model ID: scenario} for the Anthropic path, so that a catalog model
 // (priced, with a known window) can play a fault scenario there.
-export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [], anthropicScenarios = {}, shaper } = {}) {
+export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [], anthropicScenarios = {}, shaper, keepRequests = true } = {}) {
   if (!PATHS[dialect]) throw new Error('unknown dialect ' + dialect);
   const requests = [];
   const events = new EventEmitter();
   const sockets = new Set();
   const timers = new Set();
-  const stats = { connections: 0, closedConnections: 0 };
+  const stats = { connections: 0, closedConnections: 0, requests: 0 };
 
   const handler = (req, res) => {
     const chunks = [];
@@ -323,7 +323,8 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
         }
       });
       res.on('finish', () => (rec.finished = true));
-      requests.push(rec);
+      stats.requests++;
+      if (keepRequests) requests.push(rec); // off for long runs: bodies are not kept
       events.emit('request', rec);
       try {
         route(rec, req, res);

@@ -2,6 +2,7 @@
 // on the compressed clock, then the gateway's own figures (/admin/spend?savings=1, /metrics, ledger).
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { startGateway, defaultConfig, tmpDir, request, chatStream, sleep, run } from '../../../node/lib/gateway.mjs';
@@ -125,15 +126,17 @@ export async function runOne({ name, policyFile, policyPath, scenario, upstreams
     const config = gatewayConfig(dir, fakes.providers, writePolicy(dir, policyPath, baseline));
     gw = await startGateway({ config, env: { ...KEYS, REPLAY_ADMIN_KEY: ADMIN_KEY } });
     live.add(gw);
+    const loadAvg = [os.loadavg()[0]];
     const wallT0 = Date.now();
     clock.t0 = performance.now();
     const { results, lagMax } = await replay(gw, trace, clock, factor);
     const wallMs = performance.now() - clock.t0;
+    loadAvg.push(os.loadavg()[0]);
     const total = await settledSpend(gw);
     const { samples } = await scrape(gw);
     const counters = { saved_usd: metricSum(samples, 'gateway_cost_saved_usd_total'), baseline_usd: metricSum(samples, 'gateway_cost_baseline_usd_total') };
     const rows = (await ledgerRows(dir)).map((r) => ({ ...r, t_ms: (r.ts_ms - wallT0) * factor }));
-    return { name, policyFile, scenario, factor, results, lagMax, wallMs, total, counters, rows, unmatched: [...fakes.unmatched], upstreamRequests: fakes.requests() };
+    return { name, policyFile, scenario, factor, results, lagMax, wallMs, loadAvg, total, counters, rows, unmatched: [...fakes.unmatched], plannedTtft: fakes.plannedTtft, upstreamRequests: fakes.requests() };
   } finally {
     if (gw) {
       await gw.stop().catch((e) => console.error(`replay ${name}: ${e.message}`));

@@ -39,19 +39,23 @@ function plan(d, body, { clock, scenario, rand, factor }) {
   if (!c) return { error: 'bad-key' }; // not the driver's request: refuse loudly
   const eff = effectsAt(scenario, d, clock.traceMs());
   if (eff.error) return { error: eff.error, delayMs: 50 / factor };
+  // The gateway cools a deployment down for 1 s (wall) after a 429 without Retry-After: compressed,
+  // that covers `factor` times more trace time, so 429s are drawn `factor` times rarer to keep the
+  // share of trace time spent cooling down what upstreams.yaml's rate gives uncompressed.
   const r = rand();
   if (r < d.errorRate) return { error: 'server-error', delayMs: lognormal(rand, d.ttft) / factor };
-  if (r < d.errorRate + d.rateLimitRate) return { error: 'rate-limit', delayMs: 50 / factor };
+  if (r < d.errorRate + d.rateLimitRate / factor) return { error: 'rate-limit', delayMs: 50 / factor };
   const ttft = lognormal(rand, d.ttft) * eff.latencyFactor;
   const duration = ((c.out / d.tokensPerS) * 1000 * eff.latencyFactor);
   return { ttftMs: ttft / factor, durationMs: duration / factor, usage: { prompt: c.in, cached: 0, completion: c.out, reasoning: 0 } };
 }
 
 // Starts the fakes; resolves {providers (the gateway config's section), unmatched (models the
-// gateway asked for that upstreams.yaml does not model), close()}.
+// gateway asked for that upstreams.yaml does not model), plannedTtft, requests(), close()}.
 export async function startFakes(upstreams, { clock, scenario, factor, seed }) {
   const rand = rng(seed);
   const unmatched = new Set();
+  const plannedTtft = []; // trace ms, every answer the fakes planned (the gateway and harness add to it)
   const byServer = new Map(); // "vendor@region" -> deployments there
   for (const d of Object.values(upstreams.deployments)) {
     const k = `${d.vendor}@${d.region}`;
@@ -69,9 +73,11 @@ export async function startFakes(upstreams, { clock, scenario, factor, seed }) {
         unmatched.add(`${k}/${rec.body.model}`);
         return { error: 'server-error' };
       }
-      return plan(d, rec.body, { clock, scenario, rand, factor });
+      const p = plan(d, rec.body, { clock, scenario, rand, factor });
+      if (p.ttftMs !== undefined) plannedTtft.push(p.ttftMs * factor);
+      return p;
     };
-    const fake = await startFake({ dialect, shaper, keepAliveTimeoutMs: 60_000 });
+    const fake = await startFake({ dialect, shaper, keepAliveTimeoutMs: 60_000, keepRequests: false });
     fakes.push(fake);
     providers[vendor] ??= { api_key_env: KEY_ENV[dialect], base_urls: {} };
     providers[vendor].base_urls[region] = fake.baseUrl;
@@ -79,7 +85,8 @@ export async function startFakes(upstreams, { clock, scenario, factor, seed }) {
   return {
     providers,
     unmatched,
-    requests: () => fakes.reduce((n, f) => n + f.requests.length, 0),
+    plannedTtft,
+    requests: () => fakes.reduce((n, f) => n + f.stats.requests, 0),
     async close() {
       await Promise.all(fakes.map((f) => f.close()));
     },

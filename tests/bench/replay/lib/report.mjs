@@ -11,9 +11,9 @@ function quantile(sorted, q) {
 }
 const sortedBy = (xs) => [...xs].sort((a, b) => a - b);
 
-function shares(answered) {
+function shares(answered, key = (r) => vendorOf(r.deployment)) {
   const n = {};
-  for (const r of answered) n[vendorOf(r.deployment)] = (n[vendorOf(r.deployment)] ?? 0) + 1;
+  for (const r of answered) n[key(r)] = (n[key(r)] ?? 0) + 1;
   return Object.fromEntries(Object.entries(n).sort((a, b) => b[1] - a[1]).map(([v, c]) => [v, c / answered.length]));
 }
 
@@ -23,12 +23,16 @@ export function summarise(run) {
   const answered = run.results.filter((r) => r.ok);
   const ttft = sortedBy(answered.filter((r) => r.ttft !== undefined).map((r) => r.ttft * f));
   const total = sortedBy(answered.filter((r) => r.total !== undefined).map((r) => r.total * f));
+  const planned = sortedBy(run.plannedTtft);
   const slo = answered.filter((r) => r.ttft !== undefined && r.ttft * f <= SLO.ttft_ms).length;
   const t = run.total;
   const errors = {};
+  const samples = {};
   for (const r of run.results.filter((x) => !x.ok)) {
     const k = r.status ? `HTTP ${r.status}` : 'transport';
     errors[k] = (errors[k] ?? 0) + 1;
+    samples[k] ??= [];
+    if (samples[k].length < 3 && !samples[k].includes(r.error)) samples[k].push(r.error);
   }
   return {
     name: run.name,
@@ -38,6 +42,7 @@ export function summarise(run) {
     requests: run.results.length,
     failed: run.results.length - answered.length,
     failures_by_kind: errors,
+    failure_samples: samples,
     retried: answered.filter((r) => r.attempts > 1).length,
     cost_usd: t.cost_pico / 1e12,
     baseline_usd: t.baseline_pico / 1e12,
@@ -45,11 +50,15 @@ export function summarise(run) {
     ledger_rows: t.requests,
     counters: run.counters,
     share: shares(answered),
+    share_by_deployment: shares(answered, (r) => r.deployment),
     slo_attainment: slo / run.results.length,
     ttft_ms: { p50: quantile(ttft, 0.5), p99: quantile(ttft, 0.99) },
     total_ms: { p50: quantile(total, 0.5), p99: quantile(total, 0.99) },
+    planned_ttft_ms: { p50: quantile(planned, 0.5), p99: quantile(planned, 0.99) },
+    upstream_requests: run.upstreamRequests,
     client_lag_max_ms: run.lagMax,
     wall_s: run.wallMs / 1000,
+    load_avg_1m: run.loadAvg,
     unmatched_models: run.unmatched,
   };
 }
@@ -75,9 +84,10 @@ export function table(s) {
     `| share per vendor (answered requests) | ${share} |`,
     `| SLO attainment (answered, TTFT <= ${SLO.ttft_ms} ms) | ${pct(s.slo_attainment)} |`,
     `| TTFT p50 / p99 (trace ms) | ${ms(s.ttft_ms.p50)} / ${ms(s.ttft_ms.p99)} |`,
+    `| TTFT p50 / p99 the fakes planned (trace ms; the rest is gateway and harness) | ${ms(s.planned_ttft_ms.p50)} / ${ms(s.planned_ttft_ms.p99)} |`,
     `| total latency p50 / p99 (trace ms) | ${ms(s.total_ms.p50)} / ${ms(s.total_ms.p99)} |`,
     `| client send lag, max (wall ms) | ${s.client_lag_max_ms.toFixed(1)} |`,
-    `| wall time of the replay | ${s.wall_s.toFixed(1)} s |`,
+    `| wall time of the replay; machine load average (1 min) before / after | ${s.wall_s.toFixed(1)} s; ${s.load_avg_1m.map((x) => x.toFixed(1)).join(' / ')} |`,
   ];
   if (s.unmatched_models.length) lines.push(`| NOT MODELLED (answered 500) | ${s.unmatched_models.join(', ')} |`);
   return lines.join('\n') + '\n';
