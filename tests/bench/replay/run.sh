@@ -16,5 +16,5 @@ done
 # spawned), node kills the gateway on exit. A signal to this script is passed on.
 timeout --kill-after=10 "${REPLAY_TIMEOUT_S:-900}" node "$HERE/replay.mjs" "$@" &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
+trap 'echo "run.sh: stopping" >&2; kill -TERM "$pid" 2>/dev/null || true' INT TERM
 wait "$pid"

@@ -14,9 +14,11 @@ const REQUEST_TIMEOUT_MS = 30_000; // compressed (wall) time; a stuck request is
 const SETTLE_TIMEOUT_MS = 15_000; // the ledger's writer catching up after the last answer
 const ADMIN_KEY = crypto.randomBytes(16).toString('hex');
 const live = new Set(); // gateways to kill if this process exits mid-run
+const tmpRoots = new Set(); // the harness's temporary roots (configs, ledgers), removed at exit
 
 process.on('exit', () => {
   for (const gw of live) gw.proc.kill('SIGKILL');
+  for (const d of tmpRoots) fs.rmSync(d, { recursive: true, force: true });
 });
 
 // The gateway's estimate is bytes/4 + 4 per message + 3 (core::estimate_prompt_tokens): pad the
@@ -121,6 +123,7 @@ export async function runOne({ name, policyFile, policyPath, scenario, upstreams
   const clock = { t0: null, traceMs: () => (clock.t0 === null ? 0 : (performance.now() - clock.t0) * factor) };
   const fakes = await startFakes(upstreams, { clock, scenario, factor, seed });
   const dir = tmpDir('gw-replay-');
+  tmpRoots.add(path.dirname(dir));
   let gw;
   try {
     const config = gatewayConfig(dir, fakes.providers, writePolicy(dir, policyPath, baseline));
@@ -143,6 +146,6 @@ export async function runOne({ name, policyFile, policyPath, scenario, upstreams
       live.delete(gw);
     }
     await fakes.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, gw?.dir]) if (d) fs.rmSync(d, { recursive: true, force: true });
   }
 }

@@ -41,8 +41,15 @@ function costPanel(run, y0, spanMin) {
   const x0 = PANEL.left[0];
   let cum = 0;
   const pts = [[0, 0]];
-  // Rows written after the window's end (answers still streaming) are drawn at its right edge.
-  for (const r of run.rows) pts.push([Math.min(r.t_ms, spanMin * 60000), (cum += r.cost_pico / 1e12)]);
+  const pixelMs = (spanMin * 60000) / PANEL.w;
+  // Rows written after the window's end (answers still streaming) are drawn at its right edge; one
+  // point per pixel column (the last row's) keeps the file small.
+  for (const r of run.rows) {
+    const t = Math.min(r.t_ms, spanMin * 60000);
+    cum += r.cost_pico / 1e12;
+    if (Math.floor(t / pixelMs) === Math.floor(pts.at(-1)[0] / pixelMs) && pts.length > 1) pts.pop();
+    pts.push([t, cum]);
+  }
   const yMax = cum > 0 ? cum * 1.05 : 1;
   const xy = ([t, c]) => `${(x0 + (t / 60000 / spanMin) * PANEL.w).toFixed(1)},${(y0 + PANEL.h - (c / yMax) * PANEL.h).toFixed(1)}`;
   return [
