@@ -101,8 +101,8 @@ export const TRICKLE = { count: 5, intervalMs: 300 };
 
 const nowS = () => Math.floor(Date.now() / 1000);
 
-function dialectUsage(dialect, where) {
-  const u = USAGE[dialect];
+// u: {prompt, cached, completion, reasoning}; the dialect's fixed USAGE figures unless given.
+export function dialectUsage(dialect, where, u = USAGE[dialect]) {
   const total = u.prompt + u.completion;
   switch (dialect) {
     case 'deepseek':
@@ -280,13 +280,13 @@ export function verifyGlmJwt(token, key, now = Date.now()) {
 // clients that keep their vendor's model names.
 // anthropicScenarios: {vendor model ID: scenario} for the Anthropic path, so that a catalog model
 // (priced, with a known window) can play a fault scenario there.
-export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [], anthropicScenarios = {} } = {}) {
+export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [], anthropicScenarios = {}, shaper, keepRequests = true } = {}) {
   if (!PATHS[dialect]) throw new Error('unknown dialect ' + dialect);
   const requests = [];
   const events = new EventEmitter();
   const sockets = new Set();
   const timers = new Set();
-  const stats = { connections: 0, closedConnections: 0 };
+  const stats = { connections: 0, closedConnections: 0, requests: 0 };
 
   const handler = (req, res) => {
     const chunks = [];
@@ -323,7 +323,8 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
         }
       });
       res.on('finish', () => (rec.finished = true));
-      requests.push(rec);
+      stats.requests++;
+      if (keepRequests) requests.push(rec); // off for long runs: bodies are not kept
       events.emit('request', rec);
       try {
         route(rec, req, res);
@@ -390,6 +391,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     rec.scenario = scenario;
     const stream = rec.body.stream === true;
     const includeUsage = stream && rec.body.stream_options?.include_usage === true;
+    if (shaper) return answerShaped(rec, res, { id: newId(dialect), created: nowS(), model, stream, includeUsage }, shaper(rec));
 
     switch (scenario) {
       case 'ok':
@@ -453,12 +455,13 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     return h;
   }
 
-  function completionObject({ id, created, model }) {
+  function completionObject(ctx) {
+    const { id, created, model } = ctx;
     const message = { role: 'assistant', content: CONTENT_PIECES(dialect).join('') };
     if (dialect !== 'openai') message.reasoning_content = REASONING_PIECES.join('');
     const choice = { index: 0, message, finish_reason: 'stop' };
     if (dialect === 'deepseek' || dialect === 'qwen' || dialect === 'openai') choice.logprobs = null;
-    const obj = { id, object: 'chat.completion', created, model, choices: [choice], usage: dialectUsage(dialect, 'nonstream') };
+    const obj = { id, object: 'chat.completion', created, model, choices: [choice], usage: dialectUsage(dialect, 'nonstream', ctx.usage) };
     if (dialect === 'deepseek') obj.system_fingerprint = 'fp_8802369eaa_prod0623';
     if (dialect === 'qwen') obj.system_fingerprint = null;
     if (dialect === 'glm') {
@@ -537,14 +540,14 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     // Finish chunk.
     if (dialect === 'kimi') {
       const f = chunk(ctx, {}, 'stop');
-      f.choices[0].usage = dialectUsage('kimi', 'stream');
+      f.choices[0].usage = dialectUsage('kimi', 'stream', ctx.usage);
       evs.push(f);
     } else if (dialect === 'glm') {
-      evs.push(chunk(ctx, { role: 'assistant', content: '' }, 'stop', { usage: dialectUsage('glm') }));
+      evs.push(chunk(ctx, { role: 'assistant', content: '' }, 'stop', { usage: dialectUsage('glm', undefined, ctx.usage) }));
     } else {
       evs.push(chunk(ctx, dialect === 'deepseek' ? { content: '', reasoning_content: null } : {}, 'stop'));
       if (ctx.includeUsage) {
-        const u = { id: ctx.id, object: 'chat.completion.chunk', created: ctx.created, model: ctx.model, choices: [], usage: dialectUsage(dialect) };
+        const u = { id: ctx.id, object: 'chat.completion.chunk', created: ctx.created, model: ctx.model, choices: [], usage: dialectUsage(dialect, undefined, ctx.usage) };
         if (dialect === 'deepseek') u.system_fingerprint = 'fp_8802369eaa_prod0623';
         if (dialect === 'qwen') u.system_fingerprint = null;
         evs.push(u);
@@ -557,6 +560,31 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
   function streamEvents(ctx) {
     const p = streamParts(ctx);
     return [...p.head, ...p.body, ...p.tail];
+  }
+
+  // shaper(rec) plans each answer (the replay benchmark): {error: kind, headers, delayMs} answers the
+  // dialect's error of that kind (the ERRORS table) after delayMs; otherwise {ttftMs, durationMs,
+  // usage: {prompt, cached, completion, reasoning}}: the header at once, reasoning and the first
+  // content chunk after ttftMs, the other content chunks spread over durationMs, then the finish and
+  // the usage (as given) in the dialect's own shape. Non-stream: the body after ttftMs + durationMs.
+  function answerShaped(rec, res, ctx, plan) {
+    let closed = false;
+    res.on('close', () => (closed = true));
+    const at = (ms, fn) => later(ms, () => closed || fn());
+    if (plan.error) return at(plan.delayMs ?? 0, () => sendError(res, plan.error, plan.headers));
+    ctx.usage = plan.usage;
+    if (!ctx.stream) return at(plan.ttftMs + plan.durationMs, () => answerNonStream(rec, res, { ...ctx, scenario: 'ok' }));
+    res.writeHead(200, sseHeaders());
+    res.flushHeaders();
+    const p = streamParts(ctx);
+    const steps = [[...p.head, p.body[0]], ...p.body.slice(1).map((b) => [b]), p.tail];
+    const gap = plan.durationMs / (steps.length - 1);
+    steps.forEach((payloads, i) =>
+      at(plan.ttftMs + gap * i, () => {
+        for (const e of payloads) res.write(`data: ${e}\n\n`);
+        if (i === steps.length - 1) res.end();
+      }),
+    );
   }
 
   function answerStream(rec, res, ctx) {
