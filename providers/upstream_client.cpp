@@ -1,5 +1,7 @@
 #include "providers/upstream_client.h"
 
+#include "providers/tls_stream.h"
+
 #include "core/http_wire.h"
 #include "providers/response_parser.h"
 
@@ -100,7 +102,7 @@ constexpr size_t kReadBufferBytes = 2048;
 
 struct Connection {
   std::unique_ptr<TcpStream> plain;
-  std::unique_ptr<beast::ssl_stream<TcpStream>> tls;
+  std::unique_ptr<TlsStream> tls;
   beast::flat_buffer buffer;
   core::SteadyTime idle_since{};
   // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
@@ -110,7 +112,12 @@ struct Connection {
   // Status and header fields of the current exchange's response (strings reused across exchanges).
   ResponseHead head;
 
-  TcpStream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  TcpStream& lowest() { return tls ? tls->next_layer() : *plain; }
+  // The deadline of the next reads and writes (the TLS stream waits on the socket itself).
+  void expires_at(core::SteadyTime t) {
+    lowest().expires_at(t);
+    if (tls) tls->expires_at(t);
+  }
 
   // An idle pooled connection may carry nothing: bytes that arrived while it sat in the pool (an
   // unsolicited response, the rest of a body longer than its Content-Length, a TLS record) or
@@ -260,7 +267,7 @@ class ExchangeImpl final : public UpstreamExchange {
     core::append_content_length(head, r.body.size());
     head += "\r\n";
     std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
-    conn_->lowest().expires_at(header_deadline);
+    conn_->expires_at(header_deadline);
     // A retry after a stale pooled connection writes again: that server closed it unread.
     if (r.written) *r.written = false;
     phase = "sending the request";
@@ -271,7 +278,7 @@ class ExchangeImpl final : public UpstreamExchange {
     // Interim responses (100 Continue, 103 Early Hints, ...) precede the final one; a bounded
     // number of them is skipped. 101 is final (a protocol switch this client never asks for).
     for (int interim = 0;; ++interim) {
-      conn_->lowest().expires_at(header_deadline);
+      conn_->expires_at(header_deadline);
       auto [rec, rn] = co_await http::async_read_header(s, conn_->buffer, *parser_, asio::as_tuple(core::use_task));
       if (rec || head_.status < 100 || head_.status > 199 || head_.status == 101) co_return rec;
       if (interim == kMaxInterimResponses) {
@@ -305,7 +312,7 @@ class ExchangeImpl final : public UpstreamExchange {
       char* const buf = conn_->body_buf.data();
       const size_t cap = conn_->body_buf.size();
       parser_->set_body_window(buf, cap);
-      conn_->lowest().expires_at(deadline);
+      conn_->expires_at(deadline);
       auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, *parser_, asio::as_tuple(core::use_task));
       if (ec == http::error::need_buffer) ec = {};
       size_t got = cap - parser_->body_space();
@@ -378,7 +385,8 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
     conn->plain = std::make_unique<TcpStream>(std::move(stream));
     co_return conn;
   }
-  conn->tls = std::make_unique<beast::ssl_stream<TcpStream>>(std::move(stream), tls->ctx);
+  conn->tls = std::make_unique<TlsStream>(std::move(stream), tls->ctx.native_handle());
+  if (!conn->tls->valid()) co_return upstream_failure(ErrorKind::internal, "cannot set up a TLS session", ep.key);
   SSL* ssl = conn->tls->native_handle();
   boost::system::error_code addr_ec;
   (void)asio::ip::make_address(ep.host, addr_ec);  // only whether the host is an IP literal matters
@@ -390,11 +398,11 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ep.host.c_str());
   }
   SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
-  beast::get_lowest_layer(*conn->tls).expires_at(std::min(std::chrono::steady_clock::now() + t.tls, total_deadline));
+  conn->expires_at(std::min(std::chrono::steady_clock::now() + t.tls, total_deadline));
   boost::system::error_code hec;
   {
     CancelScope scope(cancel, [c = conn.get()] { c->lowest().cancel(); });
-    std::tie(hec) = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(core::use_task));
+    std::tie(hec, std::ignore) = co_await conn->tls->async_handshake(asio::as_tuple(core::use_task));
   }
   if (fired(cancel)) co_return cancelled_while("in the TLS handshake with the upstream");
   if (hec) {

@@ -3,6 +3,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFake, CONTENT_PIECES } from './lib/fake_upstream.mjs';
+import { assemble } from './lib/sse.mjs';
 import { startGateway, defaultConfig, chat, chatStream, request, userMsg, openAiError } from './lib/gateway.mjs';
 import { makeCa } from './lib/certs.mjs';
 
@@ -29,7 +30,13 @@ before(async () => {
     'ds-wrong-host': { type: 'deepseek', api_key_env: 'DEEPSEEK_API_KEY', base_urls: { global: fakes.wrongHost.origin } },
     'ds-untrusted': { type: 'deepseek', api_key_env: 'DEEPSEEK_API_KEY', base_urls: { global: fakes.untrusted.origin } },
   };
-  c.models = { ok: ['deepseek/ok'], 'wrong-host': ['ds-wrong-host/ok'], untrusted: ['ds-untrusted/ok'] };
+  c.models = {
+    ok: ['deepseek/ok'], 'wrong-host': ['ds-wrong-host/ok'], untrusted: ['ds-untrusted/ok'],
+    // A broken upstream behind TLS: the gateway's TLS stream waits on the socket itself, so each
+    // deadline and cut must reach it as it does over plain TCP.
+    hang: ['deepseek/hang', 'deepseek/ok:after-hang'], cut: ['deepseek/close-mid-stream', 'deepseek/ok:after-cut'],
+    stall: ['deepseek/stall-mid-stream'], fragmented: ['deepseek/fragmented'],
+  };
   gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: KEY } });
 });
 
@@ -111,5 +118,44 @@ describe('upstream TLS connection pooling', () => {
     }
     const opened = fakes.good.stats.connections - before;
     assert.ok(opened <= 2, `upstream TLS connections opened for 6 sequential requests: ${opened} (2 workers)`);
+  });
+});
+
+describe('a broken upstream behind TLS', () => {
+  test('never answers -> the first-byte deadline (1.5 s) fires on the TLS wait -> fail-over', async () => {
+    const res = await chat(gw, { model: 'hang', messages: userMsg() }, opts());
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers['x-gateway-deployment'], 'deepseek@global/ok:after-hang');
+    assert.ok(res.ms >= 1400, `waited for the first-byte deadline (${res.ms.toFixed(0)} ms)`);
+  });
+
+  test('stalls mid-stream -> the idle deadline ends the stream with an in-band error, no [DONE]', async () => {
+    const r = await chatStream(gw, { model: 'stall', messages: userMsg(), stream: true }, opts());
+    assert.equal(r.status, 200);
+    assert.equal(r.done, false, 'no fabricated [DONE]');
+    assert.equal(r.errors.length, 1, `one error event: ${r.raw.slice(-400)}`);
+    assert.equal(r.chunks.at(-1).choices?.[0]?.finish_reason, 'error');
+  });
+
+  test('cut mid-stream (TCP close without close_notify) -> in-band error, no fail-over after content', async () => {
+    const r = await chatStream(gw, { model: 'cut', messages: userMsg(), stream: true }, opts());
+    assert.equal(r.status, 200);
+    assert.equal(r.done, false);
+    assert.equal(r.errors.length, 1, `one error event: ${r.raw.slice(-400)}`);
+    assert.equal(fakes.good.byModel('ok:after-cut').length, 0);
+  });
+
+  test('records split across many TLS reads -> the answer arrives intact', async () => {
+    const r = await chatStream(gw, { model: 'fragmented', messages: userMsg(), stream: true }, opts());
+    assert.equal(r.status, 200, r.raw);
+    assert.ok(r.done);
+    assert.ok(assemble(r.chunks).content.length > 0);
+  });
+
+  test('a large non-stream answer and a large request body cross TLS in many records', async () => {
+    const big = 'x'.repeat(300_000);
+    const res = await chat(gw, { model: 'ok', messages: [{ role: 'user', content: big }] }, opts());
+    assert.equal(res.status, 200, res.text);
+    assert.equal(fakes.good.requests.at(-1).body.messages[0].content.length, big.length);
   });
 });
