@@ -419,6 +419,66 @@ class Session final : public SessionBase, public ClientIo {
     }
   }
 
+  // Reads one request (header, admission, 100-continue, body) into req_; false: the connection
+  // ends (with the error answer, if any, sent). A coroutine of its own so that its frame (the
+  // parser and the state of every read) is gone while the request is handled and streamed.
+  core::Task<bool> read_request(beast::flat_buffer& buffer, bool first) {
+    RequestParser parser(req_);
+    parser.body_limit(app_.config.server.max_body_bytes);
+    parser.header_limit(64 * 1024);
+    idle_ = buffer.size() == 0;
+    awaiting_first_ = first;  // bounded by header_timeout, not closed as idle by the drain
+    arm(first ? app_.config.server.header_timeout : app_.config.server.keepalive_idle);
+    auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(core::use_task));
+    const bool header_timed_out = timed_out(hec);
+    disarm();
+    idle_ = false;
+    nheaders_ = 0;
+    committed_ = false;
+    streaming_ = false;
+    if (hec) {
+      if (header_timed_out) {
+        if (buffer.size() > 0) co_await error_response(408, core::ErrorKind::timeout, "request header timeout");
+        co_return false;
+      }
+      if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted || hec == asio::error::eof ||
+          hec == asio::error::connection_reset || hec == asio::error::bad_descriptor)
+        co_return false;
+      if (hec == http::error::header_limit) {
+        co_await error_response(431, core::ErrorKind::bad_request, "request headers are too large (limit 64 KiB)");
+        co_return false;
+      }
+      if (hec == http::error::body_limit) {
+        co_await too_large(parser);
+        co_return false;
+      }
+      co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request: " + hec.message());
+      co_return false;
+    }
+    if (!co_await admit_before_body(parser)) co_return false;
+    if (beast::iequals(req_.header("expect"), "100-continue")) {
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      arm(app_.config.server.write_timeout);
+      auto [cec, cn] = co_await http::async_write(stream_, cont, asio::as_tuple(core::use_task));
+      disarm();
+      if (cec) co_return false;
+    }
+    arm(app_.config.server.body_timeout);
+    auto [bec, bn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(core::use_task));
+    const bool body_timed_out = timed_out(bec);
+    disarm();
+    if (bec) {
+      if (bec == http::error::body_limit) co_await too_large(parser);
+      else if (body_timed_out) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
+      else if (bec != http::error::end_of_stream && bec != asio::error::eof && bec != asio::error::connection_reset)
+        co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request body: " + bec.message());
+      co_return false;
+    }
+    keep_alive_ = req_.keep_alive;
+    http10_ = req_.version == 10;
+    co_return true;
+  }
+
   core::Task<void> serve() {
     if constexpr (!std::is_same_v<Stream, TcpStream>) {
       arm(app_.config.server.header_timeout);
@@ -431,60 +491,12 @@ class Session final : public SessionBase, public ClientIo {
     // While draining, a connection accepted meanwhile still gets one answer (health checks see 503
     // on /readyz); kept-alive connections end after their current request.
     while (keep_alive_ && (first || !app_.draining.load())) {
-      RequestParser parser(req_);
-      parser.body_limit(app_.config.server.max_body_bytes);
-      parser.header_limit(64 * 1024);
-      idle_ = buffer.size() == 0;
-      awaiting_first_ = first;  // bounded by header_timeout, not closed as idle by the drain
-      arm(first ? app_.config.server.header_timeout : app_.config.server.keepalive_idle);
-      auto [hec, hn] = co_await http::async_read_header(stream_, buffer, parser, asio::as_tuple(core::use_task));
-      const bool header_timed_out = timed_out(hec);
-      disarm();
-      idle_ = false;
+      const bool was_first = first;
       first = false;
-      nheaders_ = 0;
-      committed_ = false;
-      streaming_ = false;
-      if (hec) {
-        if (header_timed_out) {
-          if (buffer.size() > 0) co_await error_response(408, core::ErrorKind::timeout, "request header timeout");
-          break;
-        }
-        if (hec == http::error::end_of_stream || hec == asio::error::operation_aborted || hec == asio::error::eof ||
-            hec == asio::error::connection_reset || hec == asio::error::bad_descriptor)
-          break;
-        if (hec == http::error::header_limit) {
-          co_await error_response(431, core::ErrorKind::bad_request, "request headers are too large (limit 64 KiB)");
-          break;
-        }
-        if (hec == http::error::body_limit) {
-          co_await too_large(parser);
-          break;
-        }
-        co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request: " + hec.message());
-        break;
-      }
-      if (!co_await admit_before_body(parser)) break;
-      if (beast::iequals(req_.header("expect"), "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, 11};
-        arm(app_.config.server.write_timeout);
-        auto [cec, cn] = co_await http::async_write(stream_, cont, asio::as_tuple(core::use_task));
-        disarm();
-        if (cec) break;
-      }
-      arm(app_.config.server.body_timeout);
-      auto [bec, bn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(core::use_task));
-      const bool body_timed_out = timed_out(bec);
-      disarm();
-      if (bec) {
-        if (bec == http::error::body_limit) co_await too_large(parser);
-        else if (body_timed_out) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
-        else if (bec != http::error::end_of_stream && bec != asio::error::eof && bec != asio::error::connection_reset)
-          co_await error_response(400, core::ErrorKind::bad_request, "malformed HTTP request body: " + bec.message());
-        break;
-      }
-      keep_alive_ = req_.keep_alive;
-      http10_ = req_.version == 10;
+      if (!co_await read_request(buffer, was_first)) break;
+      // What the client pipelined stays (usually nothing); the room the body took is given back,
+      // so that a long stream does not hold its request's read buffer.
+      if (buffer.size() == 0) buffer.shrink_to_fit();
       co_await handle();
       release_body();
     }
