@@ -43,6 +43,9 @@ struct RequestFeatures {
   int64_t est_input_tokens = 0;
   std::optional<int64_t> max_tokens;
   bool needs_tools = false, needs_json = false, needs_vision = false, needs_reasoning = false;
+  // An embeddings request (POST /v1/embeddings): only deployments with the `embeddings` capability
+  // serve it, and they serve nothing else. Context fit does not apply (limits are per input row).
+  bool needs_embeddings = false;
   bool stream = false;
   uint64_t prefix_hash = 0;       // hash of the first N bytes of the prompt (0 if short)
   // Added for the policy engine (routing/policy_router.h):

@@ -52,6 +52,10 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, const Request
   f.needs_vision = req.has_images;
   f.needs_reasoning = req.wants_reasoning;
   f.stream = req.stream;
+  if (req.embedding) {
+    f.needs_embeddings = true;
+    f.est_input_tokens = req.embedding->est_tokens;
+  }
   prefix_of(req, f);
   f.headers = headers;
   if (!trust_headers) return f;
