@@ -89,7 +89,8 @@ core::Result<EmbeddingBatch> parse_embeddings_answer(std::string_view body, size
                                       std::to_string(rows) + " inputs sent)");
     if (!vec.is_array()) return upstream_bad(vendor, "whose embedding is not an array of numbers");
     size_t n = 0;
-    for (element x : vec.get_array().value_unsafe()) {
+    const simdjson::dom::array vec_items = vec.get_array().value_unsafe();  // a named array: a temporary dies before the loop body
+    for (element x : vec_items) {
       if (!x.is_number()) return upstream_bad(vendor, "whose embedding is not an array of numbers");
       ++n;
     }

@@ -48,7 +48,8 @@ core::Status read_row(element v, const std::string& p, core::EmbeddingRequest& o
   }
   if (!v.is_array()) return bad("'" + p + "' must be a string or an array of token ids, not " + type_name(v), p);
   size_t n = 0;
-  for (element t : v.get_array().value_unsafe()) {
+  const simdjson::dom::array v_items = v.get_array().value_unsafe();  // a named array: a temporary dies before the loop body
+  for (element t : v_items) {
     int64_t id = -1;
     if (!t.is_int64() || (id = t.get_int64().value_unsafe()) < 0 || id > kMaxTokenId)
       return bad("'" + p + "[" + std::to_string(n) + "]' must be a token id (an integer from 0 to 2147483647)",
@@ -192,7 +193,8 @@ core::Result<std::string> embeddings_client_answer(std::string_view upstream, st
       s += simdjson::minify(vec);
     } else {
       values.clear();
-      for (element x : vec.get_array().value_unsafe()) {
+      const simdjson::dom::array vec_items = vec.get_array().value_unsafe();  // a named array: a temporary dies before the loop body
+      for (element x : vec_items) {
         double d = 0;
         if (x.get_double().get(d) != simdjson::SUCCESS) {
           int64_t n = 0;

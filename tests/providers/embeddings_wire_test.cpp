@@ -40,7 +40,7 @@ TEST(EmbeddingsWire, AnswerReadByIndexNotPosition) {
       R"({"object":"embedding","index":0,"embedding":[-1e-3]}],"usage":{"prompt_tokens":9,"total_tokens":9}})",
       2, "qwen");
   ASSERT_TRUE(b.ok()) << b.error().message;
-  EXPECT_EQ(b->vectors, (std::vector<std::string>{"[-1e-3]", "[0.5,2]"}));
+  EXPECT_EQ(b->vectors, (std::vector<std::string>{"[-0.001]", "[0.5,2]"}));  // minified: numbers re-printed
   EXPECT_TRUE(b->usage.present);
   EXPECT_EQ(b->usage.prompt_tokens, 9);
   EXPECT_EQ(b->usage.completion_tokens, 0);
