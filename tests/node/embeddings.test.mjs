@@ -41,7 +41,7 @@ before(async () => {
   c.providers = {
     // Every region a route may reach points at a fake: no request may leave the machine.
     qwen: { api_key_env: 'DASHSCOPE_API_KEY', base_urls: { 'ap-southeast-1': qwen.baseUrl, 'cn-beijing': qwen.baseUrl, 'us-east-1': qwen.baseUrl } },
-    glm: { api_key_env: 'ZAI_API_KEY', default_region: 'cn', base_urls: { cn: glm.baseUrl, intl: glm.baseUrl } },
+    glm: { api_key_env: 'ZAI_API_KEY', region: 'cn', base_urls: { cn: glm.baseUrl, intl: glm.baseUrl } },
     box: { type: 'openai_compatible', base_url: box.baseUrl },
   };
   c.policy = path.join(dir, 'policy.yaml');
@@ -123,7 +123,7 @@ test('a batch of 25 to Qwen (10 rows per request): three sub-requests, 25 vector
 
 test('token arrays, dimensions and explicit base64 (little-endian float32)', async () => {
   const input = [[1, 2, 3], [40, 50]];
-  const { data } = await client.embeddings.create({ model: 'text-embedding-v4', input, dimensions: 64, encoding_format: 'base64' });
+  const data = await client.embeddings.create({ model: 'text-embedding-v4', input, dimensions: 64, encoding_format: 'base64' });
   const up = embRequests(qwen).at(-1);
   assert.equal(up.body.dimensions, 64);
   assert.deepEqual(up.body.input, input);
@@ -186,7 +186,6 @@ test('hostile bodies: repeated member names (also loose variants and nested) ref
     '{"model":"auto","input":"a","Dimensions":64}',
     '{"model":"auto","input":"a","user":"u","user":"v"}',
     '{"model":"auto","input":"a" ',
-    '{"model":"auto","input":"\xff"}',
   ]) {
     const r = await post(raw);
     assert.equal(r.status, 400, `${raw}: ${r.text}`);
