@@ -47,7 +47,14 @@ describe('default configuration, no API keys', () => {
   });
 
   test('every other model is served locally or gets an OpenAI-shaped 503 naming the variable that enables its provider', async () => {
-    const models = (await request(gw.url + '/v1/models')).json.data.map((x) => x.id).filter((m) => m !== 'auto' && m !== 'local');
+    // Embedding models serve POST /v1/embeddings only (embeddings.test.mjs); without a key Qwen's
+    // is refused there the same way.
+    const EMBEDDING = ['text-embedding-v4', 'embedding-3', 'text-embedding-ada-002'];  // the last: the default policy's embeddings alias
+    const models = (await request(gw.url + '/v1/models')).json.data.map((x) => x.id)
+      .filter((m) => m !== 'auto' && m !== 'local' && !EMBEDDING.includes(m));
+    const emb = await request(gw.url + '/v1/embeddings', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'text-embedding-v4', input: 'x' }) });
+    assert.match(openAiError(assert, emb, 503).message, /DASHSCOPE_API_KEY/);
     assert.ok(models.length > 0);
     let refused = 0;
     for (const model of models) {
