@@ -186,9 +186,15 @@ class OpenAICompatibleProvider final : public Provider {
       usage.malformed = usage.malformed || batch->usage.malformed;
       usage.prompt_tokens += batch->usage.prompt_tokens;
     }
-    if (!usage.present) usage = core::Usage{};  // accounted as estimated (the request was sent)
+    // Without every sub-request's usage the attempt is accounted at the gateway's estimate (the
+    // request was sent), and the client is shown that same figure.
+    core::Usage shown = usage;
+    if (!usage.present) {
+      usage = core::Usage{};
+      shown.prompt_tokens = er.est_tokens;
+    }
     res.usage = usage;
-    res.body = embeddings_answer(vectors, ctx.target.model, usage);
+    res.body = embeddings_answer(vectors, ctx.target.model, shown);
     res.finish_reason = "stop";
     res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
     co_return res;

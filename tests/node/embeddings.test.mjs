@@ -292,6 +292,7 @@ test('ledger and budget: one row per attempt, input tokens, output 0, cost = pri
     const [est] = await ledgerRows(id2);
     assert.equal(est.usage_source, 'estimated');
     assert.ok(est.prompt_tokens > 0);
+    assert.equal(JSON.parse(r2.text).usage.prompt_tokens, est.prompt_tokens, 'the client is shown the accounted estimate');
     assert.equal(est.completion_tokens, 0);
   } finally {
     qwen.embeddings.scenario = 'ok';
