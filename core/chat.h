@@ -1,9 +1,12 @@
 #pragma once
 // The gateway's vocabulary for a chat request, independent of any wire format.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/embeddings.h"
 
 namespace core {
 
@@ -39,6 +42,9 @@ struct ChatRequest {
   int64_t prompt_bytes = 0;             // UTF-8 bytes of all message text
   int64_t prompt_cjk_chars = 0;         // CJK code points among them (token estimate)
   std::string raw_body;                 // the client's JSON body, forwarded with overrides
+  // Set for POST /v1/embeddings: the rows to embed (the request is then never streamed and has
+  // no messages; max_tokens is 0: embeddings bill input only).
+  std::shared_ptr<const EmbeddingRequest> embedding;
 };
 
 // Rough input-token estimate that is honest about CJK text (about one token per CJK

@@ -28,7 +28,8 @@ const std::vector<Dialect>& all_dialects() {
         // operator names theirs in `base_urls`.
         {"eu-central-1", "", "EU"},
         {"ap-northeast-1", "", "unknown"}},
-       "DASHSCOPE_API_KEY", AuthScheme::bearer, true, false, false},
+       // Embeddings: text-embedding-v4 on compatible-mode /embeddings, 10 rows per request [V].
+       "DASHSCOPE_API_KEY", AuthScheme::bearer, true, false, false, AnthropicAuth::bearer, 10},
       // Anthropic endpoint: intl [S]; a .cn equivalent is unverified [U], so none is assumed
       // (an operator who has one names it in anthropic_base_urls).
       {"kimi", "intl",
@@ -42,7 +43,9 @@ const std::vector<Dialect>& all_dialects() {
         {"intl-coding", "https://api.z.ai/api/coding/paas/v4", "SG"},
         {"cn", "https://open.bigmodel.cn/api/paas/v4", "CN", "https://open.bigmodel.cn/api/anthropic"},
         {"cn-coding", "https://open.bigmodel.cn/api/coding/paas/v4", "CN"}},
-       "ZAI_API_KEY", AuthScheme::bearer, true, false, false},
+       // Embeddings: embedding-3 on bigmodel's /embeddings [V]; its row limit per request is not in the
+       // reference: 64 assumed [U] (a smaller real limit shows as the vendor's 400 on large batches).
+       "ZAI_API_KEY", AuthScheme::bearer, true, false, false, AnthropicAuth::bearer, 64},
       // MiniMax: OpenAI-compatible chat at /v1 [S]. The reference documents neither its usage nor its
       // error shape; it is treated as the generic OpenAI-compatible dialect (top-level usage, reasoning in
       // reasoning_content, OpenAI-shaped errors). The China host's /v1 path is assumed by analogy [U].
@@ -54,7 +57,8 @@ const std::vector<Dialect>& all_dialects() {
       // Any self-hosted OpenAI-compatible server (vLLM, SGLang, llama.cpp server, Ollama): base_url from
       // config; an Anthropic endpoint only when configured (anthropic_base_url), keyed as Anthropic's own
       // API is (x-api-key).
-      {"openai_compatible", "default", {}, "", AuthScheme::bearer, false, false, false, AnthropicAuth::x_api_key},
+      // Embeddings: OpenAI's own limit of 2,048 rows per request, which the common servers accept.
+      {"openai_compatible", "default", {}, "", AuthScheme::bearer, false, false, false, AnthropicAuth::x_api_key, 2048},
       {"local", "local", {{"local", "", "self"}}, "", AuthScheme::none, false, false, false},
   };
   return table;

@@ -1,5 +1,6 @@
 #pragma once
 // Per-vendor differences of the OpenAI-compatible wire format, as data (one table row per vendor).
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,9 @@ struct Dialect {
   // Sends SSE comments (": keep-alive") while the request is queued.
   bool keepalive_comments = false;
   AnthropicAuth anthropic_auth = AnthropicAuth::bearer;
+  // OpenAI-shaped embeddings at base_url + "/embeddings": the most input rows one request may carry
+  // (larger batches are split). 0 = the vendor has no such API: embeddings are never sent to it.
+  size_t embedding_batch_rows = 0;
 };
 
 // The built-in table; nullptr for an unknown name.

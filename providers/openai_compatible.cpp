@@ -9,6 +9,7 @@
 
 #include "providers/anthropic_relay.h"
 #include "providers/anthropic_wire.h"
+#include "providers/embeddings_wire.h"
 #include "providers/error_map.h"
 #include "providers/glm_jwt.h"
 #include "providers/openai_normalize.h"
@@ -35,7 +36,10 @@ class OpenAICompatibleProvider final : public Provider {
         anthropic_endpoints_(std::move(anthropic_endpoints)), default_region_(std::move(default_region)),
         key_(std::move(key)), unavailable_reason_(std::move(unavailable_reason)), auth_(auth) {
     // Fixed per provider: computed once, not per request.
-    for (const auto& [region, ep] : endpoints_) chat_targets_[region] = ep.base_path + "/chat/completions";
+    for (const auto& [region, ep] : endpoints_) {
+      chat_targets_[region] = ep.base_path + "/chat/completions";
+      embeddings_targets_[region] = ep.base_path + "/embeddings";
+    }
     for (const auto& [region, ep] : anthropic_endpoints_) messages_targets_[region] = ep.base_path + "/v1/messages";
     if (auth_ == AuthScheme::bearer && !key_.empty()) bearer_ = "Bearer " + key_;
     // An upstream that echoes the key must not carry it into a client's error or the log.
@@ -125,23 +129,13 @@ class OpenAICompatibleProvider final : public Provider {
       res.error = std::move(body).error();
       co_return res;
     }
-    UpstreamRequest req;
-    req.target = chat_targets_.at(region);
-    req.body = std::move(body).value();
-    req.headers.reserve(4 + cfg_.extra_headers.size());
-    req.headers.emplace_back("Content-Type", "application/json");
-    req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
-    req.headers.emplace_back("X-Request-Id", ctx.request_id);
     std::string jwt_header;  // lives in this frame: the request holds a view of it
-    auto auth_value = authorization(jwt_header);
-    if (!auth_value) {
-      res.error = std::move(auth_value).error();
+    auto req = json_request(ctx, chat_targets_.at(region), std::move(body).value(), stream, jwt_header);
+    if (!req) {
+      res.error = std::move(req).error();
       co_return res;
     }
-    if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
-    for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
-
-    auto ex = co_await open_exchange(ctx, ep->second, req, classify_upstream_error, res);
+    auto ex = co_await open_exchange(ctx, ep->second, *req, classify_upstream_error, res);
     if (!ex) co_return res;
     HookGuard clear{ctx.cancel};
     if (!stream) {
@@ -165,7 +159,95 @@ class OpenAICompatibleProvider final : public Provider {
     co_return res;
   }
 
+  core::Task<AttemptResult> embeddings(const AttemptContext& ctx) override {
+    AttemptResult res;
+    const auto started = std::chrono::steady_clock::now();
+    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
+    auto ep = endpoints_.find(region);
+    if (dialect_.embedding_batch_rows == 0 || ep == endpoints_.end() || ctx.embedding == nullptr) {
+      res.error = core::make_error(ErrorKind::unavailable,
+                                   "provider '" + cfg_.name + "' has no embeddings API for region '" + region + "'",
+                                   ErrorSource::gateway, "no_embeddings_api");
+      co_return res;
+    }
+    if (!available()) {
+      res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
+      co_return res;
+    }
+    const core::EmbeddingRequest& er = *ctx.embedding;
+    std::vector<std::string> vectors(er.rows.size());
+    core::Usage usage;
+    usage.present = true;
+    for (const auto& [begin, end] : split_batches(er.rows.size(), dialect_.embedding_batch_rows)) {
+      auto batch = co_await embeddings_batch(ctx, ep->second, region, begin, end, res);
+      if (!batch) co_return res;  // res.error set: the whole attempt fails, nothing partial is kept
+      for (size_t i = begin; i < end; ++i) vectors[i] = std::move(batch->vectors[i - begin]);
+      usage.present = usage.present && batch->usage.present;
+      usage.malformed = usage.malformed || batch->usage.malformed;
+      usage.prompt_tokens += batch->usage.prompt_tokens;
+    }
+    // Without every sub-request's usage the attempt is accounted at the gateway's estimate (the
+    // request was sent), and the client is shown that same figure.
+    core::Usage shown = usage;
+    if (!usage.present) {
+      usage = core::Usage{};
+      shown.prompt_tokens = er.est_tokens;
+    }
+    res.usage = usage;
+    res.body = embeddings_answer(vectors, ctx.target.model, shown);
+    res.finish_reason = "stop";
+    res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
+    co_return res;
+  }
+
  private:
+  // One sub-request of an embeddings attempt: rows [begin, end). On failure nullopt with res.error set.
+  core::Task<std::optional<EmbeddingBatch>> embeddings_batch(const AttemptContext& ctx, const Endpoint& ep,
+                                                              const std::string& region, size_t begin, size_t end,
+                                                              AttemptResult& res) {
+    std::string jwt_header;  // lives in this frame: the request holds a view of it
+    auto req = json_request(ctx, embeddings_targets_.at(region), embeddings_body(*ctx.embedding, begin, end, ctx.target.model),
+                            false, jwt_header);
+    if (!req) {
+      res.error = std::move(req).error();
+      co_return std::nullopt;
+    }
+    const bool sent_before = res.request_sent;
+    auto ex = co_await open_exchange(ctx, ep, *req, classify_upstream_error, res);
+    res.request_sent = res.request_sent || sent_before;  // an earlier sub-request was billed
+    if (!ex) co_return std::nullopt;
+    HookGuard clear{ctx.cancel};
+    auto all = co_await read_body(ctx, *ex);
+    if (!all) {
+      res.error = std::move(all).error();
+      co_return std::nullopt;
+    }
+    auto batch = parse_embeddings_answer(*all, end - begin, dialect_.name);
+    if (!batch) {
+      res.error = std::move(batch).error();
+      co_return std::nullopt;
+    }
+    co_return std::move(batch).value();
+  }
+
+  // A JSON POST to `target` with the provider's auth and extra headers. The headers are views of
+  // ctx, of this provider and of `jwt_scratch`.
+  core::Result<UpstreamRequest> json_request(const AttemptContext& ctx, const std::string& target, std::string body,
+                                             bool stream, std::string& jwt_scratch) const {
+    UpstreamRequest req;
+    req.target = target;
+    req.body = std::move(body);
+    req.headers.reserve(4 + cfg_.extra_headers.size());
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
+    req.headers.emplace_back("X-Request-Id", ctx.request_id);
+    auto auth_value = authorization(jwt_scratch);
+    if (!auth_value) return std::move(auth_value).error();
+    if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
+    for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
+    return req;
+  }
+
   // The Authorization value (empty: none), valid while `scratch` and this provider live.
   core::Result<std::string_view> authorization(std::string& scratch) const {
     if (auth_ == AuthScheme::none || key_.empty()) return std::string_view();
@@ -425,6 +507,7 @@ class OpenAICompatibleProvider final : public Provider {
   std::string key_;
   std::string bearer_;                                // "Bearer <key>" for AuthScheme::bearer
   std::map<std::string, std::string> chat_targets_;  // region -> "<base path>/chat/completions"
+  std::map<std::string, std::string> embeddings_targets_;  // region -> "<base path>/embeddings"
   std::map<std::string, std::string> messages_targets_;  // region -> "<Anthropic base path>/v1/messages"
   std::string unavailable_reason_;
   AuthScheme auth_;

@@ -12,4 +12,12 @@ core::Task<AttemptResult> Provider::anthropic_messages(const AttemptContext& ctx
   co_return r;
 }
 
+core::Task<AttemptResult> Provider::embeddings(const AttemptContext& ctx) {
+  (void)ctx;
+  AttemptResult r;
+  r.error = core::make_error(core::ErrorKind::unavailable, "provider '" + name() + "' serves no embeddings",
+                             core::ErrorSource::gateway, "no_embeddings_api");
+  co_return r;
+}
+
 }  // namespace providers

@@ -55,6 +55,7 @@ struct NativeRequest {
 struct AttemptContext {
   const core::ChatRequest* request = nullptr;
   const NativeRequest* native = nullptr;  // set for Provider::anthropic_messages
+  const core::EmbeddingRequest* embedding = nullptr;  // set for Provider::embeddings
   Target target;
   UpstreamTimeouts timeouts;
   core::SteadyTime total_deadline{};
@@ -120,6 +121,13 @@ class Provider {
   // "tool_use", ...). An error is mapped to core::Error as chat() maps the same condition, so
   // fail-over rules are the same.
   virtual core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink);
+  // One embeddings attempt (ctx.embedding set): the rows sent in sub-requests of at most the
+  // dialect's embedding_batch_rows, one after another, and the vectors re-assembled in input order
+  // into an OpenAI embeddings list in AttemptResult::body (upstream model name, usage summed;
+  // usage.present only when every sub-request reported it). Any sub-request failing fails the whole
+  // attempt (nothing reached the client, so the pipeline fails over): never a partial answer.
+  // A provider without an embeddings API answers a retryable `unavailable` error.
+  virtual core::Task<AttemptResult> embeddings(const AttemptContext& ctx);
   // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
   virtual size_t queue_depth() const { return 0; }
   virtual double decode_tokens_per_second() const { return 0; }

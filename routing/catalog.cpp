@@ -18,6 +18,7 @@ std::string Capabilities::missing(const Capabilities& need) const {
   add(need.json, json, "json");
   add(need.vision, vision, "vision");
   add(need.reasoning, reasoning, "reasoning");
+  add(need.embeddings, embeddings, "embeddings");
   return out;
 }
 
@@ -31,6 +32,7 @@ bool Capabilities::set(std::string_view name) {
   else if (name == "json") json = true;
   else if (name == "vision") vision = true;
   else if (name == "reasoning") reasoning = true;
+  else if (name == "embeddings") embeddings = true;
   else return false;
   return true;
 }

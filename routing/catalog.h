@@ -23,12 +23,14 @@ struct Capabilities {
   bool json = false;
   bool vision = false;
   bool reasoning = false;
+  // An embedding model: it serves POST /v1/embeddings and never chat (the router keeps the two apart).
+  bool embeddings = false;
 
   bool covers(const Capabilities& need) const {
     return (!need.tools || tools) && (!need.json || json) && (!need.vision || vision) &&
-           (!need.reasoning || reasoning);
+           (!need.reasoning || reasoning) && (!need.embeddings || embeddings);
   }
-  bool any() const { return tools || json || vision || reasoning; }
+  bool any() const { return tools || json || vision || reasoning || embeddings; }
   // Names of the capabilities in `need` this set lacks, comma-separated ("" if none).
   std::string missing(const Capabilities& need) const;
   std::string to_string() const;  // "tools,json"
@@ -36,7 +38,7 @@ struct Capabilities {
   bool set(std::string_view name);
 };
 inline const std::vector<std::string>& capability_names() {
-  static const std::vector<std::string> names{"tools", "json", "vision", "reasoning"};
+  static const std::vector<std::string> names{"tools", "json", "vision", "reasoning", "embeddings"};
   return names;
 }
 

@@ -231,7 +231,8 @@ void deployment(Out& o, const DeploymentFacts& d, const SurfacesOf& surfaces) {
   }());
   if (surfaces) {
     o.key("surfaces");
-    strings(o, surfaces(d.deployment));
+    // An embedding model speaks one API whatever its endpoint speaks for chat models.
+    strings(o, d.caps.embeddings ? std::vector<std::string>{"embeddings"} : surfaces(d.deployment));
   }
   o.key("concurrency_limit");
   o.integer(d.concurrency_limit);

@@ -1,8 +1,8 @@
 // PolicyRouter::model_listing: which API paths would serve each model name, for GET /v1/models.
-// A name counts as served on a path when the decision for a plain request leaves at least one
-// candidate that configuration does not rule out. Candidates held back by a passing state (an open
-// circuit, a cooldown) or by what a real request would need (tools, context) still count: the
-// list shows what the deployment's configuration serves, and does not flicker with an outage.
+// A name counts as served on a path when the decision for a plain request (no tools, no length)
+// leaves at least one candidate that configuration does not rule out. Candidates held back by a
+// passing state (an open circuit, a cooldown) still count: the list shows what the configuration
+// serves, and does not flicker with an outage.
 #include <string>
 
 #include "routing/policy_router.h"
@@ -25,8 +25,8 @@ bool configured_out(const Decision& d, const CandidateEval& e, const std::string
     case ExclusionKind::policy:
     case ExclusionKind::suspended:
       return true;
-    case ExclusionKind::request:
-      return false;
+    case ExclusionKind::request:  // the plain request needs nothing: it is the wrong kind (embeddings, chat)
+      return true;
     case ExclusionKind::unavailable: {
       const RouteCandidate* rc = candidate_of(d, e, model);
       return rc && !rc->static_exclusion.empty();
@@ -50,17 +50,24 @@ std::string unavailable_reason(const Decision& d, const std::string& model) {
 }  // namespace
 
 std::vector<ModelListing> PolicyRouter::model_listing(const RequestFeatures& base,
-                                                      std::span<const std::string> paths) const {
+                                                      std::span<const ListingPath> paths) const {
   std::vector<ModelListing> out;
   RequestFeatures f = base;
   for (auto& name : model_names()) {
     ModelListing m{std::move(name), {}, {}};
     f.model = m.name;
+    bool reason_from_route = false;  // a path some route takes says more than "no route matches"
     for (const auto& path : paths) {
-      f.path = path;
-      std::string why = unavailable_reason(decide(f), m.name);
-      if (why.empty()) m.paths.push_back(path);
-      else if (m.unavailable.empty()) m.unavailable = std::move(why);
+      f.path = path.path;
+      f.needs_embeddings = path.embeddings;
+      const Decision d = decide(f);
+      std::string why = unavailable_reason(d, m.name);
+      if (why.empty()) {
+        m.paths.push_back(path.path);
+      } else if (m.unavailable.empty() || (d.route && !reason_from_route)) {
+        m.unavailable = std::move(why);
+        reason_from_route = d.route != nullptr;
+      }
     }
     if (!m.paths.empty()) m.unavailable.clear();
     out.push_back(std::move(m));

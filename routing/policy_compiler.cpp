@@ -1645,7 +1645,10 @@ core::Result<BuiltinCatalogData> Compiler::run_builtin(std::string_view text) {
               continue;
             }
             std::vector<std::pair<std::string, YAML::Node>> regions, models;
-            auto level = [&](const char* list, const char* what, const char* name_key, auto& into) {
+            // A model entry may name the `regions` it exists in (default: all); the same model may
+            // then have one entry per set of regions (its price differs by region).
+            auto level = [&](const char* list, const char* what, const char* name_key, auto& into,
+                             const std::vector<std::string>& extra) {
               const YAML::Node l = (*p)[list];
               if (!l || !l.IsSequence() || l.size() == 0) {
                 error(*p, "provider '" + provider + "' needs " + list + " (a non-empty list)");
@@ -1653,17 +1656,31 @@ core::Result<BuiltinCatalogData> Compiler::run_builtin(std::string_view text) {
               }
               for (const auto& e : l) {
                 std::string name;
-                auto node = builtin_level(e, what, name_key, {}, name);
+                auto node = builtin_level(e, what, name_key, extra, name);
                 if (!node) continue;
-                for (const auto& [other, _] : into)
-                  if (other == name) error((*node)[name_key], std::string(name_key) + " '" + name + "' is listed twice");
+                for (const auto& [other, on] : into)
+                  if (other == name && !(on["regions"] && (*node)["regions"]))
+                    error((*node)[name_key], std::string(name_key) + " '" + name + "' is listed twice");
                 into.emplace_back(name, *node);
               }
             };
-            level("regions", "region entry", "region", regions);
-            level("models", "model entry", "model", models);
+            level("regions", "region entry", "region", regions, {});
+            level("models", "model entry", "model", models, {"regions"});
+            auto in_regions = [&](const YAML::Node& mn, const std::string& region) {
+              if (!mn["regions"]) return true;
+              auto list = strs(mn["regions"], "regions");
+              return list && std::find(list->begin(), list->end(), region) != list->end();
+            };
+            for (const auto& [model, mn] : models)
+              if (mn["regions"])
+                if (auto list = strs(mn["regions"], "regions"))
+                  for (const auto& r : *list)
+                    if (std::none_of(regions.begin(), regions.end(), [&](const auto& rn) { return rn.first == r; }))
+                      error(mn["regions"], "model '" + model + "' names region '" + r + "', which provider '" + provider +
+                                               "' does not list");
             for (const auto& [region, rn] : regions)
               for (const auto& [model, mn] : models) {
+                if (!in_regions(mn, region)) continue;
                 DeploymentFacts f;
                 f.deployment.provider = provider;
                 f.deployment.region = region;

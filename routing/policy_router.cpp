@@ -456,6 +456,7 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
   need.json = f.needs_json;
   need.vision = f.needs_vision;
   need.reasoning = f.needs_reasoning;
+  need.embeddings = f.needs_embeddings;
   const Constraints& c = route.constraints;
   // The tenant's presets apply on every route: the ones the route already has were checked when
   // the policy compiled, the rest are checked here.
@@ -502,7 +503,7 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
       exclude(ExclusionKind::request, "lacks " + df.caps.missing(need) + " needed by the request");
       continue;
     }
-    if (c.context_fit) {
+    if (c.context_fit && !f.needs_embeddings) {
       const int64_t out_need = f.max_tokens.value_or(0);
       if (f.max_tokens && df.max_output > 0 && *f.max_tokens > df.max_output) {
         exclude(ExclusionKind::request,
@@ -528,6 +529,12 @@ void PolicyRouter::evaluate(const Snapshot& snap, const RequestFeatures& f, Deci
         exclude(ExclusionKind::policy, std::move(why));
         continue;
       }
+    }
+    // After the policy's reasons, so that explain names a compliance exclusion whatever the model kind.
+    if (df.caps.embeddings != f.needs_embeddings) {
+      exclude(ExclusionKind::request, df.caps.embeddings ? "an embedding model: it serves /v1/embeddings only"
+                                                         : "not an embedding model: it cannot serve /v1/embeddings");
+      continue;
     }
     DeploymentStats& st = *snap.stats[rc.deployment];
     const AvailabilityCheck av = st.availability(now);
@@ -851,7 +858,7 @@ std::string PolicyRouter::explain_json(const RequestFeatures& f, const Suspensio
   num_field("est_input_tokens", static_cast<double>(f.est_input_tokens));
   if (f.max_tokens) num_field("max_tokens", static_cast<double>(*f.max_tokens));
   key("needs");
-  Capabilities need{f.needs_tools, f.needs_json, f.needs_vision, f.needs_reasoning};
+  Capabilities need{f.needs_tools, f.needs_json, f.needs_vision, f.needs_reasoning, f.needs_embeddings};
   core::append_json_string(o, need.to_string());
   o += ',';
   str_field("reasoning_effort", f.reasoning_effort.empty() ? "unset" : f.reasoning_effort);

@@ -97,7 +97,7 @@ class PolicyRouter final : public Router {
   void record(const AttemptOutcome& outcome) override;
   std::vector<std::string> model_names() const override;
   std::vector<ModelListing> model_listing(const RequestFeatures& base,
-                                          std::span<const std::string> paths) const override;
+                                          std::span<const ListingPath> paths) const override;
   void served(const Plan& plan, const std::string& deployment_id, double cost_usd) override;
 
   // Call when an attempt is dispatched (in-flight gauge); record() ends it.

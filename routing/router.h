@@ -44,6 +44,9 @@ struct RequestFeatures {
   int64_t est_input_tokens = 0;
   std::optional<int64_t> max_tokens;
   bool needs_tools = false, needs_json = false, needs_vision = false, needs_reasoning = false;
+  // An embeddings request (POST /v1/embeddings): only deployments with the `embeddings` capability
+  // serve it, and they serve nothing else. Context fit does not apply (limits are per input row).
+  bool needs_embeddings = false;
   bool stream = false;
   uint64_t prefix_hash = 0;       // hash of the first N bytes of the prompt (0 if short)
   // Added for the policy engine (routing/policy_router.h):
@@ -83,6 +86,11 @@ struct PlannedAttempt {
 // One name of GET /v1/models: the API paths on which a request for it would find a usable
 // deployment, judged by configuration only (keys, configured providers, suspensions, the caller's
 // policy), not by a passing outage such as an open circuit.
+// An API path a listing asks about, and whether requests on it are embeddings requests.
+struct ListingPath {
+  std::string path;
+  bool embeddings = false;
+};
 struct ModelListing {
   std::string name;
   std::vector<std::string> paths;  // the asked paths that serve it; empty = unavailable
@@ -122,11 +130,16 @@ class Router {
   // Model names a client may ask for (GET /v1/models).
   virtual std::vector<std::string> model_names() const = 0;
   // model_names() with, for each, which of `paths` would serve a request like `base` (its tenant,
-  // region, classification) for that name. By default every name serves every path.
+  // region, classification) for that name. By default every name serves every chat path.
   virtual std::vector<ModelListing> model_listing(const RequestFeatures& base,
-                                                  std::span<const std::string> paths) const {
+                                                  std::span<const ListingPath> paths) const {
     std::vector<ModelListing> out;
-    for (auto& n : model_names()) out.push_back({std::move(n), {paths.begin(), paths.end()}, {}});
+    for (auto& n : model_names()) {
+      ModelListing m{std::move(n), {}, {}};
+      for (const auto& p : paths)
+        if (!p.embeddings) m.paths.push_back(p.path);
+      out.push_back(std::move(m));
+    }
     return out;
   }
   // An attempt at `deployment_id` is being dispatched (in-flight accounting); record() ends it.

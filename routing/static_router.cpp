@@ -24,14 +24,15 @@ std::vector<std::string> StaticRouter::model_names() const {
 }
 
 std::vector<ModelListing> StaticRouter::model_listing(const RequestFeatures&,
-                                                      std::span<const std::string> paths) const {
+                                                      std::span<const ListingPath> paths) const {
   std::vector<ModelListing> out;
   for (const auto& [alias, list] : models_) {
     ModelListing m{alias, {}, {}};
     for (const auto& d : list) {
       auto p = providers_.find(d.provider);
       if (p != providers_.end() && p->second.available) {
-        m.paths.assign(paths.begin(), paths.end());
+        for (const auto& path : paths)
+          if (!path.embeddings) m.paths.push_back(path.path);  // model lists serve chat only
         break;
       }
       if (m.unavailable.empty())

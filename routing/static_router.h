@@ -30,7 +30,7 @@ class StaticRouter final : public Router {
   std::vector<std::string> model_names() const override;
   // An alias serves every path when one of its deployments has a configured, keyed provider.
   std::vector<ModelListing> model_listing(const RequestFeatures& base,
-                                          std::span<const std::string> paths) const override;
+                                          std::span<const ListingPath> paths) const override;
   // Priced from the built-in catalog when the deployment is a catalog one (e.g. deepseek/deepseek-flash).
   std::optional<core::Money> cost(const Plan& plan, const std::string& deployment_id, const core::Usage& usage,
                                   core::WallTime when) const override;

@@ -11,6 +11,7 @@ std::span<const SurfacePath> surface_paths() {
       {"/v1/chat/completions", "chat.completions"},
       {"/v1/responses", "responses"},
       {"/v1/messages", "messages"},
+      {"/v1/embeddings", "embeddings", true},
   };
   return kPaths;
 }
@@ -44,8 +45,8 @@ void append_model(std::string& s, const routing::ModelListing& m, int64_t create
 
 std::string model_list_json(const routing::Router& router, const routing::RequestFeatures& base,
                             const std::function<bool(std::string_view)>& allowed, bool all, int64_t created) {
-  std::vector<std::string> paths;
-  for (const auto& s : surface_paths()) paths.push_back(s.path);
+  std::vector<routing::ListingPath> paths;
+  for (const auto& s : surface_paths()) paths.push_back({s.path, s.embeddings});
   std::string s = "{\"object\":\"list\",\"data\":[";
   bool first = true;
   for (const auto& m : router.model_listing(base, paths)) {

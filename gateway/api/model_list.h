@@ -1,6 +1,7 @@
 #pragma once
 // GET /v1/models in OpenAI's list shape, with two members SDKs ignore: `surfaces`, the gateway APIs
-// that serve the model for this caller (chat.completions, responses, messages), and `available`.
+// that serve the model for this caller (chat.completions, responses, messages, embeddings), and
+// `available`.
 // A model that no configured deployment can serve (no key, provider not configured, suspended, or
 // refused by the caller's policy) is left out unless the caller asks for ?all=true; then it is
 // listed with "available": false and `unavailable_reason` (e.g. the variable that enables it).
@@ -18,6 +19,7 @@ namespace gateway {
 struct SurfacePath {
   std::string path;
   std::string_view surface;
+  bool embeddings = false;
 };
 std::span<const SurfacePath> surface_paths();
 

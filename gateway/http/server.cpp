@@ -32,6 +32,7 @@
 #include "gateway/api/stored_responses.h"
 #include "gateway/api/anthropic_messages_surface.h"
 #include "gateway/api/openai_responses_surface.h"
+#include "gateway/api/embeddings_surface.h"
 #include "gateway/api/model_list.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
@@ -598,6 +599,13 @@ class Session final : public SessionBase, public ClientIo {
         status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
                                          routing_headers(), caller, rec);
       }
+    } else if (path == "/v1/embeddings" || path == "/embeddings") {
+      if (!post) status = co_await method_not_allowed("POST");
+      else {
+        EmbeddingsSurface surface(*this);
+        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
+                                         routing_headers(), caller, rec);
+      }
     } else if (path == "/v1/messages/count_tokens") {
       status = post ? co_await count_tokens(caller, rec) : co_await method_not_allowed("POST");
     } else if (path == "/v1/models" || path == "/models") {
@@ -688,7 +696,7 @@ class Session final : public SessionBase, public ClientIo {
   }
 
   static bool is_api_path(std::string_view path) {
-    return path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models";
+    return path.rfind("/v1/", 0) == 0 || path == "/chat/completions" || path == "/models" || path == "/embeddings";
   }
 
   // The status page and its files: the same access rule as /admin/*.

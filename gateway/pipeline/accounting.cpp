@@ -70,13 +70,15 @@ core::Task<bool> ledger_durable(PipelineServices& svc, LedgerEntry e) {
   co_return done->load();
 }
 
-void reject_implausible_usage(Metrics& metrics, providers::AttemptResult& r, const routing::PlannedAttempt& attempt) {
+void reject_implausible_usage(Metrics& metrics, providers::AttemptResult& r, const routing::PlannedAttempt& attempt,
+                              int64_t answers) {
   if (!r.usage.present) return;
   std::string why;
+  const int64_t bound = attempt.max_usage_tokens * std::max<int64_t>(answers, 1);
   if (r.usage.malformed) why = "a token count that is negative, fractional, too large or not a number";
-  else if (attempt.max_usage_tokens > 0 && r.usage.total_tokens() > attempt.max_usage_tokens)
+  else if (bound > 0 && r.usage.total_tokens() > bound)
     why = std::to_string(r.usage.total_tokens()) + " tokens, more than the deployment's context window plus max output (" +
-          std::to_string(attempt.max_usage_tokens) + ")";
+          std::to_string(bound) + ")";
   else return;
   metrics.error("upstream_usage_invalid");
   r.usage = core::Usage{};

@@ -26,9 +26,11 @@ struct AttemptAccount {
 };
 
 // An upstream usage report that cannot be true (a malformed count, or more tokens than the
-// deployment's context window plus max output) fails the attempt as the upstream's error, counted,
-// and is dropped: the attempt is then accounted with the estimate, never priced from it.
-void reject_implausible_usage(Metrics& metrics, providers::AttemptResult& r, const routing::PlannedAttempt& attempt);
+// deployment's context window plus max output, times `answers`: the input rows of an embeddings
+// request) fails the attempt as the upstream's error, counted, and is dropped: the attempt is then
+// accounted with the estimate, never priced from it.
+void reject_implausible_usage(Metrics& metrics, providers::AttemptResult& r, const routing::PlannedAttempt& attempt,
+                              int64_t answers = 1);
 
 // Tokens and cost counters, the access record, the request's spend, and the ledger entry to write.
 AttemptAccount account_attempt(RequestContext& ctx, const routing::PlannedAttempt& attempt,

@@ -86,7 +86,9 @@ providers::AttemptContext start_attempt(RequestContext& ctx, const routing::Plan
 // report that cannot be true is dropped first.
 void finish_attempt(RequestContext& ctx, const routing::PlannedAttempt& attempt, providers::AttemptResult& r,
                     Clock::time_point started) {
-  reject_implausible_usage(*ctx.svc.metrics, r, attempt);
+  // An embeddings request's usage is bounded per input row, not per answer.
+  const size_t rows = ctx.req.embedding ? ctx.req.embedding->rows.size() : 1;
+  reject_implausible_usage(*ctx.svc.metrics, r, attempt, static_cast<int64_t>(rows));
   routing::AttemptOutcome outcome;
   outcome.deployment = attempt.deployment.id;
   outcome.ok = !r.error;
@@ -232,7 +234,10 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
     const auto started = Clock::now();
     providers::AttemptResult r;
-    if (ctx.native) {
+    if (ctx.req.embedding) {
+      ac.embedding = ctx.req.embedding.get();
+      r = co_await provider->embeddings(ac);
+    } else if (ctx.native) {
       ac.native = native;
       r = co_await provider->anthropic_messages(ac, ctx.req.stream ? ctx.surface.native_sink() : nullptr);
     } else {

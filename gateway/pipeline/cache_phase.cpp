@@ -46,6 +46,7 @@ core::Task<Ended> serve_from_cache(RequestContext& ctx) {
   if (opt == "off" || !cacheable(ctx.req, opt == "on" || opt == "force")) co_return std::nullopt;
   // The cache key is the translated request, which leaves out what only a native relay carries.
   if (ctx.surface.translation_refusal()) co_return std::nullopt;
+  if (ctx.req.embedding) co_return std::nullopt;  // the cache keeps chat answers only
   ctx.cache_key = cache_key(ctx.tenant, ctx.req.raw_body);
   const std::string& key = ctx.cache_key;
   auto hit = co_await core::offload(ctx.svc.blocking, [cache, &key] { return cache->get(key); });

@@ -54,6 +54,10 @@ routing::RequestFeatures features_of(const core::ChatRequest& req, const Request
   f.stream = req.stream;
   f.reasoning_effort = req.reasoning_effort;
   f.messages = req.messages;
+  if (req.embedding) {
+    f.needs_embeddings = true;
+    f.est_input_tokens = req.embedding->est_tokens;
+  }
   prefix_of(req, f);
   f.headers = headers;
   if (!trust_headers) return f;

@@ -108,7 +108,9 @@ std::optional<PhaseRefusal> route(RequestContext& ctx) {
   ctx.router = ctx.svc.router->load();
   ctx.features = features_of(ctx.req, ctx.headers, ctx.svc.settings.trust_routing_headers);
   // Route `match.path` sees the API path (the unprefixed alias of chat completions as its /v1 form).
-  const std::string_view path = ctx.rec.path == "/chat/completions" ? std::string_view("/v1/chat/completions") : ctx.rec.path;
+  const std::string_view path = ctx.rec.path == "/chat/completions" ? std::string_view("/v1/chat/completions")
+                                : ctx.rec.path == "/embeddings"     ? std::string_view("/v1/embeddings")
+                                                                    : ctx.rec.path;
   if (ctx.features.path != path) ctx.features.path = path;
   if (ctx.caller.tenant) {
     ctx.features.tenant = ctx.tenant;                              // the authenticated tenant, whatever a header says

@@ -18,7 +18,10 @@ test('built-in catalog: Anthropic-compatible regions speak both surfaces, others
   assert.deepEqual(s['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
   const glmCoding = Object.keys(s).find((id) => id.startsWith('glm@intl-coding/'));
   if (glmCoding) assert.deepEqual(s[glmCoding], ['openai_chat'], `${glmCoding}: no verified Anthropic endpoint`);
-  for (const [id, v] of Object.entries(s)) assert.equal(v[0], 'openai_chat', id);
+  // Embedding models speak the embeddings API only (capability `embeddings`).
+  const emb = new Set(JSON.parse(r.stdout).deployments.filter((d) => d.capabilities.includes('embeddings')).map((d) => d.id));
+  assert.equal(emb.size, 3);
+  for (const [id, v] of Object.entries(s)) assert.deepEqual(emb.has(id) ? v : v[0], emb.has(id) ? ['embeddings'] : 'openai_chat', id);
 });
 
 test('a proxied base_url drops the built-in Anthropic endpoint unless anthropic_base_url is set; /admin/catalog agrees', async () => {

@@ -10,8 +10,9 @@ namespace {
 
 TEST(Catalog, BuiltinShape) {
   auto c = builtin_catalog();
-  // deepseek 4 model IDs x 1 region, qwen 8 x 7, kimi 10 x 2, glm 9 x 4, minimax 3 x 2
-  EXPECT_EQ(c->size(), 4u + 56u + 20u + 36u + 6u);
+  // deepseek 4 model IDs x 1 region, qwen 8 x 7 + text-embedding-v4 in 2 regions, kimi 10 x 2,
+  // glm 9 x 4 + embedding-3 in cn, minimax 3 x 2
+  EXPECT_EQ(c->size(), 4u + 56u + 2u + 20u + 36u + 1u + 6u);
   std::set<std::string> ids;
   for (const auto& d : c->deployments()) {
     EXPECT_TRUE(ids.insert(d.deployment.id).second) << d.deployment.id;
@@ -28,6 +29,28 @@ TEST(Catalog, BuiltinShape) {
                          "kimi@intl/kimi-k2.6", "kimi@cn/kimi-k3", "kimi@intl/kimi-k2.5", "glm@intl/glm-5.2",
                          "glm@cn/glm-4.7", "glm@intl/glm-4.7-flashx", "glm@cn/glm-4.5-air"})
     EXPECT_NE(c->find(id), nullptr) << id;
+}
+
+// The embedding models: only where the reference prices them, each region at its own price, and
+// the only deployments with the `embeddings` capability (DeepSeek, Kimi and MiniMax have no
+// OpenAI embeddings API).
+TEST(Catalog, BuiltinEmbeddingModels) {
+  auto c = builtin_catalog();
+  std::set<std::string> emb;
+  for (const auto& d : c->deployments())
+    if (d.caps.embeddings) emb.insert(d.deployment.id);
+  EXPECT_EQ(emb, (std::set<std::string>{"qwen@ap-southeast-1/text-embedding-v4", "qwen@cn-beijing/text-embedding-v4",
+                                        "glm@cn/embedding-3"}));
+  const auto* sg = c->find("qwen@ap-southeast-1/text-embedding-v4");
+  const auto* bj = c->find("qwen@cn-beijing/text-embedding-v4");
+  ASSERT_NE(sg, nullptr);
+  ASSERT_NE(bj, nullptr);
+  EXPECT_EQ(sg->pricing.tiers.at(0).input.pico_per_token, 70000);  // $0.07 per 1M
+  EXPECT_EQ(bj->pricing.tiers.at(0).input.pico_per_token, 72000);  // $0.072 per 1M
+  EXPECT_EQ(sg->context_window, 8192);
+  EXPECT_EQ(c->find("qwen@us-east-1/text-embedding-v4"), nullptr);
+  EXPECT_EQ(c->find("glm@intl/embedding-3"), nullptr);
+  EXPECT_EQ(c->find("glm@cn/embedding-3")->sources.at("price"), "unverified");
 }
 
 // Every model and region of reference/providers.md (compiled 2026-11-23), with its dated facts.

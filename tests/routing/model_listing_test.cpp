@@ -12,6 +12,7 @@ namespace {
 
 using test::must_compile;
 
+const std::vector<ListingPath> kQuery = {{"/v1/chat/completions"}, {"/v1/responses"}, {"/v1/messages"}};
 const std::vector<std::string> kPaths = {"/v1/chat/completions", "/v1/responses", "/v1/messages"};
 
 // deepseek keyed, qwen without a key.
@@ -38,7 +39,7 @@ const ModelListing& find(const std::vector<ModelListing>& all, const std::string
 
 TEST(ModelListing, KeysPathsAndReasons) {
   PolicyRouter r(must_compile(kPolicy, half_keyed()));
-  auto all = r.model_listing(RequestFeatures{}, kPaths);
+  auto all = r.model_listing(RequestFeatures{}, kQuery);
   EXPECT_EQ(find(all, "ds").paths, kPaths);
   EXPECT_TRUE(find(all, "ds").unavailable.empty());
   EXPECT_TRUE(find(all, "qw").paths.empty());
@@ -59,7 +60,7 @@ TEST(ModelListing, AnOpenCircuitDoesNotHideAModel) {
   bad.error = core::make_error(core::ErrorKind::server_error, "boom", core::ErrorSource::upstream);
   r.record(bad);
   ASSERT_FALSE(r.plan(test::request("ds")).ok());  // the circuit is open: no plan now
-  const auto listed = r.model_listing(RequestFeatures{}, kPaths);
+  const auto listed = r.model_listing(RequestFeatures{}, kQuery);
   EXPECT_EQ(find(listed, "ds").paths, kPaths) << find(listed, "ds").unavailable;
 }
 
@@ -74,7 +75,7 @@ TEST(ModelListing, SuspensionsAndTenantPresetsHide) {
   s.by = "ops";
   runtime->push_back(s);
   r.set_suspensions(runtime);
-  auto all = r.model_listing(RequestFeatures{}, kPaths);
+  auto all = r.model_listing(RequestFeatures{}, kQuery);
   EXPECT_TRUE(find(all, "ds").paths.empty());
   EXPECT_NE(find(all, "ds").unavailable.find("suspended"), std::string::npos) << find(all, "ds").unavailable;
   EXPECT_EQ(find(all, "qw").paths, kPaths);
@@ -85,10 +86,29 @@ TEST(ModelListing, SuspensionsAndTenantPresetsHide) {
   RequestFeatures base;
   base.tenant = "gov";
   base.tenant_settings = &federal;
-  auto gov = plain.model_listing(base, kPaths);
+  auto gov = plain.model_listing(base, kQuery);
   EXPECT_TRUE(find(gov, "ds").paths.empty());
   EXPECT_TRUE(find(gov, "qw").paths.empty());
-  EXPECT_EQ(find(plain.model_listing(RequestFeatures{}, kPaths), "ds").paths, kPaths);
+  EXPECT_EQ(find(plain.model_listing(RequestFeatures{}, kQuery), "ds").paths, kPaths);
+}
+
+}  // namespace
+}  // namespace routing
+
+namespace routing {
+namespace {
+
+TEST(ModelListing, EmbeddingModelsServeOnlyTheEmbeddingsPath) {
+  PolicyRouter r(test::must_compile(R"(
+routes:
+  - {name: emb, match: {model: text-embedding-v4}, candidates: [qwen@ap-southeast-1/text-embedding-v4]}
+  - {name: ds, match: {model: ds}, candidates: [deepseek/deepseek-flash]}
+)"));
+  std::vector<ListingPath> q = kQuery;
+  q.push_back({"/v1/embeddings", true});
+  auto all = r.model_listing(RequestFeatures{}, q);
+  EXPECT_EQ(find(all, "text-embedding-v4").paths, std::vector<std::string>{"/v1/embeddings"});
+  EXPECT_EQ(find(all, "ds").paths, kPaths);
 }
 
 }  // namespace

@@ -600,5 +600,31 @@ TEST(PolicyRouter, StatsSamplesExportWhatRoutingSees) {
   EXPECT_DOUBLE_EQ(d.evals.at(0).ttft_ms, 400.0);
 }
 
+// Embedding and chat deployments never serve each other's requests, whatever a route lists; an
+// embeddings request is not held to the per-row window (context fit) and excluded chat models say why.
+TEST(PolicyRouter, EmbeddingsAndChatKeptApart) {
+  auto policy = must_compile("routes:\n  - {name: r, max_attempts: 16, candidates: [\"qwen@ap-southeast-1/*\", \"glm@cn/*\"]}\n");
+  PolicyRouter router(policy, {});
+  RequestFeatures chat = request("x");
+  auto chat_plan = router.plan(chat);
+  ASSERT_TRUE(chat_plan.ok()) << chat_plan.error().message;
+  for (const auto& a : chat_plan->attempts) EXPECT_FALSE(policy->find(a.deployment.id)->caps.embeddings) << a.deployment.id;
+  RequestFeatures emb = request("x", 50000, 0);  // more than one row's window: rows are bounded one by one
+  emb.needs_embeddings = true;
+  auto emb_plan = router.plan(emb);
+  ASSERT_TRUE(emb_plan.ok()) << emb_plan.error().message;
+  std::set<std::string> got;
+  for (const auto& a : emb_plan->attempts) got.insert(a.deployment.id);
+  EXPECT_EQ(got, (std::set<std::string>{"qwen@ap-southeast-1/text-embedding-v4", "glm@cn/embedding-3"}));
+  auto d = router.decide(chat);
+  bool named = false;
+  for (const auto& e : d.evals)
+    if (policy->deployments[e.deployment].caps.embeddings) {
+      EXPECT_TRUE(e.excluded);
+      named = named || e.reason.find("embedding model") != std::string::npos;
+    }
+  EXPECT_TRUE(named);
+}
+
 }  // namespace
 }  // namespace routing

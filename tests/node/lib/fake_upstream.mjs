@@ -56,6 +56,7 @@ import https from 'node:https';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { anthropicBaseUrlFor, isAnthropicPath, serveAnthropic } from './fake_anthropic.mjs';
+import { answerEmbeddings, isEmbeddingsPath } from './fake_embeddings.mjs';
 
 export const PATHS = {
   deepseek: ['/chat/completions', '/v1/chat/completions'],
@@ -287,6 +288,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
   const sockets = new Set();
   const timers = new Set();
   const stats = { connections: 0, closedConnections: 0, requests: 0 };
+  const embeddings = { scenario: 'ok' };  // lib/fake_embeddings.mjs
 
   const handler = (req, res) => {
     const chunks = [];
@@ -379,6 +381,15 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     if (req.method === 'POST' && isAnthropicPath(dialect, req.url)) {
       const checkJwt = (token) => (rec.jwt = verifyGlmJwt(token, key)).ok;
       return serveAnthropic(dialect, rec, req, res, { key, auth, nativeModels, scenarios: anthropicScenarios, checkJwt, later, every, stop });
+    }
+    if (req.method === 'POST' && isEmbeddingsPath(dialect, req.url)) {
+      if (!checkAuth(rec)) return sendError(res, 'bad-key');
+      const [status, body] = answerEmbeddings(dialect, rec, embeddings);
+      if (typeof body === 'string') {
+        res.writeHead(status, { 'content-type': 'text/html' });
+        return res.end(body);
+      }
+      return sendJson(res, status, body);
     }
     if (req.method !== 'POST' || !PATHS[dialect].includes(req.url.split('?')[0])) {
       if (dialect === 'glm') return sendJson(res, 404, { timestamp: new Date().toISOString(), status: 404, error: 'Not Found', path: req.url });
@@ -711,6 +722,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     requests,
     events,
     stats,
+    embeddings,  // {scenario}: how the /embeddings endpoint behaves (lib/fake_embeddings.mjs)
     tlsErrors,
     get closedConnections() {
       return stats.closedConnections;
