@@ -308,6 +308,29 @@ TEST(EnginePrefixCacheLifecycle, ConcurrentSequencesInOneBatch) {
   }
 }
 
+TEST(EnginePrefixCacheLifecycle, AFailedSequenceIsNotKept) {
+  // A shared prefix then a token id the model does not have: the forward pass fails after the
+  // rows were copied, and nothing of that sequence may be kept.
+  auto cached = make_engine(64 << 20);
+  auto ref = make_engine(0);
+  const auto base = tokens(128, 80);
+  run(*cached, cat(base, tokens(8, 81)));
+  const size_t bytes = cached->prefix_cache_stats().bytes;
+  auto bad = submit(*cached, cat(cat(base, tokens(70, 82)), {1 << 20}));
+  {
+    std::unique_lock<std::mutex> lk(bad->mu);
+    ASSERT_TRUE(bad->cv.wait_for(lk, std::chrono::seconds(120), [&] { return bad->done; }));
+  }
+  EXPECT_EQ(bad->last.finish_reason, "error");
+  EXPECT_EQ(bad->last.cached_tokens, 128);
+  EXPECT_EQ(cached->prefix_cache_stats().entries, 1u);
+  EXPECT_EQ(cached->prefix_cache_stats().bytes, bytes);
+  const auto good = cat(base, tokens(70, 82));
+  auto g = run(*cached, good);
+  EXPECT_EQ(g->last.cached_tokens, 128);
+  expect_same(*g, *run(*ref, good));
+}
+
 TEST(EnginePrefixCacheLifecycle, CacheOffReportsNoCachedTokens) {
   auto e = make_engine(0);
   const auto a = tokens(100, 70);
