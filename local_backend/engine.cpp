@@ -57,6 +57,7 @@ class Sequence : public Generation {
   std::vector<int32_t> tokens;  // prompt, then generated tokens
   int n_prompt = 0;
   int n_cached = 0;             // tokens already in the KV cache
+  int n_reused = 0;             // of which copied from the prefix cache
   int n_generated = 0;
   std::unique_ptr<KvCache> cache;
   std::unique_ptr<Sampler> sampler;
@@ -69,7 +70,7 @@ class Sequence : public Generation {
 class EngineImpl final : public Engine {
  public:
   EngineImpl(const EngineConfig& cfg, std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tok)
-      : cfg_(cfg), model_(std::move(model)), tok_(std::move(tok)), pool_(cfg.threads) {
+      : cfg_(cfg), model_(std::move(model)), tok_(std::move(tok)), pool_(cfg.threads), prefix_(cfg.prefix_cache_bytes) {
     n_ctx_ = cfg_.max_context;
     if (model_->hparams().n_ctx_train > 0) n_ctx_ = std::min(n_ctx_, model_->hparams().n_ctx_train);
     scheduler_ = std::thread([this] { loop(); });
@@ -148,6 +149,10 @@ class EngineImpl final : public Engine {
   int threads() const override { return pool_.size(); }
   KvType kv_type() const override { return cfg_.kv_type; }
   size_t kv_bytes_per_token() const override { return local_backend::kv_bytes_per_token(model_->hparams(), cfg_.kv_type); }
+  PrefixCacheStats prefix_cache_stats() const override {
+    std::lock_guard<std::mutex> lk(stats_mu_);
+    return prefix_stats_;
+  }
   core::Result<int> count_prompt_tokens(const std::vector<core::ChatMessage>& messages) const override {
     auto p = tok_->apply_chat_template(messages);
     if (!p.ok()) return p.error();
@@ -197,6 +202,8 @@ class EngineImpl final : public Engine {
         if (!s->cache) {
           const int cap = std::min(n_ctx_, s->n_prompt + s->req.max_tokens);
           s->cache = std::make_unique<KvCache>(model_->hparams(), cap, cfg_.kv_type);
+          s->n_reused = s->n_cached = prefix_.reuse(s->tokens, s->cache.get());
+          publish_prefix_stats();
           s->sampler = std::make_unique<Sampler>(s->req.sampling, (static_cast<uint64_t>(rd()) << 32) ^ rd());
         }
         if (s->cancelled.load(std::memory_order_acquire)) finish(*s, "cancelled", std::nullopt);
@@ -257,6 +264,7 @@ class EngineImpl final : public Engine {
         for (int32_t id = 0; id < static_cast<int32_t>(V); ++id)
           if (tok_->is_end_of_generation(id)) lg[static_cast<size_t>(id)] = -INFINITY;
       }
+      if (s.n_generated == 0 && s.req.on_first_logits) s.req.on_first_logits(lg);
       const size_t from = s.tokens.size() > kPenaltyWindow ? s.tokens.size() - kPenaltyWindow : 0;
       const int32_t tok = s.sampler->sample(lg, std::span<const int32_t>(s.tokens.data() + from, s.tokens.size() - from));
       ++sampled;
@@ -302,6 +310,7 @@ class EngineImpl final : public Engine {
     s.held.erase(0, s.held.size() - hold);
     ev.prompt_tokens = s.n_prompt;
     ev.completion_tokens = s.n_generated;
+    ev.cached_tokens = s.n_reused;
     if (!ev.text.empty() && !s.on_event(ev)) finish(s, "cancelled", std::nullopt);
   }
 
@@ -324,10 +333,24 @@ class EngineImpl final : public Engine {
     }
     ev.prompt_tokens = s.n_prompt;
     ev.completion_tokens = s.n_generated;
+    ev.cached_tokens = s.n_reused;
+    if (!err && std::string(reason) != "error" && s.cache && s.n_cached > 0) {
+      // Positions [0, n_cached) hold the KV of the first n_cached tokens (prompt, then the
+      // generated tokens fed back); a later prompt repeating them reuses the rows. Kept before
+      // the done event, so a client's next request after "done" finds them.
+      s.tokens.resize(static_cast<size_t>(s.n_cached));
+      prefix_.insert(std::move(s.tokens), std::move(s.cache));
+      publish_prefix_stats();
+    }
+    s.cache.reset();
     ev.error = std::move(err);
     s.on_event(ev);
     s.on_event = nullptr;  // release captured state; never called again
-    s.cache.reset();
+  }
+
+  void publish_prefix_stats() {
+    std::lock_guard<std::mutex> lk(stats_mu_);
+    prefix_stats_ = prefix_.stats();
   }
 
   EngineConfig cfg_;
@@ -344,6 +367,9 @@ class EngineImpl final : public Engine {
   std::atomic<double> tps_{0.0};
   std::vector<float> logits_;
   size_t rr_ = 0;
+  PrefixCache prefix_;  // scheduler thread only
+  mutable std::mutex stats_mu_;
+  PrefixCacheStats prefix_stats_;  // copy of prefix_.stats() for other threads
   std::thread scheduler_;
 };
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "core/result.h"
 #include "local_backend/kv_cache.h"
+#include "local_backend/prefix_cache.h"
 
 namespace local_backend {
 
@@ -35,6 +37,8 @@ struct GenerateRequest {
   int max_tokens = 256;
   std::vector<std::string> stop;
   bool ignore_eos = false;  // keep generating past end-of-turn tokens (benchmarks, tests)
+  // Called once on an engine thread with the logits the first token is sampled from (tests).
+  std::function<void(std::span<const float>)> on_first_logits;
 };
 
 struct GenerateEvent {            // delivered on an engine thread, in order
@@ -42,6 +46,7 @@ struct GenerateEvent {            // delivered on an engine thread, in order
   bool done = false;              // last event
   std::string finish_reason;      // "stop" | "length" | "cancelled" | "error" when done
   int prompt_tokens = 0, completion_tokens = 0;
+  int cached_tokens = 0;          // prompt tokens whose KV came from the prefix cache
   std::optional<core::Error> error;   // set when done with finish_reason "error"
 };
 
@@ -53,6 +58,7 @@ struct EngineConfig {
   int max_context = 4096;  // tokens per sequence (prompt + completion), also capped by the model
   int prefill_chunk = 256; // prompt tokens per step, shared by sequences being prefilled
   KvType kv_type = KvType::f16;  // element type of the KV cache (Q8_0 needs head_dim % 32 == 0)
+  size_t prefix_cache_bytes = size_t{256} << 20;  // KV kept of finished sequences for reuse; 0 = off
 };
 
 class Generation {
@@ -81,6 +87,7 @@ class Engine {
   virtual int threads() const = 0;
   virtual KvType kv_type() const = 0;
   virtual size_t kv_bytes_per_token() const = 0;  // K and V over all layers
+  virtual PrefixCacheStats prefix_cache_stats() const = 0;  // consistent snapshot, any thread
   // Number of prompt tokens the request would use (chat template applied), or an error.
   virtual core::Result<int> count_prompt_tokens(const std::vector<core::ChatMessage>& messages) const = 0;
   // The prompt's tokens (chat template applied): what submit() would compute. Thread-safe and

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <deque>
 #include <mutex>
 
@@ -185,6 +186,7 @@ class LocalProvider final : public Provider {
       res.usage.present = true;
       res.usage.prompt_tokens = ev.prompt_tokens;
       res.usage.completion_tokens = ev.completion_tokens;
+      res.usage.cached_tokens = ev.cached_tokens;
       if (ev.finish_reason == "error" || ev.error) {
         res.error = ev.error ? *ev.error
                              : core::make_error(ErrorKind::server_error, "local generation failed", ErrorSource::local);
@@ -233,10 +235,13 @@ class LocalProvider final : public Provider {
   std::string load_summary() const override {
     const double per_token = double(engine_->kv_bytes_per_token());
     const double full = per_token * engine_->context_size();
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%s, context %d tokens, %d threads, KV cache %s: %.1f KiB per token (%.1f MiB per full-context sequence)",
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  "%s, context %d tokens, %d threads, KV cache %s: %.1f KiB per token (%.1f MiB per full-context sequence), "
+                  "prefix cache %d MiB",
                   engine_->model_name().c_str(), engine_->context_size(), engine_->threads(),
-                  local_backend::kv_type_name(engine_->kv_type()), per_token / 1024.0, full / (1024.0 * 1024.0));
+                  local_backend::kv_type_name(engine_->kv_type()), per_token / 1024.0, full / (1024.0 * 1024.0),
+                  cfg_.prefix_cache_mb);
     return buf;
   }
 
@@ -291,6 +296,7 @@ core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderC
   auto kv = local_backend::parse_kv_type(config.kv_type);
   if (!kv) return core::make_error(ErrorKind::internal, "local.kv_type must be f16, q8_0 or f32, not '" + config.kv_type + "'");
   ec.kv_type = *kv;
+  ec.prefix_cache_bytes = static_cast<size_t>(std::max(0, config.prefix_cache_mb)) << 20;
   auto engine = local_backend::Engine::create(ec);
   if (!engine) {
     core::Error e = std::move(engine).error();

@@ -23,6 +23,7 @@ struct LocalProviderConfig {
   int max_context = 4096;
   int default_max_tokens = 512;
   std::string kv_type = "f16";  // KV cache element type: f16 | q8_0 | f32
+  int prefix_cache_mb = 256;    // prompt prefix cache bound (MiB); 0 = off
 };
 
 core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderConfig& config);

@@ -29,6 +29,7 @@ core::Status build_app(App& app) {
     lc.max_queue = cfg.local.max_queue;
     lc.max_context = cfg.local.max_context;
     lc.kv_type = cfg.local.kv_type;
+    lc.prefix_cache_mb = cfg.local.prefix_cache_mb;
     auto p = providers::make_local_provider(lc);
     if (p) {
       app.providers["local"] = std::move(p).value();

@@ -407,7 +407,8 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
     }
   }
   if (auto l = root["local"]) {
-    check_keys(file, l, "local", {"enabled", "model_path", "model_name", "threads", "max_queue", "max_context", "region", "kv_type"});
+    check_keys(file, l, "local", {"enabled", "model_path", "model_name", "threads", "max_queue", "max_context", "region", "kv_type",
+                                     "prefix_cache_mb"});
     c.local.enabled = l["enabled"] ? scalar<bool>(file, l["enabled"], "local.enabled") : true;
     if (l["model_path"]) c.local.model_path = scalar<std::string>(file, l["model_path"], "local.model_path");
     if (l["model_name"]) c.local.model_name = scalar<std::string>(file, l["model_name"], "local.model_name");
@@ -419,6 +420,11 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       c.local.kv_type = scalar<std::string>(file, l["kv_type"], "local.kv_type");
       if (c.local.kv_type != "f16" && c.local.kv_type != "q8_0" && c.local.kv_type != "f32")
         fail(file, l["kv_type"], "local.kv_type must be f16 (the default), q8_0 or f32, not '" + c.local.kv_type + "'");
+    }
+    if (l["prefix_cache_mb"]) {
+      c.local.prefix_cache_mb = scalar<int>(file, l["prefix_cache_mb"], "local.prefix_cache_mb");
+      if (c.local.prefix_cache_mb < 0 || c.local.prefix_cache_mb > 1048576)
+        fail(file, l["prefix_cache_mb"], "local.prefix_cache_mb must be 0 (off) to 1048576 MiB");
     }
   }
   if (auto m = root["models"]) {

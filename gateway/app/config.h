@@ -45,6 +45,7 @@ struct LocalConfig {
   int max_context = 4096;
   std::string region = "self";
   std::string kv_type = "f16";   // KV cache element type: f16 | q8_0 | f32
+  int prefix_cache_mb = 256;     // KV of finished sequences kept for prompt reuse; 0 = off
 };
 
 struct GatewayConfig {

@@ -8,14 +8,20 @@
 //   ./local_backend_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
+#include <random>
+#include <span>
 #include <map>
 #include <memory>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
 
+#include "local_backend/engine.h"
 #include "local_backend/model.h"
 #include "local_backend/quants.h"
 #include "local_backend/thread_pool.h"
@@ -37,10 +43,8 @@ bool exists(const std::string& p) {
   return stat(p.c_str(), &st) == 0;
 }
 
-Model* model_for(const std::string& type) {
-  static std::map<std::string, std::unique_ptr<Model>> cache;
-  auto it = cache.find(type);
-  if (it != cache.end()) return it->second.get();
+// The generated model file for a weight type (made on first use).
+std::string model_path_for(const std::string& type) {
   const std::string dir = env_or("LB_BENCH_MODEL_DIR", LB_BENCH_DEFAULT_DIR);
   std::system(("mkdir -p '" + dir + "'").c_str());
   const std::string tok_json = std::string(LB_SOURCE_DIR) +
@@ -60,12 +64,20 @@ Model* model_for(const std::string& type) {
       std::exit(1);
     }
   }
+  return path;
+}
+
+Model* model_for(const std::string& type) {
+  static std::map<std::string, std::unique_ptr<Model>> cache;
+  auto it = cache.find(type);
+  if (it != cache.end()) return it->second.get();
+  const std::string path = model_path_for(type);
   auto m = Model::load(path);
   if (!m.ok()) {
     std::fprintf(stderr, "%s\n", m.error().message.c_str());
     std::exit(1);
   }
-  std::fprintf(stderr, "loaded %s (%s vocabulary)\n", path.c_str(), real_vocab ? "real Qwen3" : "synthetic");
+  std::fprintf(stderr, "loaded %s\n", path.c_str());
   return cache.emplace(type, std::move(*m)).first->second.get();
 }
 
@@ -174,5 +186,82 @@ void BM_ChatTemplate(benchmark::State& state) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(text.size()));
 }
 BENCHMARK(BM_ChatTemplate)->Arg(4)->Arg(64)->Unit(benchmark::kMicrosecond);
+
+// Time to first token of an agent's second turn: turn 1 is a 2,000-token conversation, turn 2
+// repeats it and adds 50 tokens. With the prefix cache (256 MiB) turn 2 copies the 2,000
+// tokens' KV and prefills 50; without it, it prefills all 2,050. Each iteration uses a fresh
+// conversation and times both engines back to back (order alternating); the counters are the
+// medians over iterations and their ratio. Args: weight type index, threads.
+using BenchClock = std::chrono::steady_clock;
+
+std::unique_ptr<Engine> bench_engine(const std::string& type, int threads, size_t prefix_bytes) {
+  EngineConfig cfg;
+  cfg.model_path = model_path_for(type);
+  cfg.threads = threads;
+  cfg.prefix_cache_bytes = prefix_bytes;
+  auto e = Engine::create(cfg);
+  if (!e.ok()) {
+    std::fprintf(stderr, "%s\n", e.error().message.c_str());
+    std::exit(1);
+  }
+  return std::move(*e);
+}
+
+// Seconds from submit to the first token's logits; the generation stops after one token.
+double time_to_first_token(Engine& e, const std::vector<int32_t>& prompt, int* cached) {
+  std::promise<void> first, done;
+  BenchClock::time_point t_first;
+  GenerateRequest r;
+  r.prompt_tokens = prompt;
+  r.sampling.temperature = 0;
+  r.max_tokens = 1;
+  r.on_first_logits = [&](std::span<const float>) { t_first = BenchClock::now(); };
+  const auto t0 = BenchClock::now();
+  auto g = e.submit(std::move(r), [&](const GenerateEvent& ev) {
+    if (ev.done) {
+      *cached = ev.cached_tokens;
+      done.set_value();
+    }
+    return true;
+  });
+  if (!g.ok()) {
+    std::fprintf(stderr, "%s\n", g.error().message.c_str());
+    std::exit(1);
+  }
+  done.get_future().wait();
+  return std::chrono::duration<double>(t_first - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void BM_SecondTurnTTFT(benchmark::State& state) {
+  const std::string type = kTypes[state.range(0)];
+  const int threads = static_cast<int>(state.range(1));
+  auto on = bench_engine(type, threads, size_t{256} << 20);
+  auto off = bench_engine(type, threads, 0);
+  std::mt19937 rng(7);
+  std::vector<double> t_on, t_off;
+  int cached = 0;
+  for (auto _ : state) {
+    std::vector<int32_t> turn1(2000);
+    for (auto& t : turn1) t = static_cast<int32_t>(rng() % 100000);
+    std::vector<int32_t> turn2 = turn1;
+    for (int i = 0; i < 50; ++i) turn2.push_back(static_cast<int32_t>(rng() % 100000));
+    int ignored = 0;
+    time_to_first_token(*on, turn1, &ignored);  // turn 1 fills the cache
+    const bool on_first = t_on.size() % 2 == 0;
+    if (on_first) t_on.push_back(time_to_first_token(*on, turn2, &cached));
+    t_off.push_back(time_to_first_token(*off, turn2, &ignored));
+    if (!on_first) t_on.push_back(time_to_first_token(*on, turn2, &cached));
+  }
+  state.counters["ttft_on_ms"] = median(t_on) * 1e3;
+  state.counters["ttft_off_ms"] = median(t_off) * 1e3;
+  state.counters["off_over_on"] = median(t_off) / median(t_on);
+  state.counters["cached_tokens"] = cached;
+}
+BENCHMARK(BM_SecondTurnTTFT)->ArgsProduct({{0, 1}, {1, 2}})->Iterations(5)->Unit(benchmark::kSecond)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -106,6 +106,7 @@ const EFFECT = {
   local: 'local_backend.test.mjs', 'local.enabled': 'informational: false turns the engine off (start-up only)',
   'local.model_path': 'local_backend.test.mjs', 'local.model_name': 'local_backend.test.mjs', 'local.threads': 'local_backend.test.mjs',
   'local.max_queue': 'local_backend.test.mjs', 'local.max_context': 'local_backend.test.mjs', 'local.kv_type': 'local_backend.test.mjs',
+  'local.prefix_cache_mb': 'local_backend.test.mjs',
   'local.region': 'informational: the local deployment region name in ids (local@<region>/model)',
   models: 'failover.test.mjs', 'models.*': 'failover.test.mjs', policy: 'routing_reload.test.mjs',
   routing: 'informational: section', 'routing.policy_poll_ms': 'routing_reload.test.mjs',

@@ -231,6 +231,67 @@ test('local.kv_type picks the KV cache type; the start-up log states it with its
   assert.match(chk.stdout + chk.stderr, /local\.kv_type must be f16 \(the default\), q8_0 or f32, not 'q4_0'/);
 });
 
+test('local.prefix_cache_mb: a repeated system prompt is reused, reported as cached_tokens, and changes nothing', async () => {
+  // The default (small, fast) test model, one gateway with the default cache (256 MiB) and one
+  // with it off. A system prompt of several 64-token blocks, then two different user turns.
+  const model = path.join(dir, 'small-prefix.gguf');
+  const made = await run(TOOL, ['--out', model]);
+  assert.equal(made.code, 0, made.stderr);
+  const start = (extra) => {
+    const c = defaultConfig();
+    c.providers = {};
+    c.local = { model_path: model, model_name: 'small', threads: 2, max_queue: 4, max_context: 4096, ...extra };
+    c.models = { local: ['local/small'] };
+    c.upstream.total_timeout_ms = 60000;
+    return startGateway({ config: c, env: {} });
+  };
+  const system = Array.from({ length: 60 }, (_, i) => `rule ${i}: answer briefly.`).join(' ');
+  const ask = async (g, user) => {
+    const r = await fetch(g.url + '/v1/chat/completions', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'local', temperature: 0, max_tokens: 6,
+        messages: [{ role: 'system', content: system }, { role: 'user', content: user }] }),
+    });
+    const j = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(j));
+    return j;
+  };
+  const turns = async (g) => [await ask(g, 'first question'), await ask(g, 'second question')];
+  const on = await start({});
+  const off = await start({ prefix_cache_mb: 0 });
+  try {
+    assert.match(on.stderr, /prefix cache 256 MiB/);
+    assert.match(off.stderr, /prefix cache 0 MiB/);
+    const [on1, on2] = await turns(on);
+    const [off1, off2] = await turns(off);
+    assert.ok(on1.usage.prompt_tokens > 300, `prompt tokens ${on1.usage.prompt_tokens}`);
+    assert.equal(on1.usage.prompt_tokens_details.cached_tokens, 0);
+    const cached = on2.usage.prompt_tokens_details.cached_tokens;
+    assert.ok(cached >= 64 && cached < on2.usage.prompt_tokens, `cached ${cached} of ${on2.usage.prompt_tokens}`);
+    assert.equal(off1.usage.prompt_tokens_details.cached_tokens, 0);
+    assert.equal(off2.usage.prompt_tokens_details.cached_tokens, 0);
+    assert.equal(on2.choices[0].message.content, off2.choices[0].message.content, 'same greedy answer, cache on or off');
+    assert.equal(on2.usage.prompt_tokens, off2.usage.prompt_tokens);
+    const metrics = await (await fetch(on.url + '/metrics')).text();
+    const series = metrics.split('\n').find((l) => l.startsWith('gateway_tokens_total{') && l.includes('kind="cached_input"'));
+    assert.ok(series && Number(series.split(' ').pop()) === cached, `cached input tokens counted: ${series}`);
+  } finally {
+    await on.stop();
+    await off.stop();
+  }
+  const { toYaml, GATEWAY_BIN } = await import('./lib/gateway.mjs');
+  for (const bad of [-1, 'lots', 2000000]) {
+    const b = defaultConfig();
+    b.providers = {};
+    b.local = { model_path: model, prefix_cache_mb: bad };
+    const cfgPath = path.join(dir, 'bad-prefix.yaml');
+    fs.writeFileSync(cfgPath, toYaml(b));
+    const chk = await run(GATEWAY_BIN, ['check', cfgPath]);
+    assert.notEqual(chk.code, 0, `prefix_cache_mb ${bad} is refused`);
+    assert.match(chk.stdout + chk.stderr, /local\.prefix_cache_mb/);
+  }
+});
+
 test('a long prompt (tokenized off the I/O thread) is served and counted exactly', async () => {
   // The default (small, fast) test model: prefilling a few thousand tokens takes well under a second.
   const model = path.join(dir, 'small.gguf');
