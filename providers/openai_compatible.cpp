@@ -13,6 +13,7 @@
 #include "providers/glm_jwt.h"
 #include "providers/openai_normalize.h"
 #include "providers/request_builder.h"
+#include "providers/responses_wire.h"
 #include "providers/sse_reader.h"
 
 namespace providers {
@@ -37,6 +38,8 @@ class OpenAICompatibleProvider final : public Provider {
     // Fixed per provider: computed once, not per request.
     for (const auto& [region, ep] : endpoints_) chat_targets_[region] = ep.base_path + "/chat/completions";
     for (const auto& [region, ep] : anthropic_endpoints_) messages_targets_[region] = ep.base_path + "/v1/messages";
+    for (const auto& [region, ep] : endpoints_)
+      if (responses_enabled(region)) responses_targets_[region] = ep.base_path + "/responses";
     if (auth_ == AuthScheme::bearer && !key_.empty()) bearer_ = "Bearer " + key_;
     // An upstream that echoes the key must not carry it into a client's error or the log.
     register_secret(key_);
@@ -58,51 +61,16 @@ class OpenAICompatibleProvider final : public Provider {
     return anthropic_endpoints_.count(region.empty() ? default_region_ : region) > 0;
   }
 
+  bool speaks_responses(const std::string& region) const override {
+    return responses_targets_.count(region.empty() ? default_region_ : region) > 0;
+  }
+
   core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink) override {
-    AttemptResult res;
-    const auto started = std::chrono::steady_clock::now();
-    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
-    auto ep = anthropic_endpoints_.find(region);
-    if (ep == anthropic_endpoints_.end() || ctx.native == nullptr) {
-      res.error = core::make_error(ErrorKind::internal,
-                                   "provider '" + cfg_.name + "' has no Anthropic Messages endpoint for region '" +
-                                       region + "'",
-                                   ErrorSource::gateway, "no_native_endpoint");
-      co_return res;
-    }
-    if (!available()) {
-      res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
-      co_return res;
-    }
-    const bool stream = sink != nullptr;
-    std::string jwt_header;  // lives in this frame: the request holds a view of it
-    auto req = native_request(ctx, region, stream, jwt_header);
-    if (!req) {
-      res.error = std::move(req).error();
-      co_return res;
-    }
-    auto ex = co_await open_exchange(ctx, ep->second, *req, classify_anthropic_error, res);
-    if (!ex) co_return res;
-    HookGuard clear{ctx.cancel};
-    if (!stream) {
-      auto all = co_await read_body(ctx, *ex);
-      if (!all) {
-        res.error = std::move(all).error();
-        co_return res;
-      }
-      auto info = read_anthropic_message(dialect_, *all);
-      if (!info) {
-        res.error = std::move(info).error();
-        co_return res;
-      }
-      res.body = std::move(all).value();  // as the upstream sent it: the gateway rewrites nothing else
-      res.usage = info->usage;
-      res.finish_reason = std::move(info->stop_reason);
-      res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
-      co_return res;
-    }
-    co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
-    co_return res;
+    co_return co_await native_attempt(ctx, sink, NativeApi::anthropic_messages);
+  }
+
+  core::Task<AttemptResult> openai_responses(const AttemptContext& ctx, EventSink* sink) override {
+    co_return co_await native_attempt(ctx, sink, NativeApi::openai_responses);
   }
 
   core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
@@ -120,28 +88,14 @@ class OpenAICompatibleProvider final : public Provider {
       co_return res;
     }
     const bool stream = sink != nullptr;
-    auto body = build_upstream_body(ctx.request->raw_body, ctx.target.model, stream);
-    if (!body) {
-      res.error = std::move(body).error();
-      co_return res;
-    }
-    UpstreamRequest req;
-    req.target = chat_targets_.at(region);
-    req.body = std::move(body).value();
-    req.headers.reserve(4 + cfg_.extra_headers.size());
-    req.headers.emplace_back("Content-Type", "application/json");
-    req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
-    req.headers.emplace_back("X-Request-Id", ctx.request_id);
     std::string jwt_header;  // lives in this frame: the request holds a view of it
-    auto auth_value = authorization(jwt_header);
-    if (!auth_value) {
-      res.error = std::move(auth_value).error();
+    auto req = openai_request(ctx, chat_targets_.at(region),
+                              build_upstream_body(ctx.request->raw_body, ctx.target.model, stream), stream, jwt_header);
+    if (!req) {
+      res.error = std::move(req).error();
       co_return res;
     }
-    if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
-    for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
-
-    auto ex = co_await open_exchange(ctx, ep->second, req, classify_upstream_error, res);
+    auto ex = co_await open_exchange(ctx, ep->second, *req, classify_upstream_error, res);
     if (!ex) co_return res;
     HookGuard clear{ctx.cancel};
     if (!stream) {
@@ -166,6 +120,99 @@ class OpenAICompatibleProvider final : public Provider {
   }
 
  private:
+  bool responses_enabled(const std::string& region) const {
+    if (cfg_.responses) return *cfg_.responses;
+    for (const auto& r : dialect_.regions)
+      if (r.region == region) return r.responses;
+    return false;
+  }
+
+  // One attempt relayed natively to the endpoint that speaks `api` (see Provider::anthropic_messages
+  // and Provider::openai_responses).
+  core::Task<AttemptResult> native_attempt(const AttemptContext& ctx, EventSink* sink, NativeApi api) {
+    AttemptResult res;
+    const auto started = std::chrono::steady_clock::now();
+    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
+    const bool anthropic = api == NativeApi::anthropic_messages;
+    const auto& eps = anthropic ? anthropic_endpoints_ : endpoints_;
+    auto ep = eps.find(region);
+    if (ep == eps.end() || !(anthropic ? speaks_anthropic(region) : speaks_responses(region)) || ctx.native == nullptr) {
+      res.error = core::make_error(ErrorKind::internal,
+                                   "provider '" + cfg_.name + "' has no " +
+                                       (anthropic ? "Anthropic Messages" : "Responses") + " endpoint for region '" +
+                                       region + "'",
+                                   ErrorSource::gateway, "no_native_endpoint");
+      co_return res;
+    }
+    if (!available()) {
+      res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
+      co_return res;
+    }
+    const bool stream = sink != nullptr;
+    std::string jwt_header;  // lives in this frame: the request holds a view of it
+    auto req = anthropic ? native_request(ctx, region, stream, jwt_header)
+                         : openai_request(ctx, responses_targets_.at(region),
+                                          rewrite_responses_body(ctx.native->body, ctx.target.model), stream, jwt_header);
+    if (!req) {
+      res.error = std::move(req).error();
+      co_return res;
+    }
+    auto ex = co_await open_exchange(ctx, ep->second, *req, anthropic ? classify_anthropic_error : classify_upstream_error,
+                                     res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
+    if (stream) {
+      if (anthropic) co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
+      else co_await relay_responses_stream(ctx, dialect_, *ex, *sink, started, res);
+      co_return res;
+    }
+    auto all = co_await read_body(ctx, *ex);
+    if (!all) {
+      res.error = std::move(all).error();
+      co_return res;
+    }
+    if (anthropic) {
+      auto info = read_anthropic_message(dialect_, *all);
+      if (!info) {
+        res.error = std::move(info).error();
+        co_return res;
+      }
+      res.usage = info->usage;
+      res.finish_reason = std::move(info->stop_reason);
+    } else {
+      auto info = read_responses_answer(dialect_, *all);
+      if (!info) {
+        res.error = std::move(info).error();
+        co_return res;
+      }
+      res.usage = info->usage;
+      res.finish_reason = std::move(info->status);
+    }
+    res.body = std::move(all).value();  // as the upstream sent it: the gateway rewrites nothing else
+    res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
+    co_return res;
+  }
+
+  // A request to the OpenAI-compatible base (chat completions, Responses): `body` (or its error),
+  // the JSON headers, the key, the configured extra headers. Views of ctx, this provider and `jwt_scratch`.
+  core::Result<UpstreamRequest> openai_request(const AttemptContext& ctx, std::string_view target,
+                                               core::Result<std::string> body, bool stream,
+                                               std::string& jwt_scratch) const {
+    if (!body) return std::move(body).error();
+    UpstreamRequest req;
+    req.target = target;
+    req.body = std::move(body).value();
+    req.headers.reserve(4 + cfg_.extra_headers.size());
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
+    req.headers.emplace_back("X-Request-Id", ctx.request_id);
+    auto auth_value = authorization(jwt_scratch);
+    if (!auth_value) return std::move(auth_value).error();
+    if (!auth_value->empty()) req.headers.emplace_back("Authorization", *auth_value);
+    for (const auto& [k, v] : cfg_.extra_headers) req.headers.emplace_back(k, v);
+    return req;
+  }
+
   // The Authorization value (empty: none), valid while `scratch` and this provider live.
   core::Result<std::string_view> authorization(std::string& scratch) const {
     if (auth_ == AuthScheme::none || key_.empty()) return std::string_view();
@@ -426,6 +473,7 @@ class OpenAICompatibleProvider final : public Provider {
   std::string bearer_;                                // "Bearer <key>" for AuthScheme::bearer
   std::map<std::string, std::string> chat_targets_;  // region -> "<base path>/chat/completions"
   std::map<std::string, std::string> messages_targets_;  // region -> "<Anthropic base path>/v1/messages"
+  std::map<std::string, std::string> responses_targets_;  // region -> "<base path>/responses", where spoken
   std::string unavailable_reason_;
   AuthScheme auth_;
 };

@@ -152,4 +152,8 @@ struct ResponseStatus {
 };
 ResponseStatus response_status(std::string_view finish_reason);
 
+// A Response object's `usage` and a failed response's `error` as this surface writes them.
+std::string responses_usage_json(const core::Usage& u);
+std::string responses_failure_json(const core::Error& e);
+
 }  // namespace gateway

@@ -139,14 +139,19 @@ namespace gateway {
 routing::SurfacesOf catalog_surfaces(const App& app) {
   return [&app](const routing::Deployment& d) {
     std::vector<std::string> v{"openai_chat"};
-    bool anthropic = false;
+    bool anthropic = false, responses = false;
     if (const providers::Provider* p = app.find_provider(d.provider)) {
       anthropic = p->speaks_anthropic(d.region);
+      responses = p->speaks_responses(d.region);
     } else if (const providers::Dialect* dl = providers::find_dialect(d.provider)) {
       for (const auto& r : dl->regions)
-        if (r.region == d.region && !r.anthropic_base_url.empty()) anthropic = true;
+        if (r.region == d.region) {
+          anthropic = !r.anthropic_base_url.empty();
+          responses = r.responses;
+        }
     }
     if (anthropic) v.push_back("anthropic_messages");
+    if (responses) v.push_back("openai_responses");
     return v;
   };
 }
