@@ -51,10 +51,10 @@ enum class NativeApi { anthropic_messages, openai_responses };
 // OpenAI Responses): the client's body as it came (the provider rewrites only what the API's relay
 // documents: `model`; for Responses also `store` and `previous_response_id`) and the API's own headers.
 struct NativeRequest {
-  NativeApi api = NativeApi::anthropic_messages;
   std::string_view body;
   std::string_view anthropic_version;  // empty: not sent
   std::string_view anthropic_beta;     // empty: not sent
+  NativeApi api = NativeApi::anthropic_messages;
 };
 
 struct AttemptContext {

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
-import { startGateway, defaultConfig, providerFor, tmpDir, run, sleep, KEY_ENV, DEFAULT_REGION, GATEWAY_BIN } from './lib/gateway.mjs';
+import { startGateway, defaultConfig, providerFor, tmpDir, toYaml, run, sleep, KEY_ENV, DEFAULT_REGION, GATEWAY_BIN } from './lib/gateway.mjs';
 import { startFake, USAGE, CONTENT_PIECES, REASONING_PIECES } from './lib/fake_upstream.mjs';
 import { RESPONSES_PATHS, RESPONSES_TOOL_CALL, responsesUsage } from './lib/fake_responses.mjs';
 
@@ -200,7 +200,9 @@ describe('a conversation across native and translated turns', () => {
     assert.ok(!('previous_response_id' in sent));
     assert.equal(sent.store, false);
     const kinds = sent.input.map((i) => i.type + (i.role ? ':' + i.role : ''));
-    assert.deepEqual(kinds, ['message:user', 'function_call', 'function_call_output', 'message:assistant', 'message:user'], JSON.stringify(sent.input));
+    // The translated turn's answer: DeepSeek's reasoning, then its text.
+    assert.deepEqual(kinds, ['message:user', 'function_call', 'function_call_output', 'reasoning', 'message:assistant', 'message:user'],
+                     JSON.stringify(sent.input));
     assert.equal(sent.input[1].call_id, call.call_id);
     // input_items of a native turn list its own input as a translated turn's do.
     const items = await client.responses.inputItems.list(events.at(-1).response.id);
@@ -254,9 +256,12 @@ describe('faults', () => {
         text = data.output_text;
       }
       assert.equal(text, CONTENT_PIECES('deepseek').join(''));
-      const rows = await rowsFor(id, 2);
-      assert.equal(rows.length, 2, JSON.stringify(rows));
-      assert.equal(rows[0].deployment, dep('deepseek', 'deepseek-v4-flash'));
+      // A native attempt refused with HTTP 500 billed nothing: no row. One whose stream was accepted
+      // (200) and then failed may have started work: a row, at the gateway's estimate.
+      const rows = await rowsFor(id, stream ? 2 : 1);
+      assert.equal(rows.length, stream ? 2 : 1, JSON.stringify(rows));
+      assert.equal(rows.at(-1).deployment, dep('deepseek', 'deepseek-flash', 'deepseek-t'));
+      if (stream) assert.equal(rows[0].deployment, dep('deepseek', 'deepseek-v4-flash'));
     });
   }
 
@@ -299,14 +304,20 @@ describe('Kimi (a secondary source lists /responses)', () => {
     assert.equal(on.output_text, CONTENT_PIECES('kimi').join(''));
   });
 
-  test('gateway catalog lists openai_responses where a deployment speaks it', async () => {
-    const cat = await run(GATEWAY_BIN, ['catalog', '--config', gw.cfgPath, '--format', 'json'], { timeoutMs: 15000 });
-    assert.equal(cat.code, 0, cat.stderr);
-    const surfaces = (id) => JSON.parse(cat.stdout).deployments.find((x) => x.id === id)?.surfaces;
-    assert.ok(surfaces(dep('qwen')).includes('openai_responses'));
-    assert.ok(surfaces(dep('deepseek')).includes('openai_responses'));
-    assert.ok(!surfaces(dep('deepseek', 'deepseek-flash', 'deepseek-t')).includes('openai_responses'));
-    assert.ok(!surfaces('kimi@intl/kimi-k2.6').includes('openai_responses'));
-    assert.ok(surfaces('kimi-r@intl/kimi-k2.6').includes('openai_responses'));
+  test('gateway catalog lists openai_responses where a deployment speaks it, as configured', async () => {
+    const surfaces = async (providers) => {
+      const cfg = path.join(tmpDir('gw-rnative-cat-'), 'gateway.yaml');
+      fs.writeFileSync(cfg, toYaml({ ...defaultConfig(), providers, models: { a: ['deepseek/deepseek-flash'] } }));
+      const cat = await run(GATEWAY_BIN, ['catalog', '--config', cfg, '--format', 'json'], { timeoutMs: 15000 });
+      assert.equal(cat.code, 0, cat.stderr);
+      return (id) => JSON.parse(cat.stdout).deployments.find((x) => x.id === id).surfaces;
+    };
+    const built = await surfaces({ qwen: {}, deepseek: {}, kimi: {} });
+    assert.ok(built(dep('qwen')).includes('openai_responses'));
+    assert.ok(built(dep('deepseek')).includes('openai_responses'));
+    assert.ok(!built('kimi@intl/kimi-k2.6').includes('openai_responses'));
+    const flipped = await surfaces({ deepseek: { responses: false }, kimi: { responses: true } });
+    assert.ok(!flipped(dep('deepseek')).includes('openai_responses'));
+    assert.ok(flipped('kimi@intl/kimi-k2.6').includes('openai_responses'));
   });
 });
