@@ -92,11 +92,7 @@ core::Error in_band_error(const Dialect& dialect, element root, std::string_view
   std::string_view type;
   if (root["error"].get(err) == simdjson::SUCCESS) type = string_member(err, "type");
   const int status = anthropic_error_status(type);
-  core::Error e = classify_anthropic_error(dialect, status, data, "");
-  const std::string returned = " returned HTTP " + std::to_string(status);
-  if (auto at = e.message.find(returned); at != std::string::npos) e.message.replace(at, returned.size(), said);
-  e.upstream_status = 200;
-  return e;
+  return in_band(classify_anthropic_error(dialect, status, data, ""), status, said);
 }
 
 }  // namespace

@@ -75,11 +75,7 @@ core::Error in_band_error(const Dialect& dialect, element err, std::string_view 
   core::append_json_string(body, code);
   body += "}}";
   const int status = status_for_code(code);
-  core::Error e = classify_upstream_error(dialect, status, body, "");
-  const std::string returned = " returned HTTP " + std::to_string(status);
-  if (auto at = e.message.find(returned); at != std::string::npos) e.message.replace(at, returned.size(), said);
-  e.upstream_status = 200;
-  return e;
+  return in_band(classify_upstream_error(dialect, status, body, ""), status, said);
 }
 
 // Whether an event that is not a delta carries content: an item added with something in it (a
