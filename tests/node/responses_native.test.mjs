@@ -321,3 +321,25 @@ describe('Kimi (a secondary source lists /responses)', () => {
     assert.ok(flipped('kimi@intl/kimi-k2.6').includes('openai_responses'));
   });
 });
+
+test('gateway explain names the surfaces each planned deployment speaks natively', async () => {
+  const dir = tmpDir('gw-rnative-explain-');
+  fs.writeFileSync(path.join(dir, 'policy.yaml'), 'version: 1\nname: rnative\nroutes:\n  - name: all\n    match: {model: r}\n' +
+    '    objective: ordered\n    candidates: [qwen/qwen3.8-max, kimi/kimi-k2.6]\n');
+  const c = defaultConfig();
+  delete c.models;
+  const keyFile = path.join(dir, 'key');
+  fs.writeFileSync(keyFile, 'sk-explain-0123456789\n');
+  c.providers = { qwen: { api_key_file: keyFile }, kimi: { api_key_file: keyFile } };
+  c.policy = path.join(dir, 'policy.yaml');
+  const cfg = path.join(dir, 'gateway.yaml');
+  fs.writeFileSync(cfg, toYaml(c));
+  const req = path.join(dir, 'req.json');
+  fs.writeFileSync(req, JSON.stringify({ model: 'r', messages: [{ role: 'user', content: 'hi' }] }));
+  const r = await run(GATEWAY_BIN, ['explain', '--config', cfg, '--request', req], { timeoutMs: 15000 });
+  assert.equal(r.code, 0, r.stderr);
+  const e = JSON.parse(r.stdout);
+  assert.deepEqual(e.plan, [dep('qwen'), 'kimi@intl/kimi-k2.6']);
+  assert.deepEqual(e.surfaces[dep('qwen')], ['openai_chat', 'anthropic_messages', 'openai_responses']);
+  assert.deepEqual(e.surfaces['kimi@intl/kimi-k2.6'], ['openai_chat', 'anthropic_messages']);
+});
