@@ -35,7 +35,10 @@ let gw, ledgerPath, client;
 
 before(async () => {
   assert.ok(fs.existsSync(SQLITE), 'sqlite3 CLI (Debian package sqlite3) needed to read the ledger');
-  fakes.qwen = await startFake({ dialect: 'qwen', key: vendorKey('qwen'), nativeModels: [MODEL.qwen] });
+  fakes.qwen = await startFake({
+    dialect: 'qwen', key: vendorKey('qwen'), nativeModels: [MODEL.qwen],
+    responsesScenarios: { 'qwen-flash': 'garbage', 'qwen3-max': 'close-mid-stream', 'qwen-plus': 'slow' },
+  });
   fakes.deepseek = await startFake({
     dialect: 'deepseek', key: vendorKey('deepseek'), nativeModels: [MODEL.deepseek],
     responsesScenarios: { 'deepseek-v4-flash': 'error-before-content', 'deepseek-v4-pro': 'fail-mid-stream',
@@ -61,6 +64,9 @@ before(async () => {
     fo: ['deepseek/deepseek-v4-flash', 'deepseek-t/deepseek-flash'],
     midfail: ['deepseek/deepseek-v4-pro'],
     huge: ['deepseek/deepseek-v4-flash-vision-exp'],
+    garbage: ['qwen/qwen-flash', 'deepseek-t/deepseek-flash'],
+    cut: ['qwen/qwen3-max'],
+    slow: ['qwen/qwen-plus'],
     mixed: ['deepseek-t/deepseek-flash', 'qwen/qwen3.8-max'],
     'kimi-off': ['kimi/kimi-k2.6'],
     'kimi-on': ['kimi-r/kimi-k2.6'],
@@ -278,6 +284,41 @@ describe('faults', () => {
     assert.equal(rows.length, 1);
     const stored = await client.responses.retrieve(last.response.id);
     assert.equal(stored.status, 'failed');
+  });
+
+  for (const stream of [false, true]) {
+    test(`an answer that is not JSON fails over with nothing sent (stream: ${stream})`, async () => {
+      const { data, response } = await client.responses.create({ model: 'garbage', input: 'Hi', ...(stream ? { stream: true } : {}) }).withResponse();
+      assert.equal(response.headers.get('x-gateway-attempts'), '2');
+      assert.equal(response.headers.get('x-gateway-deployment'), dep('deepseek', 'deepseek-flash', 'deepseek-t'));
+      if (stream) assert.equal((await collect(data)).at(-1).type, 'response.completed');
+      else assert.equal(data.output_text, CONTENT_PIECES('deepseek').join(''));
+    });
+  }
+
+  test('a stream cut after content ends in response.failed, never a fabricated completion', async () => {
+    const id = rid('cut');
+    const events = await collect(await client.responses.create({ model: 'cut', input: 'Hi', stream: true }, opts(id)));
+    assert.equal(events.at(-1).type, 'response.failed');
+    assert.equal(events.filter((e) => e.type === 'response.completed').length, 0);
+    const rows = await rowsFor(id);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].usage_source, 'estimated');
+  });
+
+  test('a client that leaves mid-stream: the upstream request ends, one ledger row', async () => {
+    const id = rid('leave');
+    const q0 = fakes.qwen.requests.length;
+    const stream = await client.responses.create({ model: 'slow', input: 'Hi', stream: true }, opts(id));
+    let deltas = 0;
+    for await (const ev of stream) {
+      if (ev.type === 'response.output_text.delta' && ++deltas === 2) break;  // the SDK aborts the request
+    }
+    const upstream = fakes.qwen.requests[q0];
+    await Promise.race([upstream.socketClosed, sleep(10000).then(() => assert.fail('the upstream request stayed open'))]);
+    const rows = await rowsFor(id);
+    assert.equal(rows.length, 1, JSON.stringify(rows));
+    assert.ok(rows[0].completion_tokens > 0, 'the output relayed is accounted');
   });
 
   test('a usage larger than any window is refused; the attempt is accounted at the estimate', async () => {

@@ -20,6 +20,9 @@
 //   error-before-content  response.created, response.in_progress, then an `error` event (server_error)
 //   fail-mid-stream       some text, then response.failed (non-stream: a failed Response object)
 //   huge-usage            the whole answer, output_tokens HUGE_OUTPUT_TOKENS
+//   garbage               200 and a body that is not JSON (stream: an event that is not JSON)
+//   close-mid-stream      some text, then the socket is destroyed (non-stream: half a body)
+//   slow                  stream: one text delta every 200 ms, 50 of them (for a client that leaves)
 import crypto from 'node:crypto';
 import { USAGE, CONTENT_PIECES, REASONING_PIECES } from './fake_upstream.mjs';
 
@@ -134,7 +137,12 @@ export function serveResponses(dialect, rec, req, res, tools) {
   rec.scenario = scenario;
   if (scenario === 'server-error')
     return sendJson(500, { error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: 'server_error' } });
-  if (!['ok', 'error-before-content', 'fail-mid-stream', 'huge-usage'].includes(scenario)) return refuse(400, 'unknown model ' + model, 'model_not_found');
+  if (!['ok', 'error-before-content', 'fail-mid-stream', 'huge-usage', 'garbage', 'close-mid-stream', 'slow'].includes(scenario))
+    return refuse(400, 'unknown model ' + model, 'model_not_found');
+  if (scenario === 'garbage') {
+    res.writeHead(200, { 'content-type': body.stream === true ? 'text/event-stream' : 'application/json' });
+    return res.end(body.stream === true ? 'event: response.created\ndata: {this is not json\n\n' : '<html>502 Bad Gateway</html>');
+  }
   if (body.stream !== true) {
     const events = responsesStreamEvents(dialect, body, scenario);
     const last = events[events.length - 1];
@@ -142,8 +150,21 @@ export function serveResponses(dialect, rec, req, res, tools) {
     return sendJson(200, last.response);
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  responsesStreamEvents(dialect, body, scenario).forEach((e, i) => {
-    res.write(`event: ${e.type}\ndata: ${JSON.stringify({ ...e, sequence_number: i + 7 })}\n\n`);
-  });
+  const write = (e, i) => res.write(`event: ${e.type}\ndata: ${JSON.stringify({ ...e, sequence_number: i + 7 })}\n\n`);
+  const events = responsesStreamEvents(dialect, body, scenario);
+  if (scenario === 'close-mid-stream') {
+    events.slice(0, events.findIndex((e) => e.type === 'response.output_text.delta') + 1).forEach(write);
+    return tools.later(100, () => res.socket?.destroy());
+  }
+  if (scenario === 'slow') {
+    events.slice(0, 4).forEach(write);
+    let n = 0;
+    const t = tools.every(200, () => {
+      if (res.destroyed || ++n > 50) return tools.stop(t);
+      write({ type: 'response.output_text.delta', item_id: 'msg_slow', output_index: 1, content_index: 0, delta: 'tick ' }, 4 + n);
+    });
+    return;
+  }
+  events.forEach(write);
   res.end();
 }

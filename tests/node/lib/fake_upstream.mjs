@@ -383,7 +383,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       return serveAnthropic(dialect, rec, req, res, { key, auth, nativeModels, scenarios: anthropicScenarios, checkJwt, later, every, stop });
     }
     if (req.method === 'POST' && isResponsesPath(dialect, req.url))
-      return serveResponses(dialect, rec, req, res, { key, nativeModels, scenarios: responsesScenarios });
+      return serveResponses(dialect, rec, req, res, { key, nativeModels, scenarios: responsesScenarios, later, every, stop });
     if (req.method !== 'POST' || !PATHS[dialect].includes(req.url.split('?')[0])) {
       if (dialect === 'glm') return sendJson(res, 404, { timestamp: new Date().toISOString(), status: 404, error: 'Not Found', path: req.url });
       return sendJson(res, 404, { error: { message: `Unknown path ${req.method} ${req.url}`, type: 'invalid_request_error', param: null, code: 'not_found' } });
