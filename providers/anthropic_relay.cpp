@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "providers/anthropic_wire.h"
+#include "providers/responses_wire.h"
 #include "providers/dialect.h"
 #include "providers/sse_reader.h"
 
@@ -37,17 +38,32 @@ core::Error read_failure(const AttemptContext& ctx, const Dialect& dialect, core
                           core::ErrorSource::upstream);
 }
 
-}  // namespace
+// What a finished stream leaves in the result, per API. Anthropic: the usage once message_delta
+// reported it (else message_start's prompt count), the stop reason; a body that ended cleanly after
+// the stop reason lacks only the message_stop, which the gateway sends anyway: the answer is
+// complete (as a chat stream is after its finish chunk without [DONE]).
+void finish(const AnthropicStream& stream, AttemptResult& res) {
+  res.usage = stream.usage();
+  if (!res.usage.present) res.counted_prompt_tokens = stream.input_tokens_reported();
+  res.finish_reason = stream.stop_reason();
+  if (!res.error && !res.native_complete && stream.saw_message_delta() && !stream.stop_reason().empty())
+    res.native_complete = true;
+}
 
-// Unlike chat completions there is no usage grace after the client leaves: Anthropic's stop
-// reason and final usage come in the same event (message_delta), so once the answer is finished
-// its usage is known.
-core::Task<void> relay_anthropic_stream(const AttemptContext& ctx, const Dialect& dialect, UpstreamExchange& ex,
-                                        EventSink& sink, std::chrono::steady_clock::time_point started,
-                                        AttemptResult& res) {
+// Responses: the usage and status of the final event, which is the answer's end.
+void finish(const ResponsesStream& stream, AttemptResult& res) {
+  res.usage = stream.usage();
+  res.finish_reason = stream.status();
+}
+
+// One relay loop for every native API. The event that stops the stream is withheld and its data
+// kept in res.body (the gateway sends its own end after accounting).
+template <class Stream>
+core::Task<void> relay_native(const AttemptContext& ctx, const Dialect& dialect, UpstreamExchange& ex,
+                              EventSink& sink, std::chrono::steady_clock::time_point started, AttemptResult& res) {
   SseReader reader;
   SseEvent ev;  // reused from event to event
-  AnthropicStream stream(dialect);
+  Stream stream(dialect);
   std::vector<HeldEvent> held;
   bool held_ping = false;
   auto last_event = std::chrono::steady_clock::now();
@@ -89,15 +105,16 @@ core::Task<void> relay_anthropic_stream(const AttemptContext& ctx, const Dialect
       if (step.keepalive) ++res.keepalives;  // a ping proves the socket lives, not progress
       else last_event = std::chrono::steady_clock::now();
       switch (step.action) {
-        case AnthropicStream::Action::stop:
+        case NativeAction::stop:
           res.native_complete = true;
+          res.body = ev.data;
           stop = true;
           break;
-        case AnthropicStream::Action::error:
+        case NativeAction::error:
           res.error = std::move(step.error);
           stop = true;
           break;
-        case AnthropicStream::Action::forward:
+        case NativeAction::forward:
           if (!res.content_sent && !step.content) {
             if (step.keepalive && held_ping) break;  // one ping says all the later ones would
             held_ping |= step.keepalive;
@@ -119,13 +136,7 @@ core::Task<void> relay_anthropic_stream(const AttemptContext& ctx, const Dialect
       }
     }
   }
-  res.usage = stream.usage();
-  if (!res.usage.present) res.counted_prompt_tokens = stream.input_tokens_reported();
-  res.finish_reason = stream.stop_reason();
-  // A body that ended cleanly after the stop reason lacks only the message_stop, which the gateway
-  // sends anyway: the answer is complete (as a chat stream is after its finish chunk without [DONE]).
-  if (!res.error && !res.native_complete && stream.saw_message_delta() && !stream.stop_reason().empty())
-    res.native_complete = true;
+  finish(stream, res);
   if (!res.error && !res.native_complete)
     res.error = core::make_error(ErrorKind::server_error,
                                  dialect.name + " closed the stream before the answer was complete",
@@ -135,6 +146,23 @@ core::Task<void> relay_anthropic_stream(const AttemptContext& ctx, const Dialect
     co_await commit();
   }
   co_return;
+}
+
+}  // namespace
+
+// Unlike chat completions there is no usage grace after the client leaves: the final usage comes
+// with the event that ends the answer (Anthropic's message_delta, Responses' response.completed),
+// so once the answer is finished its usage is known.
+core::Task<void> relay_anthropic_stream(const AttemptContext& ctx, const Dialect& dialect, UpstreamExchange& ex,
+                                        EventSink& sink, std::chrono::steady_clock::time_point started,
+                                        AttemptResult& res) {
+  co_await relay_native<AnthropicStream>(ctx, dialect, ex, sink, started, res);
+}
+
+core::Task<void> relay_responses_stream(const AttemptContext& ctx, const Dialect& dialect, UpstreamExchange& ex,
+                                        EventSink& sink, std::chrono::steady_clock::time_point started,
+                                        AttemptResult& res) {
+  co_await relay_native<ResponsesStream>(ctx, dialect, ex, sink, started, res);
 }
 
 }  // namespace providers

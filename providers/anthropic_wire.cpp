@@ -12,6 +12,7 @@
 #include "providers/dialect.h"
 #include "providers/error_map.h"
 #include "providers/openai_normalize.h"
+#include "providers/wire_counts.h"
 
 namespace providers {
 namespace {
@@ -39,21 +40,10 @@ std::string_view string_member(element obj, const char* key) {
   return string_of(v);
 }
 
-// A token count: a non-negative integer (an integral JSON number up to 2^53 counts too). Absent or
-// null: nullopt (the figure is not reported here). Anything else sets `bad` and reads as 0.
 std::optional<int64_t> count_of(const auto& members, size_t i, bool& bad) {
   element v;
-  if (!members.get(i, v) || v.is_null()) return std::nullopt;
-  if (v.is_int64()) {
-    int64_t n = v.get_int64().value_unsafe();
-    if (n >= 0) return n;
-  } else if (v.is_double()) {
-    double d = v.get_double().value_unsafe();
-    if (d >= 0 && d <= 9007199254740992.0 && d == static_cast<double>(static_cast<int64_t>(d)))
-      return static_cast<int64_t>(d);
-  }
-  bad = true;
-  return 0;
+  if (!members.get(i, v)) return std::nullopt;
+  return token_count(v, bad);
 }
 
 constexpr std::array<std::string_view, 4> kUsageKeys{"input_tokens", "cache_read_input_tokens",
@@ -102,14 +92,24 @@ core::Error in_band_error(const Dialect& dialect, element root, std::string_view
   std::string_view type;
   if (root["error"].get(err) == simdjson::SUCCESS) type = string_member(err, "type");
   const int status = anthropic_error_status(type);
-  core::Error e = classify_anthropic_error(dialect, status, data, "");
-  const std::string returned = " returned HTTP " + std::to_string(status);
-  if (auto at = e.message.find(returned); at != std::string::npos) e.message.replace(at, returned.size(), said);
-  e.upstream_status = 200;
-  return e;
+  return in_band(classify_anthropic_error(dialect, status, data, ""), status, said);
 }
 
 }  // namespace
+
+std::optional<int64_t> token_count(simdjson::dom::element v, bool& bad) {
+  if (v.is_null()) return std::nullopt;
+  if (v.is_int64()) {
+    int64_t n = v.get_int64().value_unsafe();
+    if (n >= 0) return n;
+  } else if (v.is_double()) {
+    double d = v.get_double().value_unsafe();
+    if (d >= 0 && d <= 9007199254740992.0 && d == static_cast<double>(static_cast<int64_t>(d)))
+      return static_cast<int64_t>(d);
+  }
+  bad = true;
+  return 0;
+}
 
 core::Result<std::string> rewrite_anthropic_model(std::string_view body, std::string_view model) {
   namespace json = core::json;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/result.h"
 #include "core/usage.h"
+#include "providers/native_stream.h"
 
 namespace providers {
 
@@ -53,19 +54,10 @@ class AnthropicStream {
  public:
   explicit AnthropicStream(const Dialect& dialect) : dialect_(dialect) {}
 
-  enum class Action {
-    forward,  // relay the event under `name`
-    stop,     // message_stop: the answer is complete; withheld (the gateway sends it after accounting)
-    error,    // `event: error`, or an event that is not a JSON object; `error` is set
-  };
-  struct Step {
-    Action action = Action::forward;
-    std::string_view name;   // the event's type (its data's "type", else the SSE event name)
-    bool content = false;    // reaching the client commits the attempt (no fail-over after it)
-    bool keepalive = false;  // ping: proves the socket lives, not that the answer progresses
-    int64_t est_tokens = 0;  // output tokens the event carries, estimated from its text
-    std::optional<core::Error> error;
-  };
+  // stop: message_stop (the gateway sends its own after accounting); error: `event: error`, or an
+  // event that is not a JSON object. A ping is a keepalive.
+  using Action = NativeAction;
+  using Step = NativeStep;
   // `event` is the SSE event field (may be empty), `data` its data. The step's views are valid
   // until the next call.
   Step process(std::string_view event, std::string_view data);

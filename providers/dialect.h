@@ -20,6 +20,8 @@ struct RegionEndpoint {
   // Anthropic Messages endpoint of the same account and region: POST anthropic_base_url +
   // "/v1/messages". "" = the region has none (requests to it are translated to chat completions).
   std::string anthropic_base_url;
+  // The region's OpenAI-compatible base also serves the Responses API (POST base_url + "/responses").
+  bool responses = false;
 };
 
 struct Dialect {

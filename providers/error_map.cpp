@@ -282,6 +282,13 @@ std::string sanitize_upstream_text(std::string_view text, size_t max_bytes) {
   return s;
 }
 
+core::Error in_band(core::Error e, int status, std::string_view said) {
+  const std::string returned = " returned HTTP " + std::to_string(status);
+  if (auto at = e.message.find(returned); at != std::string::npos) e.message.replace(at, returned.size(), said);
+  e.upstream_status = 200;
+  return e;
+}
+
 std::chrono::milliseconds parse_retry_after(std::string_view v) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   while (!v.empty() && v.back() == ' ') v.remove_suffix(1);

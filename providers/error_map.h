@@ -28,6 +28,11 @@ core::Error classify_anthropic_error(const Dialect& dialect, int http_status, st
 // api_error 500, timeout_error 504, overloaded_error 529; anything else 500.
 int anthropic_error_status(std::string_view error_type);
 
+// An error classified as if the upstream had answered HTTP `status`, when it came in band (an error
+// event or object in a 200 answer): "returned HTTP <status>" in its message becomes `said`, and its
+// upstream status is 200.
+core::Error in_band(core::Error e, int status, std::string_view said);
+
 // "Retry-After: 5" -> 5 s; an HTTP date is also accepted; 0 if absent or unparsable. Capped at 1 hour.
 std::chrono::milliseconds parse_retry_after(std::string_view value);
 

@@ -14,6 +14,7 @@
 #include "providers/glm_jwt.h"
 #include "providers/openai_normalize.h"
 #include "providers/request_builder.h"
+#include "providers/responses_wire.h"
 #include "providers/sse_reader.h"
 
 namespace providers {
@@ -41,6 +42,8 @@ class OpenAICompatibleProvider final : public Provider {
       embeddings_targets_[region] = ep.base_path + "/embeddings";
     }
     for (const auto& [region, ep] : anthropic_endpoints_) messages_targets_[region] = ep.base_path + "/v1/messages";
+    for (const auto& [region, ep] : endpoints_)
+      if (responses_enabled(region)) responses_targets_[region] = ep.base_path + "/responses";
     if (auth_ == AuthScheme::bearer && !key_.empty()) bearer_ = "Bearer " + key_;
     // An upstream that echoes the key must not carry it into a client's error or the log.
     register_secret(key_);
@@ -62,51 +65,16 @@ class OpenAICompatibleProvider final : public Provider {
     return anthropic_endpoints_.count(region.empty() ? default_region_ : region) > 0;
   }
 
+  bool speaks_responses(const std::string& region) const override {
+    return responses_targets_.count(region.empty() ? default_region_ : region) > 0;
+  }
+
   core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink) override {
-    AttemptResult res;
-    const auto started = std::chrono::steady_clock::now();
-    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
-    auto ep = anthropic_endpoints_.find(region);
-    if (ep == anthropic_endpoints_.end() || ctx.native == nullptr) {
-      res.error = core::make_error(ErrorKind::internal,
-                                   "provider '" + cfg_.name + "' has no Anthropic Messages endpoint for region '" +
-                                       region + "'",
-                                   ErrorSource::gateway, "no_native_endpoint");
-      co_return res;
-    }
-    if (!available()) {
-      res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
-      co_return res;
-    }
-    const bool stream = sink != nullptr;
-    std::string jwt_header;  // lives in this frame: the request holds a view of it
-    auto req = native_request(ctx, region, stream, jwt_header);
-    if (!req) {
-      res.error = std::move(req).error();
-      co_return res;
-    }
-    auto ex = co_await open_exchange(ctx, ep->second, *req, classify_anthropic_error, res);
-    if (!ex) co_return res;
-    HookGuard clear{ctx.cancel};
-    if (!stream) {
-      auto all = co_await read_body(ctx, *ex);
-      if (!all) {
-        res.error = std::move(all).error();
-        co_return res;
-      }
-      auto info = read_anthropic_message(dialect_, *all);
-      if (!info) {
-        res.error = std::move(info).error();
-        co_return res;
-      }
-      res.body = std::move(all).value();  // as the upstream sent it: the gateway rewrites nothing else
-      res.usage = info->usage;
-      res.finish_reason = std::move(info->stop_reason);
-      res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
-      co_return res;
-    }
-    co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
-    co_return res;
+    co_return co_await native_attempt(ctx, sink, NativeApi::anthropic_messages);
+  }
+
+  core::Task<AttemptResult> openai_responses(const AttemptContext& ctx, EventSink* sink) override {
+    co_return co_await native_attempt(ctx, sink, NativeApi::openai_responses);
   }
 
   core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
@@ -124,13 +92,9 @@ class OpenAICompatibleProvider final : public Provider {
       co_return res;
     }
     const bool stream = sink != nullptr;
-    auto body = build_upstream_body(ctx.request->raw_body, ctx.target.model, stream);
-    if (!body) {
-      res.error = std::move(body).error();
-      co_return res;
-    }
     std::string jwt_header;  // lives in this frame: the request holds a view of it
-    auto req = json_request(ctx, chat_targets_.at(region), std::move(body).value(), stream, jwt_header);
+    auto req = openai_request(ctx, chat_targets_.at(region),
+                              build_upstream_body(ctx.request->raw_body, ctx.target.model, stream), stream, jwt_header);
     if (!req) {
       res.error = std::move(req).error();
       co_return res;
@@ -206,8 +170,8 @@ class OpenAICompatibleProvider final : public Provider {
                                                               const std::string& region, size_t begin, size_t end,
                                                               AttemptResult& res) {
     std::string jwt_header;  // lives in this frame: the request holds a view of it
-    auto req = json_request(ctx, embeddings_targets_.at(region), embeddings_body(*ctx.embedding, begin, end, ctx.target.model),
-                            false, jwt_header);
+    auto req = openai_request(ctx, embeddings_targets_.at(region),
+                              embeddings_body(*ctx.embedding, begin, end, ctx.target.model), false, jwt_header);
     if (!req) {
       res.error = std::move(req).error();
       co_return std::nullopt;
@@ -230,13 +194,88 @@ class OpenAICompatibleProvider final : public Provider {
     co_return std::move(batch).value();
   }
 
-  // A JSON POST to `target` with the provider's auth and extra headers. The headers are views of
-  // ctx, of this provider and of `jwt_scratch`.
-  core::Result<UpstreamRequest> json_request(const AttemptContext& ctx, const std::string& target, std::string body,
-                                             bool stream, std::string& jwt_scratch) const {
+  bool responses_enabled(const std::string& region) const {
+    if (cfg_.responses) return *cfg_.responses;
+    for (const auto& r : dialect_.regions)
+      if (r.region == region) return r.responses;
+    return false;
+  }
+
+  // One attempt relayed natively to the endpoint that speaks `api` (see Provider::anthropic_messages
+  // and Provider::openai_responses).
+  core::Task<AttemptResult> native_attempt(const AttemptContext& ctx, EventSink* sink, NativeApi api) {
+    AttemptResult res;
+    const auto started = std::chrono::steady_clock::now();
+    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
+    const bool anthropic = api == NativeApi::anthropic_messages;
+    const auto& eps = anthropic ? anthropic_endpoints_ : endpoints_;
+    auto ep = eps.find(region);
+    if (ep == eps.end() || !(anthropic ? speaks_anthropic(region) : speaks_responses(region)) || ctx.native == nullptr) {
+      res.error = core::make_error(ErrorKind::internal,
+                                   "provider '" + cfg_.name + "' has no " +
+                                       (anthropic ? "Anthropic Messages" : "Responses") + " endpoint for region '" +
+                                       region + "'",
+                                   ErrorSource::gateway, "no_native_endpoint");
+      co_return res;
+    }
+    if (!available()) {
+      res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
+      co_return res;
+    }
+    const bool stream = sink != nullptr;
+    std::string jwt_header;  // lives in this frame: the request holds a view of it
+    auto req = anthropic ? native_request(ctx, region, stream, jwt_header)
+                         : openai_request(ctx, responses_targets_.at(region),
+                                          rewrite_responses_body(ctx.native->body, ctx.target.model), stream, jwt_header);
+    if (!req) {
+      res.error = std::move(req).error();
+      co_return res;
+    }
+    auto ex = co_await open_exchange(ctx, ep->second, *req, anthropic ? classify_anthropic_error : classify_upstream_error,
+                                     res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
+    if (stream) {
+      if (anthropic) co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
+      else co_await relay_responses_stream(ctx, dialect_, *ex, *sink, started, res);
+      co_return res;
+    }
+    auto all = co_await read_body(ctx, *ex);
+    if (!all) {
+      res.error = std::move(all).error();
+      co_return res;
+    }
+    if (anthropic) {
+      auto info = read_anthropic_message(dialect_, *all);
+      if (!info) {
+        res.error = std::move(info).error();
+        co_return res;
+      }
+      res.usage = info->usage;
+      res.finish_reason = std::move(info->stop_reason);
+    } else {
+      auto info = read_responses_answer(dialect_, *all);
+      if (!info) {
+        res.error = std::move(info).error();
+        co_return res;
+      }
+      res.usage = info->usage;
+      res.finish_reason = std::move(info->status);
+    }
+    res.body = std::move(all).value();  // as the upstream sent it: the gateway rewrites nothing else
+    res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
+    co_return res;
+  }
+
+  // A request to the OpenAI-compatible base (chat completions, Responses): `body` (or its error),
+  // the JSON headers, the key, the configured extra headers. Views of ctx, this provider and `jwt_scratch`.
+  core::Result<UpstreamRequest> openai_request(const AttemptContext& ctx, std::string_view target,
+                                               core::Result<std::string> body, bool stream,
+                                               std::string& jwt_scratch) const {
+    if (!body) return std::move(body).error();
     UpstreamRequest req;
     req.target = target;
-    req.body = std::move(body);
+    req.body = std::move(body).value();
     req.headers.reserve(4 + cfg_.extra_headers.size());
     req.headers.emplace_back("Content-Type", "application/json");
     req.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
@@ -509,6 +548,7 @@ class OpenAICompatibleProvider final : public Provider {
   std::map<std::string, std::string> chat_targets_;  // region -> "<base path>/chat/completions"
   std::map<std::string, std::string> embeddings_targets_;  // region -> "<base path>/embeddings"
   std::map<std::string, std::string> messages_targets_;  // region -> "<Anthropic base path>/v1/messages"
+  std::map<std::string, std::string> responses_targets_;  // region -> "<base path>/responses", where spoken
   std::string unavailable_reason_;
   AuthScheme auth_;
 };

@@ -2,6 +2,7 @@
 // The one adapter for every OpenAI-compatible vendor; per-vendor differences come from the Dialect table.
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/result.h"
@@ -21,6 +22,10 @@ struct ProviderConfig {
   // fake must see every request, and the key must not go to the vendor's public host around it.
   std::string anthropic_base_url;
   std::map<std::string, std::string> anthropic_base_urls;
+  // Whether every region's base URL also serves the Responses API (POST <base>/responses): unset =
+  // the dialect's built-in fact per region (Qwen, DeepSeek); true turns it on (Kimi's [S] listing,
+  // a self-hosted server that has it), false off.
+  std::optional<bool> responses;
   std::string default_region;                 // overrides the dialect's default
   std::string api_key_env;                    // env var holding the key
   std::string api_key_file;                   // or a file holding the key (trailing newline trimmed)

@@ -9,6 +9,7 @@
 #include "core/json_writer.h"
 #include "providers/dialect.h"
 #include "providers/error_map.h"
+#include "providers/wire_counts.h"
 
 namespace providers {
 namespace {
@@ -35,17 +36,8 @@ int64_t int_member(const auto& members, size_t i) {
 // null is 0. Anything else sets `bad` and reads as 0, never wrapped or truncated into a price.
 int64_t count_member(const auto& members, size_t i, bool& bad) {
   element v;
-  if (!members.get(i, v) || v.is_null()) return 0;
-  if (v.is_int64()) {
-    int64_t n = v.get_int64().value_unsafe();
-    if (n >= 0) return n;
-  } else if (v.is_double()) {
-    double d = v.get_double().value_unsafe();
-    if (d >= 0 && d <= 9007199254740992.0 && d == static_cast<double>(static_cast<int64_t>(d)))
-      return static_cast<int64_t>(d);
-  }
-  bad = true;  // negative, fractional, beyond int64 (uint64), a string, an object...
-  return 0;
+  if (!members.get(i, v)) return 0;
+  return token_count(v, bad).value_or(0);  // negative, fractional, beyond int64, a string...: bad
 }
 
 constexpr std::array<std::string_view, 6> kUsageKeys{"prompt_tokens", "completion_tokens", "prompt_tokens_details",

@@ -20,4 +20,13 @@ core::Task<AttemptResult> Provider::embeddings(const AttemptContext& ctx) {
   co_return r;
 }
 
+core::Task<AttemptResult> Provider::openai_responses(const AttemptContext& ctx, EventSink* sink) {
+  (void)sink;
+  AttemptResult r;
+  r.error = core::make_error(core::ErrorKind::internal,
+                             "provider '" + name() + "' has no Responses endpoint for region '" + ctx.target.region + "'",
+                             core::ErrorSource::gateway, "no_native_endpoint");
+  co_return r;
+}
+
 }  // namespace providers

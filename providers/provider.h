@@ -44,17 +44,22 @@ class EventSink {
   virtual core::Task<bool> send_event(std::string_view event, std::string_view data) = 0;
 };
 
-// A request relayed natively to an endpoint that speaks the client's API (Anthropic Messages):
-// the client's body as it came (the provider rewrites only `model`) and the API's own headers.
+// The client APIs some endpoints speak natively.
+enum class NativeApi { anthropic_messages, openai_responses };
+
+// A request relayed natively to an endpoint that speaks the client's API (Anthropic Messages,
+// OpenAI Responses): the client's body as it came (the provider rewrites only what the API's relay
+// documents: `model`; for Responses also `store` and `previous_response_id`) and the API's own headers.
 struct NativeRequest {
   std::string_view body;
   std::string_view anthropic_version;  // empty: not sent
   std::string_view anthropic_beta;     // empty: not sent
+  NativeApi api = NativeApi::anthropic_messages;
 };
 
 struct AttemptContext {
   const core::ChatRequest* request = nullptr;
-  const NativeRequest* native = nullptr;  // set for Provider::anthropic_messages
+  const NativeRequest* native = nullptr;  // set for Provider::anthropic_messages / openai_responses
   const core::EmbeddingRequest* embedding = nullptr;  // set for Provider::embeddings
   Target target;
   UpstreamTimeouts timeouts;
@@ -128,6 +133,17 @@ class Provider {
   // attempt (nothing reached the client, so the pipeline fails over): never a partial answer.
   // A provider without an embeddings API answers a retryable `unavailable` error.
   virtual core::Task<AttemptResult> embeddings(const AttemptContext& ctx);
+  // Whether `region` (empty: the default) speaks the OpenAI Responses API (POST <base URL>/responses):
+  // built in per dialect region where the vendor documents it, or configured (ProviderConfig::responses).
+  virtual bool speaks_responses(const std::string& region) const { (void)region; return false; }
+  // One attempt relayed natively to that endpoint (ctx.native set, its body already carrying the
+  // whole conversation in `input`): rewrite_responses_body (providers/responses_wire.h) makes the
+  // upstream body; the answer is relayed event by event to `sink` (nullptr: returned whole in body)
+  // except the final response.completed / response.incomplete, whose data is left in body for the
+  // gateway to send after accounting. Events before the first content are held as for
+  // anthropic_messages, so an error before content fails over. Usage comes from the final event or
+  // the Response object; finish_reason is the Response's status. Errors map as chat() maps them.
+  virtual core::Task<AttemptResult> openai_responses(const AttemptContext& ctx, EventSink* sink);
   // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
   virtual size_t queue_depth() const { return 0; }
   virtual double decode_tokens_per_second() const { return 0; }

@@ -17,7 +17,9 @@
 //   ({"thinking":{"type":"disabled"}}), any other effort turns it on; the levels are not told apart
 //   (the vendors' levels differ). reasoning.summary is accepted and echoed: the summary returned is
 //   the upstream's reasoning text as it came.
-// - Refused with a 400 naming them: tools other than type "function", unknown members (top level,
+// - Refused with a 400 naming them: tools other than type "function" (unless a planned deployment
+//   speaks the Responses API natively: the surface then routes without them and only native
+//   attempts are made, openai_responses_surface.cpp), unknown members (top level,
 //   items, content parts, text.format), `background: true`, `truncation: "auto"`, any `include`
 //   value, text.verbosity, input_file and image file_id parts.
 // - metadata is at most 16 string pairs (keys up to 64 characters, values up to 512) and is echoed.
@@ -151,5 +153,9 @@ struct ResponseStatus {
   std::string_view incomplete_reason;
 };
 ResponseStatus response_status(std::string_view finish_reason);
+
+// A Response object's `usage` and a failed response's `error` as this surface writes them.
+std::string responses_usage_json(const core::Usage& u);
+std::string responses_failure_json(const core::Error& e);
 
 }  // namespace gateway

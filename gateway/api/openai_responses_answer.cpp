@@ -30,7 +30,9 @@ std::string output_id(std::string_view prefix, std::string_view response_id, siz
   return std::string(prefix) + "_" + stem_of(response_id) + "_" + std::to_string(index);
 }
 
-std::string usage_json(const core::Usage& u) {
+}  // namespace
+
+std::string responses_usage_json(const core::Usage& u) {
   std::string s = "{\"input_tokens\":";
   append_int(s, u.prompt_tokens);
   s += ",\"input_tokens_details\":{\"cached_tokens\":";
@@ -44,6 +46,8 @@ std::string usage_json(const core::Usage& u) {
   s += '}';
   return s;
 }
+
+namespace {
 
 // Usage when the upstream reported none: the gateway's estimates.
 core::Usage estimated_usage(int64_t input_tokens, int64_t output_bytes) {
@@ -110,10 +114,14 @@ void set_status(ResponseState& st, std::string_view finish_reason) {
 
 // "server_error" or "rate_limit_exceeded": the codes a Response's error may carry for a failure
 // the client did not cause.
-std::string failure_json(const core::Error& e) {
+}  // namespace
+
+std::string responses_failure_json(const core::Error& e) {
   const char* code = e.kind == core::ErrorKind::rate_limited ? "rate_limit_exceeded" : "server_error";
   return "{\"code\":\"" + std::string(code) + "\",\"message\":" + core::json_string(e.message) + "}";
 }
+
+namespace {
 
 constexpr std::array<std::string_view, 3> kCompletionKeys{"id", "choices", "usage"};
 constexpr std::array<std::string_view, 3> kChoiceKeys{"message", "finish_reason", "usage"};
@@ -192,7 +200,7 @@ core::Result<ResponseObject> chat_to_response(std::string_view chat_completion, 
   if (top.get(2, x)) u = usage_of(x);
   if (!u.present && cm.get(2, x)) u = usage_of(x);  // Kimi: usage inside the choice
   if (!u.present) u = estimated_usage(req.estimated_input_tokens, output_bytes);
-  st.usage = usage_json(u);
+  st.usage = responses_usage_json(u);
   ResponseObject r;
   r.output_items_json = "[" + st.output + "]";
   r.json = response_object(req, created_at, st);
@@ -243,7 +251,7 @@ ResponseObject ResponsesStreamEncoder::build(std::string_view status, std::strin
     const bool completed = item.done && status != "incomplete";
     st.output += item_json(item, completed ? "completed" : "incomplete", true);
   }
-  st.usage = usage_json(u);
+  st.usage = responses_usage_json(u);
   ResponseObject r;
   r.output_items_json = "[" + st.output + "]";
   r.json = response_object(req_, created_at_, st);
@@ -406,7 +414,7 @@ std::vector<SseEvent> ResponsesStreamEncoder::fail(const core::Error& error, con
   if (ended_) return out;
   if (!started_) start(out);
   ended_ = true;
-  result_ = build("failed", failure_json(error), final_usage(usage));
+  result_ = build("failed", responses_failure_json(error), final_usage(usage));
   emit(out, "response.failed", ",\"response\":" + result_.json);
   return out;
 }

@@ -36,6 +36,21 @@ class OpenAiResponsesSurface::TranslatingSink final : public providers::ChatSink
   OpenAiResponsesSurface& s_;
 };
 
+// A native attempt's events, rewritten with the gateway's ids and sequence numbers on their way out.
+class OpenAiResponsesSurface::NativeSink final : public providers::EventSink {
+ public:
+  explicit NativeSink(OpenAiResponsesSurface& s) : s_(s) {}
+  core::Task<bool> send_event(std::string_view event, std::string_view data) override {
+    // The provider relays only events it parsed as JSON objects: a rewrite cannot fail on them.
+    auto out = s_.rewriter_->rewrite(data);
+    if (!out) co_return false;
+    co_return co_await s_.io_.send_event(event, *out);
+  }
+
+ private:
+  OpenAiResponsesSurface& s_;
+};
+
 OpenAiResponsesSurface::OpenAiResponsesSurface(ClientIo& io, ResponseStoreAccess store)
     : io_(io), store_(std::move(store)) {}
 
@@ -66,13 +81,32 @@ core::Task<core::Result<core::ChatRequest>> OpenAiResponsesSurface::load_continu
 }
 
 core::Result<core::ChatRequest> OpenAiResponsesSurface::translate(std::string_view body, std::string_view prior_items) {
-  auto t = responses_to_chat(body, prior_items, new_response_id());
+  std::string id = new_response_id();
+  auto t = responses_to_chat(body, prior_items, id);
+  if (!t && t.error().code == "unsupported_tool") {
+    // Built-in tools: a deployment that speaks the Responses API can carry them; routing and the
+    // translated attempts read the body without them, and are refused with this error (attempts.cpp).
+    if (auto routable = without_builtin_tools(body)) {
+      core::Error refusal = t.error();
+      t = responses_to_chat(*routable, prior_items, id);
+      if (t) refusal_ = std::move(refusal);
+    }
+  }
   if (!t) return std::move(t).error();
   request_ = std::move(t).value();
   core::ChatRequest chat = std::move(request_.chat);
   if (request_.stream) {
     encoder_ = std::make_unique<ResponsesStreamEncoder>(request_, created_at_);
     sink_ = std::make_unique<TranslatingSink>(*this);
+  }
+  if (auto native = responses_native_body(body, prior_items, request_.input_items_json)) {
+    native_body_ = std::move(*native);
+    native_.api = providers::NativeApi::openai_responses;
+    native_.body = native_body_;
+    if (request_.stream) {
+      rewriter_ = std::make_unique<NativeEventRewriter>(identity());
+      native_sink_ = std::make_unique<NativeSink>(*this);
+    }
   }
   return chat;
 }
@@ -92,9 +126,24 @@ core::Task<void> OpenAiResponsesSurface::keep() {
   if (!s) std::fprintf(stderr, "gateway: response %s not stored: %s\n", r.id.c_str(), s.error().message.c_str());
 }
 
+ResponseIdentity OpenAiResponsesSurface::identity() const {
+  return {request_.response_id, request_.model, request_.store, request_.previous_response_id};
+}
+
+providers::EventSink* OpenAiResponsesSurface::native_sink() { return native_sink_.get(); }
+
 std::string OpenAiResponsesSurface::error_body(const core::Error& e) const { return error_json(e); }
 
-core::Task<core::Result<std::string>> OpenAiResponsesSurface::answer_body(std::string body, bool) {
+core::Task<core::Result<std::string>> OpenAiResponsesSurface::answer_body(std::string body, bool native) {
+  if (native) {
+    auto json = rewrite_native_response(body, identity());
+    if (!json)
+      co_return core::make_error(core::ErrorKind::server_error, "the upstream's answer is not a Response object",
+                                 core::ErrorSource::upstream);
+    answer_ = ResponseObject{*json, native_output_items(*json)};
+    co_await keep();
+    co_return answer_->json;
+  }
   auto r = chat_to_response(body, request_, created_at_);
   if (!r) co_return std::move(r).error();
   answer_ = std::move(r).value();
@@ -120,7 +169,22 @@ core::Task<bool> OpenAiResponsesSurface::send_all(const std::vector<SseEvent>& e
   co_return true;
 }
 
+core::Task<bool> OpenAiResponsesSurface::close_native_stream(const StreamClose& c) {
+  const providers::AttemptResult& r = *c.result;
+  bool ok = true;
+  if (c.cost) ok = co_await io_.send_comment("x-gateway-cost-usd: " + core::format_usd(*c.cost));
+  auto last = rewriter_->rewrite(r.body);
+  if (!ok || !last) co_return false;
+  answer_ = ResponseObject{rewriter_->response(), native_output_items(rewriter_->response())};
+  co_await keep();
+  const std::string_view name = r.finish_reason == "incomplete" ? "response.incomplete" : "response.completed";
+  ok = co_await io_.send_event(name, *last);
+  if (ok) ok = co_await io_.end_stream();
+  co_return ok;
+}
+
 core::Task<bool> OpenAiResponsesSurface::close_stream(providers::ChatSink& head, const StreamClose& c) {
+  if (c.native) co_return co_await close_native_stream(c);
   // The usage chunk goes through `head` (recorded for the cache) into the encoder; without one,
   // what was counted stands in for it.
   const providers::AttemptResult& r = *c.result;
@@ -141,6 +205,14 @@ core::Task<bool> OpenAiResponsesSurface::fail_stream(const StreamClose& c, const
   // The failed response carries what was counted for the attempt.
   std::optional<core::Usage> usage;
   if (c.counted) usage = *c.counted;
+  if (c.native) {
+    const std::string failed = rewriter_->failed(e, usage);
+    answer_ = ResponseObject{rewriter_->response(), native_output_items(rewriter_->response())};
+    co_await keep();
+    bool ok = co_await io_.send_event("response.failed", failed);
+    if (ok) ok = co_await io_.end_stream();
+    co_return ok;
+  }
   auto events = encoder_->fail(e, usage);
   co_await keep();
   bool ok = co_await send_all(events);

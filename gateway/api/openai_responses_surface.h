@@ -1,13 +1,16 @@
 #pragma once
-// POST /v1/responses as an API surface: every attempt is translated to OpenAI chat
-// (openai_responses.h) and its answer translated back, event by event for streams; there is no
-// native relay. The response id is minted at decode. Once the request is done the surface hands
+// POST /v1/responses as an API surface: an attempt at a deployment that speaks the Responses API
+// is relayed natively (native_request(): the client's body, a continuation's conversation expanded
+// into `input`; responses_native.h rewrites the answer's ids and sequence numbers); any other is
+// translated to OpenAI chat (openai_responses.h) and its answer translated back, event by event
+// for streams. Either way the answer is stored the same. The response id is minted at decode. Once the request is done the surface hands
 // back what a response store keeps: the id, the final Response object, the input and output items.
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "gateway/api/openai_responses.h"
+#include "gateway/api/responses_native.h"
 #include "gateway/api/surface.h"
 #include "gateway/state/response_store.h"
 
@@ -40,6 +43,9 @@ class OpenAiResponsesSurface final : public Surface {
   core::Task<bool> close_stream(providers::ChatSink& head, const StreamClose& c) override;
   core::Task<bool> fail_stream(const StreamClose& c, const core::Error& e) override;
   core::Task<bool> close_replayed_stream() override;
+  const providers::NativeRequest* native_request() const override { return native_.body.empty() ? nullptr : &native_; }
+  providers::EventSink* native_sink() override;
+  const core::Error* translation_refusal() const override { return refusal_ ? &*refusal_ : nullptr; }
 
   // For a response store (valid after decode succeeded).
   const std::string& response_id() const { return request_.response_id; }
@@ -54,6 +60,10 @@ class OpenAiResponsesSurface final : public Surface {
 
  private:
   class TranslatingSink;
+  class NativeSink;
+  ResponseIdentity identity() const;
+  // The stream's end for a native attempt: the withheld final event, rewritten.
+  core::Task<bool> close_native_stream(const StreamClose& c);
   core::Task<bool> send_all(const std::vector<SseEvent>& events);
   core::Result<core::ChatRequest> translate(std::string_view body, std::string_view prior_items);
   // Keeps the final response (store: true) before the client can ask for it; a store that fails
@@ -69,6 +79,11 @@ class OpenAiResponsesSurface final : public Surface {
   std::optional<ResponseObject> answer_;
   std::unique_ptr<ResponsesStreamEncoder> encoder_;
   std::unique_ptr<TranslatingSink> sink_;
+  std::string native_body_;  // the body a native attempt relays
+  std::optional<core::Error> refusal_;  // why a translated attempt cannot carry the request
+  providers::NativeRequest native_;
+  std::unique_ptr<NativeEventRewriter> rewriter_;  // streams
+  std::unique_ptr<NativeSink> native_sink_;
 };
 
 // "resp_" and 32 random hex digits.

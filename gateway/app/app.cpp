@@ -1,10 +1,14 @@
 #include "gateway/app/app.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdlib>
 #include <cstdio>
 
+#include "core/json_edit.h"
+#include "core/json_scan.h"
+#include "core/json_writer.h"
 #include "providers/dialect.h"
 #include "providers/local_provider.h"
 #include "gateway/state/limits_redis.h"
@@ -140,16 +144,49 @@ namespace gateway {
 routing::SurfacesOf catalog_surfaces(const App& app) {
   return [&app](const routing::Deployment& d) {
     std::vector<std::string> v{"openai_chat"};
-    bool anthropic = false;
+    bool anthropic = false, responses = false;
     if (const providers::Provider* p = app.find_provider(d.provider)) {
       anthropic = p->speaks_anthropic(d.region);
+      responses = p->speaks_responses(d.region);
     } else if (const providers::Dialect* dl = providers::find_dialect(d.provider)) {
       for (const auto& r : dl->regions)
-        if (r.region == d.region && !r.anthropic_base_url.empty()) anthropic = true;
+        if (r.region == d.region) {
+          anthropic = !r.anthropic_base_url.empty();
+          responses = r.responses;
+        }
     }
     if (anthropic) v.push_back("anthropic_messages");
+    if (responses) v.push_back("openai_responses");
     return v;
   };
+}
+
+std::string explain_with_surfaces(const App& app, std::string explain_json) {
+  namespace json = core::json;
+  std::string_view plan;
+  json::for_each_member(explain_json, [&](const json::Member& m) {
+    if (json::key_is(m.key, "plan")) plan = m.value;
+  });
+  const routing::SurfacesOf surfaces = catalog_surfaces(app);
+  std::string map = "{";
+  json::for_each_element(plan, [&](std::string_view id_json) {
+    std::string id, error;
+    routing::Deployment d;
+    if (!json::decode_string(id_json, id) || !routing::parse_deployment_ref(id, d, error)) return;
+    if (map.size() > 1) map.push_back(',');
+    core::append_json_string(map, id);
+    map += ":[";
+    const auto names = surfaces(d);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (i) map.push_back(',');
+      core::append_json_string(map, names[i]);
+    }
+    map.push_back(']');
+  });
+  map.push_back('}');
+  const std::array<json::MemberEdit, 1> edit{{{"surfaces", std::string_view(map), true}}};
+  auto out = json::edit_members(explain_json, edit);
+  return out ? std::move(*out) : explain_json;
 }
 
 // The pipeline's view of the App: its settings and the objects it calls.

@@ -71,8 +71,12 @@ core::Status build_app(App& app);
 core::Status build_state(App& app);
 // The API surfaces each deployment speaks natively, from its provider (for `gateway catalog` and
 // GET /admin/catalog): every deployment speaks OpenAI chat; Anthropic Messages where the provider
-// has an Anthropic-compatible endpoint for the region. Without the provider, its built-in dialect.
+// has an Anthropic-compatible endpoint for the region; OpenAI Responses where its base serves it.
+// Without the provider, its built-in dialect.
 routing::SurfacesOf catalog_surfaces(const App& app);
+// An explain document (routing's explain_json) with a "surfaces" member: for each deployment of its
+// plan, the API surfaces it speaks natively (a request on another surface is translated there).
+std::string explain_with_surfaces(const App& app, std::string explain_json);
 // Fills app.pipeline from the rest of the App (build_state ends with it).
 void wire_pipeline(App& app);
 // The spend ledger the configuration names (state.ledger_path, or state.ledger backend postgres),

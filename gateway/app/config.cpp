@@ -372,8 +372,8 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       if (v.IsNull()) { c.providers.push_back(pc); continue; }
       if (v.IsMap() && v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
       check_keys(file, v, "providers." + pc.name,
-                 {"type", "base_url", "base_urls", "anthropic_base_url", "anthropic_base_urls", "region", "api_key_env",
-                  "api_key_file", "auth", "headers"});
+                 {"type", "base_url", "base_urls", "anthropic_base_url", "anthropic_base_urls", "responses", "region",
+                  "api_key_env", "api_key_file", "auth", "headers"});
       if (v["base_url"] && v["base_urls"])
         fail(file, v["base_url"], "providers." + pc.name + ": use base_url (the configured region's URL) or base_urls "
                                   "(per region), not both");
@@ -384,6 +384,7 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
         for (auto bi = b.begin(); bi != b.end(); ++bi)
           pc.anthropic_base_urls[bi->first.as<std::string>()] = scalar<std::string>(file, bi->second, "anthropic_base_urls entry");
       else if (b) fail(file, b, "anthropic_base_urls must map region to URL");
+      if (v["responses"]) pc.responses = scalar<bool>(file, v["responses"], "responses");
       if (v["region"]) pc.default_region = scalar<std::string>(file, v["region"], "region");
       if (v["api_key_env"]) pc.api_key_env = scalar<std::string>(file, v["api_key_env"], "api_key_env");
       if (v["api_key_file"]) pc.api_key_file = scalar<std::string>(file, v["api_key_file"], "api_key_file");

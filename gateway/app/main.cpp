@@ -178,10 +178,11 @@ int cmd_explain(const std::string& config_path, const std::string& request_path,
     }
     std::printf("%s\n", routing::what_if_json(*app.policy_router, features, *list).c_str());
   } else if (features.size() == 1) {
-    std::printf("%s\n", app.policy_router->explain_json(features[0]).c_str());
+    std::printf("%s\n", gateway::explain_with_surfaces(app, app.policy_router->explain_json(features[0])).c_str());
   } else {
     std::string out = "[";
-    for (size_t i = 0; i < features.size(); ++i) out += (i ? "," : "") + app.policy_router->explain_json(features[i]);
+    for (size_t i = 0; i < features.size(); ++i)
+      out += (i ? "," : "") + gateway::explain_with_surfaces(app, app.policy_router->explain_json(features[i]));
     std::printf("%s]\n", out.c_str());
   }
   std::fflush(stdout);

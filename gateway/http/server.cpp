@@ -998,7 +998,8 @@ class Session final : public SessionBase, public ClientIo {
     auto features = features_of(*parsed, headers, app_.config.trust_routing_headers);
     if (const Tenant* t = app_.config.tenants.find(features.tenant)) features.tenant_settings = &t->routing;
     if (specs->empty()) {
-      co_await respond(200, "application/json", app_.policy_router->explain_json(features));
+      std::string explained = explain_with_surfaces(app_, app_.policy_router->explain_json(features));
+      co_await respond(200, "application/json", std::move(explained));
       co_return 200;
     }
     auto what_if = what_if_from_specs(app_, *specs);

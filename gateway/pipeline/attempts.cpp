@@ -42,6 +42,15 @@ struct LoopState {
   std::optional<int64_t> refused_window;
 };
 
+// Whether the deployment's endpoint speaks the client's API, so that the request is relayed as it came.
+bool speaks(const providers::Provider& p, const providers::NativeRequest& native, const std::string& region) {
+  switch (native.api) {
+    case providers::NativeApi::anthropic_messages: return p.speaks_anthropic(region);
+    case providers::NativeApi::openai_responses: return p.speaks_responses(region);
+  }
+  return false;
+}
+
 // After a deployment refused the request as longer than its window (the catalog overstated it), a
 // later candidate is tried only if its known window is larger than the refusing one's and holds the
 // input estimate plus max_tokens: a window no larger, or unknown, would refuse the same way.
@@ -224,7 +233,7 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     if (!provider) continue;
     // The client's API, relayed as it came, where the deployment speaks it; else translated.
     const providers::NativeRequest* native = ctx.surface.native_request();
-    ctx.native = native && provider->speaks_anthropic(attempt.deployment.region);
+    ctx.native = native && speaks(*provider, *native, attempt.deployment.region);
     if (!ctx.native && ctx.surface.translation_refusal()) {
       // Not the deployment's fault and not tried: a later native candidate may still carry it.
       loop.last_error = *ctx.surface.translation_refusal();
@@ -239,7 +248,9 @@ core::Task<int> run_attempts(RequestContext& ctx) {
       r = co_await provider->embeddings(ac);
     } else if (ctx.native) {
       ac.native = native;
-      r = co_await provider->anthropic_messages(ac, ctx.req.stream ? ctx.surface.native_sink() : nullptr);
+      providers::EventSink* native_sink = ctx.req.stream ? ctx.surface.native_sink() : nullptr;
+      if (native->api == providers::NativeApi::openai_responses) r = co_await provider->openai_responses(ac, native_sink);
+      else r = co_await provider->anthropic_messages(ac, native_sink);
     } else {
       r = co_await provider->chat(ac, head);
     }

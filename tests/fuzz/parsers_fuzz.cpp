@@ -21,11 +21,13 @@
 #include "core/json_scan.h"
 #include "gateway/app/config.h"
 #include "gateway/api/openai_chat.h"
+#include "gateway/api/responses_native.h"
 #include "providers/anthropic_wire.h"
 #include "providers/dialect.h"
 #include "providers/error_map.h"
 #include "providers/openai_normalize.h"
 #include "providers/request_builder.h"
+#include "providers/responses_wire.h"
 #include "providers/sse_reader.h"
 #include "routing/iso3166.h"
 #include "routing/vocabulary.h"
@@ -61,7 +63,7 @@ bool repeats_a_member(std::string_view v) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  const uint8_t which = data[0] % 8;
+  const uint8_t which = data[0] % 9;
   const auto& dialects = providers::all_dialects();
   const auto& dialect = dialects[data[1] % dialects.size()];
   std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
@@ -161,6 +163,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)providers::read_anthropic_message(dialect, in);
       auto e = providers::classify_anthropic_error(dialect, 400 + data[1] % 200, in, "");
       if (e.message.size() > 512) __builtin_trap();
+      break;
+    }
+    case 8: {
+      // The native Responses relay: the upstream body keeps every member but model/store/
+      // previous_response_id and stays an object; events and answers never yield negative figures;
+      // the gateway's rewrites of an object are objects.
+      auto body = providers::rewrite_responses_body(in, "up-model");
+      if (is_json_object(in) && !body.ok()) __builtin_trap();
+      if (body.ok() && is_json_object(in) && !is_json_object(*body)) __builtin_trap();
+      providers::SseReader reader(1 << 16);
+      providers::ResponsesStream stream(dialect);
+      gateway::NativeEventRewriter rewriter({"resp_fuzz", "m", true, ""});
+      providers::SseEvent ev;
+      reader.feed(in);
+      while (reader.next(ev)) {
+        if (ev.comment_only || ev.data.empty()) continue;
+        auto step = stream.process(ev.event, ev.data);
+        if (step.action == providers::NativeAction::error && !step.error) __builtin_trap();
+        if (step.est_tokens < 0) __builtin_trap();
+        // The rewriter sees only events the relay parsed as objects (core/json_scan's contract).
+        if (step.action == providers::NativeAction::forward) {
+          auto out = rewriter.rewrite(ev.data);
+          if (!out || !is_json_object(*out)) __builtin_trap();
+        }
+      }
+      const core::Usage u = stream.usage();
+      if (u.prompt_tokens < 0 || u.completion_tokens < 0) __builtin_trap();
+      (void)providers::read_responses_answer(dialect, in);
+      (void)gateway::native_output_items(in);
+      (void)gateway::without_builtin_tools(in);
       break;
     }
   }

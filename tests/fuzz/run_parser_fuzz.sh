@@ -9,8 +9,8 @@ out="${PARSER_FUZZ_DIR:-$root/build-fuzz-parsers}"
 cxx="${CXX_FUZZ:-$(command -v clang++-14 || command -v clang++ || true)}"
 [[ -n "$cxx" ]] || { echo "run_parser_fuzz.sh: clang++ not found" >&2; exit 1; }
 mkdir -p "$out/obj" "$out/corpus" "$out/crashes"
-srcs=("$root"/core/*.cpp "$root"/providers/{anthropic_relay,anthropic_wire,dialect,error_map,openai_normalize,provider,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
-      "$root"/gateway/app/config.cpp "$root"/gateway/api/openai_chat.cpp "$root"/gateway/state/tenants.cpp "$root"/routing/{vocabulary,iso3166}.cpp "$root/providers/asio_beast_src.cpp")
+srcs=("$root"/core/*.cpp "$root"/providers/{anthropic_relay,anthropic_wire,responses_wire,dialect,error_map,openai_normalize,provider,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
+      "$root"/gateway/app/config.cpp "$root"/gateway/api/{openai_chat,client_json,openai_responses_answer,responses_native}.cpp "$root"/gateway/state/tenants.cpp "$root"/routing/{vocabulary,iso3166}.cpp "$root/providers/asio_beast_src.cpp")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root" -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 objs=(); pids=()
@@ -37,6 +37,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 # Seeds: one realistic input per parser.
 seed() { printf "$1" > "$out/corpus/$2"; }
 seed '\x00\x00data: {"id":"a","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n: keep-alive\n\ndata: {"choices":[],"usage":{"prompt_tokens":3,"prompt_cache_hit_tokens":1}}\n\ndata: [DONE]\n\n' sse
+seed '\x08\x00{"model":"auto","store":true,"previous_response_id":"r","input":"hi"}\n\nevent: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"v","output":[]}}\n\ndata: {"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":3,"output_tokens":2}}}\n\n' responses
 seed '\x01\x00{"model":"auto","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":5,"stop":["x"]}' chat
 seed '\x01\x00{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{"a":{},"A":{}}}}}],"thinking":{"type":"disabled"},"metadata":{"k":[{"x":1}]}}' chat_nested
 seed '\x01\x00{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"max\\u005ftokens":2}' chat_dup

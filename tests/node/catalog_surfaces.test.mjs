@@ -1,6 +1,7 @@
 // `gateway catalog` and GET /admin/catalog list the API surfaces each deployment's endpoint speaks:
 // OpenAI chat everywhere; Anthropic Messages where the vendor has an Anthropic-compatible endpoint
-// for the region (and only there will /v1/messages be relayed natively). A base_url override (an
+// for the region (and only there will /v1/messages be relayed natively); OpenAI Responses where the
+// vendor's Responses API is verified (Qwen, DeepSeek; Kimi's is not: off unless configured). A base_url override (an
 // egress proxy) without anthropic_base_url turns the built-in Anthropic endpoint off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +15,11 @@ test('built-in catalog: Anthropic-compatible regions speak both surfaces, others
   const r = await run(GATEWAY_BIN, ['catalog', '--format', 'json']);
   assert.equal(r.code, 0, r.stderr);
   const s = surfaces(JSON.parse(r.stdout));
-  assert.deepEqual(s['deepseek@global/deepseek-flash'], ['openai_chat', 'anthropic_messages']);
+  assert.deepEqual(s['deepseek@global/deepseek-flash'], ['openai_chat', 'anthropic_messages', 'openai_responses']);
   assert.deepEqual(s['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
+  for (const [id, v] of Object.entries(s))
+    if (id.startsWith('qwen@')) assert.ok(v.includes('openai_responses'), `${id}: ${v}`);
+    else if (!id.startsWith('deepseek@')) assert.ok(!v.includes('openai_responses'), `${id}: ${v}`);
   const glmCoding = Object.keys(s).find((id) => id.startsWith('glm@intl-coding/'));
   if (glmCoding) assert.deepEqual(s[glmCoding], ['openai_chat'], `${glmCoding}: no verified Anthropic endpoint`);
   // Embedding models speak the embeddings API only (capability `embeddings`).
@@ -37,14 +41,15 @@ test('a proxied base_url drops the built-in Anthropic endpoint unless anthropic_
   const r = await run(GATEWAY_BIN, ['catalog', '--config', cfg, '--format', 'json']);
   assert.equal(r.code, 0, r.stderr);
   const s = surfaces(JSON.parse(r.stdout));
-  assert.deepEqual(s['deepseek@global/deepseek-flash'], ['openai_chat']);
+  // The Responses API is on the chat base: it follows the override.
+  assert.deepEqual(s['deepseek@global/deepseek-flash'], ['openai_chat', 'openai_responses']);
   assert.deepEqual(s['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
   const gw = await startGateway({ config: c, env: { DEEPSEEK_API_KEY: 'k', MOONSHOT_API_KEY: 'k' } });
   try {
     const a = await request(gw.url + '/admin/catalog');
     assert.equal(a.status, 200, a.text);
     const sa = surfaces(a.json);
-    assert.deepEqual(sa['deepseek@global/deepseek-flash'], ['openai_chat']);
+    assert.deepEqual(sa['deepseek@global/deepseek-flash'], ['openai_chat', 'openai_responses']);
     assert.deepEqual(sa['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
   } finally {
     await gw.stop();

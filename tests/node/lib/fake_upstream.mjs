@@ -48,6 +48,8 @@
 //             numeric strings; no "object" field in responses or chunks (as in bigmodel's examples);
 //             errors are {"error":{"code":"1113","message":...}} with business codes.
 //
+// The fakes of vendors with a Responses API (Qwen, DeepSeek, Kimi) serve it too, in its wire format:
+// see fake_responses.mjs (scenarios per model in responsesScenarios).
 // Each vendor fake also serves its Anthropic-compatible endpoint (POST <anthropicBaseUrl>/v1/messages)
 // in the Anthropic Messages wire format, with its own scenarios and quirks: see fake_anthropic.mjs.
 
@@ -57,6 +59,7 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { anthropicBaseUrlFor, isAnthropicPath, serveAnthropic } from './fake_anthropic.mjs';
 import { answerEmbeddings, isEmbeddingsPath } from './fake_embeddings.mjs';
+import { isResponsesPath, serveResponses } from './fake_responses.mjs';
 
 export const PATHS = {
   deepseek: ['/chat/completions', '/v1/chat/completions'],
@@ -281,7 +284,7 @@ export function verifyGlmJwt(token, key, now = Date.now()) {
 // clients that keep their vendor's model names.
 // anthropicScenarios: {vendor model ID: scenario} for the Anthropic path, so that a catalog model
 // (priced, with a known window) can play a fault scenario there.
-export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [], anthropicScenarios = {}, shaper, keepRequests = true } = {}) {
+export async function startFake({ dialect, tls, key, auth = 'bearer', host = '127.0.0.1', keepAliveTimeoutMs = 30_000, nativeModels = [], anthropicScenarios = {}, responsesScenarios = {}, shaper, keepRequests = true } = {}) {
   if (!PATHS[dialect]) throw new Error('unknown dialect ' + dialect);
   const requests = [];
   const events = new EventEmitter();
@@ -391,6 +394,8 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
       }
       return sendJson(res, status, body);
     }
+    if (req.method === 'POST' && isResponsesPath(dialect, req.url))
+      return serveResponses(dialect, rec, req, res, { key, nativeModels, scenarios: responsesScenarios, later, every, stop });
     if (req.method !== 'POST' || !PATHS[dialect].includes(req.url.split('?')[0])) {
       if (dialect === 'glm') return sendJson(res, 404, { timestamp: new Date().toISOString(), status: 404, error: 'Not Found', path: req.url });
       return sendJson(res, 404, { error: { message: `Unknown path ${req.method} ${req.url}`, type: 'invalid_request_error', param: null, code: 'not_found' } });
