@@ -20,10 +20,12 @@
 
 #include "core/json_scan.h"
 #include "gateway/app/config.h"
+#include "gateway/api/embeddings.h"
 #include "gateway/api/openai_chat.h"
 #include "gateway/api/responses_native.h"
 #include "providers/anthropic_wire.h"
 #include "providers/dialect.h"
+#include "providers/embeddings_wire.h"
 #include "providers/error_map.h"
 #include "providers/openai_normalize.h"
 #include "providers/request_builder.h"
@@ -63,7 +65,7 @@ bool repeats_a_member(std::string_view v) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  const uint8_t which = data[0] % 9;
+  const uint8_t which = data[0] % 10;
   const auto& dialects = providers::all_dialects();
   const auto& dialect = dialects[data[1] % dialects.size()];
   std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
@@ -193,6 +195,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)providers::read_responses_answer(dialect, in);
       (void)gateway::native_output_items(in);
       (void)gateway::without_builtin_tools(in);
+      break;
+    }
+    case 9: {
+      // Embeddings: a decoded request has rows, each with an estimate; every accepted upstream
+      // answer re-assembles into a client answer that is a JSON object, float and base64 alike.
+      auto req = gateway::parse_embeddings_request(std::string(in));
+      if (req.ok() && (!req->embedding || req->embedding->rows.empty())) __builtin_trap();
+      const size_t rows = 1 + data[1] % 4;
+      auto batch = providers::parse_embeddings_answer(in, rows, dialect.name);
+      if (batch.ok()) {
+        if (batch->vectors.size() != rows) __builtin_trap();
+        const std::string list = providers::embeddings_answer(batch->vectors, "m", batch->usage);
+        for (bool b64 : {false, true}) {
+          auto out = gateway::embeddings_client_answer(list, "m", b64);
+          if (!out.ok() || !is_json_object(*out)) __builtin_trap();
+        }
+      }
       break;
     }
   }

@@ -9,8 +9,8 @@ out="${PARSER_FUZZ_DIR:-$root/build-fuzz-parsers}"
 cxx="${CXX_FUZZ:-$(command -v clang++-14 || command -v clang++ || true)}"
 [[ -n "$cxx" ]] || { echo "run_parser_fuzz.sh: clang++ not found" >&2; exit 1; }
 mkdir -p "$out/obj" "$out/corpus" "$out/crashes"
-srcs=("$root"/core/*.cpp "$root"/providers/{anthropic_relay,anthropic_wire,responses_wire,dialect,error_map,openai_normalize,provider,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
-      "$root"/gateway/app/config.cpp "$root"/gateway/api/{openai_chat,client_json,openai_responses_answer,responses_native}.cpp "$root"/gateway/state/tenants.cpp "$root"/routing/{vocabulary,iso3166}.cpp "$root/providers/asio_beast_src.cpp")
+srcs=("$root"/core/*.cpp "$root"/providers/{anthropic_relay,anthropic_wire,responses_wire,embeddings_wire,tls_stream,dialect,error_map,openai_normalize,provider,request_builder,sse_reader,glm_jwt,upstream_client,openai_compatible}.cpp
+      "$root"/gateway/app/config.cpp "$root"/gateway/api/{openai_chat,client_json,openai_responses_answer,responses_native,embeddings}.cpp "$root"/gateway/state/tenants.cpp "$root"/routing/{vocabulary,iso3166}.cpp "$root/providers/asio_beast_src.cpp")
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root" -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 objs=(); pids=()
@@ -24,7 +24,7 @@ for s in "${srcs[@]}"; do
     # Only the parsers get coverage instrumentation; Asio/Beast support code (needed to link the
     # provider factory that config validation calls) is plain, which clang 14 also requires.
     cov=(-fsanitize=fuzzer-no-link)
-    case "$s" in *asio_beast_src.cpp|*upstream_client.cpp|*openai_compatible.cpp|*anthropic_relay.cpp) cov=() ; san_here=() ;; *) san_here=("${san[@]}") ;; esac
+    case "$s" in *asio_beast_src.cpp|*upstream_client.cpp|*tls_stream.cpp|*openai_compatible.cpp|*anthropic_relay.cpp) cov=() ; san_here=() ;; *) san_here=("${san[@]}") ;; esac
     "$cxx" "${flags[@]}" "${san_here[@]}" "${cov[@]}" -c "$s" -o "$o" &
     pids+=($!)
     if (( ${#pids[@]} >= 2 )); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
@@ -50,6 +50,8 @@ seed '\x05\x01{"model":"a","messages":[],"stream_options":{"include_usage":false
 seed '\x07\x03event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":6,"cache_read_input_tokens":64}}}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}\n\nevent: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}\n\n' anthropic_sse
 seed '\x07\x00{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"metadata":{"model":"k"}}' anthropic_body
 seed '\x07\x03{"type":"error","error":{"type":"rate_limit_error","code":"1113","message":"Insufficient balance"}}' anthropic_err
+seed '\x09\x00{"model":"m","input":["a","b"],"dimensions":64,"encoding_format":"base64"}' embeddings_request
+seed '\x09\x01{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.5,-1e-3]},{"object":"embedding","index":0,"embedding":[1,2]}],"model":"text-embedding-v4","usage":{"prompt_tokens":4,"total_tokens":4}}' embeddings_answer
 
 cd "$out/crashes"
 # Keep the whole report when the fuzzer fails: the sanitizer's message is what one needs.
