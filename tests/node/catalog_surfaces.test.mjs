@@ -1,8 +1,9 @@
 // `gateway catalog` and GET /admin/catalog list the API surfaces each deployment's endpoint speaks:
 // OpenAI chat everywhere; Anthropic Messages where the vendor has an Anthropic-compatible endpoint
 // for the region (and only there will /v1/messages be relayed natively); OpenAI Responses where the
-// vendor's Responses API is verified (Qwen, DeepSeek; Kimi's is not: off unless configured). A base_url override (an
-// egress proxy) without anthropic_base_url turns the built-in Anthropic endpoint off.
+// vendor's Responses API is verified (Qwen, DeepSeek, GLM's Coding Plan region on a base of its own; Kimi's is
+// not: off unless configured). A base_url override (an egress proxy) without anthropic_base_url turns the
+// built-in Anthropic endpoint off, and without responses_base_url GLM's built-in Responses base.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -23,9 +24,11 @@ test('built-in catalog: Anthropic-compatible regions speak both surfaces, others
   for (const [id, v] of Object.entries(s))
     if (emb.has(id)) continue;
     else if (id.startsWith('qwen@')) assert.ok(v.includes('openai_responses'), `${id}: ${v}`);
-    else if (!id.startsWith('deepseek@')) assert.ok(!v.includes('openai_responses'), `${id}: ${v}`);
-  const glmCoding = Object.keys(s).find((id) => id.startsWith('glm@intl-coding/'));
-  if (glmCoding) assert.deepEqual(s[glmCoding], ['openai_chat'], `${glmCoding}: no verified Anthropic endpoint`);
+    else if (!id.startsWith('deepseek@') && !id.startsWith('glm@intl-coding/'))
+      assert.ok(!v.includes('openai_responses'), `${id}: ${v}`);
+  const glmCoding = Object.keys(s).filter((id) => id.startsWith('glm@intl-coding/'));
+  assert.ok(glmCoding.length > 0, 'the catalog has GLM Coding Plan deployments');
+  for (const id of glmCoding) assert.deepEqual(s[id], ['openai_chat', 'openai_responses'], `${id}: no verified Anthropic endpoint`);
   for (const [id, v] of Object.entries(s)) assert.deepEqual(emb.has(id) ? v : v[0], emb.has(id) ? ['embeddings'] : 'openai_chat', id);
 });
 
@@ -52,6 +55,33 @@ test('a proxied base_url drops the built-in Anthropic endpoint unless anthropic_
     const sa = surfaces(a.json);
     assert.deepEqual(sa['deepseek@global/deepseek-flash'], ['openai_chat', 'openai_responses']);
     assert.deepEqual(sa['kimi@intl/kimi-k3'], ['openai_chat', 'anthropic_messages']);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('a proxied GLM Coding Plan base_url drops the built-in Responses base unless responses_base_url is set', async () => {
+  const dir = tmpDir('gw-surfaces-glm-');
+  const c = defaultConfig();
+  const coding = { type: 'glm', region: 'intl-coding', api_key_env: 'ZAI_API_KEY', base_url: 'http://127.0.0.1:9/api/coding/paas/v4' };
+  c.providers = { glm: {}, 'glm-p': coding, 'glm-r': { ...coding, responses_base_url: 'http://127.0.0.1:9/api/v1' } };
+  c.models = { a: ['glm/glm-5.1'], b: ['glm-p/glm-5.1'], c: ['glm-r/glm-5.1'] };
+  const cfg = path.join(dir, 'gateway.yaml');
+  fs.writeFileSync(cfg, toYaml(c));
+  const r = await run(GATEWAY_BIN, ['catalog', '--config', cfg, '--format', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = surfaces(JSON.parse(r.stdout));
+  assert.deepEqual(s['glm@intl-coding/glm-5.1'], ['openai_chat', 'openai_responses']);
+  assert.deepEqual(s['glm@intl/glm-5.1'], ['openai_chat', 'anthropic_messages']);
+  assert.deepEqual(s['glm-p@intl-coding/glm-5.1'], ['openai_chat']);
+  assert.deepEqual(s['glm-r@intl-coding/glm-5.1'], ['openai_chat', 'openai_responses']);
+  const gw = await startGateway({ config: c, env: { ZAI_API_KEY: 'k' } });
+  try {
+    const a = await request(gw.url + '/admin/catalog');
+    assert.equal(a.status, 200, a.text);
+    const sa = surfaces(a.json);
+    assert.deepEqual(sa['glm-p@intl-coding/glm-5.1'], ['openai_chat']);
+    assert.deepEqual(sa['glm-r@intl-coding/glm-5.1'], ['openai_chat', 'openai_responses']);
   } finally {
     await gw.stop();
   }
