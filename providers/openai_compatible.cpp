@@ -591,6 +591,19 @@ std::map<std::string, Endpoint> responses_endpoints(const ProviderConfig& cfg, c
   return out;
 }
 
+core::Result<AuthScheme> auth_scheme(const ProviderConfig& cfg, const Dialect& d) {
+  if (cfg.auth == "jwt") {
+    if (d.name != "glm")
+      return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': auth 'jwt' exists only for glm");
+    return AuthScheme::glm_jwt;
+  }
+  if (cfg.auth == "none") return AuthScheme::none;
+  if (!cfg.auth.empty() && cfg.auth != "bearer")
+    return core::make_error(ErrorKind::internal,
+                            "provider '" + cfg.name + "': auth must be bearer, jwt or none, not '" + cfg.auth + "'");
+  return d.auth;
+}
+
 core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
   ProviderConfig cfg = config;
   if (cfg.type.empty()) cfg.type = cfg.name;
@@ -660,20 +673,11 @@ core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
       !s)
     return s.error();
 
-  AuthScheme auth = d->auth;
-  if (cfg.auth == "jwt") {
-    if (d->name != "glm")
-      return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': auth 'jwt' exists only for glm");
-    auth = AuthScheme::glm_jwt;
-  } else if (cfg.auth == "none") {
-    auth = AuthScheme::none;
-  } else if (!cfg.auth.empty() && cfg.auth != "bearer") {
-    return core::make_error(ErrorKind::internal,
-                            "provider '" + cfg.name + "': auth must be bearer, jwt or none, not '" + cfg.auth + "'");
-  }
+  auto auth = auth_scheme(cfg, *d);
+  if (!auth) return std::move(auth).error();
   auto responses_eps = responses_endpoints(cfg, *d, endpoints, std::move(responses));
   return ResolvedProvider{std::move(cfg),           d, std::move(endpoints), std::move(anthropic),
-                          std::move(responses_eps), std::move(default_region), auth};
+                          std::move(responses_eps), std::move(default_region), *auth};
 }
 
 }  // namespace

@@ -60,29 +60,36 @@ test('a proxied base_url drops the built-in Anthropic endpoint unless anthropic_
   }
 });
 
-test('a proxied GLM Coding Plan base_url drops the built-in Responses base unless responses_base_url is set', async () => {
-  const dir = tmpDir('gw-surfaces-glm-');
-  const c = defaultConfig();
-  const coding = { type: 'glm', region: 'intl-coding', api_key_env: 'ZAI_API_KEY', base_url: 'http://127.0.0.1:9/api/coding/paas/v4' };
-  c.providers = { glm: {}, 'glm-p': coding, 'glm-r': { ...coding, responses_base_url: 'http://127.0.0.1:9/api/v1' } };
-  c.models = { a: ['glm/glm-5.1'], b: ['glm-p/glm-5.1'], c: ['glm-r/glm-5.1'] };
-  const cfg = path.join(dir, 'gateway.yaml');
+// Catalog surfaces (id -> surfaces) of a configuration with these providers.
+async function catalogFor(providers, models) {
+  const c = { ...defaultConfig(), providers, models };
+  const cfg = path.join(tmpDir('gw-surfaces-glm-'), 'gateway.yaml');
   fs.writeFileSync(cfg, toYaml(c));
   const r = await run(GATEWAY_BIN, ['catalog', '--config', cfg, '--format', 'json']);
   assert.equal(r.code, 0, r.stderr);
-  const s = surfaces(JSON.parse(r.stdout));
-  assert.deepEqual(s['glm@intl-coding/glm-5.1'], ['openai_chat', 'openai_responses']);
-  assert.deepEqual(s['glm@intl/glm-5.1'], ['openai_chat', 'anthropic_messages']);
-  assert.deepEqual(s['glm-p@intl-coding/glm-5.1'], ['openai_chat']);
-  assert.deepEqual(s['glm-r@intl-coding/glm-5.1'], ['openai_chat', 'openai_responses']);
-  const gw = await startGateway({ config: c, env: { ZAI_API_KEY: 'k' } });
-  try {
-    const a = await request(gw.url + '/admin/catalog');
-    assert.equal(a.status, 200, a.text);
-    const sa = surfaces(a.json);
-    assert.deepEqual(sa['glm-p@intl-coding/glm-5.1'], ['openai_chat']);
-    assert.deepEqual(sa['glm-r@intl-coding/glm-5.1'], ['openai_chat', 'openai_responses']);
-  } finally {
-    await gw.stop();
+  return { config: c, s: surfaces(JSON.parse(r.stdout)) };
+}
+
+test('a proxied GLM Coding Plan base_url drops the built-in Responses base unless responses_base_url is set', async () => {
+  const coding = 'glm@intl-coding/glm-5.1';
+  const models = { a: ['glm/glm-5.1'] };
+  const built = await catalogFor({ glm: {} }, models);
+  assert.deepEqual(built.s[coding], ['openai_chat', 'openai_responses']);
+  assert.deepEqual(built.s['glm@intl/glm-5.1'], ['openai_chat', 'anthropic_messages']);
+  assert.deepEqual(built.s['glm@cn-coding/glm-5.1'], ['openai_chat']);
+  const proxy = { region: 'intl-coding', api_key_env: 'ZAI_API_KEY', base_url: 'http://127.0.0.1:9/api/coding/paas/v4' };
+  const proxied = await catalogFor({ glm: proxy }, models);
+  assert.deepEqual(proxied.s[coding], ['openai_chat']);
+  const own = await catalogFor({ glm: { ...proxy, responses_base_url: 'http://127.0.0.1:9/api/v1' } }, models);
+  assert.deepEqual(own.s[coding], ['openai_chat', 'openai_responses']);
+  for (const { config, s: expected } of [proxied, own]) {
+    const gw = await startGateway({ config, env: { ZAI_API_KEY: 'k' } });
+    try {
+      const a = await request(gw.url + '/admin/catalog');
+      assert.equal(a.status, 200, a.text);
+      assert.deepEqual(surfaces(a.json)[coding], expected[coding]);
+    } finally {
+      await gw.stop();
+    }
   }
 });
