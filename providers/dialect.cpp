@@ -41,11 +41,12 @@ const std::vector<Dialect>& all_dialects() {
        "MOONSHOT_API_KEY", AuthScheme::bearer, true, true, false},
       // Anthropic endpoints [V] for the pay-as-you-go regions. Which endpoint a Coding Plan key
       // must use for Anthropic requests the reference does not say [U]: none is assumed. The
-      // Responses API exists only on the Coding Plan base https://api.z.ai/api/v1 [V], which is not
-      // a chat base here: not relayed natively.
+      // Responses API exists only for the international Coding Plan, on a base of its own,
+      // https://api.z.ai/api/v1 [V], with the same key and Bearer auth as the chat base [V]; no
+      // bigmodel.cn equivalent is documented [U].
       {"glm", "intl",
        {{"intl", "https://api.z.ai/api/paas/v4", "SG", "https://api.z.ai/api/anthropic"},
-        {"intl-coding", "https://api.z.ai/api/coding/paas/v4", "SG"},
+        {"intl-coding", "https://api.z.ai/api/coding/paas/v4", "SG", "", false, "https://api.z.ai/api/v1"},
         {"cn", "https://open.bigmodel.cn/api/paas/v4", "CN", "https://open.bigmodel.cn/api/anthropic"},
         {"cn-coding", "https://open.bigmodel.cn/api/coding/paas/v4", "CN"}},
        // Embeddings: embedding-3 on bigmodel's /embeddings [V]; its row limit per request is not in the

@@ -22,6 +22,10 @@ struct RegionEndpoint {
   std::string anthropic_base_url;
   // The region's OpenAI-compatible base also serves the Responses API (POST base_url + "/responses").
   bool responses = false;
+  // A Responses API on a base of its own (same key and auth): POST responses_base_url + "/responses".
+  // "" = none besides `responses` above. Like anthropic_base_url, dropped when the region's base URL
+  // is overridden (ProviderConfig::responses_base_url(s)).
+  std::string responses_base_url;
 };
 
 struct Dialect {

@@ -31,19 +31,20 @@ constexpr size_t kMaxResponseBody = 64 * 1024 * 1024;
 class OpenAICompatibleProvider final : public Provider {
  public:
   OpenAICompatibleProvider(ProviderConfig cfg, const Dialect& dialect, std::map<std::string, Endpoint> endpoints,
-                           std::map<std::string, Endpoint> anthropic_endpoints, std::string default_region,
+                           std::map<std::string, Endpoint> anthropic_endpoints,
+                           std::map<std::string, Endpoint> responses_endpoints, std::string default_region,
                            std::string key, std::string unavailable_reason, AuthScheme auth)
       : cfg_(std::move(cfg)), dialect_(dialect), endpoints_(std::move(endpoints)),
-        anthropic_endpoints_(std::move(anthropic_endpoints)), default_region_(std::move(default_region)),
-        key_(std::move(key)), unavailable_reason_(std::move(unavailable_reason)), auth_(auth) {
+        anthropic_endpoints_(std::move(anthropic_endpoints)), responses_endpoints_(std::move(responses_endpoints)),
+        default_region_(std::move(default_region)), key_(std::move(key)),
+        unavailable_reason_(std::move(unavailable_reason)), auth_(auth) {
     // Fixed per provider: computed once, not per request.
     for (const auto& [region, ep] : endpoints_) {
       chat_targets_[region] = ep.base_path + "/chat/completions";
       embeddings_targets_[region] = ep.base_path + "/embeddings";
     }
     for (const auto& [region, ep] : anthropic_endpoints_) messages_targets_[region] = ep.base_path + "/v1/messages";
-    for (const auto& [region, ep] : endpoints_)
-      if (responses_enabled(region)) responses_targets_[region] = ep.base_path + "/responses";
+    for (const auto& [region, ep] : responses_endpoints_) responses_targets_[region] = ep.base_path + "/responses";
     if (auth_ == AuthScheme::bearer && !key_.empty()) bearer_ = "Bearer " + key_;
     // An upstream that echoes the key must not carry it into a client's error or the log.
     register_secret(key_);
@@ -194,13 +195,6 @@ class OpenAICompatibleProvider final : public Provider {
     co_return std::move(batch).value();
   }
 
-  bool responses_enabled(const std::string& region) const {
-    if (cfg_.responses) return *cfg_.responses;
-    for (const auto& r : dialect_.regions)
-      if (r.region == region) return r.responses;
-    return false;
-  }
-
   // One attempt relayed natively to the endpoint that speaks `api` (see Provider::anthropic_messages
   // and Provider::openai_responses).
   core::Task<AttemptResult> native_attempt(const AttemptContext& ctx, EventSink* sink, NativeApi api) {
@@ -208,7 +202,7 @@ class OpenAICompatibleProvider final : public Provider {
     const auto started = std::chrono::steady_clock::now();
     const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
     const bool anthropic = api == NativeApi::anthropic_messages;
-    const auto& eps = anthropic ? anthropic_endpoints_ : endpoints_;
+    const auto& eps = anthropic ? anthropic_endpoints_ : responses_endpoints_;
     auto ep = eps.find(region);
     if (ep == eps.end() || !(anthropic ? speaks_anthropic(region) : speaks_responses(region)) || ctx.native == nullptr) {
       res.error = core::make_error(ErrorKind::internal,
@@ -542,6 +536,7 @@ class OpenAICompatibleProvider final : public Provider {
   const Dialect& dialect_;
   std::map<std::string, Endpoint> endpoints_;
   std::map<std::string, Endpoint> anthropic_endpoints_;  // region -> Anthropic Messages endpoint
+  std::map<std::string, Endpoint> responses_endpoints_;  // region -> base of its Responses API, where spoken
   std::string default_region_;
   std::string key_;
   std::string bearer_;                                // "Bearer <key>" for AuthScheme::bearer
@@ -574,9 +569,40 @@ struct ResolvedProvider {
   const Dialect* dialect = nullptr;
   std::map<std::string, Endpoint> endpoints;
   std::map<std::string, Endpoint> anthropic_endpoints;
+  std::map<std::string, Endpoint> responses_endpoints;
   std::string default_region;
   AuthScheme auth = AuthScheme::none;
 };
+
+// The regions that speak the Responses API and where: a base of its own (`own`: built in or
+// configured) wins over the chat base; `responses` in the config overrides the dialect's flag.
+std::map<std::string, Endpoint> responses_endpoints(const ProviderConfig& cfg, const Dialect& d,
+                                                    const std::map<std::string, Endpoint>& endpoints,
+                                                    std::map<std::string, Endpoint> own) {
+  std::map<std::string, Endpoint> out;
+  if (cfg.responses == false) return out;
+  for (const auto& [region, ep] : endpoints) {
+    bool chat_base_speaks = false;
+    for (const auto& r : d.regions)
+      if (r.region == region) chat_base_speaks = r.responses;
+    if (auto it = own.find(region); it != own.end()) out[region] = std::move(it->second);
+    else if (cfg.responses.value_or(chat_base_speaks)) out[region] = ep;
+  }
+  return out;
+}
+
+core::Result<AuthScheme> auth_scheme(const ProviderConfig& cfg, const Dialect& d) {
+  if (cfg.auth == "jwt") {
+    if (d.name != "glm")
+      return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': auth 'jwt' exists only for glm");
+    return AuthScheme::glm_jwt;
+  }
+  if (cfg.auth == "none") return AuthScheme::none;
+  if (!cfg.auth.empty() && cfg.auth != "bearer")
+    return core::make_error(ErrorKind::internal,
+                            "provider '" + cfg.name + "': auth must be bearer, jwt or none, not '" + cfg.auth + "'");
+  return d.auth;
+}
 
 core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
   ProviderConfig cfg = config;
@@ -587,7 +613,7 @@ core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
                                                      "' (known: deepseek, qwen, kimi, glm, minimax, openai_compatible)");
   std::map<std::string, Endpoint> endpoints;
   std::string default_region = cfg.default_region.empty() ? d->default_region : cfg.default_region;
-  std::map<std::string, Endpoint> anthropic;
+  std::map<std::string, Endpoint> anthropic, responses;  // bases of their own, per region
   auto add_to = [&](std::map<std::string, Endpoint>& to, const std::string& region, const std::string& url,
                     const char* what) -> core::Status {
     auto ep = parse_endpoint(url);
@@ -600,14 +626,31 @@ core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
     return core::ok_status();
   };
   auto add = [&](const std::string& region, const std::string& url) {
-    anthropic.erase(region);  // the built-in one would bypass the URL configured instead
+    anthropic.erase(region);  // the built-in ones would bypass the URL configured instead
+    responses.erase(region);
     return add_to(endpoints, region, url, "");
+  };
+  // A configured base of its own: `url` for the default region, `per_region` for the others.
+  auto add_own = [&](std::map<std::string, Endpoint>& to, const std::string& url,
+                     const std::map<std::string, std::string>& per_region, const char* key,
+                     const char* what) -> core::Status {
+    if (!url.empty())
+      if (auto s = add_to(to, default_region, url, what); !s) return s;
+    for (const auto& [region, u] : per_region) {
+      if (!endpoints.count(region))
+        return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': " + key + " names region '" +
+                                                         region + "', which has no base URL");
+      if (auto s = add_to(to, region, u, what); !s) return s;
+    }
+    return core::ok_status();
   };
   for (const auto& r : d->regions) {
     if (r.base_url.empty()) continue;
     if (auto s = add(r.region, r.base_url); !s) return s.error();
     if (!r.anthropic_base_url.empty())
       if (auto s = add_to(anthropic, r.region, r.anthropic_base_url, " (Anthropic)"); !s) return s.error();
+    if (!r.responses_base_url.empty())
+      if (auto s = add_to(responses, r.region, r.responses_base_url, " (Responses)"); !s) return s.error();
   }
   if (d->name == "openai_compatible" && cfg.base_url.empty() && cfg.base_urls.empty())
     return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "' (openai_compatible) needs base_url");
@@ -620,27 +663,21 @@ core::Result<ResolvedProvider> resolve(const ProviderConfig& config) {
   if (!endpoints.count(default_region))
     return core::make_error(ErrorKind::internal,
                             "provider '" + cfg.name + "': default region '" + default_region + "' has no base URL");
-  if (!cfg.anthropic_base_url.empty())
-    if (auto s = add_to(anthropic, default_region, cfg.anthropic_base_url, " (Anthropic)"); !s) return s.error();
-  for (const auto& [region, url] : cfg.anthropic_base_urls) {
-    if (!endpoints.count(region))
-      return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': anthropic_base_urls names region '" +
-                                                       region + "', which has no base URL");
-    if (auto s = add_to(anthropic, region, url, " (Anthropic)"); !s) return s.error();
-  }
+  if (auto s = add_own(anthropic, cfg.anthropic_base_url, cfg.anthropic_base_urls, "anthropic_base_urls", " (Anthropic)");
+      !s)
+    return s.error();
+  if (cfg.responses == false && (!cfg.responses_base_url.empty() || !cfg.responses_base_urls.empty()))
+    return core::make_error(ErrorKind::internal, "provider '" + cfg.name +
+                                                     "': responses: false contradicts responses_base_url(s)");
+  if (auto s = add_own(responses, cfg.responses_base_url, cfg.responses_base_urls, "responses_base_urls", " (Responses)");
+      !s)
+    return s.error();
 
-  AuthScheme auth = d->auth;
-  if (cfg.auth == "jwt") {
-    if (d->name != "glm")
-      return core::make_error(ErrorKind::internal, "provider '" + cfg.name + "': auth 'jwt' exists only for glm");
-    auth = AuthScheme::glm_jwt;
-  } else if (cfg.auth == "none") {
-    auth = AuthScheme::none;
-  } else if (!cfg.auth.empty() && cfg.auth != "bearer") {
-    return core::make_error(ErrorKind::internal,
-                            "provider '" + cfg.name + "': auth must be bearer, jwt or none, not '" + cfg.auth + "'");
-  }
-  return ResolvedProvider{std::move(cfg), d, std::move(endpoints), std::move(anthropic), std::move(default_region), auth};
+  auto auth = auth_scheme(cfg, *d);
+  if (!auth) return std::move(auth).error();
+  auto responses_eps = responses_endpoints(cfg, *d, endpoints, std::move(responses));
+  return ResolvedProvider{std::move(cfg),           d, std::move(endpoints), std::move(anthropic),
+                          std::move(responses_eps), std::move(default_region), *auth};
 }
 
 }  // namespace
@@ -651,10 +688,18 @@ core::Status check_provider_config(const ProviderConfig& config) {
   return core::ok_status();
 }
 
+core::Result<std::map<std::string, std::string>> responses_bases(const ProviderConfig& config) {
+  auto r = resolve(config);
+  if (!r) return std::move(r).error();
+  std::map<std::string, std::string> out;
+  for (const auto& [region, ep] : r->responses_endpoints) out[region] = ep.key + ep.base_path;
+  return out;
+}
+
 core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderConfig& config) {
   auto resolved = resolve(config);
   if (!resolved) return std::move(resolved).error();
-  auto& [cfg, d, endpoints, anthropic_endpoints, default_region, auth] = *resolved;
+  auto& [cfg, d, endpoints, anthropic_endpoints, responses_endpoints, default_region, auth] = *resolved;
   std::string key, unavailable;
   std::string env = cfg.api_key_env.empty() && cfg.api_key_file.empty() ? d->default_key_env : cfg.api_key_env;
   if (!cfg.api_key_file.empty()) {
@@ -668,8 +713,8 @@ core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderCon
   if (key.empty() && unavailable.empty() && d->key_required && auth != AuthScheme::none)
     unavailable = "provider '" + cfg.name + "' has no API key: set " + (env.empty() ? "api_key_env" : env);
   return std::unique_ptr<Provider>(std::make_unique<OpenAICompatibleProvider>(
-      std::move(cfg), *d, std::move(endpoints), std::move(anthropic_endpoints), std::move(default_region), std::move(key),
-      std::move(unavailable), auth));
+      std::move(cfg), *d, std::move(endpoints), std::move(anthropic_endpoints), std::move(responses_endpoints),
+      std::move(default_region), std::move(key), std::move(unavailable), auth));
 }
 
 }  // namespace providers

@@ -24,8 +24,13 @@ struct ProviderConfig {
   std::map<std::string, std::string> anthropic_base_urls;
   // Whether every region's base URL also serves the Responses API (POST <base>/responses): unset =
   // the dialect's built-in fact per region (Qwen, DeepSeek); true turns it on (Kimi's [S] listing,
-  // a self-hosted server that has it), false off.
+  // a self-hosted server that has it), false off (built-in Responses bases included).
   std::optional<bool> responses;
+  // A Responses API on a base of its own (POST <url>/responses, same key), like anthropic_base_url(s):
+  // for the default region, and per region. A region whose OpenAI URL is overridden loses the
+  // dialect's built-in one (GLM intl-coding) unless one is given here. Refused with responses: false.
+  std::string responses_base_url;
+  std::map<std::string, std::string> responses_base_urls;
   std::string default_region;                 // overrides the dialect's default
   std::string api_key_env;                    // env var holding the key
   std::string api_key_file;                   // or a file holding the key (trailing newline trimmed)
@@ -36,5 +41,8 @@ struct ProviderConfig {
 core::Result<std::unique_ptr<Provider>> make_openai_compatible(const ProviderConfig& config);
 // The same checks without building anything or reading credentials: for configuration parsing.
 core::Status check_provider_config(const ProviderConfig& config);
+// Region -> the base URL ("scheme://host:port/path") its Responses API is relayed to, for the
+// regions that speak it: the endpoint choice, without building anything or reading credentials.
+core::Result<std::map<std::string, std::string>> responses_bases(const ProviderConfig& config);
 
 }  // namespace providers

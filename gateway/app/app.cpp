@@ -152,7 +152,7 @@ routing::SurfacesOf catalog_surfaces(const App& app) {
       for (const auto& r : dl->regions)
         if (r.region == d.region) {
           anthropic = !r.anthropic_base_url.empty();
-          responses = r.responses;
+          responses = r.responses || !r.responses_base_url.empty();
         }
     }
     if (anthropic) v.push_back("anthropic_messages");

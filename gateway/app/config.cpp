@@ -20,6 +20,16 @@ std::chrono::milliseconds ms(const std::string& file, const YAML::Node& n, const
   return std::chrono::milliseconds(v);
 }
 
+// A provider's `<key>: {region: URL, ...}` (base_urls, anthropic_base_urls, responses_base_urls).
+std::map<std::string, std::string> region_urls(const std::string& file, const YAML::Node& n, const std::string& key) {
+  if (!n.IsMap()) fail(file, n, key + " must map region to URL");
+  std::map<std::string, std::string> out;
+  const std::string what = key + " entry";
+  for (auto it = n.begin(); it != n.end(); ++it)
+    out[it->first.as<std::string>()] = scalar<std::string>(file, it->second, what);
+  return out;
+}
+
 void parse_listen(const std::string& file, const YAML::Node& n, ServerConfig& s) {
   std::string v = scalar<std::string>(file, n, "server.listen");
   auto colon = v.rfind(':');
@@ -372,28 +382,24 @@ GatewayConfig parse(const YAML::Node& root, const std::string& file) {
       if (v.IsNull()) { c.providers.push_back(pc); continue; }
       if (v.IsMap() && v["api_key"]) fail(file, v["api_key"], "secrets never go in the YAML: use api_key_env or api_key_file");
       check_keys(file, v, "providers." + pc.name,
-                 {"type", "base_url", "base_urls", "anthropic_base_url", "anthropic_base_urls", "responses", "region",
-                  "api_key_env", "api_key_file", "auth", "headers"});
+                 {"type", "base_url", "base_urls", "anthropic_base_url", "anthropic_base_urls", "responses",
+                  "responses_base_url", "responses_base_urls", "region", "api_key_env", "api_key_file", "auth", "headers"});
       if (v["base_url"] && v["base_urls"])
         fail(file, v["base_url"], "providers." + pc.name + ": use base_url (the configured region's URL) or base_urls "
                                   "(per region), not both");
       if (v["type"]) pc.type = scalar<std::string>(file, v["type"], "type");
       if (v["base_url"]) pc.base_url = scalar<std::string>(file, v["base_url"], "base_url");
       if (v["anthropic_base_url"]) pc.anthropic_base_url = scalar<std::string>(file, v["anthropic_base_url"], "anthropic_base_url");
-      if (auto b = v["anthropic_base_urls"]; b && b.IsMap())
-        for (auto bi = b.begin(); bi != b.end(); ++bi)
-          pc.anthropic_base_urls[bi->first.as<std::string>()] = scalar<std::string>(file, bi->second, "anthropic_base_urls entry");
-      else if (b) fail(file, b, "anthropic_base_urls must map region to URL");
+      if (auto b = v["anthropic_base_urls"]) pc.anthropic_base_urls = region_urls(file, b, "anthropic_base_urls");
       if (v["responses"]) pc.responses = scalar<bool>(file, v["responses"], "responses");
+      if (v["responses_base_url"])
+        pc.responses_base_url = scalar<std::string>(file, v["responses_base_url"], "responses_base_url");
+      if (auto b = v["responses_base_urls"]) pc.responses_base_urls = region_urls(file, b, "responses_base_urls");
       if (v["region"]) pc.default_region = scalar<std::string>(file, v["region"], "region");
       if (v["api_key_env"]) pc.api_key_env = scalar<std::string>(file, v["api_key_env"], "api_key_env");
       if (v["api_key_file"]) pc.api_key_file = scalar<std::string>(file, v["api_key_file"], "api_key_file");
       if (v["auth"]) pc.auth = scalar<std::string>(file, v["auth"], "auth");
-      if (auto b = v["base_urls"]) {
-        if (!b.IsMap()) fail(file, b, "base_urls must map region to URL");
-        for (auto bi = b.begin(); bi != b.end(); ++bi)
-          pc.base_urls[bi->first.as<std::string>()] = scalar<std::string>(file, bi->second, "base_urls entry");
-      }
+      if (auto b = v["base_urls"]) pc.base_urls = region_urls(file, b, "base_urls");
       if (auto h = v["headers"]) {
         if (!h.IsMap()) fail(file, h, "headers must be a mapping");
         for (auto hi = h.begin(); hi != h.end(); ++hi) {

@@ -228,3 +228,30 @@ providers:
   auto bad_url = parse_config("providers:\n  kimi:\n    anthropic_base_url: ftp://x\n", "u.yaml");
   ASSERT_FALSE(bad_url.ok());
 }
+
+TEST(Config, ResponsesEndpointsPerProvider) {
+  auto c = parse_config(R"(
+providers:
+  vllm: {type: openai_compatible, base_url: "http://127.0.0.1:9/v1", responses_base_url: "http://127.0.0.1:8/r"}
+  glm: {region: intl-coding, base_urls: {intl-coding: "http://127.0.0.1:9/c"}, responses_base_urls: {intl-coding: "http://127.0.0.1:9/api/v1"}}
+)", "a.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->providers.size(), 2u);
+  EXPECT_EQ(c->providers[0].responses_base_url, "http://127.0.0.1:8/r");
+  EXPECT_EQ(c->providers[1].responses_base_urls.at("intl-coding"), "http://127.0.0.1:9/api/v1");
+
+  auto not_a_map = parse_config("providers:\n  glm:\n    responses_base_urls: http://x\n", "m.yaml");
+  ASSERT_FALSE(not_a_map.ok());
+  EXPECT_NE(not_a_map.error().message.find("responses_base_urls must map region to URL"), std::string::npos)
+      << not_a_map.error().message;
+  auto unknown_region = parse_config("providers:\n  glm:\n    responses_base_urls: {mars: \"http://x\"}\n", "r.yaml");
+  ASSERT_FALSE(unknown_region.ok());
+  EXPECT_NE(unknown_region.error().message.find("mars"), std::string::npos) << unknown_region.error().message;
+  auto bad_url = parse_config("providers:\n  glm:\n    responses_base_url: ftp://x\n", "u.yaml");
+  ASSERT_FALSE(bad_url.ok());
+  auto not_a_string = parse_config("providers:\n  glm:\n    responses_base_url: [1]\n", "s.yaml");
+  ASSERT_FALSE(not_a_string.ok());
+  auto off = parse_config("providers:\n  glm:\n    responses: false\n    responses_base_url: http://x\n", "o.yaml");
+  ASSERT_FALSE(off.ok());
+  EXPECT_NE(off.error().message.find("contradicts"), std::string::npos) << off.error().message;
+}

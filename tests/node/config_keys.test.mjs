@@ -103,6 +103,8 @@ const EFFECT = {
   'providers.*.anthropic_base_url': 'untested: end to end it needs POST /v1/messages routed to the native relay; the endpoint choice is ../providers/anthropic_wire_test.cpp AnthropicEndpoints, the key ../gateway/config_test.cpp',
   'providers.*.anthropic_base_urls': 'untested: as anthropic_base_url (../providers/anthropic_relay_test.cpp relays to a configured one)',
   'providers.*.responses': 'responses_native.test.mjs',
+  'providers.*.responses_base_url': 'catalog_surfaces.test.mjs',
+  'providers.*.responses_base_urls': 'responses_native.test.mjs',
   'providers.*.headers': 'untested: extra static headers on every upstream request',
   local: 'local_backend.test.mjs', 'local.enabled': 'informational: false turns the engine off (start-up only)',
   'local.model_path': 'local_backend.test.mjs', 'local.model_name': 'local_backend.test.mjs', 'local.threads': 'local_backend.test.mjs',

@@ -1,6 +1,6 @@
 // End to end, POST /v1/responses relayed natively to the vendors whose Responses API the reference
-// verifies (Qwen /compatible-mode/v1/responses, DeepSeek /responses) and to Kimi's [S] only when its
-// provider opts in (`responses: true`), through the real gateway to lib/fake_responses.mjs, with the
+// verifies (Qwen /compatible-mode/v1/responses, DeepSeek /responses, GLM's Coding Plan on its own base
+// /api/v1/responses) and to Kimi's [S] only when its provider opts in (`responses: true`), through the real gateway to lib/fake_responses.mjs, with the
 // pinned `openai` SDK. What must hold:
 //   - the vendor sees the client's body with only `model` rewritten, `store: false` and no
 //     previous_response_id (a continuation is expanded into `input` by the gateway);
@@ -9,6 +9,7 @@
 //   - the ledger has the vendor's usage (input, cached, output, reasoning), the header its cost;
 //   - a function tool round trip continues across a native and a translated turn, both ways, and
 //     retrieve / input_items see the native turn as they see a translated one;
+//   - GLM's Coding Plan region behind a proxied base_url without responses_base_url is translated;
 //   - an error event before content fails over to a translated deployment with nothing sent; a
 //     failure after content ends in response.failed; a usage larger than any window is refused.
 import { test, describe, before, after } from 'node:test';
@@ -22,11 +23,13 @@ import { startFake, USAGE, CONTENT_PIECES, REASONING_PIECES } from './lib/fake_u
 import { RESPONSES_PATHS, RESPONSES_TOOL_CALL, responsesUsage } from './lib/fake_responses.mjs';
 
 const SQLITE = '/usr/bin/sqlite3';
-const MODEL = { deepseek: 'deepseek-flash', qwen: 'qwen3.8-max' };
+const MODEL = { deepseek: 'deepseek-flash', qwen: 'qwen3.8-max', glm: 'glm-5.1' };
+// GLM's Responses API exists for its Coding Plan region only.
+const REGION = { ...DEFAULT_REGION, glm: 'intl-coding' };
 const NATIVE = Object.keys(MODEL);
 const KEY = 'gwk_rnative_' + crypto.randomBytes(12).toString('hex');
 const vendorKey = (d) => `sk-${d}-rnative-0123456789`;
-const dep = (d, model = MODEL[d], provider = d) => `${provider}@${DEFAULT_REGION[d]}/${model}`;
+const dep = (d, model = MODEL[d], provider = d) => `${provider}@${REGION[d]}/${model}`;
 const TOOLS = [{ type: 'function', name: 'get_weather', description: 'Weather of a city',
                  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
 
@@ -45,6 +48,9 @@ before(async () => {
                           'deepseek-v4-flash-vision-exp': 'huge-usage' },
   });
   fakes.kimi = await startFake({ dialect: 'kimi', key: vendorKey('kimi'), nativeModels: ['kimi-k2.6'] });
+  fakes.glm = await startFake({ dialect: 'glm', key: vendorKey('glm'), nativeModels: [MODEL.glm] });
+  // The Coding Plan region, its chat and Responses bases both pointed at the fake.
+  const glmCoding = { type: 'glm', region: 'intl-coding', api_key_env: KEY_ENV.glm, base_urls: { 'intl-coding': fakes.glm.baseUrl } };
   const dir = tmpDir('gw-responses-native-');
   ledgerPath = path.join(dir, 'ledger.db');
   const c = defaultConfig();
@@ -56,6 +62,9 @@ before(async () => {
     'deepseek-t': providerFor(fakes.deepseek, { type: 'deepseek', responses: false }),
     kimi: providerFor(fakes.kimi),
     'kimi-r': providerFor(fakes.kimi, { type: 'kimi', responses: true }),
+    glm: { ...glmCoding, responses_base_urls: { 'intl-coding': fakes.glm.responsesBaseUrl } },
+    // An egress proxy in base_urls and no responses_base_urls: the built-in api.z.ai/api/v1 is off.
+    'glm-proxied': glmCoding,
   };
   c.models = {
     'n-qwen': ['qwen/qwen3.8-max'],
@@ -70,10 +79,12 @@ before(async () => {
     mixed: ['deepseek-t/deepseek-flash', 'qwen/qwen3.8-max'],
     'kimi-off': ['kimi/kimi-k2.6'],
     'kimi-on': ['kimi-r/kimi-k2.6'],
+    'n-glm': [`glm/${MODEL.glm}`],
+    'glm-proxied': [`glm-proxied/${MODEL.glm}`],
   };
   c.tenants = { acct: { keys: [{ id: 'a1', sha256: crypto.createHash('sha256').update(KEY).digest('hex') }] } };
   c.state = { ledger_path: ledgerPath };
-  const env = Object.fromEntries(['qwen', 'deepseek', 'kimi'].map((d) => [KEY_ENV[d], vendorKey(d)]));
+  const env = Object.fromEntries(['qwen', 'deepseek', 'kimi', 'glm'].map((d) => [KEY_ENV[d], vendorKey(d)]));
   gw = await startGateway({ config: c, env });
   client = new OpenAI({ baseURL: gw.url + '/v1', apiKey: KEY, maxRetries: 0, timeout: 30000 });
 });
@@ -332,6 +343,16 @@ describe('faults', () => {
     assert.equal(rows.length, 1);
     assert.equal(rows[0].usage_source, 'estimated');
     assert.ok(rows[0].completion_tokens < 1000, `completion ${rows[0].completion_tokens}: an estimate, not the claim`);
+  });
+});
+
+describe('GLM (a Responses base of its own, Coding Plan only)', () => {
+  test('a proxied base_url without responses_base_url: translated to chat completions, never to api.z.ai', async () => {
+    const g0 = fakes.glm.requests.length;
+    const { data: r, response } = await client.responses.create({ model: 'glm-proxied', input: 'Hi' }).withResponse();
+    assert.deepEqual(fakes.glm.requests.slice(g0).map((q) => q.path), ['/api/paas/v4/chat/completions']);
+    assert.equal(response.headers.get('x-gateway-deployment'), dep('glm', MODEL.glm, 'glm-proxied'));
+    assert.equal(r.output_text, CONTENT_PIECES('glm').join(''));
   });
 });
 

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "providers/dialect.h"
 #include "providers/openai_compatible.h"
 
@@ -143,7 +146,8 @@ TEST(ResponsesEndpoints, VerifiedVendorsOnUnverifiedOnlyWhenConfigured) {
   // Kimi's /responses is a secondary source's listing: off unless configured.
   EXPECT_FALSE(make({.name = "kimi"})->speaks_responses("intl"));
   EXPECT_TRUE(make({.name = "kimi", .responses = true})->speaks_responses("intl"));
-  EXPECT_FALSE(make({.name = "glm"})->speaks_responses("intl-coding"));
+  EXPECT_TRUE(make({.name = "glm"})->speaks_responses("intl-coding"));
+  for (const char* r : {"intl", "cn", "cn-coding"}) EXPECT_FALSE(make({.name = "glm"})->speaks_responses(r)) << r;
   EXPECT_FALSE(make({.name = "minimax"})->speaks_responses("intl"));
   EXPECT_FALSE(make({.name = "qwen", .responses = false})->speaks_responses("ap-southeast-1"));
   // The endpoint follows an overridden base URL (a proxy or a fake sees every request).
@@ -153,6 +157,61 @@ TEST(ResponsesEndpoints, VerifiedVendorsOnUnverifiedOnlyWhenConfigured) {
   EXPECT_FALSE(make({.name = "vllm", .type = "openai_compatible", .base_url = "http://127.0.0.1:9/v1"})->speaks_responses(""));
   EXPECT_TRUE(make({.name = "vllm", .type = "openai_compatible", .base_url = "http://127.0.0.1:9/v1", .responses = true})
                   ->speaks_responses(""));
+}
+
+std::map<std::string, std::string> bases(const providers::ProviderConfig& c) {
+  auto b = providers::responses_bases(c);
+  EXPECT_TRUE(b) << (b ? "" : b.error().message);
+  return b ? std::move(b).value() : std::map<std::string, std::string>{};
+}
+
+TEST(ResponsesEndpoints, GlmCodingPlanOnItsOwnBase) {
+  // Not the chat base (api/coding/paas/v4): the Coding Plan's Responses API is at api/v1 [V].
+  auto glm = bases({.name = "glm"});
+  EXPECT_EQ(glm, (std::map<std::string, std::string>{{"intl-coding", "https://api.z.ai:443/api/v1"}}));
+  EXPECT_TRUE(bases({.name = "glm", .responses = false}).empty());
+  // responses: true adds the chat bases; the own base still wins for intl-coding.
+  auto all = bases({.name = "glm", .responses = true});
+  EXPECT_EQ(all.at("intl-coding"), "https://api.z.ai:443/api/v1");
+  EXPECT_EQ(all.at("intl"), "https://api.z.ai:443/api/paas/v4");
+  // The chat base follows an overridden URL; a base of its own never does.
+  EXPECT_EQ(bases({.name = "qwen", .base_url = "http://127.0.0.1:9/cm/v1"}).at("ap-southeast-1"),
+            "http://127.0.0.1:9/cm/v1");
+}
+
+TEST(ResponsesEndpoints, AnOverriddenBaseUrlTurnsTheBuiltInOwnBaseOff) {
+  // An egress proxy: the key must not go to api.z.ai around it.
+  EXPECT_TRUE(bases({.name = "glm", .base_url = "http://127.0.0.1:9/c", .default_region = "intl-coding"}).empty());
+  providers::ProviderConfig per_region{.name = "glm"};
+  per_region.base_urls["intl-coding"] = "http://127.0.0.1:9/api/coding/paas/v4";
+  EXPECT_TRUE(bases(per_region).empty());
+  EXPECT_FALSE(make(per_region)->speaks_responses("intl-coding"));
+  per_region.responses_base_urls["intl-coding"] = "http://127.0.0.1:9/api/v1";
+  EXPECT_EQ(bases(per_region), (std::map<std::string, std::string>{{"intl-coding", "http://127.0.0.1:9/api/v1"}}));
+  EXPECT_TRUE(make(per_region)->speaks_responses("intl-coding"));
+  // Overriding another region keeps intl-coding's built-in base.
+  providers::ProviderConfig other{.name = "glm"};
+  other.base_urls["intl"] = "http://127.0.0.1:9/api/paas/v4";
+  EXPECT_EQ(bases(other).count("intl-coding"), 1u);
+  // responses_base_url is the default region's.
+  auto vllm = bases({.name = "vllm", .type = "openai_compatible", .base_url = "http://127.0.0.1:9/v1",
+                     .responses_base_url = "http://127.0.0.1:8/r"});
+  EXPECT_EQ(vllm, (std::map<std::string, std::string>{{"default", "http://127.0.0.1:8/r"}}));
+}
+
+TEST(ResponsesEndpoints, BadSettingsAreRefused) {
+  providers::ProviderConfig unknown_region{.name = "glm"};
+  unknown_region.responses_base_urls["mars"] = "https://example.com/api/v1";
+  auto r = providers::check_provider_config(unknown_region);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("responses_base_urls names region 'mars'"), std::string::npos) << r.error().message;
+  auto bad_url = providers::check_provider_config({.name = "glm", .responses_base_url = "ftp://example.com"});
+  ASSERT_FALSE(bad_url);
+  EXPECT_NE(bad_url.error().message.find("(Responses)"), std::string::npos) << bad_url.error().message;
+  auto contradiction =
+      providers::check_provider_config({.name = "glm", .responses = false, .responses_base_url = "http://127.0.0.1:9"});
+  ASSERT_FALSE(contradiction);
+  EXPECT_NE(contradiction.error().message.find("contradicts"), std::string::npos) << contradiction.error().message;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The Responses API endpoint of the fake vendors that document one (POST <base>/responses on the
 // OpenAI-compatible base): Qwen /compatible-mode/v1/responses [V], DeepSeek /responses (and
-// /v1/responses) [V], Kimi /v1/responses [S]. The OpenAI Responses wire format: a Response object,
+// /v1/responses) [V], Kimi /v1/responses [S]; GLM's Coding Plan on a base of its own, /api/v1/responses
+// (https://api.z.ai/api/v1) [V], with the same Bearer key. The OpenAI Responses wire format: a Response object,
 // or the SSE sequence response.created, response.in_progress, per output item
 // response.output_item.added ... response.output_item.done, then response.completed; `error` and
 // response.failed events on faults. Each event carries the vendor's own sequence_number and response
@@ -30,7 +31,14 @@ export const RESPONSES_PATHS = {
   qwen: ['/compatible-mode/v1/responses'],
   deepseek: ['/responses', '/v1/responses'],
   kimi: ['/v1/responses'],
+  glm: ['/api/v1/responses'],
 };
+
+// The value for the gateway config's responses_base_url(s), for a fake whose Responses API is not on
+// its chat base (GLM); null: on the chat base, or none.
+export function responsesBaseUrlFor(dialect, origin) {
+  return dialect === 'glm' ? origin + '/api/v1' : null;
+}
 export const HUGE_OUTPUT_TOKENS = 50_000_000;
 export const RESPONSES_TOOL_CALL = { name: 'get_weather', args: ['{"city":', '"Paris"}'] };
 

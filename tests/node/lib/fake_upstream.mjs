@@ -48,7 +48,7 @@
 //             numeric strings; no "object" field in responses or chunks (as in bigmodel's examples);
 //             errors are {"error":{"code":"1113","message":...}} with business codes.
 //
-// The fakes of vendors with a Responses API (Qwen, DeepSeek, Kimi) serve it too, in its wire format:
+// The fakes of vendors with a Responses API (Qwen, DeepSeek, Kimi, GLM) serve it too, in its wire format:
 // see fake_responses.mjs (scenarios per model in responsesScenarios).
 // Each vendor fake also serves its Anthropic-compatible endpoint (POST <anthropicBaseUrl>/v1/messages)
 // in the Anthropic Messages wire format, with its own scenarios and quirks: see fake_anthropic.mjs.
@@ -59,7 +59,7 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { anthropicBaseUrlFor, isAnthropicPath, serveAnthropic } from './fake_anthropic.mjs';
 import { answerEmbeddings, isEmbeddingsPath } from './fake_embeddings.mjs';
-import { isResponsesPath, serveResponses } from './fake_responses.mjs';
+import { isResponsesPath, responsesBaseUrlFor, serveResponses } from './fake_responses.mjs';
 
 export const PATHS = {
   deepseek: ['/chat/completions', '/v1/chat/completions'],
@@ -724,6 +724,7 @@ export async function startFake({ dialect, tls, key, auth = 'bearer', host = '12
     url: origin,
     baseUrl: baseUrlFor(dialect, origin),
     anthropicBaseUrl: anthropicBaseUrlFor(dialect, origin),  // null: the dialect has none (openai)
+    responsesBaseUrl: responsesBaseUrlFor(dialect, origin),  // null: none of its own (GLM's Coding Plan has one)
     requests,
     events,
     stats,
