@@ -213,6 +213,22 @@ AfterFailure after_failure(RequestContext& ctx, const routing::PlannedAttempt& a
   return r.error->retryable() ? AfterFailure::next : AfterFailure::stop;
 }
 
+// The provider call that runs the attempt: embeddings, the client's API relayed natively, or a
+// translated chat. Not a coroutine, so that the attempt loop's frame holds one awaited result.
+core::Task<providers::AttemptResult> call_provider(RequestContext& ctx, providers::Provider& provider,
+                                                   providers::AttemptContext& ac, const providers::NativeRequest* native,
+                                                   providers::ChatSink* head) {
+  if (ctx.req.embedding) {
+    ac.embedding = ctx.req.embedding.get();
+    return provider.embeddings(ac);
+  }
+  if (!ctx.native) return provider.chat(ac, head);
+  ac.native = native;
+  providers::EventSink* native_sink = ctx.req.stream ? ctx.surface.native_sink() : nullptr;
+  if (native->api == providers::NativeApi::openai_responses) return provider.openai_responses(ac, native_sink);
+  return provider.anthropic_messages(ac, native_sink);
+}
+
 }  // namespace
 
 core::Task<int> run_attempts(RequestContext& ctx) {
@@ -242,18 +258,7 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     recorder.restart();
     providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
     const auto started = Clock::now();
-    providers::AttemptResult r;
-    if (ctx.req.embedding) {
-      ac.embedding = ctx.req.embedding.get();
-      r = co_await provider->embeddings(ac);
-    } else if (ctx.native) {
-      ac.native = native;
-      providers::EventSink* native_sink = ctx.req.stream ? ctx.surface.native_sink() : nullptr;
-      if (native->api == providers::NativeApi::openai_responses) r = co_await provider->openai_responses(ac, native_sink);
-      else r = co_await provider->anthropic_messages(ac, native_sink);
-    } else {
-      r = co_await provider->chat(ac, head);
-    }
+    providers::AttemptResult r = co_await call_provider(ctx, *provider, ac, native, head);
     finish_attempt(ctx, attempt, r, started);
     AttemptAccount a = account_attempt(ctx, attempt, r);
     // Before the final bytes: the client never holds a complete answer the ledger lacks.
