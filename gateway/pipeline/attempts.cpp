@@ -229,6 +229,34 @@ core::Task<providers::AttemptResult> call_provider(RequestContext& ctx, provider
   return provider.anthropic_messages(ac, native_sink);
 }
 
+// How an attempt ended the request (its status), or whether the next candidate is tried.
+struct AfterAttempt {
+  std::optional<int> status;
+  bool next = false;
+};
+
+// The finished attempt: accounted, then its answer delivered, its failure ended in-band, or the
+// loop told what follows. Its own coroutine: the account is not kept while an attempt streams.
+core::Task<AfterAttempt> conclude(RequestContext& ctx, const routing::PlannedAttempt& attempt,
+                                  providers::AttemptResult& r, Clock::time_point started, LoopState& loop,
+                                  RecordingSink& recorder) {
+  finish_attempt(ctx, attempt, r, started);
+  AttemptAccount a = account_attempt(ctx, attempt, r);
+  // Before the final bytes: the client never holds a complete answer the ledger lacks.
+  if (a.entry) a.durable = co_await ledger_durable(ctx.svc, std::move(*a.entry));
+  if (!r.error) {
+    ctx.router->served(ctx.plan, attempt.deployment.id, a.cost ? a.cost->usd() : 0.0);
+    co_return AfterAttempt{co_await deliver(ctx, attempt, r, a, recorder)};
+  }
+  switch (after_failure(ctx, attempt, r, loop)) {
+    case AfterFailure::in_band: co_return AfterAttempt{co_await fail_after_content(ctx, r, a)};
+    case AfterFailure::client_gone: co_return AfterAttempt{499};
+    case AfterFailure::next: co_return AfterAttempt{std::nullopt, true};
+    case AfterFailure::stop: break;
+  }
+  co_return AfterAttempt{};
+}
+
 }  // namespace
 
 core::Task<int> run_attempts(RequestContext& ctx) {
@@ -259,22 +287,9 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
     const auto started = Clock::now();
     providers::AttemptResult r = co_await call_provider(ctx, *provider, ac, native, head);
-    finish_attempt(ctx, attempt, r, started);
-    AttemptAccount a = account_attempt(ctx, attempt, r);
-    // Before the final bytes: the client never holds a complete answer the ledger lacks.
-    if (a.entry) a.durable = co_await ledger_durable(ctx.svc, std::move(*a.entry));
-    if (!r.error) {
-      ctx.router->served(ctx.plan, attempt.deployment.id, a.cost ? a.cost->usd() : 0.0);
-      co_return co_await deliver(ctx, attempt, r, a, recorder);
-    }
-
-    switch (after_failure(ctx, attempt, r, loop)) {
-      case AfterFailure::in_band: co_return co_await fail_after_content(ctx, r, a);
-      case AfterFailure::client_gone: co_return 499;
-      case AfterFailure::stop: break;
-      case AfterFailure::next: continue;
-    }
-    break;
+    const AfterAttempt after = co_await conclude(ctx, attempt, r, started, loop, recorder);
+    if (after.status) co_return *after.status;
+    if (!after.next) break;
   }
   if (ctx.hook.cancelled && ctx.hook.reason == providers::CancelHook::Reason::client_gone)
     co_return client_left(ctx, "between attempts");
