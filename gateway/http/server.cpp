@@ -601,36 +601,27 @@ class Session final : public SessionBase, public ClientIo {
   // Not a coroutine itself: the chosen route's coroutine is what runs.
   core::Task<int> through_pipeline(ApiSurface kind, const Caller& caller, AccessRecord& rec) {
     switch (kind) {
-      case ApiSurface::messages: return messages(caller, rec);
-      case ApiSurface::responses: return responses(caller, rec);
-      case ApiSurface::embeddings: return embeddings(caller, rec);
+      case ApiSurface::messages:
+        return run_pipeline<AnthropicMessagesSurface>(caller, rec, req_.header("anthropic-version"),
+                                                      req_.header("anthropic-beta"));
+      case ApiSurface::responses:
+        return run_pipeline<OpenAiResponsesSurface>(
+            caller, rec,
+            ResponseStoreAccess{app_.responses.get(), app_.blocking.get(), caller.tenant_name(),
+                                app_.config.server.max_body_bytes});
+      case ApiSurface::embeddings: return run_pipeline<EmbeddingsSurface>(caller, rec);
       case ApiSurface::chat:
       case ApiSurface::none: break;
     }
-    return chat_completions(caller, rec);
+    return run_pipeline<OpenAiChatSurface>(caller, rec);
   }
 
-  // The pipeline with `surface`; the request body moves into it.
-  core::Task<int> run_pipeline(Surface& surface, const Caller& caller, AccessRecord& rec) {
+  // The pipeline through the API surface S (made from *this and `args`); the request body moves into it.
+  template <class S, class... Args>
+  core::Task<int> run_pipeline(const Caller& caller, AccessRecord& rec, Args... args) {
+    S surface(*this, std::move(args)...);
     co_return co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
                                       routing_headers(), caller, rec);
-  }
-  core::Task<int> chat_completions(const Caller& caller, AccessRecord& rec) {
-    OpenAiChatSurface surface(*this);
-    co_return co_await run_pipeline(surface, caller, rec);
-  }
-  core::Task<int> messages(const Caller& caller, AccessRecord& rec) {
-    AnthropicMessagesSurface surface(*this, req_.header("anthropic-version"), req_.header("anthropic-beta"));
-    co_return co_await run_pipeline(surface, caller, rec);
-  }
-  core::Task<int> responses(const Caller& caller, AccessRecord& rec) {
-    OpenAiResponsesSurface surface(*this, ResponseStoreAccess{app_.responses.get(), app_.blocking.get(),
-                                                              caller.tenant_name(), app_.config.server.max_body_bytes});
-    co_return co_await run_pipeline(surface, caller, rec);
-  }
-  core::Task<int> embeddings(const Caller& caller, AccessRecord& rec) {
-    EmbeddingsSurface surface(*this);
-    co_return co_await run_pipeline(surface, caller, rec);
   }
 
   // Every path that does not run the pipeline: token counting, models, health, metrics, admin, UI.
