@@ -81,47 +81,55 @@ class OpenAICompatibleProvider final : public Provider {
   core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
     AttemptResult res;
     const auto started = std::chrono::steady_clock::now();
+    auto ex = co_await open_chat(ctx, sink != nullptr, res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
+    if (sink) co_await relay_stream(ctx, *ex, *sink, started, res);
+    else co_await read_answer(ctx, *ex, started, res);
+    co_return res;
+  }
+
+  // The upstream request (its body, its headers) lives only in this frame, not while the answer is
+  // relayed: the exchange, or nullptr with res.error set.
+  core::Task<std::unique_ptr<UpstreamExchange>> open_chat(const AttemptContext& ctx, bool stream, AttemptResult& res) {
     const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
     auto ep = endpoints_.find(region);
     if (ep == endpoints_.end()) {
       res.error = core::make_error(ErrorKind::internal,
                                    "provider '" + cfg_.name + "' has no region '" + region + "'", ErrorSource::gateway);
-      co_return res;
+      co_return nullptr;
     }
     if (!available()) {
       res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
-      co_return res;
+      co_return nullptr;
     }
-    const bool stream = sink != nullptr;
     std::string jwt_header;  // lives in this frame: the request holds a view of it
     auto req = openai_request(ctx, chat_targets_.at(region),
                               build_upstream_body(ctx.request->raw_body, ctx.target.model, stream), stream, jwt_header);
     if (!req) {
       res.error = std::move(req).error();
-      co_return res;
+      co_return nullptr;
     }
-    auto ex = co_await open_exchange(ctx, ep->second, *req, classify_upstream_error, res);
-    if (!ex) co_return res;
-    HookGuard clear{ctx.cancel};
-    if (!stream) {
-      auto all = co_await read_body(ctx, *ex);
-      if (!all) {
-        res.error = std::move(all).error();
-        co_return res;
-      }
-      auto norm = normalize_response(dialect_, *all);
-      if (!norm) {
-        res.error = std::move(norm).error();
-        co_return res;
-      }
-      res.body = std::move(norm->body);
-      res.usage = norm->usage;
-      res.finish_reason = norm->finish_reason;
-      res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
-      co_return res;
+    co_return co_await open_exchange(ctx, ep->second, *req, classify_upstream_error, res);
+  }
+
+  // A non-stream answer: read whole and normalised into res.
+  core::Task<void> read_answer(const AttemptContext& ctx, UpstreamExchange& ex,
+                               std::chrono::steady_clock::time_point started, AttemptResult& res) {
+    auto all = co_await read_body(ctx, ex);
+    if (!all) {
+      res.error = std::move(all).error();
+      co_return;
     }
-    co_await relay_stream(ctx, *ex, *sink, started, res);
-    co_return res;
+    auto norm = normalize_response(dialect_, *all);
+    if (!norm) {
+      res.error = std::move(norm).error();
+      co_return;
+    }
+    res.body = std::move(norm->body);
+    res.usage = norm->usage;
+    res.finish_reason = norm->finish_reason;
+    res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
   }
 
   core::Task<AttemptResult> embeddings(const AttemptContext& ctx) override {
@@ -200,8 +208,20 @@ class OpenAICompatibleProvider final : public Provider {
   core::Task<AttemptResult> native_attempt(const AttemptContext& ctx, EventSink* sink, NativeApi api) {
     AttemptResult res;
     const auto started = std::chrono::steady_clock::now();
-    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
     const bool anthropic = api == NativeApi::anthropic_messages;
+    auto ex = co_await open_native(ctx, sink != nullptr, anthropic, res);
+    if (!ex) co_return res;
+    HookGuard clear{ctx.cancel};
+    if (!sink) co_await read_native_answer(ctx, *ex, anthropic, started, res);
+    else if (anthropic) co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
+    else co_await relay_responses_stream(ctx, dialect_, *ex, *sink, started, res);
+    co_return res;
+  }
+
+  // As open_chat, to the endpoint that speaks the client's API.
+  core::Task<std::unique_ptr<UpstreamExchange>> open_native(const AttemptContext& ctx, bool stream, bool anthropic,
+                                                            AttemptResult& res) {
+    const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
     const auto& eps = anthropic ? anthropic_endpoints_ : responses_endpoints_;
     auto ep = eps.find(region);
     if (ep == eps.end() || !(anthropic ? speaks_anthropic(region) : speaks_responses(region)) || ctx.native == nullptr) {
@@ -210,40 +230,38 @@ class OpenAICompatibleProvider final : public Provider {
                                        (anthropic ? "Anthropic Messages" : "Responses") + " endpoint for region '" +
                                        region + "'",
                                    ErrorSource::gateway, "no_native_endpoint");
-      co_return res;
+      co_return nullptr;
     }
     if (!available()) {
       res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
-      co_return res;
+      co_return nullptr;
     }
-    const bool stream = sink != nullptr;
     std::string jwt_header;  // lives in this frame: the request holds a view of it
     auto req = anthropic ? native_request(ctx, region, stream, jwt_header)
                          : openai_request(ctx, responses_targets_.at(region),
                                           rewrite_responses_body(ctx.native->body, ctx.target.model), stream, jwt_header);
     if (!req) {
       res.error = std::move(req).error();
-      co_return res;
+      co_return nullptr;
     }
-    auto ex = co_await open_exchange(ctx, ep->second, *req, anthropic ? classify_anthropic_error : classify_upstream_error,
-                                     res);
-    if (!ex) co_return res;
-    HookGuard clear{ctx.cancel};
-    if (stream) {
-      if (anthropic) co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
-      else co_await relay_responses_stream(ctx, dialect_, *ex, *sink, started, res);
-      co_return res;
-    }
-    auto all = co_await read_body(ctx, *ex);
+    co_return co_await open_exchange(ctx, ep->second, *req,
+                                     anthropic ? classify_anthropic_error : classify_upstream_error, res);
+  }
+
+  // A non-stream native answer: kept as the upstream sent it (the gateway rewrites nothing else),
+  // with its usage and stop reason read.
+  core::Task<void> read_native_answer(const AttemptContext& ctx, UpstreamExchange& ex, bool anthropic,
+                                      std::chrono::steady_clock::time_point started, AttemptResult& res) {
+    auto all = co_await read_body(ctx, ex);
     if (!all) {
       res.error = std::move(all).error();
-      co_return res;
+      co_return;
     }
     if (anthropic) {
       auto info = read_anthropic_message(dialect_, *all);
       if (!info) {
         res.error = std::move(info).error();
-        co_return res;
+        co_return;
       }
       res.usage = info->usage;
       res.finish_reason = std::move(info->stop_reason);
@@ -251,14 +269,13 @@ class OpenAICompatibleProvider final : public Provider {
       auto info = read_responses_answer(dialect_, *all);
       if (!info) {
         res.error = std::move(info).error();
-        co_return res;
+        co_return;
       }
       res.usage = info->usage;
       res.finish_reason = std::move(info->status);
     }
-    res.body = std::move(all).value();  // as the upstream sent it: the gateway rewrites nothing else
+    res.body = std::move(all).value();
     res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
-    co_return res;
   }
 
   // A request to the OpenAI-compatible base (chat completions, Responses): `body` (or its error),
@@ -453,23 +470,12 @@ class OpenAICompatibleProvider final : public Provider {
       auto piece = co_await ex.read_some(deadline);
       if (!piece) {
         if (client_left) break;  // no usage within the grace: the attempt is accounted as estimated
-        core::Error e = std::move(piece).error();
-        if (e.kind == ErrorKind::timeout || std::chrono::steady_clock::now() >= deadline) {
-          bool total = std::chrono::steady_clock::now() >= ctx.total_deadline;
-          e = core::make_error(ErrorKind::timeout,
-                               dialect_.name + (total ? " exceeded the total deadline of " +
-                                                            std::to_string(ctx.timeouts.total.count()) + " ms"
-                                                      : " sent no stream event for " +
-                                                            std::to_string(ctx.timeouts.idle.count()) + " ms"),
-                               ErrorSource::upstream);
-        }
-        res.error = std::move(e);
+        res.error = read_failure(ctx, std::move(piece).error(), deadline);
         break;
       }
       if (piece->empty()) break;  // body complete
       if (!reader.feed(*piece)) {
-        res.error = core::make_error(ErrorKind::server_error, dialect_.name + " sent an oversized stream event",
-                                     ErrorSource::upstream);
+        res.error = stream_failure(" sent an oversized stream event");
         break;
       }
       bool stop = false;
@@ -514,11 +520,8 @@ class OpenAICompatibleProvider final : public Provider {
     res.stream_id = norm.id();
     res.stream_model = norm.model();
     res.stream_created = norm.created();
-    if (!res.error && !saw_done && norm.finish_reason().empty()) {
-      res.error = core::make_error(ErrorKind::server_error,
-                                   dialect_.name + " closed the stream before the answer was complete",
-                                   ErrorSource::upstream);
-    }
+    if (!res.error && !saw_done && norm.finish_reason().empty())
+      res.error = stream_failure(" closed the stream before the answer was complete");
     if (!res.error && !res.content_sent) {
       // A finished stream that never carried content (e.g. an empty answer): flush what was held.
       for (const auto& h : held)
@@ -526,6 +529,22 @@ class OpenAICompatibleProvider final : public Provider {
       res.content_sent = !held.empty();
     }
     co_return;
+  }
+
+  // Not coroutines: the messages they build are not kept in the relay's frame.
+  core::Error read_failure(const AttemptContext& ctx, core::Error e, std::chrono::steady_clock::time_point deadline) const {
+    const auto now = std::chrono::steady_clock::now();
+    if (e.kind != ErrorKind::timeout && now < deadline) return e;
+    const bool total = now >= ctx.total_deadline;
+    return core::make_error(ErrorKind::timeout,
+                            dialect_.name + (total ? " exceeded the total deadline of " +
+                                                         std::to_string(ctx.timeouts.total.count()) + " ms"
+                                                   : " sent no stream event for " +
+                                                         std::to_string(ctx.timeouts.idle.count()) + " ms"),
+                            ErrorSource::upstream);
+  }
+  core::Error stream_failure(std::string_view what) const {
+    return core::make_error(ErrorKind::server_error, dialect_.name + std::string(what), ErrorSource::upstream);
   }
 
   static void client_gone(AttemptResult& res) {

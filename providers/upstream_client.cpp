@@ -106,8 +106,9 @@ struct Connection {
   beast::flat_buffer buffer;
   core::SteadyTime idle_since{};
   // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
-  // allocates no buffer of its own. 4 KiB: an SSE event is a few hundred bytes, and every open
-  // stream holds one connection (tests/bench/stream_bench.sh prints the memory per stream).
+  // allocates no buffer of its own. 1 KiB: an SSE event is a few hundred bytes (a longer one takes
+  // several reads of bytes already buffered), and every open stream holds one connection
+  // (tests/bench/stream_bench.sh prints the memory per stream).
   std::array<char, 1024> body_buf;
   // Status and header fields of the current exchange's response (strings reused across exchanges).
   ResponseHead head;

@@ -571,42 +571,64 @@ class Session final : public SessionBase, public ClientIo {
       caller = pre_caller_;
       rec.tenant = caller.tenant_name();
     }
-    if (api && app_.draining.load()) {
-      keep_alive_ = false;
-      core::Error e = core::make_error(core::ErrorKind::unavailable, "the gateway is shutting down; retry on another replica",
-                                       core::ErrorSource::gateway, "gateway_draining");
-      status = error_status(e, path);
-      co_await respond(status, "application/json", error_body(e, path));
-    } else if (path == "/v1/chat/completions" || path == "/chat/completions") {
-      if (!post) status = co_await method_not_allowed("POST");
-      else {
-        OpenAiChatSurface surface(*this);
-        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
-                                         routing_headers(), caller, rec);
-      }
-    } else if (path == "/v1/messages") {
-      if (!post) status = co_await method_not_allowed("POST");
-      else {
-        AnthropicMessagesSurface surface(*this, req_.header("anthropic-version"), req_.header("anthropic-beta"));
-        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
-                                         routing_headers(), caller, rec);
-      }
-    } else if (path == "/v1/responses") {
-      if (!post) status = co_await method_not_allowed("POST");
-      else {
-        OpenAiResponsesSurface surface(*this, ResponseStoreAccess{app_.responses.get(), app_.blocking.get(),
-                                                                  caller.tenant_name(), app_.config.server.max_body_bytes});
-        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
-                                         routing_headers(), caller, rec);
-      }
-    } else if (path == "/v1/embeddings" || path == "/embeddings") {
-      if (!post) status = co_await method_not_allowed("POST");
-      else {
-        EmbeddingsSurface surface(*this);
-        status = co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
-                                         routing_headers(), caller, rec);
-      }
-    } else if (path == "/v1/messages/count_tokens") {
+    // Each route is its own coroutine: only the one running is in memory while a stream is relayed.
+    if (api && app_.draining.load()) status = co_await refuse_draining(path);
+    else if (const ApiSurface surface = api_surface(path); surface != ApiSurface::none)
+      status = post ? co_await through_pipeline(surface, caller, rec) : co_await method_not_allowed("POST");
+    else status = co_await handle_other(path, target, get, post, caller, rec);
+    finish(rec, status, t0, path);
+  }
+
+  core::Task<int> refuse_draining(std::string_view path) {
+    keep_alive_ = false;
+    core::Error e = core::make_error(core::ErrorKind::unavailable, "the gateway is shutting down; retry on another replica",
+                                     core::ErrorSource::gateway, "gateway_draining");
+    const int status = error_status(e, path);
+    co_await respond(status, "application/json", error_body(e, path));
+    co_return status;
+  }
+
+  // The paths that run the request pipeline, each through its API surface.
+  enum class ApiSurface { none, chat, messages, responses, embeddings };
+  static ApiSurface api_surface(std::string_view path) {
+    if (path == "/v1/chat/completions" || path == "/chat/completions") return ApiSurface::chat;
+    if (path == "/v1/messages") return ApiSurface::messages;
+    if (path == "/v1/responses") return ApiSurface::responses;
+    if (path == "/v1/embeddings" || path == "/embeddings") return ApiSurface::embeddings;
+    return ApiSurface::none;
+  }
+
+  // Not a coroutine itself: the chosen route's coroutine is what runs.
+  core::Task<int> through_pipeline(ApiSurface kind, const Caller& caller, AccessRecord& rec) {
+    switch (kind) {
+      case ApiSurface::messages:
+        return run_pipeline<AnthropicMessagesSurface>(caller, rec, req_.header("anthropic-version"),
+                                                      req_.header("anthropic-beta"));
+      case ApiSurface::responses:
+        return run_pipeline<OpenAiResponsesSurface>(
+            caller, rec,
+            ResponseStoreAccess{app_.responses.get(), app_.blocking.get(), caller.tenant_name(),
+                                app_.config.server.max_body_bytes});
+      case ApiSurface::embeddings: return run_pipeline<EmbeddingsSurface>(caller, rec);
+      case ApiSurface::chat:
+      case ApiSurface::none: break;
+    }
+    return run_pipeline<OpenAiChatSurface>(caller, rec);
+  }
+
+  // The pipeline through the API surface S (made from *this and `args`); the request body moves into it.
+  template <class S, class... Args>
+  core::Task<int> run_pipeline(const Caller& caller, AccessRecord& rec, Args... args) {
+    S surface(*this, std::move(args)...);
+    co_return co_await handle_request(app_.pipeline, *worker_.upstream, *this, surface, std::move(req_.body),
+                                      routing_headers(), caller, rec);
+  }
+
+  // Every path that does not run the pipeline: token counting, models, health, metrics, admin, UI.
+  core::Task<int> handle_other(std::string_view path, std::string_view target, bool get, bool post,
+                               const Caller& caller, AccessRecord& rec) {
+    int status = 0;
+    if (path == "/v1/messages/count_tokens") {
       status = post ? co_await count_tokens(caller, rec) : co_await method_not_allowed("POST");
     } else if (path == "/v1/models" || path == "/models") {
       status = get ? co_await list_models(caller, target) : co_await method_not_allowed("GET");
@@ -685,7 +707,7 @@ class Session final : public SessionBase, public ClientIo {
       status = 404;
       co_await respond(404, "application/json", error_body(e, path));
     }
-    finish(rec, status, t0, path);
+    co_return status;
   }
 
   void finish(AccessRecord& rec, int status, std::chrono::steady_clock::time_point t0, std::string_view path) {

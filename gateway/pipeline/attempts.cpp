@@ -213,6 +213,50 @@ AfterFailure after_failure(RequestContext& ctx, const routing::PlannedAttempt& a
   return r.error->retryable() ? AfterFailure::next : AfterFailure::stop;
 }
 
+// The provider call that runs the attempt: embeddings, the client's API relayed natively, or a
+// translated chat. Not a coroutine, so that the attempt loop's frame holds one awaited result.
+core::Task<providers::AttemptResult> call_provider(RequestContext& ctx, providers::Provider& provider,
+                                                   providers::AttemptContext& ac, const providers::NativeRequest* native,
+                                                   providers::ChatSink* head) {
+  if (ctx.req.embedding) {
+    ac.embedding = ctx.req.embedding.get();
+    return provider.embeddings(ac);
+  }
+  if (!ctx.native) return provider.chat(ac, head);
+  ac.native = native;
+  providers::EventSink* native_sink = ctx.req.stream ? ctx.surface.native_sink() : nullptr;
+  if (native->api == providers::NativeApi::openai_responses) return provider.openai_responses(ac, native_sink);
+  return provider.anthropic_messages(ac, native_sink);
+}
+
+// How an attempt ended the request (its status), or whether the next candidate is tried.
+struct AfterAttempt {
+  std::optional<int> status;
+  bool next = false;
+};
+
+// The finished attempt: accounted, then its answer delivered, its failure ended in-band, or the
+// loop told what follows. Its own coroutine: the account is not kept while an attempt streams.
+core::Task<AfterAttempt> conclude(RequestContext& ctx, const routing::PlannedAttempt& attempt,
+                                  providers::AttemptResult& r, Clock::time_point started, LoopState& loop,
+                                  RecordingSink& recorder) {
+  finish_attempt(ctx, attempt, r, started);
+  AttemptAccount a = account_attempt(ctx, attempt, r);
+  // Before the final bytes: the client never holds a complete answer the ledger lacks.
+  if (a.entry) a.durable = co_await ledger_durable(ctx.svc, std::move(*a.entry));
+  if (!r.error) {
+    ctx.router->served(ctx.plan, attempt.deployment.id, a.cost ? a.cost->usd() : 0.0);
+    co_return AfterAttempt{co_await deliver(ctx, attempt, r, a, recorder)};
+  }
+  switch (after_failure(ctx, attempt, r, loop)) {
+    case AfterFailure::in_band: co_return AfterAttempt{co_await fail_after_content(ctx, r, a)};
+    case AfterFailure::client_gone: co_return AfterAttempt{499};
+    case AfterFailure::next: co_return AfterAttempt{std::nullopt, true};
+    case AfterFailure::stop: break;
+  }
+  co_return AfterAttempt{};
+}
+
 }  // namespace
 
 core::Task<int> run_attempts(RequestContext& ctx) {
@@ -242,34 +286,10 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     recorder.restart();
     providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
     const auto started = Clock::now();
-    providers::AttemptResult r;
-    if (ctx.req.embedding) {
-      ac.embedding = ctx.req.embedding.get();
-      r = co_await provider->embeddings(ac);
-    } else if (ctx.native) {
-      ac.native = native;
-      providers::EventSink* native_sink = ctx.req.stream ? ctx.surface.native_sink() : nullptr;
-      if (native->api == providers::NativeApi::openai_responses) r = co_await provider->openai_responses(ac, native_sink);
-      else r = co_await provider->anthropic_messages(ac, native_sink);
-    } else {
-      r = co_await provider->chat(ac, head);
-    }
-    finish_attempt(ctx, attempt, r, started);
-    AttemptAccount a = account_attempt(ctx, attempt, r);
-    // Before the final bytes: the client never holds a complete answer the ledger lacks.
-    if (a.entry) a.durable = co_await ledger_durable(ctx.svc, std::move(*a.entry));
-    if (!r.error) {
-      ctx.router->served(ctx.plan, attempt.deployment.id, a.cost ? a.cost->usd() : 0.0);
-      co_return co_await deliver(ctx, attempt, r, a, recorder);
-    }
-
-    switch (after_failure(ctx, attempt, r, loop)) {
-      case AfterFailure::in_band: co_return co_await fail_after_content(ctx, r, a);
-      case AfterFailure::client_gone: co_return 499;
-      case AfterFailure::stop: break;
-      case AfterFailure::next: continue;
-    }
-    break;
+    providers::AttemptResult r = co_await call_provider(ctx, *provider, ac, native, head);
+    const AfterAttempt after = co_await conclude(ctx, attempt, r, started, loop, recorder);
+    if (after.status) co_return *after.status;
+    if (!after.next) break;
   }
   if (ctx.hook.cancelled && ctx.hook.reason == providers::CancelHook::Reason::client_gone)
     co_return client_left(ctx, "between attempts");

@@ -130,6 +130,27 @@ std::optional<PhaseRefusal> route(RequestContext& ctx) {
   return std::nullopt;
 }
 
+namespace {
+
+// The phases before the attempts, in their own frame (what they keep is gone while an answer is
+// relayed): the status when one of them ended the request (a refusal, a cached answer, a refused
+// admission), nothing when the attempts run.
+core::Task<Ended> before_attempts(RequestContext& ctx, std::string body) {
+  std::optional<PhaseRefusal> refused;
+  if (auto e = ledger_refusal(ctx.svc)) refused = PhaseRefusal{std::move(*e), "none"};
+  if (!refused) refused = decode(ctx, std::move(body));
+  if (!refused && ctx.surface.continues()) refused = co_await load_continuation(ctx);
+  if (!refused) refused = authorize(ctx);
+  if (!refused) refused = route(ctx);
+  if (refused) co_return co_await refuse(ctx, refused->error, refused->model_label);
+  if (ctx.svc.cache)
+    if (Ended e = co_await serve_from_cache(ctx)) co_return e;
+  if (ctx.caller.tenant && ctx.svc.limits) co_return co_await admit(ctx);
+  co_return std::nullopt;
+}
+
+}  // namespace
+
 // The phases in order (pipeline.h). Settling the budget reservation runs whatever the attempts did.
 core::Task<int> handle_request(PipelineServices& svc, providers::UpstreamClient& client, ClientIo& io, Surface& surface,
                                std::string body, const RequestHeaders& headers, const Caller& caller, AccessRecord& rec) {
@@ -139,18 +160,7 @@ core::Task<int> handle_request(PipelineServices& svc, providers::UpstreamClient&
   rec.tenant = ctx.tenant;
   ctx.ledger_id = new_ledger_id();
   DisconnectWatch watch(io, ctx.hook);
-
-  std::optional<PhaseRefusal> refused;
-  if (auto e = ledger_refusal(svc)) refused = PhaseRefusal{std::move(*e), "none"};
-  if (!refused) refused = decode(ctx, std::move(body));
-  if (!refused && surface.continues()) refused = co_await load_continuation(ctx);
-  if (!refused) refused = authorize(ctx);
-  if (!refused) refused = route(ctx);
-  if (refused) co_return co_await refuse(ctx, refused->error, refused->model_label);
-  if (svc.cache)
-    if (Ended e = co_await serve_from_cache(ctx)) co_return *e;
-  if (caller.tenant && svc.limits)
-    if (Ended e = co_await admit(ctx)) co_return *e;
+  if (Ended e = co_await before_attempts(ctx, std::move(body))) co_return *e;
   const int status = co_await run_attempts(ctx);
   if (ctx.reservation) co_await settle(ctx);
   co_return status;
