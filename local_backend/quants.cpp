@@ -611,24 +611,17 @@ LB_AVX2 void dot4_q6_k_avx2(int64_t n, const void* w, const void* const a[4], fl
 
 // ------------------------------------------------------------------ AVX-512 prefill kernels
 // One weight row times eight prepared activation rows: each weight block is loaded and unpacked
-// once for eight tokens. VNNI fuses the integer multiply-adds; 512-bit lanes cover two Q8_0
-// blocks or two Q4_K sub-blocks at once. The float steps repeat the AVX2 kernels' exactly.
+// once for eight tokens. VNNI fuses the integer multiply-adds; 512-bit lanes cover two Q4_K
+// sub-blocks at once. The float steps repeat the AVX2 kernels' exactly.
 
 #define LB_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
-// Two consecutive Q8_0 blocks' quants (34 bytes apart) as one 512-bit vector.
-LB_AVX512 inline __m512i load_q8_0_pair(const BlockQ8_0* b) {
-  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs));
-  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs));
-  return _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1);
-}
-
 // The upper 256 bits of a 512-bit vector.
-LB_AVX512 inline __m256 hi256_ps(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
 LB_AVX512 inline __m256i hi256_si(__m512i v) { return _mm512_extracti64x4_epi64(v, 1); }
 
 // Bit-identical to dot_q8_0_avx2 per row: dpbusd forms the same four-product int32 lanes as
-// maddubs+madd, and the two blocks of a pair are added to the 8-lane accumulator in block order.
+// maddubs+madd. One block (32 bytes) per step in 256-bit lanes: pairing blocks into 512-bit
+// vectors (34-byte stride) cost more in inserts and extracts than it saved (measured).
 LB_AVX512 void dot8_q8_0_avx512(int64_t n, const void* w, const void* const a[8], float out[8]) {
   const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* y[8];
@@ -636,24 +629,10 @@ LB_AVX512 void dot8_q8_0_avx512(int64_t n, const void* w, const void* const a[8]
   __m256 acc[8];
   for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
   const int64_t nb = n / kQK8_0;
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m512i qx = load_q8_0_pair(x + i);
-    // |x| as unsigned bytes (-128 -> 128) times y with x's sign: dpbusd's u8 x s8 form.
-    const __m512i ax = _mm512_abs_epi8(qx);
-    const __mmask64 neg = _mm512_movepi8_mask(qx);
-    const float dx0 = h2f(x[i].d), dx1 = h2f(x[i + 1].d);
-    for (int r = 0; r < 8; ++r) {
-      const __m512i qy = load_q8_0_pair(y[r] + i);
-      const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
-      const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy));
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * h2f(y[r][i].d)), _mm512_castps512_ps256(p), acc[r]);
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * h2f(y[r][i + 1].d)), hi256_ps(p), acc[r]);
-    }
-  }
-  if (i < nb) {  // odd block count: the last block in 256-bit lanes
+  for (int64_t i = 0; i < nb; ++i) {
     const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
-    const __m256i ax = _mm256_abs_epi8(qx);
+    // |x| as unsigned bytes (-128 -> 128) times y with x's sign: dpbusd's u8 x s8 form.
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
     const float dx = h2f(x[i].d);
     for (int r = 0; r < 8; ++r) {
       const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[r][i].qs));
