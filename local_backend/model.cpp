@@ -51,6 +51,50 @@ struct MatJob {
   int64_t out_stride = 0;
 };
 
+const void* job_act(const MatJob& j, int i) {
+  const size_t ai = j.act_index ? static_cast<size_t>(j.act_index[i]) : static_cast<size_t>(i);
+  return j.act + ai * j.act_stride;
+}
+
+// Rows r0..r1 of a job times tokens i0.. of it: four tokens per weight-row load where there is
+// a kernel for it, then one at a time.
+void run_rows(const MatJob& j, int64_t r0, int64_t r1, int i0) {
+  const VecDotFn dot = vec_dot_fn(j.w->type);
+  const VecDot4Fn dot4 = j.n_tok - i0 >= 4 ? vec_dot4_fn(j.w->type) : nullptr;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* wrow = j.w->row(j.mat, r);
+    int i = i0;
+    if (dot4) {
+      for (; i + 4 <= j.n_tok; i += 4) {
+        const void* a4[4] = {job_act(j, i), job_act(j, i + 1), job_act(j, i + 2), job_act(j, i + 3)};
+        float o4[4];
+        dot4(j.w->cols, wrow, a4, o4);
+        for (int k = 0; k < 4; ++k) j.out[static_cast<int64_t>(i + k) * j.out_stride + r] = o4[k];
+      }
+    }
+    for (; i < j.n_tok; ++i) j.out[static_cast<int64_t>(i) * j.out_stride + r] = dot(j.w->cols, wrow, job_act(j, i));
+  }
+}
+
+// Rows r0..r1 times groups of eight tokens with the AVX-512 kernel: the group's activations stay
+// in L1 while the chunk's weight rows (a few KiB each) stream from L2. Returns the first token
+// left over.
+int run_rows8(const MatJob& j, int64_t r0, int64_t r1) {
+  const VecDot8Fn dot8 = j.n_tok >= 8 ? vec_dot8_fn(j.w->type) : nullptr;
+  if (!dot8) return 0;
+  int i = 0;
+  for (; i + 8 <= j.n_tok; i += 8) {
+    const void* a8[8];
+    for (int k = 0; k < 8; ++k) a8[k] = job_act(j, i + k);
+    for (int64_t r = r0; r < r1; ++r) {
+      float o8[8];
+      dot8(j.w->cols, j.w->row(j.mat, r), a8, o8);
+      for (int k = 0; k < 8; ++k) j.out[static_cast<int64_t>(i + k) * j.out_stride + r] = o8[k];
+    }
+  }
+  return i;
+}
+
 // Splits all jobs into chunks of rows and runs them on the pool. A weight row is multiplied
 // with every token's activation while it is hot in cache.
 void run_jobs(const std::vector<MatJob>& jobs, ThreadPool& pool) {
@@ -67,25 +111,7 @@ void run_jobs(const std::vector<MatJob>& jobs, ThreadPool& pool) {
     const MatJob& j = jobs[ji];
     const int64_t r0 = (task - first_chunk[ji]) * chunk;
     const int64_t r1 = std::min(j.w->rows, r0 + chunk);
-    const VecDotFn dot = vec_dot_fn(j.w->type);
-    const VecDot4Fn dot4 = j.n_tok >= 4 ? vec_dot4_fn(j.w->type) : nullptr;
-    auto act = [&j](int i) {
-      const size_t ai = j.act_index ? static_cast<size_t>(j.act_index[i]) : static_cast<size_t>(i);
-      return static_cast<const void*>(j.act + ai * j.act_stride);
-    };
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* wrow = j.w->row(j.mat, r);
-      int i = 0;
-      if (dot4) {
-        for (; i + 4 <= j.n_tok; i += 4) {
-          const void* a4[4] = {act(i), act(i + 1), act(i + 2), act(i + 3)};
-          float o4[4];
-          dot4(j.w->cols, wrow, a4, o4);
-          for (int k = 0; k < 4; ++k) j.out[static_cast<int64_t>(i + k) * j.out_stride + r] = o4[k];
-        }
-      }
-      for (; i < j.n_tok; ++i) j.out[static_cast<int64_t>(i) * j.out_stride + r] = dot(j.w->cols, wrow, act(i));
-    }
+    run_rows(j, r0, r1, run_rows8(j, r0, r1));
   });
 }
 

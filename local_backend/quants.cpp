@@ -609,6 +609,92 @@ LB_AVX2 void dot4_q6_k_avx2(int64_t n, const void* w, const void* const a[4], fl
   for (int r = 0; r < 4; ++r) out[r] = hsum_ps(acc[r]);
 }
 
+// ------------------------------------------------------------------ AVX-512 prefill kernels
+// One weight row times eight prepared activation rows: each weight block is loaded and unpacked
+// once for eight tokens. VNNI fuses the integer multiply-adds; 512-bit lanes cover two Q4_K
+// sub-blocks at once. The float steps repeat the AVX2 kernels' exactly.
+
+#define LB_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+// The upper 256 bits of a 512-bit vector.
+LB_AVX512 inline __m256i hi256_si(__m512i v) { return _mm512_extracti64x4_epi64(v, 1); }
+
+// Bit-identical to dot_q8_0_avx2 per row: dpbusd forms the same four-product int32 lanes as
+// maddubs+madd. One block (32 bytes) per step in 256-bit lanes: pairing blocks into 512-bit
+// vectors (34-byte stride) cost more in inserts and extracts than it saved (measured).
+LB_AVX512 void dot8_q8_0_avx512(int64_t n, const void* w, const void* const a[8], float out[8]) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* y[8];
+  for (int r = 0; r < 8; ++r) y[r] = static_cast<const BlockQ8_0*>(a[r]);
+  __m256 acc[8];
+  for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+  const int64_t nb = n / kQK8_0;
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    // |x| as unsigned bytes (-128 -> 128) times y with x's sign: dpbusd's u8 x s8 form.
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    const float dx = h2f(x[i].d);
+    for (int r = 0; r < 8; ++r) {
+      const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[r][i].qs));
+      const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(qy, qx));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[r][i].d)), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < 8; ++r) out[r] = hsum_ps(acc[r]);
+}
+
+// Q4_K: the 32 quant bytes of sub-blocks 2j/2j+1 as one vector, low nibbles (sub-block 2j) in
+// bytes 0..31 and high nibbles (2j+1) in 32..63 -- the order of the Q8_K quants 64j..64j+63.
+LB_AVX512 inline __m512i q4_k_unpack512(const uint8_t* q4) {
+  const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4)));
+  const __m512i both = _mm512_mask_blend_epi64(0xF0, v, _mm512_srli_epi16(v, 4));
+  return _mm512_and_si512(both, _mm512_set1_epi8(0xF));
+}
+
+// int16 scales: sc[2j] in the lower 16 lanes, sc[2j+1] in the upper 16.
+LB_AVX512 inline __m512i q4_k_scale_pair(const uint8_t* sc, int j) {
+  return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_set1_epi16(sc[2 * j])), _mm256_set1_epi16(sc[2 * j + 1]), 1);
+}
+
+// Bit-identical to dot_q4_k_avx2 per row: the 16 int32 lanes (sub-block 2j in 0..7, 2j+1 in
+// 8..15) are folded to the AVX2 kernel's 8 lanes in integer arithmetic, which is exact.
+LB_AVX512 void dot8_q4_k_avx512(int64_t n, const void* w, const void* const a[8], float out[8]) {
+  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y[8];
+  for (int r = 0; r < 8; ++r) y[r] = static_cast<const BlockQ8_K*>(a[r]);
+  __m256 acc[8];
+  __m128 acc_m[8];
+  for (int r = 0; r < 8; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    acc_m[r] = _mm_setzero_ps();
+  }
+  const int64_t nb = n / kQK_K;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint32_t u[4];
+    unpack_k_scales(x[i].scales, u);
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    __m512i q[4], s[4];
+    for (int j = 0; j < 4; ++j) {
+      q[j] = q4_k_unpack512(x[i].qs + 32 * j);
+      s[j] = q4_k_scale_pair(sc, j);
+    }
+    const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
+    for (int r = 0; r < 8; ++r) {
+      const int8_t* q8 = y[r][i].qs;
+      __m512i sumi = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        // u4 x s8 pairs fit int16 (2 * 15 * 128); dpwssd applies the scale and accumulates.
+        const __m512i p16 = _mm512_maddubs_epi16(q[j], _mm512_loadu_si512(q8 + 64 * j));
+        sumi = _mm512_dpwssd_epi32(sumi, p16, s[j]);
+      }
+      const __m256i sumi8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi), hi256_si(sumi));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[r][i].d * d), _mm256_cvtepi32_ps(sumi8), acc[r]);
+      acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(y[r][i].d * dmin), _mm_cvtepi32_ps(k_mins_dot(u, y[r][i])), acc_m[r]);
+    }
+  }
+  for (int r = 0; r < 8; ++r) out[r] = hsum_ps(acc[r]) - hsum_ps128(acc_m[r]);
+}
+
 LB_AVX2 void axpy_avx2(int64_t n, float a, const float* x, float* y) {
   const __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
@@ -639,6 +725,7 @@ LB_AVX2 void axpy_q8_0_avx2(int64_t n, float a, const BlockQ8_0* x, float* y) {
 }
 
 std::atomic<bool> g_force_scalar{false};
+std::atomic<bool> g_no_avx512{false};
 
 }  // namespace
 
@@ -680,7 +767,17 @@ bool cpu_has_avx2() {
   return has;
 }
 
+bool cpu_has_avx512_vnni() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }();
+  return has;
+}
+
 void force_scalar_kernels(bool on) { g_force_scalar.store(on); }
+void disable_avx512_kernels(bool on) { g_no_avx512.store(on); }
 
 bool dequantize_row(TensorType t, const void* x, float* y, int64_t n) {
   switch (t) {
@@ -948,6 +1045,20 @@ VecDot4Fn vec_dot4_fn(TensorType t) {
     case TensorType::q6_k: return dot4_q6_k_avx2;
     default: return nullptr;
   }
+}
+
+VecDot8Fn vec_dot8_avx512(TensorType t) {
+  if (!cpu_has_avx512_vnni()) return nullptr;
+  switch (t) {
+    case TensorType::q8_0: return dot8_q8_0_avx512;
+    case TensorType::q4_k: return dot8_q4_k_avx512;
+    default: return nullptr;
+  }
+}
+
+VecDot8Fn vec_dot8_fn(TensorType t) {
+  if (g_force_scalar.load() || g_no_avx512.load()) return nullptr;
+  return vec_dot8_avx512(t);
 }
 
 VecDotFn vec_dot_fn(TensorType t) {

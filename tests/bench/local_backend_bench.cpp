@@ -83,11 +83,19 @@ Model* model_for(const std::string& type) {
 
 const char* kTypes[] = {"q8_0", "q4_k"};
 
-// Prefill: a 128-token prompt in one batch, logits for the last token only.
+// Prefill: an n-token prompt (range 2: 64 or 512) in one batch, logits for the last token only.
+// Range 3 picks the kernels: 0 = AVX2 four-token kernels (AVX-512 off), 1 = the default choice
+// (AVX-512 eight-token kernels where the CPU has them), so before/after run side by side.
 void BM_Prefill(benchmark::State& state) {
   Model* m = model_for(kTypes[state.range(0)]);
   ThreadPool pool(static_cast<int>(state.range(1)));
-  const int n = 128;
+  const int n = static_cast<int>(state.range(2));
+  const bool avx512 = state.range(3) != 0;
+  if (avx512 && !cpu_has_avx512_vnni()) {
+    state.SkipWithError("no AVX-512 VNNI");
+    return;
+  }
+  disable_avx512_kernels(!avx512);
   std::vector<float> logits;
   int64_t tokens = 0;
   for (auto _ : state) {
@@ -98,8 +106,10 @@ void BM_Prefill(benchmark::State& state) {
     if (!m->forward(batch, pool, &logits).ok()) state.SkipWithError("forward failed");
     tokens += n;
   }
+  disable_avx512_kernels(false);
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(kTypes[state.range(0)]) + " threads=" + std::to_string(state.range(1)));
+  state.SetLabel(std::string(kTypes[state.range(0)]) + " threads=" + std::to_string(state.range(1)) +
+                 " n=" + std::to_string(n) + (avx512 ? " avx512" : " avx2"));
 }
 
 // Decode: one token per step after a 64-token context, with logits (the full output layer).
@@ -159,7 +169,7 @@ void BM_VecDot(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {0, 1}})->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {1, 2}, {64, 512}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_Decode)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_DecodeLayersOnly)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 // Chat template + BPE of one user message of 4 / 64 KiB of English prose (the real Qwen3 vocabulary

@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace local_backend {
@@ -241,6 +243,137 @@ TEST(DotKernel, Q8_0HandlesMinus128Weights) {
   if (auto f = vec_dot_avx2(TensorType::q8_0)) {
     EXPECT_FLOAT_EQ(f(32, &w, &a), s);
   }
+}
+
+// ---- AVX-512 eight-token kernels vs the scalar kernel
+
+// Eight prepared activation rows of n elements; row 5 is all zeros (scale 0), row 2 is large.
+// tol[r] (when given) is 1e-5 * sum |w_i x_i| + 1e-6 for the dequantised weights wd.
+std::vector<std::vector<uint8_t>> eight_activations(TensorType t, int64_t n, uint32_t seed, const std::vector<float>& wd,
+                                                    std::vector<double>* tol) {
+  std::vector<std::vector<uint8_t>> acts;
+  for (int r = 0; r < 8; ++r) {
+    auto x = random_vec(n, seed * 16 + static_cast<uint32_t>(r), r == 2 ? 50.0f : 1.0f);
+    if (r == 5) std::fill(x.begin(), x.end(), 0.0f);
+    acts.emplace_back(act_row_bytes(t, n));
+    prepare_activation(t, x.data(), n, acts.back().data());
+    double mag = 0;
+    for (size_t i = 0; i < x.size(); ++i) mag += std::fabs(static_cast<double>(wd[i]) * x[i]);
+    tol->push_back(1e-5 * mag + 1e-6);
+  }
+  return acts;
+}
+
+// tol empty: bit-exact equality.
+void expect_eight_agree(TensorType t, int64_t n, const uint8_t* w, const std::vector<std::vector<uint8_t>>& acts,
+                        const std::vector<double>& tol, const char* what) {
+  VecDot8Fn f8 = vec_dot8_avx512(t);
+  const void* a8[8];
+  for (int r = 0; r < 8; ++r) a8[r] = acts[static_cast<size_t>(r)].data();
+  float out[8];
+  f8(n, w, a8, out);
+  for (int r = 0; r < 8; ++r) {
+    const float want = vec_dot_scalar(t)(n, w, a8[r]);
+    if (tol.empty()) {
+      EXPECT_EQ(out[r], want) << type_name(t) << " n=" << n << " row " << r << " " << what;
+    } else {
+      EXPECT_NEAR(out[r], want, tol[static_cast<size_t>(r)]) << type_name(t) << " n=" << n << " row " << r << " " << what;
+    }
+    // Same integer lanes and float summation order as the AVX2 single-row kernel.
+    EXPECT_EQ(out[r], vec_dot_avx2(t)(n, w, a8[r])) << type_name(t) << " n=" << n << " row " << r << " " << what;
+  }
+}
+
+// Against the scalar kernel, a float tolerance (as for the AVX2 kernels: the integer sums are
+// equal, block terms are summed in another order, so 1e-5 of sum |w_i x_i|); against the AVX2
+// single-row kernel, bit for bit.
+TEST(DotKernel, Avx512EightRowKernelsMatchScalarOnRandomRows) {
+  if (!vec_dot8_avx512(TensorType::q8_0)) GTEST_SKIP() << "no AVX-512 VNNI";
+  const std::pair<TensorType, std::vector<int64_t>> cases[] = {
+      {TensorType::q8_0, {32, 64, 96, 2048, 2080}},  // one block, a pair, an odd count, model widths
+      {TensorType::q4_k, {256, 512, 768, 2048, 2304}}};
+  for (const auto& [t, sizes] : cases) {
+    for (int64_t n : sizes) {
+      for (uint32_t seed = 1; seed <= 4; ++seed) {
+        auto w = random_vec(n, seed + 77, seed == 3 ? 20.0f : 1.0f);
+        std::vector<uint8_t> wq(row_size(t, n));
+        ASSERT_TRUE(quantize_row(t, w.data(), wq.data(), n));
+        std::vector<float> wd(static_cast<size_t>(n));
+        ASSERT_TRUE(dequantize_row(t, wq.data(), wd.data(), n));
+        std::vector<double> tol;
+        const auto acts = eight_activations(t, n, seed, wd, &tol);
+        expect_eight_agree(t, n, wq.data(), acts, tol, "random");
+      }
+    }
+  }
+}
+
+// With all float scales 1.0 the result is the integer dot product itself, which the AVX-512
+// kernels must reproduce exactly -- on raw random bytes, including -128 weights.
+TEST(DotKernel, Avx512EightRowKernelsAreExactOnIntegerBlocks) {
+  if (!vec_dot8_avx512(TensorType::q8_0)) GTEST_SKIP() << "no AVX-512 VNNI";
+  std::mt19937 rng(42);
+  auto byte = [&rng] { return static_cast<uint8_t>(rng() & 0xFF); };
+  for (int64_t nb : {1, 2, 3, 64, 65}) {
+    const int64_t n = nb * kQK8_0;
+    std::vector<BlockQ8_0> w(static_cast<size_t>(nb));
+    for (auto& b : w) {
+      b.d = 0x3C00;
+      for (auto& q : b.qs) q = static_cast<int8_t>(byte());
+    }
+    w[0].qs[0] = -128;
+    for (auto& q : w.back().qs) q = -128;
+    std::vector<std::vector<uint8_t>> acts(8, std::vector<uint8_t>(act_row_bytes(TensorType::q8_0, n)));
+    for (auto& a : acts) {
+      auto* blocks = reinterpret_cast<BlockQ8_0*>(a.data());
+      for (int64_t b = 0; b < nb; ++b) {
+        blocks[b].d = 0x3C00;
+        for (auto& q : blocks[b].qs) q = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);  // -127..127
+      }
+    }
+    expect_eight_agree(TensorType::q8_0, n, reinterpret_cast<const uint8_t*>(w.data()), acts, {}, "integer");
+  }
+  for (int64_t nb : {1, 2, 9}) {
+    const int64_t n = nb * kQK_K;
+    std::vector<BlockQ4_K> w(static_cast<size_t>(nb));
+    for (auto& b : w) {
+      b.d = b.dmin = 0x3C00;
+      for (auto& s : b.scales) s = byte();
+      for (auto& q : b.qs) q = byte();
+    }
+    std::memset(w[0].qs, 0xFF, sizeof w[0].qs);  // all quants 15
+    std::memset(w[0].scales, 0xFF, sizeof w[0].scales);  // all scales and mins 63
+    std::vector<std::vector<uint8_t>> acts(8, std::vector<uint8_t>(act_row_bytes(TensorType::q4_k, n)));
+    for (auto& a : acts) {
+      auto* blocks = reinterpret_cast<BlockQ8_K*>(a.data());
+      for (int64_t b = 0; b < nb; ++b) {
+        blocks[b].d = 1.0f;
+        for (auto& q : blocks[b].qs) q = static_cast<int8_t>(byte());  // -128..127
+        for (int g = 0; g < kQK_K / 16; ++g) {
+          int sum = 0;
+          for (int l = 0; l < 16; ++l) sum += blocks[b].qs[16 * g + l];
+          blocks[b].bsums[g] = static_cast<int16_t>(sum);
+        }
+      }
+    }
+    expect_eight_agree(TensorType::q4_k, n, reinterpret_cast<const uint8_t*>(w.data()), acts, {}, "integer");
+  }
+}
+
+TEST(DotKernel, Avx512KernelsAreChosenOnlyWhenEnabled) {
+  EXPECT_EQ(vec_dot8_fn(TensorType::q6_k), nullptr);  // no eight-token kernel for this type
+  if (!cpu_has_avx512_vnni()) {
+    EXPECT_EQ(vec_dot8_fn(TensorType::q8_0), nullptr);
+    return;
+  }
+  EXPECT_NE(vec_dot8_fn(TensorType::q8_0), nullptr);
+  disable_avx512_kernels(true);
+  EXPECT_EQ(vec_dot8_fn(TensorType::q4_k), nullptr);
+  disable_avx512_kernels(false);
+  force_scalar_kernels(true);
+  EXPECT_EQ(vec_dot8_fn(TensorType::q4_k), nullptr);
+  force_scalar_kernels(false);
+  EXPECT_NE(vec_dot8_fn(TensorType::q4_k), nullptr);
 }
 
 TEST(Q8K, ActivationQuantisationMatchesGgml) {
