@@ -4,7 +4,7 @@ namespace providers {
 
 namespace asio = boost::asio;
 
-TlsStream::TlsStream(TcpStream&& next, SSL_CTX* ctx)
+TlsStream::TlsStream(TcpStream&& next, SSL_CTX* ctx, Role role)
     : next_(std::move(next)), state_(std::make_shared<State>(next_.get_executor())) {
   state_->socket = &next_.socket();
   boost::system::error_code ec;
@@ -15,12 +15,18 @@ TlsStream::TlsStream(TcpStream&& next, SSL_CTX* ctx)
     return;
   }
   SSL_set_fd(ssl, static_cast<int>(next_.socket().native_handle()));
-  SSL_set_connect_state(ssl);
+  if (role == Role::server) SSL_set_accept_state(ssl);
+  else SSL_set_connect_state(ssl);
   SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
   state_->ssl = ssl;
 }
 
+TlsStream::TlsStream(TlsStream&& other) noexcept : next_(std::move(other.next_)), state_(std::move(other.state_)) {
+  state_->socket = &next_.socket();  // the socket moved with next_; the SSL keeps its descriptor
+}
+
 TlsStream::~TlsStream() {
+  if (!state_) return;  // moved from
   state_->socket = nullptr;  // a wait or timer handler still queued finds the stream gone
   state_->timer.cancel();
   if (state_->ssl) SSL_free(state_->ssl);

@@ -1,13 +1,16 @@
 #pragma once
-// A TLS client stream that holds no buffers while a connection waits. OpenSSL reads and writes the
+// A TLS stream (client, or the listener's server side) that holds no buffers while a connection
+// waits. OpenSSL reads and writes the
 // socket itself (SSL_set_fd, non-blocking) and, with SSL_MODE_RELEASE_BUFFERS, frees its record
 // buffers whenever nothing is pending; the stream only waits for the socket to become readable or
 // writable. Asio's ssl::stream keeps four 17 KiB buffers per connection for its whole life: with
 // one upstream connection per open stream that was ~68 KiB of every TLS stream's ~77 KiB
-// (tests/bench/stream_bench.sh UPSTREAM_TLS=1).
+// (tests/bench/stream_bench.sh UPSTREAM_TLS=1), and the same for every TLS client connection of
+// the listener (server.tls).
 //
 // The stream meets Asio's AsyncReadStream / AsyncWriteStream requirements, so Beast's HTTP reads
-// and writes run on it. One read or write at a time (the upstream client sends, then reads).
+// and writes run on it. One operation at a time (a read and a write never overlap: the upstream
+// client sends, then reads; a client session answers, then reads the next request).
 // Deadlines: expires_at() arms a timer for the waits of the next operations, like
 // beast::basic_stream's; an expired wait completes with beast::error::timeout. An end of stream
 // without close_notify is asio::ssl::error::stream_truncated, as with Asio's stream.
@@ -34,13 +37,17 @@ class TlsStream {
   using executor_type = core::Executor;
   using next_layer_type = TcpStream;
 
+  enum class Role : uint8_t { client, server };
   // Takes a connected TCP stream. `ctx` must outlive the stream.
-  TlsStream(TcpStream&& next, SSL_CTX* ctx);
+  TlsStream(TcpStream&& next, SSL_CTX* ctx, Role role = Role::client);
   ~TlsStream();
+  // Only before any operation was started (a session takes its stream by value).
+  TlsStream(TlsStream&& other) noexcept;
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
+  TlsStream& operator=(TlsStream&&) = delete;
 
-  bool valid() const { return state_->ssl != nullptr; }  // false: SSL_new failed
+  bool valid() const { return state_ && state_->ssl != nullptr; }  // false: SSL_new failed
   SSL* native_handle() { return state_->ssl; }
   executor_type get_executor() { return next_.get_executor(); }
   TcpStream& next_layer() { return next_; }
@@ -55,6 +62,12 @@ class TlsStream {
   template <class Token>
   auto async_handshake(Token&& token) {
     return run([](SSL* ssl) { return SSL_do_handshake(ssl); }, false, std::forward<Token>(token));
+  }
+
+  // Sends close_notify and does not wait for the peer's (the connection is closed next).
+  template <class Token>
+  auto async_shutdown(Token&& token) {
+    return run([](SSL* ssl) { return SSL_shutdown(ssl) >= 0 ? 1 : -1; }, false, std::forward<Token>(token));
   }
 
   template <class MutableBuffers, class Token>

@@ -33,6 +33,7 @@
 #include "gateway/api/anthropic_messages_surface.h"
 #include "gateway/api/openai_responses_surface.h"
 #include "gateway/api/embeddings_surface.h"
+#include "providers/tls_stream.h"
 #include "gateway/api/model_list.h"
 #include "gateway/api/openai_chat_surface.h"
 #include "gateway/pipeline/pipeline.h"
@@ -483,7 +484,7 @@ class Session final : public SessionBase, public ClientIo {
   core::Task<void> serve() {
     if constexpr (!std::is_same_v<Stream, TcpStream>) {
       arm(app_.config.server.header_timeout);
-      auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(core::use_task));
+      auto [ec, n] = co_await stream_.async_handshake(asio::as_tuple(core::use_task));
       disarm();
       if (ec) co_return;
     }
@@ -1188,8 +1189,10 @@ struct Server::Impl {
       boost::system::error_code oec;
       sock.set_option(tcp::no_delay(true), oec);
       if (tls) {
-        using S = beast::ssl_stream<TcpStream>;
-        auto s = std::make_unique<Session<S>>(app, w, S(TcpStream(std::move(sock)), *tls), open);
+        using S = providers::TlsStream;
+        S stream(TcpStream(std::move(sock)), tls->native_handle(), S::Role::server);
+        if (!stream.valid()) continue;  // SSL_new failed (out of memory): the connection is dropped
+        auto s = std::make_unique<Session<S>>(app, w, std::move(stream), open);
         asio::co_spawn(w.ioc, Session<S>::run(std::move(s)), asio::detached);
       } else {
         using S = TcpStream;
