@@ -66,15 +66,7 @@ TEST(ModelListing, AnOpenCircuitDoesNotHideAModel) {
 
 TEST(ModelListing, SuspensionsAndTenantPresetsHide) {
   PolicyRouter r(must_compile(kPolicy));
-  auto runtime = std::make_shared<SuspensionList>();
-  Suspension s;
-  s.id = "s-1";
-  s.selector = {SuspensionKind::vendor, "deepseek"};
-  s.reason = "test";
-  s.since = "2026-12-02T10:00:00Z";
-  s.by = "ops";
-  runtime->push_back(s);
-  r.set_suspensions(runtime);
+  r.set_suspensions(test::one_suspension(SuspensionKind::vendor, "deepseek"));
   auto all = r.model_listing(RequestFeatures{}, kQuery);
   EXPECT_TRUE(find(all, "ds").paths.empty());
   EXPECT_NE(find(all, "ds").unavailable.find("suspended"), std::string::npos) << find(all, "ds").unavailable;

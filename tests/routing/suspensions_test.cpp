@@ -114,15 +114,7 @@ TEST(SuspendedPlans, PolicySuspensionExcludesWithItsReasonFirst) {
 
 TEST(SuspendedPlans, EveryCandidateSuspendedIsAPermanent503NamingIt) {
   PolicyRouter r(must_compile(kRoutes));
-  auto runtime = std::make_shared<SuspensionList>();
-  Suspension s;
-  s.id = "s-1";
-  s.selector = {SuspensionKind::parent, "alibaba"};
-  s.reason = "OFAC designation";
-  s.since = "2026-12-02T10:00:00Z";
-  s.by = "ops";
-  runtime->push_back(s);
-  r.set_suspensions(runtime);
+  r.set_suspensions(test::one_suspension(SuspensionKind::parent, "alibaba", "OFAC designation"));
   auto plan = r.plan(request("qwen-flash"));
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.error().http_status(), 503);

@@ -47,6 +47,20 @@ inline RequestFeatures request(std::string model, int64_t input_tokens = 1000, s
   return f;
 }
 
+// A runtime suspension list holding one suspension of `target`, as the admin API would make it.
+inline std::shared_ptr<const SuspensionList> one_suspension(SuspensionKind kind, std::string target,
+                                                           std::string reason = "test") {
+  auto list = std::make_shared<SuspensionList>();
+  Suspension s;
+  s.id = "s-1";
+  s.selector = {kind, std::move(target)};
+  s.reason = std::move(reason);
+  s.since = "2026-12-02T10:00:00Z";
+  s.by = "ops";
+  list->push_back(std::move(s));
+  return list;
+}
+
 // A built-in deployment by id (throws when the catalog lacks it).
 inline const DeploymentFacts& facts(const std::string& id) {
   const DeploymentFacts* f = builtin_catalog()->find(id);
