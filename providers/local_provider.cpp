@@ -67,8 +67,7 @@ class LocalProvider final : public Provider {
   bool available() const override { return true; }
   std::string unavailable_reason() const override { return {}; }
 
-  core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
-    AttemptResult res;
+  core::Task<void> chat(const AttemptContext& ctx, ChatSink* sink, AttemptResult& res) override {
     const auto started = std::chrono::steady_clock::now();
     const core::ChatRequest& req = *ctx.request;
     local_backend::GenerateRequest g;
@@ -82,7 +81,7 @@ class LocalProvider final : public Provider {
       if (!tokens->ok()) {
         res.error = tokens->error();
         res.error->source = ErrorSource::local;
-        co_return res;
+        co_return;
       }
       g.prompt_tokens = std::move(tokens->value());
       pretokenized = static_cast<int64_t>(g.prompt_tokens->size());
@@ -114,7 +113,7 @@ class LocalProvider final : public Provider {
     if (!submitted) {
       res.error = std::move(submitted).error();
       res.error->source = ErrorSource::local;
-      co_return res;
+      co_return;
     }
     std::shared_ptr<local_backend::Generation> gen = std::move(submitted).value();
     res.request_sent = true;
@@ -152,7 +151,7 @@ class LocalProvider final : public Provider {
         if (bridge->events.empty() && std::chrono::steady_clock::now() >= ctx.total_deadline) {
           res.error = core::make_error(ErrorKind::timeout, "local generation exceeded the total deadline",
                                        ErrorSource::local);
-          co_return res;
+          co_return;
         }
       }
       local_backend::GenerateEvent ev = std::move(bridge->events.front());
@@ -168,14 +167,14 @@ class LocalProvider final : public Provider {
             role_sent = true;
             if (!co_await sink->send(chunk_json(id, created, model, R"({"role":"assistant","content":""})", ""))) {
               res.error = core::make_error(ErrorKind::cancelled, "client disconnected", ErrorSource::client);
-              co_return res;
+              co_return;
             }
           }
           std::string delta = "{\"content\":" + core::json_string(ev.text) + "}";
           res.content_sent = true;
           if (!co_await sink->send(chunk_json(id, created, model, delta, ""))) {
             res.error = core::make_error(ErrorKind::cancelled, "client disconnected", ErrorSource::client);
-            co_return res;
+            co_return;
           }
         } else {
           text += ev.text;
@@ -191,7 +190,7 @@ class LocalProvider final : public Provider {
         res.error = ev.error ? *ev.error
                              : core::make_error(ErrorKind::server_error, "local generation failed", ErrorSource::local);
         res.error->source = ErrorSource::local;
-        co_return res;
+        co_return;
       }
       if (ev.finish_reason == "cancelled") {
         // Cancelled before its prompt was read (still queued): bill the exact count anyway.
@@ -200,7 +199,7 @@ class LocalProvider final : public Provider {
           else if (auto n = engine_->count_prompt_tokens(req.messages); n.ok()) res.usage.prompt_tokens = *n;
         }
         res.error = core::make_error(ErrorKind::cancelled, "generation cancelled", ErrorSource::client);
-        co_return res;
+        co_return;
       }
       res.finish_reason = ev.finish_reason.empty() ? "stop" : ev.finish_reason;
       break;
@@ -212,7 +211,7 @@ class LocalProvider final : public Provider {
       res.content_sent = true;
       if (!co_await sink->send(chunk_json(id, created, model, "{}", res.finish_reason))) {
         res.error = core::make_error(ErrorKind::cancelled, "client disconnected", ErrorSource::client);
-        co_return res;
+        co_return;
       }
       std::string u = "{\"id\":" + core::json_string(id) + ",\"object\":\"chat.completion.chunk\",\"created\":" +
                       std::to_string(created) + ",\"model\":" + core::json_string(model) +
@@ -226,7 +225,7 @@ class LocalProvider final : public Provider {
                       "}],\"usage\":" + usage_to_json(res.usage) + "}";
       res.body = std::move(s);
     }
-    co_return res;
+    co_return;
   }
 
   size_t queue_depth() const override { return engine_->queue_depth(); }
@@ -262,11 +261,10 @@ class UnavailableLocalProvider final : public Provider {
   // What routing tells clients: the reason names the model file, so only the operator's log has it.
   std::string unavailable_reason() const override { return client_reason(); }
   int64_t context_window() const override { return cfg_.max_context; }
-  core::Task<AttemptResult> chat(const AttemptContext&, ChatSink*) override {
-    AttemptResult r;
+  core::Task<void> chat(const AttemptContext&, ChatSink*, AttemptResult& r) override {
     r.error = core::make_error(ErrorKind::unavailable, client_reason(), ErrorSource::local);
     r.error->log_detail = reason_;
-    co_return r;
+    co_return;
   }
 
  private:

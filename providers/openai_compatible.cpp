@@ -70,23 +70,22 @@ class OpenAICompatibleProvider final : public Provider {
     return responses_targets_.count(region.empty() ? default_region_ : region) > 0;
   }
 
-  core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink) override {
-    co_return co_await native_attempt(ctx, sink, NativeApi::anthropic_messages);
+  core::Task<void> anthropic_messages(const AttemptContext& ctx, EventSink* sink, AttemptResult& res) override {
+    return native_attempt(ctx, sink, NativeApi::anthropic_messages, res);
   }
 
-  core::Task<AttemptResult> openai_responses(const AttemptContext& ctx, EventSink* sink) override {
-    co_return co_await native_attempt(ctx, sink, NativeApi::openai_responses);
+  core::Task<void> openai_responses(const AttemptContext& ctx, EventSink* sink, AttemptResult& res) override {
+    return native_attempt(ctx, sink, NativeApi::openai_responses, res);
   }
 
-  core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) override {
-    AttemptResult res;
+  core::Task<void> chat(const AttemptContext& ctx, ChatSink* sink, AttemptResult& res) override {
     const auto started = std::chrono::steady_clock::now();
     auto ex = co_await open_chat(ctx, sink != nullptr, res);
-    if (!ex) co_return res;
+    if (!ex) co_return;
     HookGuard clear{ctx.cancel};
     if (sink) co_await relay_stream(ctx, *ex, *sink, started, res);
     else co_await read_answer(ctx, *ex, started, res);
-    co_return res;
+    co_return;
   }
 
   // The upstream request (its body, its headers) lives only in this frame, not while the answer is
@@ -132,8 +131,7 @@ class OpenAICompatibleProvider final : public Provider {
     res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
   }
 
-  core::Task<AttemptResult> embeddings(const AttemptContext& ctx) override {
-    AttemptResult res;
+  core::Task<void> embeddings(const AttemptContext& ctx, AttemptResult& res) override {
     const auto started = std::chrono::steady_clock::now();
     const std::string& region = ctx.target.region.empty() ? default_region_ : ctx.target.region;
     auto ep = endpoints_.find(region);
@@ -141,11 +139,11 @@ class OpenAICompatibleProvider final : public Provider {
       res.error = core::make_error(ErrorKind::unavailable,
                                    "provider '" + cfg_.name + "' has no embeddings API for region '" + region + "'",
                                    ErrorSource::gateway, "no_embeddings_api");
-      co_return res;
+      co_return;
     }
     if (!available()) {
       res.error = core::make_error(ErrorKind::unavailable, unavailable_reason_, ErrorSource::gateway);
-      co_return res;
+      co_return;
     }
     const core::EmbeddingRequest& er = *ctx.embedding;
     std::vector<std::string> vectors(er.rows.size());
@@ -153,7 +151,7 @@ class OpenAICompatibleProvider final : public Provider {
     usage.present = true;
     for (const auto& [begin, end] : split_batches(er.rows.size(), dialect_.embedding_batch_rows)) {
       auto batch = co_await embeddings_batch(ctx, ep->second, region, begin, end, res);
-      if (!batch) co_return res;  // res.error set: the whole attempt fails, nothing partial is kept
+      if (!batch) co_return;  // res.error set: the whole attempt fails, nothing partial is kept
       for (size_t i = begin; i < end; ++i) vectors[i] = std::move(batch->vectors[i - begin]);
       usage.present = usage.present && batch->usage.present;
       usage.malformed = usage.malformed || batch->usage.malformed;
@@ -170,7 +168,7 @@ class OpenAICompatibleProvider final : public Provider {
     res.body = embeddings_answer(vectors, ctx.target.model, shown);
     res.finish_reason = "stop";
     res.ttft = std::chrono::duration_cast<Micros>(std::chrono::steady_clock::now() - started);
-    co_return res;
+    co_return;
   }
 
  private:
@@ -205,17 +203,16 @@ class OpenAICompatibleProvider final : public Provider {
 
   // One attempt relayed natively to the endpoint that speaks `api` (see Provider::anthropic_messages
   // and Provider::openai_responses).
-  core::Task<AttemptResult> native_attempt(const AttemptContext& ctx, EventSink* sink, NativeApi api) {
-    AttemptResult res;
+  core::Task<void> native_attempt(const AttemptContext& ctx, EventSink* sink, NativeApi api, AttemptResult& res) {
     const auto started = std::chrono::steady_clock::now();
     const bool anthropic = api == NativeApi::anthropic_messages;
     auto ex = co_await open_native(ctx, sink != nullptr, anthropic, res);
-    if (!ex) co_return res;
+    if (!ex) co_return;
     HookGuard clear{ctx.cancel};
     if (!sink) co_await read_native_answer(ctx, *ex, anthropic, started, res);
     else if (anthropic) co_await relay_anthropic_stream(ctx, dialect_, *ex, *sink, started, res);
     else co_await relay_responses_stream(ctx, dialect_, *ex, *sink, started, res);
-    co_return res;
+    co_return;
   }
 
   // As open_chat, to the endpoint that speaks the client's API.

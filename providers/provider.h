@@ -107,8 +107,10 @@ class Provider {
   // False when the provider cannot be used (e.g. its API key is not set); reason says how to fix it.
   virtual bool available() const = 0;
   virtual std::string unavailable_reason() const = 0;
-  // One attempt. With sink == nullptr the answer is returned whole in AttemptResult::body.
-  virtual core::Task<AttemptResult> chat(const AttemptContext& ctx, ChatSink* sink) = 0;
+  // One attempt, its outcome written into `res` as it goes (a default AttemptResult of the caller's:
+  // not a value returned, which would be kept twice in the frames of a relayed stream). With
+  // sink == nullptr the answer is returned whole in AttemptResult::body.
+  virtual core::Task<void> chat(const AttemptContext& ctx, ChatSink* sink, AttemptResult& res) = 0;
   // Whether `region` (empty: the default) has an Anthropic Messages endpoint the provider can relay
   // to natively (built in per dialect region, or configured: ProviderConfig::anthropic_base_url(s)).
   virtual bool speaks_anthropic(const std::string& region) const { (void)region; return false; }
@@ -125,14 +127,14 @@ class Provider {
   // output relayed in relayed_tokens. finish_reason is Anthropic's stop_reason ("end_turn",
   // "tool_use", ...). An error is mapped to core::Error as chat() maps the same condition, so
   // fail-over rules are the same.
-  virtual core::Task<AttemptResult> anthropic_messages(const AttemptContext& ctx, EventSink* sink);
+  virtual core::Task<void> anthropic_messages(const AttemptContext& ctx, EventSink* sink, AttemptResult& res);
   // One embeddings attempt (ctx.embedding set): the rows sent in sub-requests of at most the
   // dialect's embedding_batch_rows, one after another, and the vectors re-assembled in input order
   // into an OpenAI embeddings list in AttemptResult::body (upstream model name, usage summed;
   // usage.present only when every sub-request reported it). Any sub-request failing fails the whole
   // attempt (nothing reached the client, so the pipeline fails over): never a partial answer.
   // A provider without an embeddings API answers a retryable `unavailable` error.
-  virtual core::Task<AttemptResult> embeddings(const AttemptContext& ctx);
+  virtual core::Task<void> embeddings(const AttemptContext& ctx, AttemptResult& res);
   // Whether `region` (empty: the default) speaks the OpenAI Responses API (POST <base URL>/responses):
   // built in per dialect region where the vendor documents it, or configured (ProviderConfig::responses).
   virtual bool speaks_responses(const std::string& region) const { (void)region; return false; }
@@ -143,7 +145,7 @@ class Provider {
   // gateway to send after accounting. Events before the first content are held as for
   // anthropic_messages, so an error before content fails over. Usage comes from the final event or
   // the Response object; finish_reason is the Response's status. Errors map as chat() maps them.
-  virtual core::Task<AttemptResult> openai_responses(const AttemptContext& ctx, EventSink* sink);
+  virtual core::Task<void> openai_responses(const AttemptContext& ctx, EventSink* sink, AttemptResult& res);
   // Live load figures of providers that run inference themselves (the local engine); 0 otherwise.
   virtual size_t queue_depth() const { return 0; }
   virtual double decode_tokens_per_second() const { return 0; }

@@ -2,13 +2,14 @@
 // The upstream client's HTTP/1.1 response parser: Beast's basic_parser does the framing (status
 // line, header syntax, Content-Length, chunked and read-to-close bodies); this derived parser keeps
 // the status and the header fields in storage owned by the pooled connection (strings reused from
-// one exchange to the next), and copies body bytes into a window the caller provides, like
-// buffer_body: when the window is full, parsing stops with http::error::need_buffer.
+// one exchange to the next), and hands out body bytes as views of the read buffer, uncopied: one
+// piece per put() (a second piece in the same put() stops it with http::error::need_buffer and is
+// delivered by the next one). A piece stays valid until the read buffer is next prepared, i.e.
+// until the next read on the connection; the parser must not be eager (Beast's default), since an
+// eager put() could go on to ask for more input, and that read could move the bytes.
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <algorithm>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,9 +39,8 @@ class ResponseParser final : public boost::beast::http::basic_parser<false> {
     head_.field_count = 0;
   }
 
-  // Where the next body bytes go; body_space() is what is left of the window after a read.
-  void set_body_window(char* data, size_t size) { out_ = data, space_ = size; }
-  size_t body_space() const { return space_; }
+  // The body piece the last put() delivered (empty if none); take_piece() clears it.
+  std::string_view take_piece() { return std::exchange(piece_, {}); }
 
  private:
   using string_view = boost::beast::string_view;
@@ -62,17 +62,16 @@ class ResponseParser final : public boost::beast::http::basic_parser<false> {
   void on_finish_impl(error_code&) override {}
 
   std::size_t take(string_view body, error_code& ec) {
-    const size_t n = std::min(space_, body.size());
-    if (n > 0) std::memcpy(out_, body.data(), n);
-    out_ += n;
-    space_ -= n;
-    if (n < body.size()) ec = boost::beast::http::error::need_buffer;
-    return n;
+    if (!piece_.empty()) {
+      ec = boost::beast::http::error::need_buffer;
+      return 0;
+    }
+    piece_ = std::string_view(body.data(), body.size());
+    return body.size();
   }
 
   ResponseHead& head_;
-  char* out_ = nullptr;
-  size_t space_ = 0;
+  std::string_view piece_;
 };
 
 }  // namespace providers

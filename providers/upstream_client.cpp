@@ -2,6 +2,7 @@
 
 #include "providers/tls_stream.h"
 
+#include "core/block_pool.h"
 #include "core/http_wire.h"
 #include "providers/response_parser.h"
 
@@ -100,16 +101,22 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(20);
 constexpr int kMaxInterimResponses = 8;
 constexpr size_t kReadBufferBytes = 2048;
 
+// Blocks kept per worker for the connections' read buffers: more than are in use at once on a
+// worker under a load of many thousand open streams (each holds its block only while bytes are
+// being read), few enough to be negligible (512 KiB).
+constexpr size_t kKeptReadBuffers = 256;
+
 struct Connection {
+  explicit Connection(core::BlockPool* blocks) : buffer(core::BlockAllocator<char>(blocks)) {}
   std::unique_ptr<TcpStream> plain;
   std::unique_ptr<TlsStream> tls;
-  beast::flat_buffer buffer;
+  // Reserved to kReadBufferBytes before each read, given back while the connection waits.
+  beast::basic_flat_buffer<core::BlockAllocator<char>> buffer;
   core::SteadyTime idle_since{};
-  // Body bytes are handed out from here; it lives with the pooled connection, so an exchange
-  // allocates no buffer of its own. 1 KiB: an SSE event is a few hundred bytes (a longer one takes
-  // several reads of bytes already buffered), and every open stream holds one connection
-  // (tests/bench/stream_bench.sh prints the memory per stream).
-  std::array<char, 1024> body_buf;
+  // What the buffer held while it was given back, and the byte that ended the wait: see
+  // ExchangeImpl::wait_for_bytes.
+  std::array<char, 16> carry{};
+  char first_byte = 0;
   // Status and header fields of the current exchange's response (strings reused across exchanges).
   ResponseHead head;
 
@@ -177,10 +184,13 @@ core::Error io_error(const boost::system::error_code& ec, const Endpoint& ep, co
 }  // namespace
 
 struct UpstreamClient::Impl {
+  Impl(core::Executor e, std::shared_ptr<TlsContext> t, size_t idle, size_t open)
+      : ex(std::move(e)), tls(std::move(t)), max_idle(idle), max_open(open) {}
   core::Executor ex;
   std::shared_ptr<TlsContext> tls;
   size_t max_idle;
   size_t max_open;
+  core::BlockPool read_buffers{kReadBufferBytes, kKeptReadBuffers};  // outlives the pooled connections
   std::map<std::string, EndpointPool> pools;  // never erased: exchanges keep references to their pool
 };
 
@@ -206,6 +216,7 @@ class ExchangeImpl final : public UpstreamExchange {
     if (conn_ && done_ && !failed_ && parser_->keep_alive() && conn_->buffer.size() == 0 &&
         pool.idle.size() < client_->max_idle) {
       conn_->idle_since = std::chrono::steady_clock::now();
+      conn_->buffer.shrink_to_fit();  // empty; the next exchange reserves its room again
       pool.idle.push_back(std::move(conn_));
       return;
     }
@@ -268,6 +279,9 @@ class ExchangeImpl final : public UpstreamExchange {
     core::append_content_length(head, r.body.size());
     head += "\r\n";
     std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(r.body)};
+    // Beast reads max(512, free capacity) per call: without room reserved, a 600-byte answer takes
+    // two reads (two system calls).
+    conn_->buffer.reserve(kReadBufferBytes);
     conn_->expires_at(header_deadline);
     // A retry after a stale pooled connection writes again: that server closed it unread.
     if (r.written) *r.written = false;
@@ -294,6 +308,7 @@ class ExchangeImpl final : public UpstreamExchange {
     parser_.emplace(conn_->head);
     parser_->body_limit(boost::none);
     parser_->header_limit(64 * 1024);
+    parser_->eager(false);  // the body pieces it hands out are views of the read buffer: see ResponseParser
   }
 
   Connection& conn() { return *conn_; }
@@ -302,6 +317,7 @@ class ExchangeImpl final : public UpstreamExchange {
   void mark_done_if_complete() { if (parser_->is_done()) done_ = true; }
 
  private:
+  // One body piece: a view of the connection's read buffer, valid until the next read.
   template <class Stream>
   core::Task<core::Result<std::string_view>> read_some_on(Stream& s, core::SteadyTime deadline) {
     if (failed_) co_return upstream_failure(ErrorKind::cancelled, "upstream exchange aborted");
@@ -310,21 +326,71 @@ class ExchangeImpl final : public UpstreamExchange {
         done_ = true;
         co_return std::string_view{};
       }
-      char* const buf = conn_->body_buf.data();
-      const size_t cap = conn_->body_buf.size();
-      parser_->set_body_window(buf, cap);
-      conn_->expires_at(deadline);
-      auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, *parser_, asio::as_tuple(core::use_task));
-      if (ec == http::error::need_buffer) ec = {};
-      size_t got = cap - parser_->body_space();
-      if (ec) {
-        failed_ = true;
-        if (ec == asio::error::operation_aborted)
-          co_return upstream_failure(ErrorKind::cancelled, "upstream exchange cancelled");
-        co_return io_error(ec, ep_, "while sending the response body");
+      boost::system::error_code ec;
+      if (conn_->buffer.size() > 0) {
+        // What is buffered first, as Beast's read would: need_more means the socket must give more.
+        conn_->buffer.consume(parser_->put(conn_->buffer.data(), ec));
+        if (ec == http::error::need_buffer) ec = {};  // a second body piece was in the buffer
+        if (!ec) {
+          if (auto piece = parser_->take_piece(); !piece.empty()) co_return piece;
+          continue;
+        }
+        if (ec != http::error::need_more) co_return fail(ec);
+        ec = {};
       }
-      if (got > 0) co_return std::string_view(buf, got);
+      conn_->expires_at(deadline);
+      ec = co_await wait_for_bytes(s);
+      if (!ec) std::tie(ec, std::ignore) = co_await http::async_read_some(s, conn_->buffer, *parser_,
+                                                                         asio::as_tuple(core::use_task));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return fail(ec);
+      if (auto piece = parser_->take_piece(); !piece.empty()) co_return piece;
     }
+  }
+
+  core::Error fail(const boost::system::error_code& ec) {
+    failed_ = true;
+    if (ec == asio::error::operation_aborted) return upstream_failure(ErrorKind::cancelled, "upstream exchange cancelled");
+    return io_error(ec, ep_, "while sending the response body");
+  }
+
+  // The socket must give more: waits for its next bytes without holding a read buffer when it can.
+  // An open stream spends nearly all its life between events, and every open stream holds one
+  // connection: its 2 KiB block goes back to the worker's pool while it waits (memory per open
+  // stream: tests/bench/stream_bench.sh). What is left in the buffer then is a few bytes at most
+  // (the CRLF after a chunk, which the parser takes with the next chunk's size): it waits in
+  // `carry`. The wait is a one-byte read under the read deadline; bytes already on the socket are
+  // read at once, unwaited, into the buffer as it is.
+  template <class Stream>
+  core::Task<boost::system::error_code> wait_for_bytes(Stream& s) {
+    Connection& c = *conn_;
+    if (c.buffer.size() > c.carry.size() || readable_now()) co_return boost::system::error_code{};
+    const size_t carried = c.buffer.size();
+    asio::buffer_copy(asio::buffer(c.carry), c.buffer.data());
+    c.buffer.clear();
+    c.buffer.shrink_to_fit();
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(&c.first_byte, 1), asio::as_tuple(core::use_task));
+    c.buffer.reserve(kReadBufferBytes);
+    c.buffer.commit(asio::buffer_copy(c.buffer.prepare(carried), asio::buffer(c.carry.data(), carried)));
+    if (ec == asio::error::eof) {
+      // As Beast's read: the end of the connection ends a body delimited by it, else it is an error.
+      ec = {};
+      parser_->put_eof(ec);
+      co_return ec;
+    }
+    if (ec) co_return ec;
+    *static_cast<char*>(c.buffer.prepare(1).data()) = c.first_byte;
+    c.buffer.commit(1);
+    co_return boost::system::error_code{};
+  }
+
+  // Whether a read would complete at once: bytes (or an end, or an error) on the socket, or
+  // decrypted bytes held by the TLS session. One non-blocking peek.
+  bool readable_now() {
+    if (conn_->tls && SSL_has_pending(conn_->tls->native_handle())) return true;
+    char b;
+    const ssize_t n = ::recv(conn_->lowest().socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
   }
 
   std::shared_ptr<UpstreamClient::Impl> client_;
@@ -343,7 +409,7 @@ std::string tls_failure_detail(SSL* ssl, const boost::system::error_code& ec) {
   return ec.message();
 }
 
-core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex, TlsContext* tls,
+core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex, TlsContext* tls, core::BlockPool* blocks,
                                                               const Endpoint& ep, const UpstreamTimeouts& t,
                                                               core::SteadyTime total_deadline, CancelHook* cancel) {
   auto now = std::chrono::steady_clock::now();
@@ -367,10 +433,7 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
       co_return upstream_failure(ErrorKind::timeout, "upstream timed out resolving its host name", ep.key);
     co_return upstream_failure(ErrorKind::server_error, "cannot resolve the upstream's host name: " + rec.message(), ep.key);
   }
-  auto conn = std::make_unique<Connection>();
-  // Beast reads max(512, free capacity) per call: without room reserved, a 600-byte answer takes
-  // two reads (two system calls) on every exchange of the connection.
-  conn->buffer.reserve(kReadBufferBytes);
+  auto conn = std::make_unique<Connection>(blocks);
   TcpStream stream(ex);
   stream.expires_at(connect_deadline);
   boost::system::error_code cec;
@@ -419,8 +482,7 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
 
 UpstreamClient::UpstreamClient(core::Executor executor, std::shared_ptr<TlsContext> tls,
                                size_t max_idle_per_endpoint, size_t max_open_per_endpoint)
-    : impl_(std::make_shared<Impl>(Impl{std::move(executor), std::move(tls), max_idle_per_endpoint,
-                                        max_open_per_endpoint, {}})) {}
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(tls), max_idle_per_endpoint, max_open_per_endpoint)) {}
 
 UpstreamClient::~UpstreamClient() = default;
 
@@ -455,7 +517,7 @@ core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::star
         co_return upstream_failure(ErrorKind::overloaded,
                                    "upstream connection pool is full (" + std::to_string(impl->max_open) + " open)", key);
       ++pool.open;
-      auto c = co_await connect(impl->ex, impl->tls.get(), endpoint, timeouts, total_deadline, cancel);
+      auto c = co_await connect(impl->ex, impl->tls.get(), &impl->read_buffers, endpoint, timeouts, total_deadline, cancel);
       if (!c) {
         if (pool.open > 0) --pool.open;
         co_return std::move(c).error();

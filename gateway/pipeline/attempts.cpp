@@ -213,20 +213,20 @@ AfterFailure after_failure(RequestContext& ctx, const routing::PlannedAttempt& a
   return r.error->retryable() ? AfterFailure::next : AfterFailure::stop;
 }
 
-// The provider call that runs the attempt: embeddings, the client's API relayed natively, or a
-// translated chat. Not a coroutine, so that the attempt loop's frame holds one awaited result.
-core::Task<providers::AttemptResult> call_provider(RequestContext& ctx, providers::Provider& provider,
-                                                   providers::AttemptContext& ac, const providers::NativeRequest* native,
-                                                   providers::ChatSink* head) {
+// The provider call that runs the attempt, its outcome written into `r`: embeddings, the client's
+// API relayed natively, or a translated chat. Not a coroutine: the provider's is what runs.
+core::Task<void> call_provider(RequestContext& ctx, providers::Provider& provider, providers::AttemptContext& ac,
+                               const providers::NativeRequest* native, providers::ChatSink* head,
+                               providers::AttemptResult& r) {
   if (ctx.req.embedding) {
     ac.embedding = ctx.req.embedding.get();
-    return provider.embeddings(ac);
+    return provider.embeddings(ac, r);
   }
-  if (!ctx.native) return provider.chat(ac, head);
+  if (!ctx.native) return provider.chat(ac, head, r);
   ac.native = native;
   providers::EventSink* native_sink = ctx.req.stream ? ctx.surface.native_sink() : nullptr;
-  if (native->api == providers::NativeApi::openai_responses) return provider.openai_responses(ac, native_sink);
-  return provider.anthropic_messages(ac, native_sink);
+  if (native->api == providers::NativeApi::openai_responses) return provider.openai_responses(ac, native_sink, r);
+  return provider.anthropic_messages(ac, native_sink, r);
 }
 
 // How an attempt ended the request (its status), or whether the next candidate is tried.
@@ -286,7 +286,8 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     recorder.restart();
     providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
     const auto started = Clock::now();
-    providers::AttemptResult r = co_await call_provider(ctx, *provider, ac, native, head);
+    providers::AttemptResult r;
+    co_await call_provider(ctx, *provider, ac, native, head, r);
     const AfterAttempt after = co_await conclude(ctx, attempt, r, started, loop, recorder);
     if (after.status) co_return *after.status;
     if (!after.next) break;

@@ -163,7 +163,7 @@ Run run(const char* provider_name, Canned canned, bool stream, size_t fail_after
   asio::co_spawn(
       ioc,
       [&]() -> core::Task<void> {
-        out.res = co_await (*provider)->anthropic_messages(ctx, stream ? &out.sink : nullptr);
+        co_await (*provider)->anthropic_messages(ctx, stream ? &out.sink : nullptr, out.res);
         done = true;
         ioc.stop();
       },
