@@ -26,20 +26,25 @@ class BlockPool {
 
   // A block when n is the block size (a kept one if any), else plain heap memory.
   void* take(size_t n) {
-    if (n != block_bytes_ || !free_) return ::operator new(n);
+    if (n != block_bytes_) return ::operator new(n);
+    ++in_use_;
+    if (!free_) return ::operator new(n);
     Free* f = free_;
     free_ = f->next;
     --kept_;
     return f;
   }
   void give(void* p, size_t n) {
-    if (n != block_bytes_ || kept_ == max_kept_) return ::operator delete(p);
+    if (n != block_bytes_) return ::operator delete(p);
+    --in_use_;
+    if (kept_ == max_kept_) return ::operator delete(p);
     free_ = new (p) Free{free_};
     ++kept_;
   }
 
   size_t block_bytes() const { return block_bytes_; }
   size_t kept() const { return kept_; }
+  size_t in_use() const { return in_use_; }  // blocks taken and not given back
 
  private:
   struct Free {
@@ -51,6 +56,7 @@ class BlockPool {
   size_t max_kept_;
   Free* free_ = nullptr;
   size_t kept_ = 0;
+  size_t in_use_ = 0;
 };
 
 // A standard allocator over a BlockPool, for containers whose storage is one block (a

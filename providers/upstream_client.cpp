@@ -340,8 +340,9 @@ class ExchangeImpl final : public UpstreamExchange {
       }
       conn_->expires_at(deadline);
       ec = co_await wait_for_bytes(s);
-      if (!ec) std::tie(ec, std::ignore) = co_await http::async_read_some(s, conn_->buffer, *parser_,
-                                                                         asio::as_tuple(core::use_task));
+      if (!ec && !parser_->is_done())  // done: the wait saw the close that ends the body
+        std::tie(ec, std::ignore) = co_await http::async_read_some(s, conn_->buffer, *parser_,
+                                                                  asio::as_tuple(core::use_task));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return fail(ec);
       if (auto piece = parser_->take_piece(); !piece.empty()) co_return piece;
@@ -485,6 +486,8 @@ UpstreamClient::UpstreamClient(core::Executor executor, std::shared_ptr<TlsConte
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(tls), max_idle_per_endpoint, max_open_per_endpoint)) {}
 
 UpstreamClient::~UpstreamClient() = default;
+
+size_t UpstreamClient::read_buffers_in_use() const { return impl_->read_buffers.in_use(); }
 
 core::Task<core::Result<std::unique_ptr<UpstreamExchange>>> UpstreamClient::start(
     const Endpoint& endpoint, const UpstreamRequest& request, const UpstreamTimeouts& timeouts,

@@ -107,6 +107,9 @@ class UpstreamClient {
                                                                     core::SteadyTime total_deadline,
                                                                     CancelHook* cancel = nullptr);
   const PoolStats& stats() const { return stats_; }
+  // Connections' read buffers held now: one per connection that is reading, none for a connection
+  // that waits for its peer's next bytes (an open stream between events) or sits in the pool.
+  size_t read_buffers_in_use() const;
   struct Impl;
 
  private:
