@@ -84,6 +84,7 @@ core::Task<void> relay_native(const AttemptContext& ctx, const Dialect& dialect,
   bool stop = false;
   while (!stop) {
     const auto deadline = std::min(ctx.total_deadline, last_event + ctx.timeouts.idle);
+    reader.release_idle(ev);
     auto piece = co_await ex.read_some(deadline);
     if (!piece) {
       res.error = read_failure(ctx, dialect, std::move(piece).error(), deadline);

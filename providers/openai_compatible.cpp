@@ -464,6 +464,7 @@ class OpenAICompatibleProvider final : public Provider {
     };
     for (;;) {
       auto deadline = std::min({ctx.total_deadline, last_event + ctx.timeouts.idle, grace_end});
+      reader.release_idle(ev);
       auto piece = co_await ex.read_some(deadline);
       if (!piece) {
         if (client_left) break;  // no usage within the grace: the attempt is accounted as estimated

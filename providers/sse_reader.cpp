@@ -26,6 +26,14 @@ bool SseReader::feed(std::string_view bytes) {
   return buf_.size() - pos_ <= max_event_bytes_;
 }
 
+void SseReader::release_idle(SseEvent& ev) {
+  if (pending_bytes() > 0) return;
+  std::string().swap(buf_);
+  pos_ = 0;
+  std::string().swap(ev.data);
+  std::string().swap(ev.event);
+}
+
 bool SseReader::next(SseEvent& out) {
   // Parse line by line from pos_; an empty line dispatches. Only commit pos_ when an event ends.
   // The event is built in `out` (its strings keep their capacity from call to call).

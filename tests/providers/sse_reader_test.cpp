@@ -55,3 +55,23 @@ TEST(SseReader, OversizedEventIsAnError) {
   EXPECT_TRUE(r.feed(std::string(60, 'x')));
   EXPECT_FALSE(r.feed(std::string(10, 'x')));
 }
+
+TEST(SseReader, ReleasingWhileIdleKeepsEveryEvent) {
+  SseReader r;
+  SseEvent ev;
+  std::vector<std::string> got;
+  // A block ending in CR right before the release: its LF arrives with the next bytes.
+  for (std::string_view piece : {"data: a\n\n", "event: e\ndata: b\r\n\r", "\ndata: c\n", "\n", "data: d\n\ndata: e"}) {
+    r.release_idle(ev);
+    ASSERT_TRUE(r.feed(piece));
+    while (r.next(ev)) got.push_back(ev.event + "|" + ev.data);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"|a", "e|b", "|c", "|d"}));
+  r.release_idle(ev);  // "data: e" is pending: kept
+  ASSERT_TRUE(r.feed("\n\n"));
+  ASSERT_TRUE(r.next(ev));
+  EXPECT_EQ(ev.data, "e");
+  r.release_idle(ev);
+  EXPECT_EQ(r.pending_bytes(), 0u);
+  EXPECT_EQ(ev.data.capacity(), std::string().capacity());
+}
