@@ -316,6 +316,7 @@ class ExchangeImpl final : public UpstreamExchange {
       conn_->expires_at(deadline);
       auto [ec, n] = co_await http::async_read_some(s, conn_->buffer, *parser_, asio::as_tuple(core::use_task));
       if (ec == http::error::need_buffer) ec = {};
+      if (!ec) parse_buffered();
       size_t got = cap - parser_->body_space();
       if (ec) {
         failed_ = true;
@@ -323,7 +324,25 @@ class ExchangeImpl final : public UpstreamExchange {
           co_return upstream_failure(ErrorKind::cancelled, "upstream exchange cancelled");
         co_return io_error(ec, ep_, "while sending the response body");
       }
-      if (got > 0) co_return std::string_view(buf, got);
+      if (got > 0) {
+        // The last piece already completes the response: a reader that stops at the end of what it
+        // expects (an SSE relay at [DONE]) reads no more, and the connection still goes back to the pool.
+        if (parser_->is_done()) done_ = true;
+        co_return std::string_view(buf, got);
+      }
+    }
+  }
+
+  // What the last read left buffered is parsed now, without waiting: a chunked body's last chunk
+  // (the parser stops after each chunk's data) ends the response here, not at a read that a reader
+  // stopping at [DONE] never makes. Stops at a partial piece or a full window; a malformed piece
+  // stays buffered and the next read reports it.
+  void parse_buffered() {
+    while (!parser_->is_done() && conn_->buffer.size() > 0) {
+      boost::system::error_code ec;
+      const size_t used = parser_->put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      if (ec || used == 0) break;
     }
   }
 
