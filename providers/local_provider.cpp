@@ -135,7 +135,7 @@ class LocalProvider final : public Provider {
       }
     } cleanup{ctx, bridge, gen};
 
-    const std::string id = "chatcmpl-local-" + ctx.request_id;
+    const std::string id = "chatcmpl-local-" + std::string(ctx.request_id);
     const int64_t created =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     const std::string& model = cfg_.model_name;

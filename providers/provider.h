@@ -64,7 +64,9 @@ struct AttemptContext {
   Target target;
   UpstreamTimeouts timeouts;
   core::SteadyTime total_deadline{};
-  std::string request_id;
+  // The gateway's request id: a view of the request's own (which outlives its attempts), not a copy
+  // per attempt.
+  std::string_view request_id;
   UpstreamClient* client = nullptr;  // this worker thread's pool
   CancelHook* cancel = nullptr;
 };

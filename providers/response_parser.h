@@ -41,6 +41,7 @@ class ResponseParser final : public boost::beast::http::basic_parser<false> {
 
   // The body piece the last put() delivered (empty if none); take_piece() clears it.
   std::string_view take_piece() { return std::exchange(piece_, {}); }
+  bool has_piece() const { return !piece_.empty(); }
 
  private:
   using string_view = boost::beast::string_view;

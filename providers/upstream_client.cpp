@@ -332,7 +332,7 @@ class ExchangeImpl final : public UpstreamExchange {
         conn_->buffer.consume(parser_->put(conn_->buffer.data(), ec));
         if (ec == http::error::need_buffer) ec = {};  // a second body piece was in the buffer
         if (!ec) {
-          if (auto piece = parser_->take_piece(); !piece.empty()) co_return piece;
+          if (parser_->has_piece()) co_return finish_piece();
           continue;
         }
         if (ec != http::error::need_more) co_return fail(ec);
@@ -345,8 +345,24 @@ class ExchangeImpl final : public UpstreamExchange {
                                                                   asio::as_tuple(core::use_task));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return fail(ec);
-      if (auto piece = parser_->take_piece(); !piece.empty()) co_return piece;
+      if (parser_->has_piece()) co_return finish_piece();
     }
+  }
+
+  // The piece the last put() delivered, once what follows it in the buffer was parsed too: a
+  // chunked body's last chunk (the parser stops after each chunk's data) ends the response here,
+  // not at a read that a reader stopping at the end of what it expects (an SSE relay at [DONE])
+  // never makes, so the connection still goes back to the pool. Only framing is parsed: the parser
+  // refuses a second piece while this one is out, and the piece's bytes stay where they are.
+  std::string_view finish_piece() {
+    while (!parser_->is_done() && conn_->buffer.size() > 0) {
+      boost::system::error_code ec;
+      const size_t used = parser_->put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      if (ec || used == 0) break;  // a malformed byte stays buffered: the next read reports it
+    }
+    if (parser_->is_done()) done_ = true;
+    return parser_->take_piece();
   }
 
   core::Error fail(const boost::system::error_code& ec) {

@@ -86,7 +86,7 @@ Catalog::Catalog(std::vector<DeploymentFacts> deployments) : deployments_(std::m
 }
 
 const DeploymentFacts* Catalog::find(std::string_view id) const {
-  auto it = index_.find(std::string(id));
+  auto it = index_.find(id);
   return it == index_.end() ? nullptr : &deployments_[it->second];
 }
 

@@ -153,8 +153,13 @@ class Catalog {
   size_t size() const { return deployments_.size(); }
 
  private:
+  // Looked up by string_view without building a std::string (find runs per planned attempt).
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   std::vector<DeploymentFacts> deployments_;
-  std::unordered_map<std::string, size_t> index_;
+  std::unordered_map<std::string, size_t, IdHash, std::equal_to<>> index_;
 };
 
 // The built-in catalog: routing/catalog/builtin.yaml (facts from reference/providers.md and

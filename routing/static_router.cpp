@@ -11,10 +11,30 @@ namespace routing {
 
 using core::ErrorKind;
 
+namespace {
+
+// The built-in catalog's facts for a deployment id (e.g. deepseek@global/deepseek-flash), if any.
+const DeploymentFacts* catalog_facts(const std::string& deployment_id) {
+  static const std::shared_ptr<const Catalog> catalog = builtin_catalog();
+  return catalog ? catalog->find(deployment_id) : nullptr;
+}
+
+}  // namespace
+
 StaticRouter::StaticRouter(std::vector<std::pair<std::string, std::vector<Deployment>>> models,
                            std::vector<ProviderStatus> providers, const core::Clock& clock)
     : models_(std::move(models)), clock_(clock) {
   for (auto& p : providers) providers_[p.name] = std::move(p);
+  prepared_.reserve(models_.size());
+  for (const auto& [alias, list] : models_) {
+    Prepared& pr = prepared_.emplace_back();
+    pr.route = "models." + alias;
+    for (const auto& d : list) {
+      auto p = providers_.find(d.provider);
+      pr.providers.push_back(p == providers_.end() ? nullptr : &p->second);
+      pr.facts.push_back(catalog_facts(d.id));
+    }
+  }
 }
 
 std::vector<std::string> StaticRouter::model_names() const {
@@ -51,6 +71,7 @@ namespace {
 // is validated and checked here too, with the US operator list. (Tenant routing settings need the
 // policy engine; the config refuses them without one.)
 std::optional<core::Error> origin_refusal(const RequestFeatures& f) {
+  if (f.client_region.empty()) return std::nullopt;  // no region said: nothing is blocked
   std::string why;
   auto region = parse_region(f.client_region, &why);
   if (!region)
@@ -66,19 +87,14 @@ std::optional<core::Error> origin_refusal(const RequestFeatures& f) {
   return std::nullopt;
 }
 
-// The built-in catalog's facts for a deployment id (e.g. deepseek@global/deepseek-flash), if any.
-const DeploymentFacts* catalog_facts(const std::string& deployment_id) {
-  static const std::shared_ptr<const Catalog> catalog = builtin_catalog();
-  return catalog ? catalog->find(deployment_id) : nullptr;
-}
-
 }  // namespace
 
 core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
   if (auto refusal = origin_refusal(request)) return *refusal;
   const std::vector<Deployment>* list = nullptr;
-  for (const auto& [alias, l] : models_)
-    if (alias == request.model) list = &l;
+  const Prepared* prepared = nullptr;
+  for (size_t i = 0; i < models_.size(); ++i)
+    if (models_[i].first == request.model) list = &models_[i].second, prepared = &prepared_[i];
   if (!list) {
     std::string names;
     for (const auto& [alias, l] : models_) names += (names.empty() ? "" : ", ") + alias;
@@ -87,22 +103,23 @@ core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
                             core::ErrorSource::client, "model_not_found", "model");
   }
   Plan plan;
-  plan.route = "models." + request.model;
+  plan.route = prepared->route;
   auto now = clock_.steady_now();
   // What the refusal tells the client when nothing is left: the shortest cool-down (the real wait),
   // and whether every exclusion is permanent (no key, no provider) or a rate-limit cool-down.
   int64_t shortest_wait_ms = -1;
   bool all_permanent = true, all_rate_limited = true;
   std::lock_guard lock(mu_);
-  for (const auto& d : *list) {
-    auto p = providers_.find(d.provider);
-    if (p == providers_.end()) {
+  for (size_t i = 0; i < list->size(); ++i) {
+    const Deployment& d = (*list)[i];
+    const ProviderStatus* p = prepared->providers[i];
+    if (!p) {
       plan.exclusions.push_back({d.id, "provider '" + d.provider + "' is not configured"});
       all_rate_limited = false;
       continue;
     }
-    if (!p->second.available) {
-      plan.exclusions.push_back({d.id, p->second.reason});
+    if (!p->available) {
+      plan.exclusions.push_back({d.id, p->reason});
       all_rate_limited = false;
       continue;
     }
@@ -117,7 +134,7 @@ core::Result<Plan> StaticRouter::plan(const RequestFeatures& request) const {
     }
     PlannedAttempt a{d, 0.0, 0.0};
     // A catalog deployment's window bounds the usage it can report, as with the policy router.
-    if (const DeploymentFacts* facts = catalog_facts(d.id)) {
+    if (const DeploymentFacts* facts = prepared->facts[i]) {
       a.max_usage_tokens = facts->max_usage_tokens();
       a.context_window = facts->context_window;
     }

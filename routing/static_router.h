@@ -13,6 +13,8 @@
 
 namespace routing {
 
+struct DeploymentFacts;
+
 struct ProviderStatus {
   std::string name;
   bool available = false;
@@ -41,7 +43,15 @@ class StaticRouter final : public Router {
     core::SteadyTime cooldown_until{};
     std::string cooldown_reason;
   };
+  // What plan() needs of an alias, found once at construction: its route name, and per deployment
+  // its provider (nullptr: not configured) and its built-in catalog facts (nullptr: none).
+  struct Prepared {
+    std::string route;
+    std::vector<const ProviderStatus*> providers;
+    std::vector<const DeploymentFacts*> facts;
+  };
   std::vector<std::pair<std::string, std::vector<Deployment>>> models_;
+  std::vector<Prepared> prepared_;  // parallel to models_
   std::map<std::string, ProviderStatus> providers_;
   const core::Clock& clock_;
   mutable std::mutex mu_;

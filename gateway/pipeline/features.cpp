@@ -10,6 +10,10 @@ constexpr size_t kPrefixBytes = 4096;
 constexpr size_t kMinPrefixBytes = 1024;  // shorter prompts gain nothing from provider caches
 
 void prefix_of(const core::ChatRequest& req, routing::RequestFeatures& f) {
+  // A short prompt is not hashed at all (hashing is a byte at a time).
+  size_t total = 0;
+  for (const auto& m : req.messages) total += m.role.size() + 1 + m.content.size();
+  if (total < kMinPrefixBytes) return;
   uint64_t h = 1469598103934665603ull;
   size_t n = 0;
   for (const auto& m : req.messages) {

@@ -11,8 +11,8 @@
 # hundred instructions per request, so a code change's cost shows as a ratio against a baseline run:
 #   tests/bench/callgrind_request.sh                 # this build
 #   GATEWAY_BIN=/path/to/other/gateway tests/bench/callgrind_request.sh   # the baseline
-# Where the instructions go: KEEP_TMP=1, then callgrind_annotate on the kept dump (cg.PID.N; the
-# last one is the stream measurement).
+# Where the instructions go: KEEP_TMP=1, then callgrind_annotate on the kept dumps
+# (nonstream.callgrind, stream.callgrind).
 # Env: GATEWAY_BIN, N (default 300), WARMUP (default 30), KEEP_TMP=1.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -91,8 +91,8 @@ send() { # count, body file: that many POSTs on one keep-alive connection; fails
   fi
 }
 
-measure() { # label, body file
-  local label="$1" body="$2"
+measure() { # label, body file, name of the kept dump
+  local label="$1" body="$2" keep="$3"
   callgrind_control -i on "$GW_PID" >/dev/null 2>&1
   send "$WARMUP" "$body"
   callgrind_control -z "$GW_PID" >/dev/null 2>&1
@@ -103,11 +103,12 @@ measure() { # label, body file
   local f ir
   f="$(ls -t "$TMP"/cg.*.* 2>/dev/null | head -1)"
   ir="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$f" | head -1)"
+  cp "$f" "$TMP/$keep.callgrind"
   printf '%-34s %12d instructions / request  (N=%d)\n' "$label" "$((ir / N))" "$N"
 }
 
 printf '{"model":"bench","messages":[{"role":"user","content":"Hello, how are you today?"}]}' >"$TMP/plain.json"
 printf '{"model":"bench-stream","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello, how are you today?"}]}' >"$TMP/stream.json"
 echo "gateway: $GATEWAY_BIN"
-measure "chat completion (non-stream)" "$TMP/plain.json"
-measure "chat completion (stream, 10 events)" "$TMP/stream.json"
+measure "chat completion (non-stream)" "$TMP/plain.json" nonstream
+measure "chat completion (stream, 10 events)" "$TMP/stream.json" stream

@@ -369,6 +369,16 @@ describe('pooled upstream connections, 1xx, error text', () => {
     assert.equal(raw.requests.at(-1).connId, c1);
   });
 
+  test('a stream whose whole body arrived by [DONE] leaves its connection to the next request', async () => {
+    const s = await chatStream(gw, { model: 'ok', messages: userMsg(), stream: true }, as(a));
+    assert.equal(s.status, 200);
+    assert.ok(s.done, 'the stream ends with [DONE]');
+    const c1 = raw.requests.at(-1).connId;
+    const next = await chat(gw, { model: 'ok', messages: userMsg() }, as(a));
+    assert.equal(next.status, 200, next.text);
+    assert.equal(raw.requests.at(-1).connId, c1, 'the stream\'s connection was pooled, not closed');
+  });
+
   test('100 Continue and 103 Early Hints before the final response are skipped, stream and non-stream', async () => {
     for (const model of ['cont', 'hints']) {
       const res = await chat(gw, { model, messages: userMsg() }, as(a));
