@@ -99,22 +99,26 @@ using VecDot4Fn = void (*)(int64_t n, const void* w_row, const void* const act[4
 VecDot4Fn vec_dot4_fn(TensorType weight_type);
 
 // One weight row times eight prepared activation rows (prefill) with AVX-512 (F, BW, VL, VNNI):
-// Q8_0 and Q4_K. Results are bit-identical to eight calls of the AVX2 VecDotFn (same integer
-// lanes, same float summation order), so logits do not depend on which path ran. nullptr when
-// the CPU lacks the features, for other types, or when disabled.
+// Q8_0, Q4_K, Q5_K and Q6_K. Results are bit-identical to eight calls of the AVX2 VecDotFn
+// (same integer lanes, same float summation order), so logits do not depend on which path ran.
+// nullptr when the CPU lacks the features, for other types, or when disabled.
 using VecDot8Fn = void (*)(int64_t n, const void* w_row, const void* const act[8], float out[8]);
 VecDot8Fn vec_dot8_fn(TensorType weight_type);
 // The AVX-512 kernel regardless of disable_avx512_kernels (tests); nullptr without the CPU features.
 VecDot8Fn vec_dot8_avx512(TensorType weight_type);
 bool cpu_has_avx512_vnni();
-// Turns the AVX-512 kernels off (the AVX2 ones are used), for before/after benchmarks.
+// Turns the AVX-512 kernels (eight-row and single-row) off: the AVX2 ones are used, for
+// before/after benchmarks.
 void disable_avx512_kernels(bool on);
 
-// Kernel for the weight type chosen at run time (AVX2+FMA+F16C when the CPU has them).
+// Kernel for the weight type chosen at run time: AVX-512 for Q4_K/Q6_K when the CPU has F, BW,
+// VL and VNNI (bit-identical to AVX2), else AVX2+FMA+F16C when present, else scalar.
 VecDotFn vec_dot_fn(TensorType weight_type);
-// Explicit variants, for tests and benchmarks; avx2 returns nullptr when unavailable.
+// Explicit variants, for tests and benchmarks; avx2/avx512 return nullptr when unavailable
+// (avx512 also for types without a single-row AVX-512 kernel).
 VecDotFn vec_dot_scalar(TensorType weight_type);
 VecDotFn vec_dot_avx2(TensorType weight_type);
+VecDotFn vec_dot_avx512(TensorType weight_type);
 bool cpu_has_avx2();
 // y += a * x over n floats (attention's weighted sum of values), AVX2 when available.
 void axpy_f32(int64_t n, float a, const float* x, float* y);

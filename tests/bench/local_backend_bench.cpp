@@ -1,7 +1,8 @@
 // Local backend benchmark: prefill and decode tokens/s with 1 and 2 threads on generated models
 // with Qwen3-30B-A3B layer shapes (hidden 2048, 32 q heads, 4 kv heads, head dim 128, 128
 // experts, 8 used, expert FFN 768, vocabulary 151,936 -- the real Qwen3 vocabulary when the
-// npm package is installed) but only LB_BENCH_LAYERS layers (default 2), in Q8_0 and Q4_K.
+// npm package is installed) but only LB_BENCH_LAYERS layers (default 2), in Q8_0, Q4_K, Q6_K and
+// Q4_K_M (Q4_K with Q6_K for some tensors, as llama.cpp's Q4_K_M files).
 //
 // Models are generated on first use into LB_BENCH_MODEL_DIR (default: <build>/bench_models).
 // Not run in CI. Example:
@@ -81,7 +82,7 @@ Model* model_for(const std::string& type) {
   return cache.emplace(type, std::move(*m)).first->second.get();
 }
 
-const char* kTypes[] = {"q8_0", "q4_k"};
+const char* kTypes[] = {"q8_0", "q4_k", "q6_k", "q4_k_m"};
 
 // Prefill: an n-token prompt (range 2: 64 or 512) in one batch, logits for the last token only.
 // Range 3 picks the kernels: 0 = AVX2 four-token kernels (AVX-512 off), 1 = the default choice
@@ -113,9 +114,16 @@ void BM_Prefill(benchmark::State& state) {
 }
 
 // Decode: one token per step after a 64-token context, with logits (the full output layer).
+// Range 2 as range 3 of BM_Prefill: 0 = AVX2 single-row kernels, 1 = the default choice.
 void decode(benchmark::State& state, bool with_logits) {
   Model* m = model_for(kTypes[state.range(0)]);
   ThreadPool pool(static_cast<int>(state.range(1)));
+  const bool avx512 = state.range(2) != 0;
+  if (avx512 && !cpu_has_avx512_vnni()) {
+    state.SkipWithError("no AVX-512 VNNI");
+    return;
+  }
+  disable_avx512_kernels(!avx512);
   const int ctx = 64;
   KvCache cache(m->hparams(), 1 << 14, KvType::f16);
   std::vector<float> logits;
@@ -132,8 +140,10 @@ void decode(benchmark::State& state, bool with_logits) {
     ++pos;
     ++tokens;
   }
+  disable_avx512_kernels(false);
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(kTypes[state.range(0)]) + " threads=" + std::to_string(state.range(1)));
+  state.SetLabel(std::string(kTypes[state.range(0)]) + " threads=" + std::to_string(state.range(1)) +
+                 (avx512 ? " avx512" : " avx2"));
 }
 void BM_Decode(benchmark::State& state) { decode(state, true); }
 // The same without the 151,936 x 2048 output layer: the per-layer cost, which is what
@@ -151,7 +161,9 @@ void BM_VecDot(benchmark::State& state) {
   for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * n, w.data() + r * row_size(t, n), n);
   std::vector<uint8_t> act(act_row_bytes(t, n));
   prepare_activation(t, x.data(), n, act.data());
-  VecDotFn f = state.range(1) ? vec_dot_avx2(t) : vec_dot_scalar(t);
+  // Range 1: 0 = scalar, 1 = AVX2, 2 = AVX-512 (single-row, the decode kernels).
+  const char* kKernels[] = {" scalar", " avx2", " avx512"};
+  VecDotFn f = state.range(1) == 2 ? vec_dot_avx512(t) : state.range(1) ? vec_dot_avx2(t) : vec_dot_scalar(t);
   if (!f) {
     state.SkipWithError("kernel unavailable");
     return;
@@ -163,15 +175,15 @@ void BM_VecDot(benchmark::State& state) {
   }
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.size()) * static_cast<double>(state.iterations()) / 1e9,
                                               benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(type_name(t)) + (state.range(1) ? " avx2" : " scalar"));
+  state.SetLabel(std::string(type_name(t)) + kKernels[state.range(1)]);
 }
 
 }  // namespace
 
-BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {0, 1}})->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {1, 2}, {64, 512}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
-BENCHMARK(BM_Decode)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
-BENCHMARK(BM_DecodeLayersOnly)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {64, 512}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_Decode)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK(BM_DecodeLayersOnly)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 // Chat template + BPE of one user message of 4 / 64 KiB of English prose (the real Qwen3 vocabulary
 // when installed): the rate that decides which prompts are tokenized off the I/O thread
 // (providers/local_provider.cpp, kOffloadPromptBytes).

@@ -279,8 +279,12 @@ void expect_eight_agree(TensorType t, int64_t n, const uint8_t* w, const std::ve
     } else {
       EXPECT_NEAR(out[r], want, tol[static_cast<size_t>(r)]) << type_name(t) << " n=" << n << " row " << r << " " << what;
     }
-    // Same integer lanes and float summation order as the AVX2 single-row kernel.
+    // Same integer lanes and float summation order as the AVX2 single-row kernel; so is the
+    // AVX-512 single-row (decode) kernel.
     EXPECT_EQ(out[r], vec_dot_avx2(t)(n, w, a8[r])) << type_name(t) << " n=" << n << " row " << r << " " << what;
+    if (VecDotFn f1 = vec_dot_avx512(t)) {
+      EXPECT_EQ(f1(n, w, a8[r]), out[r]) << type_name(t) << " n=" << n << " row " << r << " " << what;
+    }
   }
 }
 
@@ -291,7 +295,9 @@ TEST(DotKernel, Avx512EightRowKernelsMatchScalarOnRandomRows) {
   if (!vec_dot8_avx512(TensorType::q8_0)) GTEST_SKIP() << "no AVX-512 VNNI";
   const std::pair<TensorType, std::vector<int64_t>> cases[] = {
       {TensorType::q8_0, {32, 64, 96, 2048, 2080}},  // one block, a pair, an odd count, model widths
-      {TensorType::q4_k, {256, 512, 768, 2048, 2304}}};
+      {TensorType::q4_k, {256, 512, 768, 2048, 2304}},
+      {TensorType::q5_k, {256, 512, 768, 2048, 2304}},
+      {TensorType::q6_k, {256, 512, 768, 2048, 2304}}};
   for (const auto& [t, sizes] : cases) {
     for (int64_t n : sizes) {
       for (uint32_t seed = 1; seed <= 4; ++seed) {
@@ -306,6 +312,28 @@ TEST(DotKernel, Avx512EightRowKernelsMatchScalarOnRandomRows) {
       }
     }
   }
+}
+
+void fill_bytes(uint8_t* p, size_t n, std::mt19937& rng) {
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(rng() & 0xFF);
+}
+
+// Eight Q8_K activation rows of nb blocks: scale 1.0, raw random quants -128..127, true bsums.
+std::vector<std::vector<uint8_t>> raw_q8_k_activations(int64_t nb, std::mt19937& rng) {
+  std::vector<std::vector<uint8_t>> acts(8, std::vector<uint8_t>(static_cast<size_t>(nb) * sizeof(BlockQ8_K)));
+  for (auto& a : acts) {
+    auto* blocks = reinterpret_cast<BlockQ8_K*>(a.data());
+    for (int64_t b = 0; b < nb; ++b) {
+      blocks[b].d = 1.0f;
+      fill_bytes(reinterpret_cast<uint8_t*>(blocks[b].qs), sizeof blocks[b].qs, rng);
+      for (int g = 0; g < kQK_K / 16; ++g) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += blocks[b].qs[16 * g + l];
+        blocks[b].bsums[g] = static_cast<int16_t>(sum);
+      }
+    }
+  }
+  return acts;
 }
 
 // With all float scales 1.0 the result is the integer dot product itself, which the AVX-512
@@ -334,46 +362,68 @@ TEST(DotKernel, Avx512EightRowKernelsAreExactOnIntegerBlocks) {
     expect_eight_agree(TensorType::q8_0, n, reinterpret_cast<const uint8_t*>(w.data()), acts, {}, "integer");
   }
   for (int64_t nb : {1, 2, 9}) {
-    const int64_t n = nb * kQK_K;
-    std::vector<BlockQ4_K> w(static_cast<size_t>(nb));
-    for (auto& b : w) {
+    const auto acts = raw_q8_k_activations(nb, rng);
+    std::vector<BlockQ4_K> w4(static_cast<size_t>(nb));
+    for (auto& b : w4) {
       b.d = b.dmin = 0x3C00;
-      for (auto& s : b.scales) s = byte();
-      for (auto& q : b.qs) q = byte();
+      fill_bytes(b.scales, sizeof b.scales, rng);
+      fill_bytes(b.qs, sizeof b.qs, rng);
     }
-    std::memset(w[0].qs, 0xFF, sizeof w[0].qs);  // all quants 15
-    std::memset(w[0].scales, 0xFF, sizeof w[0].scales);  // all scales and mins 63
-    std::vector<std::vector<uint8_t>> acts(8, std::vector<uint8_t>(act_row_bytes(TensorType::q4_k, n)));
-    for (auto& a : acts) {
-      auto* blocks = reinterpret_cast<BlockQ8_K*>(a.data());
-      for (int64_t b = 0; b < nb; ++b) {
-        blocks[b].d = 1.0f;
-        for (auto& q : blocks[b].qs) q = static_cast<int8_t>(byte());  // -128..127
-        for (int g = 0; g < kQK_K / 16; ++g) {
-          int sum = 0;
-          for (int l = 0; l < 16; ++l) sum += blocks[b].qs[16 * g + l];
-          blocks[b].bsums[g] = static_cast<int16_t>(sum);
-        }
+    std::memset(w4[0].qs, 0xFF, sizeof w4[0].qs);          // all quants 15
+    std::memset(w4[0].scales, 0xFF, sizeof w4[0].scales);  // all scales and mins 63
+    expect_eight_agree(TensorType::q4_k, nb * kQK_K, reinterpret_cast<const uint8_t*>(w4.data()), acts, {}, "integer");
+    std::vector<BlockQ5_K> w5(static_cast<size_t>(nb));
+    for (auto& b : w5) {
+      b.d = b.dmin = 0x3C00;
+      fill_bytes(b.scales, sizeof b.scales, rng);
+      fill_bytes(b.qh, sizeof b.qh, rng);
+      fill_bytes(b.qs, sizeof b.qs, rng);
+    }
+    std::memset(w5[0].qs, 0xFF, sizeof w5[0].qs);  // all quants 31
+    std::memset(w5[0].qh, 0xFF, sizeof w5[0].qh);
+    std::memset(w5[0].scales, 0xFF, sizeof w5[0].scales);
+    expect_eight_agree(TensorType::q5_k, nb * kQK_K, reinterpret_cast<const uint8_t*>(w5.data()), acts, {}, "integer");
+    std::vector<BlockQ6_K> w6(static_cast<size_t>(nb));
+    for (size_t k = 0; k < w6.size(); ++k) {
+      BlockQ6_K& b = w6[k];
+      b.d = 0x3C00;
+      fill_bytes(b.ql, sizeof b.ql, rng);
+      fill_bytes(b.qh, sizeof b.qh, rng);
+      fill_bytes(reinterpret_cast<uint8_t*>(b.scales), sizeof b.scales, rng);  // -128..127
+      if (k == 0) {  // all quants 63 - 32 = 31, all scales -128
+        std::memset(b.ql, 0xFF, sizeof b.ql);
+        std::memset(b.qh, 0xFF, sizeof b.qh);
+        std::memset(b.scales, 0x80, sizeof b.scales);
       }
+      if (k == 1) std::memset(b.ql, 0, sizeof b.ql);  // quants 0 - 32 = -32 where qh bits are 0
     }
-    expect_eight_agree(TensorType::q4_k, n, reinterpret_cast<const uint8_t*>(w.data()), acts, {}, "integer");
+    expect_eight_agree(TensorType::q6_k, nb * kQK_K, reinterpret_cast<const uint8_t*>(w6.data()), acts, {}, "integer");
   }
 }
 
 TEST(DotKernel, Avx512KernelsAreChosenOnlyWhenEnabled) {
-  EXPECT_EQ(vec_dot8_fn(TensorType::q6_k), nullptr);  // no eight-token kernel for this type
+  EXPECT_EQ(vec_dot8_fn(TensorType::f16), nullptr);  // no eight-token kernel for this type
+  EXPECT_EQ(vec_dot_avx512(TensorType::f16), nullptr);
+  EXPECT_EQ(vec_dot_avx512(TensorType::q5_k), nullptr);  // measured slower than AVX2's
   if (!cpu_has_avx512_vnni()) {
     EXPECT_EQ(vec_dot8_fn(TensorType::q8_0), nullptr);
+    EXPECT_EQ(vec_dot_avx512(TensorType::q6_k), nullptr);
     return;
   }
   EXPECT_NE(vec_dot8_fn(TensorType::q8_0), nullptr);
+  EXPECT_NE(vec_dot_avx512(TensorType::q6_k), nullptr);
+  EXPECT_EQ(vec_dot_fn(TensorType::q6_k), vec_dot_avx512(TensorType::q6_k));
   disable_avx512_kernels(true);
   EXPECT_EQ(vec_dot8_fn(TensorType::q4_k), nullptr);
+  EXPECT_EQ(vec_dot_fn(TensorType::q6_k), vec_dot_avx2(TensorType::q6_k));
   disable_avx512_kernels(false);
   force_scalar_kernels(true);
   EXPECT_EQ(vec_dot8_fn(TensorType::q4_k), nullptr);
+  EXPECT_EQ(vec_dot_fn(TensorType::q6_k), vec_dot_scalar(TensorType::q6_k));
   force_scalar_kernels(false);
   EXPECT_NE(vec_dot8_fn(TensorType::q4_k), nullptr);
+  EXPECT_NE(vec_dot8_fn(TensorType::q6_k), nullptr);
+  EXPECT_NE(vec_dot8_fn(TensorType::q5_k), nullptr);
 }
 
 TEST(Q8K, ActivationQuantisationMatchesGgml) {
