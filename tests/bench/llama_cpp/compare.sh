@@ -33,14 +33,19 @@ run_tool() {  # TOOL ROUND LABEL FILE THREADS
   /usr/bin/time -f "%M" -o "$out/time.txt" "${cmd[@]}" -p "$PROMPTS" -n "$GEN" -t "$t" -r "$REPS" -o csv \
     >"$csv" 2>"$out/stderr-$tool.txt" || { echo "$tool failed on $file, see $out/stderr-$tool.txt" >&2; exit 1; }
   echo "$tool,$label,$(tail -1 "$out/time.txt")" >>"$rss"
-  awk -F, -v round="$round" -v tool="$tool" -v label="$label" -v t="$t" '
-    NR == 1 { for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); col[$i] = i }; next }
-    { gsub(/"/, ""); np = $col["n_prompt"]; ng = $col["n_gen"]
-      test = ng == 0 ? "pp" np : "tg" ng
-      printf "%s,%s,%s,%s,%s,%s\n", round, tool, label, t, test, $col["avg_ts"] }' "$csv" >>"$raw"
-  if [ "$tool" = engine ]; then
-    awk -F, 'NR == 2 { print $10 }' "$csv" >"$out/kv-$label.txt"
-  fi
+  awk -v round="$round" -v tool="$tool" -v label="$label" -v t="$t" -v kv="$out/kv-$label.txt" '
+    function split_csv(line, f,    n, i, c, q, cur) {  # fields may be quoted and hold commas
+      n = 0; cur = ""; q = 0
+      for (i = 1; i <= length(line); i++) {
+        c = substr(line, i, 1)
+        if (c == "\"") q = !q; else if (c == "," && !q) { f[++n] = cur; cur = "" } else cur = cur c
+      }
+      f[++n] = cur; return n
+    }
+    NR == 1 { n = split_csv($0, h); for (i = 1; i <= n; i++) col[h[i]] = i; next }
+    { split_csv($0, f); np = f[col["n_prompt"]]; ng = f[col["n_gen"]]
+      printf "%s,%s,%s,%s,%s,%s\n", round, tool, label, t, ng == 0 ? "pp" np : "tg" ng, f[col["avg_ts"]]
+      if ("kv_bytes_per_token" in col) print f[col["kv_bytes_per_token"]] > kv }' "$csv" >>"$raw"
 }
 
 for round in $(seq 1 "$ROUNDS"); do
