@@ -45,7 +45,7 @@ run_tool() {  # TOOL ROUND LABEL FILE THREADS
     NR == 1 { n = split_csv($0, h); for (i = 1; i <= n; i++) col[h[i]] = i; next }
     { split_csv($0, f); np = f[col["n_prompt"]]; ng = f[col["n_gen"]]
       printf "%s,%s,%s,%s,%s,%s\n", round, tool, label, t, ng == 0 ? "pp" np : "tg" ng, f[col["avg_ts"]]
-      if ("kv_bytes_per_token" in col) print f[col["kv_bytes_per_token"]] > kv }' "$csv" >>"$raw"
+      if (NR == 2 && "kv_bytes_per_token" in col) print f[col["kv_bytes_per_token"]] > kv }' "$csv" >>"$raw"
 }
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -82,7 +82,7 @@ awk -F, '
   END {
     for (i = 1; i <= n; i++) {
       split(order[i], k, SUBSEP); e = median("engine" SUBSEP order[i]); l = median("llama" SUBSEP order[i])
-      printf "| %s | %s | %s | %.2f | %.2f | %.2f |\n", k[1], k[2], k[3], e, l, l > 0 ? e / l : 0
+      printf "| %s | %s | %s | %.2f | %.2f | %.2f |\n", k[1], k[2], k[3], e, l, (l > 0 ? e / l : 0)
     }
   }' "$raw"
 echo

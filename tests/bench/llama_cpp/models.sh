@@ -30,5 +30,12 @@ llama_quantized() {  # LLAMA_TYPE (Q4_K_M, Q5_K_M) -> path of the llama-quantize
   echo "$f"
 }
 
-MODEL_FILES=("q8_0=$(bench_model q8_0)" "q4_k=$(bench_model q4_k)" "q4_k_m(llama)=$(llama_quantized Q4_K_M)"
-             "q5_k_m(llama)=$(llama_quantized Q5_K_M)")
+# Only the files that ONLY (a regex over the labels) selects are made.
+MODEL_FILES=()
+for label in q8_0 q4_k "q4_k_m(llama)" "q5_k_m(llama)"; do
+  [[ -z "${ONLY:-}" || "$label" =~ $ONLY ]] || continue
+  case "$label" in
+    *"(llama)") t="${label%(llama)}"; MODEL_FILES+=("$label=$(llama_quantized "${t^^}")") ;;
+    *) MODEL_FILES+=("$label=$(bench_model "$label")") ;;
+  esac
+done
