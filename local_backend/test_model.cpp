@@ -305,7 +305,13 @@ core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab,
         const std::string name = name_buf;
         std::vector<int64_t> ne;
         for (Dim d : ts.shape) ne.push_back(dim_value(d, hp));
-        const TensorType type = tensor_type_for(spec, name, ne[0]);
+        const auto over = spec.type_overrides.find(name);
+        const TensorType type = over != spec.type_overrides.end() ? over->second : tensor_type_for(spec, name, ne[0]);
+        static const std::set<TensorType> writable = {TensorType::f32,  TensorType::f16,  TensorType::bf16, TensorType::q8_0,
+                                                      TensorType::q4_k, TensorType::q5_k, TensorType::q6_k};
+        if (!writable.count(type) || ne[0] % type_traits(type).block_size != 0) {
+          return spec_error("cannot write " + name + " as " + type_name(type));
+        }
         const uint64_t seed = hash_name(name, spec.seed);
         const bool is_norm = name.find("norm") != std::string::npos;
         const bool is_bias = name.find(".bias") != std::string::npos;

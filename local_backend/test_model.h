@@ -3,6 +3,7 @@
 // weight type, following the published GGUF conventions (key names, tensor names, shapes,
 // alignment), so tests, benchmarks and the demo configuration run anywhere.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ struct TestModelSpec {
   bool tied_embeddings = false;
   uint64_t seed = 42;
   std::string name = "gateway-test-model";
+  // Per-tensor types that replace the mix of `type` (e.g. copied from a llama-quantize file, so
+  // both files hold the same weights in the same types).
+  std::map<std::string, TensorType> type_overrides;
 };
 
 core::Status validate_spec(const TestModelSpec& spec);

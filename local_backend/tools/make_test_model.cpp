@@ -5,7 +5,9 @@
 //   gguf-make-test-model --arch qwen3moe|qwen2moe|mixtral --type f32|f16|bf16|q8_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m
 //       --vocab synthetic|spm|qwen3 [--qwen3-tokenizer-json PATH] --layers N --embd N --heads N
 //       --kv-heads N --head-dim N --experts N --experts-used N --expert-ff N [--shared-ff N]
-//       [--vocab-size N] [--seed N] --out FILE
+//       [--vocab-size N] [--seed N] [--types-like GGUF] --out FILE
+// --types-like takes each tensor's type from the same-named tensor of another GGUF file (e.g. one
+// llama-quantize wrote), so the two files hold the same weights in the same types.
 #include <simdjson.h>
 
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <string>
 
+#include "local_backend/gguf.h"
 #include "local_backend/test_model.h"
 #include "local_backend/tokenizer.h"
 
@@ -29,7 +32,8 @@ void usage() {
                "usage: gguf-make-test-model [--arch qwen3moe|qwen2moe|mixtral] [--type f32|f16|bf16|q8_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
                "         [--vocab synthetic|spm|qwen3] [--qwen3-tokenizer-json PATH] [--vocab-size N]\n"
                "         [--layers N] [--embd N] [--heads N] [--kv-heads N] [--head-dim N] [--experts N]\n"
-               "         [--experts-used N] [--expert-ff N] [--shared-ff N] [--context N] [--seed N] --out FILE\n");
+               "         [--experts-used N] [--expert-ff N] [--shared-ff N] [--context N] [--seed N]\n"
+               "         [--types-like GGUF] --out FILE\n");
 }
 
 // Reads Qwen3's vocabulary, merges and added tokens from a Hugging Face tokenizer.json.
@@ -135,7 +139,7 @@ bool parse_int(const char* s, int* out) {
 
 int main(int argc, char** argv) {
   TestModelSpec spec;
-  std::string vocab_kind = "synthetic", tokenizer_json = kDefaultTokenizerJson, out;
+  std::string vocab_kind = "synthetic", tokenizer_json = kDefaultTokenizerJson, out, types_like;
   int vocab_size = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -161,6 +165,7 @@ int main(int argc, char** argv) {
     else if (a == "--vocab") vocab_kind = v;
     else if (a == "--qwen3-tokenizer-json") tokenizer_json = v;
     else if (a == "--out") out = v;
+    else if (a == "--types-like") types_like = v;
     else if (a == "--layers") need_int(&spec.n_layer);
     else if (a == "--embd") need_int(&spec.n_embd);
     else if (a == "--heads") need_int(&spec.n_head);
@@ -209,6 +214,14 @@ int main(int argc, char** argv) {
     local_backend::pad_vocab(&vocab, vocab_size);
   } else if (vocab_kind == "qwen3") {
     local_backend::pad_vocab(&vocab, 151936);  // as in published Qwen3 GGUF files
+  }
+  if (!types_like.empty()) {
+    auto f = local_backend::gguf::File::open(types_like);
+    if (!f.ok()) {
+      std::fprintf(stderr, "error: %s\n", f.error().message.c_str());
+      return 1;
+    }
+    for (const auto& t : (*f)->tensors()) spec.type_overrides[std::string(t.name)] = t.type;
   }
   auto st = local_backend::write_test_model(spec, vocab, out);
   if (!st.ok()) {

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Not in CI (builds llama.cpp from source, see fetch_build.sh). Checks that K-quant files written
+# by llama-quantize load in the local engine and continue a token prompt greedily as the engine's
+# own files of the same weights do: for an 8-expert and a 128-expert qwen3moe model, an F32 file
+# from gguf-make-test-model is quantised by llama-quantize to Q4_K_M and Q5_K_M, and compared
+# with gguf-make-test-model's file of the same seed in the same per-tensor types (--types-like).
+# Pass: every file loads, and each type's weights decode (gguf-tensor-error) within 1.25x the
+# relative error of the engine's own quantiser against the F32 originals. Greedy agreement is
+# reported, not required: the two quantisers round differently, and on these random models with
+# near-flat logits that alone moves greedy tokens within the first few (the baseline line: the
+# engine's own Q4_K_M file against the F32 one diverges as early). Rows are multiples of 256 so no tensor falls back to a
+# non-K type. Prints llama-quantize's type mix for each file.
+#   tests/bench/llama_cpp/quantized_load.sh [BUILD_DIR]     (default: build)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
+build="$(cd "${1:-$repo/build}" && pwd)"
+tool="$build/local_backend/gguf-make-test-model"
+greedy="$build/local_backend/gguf-greedy-tokens"
+tensor_error="$build/local_backend/gguf-tensor-error"
+[ -x "$tool" ] && [ -x "$greedy" ] && [ -x "$tensor_error" ] ||
+  { echo "build gguf-make-test-model, gguf-greedy-tokens and gguf-tensor-error first" >&2; exit 2; }
+source "$here/fetch_build.sh"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+prompt="11 22 33 44 55 66 77 88 99 100 150 200"
+shape=(--arch qwen3moe --layers 2 --embd 512 --heads 4 --kv-heads 2 --head-dim 128 --expert-ff 256 --vocab synthetic --seed 3)
+fail=0
+agree() {  # "IDS" "IDS" -> length of the common prefix
+  local -a x=($1) y=($2); local n=0
+  while [ $n -lt ${#x[@]} ] && [ "${x[$n]}" = "${y[$n]:-}" ]; do n=$((n + 1)); done
+  echo $n
+}
+for experts in "8 2" "128 8"; do
+  set -- $experts
+  base="$tmp/e$1"
+  "$tool" "${shape[@]}" --experts "$1" --experts-used "$2" --type f32 --out "$base-f32.gguf" 2>/dev/null
+  ref=($("$greedy" "$base-f32.gguf" 24 $prompt))
+  for type in q4_k_m q5_k_m; do
+    ours="$base-$type.gguf" theirs="$base-llama-$type.gguf" TYPE="${type^^}"
+    "$LLAMA_QUANTIZE" "$base-f32.gguf" "$theirs" "$TYPE" >"$tmp/q.log" 2>&1 ||
+      { echo "llama-quantize failed:"; tail -5 "$tmp/q.log"; fail=1; continue; }
+    # The engine's own file in llama-quantize's per-tensor types (its mix differs by expert count
+    # and layer), so only the two quantisers' rounding differs.
+    "$tool" "${shape[@]}" --experts "$1" --experts-used "$2" --type "$type" --types-like "$theirs" --out "$ours" 2>/dev/null
+    # Type mix of the llama-quantize file, from its log ("... converting to q5_K ..."), per tensor kind.
+    mix="$(sed -n 's/.*\] *blk\.[0-9]*\.\([a-z_]*\)\.weight.*converting to \([a-z0-9_A-Z]*\).*/\1=\2/p;
+                  s/.*\] *\(output\|token_embd\)\.weight.*converting to \([a-z0-9_A-Z]*\).*/\1=\2/p' "$tmp/q.log" |
+           sort -u | tr '\n' ' ')"
+    a=($("$greedy" "$ours" 24 $prompt))
+    if ! b=($("$greedy" "$theirs" 24 $prompt 2>"$tmp/err")); then
+      echo "$1 experts $TYPE: llama-quantize file does not load: $(cat "$tmp/err")"
+      fail=1
+      continue
+    fi
+    same="$(agree "${a[*]}" "${b[*]}")"
+    echo "$1 experts $TYPE: first $same of 24 greedy tokens agree (llama-quantize file vs the engine's own, same types)"
+    echo "  baseline: the engine's own file vs F32: first $(agree "${a[*]}" "${ref[*]}") agree"
+    echo "  llama-quantize types: $mix"
+    # Relative RMS error of the decoded weights against the F32 originals, largest per type:
+    # llama-quantize's blocks as the engine reads them, then the engine's own quantiser.
+    errs="$("$tensor_error" "$base-f32.gguf" "$theirs" "$ours")" || fail=1
+    echo "$errs" | sed "s|$tmp/||; s|^|  weight error: |"
+    # Decoded right: no type's error above 1.25x the engine's own quantiser's (a misread layout
+    # gives errors near 1).
+    echo "$errs" | awk 'NR == 1 { for (i = 2; i < NF; i += 2) a[$i] = $(i + 1) }
+                        NR == 2 { for (i = 2; i < NF; i += 2) if (a[$i] > 1.25 * $(i + 1) + 1e-4) bad = 1 }
+                        END { exit bad }' || { echo "  FAIL: llama-quantize's weights decode with a larger error"; fail=1; }
+  done
+done
+exit $fail
