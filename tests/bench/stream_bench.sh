@@ -16,11 +16,13 @@
 # that only passes bytes adds on this machine, the baseline for (b - a). During (b) and (c) the
 # proxy's resident memory (nginx: its workers) is sampled every SAMPLE_S seconds: flat after
 # ramp-up means no per-stream leak; after ramp-up minus idle, over STREAMS, is memory per stream.
-# NGINX=0 skips (c) (nginx is the Debian package).
+# NGINX=0 skips (c) (nginx is the Debian package). DIRECT=0 skips (a): a soak, which only needs the
+# gateway's memory over time (then no added latency is printed), e.g. 30 minutes at 5,000 streams:
+#   STREAMS=5000 SECONDS_=1800 SAMPLE_S=60 NGINX=0 DIRECT=0 tests/bench/stream_bench.sh
 #
 # Usage: tests/bench/stream_bench.sh   (env: STREAMS=10000 SECONDS_=60 INTERVAL_MS=1000 EVENTS=20
 #                                       RAMP_PER_S=2000 SAMPLE_S=5 GATEWAY_BIN STREAM_LOAD
-#                                       LOADGEN_CPU=0 PROXY_CPU=1 NGINX=1 UPSTREAM_TLS=0 KEEP_TMP=1)
+#                                       LOADGEN_CPU=0 PROXY_CPU=1 NGINX=1 DIRECT=1 UPSTREAM_TLS=0 KEEP_TMP=1)
 # UPSTREAM_TLS=1: the gateway reaches the upstream over TLS (an nginx TLS front on the proxy CPU,
 # tests/bench/nginx/tls_front.conf.in), as it reaches every real vendor; memory per stream then
 # includes each stream's TLS session. The added latency then includes the TLS front's hop.
@@ -40,6 +42,7 @@ SAMPLE_S="${SAMPLE_S:-5}"
 LOADGEN_CPU="${LOADGEN_CPU:-0}"
 PROXY_CPU="${PROXY_CPU:-1}"
 NGINX="${NGINX:-1}"
+DIRECT="${DIRECT:-1}"
 UPSTREAM_TLS="${UPSTREAM_TLS:-0}"
 
 TOOLS=(taskset python3 curl)
@@ -114,9 +117,13 @@ echo "stream_bench: $STREAMS streams, one event every $INTERVAL_MS ms, $EVENTS e
 echo "stream_bench: clients on CPU $LOADGEN_CPU; fake upstream (and the gateway) on CPU $PROXY_CPU"
 
 # --- (a) direct -------------------------------------------------------------------------------------
-start_upstream
-run_clients "$UP_PORT" "$TMP/direct.txt"
-stop_upstream
+if [[ $DIRECT == 1 ]]; then
+  start_upstream
+  run_clients "$UP_PORT" "$TMP/direct.txt"
+  stop_upstream
+else
+  : >"$TMP/direct.txt"
+fi
 
 # --- (b) through the gateway ------------------------------------------------------------------------
 start_upstream
@@ -230,16 +237,18 @@ def figures(path):
     w = open(path).read().split()
     return {w[i]: float(w[i + 1]) for i in range(0, len(w) - 1, 2)}
 a, b, c = figures(sys.argv[1]), figures(sys.argv[2]), figures(sys.argv[7])
+if not a:  # DIRECT=0: no baseline, so no added latency; memory only
+    a = {k: 0.0 for k in b}
 clk, streams, ramp = float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 runs = [("gateway", b, sys.argv[3])] + ([("nginx", c, sys.argv[8])] if c else [])
 print()
 for name, r, _ in runs:
     if a["errors"] or r["errors"]: print(f"WARNING: errors direct {a['errors']:.0f}, {name} {r['errors']:.0f}")
     if r["open"] < streams: print(f"WARNING: only {r['open']:.0f} of {streams} streams open through {name} at the end")
-for name, r, _ in runs:
+for name, r, _ in runs if a["events"] else []:
     print(f"added inter-event latency ({name + ' - direct):':<18} p50 {r['p50'] - a['p50']:+8.1f} us   p99 {r['p99'] - a['p99']:+8.1f} us"
           f"   p999 {r['p999'] - a['p999']:+8.1f} us" + ("   (target p99 <= 100 us)" if name == "gateway" else ""))
-if c:
+if c and a["events"]:
     def ratio(k):
         g, n = b[k] - a[k], c[k] - a[k]
         # A proxy "adding" a negative amount is noise larger than its cost: no ratio from that.
