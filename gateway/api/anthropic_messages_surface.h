@@ -27,6 +27,7 @@ class AnthropicMessagesSurface final : public Surface {
   core::Task<bool> fail_stream(const StreamClose& c, const core::Error& e) override;
   core::Task<bool> close_replayed_stream() override;
   const providers::NativeRequest* native_request() const override { return &native_; }
+  bool keeps_client_body() const override { return true; }
   providers::EventSink* native_sink() override { return &io_; }
   const core::Error* translation_refusal() const override {
     return translated_.untranslatable ? &*translated_.untranslatable : nullptr;

@@ -44,6 +44,7 @@ class OpenAiResponsesSurface final : public Surface {
   core::Task<bool> fail_stream(const StreamClose& c, const core::Error& e) override;
   core::Task<bool> close_replayed_stream() override;
   const providers::NativeRequest* native_request() const override { return native_.body.empty() ? nullptr : &native_; }
+  bool keeps_client_body() const override { return true; }
   providers::EventSink* native_sink() override;
   const core::Error* translation_refusal() const override { return refusal_ ? &*refusal_ : nullptr; }
 

@@ -65,6 +65,9 @@ class Surface {
   // A surface whose API some deployments speak natively (Anthropic Messages): the request to relay
   // as it came, and where the relayed events go. nullptr: every attempt is translated.
   virtual const providers::NativeRequest* native_request() const { return nullptr; }
+  // Whether the surface keeps a copy of the client's body for the whole request (to relay it
+  // natively, to store the conversation): then its share of the body budget is kept too.
+  virtual bool keeps_client_body() const { return false; }
   virtual providers::EventSink* native_sink() { return nullptr; }
   // Why the request cannot be translated for a deployment that does not speak the surface's API
   // (a member only a native relay can carry); nullptr: it can. Such an attempt is skipped, and with

@@ -25,6 +25,9 @@ class ClientIo : public providers::ChatSink, public providers::EventSink {
   // While a request is in progress: cancel `hook` as soon as the client disconnects.
   virtual void watch_disconnect(providers::CancelHook* hook) = 0;
   virtual void stop_watch() = 0;
+  // The handler no longer holds the request's body: its share of server.max_buffered_body_bytes is
+  // given back before the request ends (a stream that committed to one deployment).
+  virtual void release_request_body() = 0;
 };
 
 }  // namespace gateway

@@ -335,6 +335,8 @@ class Session final : public SessionBase, public ClientIo {
     watch_.reset();
   }
 
+  void release_request_body() override { release_body(); }
+
   // The drain deadline passed: the request in progress ends now (a stream with its in-band error).
   void abort_for_drain() override {
     if (watch_hook_) watch_hook_->cancel(providers::CancelHook::Reason::drain);

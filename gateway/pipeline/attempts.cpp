@@ -35,6 +35,42 @@ class RecordingSink final : public providers::ChatSink {
   std::vector<std::string> chunks_;
 };
 
+// Once an attempt's first bytes reach the client no other deployment will be tried, so the
+// request's text (the client's body and its parsed messages: twice a prompt that an agent's turn
+// makes hundreds of KiB) is not needed for the rest of the stream: it goes back at the first event
+// that passes here, with the body's share of the budget when the surface keeps no copy of it.
+// Not coroutines: each send is the inner sink's.
+class CommitRelease final : public providers::ChatSink, public providers::EventSink {
+ public:
+  CommitRelease(RequestContext& ctx, providers::ChatSink* chat, providers::EventSink* events)
+      : ctx_(ctx), chat_(chat), events_(events) {}
+  core::Task<bool> send(std::string_view data) override {
+    release();
+    return chat_->send(data);
+  }
+  core::Task<bool> send_event(std::string_view event, std::string_view data) override {
+    release();
+    return events_->send_event(event, data);
+  }
+  providers::ChatSink* chat() { return chat_ ? this : nullptr; }
+  providers::EventSink* events() { return events_ ? this : nullptr; }
+
+ private:
+  void release() {
+    if (released_) return;
+    released_ = true;
+    std::string().swap(ctx_.req.raw_body);
+    std::vector<core::ChatMessage>().swap(ctx_.req.messages);
+    ctx_.features.messages = {};  // a view of them
+    if (!ctx_.surface.keeps_client_body()) ctx_.io.release_request_body();
+  }
+
+  RequestContext& ctx_;
+  providers::ChatSink* chat_;
+  providers::EventSink* events_;
+  bool released_ = false;
+};
+
 // What the attempt loop carries from one attempt to the next.
 struct LoopState {
   std::optional<core::Error> last_error;
@@ -217,14 +253,14 @@ AfterFailure after_failure(RequestContext& ctx, const routing::PlannedAttempt& a
 // API relayed natively, or a translated chat. Not a coroutine: the provider's is what runs.
 core::Task<void> call_provider(RequestContext& ctx, providers::Provider& provider, providers::AttemptContext& ac,
                                const providers::NativeRequest* native, providers::ChatSink* head,
-                               providers::AttemptResult& r) {
+                               providers::EventSink* native_head, providers::AttemptResult& r) {
   if (ctx.req.embedding) {
     ac.embedding = ctx.req.embedding.get();
     return provider.embeddings(ac, r);
   }
   if (!ctx.native) return provider.chat(ac, head, r);
   ac.native = native;
-  providers::EventSink* native_sink = ctx.req.stream ? ctx.surface.native_sink() : nullptr;
+  providers::EventSink* native_sink = ctx.req.stream ? native_head : nullptr;
   if (native->api == providers::NativeApi::openai_responses) return provider.openai_responses(ac, native_sink, r);
   return provider.anthropic_messages(ac, native_sink, r);
 }
@@ -267,7 +303,9 @@ core::Task<int> run_attempts(RequestContext& ctx) {
   // answer may be stored. A request that is not streamed has no sink.
   providers::ChatSink* sink = ctx.req.stream ? &ctx.surface.stream_sink() : nullptr;
   RecordingSink recorder(sink, ctx.cache_key.empty() ? 0 : size_t(1) << 20);
-  providers::ChatSink* head = sink && !ctx.cache_key.empty() ? &recorder : sink;
+  CommitRelease release(ctx, sink && !ctx.cache_key.empty() ? &recorder : sink,
+                        ctx.req.stream ? ctx.surface.native_sink() : nullptr);
+  providers::ChatSink* head = release.chat();
   LoopState loop;
   for (const auto& attempt : ctx.plan.attempts) {
     const Next next = next_attempt(ctx, loop, attempt, total_deadline);
@@ -287,7 +325,7 @@ core::Task<int> run_attempts(RequestContext& ctx) {
     providers::AttemptContext ac = start_attempt(ctx, attempt, total_deadline);
     const auto started = Clock::now();
     providers::AttemptResult r;
-    co_await call_provider(ctx, *provider, ac, native, head, r);
+    co_await call_provider(ctx, *provider, ac, native, head, release.events(), r);
     const AfterAttempt after = co_await conclude(ctx, attempt, r, started, loop, recorder);
     if (after.status) co_return *after.status;
     if (!after.next) break;

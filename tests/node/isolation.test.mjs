@@ -68,7 +68,7 @@ describe('authentication before the body, and the body budget', () => {
     c.server.max_connections = 2000;
     c.server.access_log = 'off';
     c.providers = { raw: { type: 'openai_compatible', base_url: raw.baseUrl, api_key_env: 'RAW_KEY' } };
-    c.models = { m: ['raw/ok'] };
+    c.models = { m: ['raw/ok'], h: ['raw/held'] };
     c.tenants = { acme: { keys: [acme.entry] } };
     gw = await startGateway({ config: c, env: { RAW_KEY }, launcher: ['prlimit', '--nofile=4096:4096', '--'] });
   });
@@ -177,6 +177,35 @@ describe('authentication before the body, and the body budget', () => {
     // A's share is released: a second 4 MiB body is admitted.
     const c = await chat(gw, JSON.parse(bigBody), { headers: { authorization: `Bearer ${acme.key}` }, timeoutMs: 20000 });
     assert.equal(c.status, 200, c.text.slice(0, 300));
+  });
+
+  test('a stream committed to its deployment gives its body and its budget share back while it streams', async () => {
+    const auth = `Authorization: Bearer ${acme.key}\r\n`;
+    const body = (model, stream) => {
+      const skeleton = JSON.stringify({ model, stream, messages: userMsg('') });
+      return JSON.stringify({ model, stream, messages: userMsg('z'.repeat(4 * 1024 * 1024 - skeleton.length)) });
+    };
+    const a = body('h', true);
+    // A: 4 MiB streamed from an upstream that holds after its first content event.
+    const held = raw.nextEvent('held', 20000);
+    let sawContent;
+    const contentSeen = new Promise((r) => (sawContent = r));
+    const aDone = rawExchange(gw.port, head(Buffer.byteLength(a), auth) + a, {
+      untilText: '[DONE]',
+      timeoutMs: 30000,
+      onData: (text) => {
+        if (/answer \d+/.test(text)) sawContent();
+      },
+    });
+    await held;
+    await withTimeout(contentSeen, 20000, "A's first content");
+    // B: 4 MiB more than the 6 MiB budget allowed next to A's while A held its body; admitted now.
+    const b = await chat(gw, JSON.parse(body('m', false)), { headers: { authorization: `Bearer ${acme.key}` }, timeoutMs: 20000 });
+    assert.equal(b.status, 200, b.text.slice(0, 300));
+    raw.release();
+    const aText = await aDone;
+    assert.match(aText, /HTTP\/1\.1 200/, aText.slice(0, 300));
+    assert.match(aText, /"finish_reason":"stop"/, 'A ends normally after its body went back');
   });
 
   test('conflicting credentials: Bearer and x-api-key that differ -> 400 saying so; the same key in both -> 200', async () => {

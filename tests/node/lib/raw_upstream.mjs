@@ -13,6 +13,8 @@
 //   early-hints   "103 Early Hints" with a Link header first, then the ok answer
 //   echo-key      401 whose message echoes the Authorization header it received, a key=... form of
 //                 it and 2000 more characters
+//   held          (stream) the role and first content events, then nothing until release() is
+//                 called; emits 'held' once the first events are written
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 
@@ -61,6 +63,7 @@ export async function startRawUpstream() {
   const requests = [];
   const sockets = new Set();
   const timers = new Set();
+  const held = [];  // the rest of each 'held' stream
   let connections = 0;
   let served = 0;
 
@@ -116,6 +119,14 @@ export async function startRawUpstream() {
         sock.write(response(401, 'Unauthorized', text, 'application/json', false));
         return;
       }
+      case 'held': {
+        const sse = sseAnswer(model, `answer ${n}`).split('\n\n').filter(Boolean).map((e) => e + '\n\n');
+        const chunk = (text) => Buffer.from(Buffer.byteLength(text).toString(16) + CRLF + text + CRLF);
+        sock.write(`HTTP/1.1 200 OK${CRLF}Content-Type: text/event-stream${CRLF}Transfer-Encoding: chunked${CRLF}${CRLF}`);
+        sock.write(chunk(sse.slice(0, 2).join('')), () => events.emit('held', rec));
+        held.push(() => sock.write(Buffer.concat([chunk(sse.slice(2).join('')), Buffer.from(`0${CRLF}${CRLF}`)])));
+        return;
+      }
       default:
         sock.write(ok);
     }
@@ -151,6 +162,10 @@ export async function startRawUpstream() {
     events,
     get connections() {
       return connections;
+    },
+    // Ends every 'held' stream so far.
+    release() {
+      for (const finish of held.splice(0)) finish();
     },
     nextEvent(name, timeoutMs = 5000) {
       return new Promise((resolve, reject) => {
