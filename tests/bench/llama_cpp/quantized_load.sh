@@ -8,7 +8,9 @@
 # relative error of the engine's own quantiser against the F32 originals. Greedy agreement is
 # reported, not required: the two quantisers round differently, and on these random models with
 # near-flat logits that alone moves greedy tokens within the first few (the baseline line: the
-# engine's own Q4_K_M file against the F32 one diverges as early). Rows are multiples of 256 so no tensor falls back to a
+# engine's own Q4_K_M file against the F32 one diverges as early). What is required of greedy
+# tokens: the same llama-quantize file continued by the engine and by llama.cpp (node-llama-cpp's
+# build, when its packages are installed) agree on the first 8. Rows are multiples of 256 so no tensor falls back to a
 # non-K type. Prints llama-quantize's type mix for each file.
 #   tests/bench/llama_cpp/quantized_load.sh [BUILD_DIR]     (default: build)
 set -euo pipefail
@@ -26,6 +28,9 @@ trap 'rm -rf "$tmp"' EXIT
 prompt="11 22 33 44 55 66 77 88 99 100 150 200"
 shape=(--arch qwen3moe --layers 2 --embd 512 --heads 4 --kv-heads 2 --head-dim 128 --expert-ff 256 --vocab synthetic --seed 3)
 fail=0
+# With tests/local_backend/llama_cpp_xcheck's npm packages installed (npm install --ignore-scripts
+# there), each llama-quantize file is also continued by llama.cpp itself.
+xcheck="$repo/tests/local_backend/llama_cpp_xcheck"
 agree() {  # "IDS" "IDS" -> length of the common prefix
   local -a x=($1) y=($2); local n=0
   while [ $n -lt ${#x[@]} ] && [ "${x[$n]}" = "${y[$n]:-}" ]; do n=$((n + 1)); done
@@ -55,6 +60,14 @@ for experts in "8 2" "128 8"; do
     fi
     same="$(agree "${a[*]}" "${b[*]}")"
     echo "$1 experts $TYPE: first $same of 24 greedy tokens agree (llama-quantize file vs the engine's own, same types)"
+    if [ -d "$xcheck/node_modules/node-llama-cpp" ]; then
+      # The same llama-quantize file in llama.cpp (node-llama-cpp's build): the same weights, so the
+      # engines must agree; late divergence after a near-tie is reported, the first 8 must agree.
+      c=($(cd "$xcheck" && node greedy.mjs "$theirs" 24 $prompt))
+      both="$(agree "${b[*]}" "${c[*]}")"
+      echo "  the llama-quantize file in the engine vs in llama.cpp: first $both of 24 greedy tokens agree"
+      [ "$both" -ge 8 ] || { echo "  FAIL: the engine reads llama-quantize's file differently from llama.cpp"; fail=1; }
+    fi
     echo "  baseline: the engine's own file vs F32: first $(agree "${a[*]}" "${ref[*]}") agree"
     echo "  llama-quantize types: $mix"
     # Relative RMS error of the decoded weights against the F32 originals, largest per type:

@@ -10,7 +10,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:?usage: run.sh BUILD_DIR}"
 tool="$build/local_backend/gguf-make-test-model"
 greedy="$build/local_backend/gguf-greedy-tokens"
-(cd "$here" && [ -d node_modules/node-llama-cpp ] || npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+# npm ci refuses this lock (an optional platform package it cannot resolve): npm install keeps it.
+(cd "$here" && [ -d node_modules/node-llama-cpp ] || npm install --no-audit --no-fund --ignore-scripts >/dev/null)
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 prompt="11 22 33 44 55 66 77 88 99 100 150 200"
