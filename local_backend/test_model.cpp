@@ -205,8 +205,11 @@ TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, i
   else if (spec.type == "q5_k") t = TensorType::q5_k;
   else if (spec.type == "q6_k") t = TensorType::q6_k;
   else if (spec.type == "q4_k_m" || spec.type == "q5_k_m") {
-    // The mix llama-quantize writes: Q6_K for the output, attn_v and ffn_down; with 8 or
-    // more experts it raises attn_output of a Q4_K_M file to Q5_K.
+    // Close to the mix llama-quantize writes, not equal to it: it puts Q6_K on attn_v and ffn_down
+    // only in some layers (the first and last eighth, every third between), and with exactly 8
+    // experts writes attn_k and attn_v as Q8_0 and attn_output as Q5_K. Here: Q6_K for the output,
+    // every attn_v and ffn_down; attn_output Q5_K from 8 experts up. A file in llama-quantize's
+    // exact types: gguf-make-test-model --types-like FILE.
     const bool hi = name == "output.weight" || name.find("attn_v") != std::string::npos ||
                     name.find("ffn_down") != std::string::npos;
     const bool q5 = spec.type == "q5_k_m" || (spec.n_expert >= 8 && name.find("attn_output") != std::string::npos);
