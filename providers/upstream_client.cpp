@@ -329,12 +329,12 @@ class ExchangeImpl final : public UpstreamExchange {
       boost::system::error_code ec;
       if (conn_->buffer.size() > 0) {
         // What is buffered first, as Beast's read would: need_more means the socket must give more.
-        conn_->buffer.consume(parser_->put(conn_->buffer.data(), ec));
+        const size_t used = parser_->put(conn_->buffer.data(), ec);
+        conn_->buffer.consume(used);
         if (ec == http::error::need_buffer) ec = {};  // a second body piece was in the buffer
-        if (!ec) {
-          if (parser_->has_piece()) co_return finish_piece();
-          continue;
-        }
+        if (!ec && parser_->has_piece()) co_return finish_piece();
+        if (!ec && used > 0) continue;
+        if (!ec) ec = http::error::need_more;  // no progress without more bytes: never spin on them
         if (ec != http::error::need_more) co_return fail(ec);
         ec = {};
       }
