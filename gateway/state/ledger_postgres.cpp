@@ -1,5 +1,7 @@
 #include "gateway/state/ledger_postgres.h"
 
+#include "gateway/state/postgres_schema_lock.h"
+
 #include <libpq-fe.h>
 
 #include <cstdlib>
@@ -14,10 +16,6 @@ namespace {
 // usage_source). PostgreSQL ledgers start there.
 // 3: baseline_pico (NULL when no baseline applied), added in place to a version 2 database.
 constexpr int kSchemaVersion = 3;
-
-// Taken for the schema transaction: two replicas starting at once would otherwise race on
-// CREATE TABLE IF NOT EXISTS (a unique violation in the catalog).
-constexpr const char* kSchemaLock = "SELECT pg_advisory_xact_lock(7741700019)";
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS spend_schema (version INTEGER NOT NULL);
@@ -152,7 +150,7 @@ core::Result<std::unique_ptr<PostgresLedgerStore>> PostgresLedgerStore::open(con
   s->wconn_ = connect(conninfo, &err);
   if (!s->wconn_) return ledger_error(s->where_, "cannot connect: " + err);
   PGconn* c = s->wconn_;
-  const std::string schema = std::string("BEGIN;") + kSchemaLock + ";" + kSchema + "COMMIT;";
+  const std::string schema = std::string("BEGIN;") + kPostgresSchemaLock + ";" + kSchema + "COMMIT;";
   if (!run(c, schema.c_str(), &err)) {
     run(c, "ROLLBACK", nullptr);
     return ledger_error(s->where_, "cannot create the schema: " + err);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "gateway/state/postgres_schema_lock.h"
 #include "gateway/state/suspension_audit.h"
 
 namespace gateway {
@@ -49,11 +50,15 @@ class PostgresSuspensionAudit final : public SuspensionAudit {
   core::Status prepare() {
     std::lock_guard lock(mu_);
     if (auto s = connected(); !s) return s;
-    PGresult* r = PQexec(conn_, kAuditTable);
+    // Under the schema lock, as the ledger's tables: another replica may be creating it right now.
+    const std::string create = std::string("BEGIN;") + kPostgresSchemaLock + ";" + kAuditTable + ";COMMIT;";
+    PGresult* r = PQexec(conn_, create.c_str());
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
-    if (!ok) return audit_error(one_line(conn_));
-    return core::ok_status();
+    if (ok) return core::ok_status();
+    const std::string why = one_line(conn_);
+    PQclear(PQexec(conn_, "ROLLBACK"));
+    return audit_error(why);
   }
 
   core::Status append(const SuspensionAuditRow& row) override {

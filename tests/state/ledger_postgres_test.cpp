@@ -9,9 +9,11 @@
 #include <atomic>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "gateway/state/ledger.h"
 #include "gateway/state/ledger_postgres.h"
+#include "gateway/state/suspension_audit.h"
 #include "postgres_server.h"
 
 namespace gateway {
@@ -184,6 +186,30 @@ TEST_F(PostgresLedgerTest, ReplaysAndTwoReplicasNeverCountTwice) {
   EXPECT_EQ((*a)->totals().requests, 1000);
   EXPECT_EQ((*b)->totals().cost.pico, 7000);
   EXPECT_FALSE((*a)->failing());
+}
+
+// Replicas that start at once against a fresh database all create (or find) the ledger's and the
+// suspension audit's tables: CREATE TABLE IF NOT EXISTS is not atomic in PostgreSQL, so without the
+// schema lock some of them failed with a unique violation in the catalog and did not start.
+TEST_F(PostgresLedgerTest, ReplicasStartingAtOnceAllCreateTheSchema) {
+  constexpr int kReplicas = 8;
+  std::atomic<bool> go{false};
+  std::atomic<int> ready{0};
+  std::vector<std::string> errors(kReplicas);
+  std::vector<std::thread> replicas;
+  for (int i = 0; i < kReplicas; ++i)
+    replicas.emplace_back([&, i] {
+      ++ready;
+      while (!go.load()) std::this_thread::yield();
+      auto audit = open_postgres_suspension_audit(url());
+      if (!audit.ok()) errors[i] += "audit: " + audit.error().message + "; ";
+      auto ledger = Ledger::open_postgres(url());
+      if (!ledger.ok()) errors[i] += "ledger: " + ledger.error().message;
+    });
+  while (ready.load() < kReplicas) std::this_thread::yield();
+  go = true;
+  for (auto& t : replicas) t.join();
+  for (int i = 0; i < kReplicas; ++i) EXPECT_EQ(errors[i], "") << "replica " << i;
 }
 
 TEST_F(PostgresLedgerTest, HostileTextIsStoredNotWedgingTheQueue) {
