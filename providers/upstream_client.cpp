@@ -4,6 +4,7 @@
 
 #include "core/block_pool.h"
 #include "core/http_wire.h"
+#include "core/send_now.h"
 #include "providers/response_parser.h"
 
 #include <openssl/ssl.h>
@@ -16,6 +17,8 @@
 #include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -117,6 +120,11 @@ struct Connection {
   // ExchangeImpl::wait_for_bytes.
   std::array<char, 16> carry{};
   char first_byte = 0;
+  // Plain TCP: the last receive left room in the buffer, so the socket is taken to be empty
+  // (ExchangeImpl::fill_plain).
+  bool drained = false;
+  // The deadline of a plain connection's wait for readability, made at its first wait.
+  std::optional<core::SteadyTimer> wait_timer;
   // Status and header fields of the current exchange's response (strings reused across exchanges).
   ResponseHead head;
 
@@ -130,6 +138,19 @@ struct Connection {
   // An idle pooled connection may carry nothing: bytes that arrived while it sat in the pool (an
   // unsolicited response, the rest of a body longer than its Content-Length, a TLS record) or
   // the server's close make it unfit to carry the next request. One non-blocking peek, no wait.
+  // Gives the read buffer back for a wait, its bytes (at most carry.size()) set aside; returns
+  // how many. unpark_buffer takes a buffer again with those bytes first.
+  size_t park_buffer() {
+    const size_t n = asio::buffer_copy(asio::buffer(carry), buffer.data());
+    buffer.clear();
+    buffer.shrink_to_fit();
+    return n;
+  }
+  void unpark_buffer(size_t carried) {
+    buffer.reserve(kReadBufferBytes);
+    buffer.commit(asio::buffer_copy(buffer.prepare(carried), asio::buffer(carry.data(), carried)));
+  }
+
   bool clean_while_idle() {
     if (buffer.size() > 0) return false;
     if (tls && SSL_pending(tls->native_handle()) > 0) return false;
@@ -286,8 +307,20 @@ class ExchangeImpl final : public UpstreamExchange {
     // A retry after a stale pooled connection writes again: that server closed it unread.
     if (r.written) *r.written = false;
     phase = "sending the request";
-    auto [wec, wn] = co_await asio::async_write(s, parts, asio::as_tuple(core::use_task));
-    if (wec) co_return wec;
+    // Plain TCP sends first without waiting (core/send_now.h); what the socket did not take goes
+    // by Asio's write under the deadline.
+    size_t sent = 0;
+    if constexpr (std::is_same_v<Stream, TcpStream>) {
+      boost::system::error_code sec;
+      sent = core::send_now(s.socket().native_handle(), parts, sec);
+      if (sec && sec != asio::error::would_block) co_return sec;
+    }
+    if (sent < asio::buffer_size(parts)) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(parts);
+      rest.consume(sent);
+      auto [wec, wn] = co_await asio::async_write(s, rest, asio::as_tuple(core::use_task));
+      if (wec) co_return wec;
+    }
     if (r.written) *r.written = true;
     phase = "waiting for the response header (first byte)";
     // Interim responses (100 Continue, 103 Early Hints, ...) precede the final one; a bounded
@@ -338,15 +371,90 @@ class ExchangeImpl final : public UpstreamExchange {
         if (ec != http::error::need_more) co_return fail(ec);
         ec = {};
       }
-      conn_->expires_at(deadline);
-      ec = co_await wait_for_bytes(s);
-      if (!ec && !parser_->is_done())  // done: the wait saw the close that ends the body
-        std::tie(ec, std::ignore) = co_await http::async_read_some(s, conn_->buffer, *parser_,
-                                                                  asio::as_tuple(core::use_task));
+      if constexpr (std::is_same_v<Stream, TcpStream>) {
+        // The buffer is parsed at the top of the loop, as Beast's read would.
+        ec = co_await fill_plain(s, deadline);
+        if (ec) co_return fail(ec);
+        continue;
+      } else {
+        conn_->expires_at(deadline);
+        ec = co_await wait_for_bytes(s);
+        if (!ec && !parser_->is_done())  // done: the wait saw the close that ends the body
+          std::tie(ec, std::ignore) = co_await http::async_read_some(s, conn_->buffer, *parser_,
+                                                                    asio::as_tuple(core::use_task));
+      }
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return fail(ec);
       if (parser_->has_piece()) co_return finish_piece();
     }
+  }
+
+  // Plain TCP: more bytes into the buffer, read without waiting when the socket has them, else
+  // after a wait for readability that holds no buffer. Per stream event that is one epoll_ctl
+  // (re-arming the socket), the wake-up and one receive; Asio's read would add a receive that
+  // fails with EAGAIN (its speculative attempt), and a one-byte read ending the wait another
+  // receive, each with a trip through the scheduler (tests/bench/stream_bench.sh under strace -c).
+  // After a receive that left room in the buffer the socket is taken to be drained and the next
+  // call waits first; the re-arm reports bytes that came in between, so none are missed. An end
+  // of the connection is given to the parser, which ends a body delimited by it (else errs).
+  core::Task<boost::system::error_code> fill_plain(TcpStream& s, core::SteadyTime deadline) {
+    Connection& c = *conn_;
+    for (;;) {
+      if (!c.drained) {
+        boost::system::error_code ec;
+        if (receive_now(s, ec) || ec != asio::error::would_block) {
+          if (ec == asio::error::eof) {
+            ec = {};
+            parser_->put_eof(ec);
+          }
+          co_return ec;
+        }
+      }
+      // Nothing to read now: wait without the buffer when what it holds fits in `carry` (see
+      // wait_for_bytes), else (part of an event) with it.
+      const bool release = c.buffer.size() <= c.carry.size();
+      const size_t carried = release ? c.park_buffer() : 0;
+      auto ec = co_await wait_readable(s, deadline);
+      if (release) c.unpark_buffer(carried);
+      if (ec) co_return ec;
+      c.drained = false;
+    }
+  }
+
+  // One non-blocking receive into the buffer's free room: true with bytes, else `ec` says why
+  // (would_block: nothing there now).
+  bool receive_now(TcpStream& s, boost::system::error_code& ec) {
+    Connection& c = *conn_;
+    const size_t room = std::max<size_t>(512, c.buffer.capacity() - c.buffer.size());
+    auto space = c.buffer.prepare(room);
+    for (;;) {
+      const ssize_t n = ::recv(s.socket().native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        c.buffer.commit(static_cast<size_t>(n));
+        c.drained = static_cast<size_t>(n) < space.size();
+        return true;
+      }
+      if (n == 0) ec = asio::error::eof;
+      else if (errno == EINTR) continue;
+      else if (errno == EAGAIN || errno == EWOULDBLOCK) ec = asio::error::would_block;
+      else ec = boost::system::error_code(errno, boost::system::system_category());
+      if (ec == asio::error::would_block) c.drained = true;
+      return false;
+    }
+  }
+
+  // Waits until the socket is readable (bytes, an end or an error), until `deadline` (then
+  // Beast's timeout error, as a timed-out read gives), or until the exchange is cancelled.
+  core::Task<boost::system::error_code> wait_readable(TcpStream& s, core::SteadyTime deadline) {
+    Connection& c = *conn_;
+    if (!c.wait_timer) c.wait_timer.emplace(s.get_executor());
+    c.wait_timer->expires_at(deadline);
+    auto [order, wait_ec, timer_ec] =
+        co_await asio::experimental::make_parallel_group(s.socket().async_wait(tcp::socket::wait_read, asio::deferred),
+                                                         c.wait_timer->async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), core::use_task);
+    if (order[0] == 1) co_return timer_ec ? timer_ec : boost::system::error_code(beast::error::timeout);
+    co_return wait_ec;
   }
 
   // The piece the last put() delivered, once what follows it in the buffer was parsed too: a
@@ -371,24 +479,22 @@ class ExchangeImpl final : public UpstreamExchange {
     return io_error(ec, ep_, "while sending the response body");
   }
 
-  // The socket must give more: waits for its next bytes without holding a read buffer when it can.
+  // TLS: the socket must give more: waits for its next bytes without holding a read buffer when it can.
   // An open stream spends nearly all its life between events, and every open stream holds one
   // connection: its 2 KiB block goes back to the worker's pool while it waits (memory per open
   // stream: tests/bench/stream_bench.sh). What is left in the buffer then is a few bytes at most
   // (the CRLF after a chunk, which the parser takes with the next chunk's size): it waits in
-  // `carry`. The wait is a one-byte read under the read deadline; bytes already on the socket are
-  // read at once, unwaited, into the buffer as it is.
+  // `carry`. The wait is a one-byte read under the read deadline (the TLS stream's own, which
+  // also takes a record already on the socket at once); decrypted bytes the session holds are
+  // read into the buffer as it is. (Plain TCP waits without reading: fill_plain.)
   template <class Stream>
   core::Task<boost::system::error_code> wait_for_bytes(Stream& s) {
     Connection& c = *conn_;
-    if (c.buffer.size() > c.carry.size() || readable_now()) co_return boost::system::error_code{};
-    const size_t carried = c.buffer.size();
-    asio::buffer_copy(asio::buffer(c.carry), c.buffer.data());
-    c.buffer.clear();
-    c.buffer.shrink_to_fit();
+    // Decrypted bytes held by the TLS session are read at once (no system call tells of them).
+    if (c.buffer.size() > c.carry.size() || SSL_has_pending(c.tls->native_handle())) co_return boost::system::error_code{};
+    const size_t carried = c.park_buffer();
     auto [ec, n] = co_await s.async_read_some(asio::buffer(&c.first_byte, 1), asio::as_tuple(core::use_task));
-    c.buffer.reserve(kReadBufferBytes);
-    c.buffer.commit(asio::buffer_copy(c.buffer.prepare(carried), asio::buffer(c.carry.data(), carried)));
+    c.unpark_buffer(carried);
     if (ec == asio::error::eof) {
       // As Beast's read: the end of the connection ends a body delimited by it, else it is an error.
       ec = {};
@@ -399,15 +505,6 @@ class ExchangeImpl final : public UpstreamExchange {
     *static_cast<char*>(c.buffer.prepare(1).data()) = c.first_byte;
     c.buffer.commit(1);
     co_return boost::system::error_code{};
-  }
-
-  // Whether a read would complete at once: bytes (or an end, or an error) on the socket, or
-  // decrypted bytes held by the TLS session. One non-blocking peek.
-  bool readable_now() {
-    if (conn_->tls && SSL_has_pending(conn_->tls->native_handle())) return true;
-    char b;
-    const ssize_t n = ::recv(conn_->lowest().socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
   }
 
   std::shared_ptr<UpstreamClient::Impl> client_;

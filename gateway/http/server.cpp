@@ -41,6 +41,7 @@
 #include "gateway/state/auth.h"
 #include "gateway/state/limits_redis.h"
 #include "core/offload.h"
+#include "core/send_now.h"
 #include "gateway/api/openai_chat.h"
 #include "gateway/observe/prometheus_feed.h"
 #include "gateway/http/request_parser.h"
@@ -188,12 +189,7 @@ class Session final : public SessionBase, public ClientIo {
     status_ = status;
     committed_ = true;
     std::array<asio::const_buffer, 2> parts{asio::buffer(out), asio::buffer(body)};
-    arm(app_.config.server.write_timeout);
-    writing_ = true;
-    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
-    writing_ = false;
-    disarm();
-    if (ec) { keep_alive_ = false; co_return false; }
+    if (auto ec = co_await write_out(parts)) { keep_alive_ = false; co_return false; }
     if (!ka) keep_alive_ = false;
     co_return true;
   }
@@ -239,14 +235,31 @@ class Session final : public SessionBase, public ClientIo {
     tail += "\r\n";
     std::array<asio::const_buffer, 3> parts{asio::buffer(out), asio::buffer(payload.data(), payload.size()),
                                             asio::buffer(tail)};
-    arm(app_.config.server.write_timeout);
-    writing_ = true;
-    auto [ec, n] = co_await asio::async_write(stream_, parts, asio::as_tuple(core::use_task));
-    writing_ = false;
-    disarm();
-    if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
+    if (auto ec = co_await write_out(parts)) { broken_ = true; keep_alive_ = false; co_return false; }
     if (out.capacity() > kChunkFramingBytes) release_head_storage();
     co_return true;
+  }
+
+  // Writes `parts` whole, under the write deadline. Plain TCP sends first without waiting
+  // (core/send_now.h): a socket that takes it all needs no trip through Asio; the rest, if any,
+  // goes by Asio's write.
+  template <class Buffers>
+  core::Task<boost::system::error_code> write_out(const Buffers& parts) {
+    size_t sent = 0;
+    if constexpr (std::is_same_v<Stream, TcpStream>) {
+      boost::system::error_code ec;
+      sent = core::send_now(lowest().socket().native_handle(), parts, ec);
+      if (ec && ec != asio::error::would_block) co_return ec;
+      if (sent == asio::buffer_size(parts)) co_return boost::system::error_code{};
+    }
+    beast::buffers_suffix<Buffers> rest(parts);
+    rest.consume(sent);
+    arm(app_.config.server.write_timeout);
+    writing_ = true;
+    auto [ec, n] = co_await asio::async_write(stream_, rest, asio::as_tuple(core::use_task));
+    writing_ = false;
+    disarm();
+    co_return ec;
   }
 
   // The stream's head is written: its header lines and the room it took are given back for the
@@ -290,13 +303,8 @@ class Session final : public SessionBase, public ClientIo {
   core::Task<bool> end_stream() override {
     if (broken_) co_return false;
     static constexpr std::string_view last = "0\r\n\r\n";
-    arm(app_.config.server.write_timeout);
-    writing_ = true;
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(last.data(), last.size()),
-                                              asio::as_tuple(core::use_task));
-    writing_ = false;
+    auto ec = co_await write_out(asio::buffer(last.data(), last.size()));
     streaming_ = false;  // the stream is over: nothing, not even a probe, may follow its last chunk
-    disarm();
     if (ec) { broken_ = true; keep_alive_ = false; co_return false; }
     co_return true;
   }

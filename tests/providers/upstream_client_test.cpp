@@ -80,8 +80,11 @@ struct Outcome {
 // Reads the whole answer. A read that waits for the server's next piece lets it go: a handler
 // posted before the read finds it suspended with no read buffer held (it tries again while a
 // buffer is held, as when the read is completing, and records what it saw after 1000 tries).
+// With several_per_read, one read may need more than one piece (none of them completes a body
+// piece): after each release the next is tried again within the same read.
 Outcome read_in_steps(std::vector<std::string> pieces, bool hold_open = false,
-                      std::chrono::milliseconds read_deadline = std::chrono::milliseconds(15000)) {
+                      std::chrono::milliseconds read_deadline = std::chrono::milliseconds(15000),
+                      bool several_per_read = false) {
   Outcome out;
   asio::io_context ioc;
   StepServer server(ioc);
@@ -94,6 +97,7 @@ Outcome read_in_steps(std::vector<std::string> pieces, bool hold_open = false,
   size_t released = 0;
   int reads = 0;
   bool reading = false;
+  std::function<void(int, int)> release_again;
   std::function<void(int, int)> try_release = [&](int read, int tries) {
     if (!reading || read != reads) return;  // that read did not need the next piece
     if (client.read_buffers_in_use() != 0 && tries < 1000) {
@@ -103,6 +107,20 @@ Outcome read_in_steps(std::vector<std::string> pieces, bool hold_open = false,
     out.buffers_waiting.push_back(client.read_buffers_in_use());
     ++released;
     server.release();
+    if (several_per_read && released < steps) asio::post(ioc, [&release_again, read] { release_again(read, 0); });
+  };
+  // Within one read: the next piece once the client holds a buffer again (it woke and kept part
+  // of the last piece, waiting for more), or after 1000 turns (it woke and waits without one).
+  release_again = [&](int read, int tries) {
+    if (!reading || read != reads) return;
+    if (client.read_buffers_in_use() == 0 && tries < 1000) {
+      asio::post(ioc, [&release_again, read, tries] { release_again(read, tries + 1); });
+      return;
+    }
+    out.buffers_waiting.push_back(client.read_buffers_in_use());
+    ++released;
+    server.release();
+    if (released < steps) asio::post(ioc, [&release_again, read] { release_again(read, 0); });
   };
   asio::co_spawn(ioc, server.serve(std::move(pieces), hold_open), asio::detached);
   asio::co_spawn(
@@ -178,6 +196,28 @@ TEST(UpstreamBodyReads, ACloseInsideAChunkIsAnError) {
   ASSERT_TRUE(r.error);
   EXPECT_EQ(*r.error, ErrorKind::server_error);
   EXPECT_EQ(r.body, "hel");
+}
+
+TEST(UpstreamBodyReads, APartialSizeLineLongerThanTheCarryWaitsInTheBuffer) {
+  // The chunk's size line (with an extension) arrives in two pieces; its first 30 bytes stay
+  // buffered, more than the carry holds: the client waits with its buffer, and loses none of it.
+  auto r = read_in_steps({kChunkedHead, "5;name=a-rather-long-extension", "-value\r\nhello\r\n", "0\r\n\r\n"},
+                         false, std::chrono::milliseconds(15000), true);
+  ASSERT_FALSE(r.error) << r.body;
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.body, "hello");
+  ASSERT_EQ(r.buffers_waiting.size(), 4u);  // before each piece after the header's, and before the close
+  EXPECT_EQ(r.buffers_waiting[1], 1u) << "the wait for the rest of the size line holds its bytes";
+}
+
+TEST(UpstreamBodyReads, ABodyLargerThanTheBufferIsReadWhole) {
+  // One write of 300 KB: the reads fill the buffer again and again before the socket is drained.
+  std::string big;
+  for (int i = 0; big.size() < 300000; ++i) big += std::to_string(i) + ",";
+  auto r = read_in_steps({"HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big});
+  ASSERT_FALSE(r.error);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.body, big);
 }
 
 TEST(UpstreamBodyReads, TheReadDeadlineEndsAWaitWithoutBytes) {
