@@ -173,7 +173,8 @@ void pad_vocab(VocabSpec* v, int n) {
 
 core::Status validate_spec(const TestModelSpec& s) {
   if (s.arch != "mixtral" && !find_arch(s.arch)) return spec_error("unknown --arch '" + s.arch + "' (qwen3moe, qwen2moe, mixtral/llama)");
-  static const std::set<std::string> types = {"f32", "f16", "bf16", "q8_0", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"};
+  static const std::set<std::string> types = {"f32",  "f16",  "bf16", "q8_0", "q4_0",   "q4_1",  "q5_0",
+                                            "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"};
   if (!types.count(s.type)) return spec_error("unknown --type '" + s.type + "'");
   auto pos = [](int v, const char* what) -> core::Status {
     if (v <= 0 || v > 1 << 20) return spec_error(std::string(what) + " must be positive");
@@ -201,6 +202,10 @@ TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, i
   if (spec.type == "f16") t = TensorType::f16;
   else if (spec.type == "bf16") t = TensorType::bf16;
   else if (spec.type == "q8_0") t = TensorType::q8_0;
+  else if (spec.type == "q4_0") t = TensorType::q4_0;
+  else if (spec.type == "q4_1") t = TensorType::q4_1;
+  else if (spec.type == "q5_0") t = TensorType::q5_0;
+  else if (spec.type == "q5_1") t = TensorType::q5_1;
   else if (spec.type == "q4_k") t = TensorType::q4_k;
   else if (spec.type == "q5_k") t = TensorType::q5_k;
   else if (spec.type == "q6_k") t = TensorType::q6_k;
@@ -243,6 +248,10 @@ core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab,
   uint32_t file_type = 0;  // llama_ftype values
   if (spec.type == "f16") file_type = 1;
   else if (spec.type == "q8_0") file_type = 7;
+  else if (spec.type == "q4_0") file_type = 2;
+  else if (spec.type == "q4_1") file_type = 3;
+  else if (spec.type == "q5_0") file_type = 8;
+  else if (spec.type == "q5_1") file_type = 9;
   else if (spec.type == "q4_k") file_type = 14;  // Q4_K_S
   else if (spec.type == "q4_k_m") file_type = 15;
   else if (spec.type == "q5_k") file_type = 16;  // Q5_K_S
@@ -311,6 +320,7 @@ core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab,
         const auto over = spec.type_overrides.find(name);
         const TensorType type = over != spec.type_overrides.end() ? over->second : tensor_type_for(spec, name, ne[0]);
         static const std::set<TensorType> writable = {TensorType::f32,  TensorType::f16,  TensorType::bf16, TensorType::q8_0,
+                                                      TensorType::q4_0, TensorType::q4_1, TensorType::q5_0, TensorType::q5_1,
                                                       TensorType::q4_k, TensorType::q5_k, TensorType::q6_k};
         if (!writable.count(type) || ne[0] % type_traits(type).block_size != 0) {
           return spec_error("cannot write " + name + " as " + type_name(type));

@@ -34,7 +34,7 @@ void pad_vocab(VocabSpec* v, int n);
 
 struct TestModelSpec {
   std::string arch = "qwen3moe";  // qwen3moe | qwen2moe | llama (Mixtral-style)
-  std::string type = "q8_0";      // f32 | f16 | bf16 | q8_0 | q4_k | q5_k | q6_k | q4_k_m | q5_k_m
+  std::string type = "q8_0";      // f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q4_k | q5_k | q6_k | q4_k_m | q5_k_m
   int n_layer = 2;
   int n_embd = 256;
   int n_head = 4;
