@@ -194,6 +194,21 @@ core::Status validate_spec(const TestModelSpec& s) {
   return core::ok_status();
 }
 
+namespace {
+
+// llama-quantize's choice for a row that is not a multiple of a K-quant's 256: a 32-element type
+// of at least the same bits (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), so test files have the
+// mixes real files have (e.g. Qwen1.5-MoE's expert FFN of 1408).
+TensorType fallback_type(TensorType t) {
+  switch (t) {
+    case TensorType::q4_k: return TensorType::q5_0;
+    case TensorType::q5_k: return TensorType::q5_1;
+    default: return TensorType::q8_0;
+  }
+}
+
+}  // namespace
+
 TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, int64_t row_len) {
   const bool is_vec = name.find("norm") != std::string::npos || name.find(".bias") != std::string::npos ||
                       name.find("ffn_gate_inp") != std::string::npos;
@@ -220,7 +235,8 @@ TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, i
     const bool q5 = spec.type == "q5_k_m" || (spec.n_expert >= 8 && name.find("attn_output") != std::string::npos);
     t = hi ? TensorType::q6_k : q5 ? TensorType::q5_k : TensorType::q4_k;
   }
-  if (row_len % type_traits(t).block_size != 0) t = row_len % 32 == 0 ? TensorType::q8_0 : TensorType::f16;
+  if (row_len % type_traits(t).block_size != 0) t = fallback_type(t);
+  if (row_len % type_traits(t).block_size != 0) t = TensorType::f16;
   return t;
 }
 

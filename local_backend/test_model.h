@@ -57,7 +57,8 @@ struct TestModelSpec {
 
 core::Status validate_spec(const TestModelSpec& spec);
 // Type used for a tensor under the spec's type (Q4_K_M/Q5_K_M mix K-quants like llama-quantize);
-// falls back to Q8_0, then F16, when rows are not a multiple of the block size.
+// rows that are not a multiple of 256 fall back as in llama-quantize (Q4_K -> Q5_0, Q5_K -> Q5_1,
+// Q6_K -> Q8_0), and to F16 when not a multiple of 32.
 TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, int64_t row_len);
 core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab, const std::string& path);
 
