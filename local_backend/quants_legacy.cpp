@@ -31,12 +31,15 @@ inline uint32_t le32(const uint8_t* p) {
   return v;
 }
 
-// Unsigned quant j (0..31) of a block, offset not removed.
+// The 32 quants of a block with the offset removed (_0 types: -8..7 or -16..15; _1: 0..31).
 template <typename B>
-inline int quant_at(const B& b, int j) {
-  int q = j < 16 ? (b.qs[j] & 0xF) : (b.qs[j - 16] >> 4);
-  if constexpr (kFive<B>) q |= static_cast<int>((le32(b.qh) >> j) & 1) << 4;
-  return q;
+inline void unpack_quants(const B& b, int q[kQK4]) {
+  uint32_t qh = 0;
+  if constexpr (kFive<B>) qh = le32(b.qh);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = ((b.qs[j] & 0xF) | static_cast<int>((qh >> j) & 1) << 4) - kOffset<B>;
+    q[j + 16] = ((b.qs[j] >> 4) | static_cast<int>((qh >> (j + 16)) & 1) << 4) - kOffset<B>;
+  }
 }
 
 template <typename B>
@@ -49,7 +52,9 @@ template <typename B>
 void dequant(const B* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n / kQK4; ++i) {
     const float d = fp16_to_fp32(x[i].d), m = min_of(x[i]);
-    for (int j = 0; j < kQK4; ++j) *y++ = d * static_cast<float>(quant_at(x[i], j) - kOffset<B>) + m;
+    int q[kQK4];
+    unpack_quants(x[i], q);
+    for (int j = 0; j < kQK4; ++j) *y++ = d * static_cast<float>(q[j]) + m;
   }
 }
 
@@ -99,9 +104,11 @@ float dot_scalar(int64_t n, const void* w, const void* a) {
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
   float s = 0;
   for (int64_t i = 0; i < n / kQK4; ++i) {
+    int q[kQK4];
+    unpack_quants(x[i], q);
     int sumi = 0, sumy = 0;
     for (int j = 0; j < kQK4; ++j) {
-      sumi += (quant_at(x[i], j) - kOffset<B>) * y[i].qs[j];
+      sumi += q[j] * y[i].qs[j];
       sumy += y[i].qs[j];
     }
     const float dy = fp16_to_fp32(y[i].d);
