@@ -1,4 +1,6 @@
 #include "local_backend/quants.h"
+#include "local_backend/quants_legacy.h"
+#include "local_backend/quants_simd.h"
 
 #include <cpuid.h>
 #include <immintrin.h>
@@ -218,34 +220,7 @@ float dot_q6_k_scalar(int64_t n, const void* w, const void* a) {
 
 // ------------------------------------------------------------------ AVX2 dots
 
-#define LB_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-LB_AVX2 inline float hsum_ps(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  __m128 sh = _mm_movehdup_ps(lo);
-  __m128 s = _mm_add_ps(lo, sh);
-  sh = _mm_movehl_ps(sh, s);
-  s = _mm_add_ss(s, sh);
-  return _mm_cvtss_f32(s);
-}
-
-LB_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-// Asks for the weight block `ahead` blocks on (the next row's, for a 2048-wide K-quant row): on
-// the 2-core EPYC VM single-token decode otherwise waited on memory: the AVX-512 single-row
-// kernels' gain was invisible in BM_DecodeLayersOnly until they prefetched, and with it the
-// thread's CPU ms per token fell by 15-35% (Q4_K_M 13.4 -> 9.6, Q6_K 15.5 -> 10.9, Q8_0 on AVX2
-// 21.2 -> 16.2; 1 thread, local_backend/README.md).
-// Single-row kernels only: the eight-row (prefill) kernels reuse each block eight times.
-// Prefetches past the row's end are harmless hints (the address is formed as an integer, as it
-// may lie past the array).
-template <int Ahead, typename Block>
-LB_AVX2 inline void prefetch_block(const Block* x) {
-  const char* p = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(x) + Ahead * sizeof(Block));
-  for (size_t o = 0; o < sizeof(Block); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-}
+using namespace simd;  // LB_AVX2 helpers: hsum_ps, h2f, prefetch_block
 
 LB_AVX2 float dot_f32_avx2(int64_t n, const void* w, const void* a) {
   const float* x = static_cast<const float*>(w);
@@ -904,7 +879,7 @@ bool dequantize_row(TensorType t, const void* x, float* y, int64_t n) {
     case TensorType::q4_k: dequant_q4_k(static_cast<const BlockQ4_K*>(x), y, n); return true;
     case TensorType::q5_k: dequant_q5_k(static_cast<const BlockQ5_K*>(x), y, n); return true;
     case TensorType::q6_k: dequant_q6_k(static_cast<const BlockQ6_K*>(x), y, n); return true;
-    default: return false;
+    default: return legacy_dequantize_row(t, x, y, n);
   }
 }
 
@@ -1086,13 +1061,17 @@ bool quantize_row(TensorType t, const float* x, void* y, int64_t n) {
     case TensorType::q4_k: quantize_row_q4_k(x, static_cast<BlockQ4_K*>(y), n); return true;
     case TensorType::q5_k: quantize_row_q5_k(x, static_cast<BlockQ5_K*>(y), n); return true;
     case TensorType::q6_k: quantize_row_q6_k(x, static_cast<BlockQ6_K*>(y), n); return true;
-    default: return false;
+    default: return legacy_quantize_row(t, x, y, n);
   }
 }
 
 ActFormat act_format_for(TensorType t) {
   switch (t) {
-    case TensorType::q8_0: return ActFormat::q8_0;
+    case TensorType::q8_0:
+    case TensorType::q4_0:
+    case TensorType::q4_1:
+    case TensorType::q5_0:
+    case TensorType::q5_1: return ActFormat::q8_0;
     case TensorType::q4_k:
     case TensorType::q5_k:
     case TensorType::q6_k: return ActFormat::q8_k;
@@ -1126,7 +1105,7 @@ VecDotFn vec_dot_scalar(TensorType t) {
     case TensorType::q4_k: return dot_q4_k_scalar;
     case TensorType::q5_k: return dot_q5_k_scalar;
     case TensorType::q6_k: return dot_q6_k_scalar;
-    default: return nullptr;
+    default: return legacy_dot_scalar(t);
   }
 }
 
@@ -1140,7 +1119,7 @@ VecDotFn vec_dot_avx2(TensorType t) {
     case TensorType::q4_k: return dot_q4_k_avx2;
     case TensorType::q5_k: return dot_q5_k_avx2;
     case TensorType::q6_k: return dot_q6_k_avx2;
-    default: return nullptr;
+    default: return legacy_dot_avx2(t);
   }
 }
 
@@ -1151,7 +1130,7 @@ VecDot4Fn vec_dot4_fn(TensorType t) {
     case TensorType::q4_k: return dot4_q4_k_avx2;
     case TensorType::q5_k: return dot4_q5_k_avx2;
     case TensorType::q6_k: return dot4_q6_k_avx2;
-    default: return nullptr;
+    default: return legacy_dot4_avx2(t);
   }
 }
 

@@ -6,6 +6,8 @@
 // quantized weight is itself quantised first -- to Q8_0 (blocks of 32) for Q8_0 weights and
 // to Q8_K (blocks of 256, f32 scale, 16-element sums) for Q4_K/Q5_K/Q6_K weights -- so the inner
 // products are integer. F32/F16/BF16 weights are multiplied with the F32 activation as is.
+// The legacy Q4_0/Q4_1/Q5_0/Q5_1 weights (quants_legacy.h) meet a Q8_0 activation; the functions
+// below dispatch to them like to the other types.
 #include <cstddef>
 #include <cstdint>
 
@@ -78,7 +80,8 @@ void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n);
 void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n);
 void quantize_row_q5_k(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_row_q6_k(const float* x, BlockQ6_K* y, int64_t n);
-// Quantises/converts a float row into type t (F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K).
+// Quantises/converts a float row into type t (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+// Q5_K, Q6_K).
 bool quantize_row(TensorType t, const float* x, void* y, int64_t n);
 
 // ---- dot products of one weight row with a prepared activation

@@ -11,10 +11,10 @@ constexpr std::array<TypeTraits, kMaxTypeId> make_table() {
   std::array<TypeTraits, kMaxTypeId> t{};
   t[0] = {"F32", 1, 4, true};
   t[1] = {"F16", 1, 2, true};
-  t[2] = {"Q4_0", 32, 18, false};
-  t[3] = {"Q4_1", 32, 20, false};
-  t[6] = {"Q5_0", 32, 22, false};
-  t[7] = {"Q5_1", 32, 24, false};
+  t[2] = {"Q4_0", 32, 18, true};
+  t[3] = {"Q4_1", 32, 20, true};
+  t[6] = {"Q5_0", 32, 22, true};
+  t[7] = {"Q5_1", 32, 24, true};
   t[8] = {"Q8_0", 32, 34, true};
   t[9] = {"Q8_1", 32, 36, false};
   t[10] = {"Q2_K", 256, 84, false};

@@ -173,7 +173,8 @@ void pad_vocab(VocabSpec* v, int n) {
 
 core::Status validate_spec(const TestModelSpec& s) {
   if (s.arch != "mixtral" && !find_arch(s.arch)) return spec_error("unknown --arch '" + s.arch + "' (qwen3moe, qwen2moe, mixtral/llama)");
-  static const std::set<std::string> types = {"f32", "f16", "bf16", "q8_0", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"};
+  static const std::set<std::string> types = {"f32",  "f16",  "bf16", "q8_0", "q4_0",   "q4_1",  "q5_0",
+                                            "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"};
   if (!types.count(s.type)) return spec_error("unknown --type '" + s.type + "'");
   auto pos = [](int v, const char* what) -> core::Status {
     if (v <= 0 || v > 1 << 20) return spec_error(std::string(what) + " must be positive");
@@ -193,6 +194,21 @@ core::Status validate_spec(const TestModelSpec& s) {
   return core::ok_status();
 }
 
+namespace {
+
+// llama-quantize's choice for a row that is not a multiple of a K-quant's 256: a 32-element type
+// of at least the same bits (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), so test files have the
+// mixes real files have (e.g. Qwen1.5-MoE's expert FFN of 1408).
+TensorType fallback_type(TensorType t) {
+  switch (t) {
+    case TensorType::q4_k: return TensorType::q5_0;
+    case TensorType::q5_k: return TensorType::q5_1;
+    default: return TensorType::q8_0;
+  }
+}
+
+}  // namespace
+
 TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, int64_t row_len) {
   const bool is_vec = name.find("norm") != std::string::npos || name.find(".bias") != std::string::npos ||
                       name.find("ffn_gate_inp") != std::string::npos;
@@ -201,6 +217,10 @@ TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, i
   if (spec.type == "f16") t = TensorType::f16;
   else if (spec.type == "bf16") t = TensorType::bf16;
   else if (spec.type == "q8_0") t = TensorType::q8_0;
+  else if (spec.type == "q4_0") t = TensorType::q4_0;
+  else if (spec.type == "q4_1") t = TensorType::q4_1;
+  else if (spec.type == "q5_0") t = TensorType::q5_0;
+  else if (spec.type == "q5_1") t = TensorType::q5_1;
   else if (spec.type == "q4_k") t = TensorType::q4_k;
   else if (spec.type == "q5_k") t = TensorType::q5_k;
   else if (spec.type == "q6_k") t = TensorType::q6_k;
@@ -215,7 +235,8 @@ TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, i
     const bool q5 = spec.type == "q5_k_m" || (spec.n_expert >= 8 && name.find("attn_output") != std::string::npos);
     t = hi ? TensorType::q6_k : q5 ? TensorType::q5_k : TensorType::q4_k;
   }
-  if (row_len % type_traits(t).block_size != 0) t = row_len % 32 == 0 ? TensorType::q8_0 : TensorType::f16;
+  if (row_len % type_traits(t).block_size != 0) t = fallback_type(t);
+  if (row_len % type_traits(t).block_size != 0) t = TensorType::f16;
   return t;
 }
 
@@ -243,6 +264,10 @@ core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab,
   uint32_t file_type = 0;  // llama_ftype values
   if (spec.type == "f16") file_type = 1;
   else if (spec.type == "q8_0") file_type = 7;
+  else if (spec.type == "q4_0") file_type = 2;
+  else if (spec.type == "q4_1") file_type = 3;
+  else if (spec.type == "q5_0") file_type = 8;
+  else if (spec.type == "q5_1") file_type = 9;
   else if (spec.type == "q4_k") file_type = 14;  // Q4_K_S
   else if (spec.type == "q4_k_m") file_type = 15;
   else if (spec.type == "q5_k") file_type = 16;  // Q5_K_S
@@ -311,6 +336,7 @@ core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab,
         const auto over = spec.type_overrides.find(name);
         const TensorType type = over != spec.type_overrides.end() ? over->second : tensor_type_for(spec, name, ne[0]);
         static const std::set<TensorType> writable = {TensorType::f32,  TensorType::f16,  TensorType::bf16, TensorType::q8_0,
+                                                      TensorType::q4_0, TensorType::q4_1, TensorType::q5_0, TensorType::q5_1,
                                                       TensorType::q4_k, TensorType::q5_k, TensorType::q6_k};
         if (!writable.count(type) || ne[0] % type_traits(type).block_size != 0) {
           return spec_error("cannot write " + name + " as " + type_name(type));

@@ -34,7 +34,7 @@ void pad_vocab(VocabSpec* v, int n);
 
 struct TestModelSpec {
   std::string arch = "qwen3moe";  // qwen3moe | qwen2moe | llama (Mixtral-style)
-  std::string type = "q8_0";      // f32 | f16 | bf16 | q8_0 | q4_k | q5_k | q6_k | q4_k_m | q5_k_m
+  std::string type = "q8_0";      // f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q4_k | q5_k | q6_k | q4_k_m | q5_k_m
   int n_layer = 2;
   int n_embd = 256;
   int n_head = 4;
@@ -57,7 +57,8 @@ struct TestModelSpec {
 
 core::Status validate_spec(const TestModelSpec& spec);
 // Type used for a tensor under the spec's type (Q4_K_M/Q5_K_M mix K-quants like llama-quantize);
-// falls back to Q8_0, then F16, when rows are not a multiple of the block size.
+// rows that are not a multiple of 256 fall back as in llama-quantize (Q4_K -> Q5_0, Q5_K -> Q5_1,
+// Q6_K -> Q8_0), and to F16 when not a multiple of 32.
 TensorType tensor_type_for(const TestModelSpec& spec, const std::string& name, int64_t row_len);
 core::Status write_test_model(const TestModelSpec& spec, const VocabSpec& vocab, const std::string& path);
 

@@ -2,7 +2,7 @@
 // benchmark and the demo configuration. Answers from such a model are random text.
 //
 //   gguf-make-test-model --out demo.gguf
-//   gguf-make-test-model --arch qwen3moe|qwen2moe|mixtral --type f32|f16|bf16|q8_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m
+//   gguf-make-test-model --arch qwen3moe|qwen2moe|mixtral --type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k|q4_k_m|q5_k_m
 //       --vocab synthetic|spm|qwen3 [--qwen3-tokenizer-json PATH] --layers N --embd N --heads N
 //       --kv-heads N --head-dim N --experts N --experts-used N --expert-ff N [--shared-ff N]
 //       [--vocab-size N] [--seed N] [--types-like GGUF] --out FILE
@@ -29,7 +29,7 @@ const char* kDefaultTokenizerJson = "tests/local_backend/tokenizer_ref/node_modu
 
 void usage() {
   std::fprintf(stderr,
-               "usage: gguf-make-test-model [--arch qwen3moe|qwen2moe|mixtral] [--type f32|f16|bf16|q8_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
+               "usage: gguf-make-test-model [--arch qwen3moe|qwen2moe|mixtral] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
                "         [--vocab synthetic|spm|qwen3] [--qwen3-tokenizer-json PATH] [--vocab-size N]\n"
                "         [--layers N] [--embd N] [--heads N] [--kv-heads N] [--head-dim N] [--experts N]\n"
                "         [--experts-used N] [--expert-ff N] [--shared-ff N] [--context N] [--seed N]\n"

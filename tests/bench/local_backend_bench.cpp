@@ -152,7 +152,9 @@ void BM_DecodeLayersOnly(benchmark::State& state) { decode(state, false); }
 
 void BM_VecDot(benchmark::State& state) {
   // One 2048-wide row dot product per kernel, for the kernel table in the report.
-  const TensorType types[] = {TensorType::f32, TensorType::f16, TensorType::bf16, TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k};
+  const TensorType types[] = {TensorType::f32,  TensorType::f16,  TensorType::bf16, TensorType::q8_0,
+                              TensorType::q4_k, TensorType::q5_k, TensorType::q6_k, TensorType::q4_0,
+                              TensorType::q4_1, TensorType::q5_0, TensorType::q5_1};
   const TensorType t = types[state.range(0)];
   const int64_t n = 2048, rows = 768;
   std::vector<float> x(static_cast<size_t>(n * rows));
@@ -180,7 +182,7 @@ void BM_VecDot(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 1, 2}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {64, 512}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_Decode)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_DecodeLayersOnly)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();

@@ -100,6 +100,7 @@ TEST_P(GgufInterop, IndependentParserAgrees) {
 
 INSTANTIATE_TEST_SUITE_P(Models, GgufInterop,
                          ::testing::Values(Case{"qwen3moe", "q8_0"}, Case{"qwen2moe", "q4_k_m"}, Case{"llama", "f16"},
+                                           Case{"qwen2moe", "q5_0"}, Case{"llama", "q4_1"},
                                            Case{"qwen3moe", "bf16"}, Case{"qwen3moe", "q6_k"},
                                            Case{"qwen3moe", "q5_k_m"}),
                          [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.type; });

@@ -117,9 +117,9 @@ TEST(Dequant, Q5_KHandMadeBlock) {
 }
 
 TEST(Dequant, UnsupportedTypeIsRefused) {
-  float y[32];
-  uint8_t x[18] = {};
-  EXPECT_FALSE(dequantize_row(TensorType::q4_0, x, y, 32));
+  float y[256];
+  uint8_t x[84] = {};  // one Q2_K block
+  EXPECT_FALSE(dequantize_row(TensorType::q2_k, x, y, 256));
 }
 
 std::vector<float> random_vec(int64_t n, uint32_t seed, float scale = 1.0f) {
@@ -204,11 +204,13 @@ TEST_P(DotKernel, MatchesDequantiseThenF32) {
 
 INSTANTIATE_TEST_SUITE_P(Types, DotKernel,
                          ::testing::Values(TensorType::f32, TensorType::f16, TensorType::bf16,
-                                           TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k),
+                                           TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k,
+                                           TensorType::q4_0, TensorType::q4_1, TensorType::q5_0, TensorType::q5_1),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 TEST(DotKernel, FourRowKernelsAreBitIdenticalToSingleRow) {
-  for (TensorType t : {TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k}) {
+  for (TensorType t : {TensorType::q8_0, TensorType::q4_k, TensorType::q5_k, TensorType::q6_k, TensorType::q4_0,
+                       TensorType::q4_1, TensorType::q5_0, TensorType::q5_1}) {
     VecDot4Fn f4 = vec_dot4_fn(t);
     if (!f4) GTEST_SKIP() << "no AVX2";
     const int64_t n = 1024;
