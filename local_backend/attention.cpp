@@ -147,6 +147,64 @@ LB_AVX2 void f16_to_f32_avx2(const uint16_t* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = _cvtsh_ss(x[i]);
 }
 
+// ------------------------------------------------------------------ kernels (AVX-512)
+// The AVX2 GEMMs at twice the width; the exp and conversions stay AVX2 (a small share).
+
+#define LB_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+
+template <int NR>
+LB_AVX512 inline void scores_rows_avx512(const float* q, int64_t hd, const float* kt, float* s) {
+  for (int j0 = 0; j0 < kKeyBlock; j0 += 32) {
+    __m512 acc[NR][2];
+    for (int i = 0; i < NR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < hd; ++c) {
+      const __m512 k0 = _mm512_loadu_ps(kt + c * kKeyBlock + j0);
+      const __m512 k1 = _mm512_loadu_ps(kt + c * kKeyBlock + j0 + 16);
+      for (int i = 0; i < NR; ++i) {
+        const __m512 b = _mm512_set1_ps(q[i * hd + c]);
+        acc[i][0] = _mm512_fmadd_ps(b, k0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(b, k1, acc[i][1]);
+      }
+    }
+    for (int i = 0; i < NR; ++i) {
+      _mm512_storeu_ps(s + i * kKeyBlock + j0, acc[i][0]);
+      _mm512_storeu_ps(s + i * kKeyBlock + j0 + 16, acc[i][1]);
+    }
+  }
+}
+
+LB_AVX512 void scores_avx512(const float* q, int rows, int64_t hd, const float* kt, float* s) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) scores_rows_avx512<4>(q + r * hd, hd, kt, s + r * kKeyBlock);
+  for (; r < rows; ++r) scores_rows_avx512<1>(q + r * hd, hd, kt, s + r * kKeyBlock);
+}
+
+// hd a multiple of 64.
+template <int NR>
+LB_AVX512 inline void pv_rows_avx512(const float* p, int kb, int64_t hd, const float* v, float* o) {
+  for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+    __m512 acc[NR][4];
+    for (int i = 0; i < NR; ++i)
+      for (int u = 0; u < 4; ++u) acc[i][u] = _mm512_loadu_ps(o + i * hd + c0 + 16 * u);
+    for (int j = 0; j < kb; ++j) {
+      __m512 vv[4];
+      for (int u = 0; u < 4; ++u) vv[u] = _mm512_loadu_ps(v + j * hd + c0 + 16 * u);
+      for (int i = 0; i < NR; ++i) {
+        const __m512 b = _mm512_set1_ps(p[i * kKeyBlock + j]);
+        for (int u = 0; u < 4; ++u) acc[i][u] = _mm512_fmadd_ps(b, vv[u], acc[i][u]);
+      }
+    }
+    for (int i = 0; i < NR; ++i)
+      for (int u = 0; u < 4; ++u) _mm512_storeu_ps(o + i * hd + c0 + 16 * u, acc[i][u]);
+  }
+}
+
+LB_AVX512 void pv_avx512(const float* p, int rows, int kb, int64_t hd, const float* v, float* o) {
+  int r = 0;
+  for (; r + 2 <= rows; r += 2) pv_rows_avx512<2>(p + r * kKeyBlock, kb, hd, v, o + r * hd);
+  for (; r < rows; ++r) pv_rows_avx512<1>(p + r * kKeyBlock, kb, hd, v, o + r * hd);
+}
+
 // ------------------------------------------------------------------ tiles
 
 struct Kernels {
@@ -156,9 +214,26 @@ struct Kernels {
   bool simd;
 };
 
-Kernels pick_kernels(int64_t hd) {
-  if (cpu_has_avx2() && hd % 32 == 0) return {scores_avx2, pv_avx2, exp_row_avx2, true};
-  return {scores_scalar, pv_scalar, exp_row_scalar, false};
+bool kernels_available(AttnKernels k, int64_t hd) {
+  switch (k) {
+    case AttnKernels::avx512: return cpu_has_avx512_vnni() && hd % 64 == 0;
+    case AttnKernels::avx2: return cpu_has_avx2() && hd % 32 == 0;
+    default: return true;
+  }
+}
+
+Kernels pick_kernels(AttnKernels want, int64_t hd) {
+  if (want == AttnKernels::best) {
+    for (AttnKernels k : {AttnKernels::avx512, AttnKernels::avx2})
+      if (kernels_available(k, hd)) return pick_kernels(k, hd);
+    want = AttnKernels::scalar;
+  }
+  if (!kernels_available(want, hd)) want = AttnKernels::scalar;
+  switch (want) {
+    case AttnKernels::avx512: return {scores_avx512, pv_avx512, exp_row_avx2, true};
+    case AttnKernels::avx2: return {scores_avx2, pv_avx2, exp_row_avx2, true};
+    default: return {scores_scalar, pv_scalar, exp_row_scalar, false};
+  }
 }
 
 // Per-thread buffers of one tile.
@@ -281,6 +356,8 @@ std::vector<int32_t> sequence_order(std::span<const AttnToken> toks) {
 
 }  // namespace
 
+bool attention_kernels_available(AttnKernels k, int64_t head_dim) { return kernels_available(k, head_dim); }
+
 void attention_reference(const AttnShape& sh, int layer, std::span<const AttnToken> toks, const float* q, float* out,
                          ThreadPool& pool) {
   const int64_t HD = sh.head_dim, NH = sh.n_head, QD = NH * HD, group = NH / sh.n_head_kv;
@@ -326,7 +403,7 @@ void attention_reference(const AttnShape& sh, int layer, std::span<const AttnTok
 }
 
 void attention_tiled(const AttnShape& sh, int layer, std::span<const AttnToken> toks, const float* q, float* out,
-                     ThreadPool& pool) {
+                     ThreadPool& pool, AttnKernels kernels) {
   if (toks.empty()) return;
   const int64_t group = sh.n_head / sh.n_head_kv;
   const int per_tile = static_cast<int>(std::max<int64_t>(1, kTileRows / group));
@@ -340,7 +417,7 @@ void attention_tiled(const AttnShape& sh, int layer, std::span<const AttnToken> 
   }
   // Longest first: the pool hands tasks out in order, so the short ones fill in at the end.
   std::stable_sort(tiles.begin(), tiles.end(), [](const Tile& a, const Tile& b) { return a.n_keys > b.n_keys; });
-  const Kernels kn = pick_kernels(sh.head_dim);
+  const Kernels kn = pick_kernels(kernels, sh.head_dim);
   std::vector<Scratch> scratch(static_cast<size_t>(pool.size()));
   for (auto& w : scratch) w.size_for(static_cast<int>(per_tile * group), sh.head_dim);
   pool.run(static_cast<int64_t>(tiles.size()), [&](int64_t i, int thread) {

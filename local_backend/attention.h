@@ -33,8 +33,12 @@ struct AttnToken {
 // 1/sqrt(head_dim).
 void attention_reference(const AttnShape& s, int layer, std::span<const AttnToken> toks, const float* q,
                          float* out, ThreadPool& pool);
+// Kernels of the tiled path: the best the CPU has (AVX-512F when head_dim is a multiple of 64,
+// else AVX2+FMA+F16C when a multiple of 32, else portable loops), or one of them for tests.
+enum class AttnKernels { best, avx512, avx2, scalar };
+bool attention_kernels_available(AttnKernels k, int64_t head_dim);
 void attention_tiled(const AttnShape& s, int layer, std::span<const AttnToken> toks, const float* q, float* out,
-                     ThreadPool& pool);
+                     ThreadPool& pool, AttnKernels kernels = AttnKernels::best);
 // The engine's choice between the two (see attention.cpp).
 void attention(const AttnShape& s, int layer, std::span<const AttnToken> toks, const float* q, float* out,
                ThreadPool& pool);

@@ -51,7 +51,7 @@ struct Case {
   int threads;
 };
 
-// Max |tiled - reference| over the outputs, divided by the largest |v| (outputs are convex
+// Max |tiled - reference| over the outputs (and over the kernel sets), divided by the largest |v| (outputs are convex
 // combinations of value rows, so this is a relative error).
 double run_case(const Case& c) {
   const HParams hp = shape_hp(c.n_head, c.n_head_kv, c.head_dim, 2);
@@ -89,10 +89,15 @@ double run_case(const Case& c) {
   for (int layer = 0; layer < hp.n_layer; ++layer) {
     std::vector<float> want(q.size(), NAN), got(q.size(), NAN);
     attention_reference(sh, layer, toks, q.data(), want.data(), pool);
-    attention_tiled(sh, layer, toks, q.data(), got.data(), pool);
-    for (size_t i = 0; i < q.size(); ++i) {
-      EXPECT_TRUE(std::isfinite(got[i])) << i;
-      worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / vmax);
+    // Every kernel set this CPU has for the head size (the portable one always).
+    for (AttnKernels k : {AttnKernels::avx512, AttnKernels::avx2, AttnKernels::scalar}) {
+      if (!attention_kernels_available(k, c.head_dim)) continue;
+      std::fill(got.begin(), got.end(), NAN);
+      attention_tiled(sh, layer, toks, q.data(), got.data(), pool, k);
+      for (size_t i = 0; i < q.size(); ++i) {
+        EXPECT_TRUE(std::isfinite(got[i])) << i << " kernels " << static_cast<int>(k);
+        worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]) / vmax);
+      }
     }
   }
   return worst;
