@@ -147,64 +147,6 @@ LB_AVX2 void f16_to_f32_avx2(const uint16_t* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = _cvtsh_ss(x[i]);
 }
 
-// ------------------------------------------------------------------ kernels (AVX-512)
-// The AVX2 GEMMs at twice the width; the exp and conversions stay AVX2 (a small share).
-
-#define LB_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
-
-template <int NR>
-LB_AVX512 inline void scores_rows_avx512(const float* q, int64_t hd, const float* kt, float* s) {
-  for (int j0 = 0; j0 < kKeyBlock; j0 += 32) {
-    __m512 acc[NR][2];
-    for (int i = 0; i < NR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < hd; ++c) {
-      const __m512 k0 = _mm512_loadu_ps(kt + c * kKeyBlock + j0);
-      const __m512 k1 = _mm512_loadu_ps(kt + c * kKeyBlock + j0 + 16);
-      for (int i = 0; i < NR; ++i) {
-        const __m512 b = _mm512_set1_ps(q[i * hd + c]);
-        acc[i][0] = _mm512_fmadd_ps(b, k0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(b, k1, acc[i][1]);
-      }
-    }
-    for (int i = 0; i < NR; ++i) {
-      _mm512_storeu_ps(s + i * kKeyBlock + j0, acc[i][0]);
-      _mm512_storeu_ps(s + i * kKeyBlock + j0 + 16, acc[i][1]);
-    }
-  }
-}
-
-LB_AVX512 void scores_avx512(const float* q, int rows, int64_t hd, const float* kt, float* s) {
-  int r = 0;
-  for (; r + 4 <= rows; r += 4) scores_rows_avx512<4>(q + r * hd, hd, kt, s + r * kKeyBlock);
-  for (; r < rows; ++r) scores_rows_avx512<1>(q + r * hd, hd, kt, s + r * kKeyBlock);
-}
-
-// hd a multiple of 64.
-template <int NR>
-LB_AVX512 inline void pv_rows_avx512(const float* p, int kb, int64_t hd, const float* v, float* o) {
-  for (int64_t c0 = 0; c0 < hd; c0 += 64) {
-    __m512 acc[NR][4];
-    for (int i = 0; i < NR; ++i)
-      for (int u = 0; u < 4; ++u) acc[i][u] = _mm512_loadu_ps(o + i * hd + c0 + 16 * u);
-    for (int j = 0; j < kb; ++j) {
-      __m512 vv[4];
-      for (int u = 0; u < 4; ++u) vv[u] = _mm512_loadu_ps(v + j * hd + c0 + 16 * u);
-      for (int i = 0; i < NR; ++i) {
-        const __m512 b = _mm512_set1_ps(p[i * kKeyBlock + j]);
-        for (int u = 0; u < 4; ++u) acc[i][u] = _mm512_fmadd_ps(b, vv[u], acc[i][u]);
-      }
-    }
-    for (int i = 0; i < NR; ++i)
-      for (int u = 0; u < 4; ++u) _mm512_storeu_ps(o + i * hd + c0 + 16 * u, acc[i][u]);
-  }
-}
-
-LB_AVX512 void pv_avx512(const float* p, int rows, int kb, int64_t hd, const float* v, float* o) {
-  int r = 0;
-  for (; r + 2 <= rows; r += 2) pv_rows_avx512<2>(p + r * kKeyBlock, kb, hd, v, o + r * hd);
-  for (; r < rows; ++r) pv_rows_avx512<1>(p + r * kKeyBlock, kb, hd, v, o + r * hd);
-}
-
 // ------------------------------------------------------------------ tiles
 
 struct Kernels {
@@ -216,7 +158,6 @@ struct Kernels {
 
 bool kernels_available(AttnKernels k, int64_t hd) {
   switch (k) {
-    case AttnKernels::avx512: return cpu_has_avx512_vnni() && hd % 64 == 0;
     case AttnKernels::avx2: return cpu_has_avx2() && hd % 32 == 0;
     default: return true;
   }
@@ -224,13 +165,10 @@ bool kernels_available(AttnKernels k, int64_t hd) {
 
 Kernels pick_kernels(AttnKernels want, int64_t hd) {
   if (want == AttnKernels::best) {
-    for (AttnKernels k : {AttnKernels::avx512, AttnKernels::avx2})
-      if (kernels_available(k, hd)) return pick_kernels(k, hd);
-    want = AttnKernels::scalar;
+    want = kernels_available(AttnKernels::avx2, hd) ? AttnKernels::avx2 : AttnKernels::scalar;
   }
   if (!kernels_available(want, hd)) want = AttnKernels::scalar;
   switch (want) {
-    case AttnKernels::avx512: return {scores_avx512, pv_avx512, exp_row_avx2, true};
     case AttnKernels::avx2: return {scores_avx2, pv_avx2, exp_row_avx2, true};
     default: return {scores_scalar, pv_scalar, exp_row_scalar, false};
   }

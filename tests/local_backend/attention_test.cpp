@@ -90,7 +90,7 @@ double run_case(const Case& c) {
     std::vector<float> want(q.size(), NAN), got(q.size(), NAN);
     attention_reference(sh, layer, toks, q.data(), want.data(), pool);
     // Every kernel set this CPU has for the head size (the portable one always).
-    for (AttnKernels k : {AttnKernels::avx512, AttnKernels::avx2, AttnKernels::scalar}) {
+    for (AttnKernels k : {AttnKernels::avx2, AttnKernels::scalar}) {
       if (!attention_kernels_available(k, c.head_dim)) continue;
       std::fill(got.begin(), got.end(), NAN);
       attention_tiled(sh, layer, toks, q.data(), got.data(), pool, k);
