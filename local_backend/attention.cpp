@@ -363,6 +363,10 @@ void attention_tiled(const AttnShape& sh, int layer, std::span<const AttnToken> 
   });
 }
 
+// Tiled for every batch, single tokens included: the group's query heads still share each
+// converted K/V block. Measured (32/4 heads of 128, F16 cache, 2 threads, one layer): one token
+// over 2,000 positions 0.77 ms tiled vs 1.9 ms reference, over 32 positions 0.04 vs 0.15 ms;
+// 64 tokens from empty 0.5 vs 1.4 ms; 256 tokens after 1,744 cached 64 vs 430 ms.
 void attention(const AttnShape& s, int layer, std::span<const AttnToken> toks, const float* q, float* out,
                ThreadPool& pool) {
   attention_tiled(s, layer, toks, q, out, pool);
