@@ -6,6 +6,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "local_backend/attention.h"
 #include "local_backend/quants.h"
 
 namespace local_backend {
@@ -307,13 +308,9 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
   std::vector<float> sel_w(static_cast<size_t>(T * K));
   Prepared pa, pb, pc;
   std::vector<MatJob> jobs;
-  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  int max_pos = 0;
-  for (const auto& b : batch) max_pos = std::max(max_pos, b.pos);
-  std::vector<std::vector<float>> scores(static_cast<size_t>(pool.size()), std::vector<float>(static_cast<size_t>(max_pos + 1)));
-  // Per-thread room for a query head rounded to Q8_0 (for a Q8_0 KV cache).
-  std::vector<std::vector<uint8_t>> q_scratch(static_cast<size_t>(pool.size()),
-                                              std::vector<uint8_t>(act_row_bytes(TensorType::q8_0, HD)));
+  const AttnShape attn_shape{NH, NKV, HD};
+  std::vector<AttnToken> attn_toks;
+  for (const auto& b : batch) attn_toks.push_back({b.cache, b.pos});
 
   auto job = [](const Weight& w, int64_t mat, const Prepared& p, int n, float* out, int64_t out_stride,
                 const int32_t* index = nullptr) {
@@ -366,41 +363,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
       apply_rope(kt, static_cast<int>(NKV), static_cast<int>(HD), &rope_cos[t * HD / 2], &rope_sin[t * HD / 2], hp_.rope);
       batch[t].cache->store(il, batch[t].pos, kt, vt);
     }
-    // Causal attention of each (token, head) over its own sequence's cache. K rows are read with
-    // the dot kernel of the cache's type (a Q8_0 cache meets a Q8_0-rounded query, as llama.cpp
-    // does), V rows with the matching axpy.
-    const int64_t group = NH / NKV;
-    pool.run(T * NH, [&](int64_t task, int thread) {
-      const int t = static_cast<int>(task / NH);
-      const int64_t hh = task % NH, kvh = hh / group;
-      const KvCache* c = batch[t].cache;
-      const TensorType kt = kv_tensor_type(c->type());
-      const VecDotFn dot = vec_dot_fn(kt);
-      const int n_pos = batch[t].pos + 1;
-      const float* qh = &q[t * QD + hh * HD];
-      const void* qa = qh;
-      if (act_format_for(kt) != ActFormat::f32) {
-        uint8_t* qp = q_scratch[static_cast<size_t>(thread)].data();
-        prepare_activation(kt, qh, HD, qp);
-        qa = qp;
-      }
-      const size_t off = c->head_offset(kvh);
-      float* s = scores[static_cast<size_t>(thread)].data();
-      float mx = -INFINITY;
-      for (int p = 0; p < n_pos; ++p) {
-        s[p] = dot(HD, c->k(il, p) + off, qa) * kq_scale;
-        mx = std::max(mx, s[p]);
-      }
-      float sum = 0;
-      for (int p = 0; p < n_pos; ++p) {
-        s[p] = std::exp(s[p] - mx);
-        sum += s[p];
-      }
-      float* out = &attn[t * QD + hh * HD];
-      std::fill(out, out + HD, 0.0f);
-      const float inv = 1.0f / sum;
-      for (int p = 0; p < n_pos; ++p) axpy_row(kt, HD, s[p] * inv, c->v(il, p) + off, out);
-    });
+    attention(attn_shape, il, attn_toks, q.data(), attn.data(), pool);
     prepare_rows(attn.data(), T, QD, QD, L.wo.type, &pa, pool);
     jobs.clear();
     jobs.push_back(job(L.wo, 0, pa, T, o.data(), E));  // [E, T]
