@@ -296,7 +296,7 @@ void expect_eight_agree(TensorType t, int64_t n, const uint8_t* w, const std::ve
 TEST(DotKernel, Avx512EightRowKernelsMatchScalarOnRandomRows) {
   if (!vec_dot8_avx512(TensorType::q8_0)) GTEST_SKIP() << "no AVX-512 VNNI";
   const std::pair<TensorType, std::vector<int64_t>> cases[] = {
-      {TensorType::q8_0, {32, 64, 96, 2048, 2080}},  // one block, a pair, an odd count, model widths
+      {TensorType::q8_0, {32, 64, 96, 1408, 2048, 2080, 5632}},  // one block, a pair, an odd count, model widths
       {TensorType::q4_k, {256, 512, 768, 2048, 2304}},
       {TensorType::q5_k, {256, 512, 768, 2048, 2304}},
       {TensorType::q6_k, {256, 512, 768, 2048, 2304}}};

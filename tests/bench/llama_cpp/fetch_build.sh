@@ -11,7 +11,17 @@ set -euo pipefail
 LLAMA_CPP_CACHE="${LLAMA_CPP_CACHE:-$HOME/.cache/llm-gateway-bench/llama.cpp}"
 NODE_LLAMA_CPP_VERSION="${NODE_LLAMA_CPP_VERSION:-3.22.1}"
 LLAMA_SRC="$LLAMA_CPP_CACHE/src"
-LLAMA_BUILD="$LLAMA_CPP_CACHE/build"
+# On a CPU with AMX, -march=native builds ggml's AMX path, whose matrix multiply crashed
+# (SIGSEGV in ggml_backend_amx_mul_mat) on every model here (2-vCPU Intel Xeon VM with
+# amx_tile/amx_int8/amx_bf16, snapshot de3ff815); it is compiled out, in a build directory of
+# its own. LLAMA_AMX=1 keeps it.
+LLAMA_NO_AMX_FLAGS=""
+if [ "${LLAMA_AMX:-0}" != 1 ] && grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
+  LLAMA_NO_AMX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  LLAMA_BUILD="$LLAMA_CPP_CACHE/build-noamx"
+else
+  LLAMA_BUILD="$LLAMA_CPP_CACHE/build"
+fi
 LLAMA_BENCH="$LLAMA_BUILD/bin/llama-bench"
 LLAMA_QUANTIZE="$LLAMA_BUILD/bin/llama-quantize"
 
@@ -32,7 +42,8 @@ llama_build() {
   cmake -S "$LLAMA_SRC" -B "$LLAMA_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
-    -DBUILD_SHARED_LIBS=OFF >"$LLAMA_CPP_CACHE/cmake.log" 2>&1 ||
+    -DBUILD_SHARED_LIBS=OFF -DCMAKE_C_FLAGS="$LLAMA_NO_AMX_FLAGS" -DCMAKE_CXX_FLAGS="$LLAMA_NO_AMX_FLAGS" \
+    >"$LLAMA_CPP_CACHE/cmake.log" 2>&1 ||
     { echo "llama.cpp configure failed, see $LLAMA_CPP_CACHE/cmake.log" >&2; return 1; }
   cmake --build "$LLAMA_BUILD" -j"${LLAMA_JOBS:-2}" --target llama-bench llama-quantize >"$LLAMA_CPP_CACHE/build.log" 2>&1 ||
     { echo "llama.cpp build failed, see $LLAMA_CPP_CACHE/build.log" >&2; return 1; }
