@@ -8,6 +8,7 @@
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <array>
 #include <cerrno>
 #include <optional>
@@ -550,6 +551,18 @@ core::Task<core::Result<std::unique_ptr<Connection>>> connect(core::Executor ex,
   boost::system::error_code ignore;
   stream.socket().set_option(tcp::no_delay(true), ignore);
   if (!ep.tls) {
+    // Registered with the reactor anew: the connect added EPOLLOUT to the socket's epoll events,
+    // and then each wait for readability (ExchangeImpl::wait_readable re-arms them) also woke the
+    // worker once for "writable", a system call per stream event (strace). Writes that must wait
+    // add it back themselves.
+    boost::system::error_code reg_ec;
+    const tcp protocol = stream.socket().local_endpoint(reg_ec).protocol();
+    if (!reg_ec) {
+      const auto fd = stream.socket().release(reg_ec);
+      if (!reg_ec) stream.socket().assign(protocol, fd, reg_ec);
+      if (reg_ec && fd >= 0) ::close(fd);
+    }
+    if (reg_ec) co_return io_error(reg_ec, ep, "registering the connection");
     conn->plain = std::make_unique<TcpStream>(std::move(stream));
     co_return conn;
   }
