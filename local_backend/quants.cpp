@@ -1,4 +1,5 @@
 #include "local_backend/quants.h"
+#include "local_backend/quants_float.h"
 #include "local_backend/quants_legacy.h"
 #include "local_backend/quants_simd.h"
 
@@ -220,7 +221,7 @@ float dot_q6_k_scalar(int64_t n, const void* w, const void* a) {
 
 // ------------------------------------------------------------------ AVX2 dots
 
-using namespace simd;  // LB_AVX2 helpers: hsum_ps, h2f, prefetch_block
+using namespace simd;  // LB_AVX2 helpers: hsum_ps, h2f, tail_fma, prefetch_block
 
 LB_AVX2 float dot_f32_avx2(int64_t n, const void* w, const void* a) {
   const float* x = static_cast<const float*>(w);
@@ -236,7 +237,7 @@ LB_AVX2 float dot_f32_avx2(int64_t n, const void* w, const void* a) {
   }
   for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
   float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; ++i) s += x[i] * y[i];
+  for (; i < n; ++i) s = tail_fma(x[i], y[i], s);
   return s;
 }
 
@@ -252,7 +253,7 @@ LB_AVX2 float dot_f16_avx2(int64_t n, const void* w, const void* a) {
     s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(y + i + 8), s1);
   }
   float s = hsum_ps(_mm256_add_ps(s0, s1));
-  for (; i < n; ++i) s += h2f(x[i]) * y[i];
+  for (; i < n; ++i) s = tail_fma(h2f(x[i]), y[i], s);
   return s;
 }
 
@@ -268,7 +269,7 @@ LB_AVX2 float dot_bf16_avx2(int64_t n, const void* w, const void* a) {
     s1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(r1, 16)), _mm256_loadu_ps(y + i + 8), s1);
   }
   float s = hsum_ps(_mm256_add_ps(s0, s1));
-  for (; i < n; ++i) s += bf16_to_fp32(x[i]) * y[i];
+  for (; i < n; ++i) s = tail_fma(bf16_to_fp32(x[i]), y[i], s);
   return s;
 }
 
@@ -1141,7 +1142,7 @@ VecDot8Fn vec_dot8_avx512(TensorType t) {
     case TensorType::q4_k: return dot8_q4_k_avx512;
     case TensorType::q5_k: return dot8_q5_k_avx512;
     case TensorType::q6_k: return dot8_q6_k_avx512;
-    default: return nullptr;
+    default: return float_dot8_avx512(t);
   }
 }
 
@@ -1150,7 +1151,7 @@ VecDotFn vec_dot_avx512(TensorType t) {
   switch (t) {
     case TensorType::q4_k: return dot_q4_k_avx512;
     case TensorType::q6_k: return dot_q6_k_avx512;
-    default: return nullptr;
+    default: return float_dot_avx512(t);
   }
 }
 

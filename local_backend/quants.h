@@ -102,8 +102,9 @@ using VecDot4Fn = void (*)(int64_t n, const void* w_row, const void* const act[4
 VecDot4Fn vec_dot4_fn(TensorType weight_type);
 
 // One weight row times eight prepared activation rows (prefill) with AVX-512 (F, BW, VL, VNNI):
-// Q8_0, Q4_K, Q5_K and Q6_K. Results are bit-identical to eight calls of the AVX2 VecDotFn
-// (same integer lanes, same float summation order), so logits do not depend on which path ran.
+// Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 (quants_float.h). Results are bit-identical to eight
+// calls of the AVX2 VecDotFn (same integer lanes, same float summation order), so logits do not
+// depend on which path ran.
 // nullptr when the CPU lacks the features, for other types, or when disabled.
 using VecDot8Fn = void (*)(int64_t n, const void* w_row, const void* const act[8], float out[8]);
 VecDot8Fn vec_dot8_fn(TensorType weight_type);
@@ -114,8 +115,8 @@ bool cpu_has_avx512_vnni();
 // before/after benchmarks.
 void disable_avx512_kernels(bool on);
 
-// Kernel for the weight type chosen at run time: AVX-512 for Q4_K/Q6_K when the CPU has F, BW,
-// VL and VNNI (bit-identical to AVX2), else AVX2+FMA+F16C when present, else scalar.
+// Kernel for the weight type chosen at run time: AVX-512 for Q4_K/Q6_K/F32/F16/BF16 when the CPU
+// has F, BW, VL and VNNI (bit-identical to AVX2), else AVX2+FMA+F16C when present, else scalar.
 VecDotFn vec_dot_fn(TensorType weight_type);
 // Explicit variants, for tests and benchmarks; avx2/avx512 return nullptr when unavailable
 // (avx512 also for types without a single-row AVX-512 kernel).

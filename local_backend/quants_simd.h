@@ -23,6 +23,14 @@ LB_AVX2 inline float hsum_ps(__m256 v) {
 
 LB_AVX2 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+// s + w * y fused: the scalar tails of the F32/F16/BF16 kernels. Written as an intrinsic because
+// GCC vectorised the products of a plain `s += w * y` tail (mul then in-order adds, with fused
+// ones in its own remainder) differently per target, so the AVX2 and AVX-512 kernels' results
+// differed in the last bits for rows with a tail; with one fused step per element they cannot.
+LB_AVX2 inline float tail_fma(float w, float y, float s) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(w), _mm_set_ss(y), _mm_set_ss(s)));
+}
+
 // Asks for the weight block `ahead` blocks on (the next row's, for a 2048-wide K-quant row): on
 // the 2-core EPYC VM single-token decode otherwise waited on memory: the AVX-512 single-row
 // kernels' gain was invisible in BM_DecodeLayersOnly until they prefetched, and with it the

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <numeric>
 #include <string>
@@ -381,6 +382,38 @@ TEST(Forward, BatchedSequencesMatchSingleSequences) {
   for (size_t i = 0; i < V; ++i) {
     ASSERT_NEAR(logits[i], lb[i], 1e-4) << i;
     ASSERT_NEAR(logits[V + i], la[i], 1e-4) << i;
+  }
+}
+
+// F32/F16/BF16 weights: a 21-token prefill with the AVX-512 kernels (two groups of eight tokens
+// per weight-row load, the other five single rows) gives every token the AVX2 kernels' logits
+// bit for bit, so neither the CPU nor how tokens are grouped changes a result (rows here are 256
+// wide: no tails; quants_test covers those).
+TEST(Forward, Avx512FloatKernelsGiveAvx2LogitsBitForBit) {
+  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 F/BW/VL/VNNI";
+  for (const char* type : {"f32", "f16", "bf16"}) {
+    const Case c{"qwen3moe", type, 0, 0};
+    const std::string path = test_dir() + "/fwd_avx512_" + type + ".gguf";
+    ASSERT_TRUE(write_test_model(small_spec(c), synthetic_vocab(), path).ok());
+    auto model = Model::load(path);
+    ASSERT_TRUE(model.ok());
+    ThreadPool pool(2);
+    auto prefill = [&](bool avx512) {
+      disable_avx512_kernels(!avx512);
+      KvCache cache((*model)->hparams(), 32, KvType::f32);
+      std::vector<BatchEntry> batch;
+      for (int32_t p = 0; p < 21; ++p) batch.push_back({(p * 53 + 3) % 300, p, &cache, true});
+      std::vector<float> logits;
+      EXPECT_TRUE((*model)->forward(batch, pool, &logits).ok());
+      disable_avx512_kernels(false);
+      return logits;
+    };
+    const auto with = prefill(true), without = prefill(false);
+    ASSERT_EQ(with.size(), without.size());
+    ASSERT_EQ(with.size(), 21 * static_cast<size_t>((*model)->hparams().n_vocab));
+    size_t differ = 0;
+    for (size_t i = 0; i < with.size(); ++i) differ += std::memcmp(&with[i], &without[i], sizeof(float)) != 0;
+    EXPECT_EQ(differ, 0u) << type << ": logits that differ in some bit";
   }
 }
 

@@ -290,6 +290,8 @@ void expect_eight_agree(TensorType t, int64_t n, const uint8_t* w, const std::ve
   }
 }
 
+const std::vector<int64_t> kFloatRowLengths = {1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 40, 47, 100, 2047, 2048, 2056};
+
 // Against the scalar kernel, a float tolerance (as for the AVX2 kernels: the integer sums are
 // equal, block terms are summed in another order, so 1e-5 of sum |w_i x_i|); against the AVX2
 // single-row kernel, bit for bit.
@@ -299,7 +301,12 @@ TEST(DotKernel, Avx512EightRowKernelsMatchScalarOnRandomRows) {
       {TensorType::q8_0, {32, 64, 96, 1408, 2048, 2080, 5632}},  // one block, a pair, an odd count, model widths
       {TensorType::q4_k, {256, 512, 768, 2048, 2304}},
       {TensorType::q5_k, {256, 512, 768, 2048, 2304}},
-      {TensorType::q6_k, {256, 512, 768, 2048, 2304}}};
+      {TensorType::q6_k, {256, 512, 768, 2048, 2304}},
+      // F32/F16/BF16 rows may have any length: tails of 1..15 after the 16-wide steps (and for
+      // F32 the 8-wide step after the 32-wide ones), rows shorter than one step.
+      {TensorType::f32, kFloatRowLengths},
+      {TensorType::f16, kFloatRowLengths},
+      {TensorType::bf16, kFloatRowLengths}};
   for (const auto& [t, sizes] : cases) {
     for (int64_t n : sizes) {
       for (uint32_t seed = 1; seed <= 4; ++seed) {
@@ -403,9 +410,55 @@ TEST(DotKernel, Avx512EightRowKernelsAreExactOnIntegerBlocks) {
   }
 }
 
+// Every finite F16 weight (and BF16 weights up to 2^20 in magnitude, so that the sums stay
+// finite) widened by the AVX-512 kernels as by the AVX2 ones: subnormals, zeros of both signs.
+TEST(DotKernel, Avx512HalfKernelsWidenEveryWeightLikeAvx2) {
+  if (!vec_dot8_avx512(TensorType::f16)) GTEST_SKIP() << "no AVX-512";
+  for (TensorType t : {TensorType::f16, TensorType::bf16}) {
+    const uint16_t limit = t == TensorType::f16 ? 0x7C00 : 0x4980;  // F16 inf; BF16 2^20
+    std::vector<uint16_t> w;
+    for (uint32_t b = 0; b < limit; ++b) {
+      w.push_back(static_cast<uint16_t>(b));
+      w.push_back(static_cast<uint16_t>(b | 0x8000));
+    }
+    w.push_back(0x3C00);  // odd length: a tail too
+    const int64_t n = static_cast<int64_t>(w.size());
+    std::vector<std::vector<float>> acts;
+    const void* a8[8];
+    for (int r = 0; r < 8; ++r) {
+      acts.push_back(random_vec(n, 500 + static_cast<uint32_t>(r)));
+      a8[r] = acts.back().data();
+    }
+    float out[8];
+    vec_dot8_avx512(t)(n, w.data(), a8, out);
+    for (int r = 0; r < 8; ++r) {
+      const float want = vec_dot_avx2(t)(n, w.data(), a8[r]);
+      EXPECT_EQ(out[r], want) << type_name(t) << " row " << r;
+      EXPECT_EQ(vec_dot_avx512(t)(n, w.data(), a8[r]), want) << type_name(t) << " row " << r;
+    }
+  }
+}
+
+// This machine (AVX-512 F/BW/VL/VNNI) must run the AVX-512 kernels for F32/F16/BF16 weights:
+// eight tokens per weight-row load in prefill, and the single-row kernel for decode.
+TEST(DotKernel, Avx512FloatKernelsAreChosenWhenTheCpuHasThem) {
+  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 F/BW/VL/VNNI on this CPU";
+  for (TensorType t : {TensorType::f32, TensorType::f16, TensorType::bf16}) {
+    ASSERT_NE(vec_dot8_avx512(t), nullptr) << type_name(t);
+    ASSERT_NE(vec_dot_avx512(t), nullptr) << type_name(t);
+    EXPECT_EQ(vec_dot8_fn(t), vec_dot8_avx512(t)) << type_name(t);
+    EXPECT_EQ(vec_dot_fn(t), vec_dot_avx512(t)) << type_name(t);
+    EXPECT_NE(vec_dot_fn(t), vec_dot_avx2(t)) << type_name(t);
+    disable_avx512_kernels(true);
+    EXPECT_EQ(vec_dot8_fn(t), nullptr) << type_name(t);
+    EXPECT_EQ(vec_dot_fn(t), vec_dot_avx2(t)) << type_name(t);
+    disable_avx512_kernels(false);
+  }
+}
+
 TEST(DotKernel, Avx512KernelsAreChosenOnlyWhenEnabled) {
-  EXPECT_EQ(vec_dot8_fn(TensorType::f16), nullptr);  // no eight-token kernel for this type
-  EXPECT_EQ(vec_dot_avx512(TensorType::f16), nullptr);
+  EXPECT_EQ(vec_dot8_fn(TensorType::q4_0), nullptr);  // no eight-token kernel for this type
+  EXPECT_EQ(vec_dot_avx512(TensorType::q4_0), nullptr);
   EXPECT_EQ(vec_dot_avx512(TensorType::q5_k), nullptr);  // measured slower than AVX2's
   if (!cpu_has_avx512_vnni()) {
     EXPECT_EQ(vec_dot8_fn(TensorType::q8_0), nullptr);
