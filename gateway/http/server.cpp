@@ -42,6 +42,7 @@
 #include "gateway/state/limits_redis.h"
 #include "core/offload.h"
 #include "core/send_now.h"
+#include "gateway/http/sweep_table.h"
 #include "gateway/api/openai_chat.h"
 #include "gateway/observe/prometheus_feed.h"
 #include "gateway/http/request_parser.h"
@@ -128,6 +129,7 @@ struct Worker {
   std::unique_ptr<Acceptor> acceptor;
   std::unique_ptr<providers::UpstreamClient> upstream;
   std::list<SessionBase*> sessions;
+  SweepTable<SessionBase> sweep_table;  // the sessions' deadlines, for sweep_deadlines
   std::thread thread;
   BodyBudget* body_budget = nullptr;  // shared by every worker, owned by Server::Impl
 };
@@ -138,7 +140,7 @@ void sweep_deadlines(Worker& w) {
   w.sweeper.async_wait([&w](boost::system::error_code ec) {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
-    for (SessionBase* s : w.sessions) s->on_sweep(now);
+    w.sweep_table.sweep(now, [now](SessionBase* s) { s->on_sweep(now); });
     sweep_deadlines(w);
   });
 }
@@ -154,11 +156,13 @@ class Session final : public SessionBase, public ClientIo {
   Session(App& app, Worker& worker, Stream stream, std::atomic<size_t>& open)
       : app_(app), worker_(worker), stream_(std::move(stream)), open_(open) {
     it_ = worker_.sessions.insert(worker_.sessions.end(), this);
+    slot_ = worker_.sweep_table.add(this);
     app_.metrics.open_connections().Increment();
   }
   ~Session() override {
     release_body();
     worker_.sessions.erase(it_);
+    worker_.sweep_table.remove(slot_);
     app_.metrics.open_connections().Decrement();
     open_.fetch_sub(1);
   }
@@ -314,7 +318,7 @@ class Session final : public SessionBase, public ClientIo {
   // upstream work at once.
   void watch_disconnect(providers::CancelHook* hook) override {
     watch_hook_ = hook;
-    probe_ = Probe::none;
+    set_probe(Probe::none);
     start_watch();
   }
 
@@ -334,7 +338,7 @@ class Session final : public SessionBase, public ClientIo {
 
   void stop_watch() override {
     watch_hook_ = nullptr;
-    probe_ = Probe::none;
+    set_probe(Probe::none);
     if (!watch_) return;
     watch_->stopped = true;
     watch_->hook = nullptr;
@@ -351,8 +355,8 @@ class Session final : public SessionBase, public ClientIo {
   }
 
   void on_sweep(std::chrono::steady_clock::time_point now) override {
-    if (now >= deadline_) {
-      deadline_ = kNoDeadline;
+    if (now >= worker_.sweep_table.deadline(slot_)) {
+      worker_.sweep_table.set_deadline(slot_, kNoDeadline);
       timed_out_ = true;
       boost::system::error_code ec;
       lowest().socket().cancel(ec);  // the pending operation completes with operation_aborted
@@ -374,10 +378,10 @@ class Session final : public SessionBase, public ClientIo {
 
   // A deadline for the client read or write about to start; disarm() once it completes.
   void arm(std::chrono::steady_clock::duration d) {
-    deadline_ = std::chrono::steady_clock::now() + d;
+    worker_.sweep_table.set_deadline(slot_, std::chrono::steady_clock::now() + d);
     timed_out_ = false;
   }
-  void disarm() { deadline_ = kNoDeadline; }
+  void disarm() { worker_.sweep_table.set_deadline(slot_, kNoDeadline); }
   // Whether an operation failed because the sweep cancelled it at its deadline.
   bool timed_out(const boost::system::error_code& ec) const { return ec == asio::error::operation_aborted && timed_out_; }
 
@@ -394,15 +398,20 @@ class Session final : public SessionBase, public ClientIo {
     sent,    // probe written: a reset now means the client is gone
     poll,    // data after the request: the sweep polls for the peer's shutdown
   };
+  // Every change of probe_ goes through here: a probe in flight is followed up by each sweep.
+  void set_probe(Probe p) {
+    probe_ = p;
+    worker_.sweep_table.set_wants_call(slot_, p != Probe::none);
+  }
 
   void client_gone() {
-    probe_ = Probe::none;
+    set_probe(Probe::none);
     if (watch_hook_) watch_hook_->cancel(providers::CancelHook::Reason::client_gone);
   }
 
   void on_watch(const boost::system::error_code& ec) {
     if (!ec) {
-      probe_ = Probe::poll;
+      set_probe(Probe::poll);
       return;
     }
     // HTTP/1.0 clients may not be sent interim responses; a TLS probe would need the TLS layer.
@@ -411,20 +420,20 @@ class Session final : public SessionBase, public ClientIo {
     // No request follows an end of stream; and Asio, having seen the socket exhausted, would not
     // even try the next read until a new readiness event that never comes.
     keep_alive_ = false;
-    probe_ = Probe::wanted;
+    set_probe(Probe::wanted);
     write_probe();
   }
 
   void write_probe() {
     if (writing_) return;  // that write reports a client that left; the sweep probes after it
-    if (committed_ && !streaming_) { probe_ = Probe::none; return; }  // the whole response is written
+    if (committed_ && !streaming_) { set_probe(Probe::none); return; }  // the whole response is written
     static constexpr std::string_view kInterim = "HTTP/1.1 102 Processing\r\n\r\n";
     static constexpr std::string_view kComment = "2\r\n:\n\r\n";  // an empty SSE comment line
     const std::string_view probe = committed_ ? kComment : kInterim;
     const ssize_t n = ::send(lowest().socket().native_handle(), probe.data(), probe.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // send buffer full: next sweep
     if (n != static_cast<ssize_t>(probe.size())) return client_gone();  // reset, or a torn probe
-    probe_ = Probe::sent;
+    set_probe(Probe::sent);
     check_probe();  // on loopback the reset is usually back already
   }
 
@@ -437,7 +446,7 @@ class Session final : public SessionBase, public ClientIo {
       if constexpr (!std::is_same_v<Stream, TcpStream>) return client_gone();
       else if (http10_) return client_gone();
       keep_alive_ = false;
-      probe_ = Probe::wanted;
+      set_probe(Probe::wanted);
       write_probe();
     }
   }
@@ -1156,7 +1165,7 @@ class Session final : public SessionBase, public ClientIo {
   Probe probe_ = Probe::none;             // see Probe
   bool writing_ = false;                  // a response write is in progress
   bool streaming_ = false;                // the committed response is a chunked SSE stream
-  std::chrono::steady_clock::time_point deadline_ = kNoDeadline;
+  uint32_t slot_ = 0;  // this session's deadline and probe flag in worker_.sweep_table
   bool timed_out_ = false;
   char peek_byte_ = 0;  // target of the disconnect watch's peek
   bool keep_alive_ = true;
