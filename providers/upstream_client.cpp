@@ -135,9 +135,6 @@ struct Connection {
     if (tls) tls->expires_at(t);
   }
 
-  // An idle pooled connection may carry nothing: bytes that arrived while it sat in the pool (an
-  // unsolicited response, the rest of a body longer than its Content-Length, a TLS record) or
-  // the server's close make it unfit to carry the next request. One non-blocking peek, no wait.
   // Gives the read buffer back for a wait, its bytes (at most carry.size()) set aside; returns
   // how many. unpark_buffer takes a buffer again with those bytes first.
   size_t park_buffer() {
@@ -151,6 +148,9 @@ struct Connection {
     buffer.commit(asio::buffer_copy(buffer.prepare(carried), asio::buffer(carry.data(), carried)));
   }
 
+  // An idle pooled connection may carry nothing: bytes that arrived while it sat in the pool (an
+  // unsolicited response, the rest of a body longer than its Content-Length, a TLS record) or
+  // the server's close make it unfit to carry the next request. One non-blocking peek, no wait.
   bool clean_while_idle() {
     if (buffer.size() > 0) return false;
     if (tls && SSL_pending(tls->native_handle()) > 0) return false;
