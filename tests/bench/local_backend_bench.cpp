@@ -25,6 +25,7 @@
 #include "local_backend/engine.h"
 #include "local_backend/model.h"
 #include "local_backend/quants.h"
+#include "local_backend/quants_repack.h"
 #include "local_backend/thread_pool.h"
 #include "local_backend/tokenizer.h"
 
@@ -201,6 +202,60 @@ void BM_VecDot(benchmark::State& state) {
 
 }  // namespace
 
+// 768 rows x 2048 columns times 1 or 8 tokens: the repacked 16-row kernel (range 1 = 1) against the
+// eight-token one-row kernel called per row (range 1 = 0; with one token the single-row AVX-512 or
+// AVX2 kernel). Items are row x token products.
+void BM_GemmPacked(benchmark::State& state) {
+  const TensorType types[] = {TensorType::q4_k, TensorType::q5_k, TensorType::q6_k};
+  const TensorType t = types[state.range(0)];
+  const bool packed = state.range(1) == 1;
+  const int n_tok = static_cast<int>(state.range(2));
+  const int64_t n = 2048, rows = 768;
+  const PackKernels pk = t == TensorType::q4_k ? pack_kernels_q4_k() : t == TensorType::q5_k ? pack_kernels_q5_k() : pack_kernels_q6_k();
+  const VecDot8Fn f8 = vec_dot8_avx512(t);
+  const VecDotFn f1 = vec_dot_avx512(t) ? vec_dot_avx512(t) : vec_dot_avx2(t);
+  if (!cpu_has_avx512_vnni() || !pk || !f8 || !f1) {
+    state.SkipWithError("kernel unavailable");
+    return;
+  }
+  std::vector<float> x(static_cast<size_t>(n * rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  const size_t rb = row_size(t, n), ab = act_row_bytes(t, n), gb = pk.group_bytes(n);
+  std::vector<uint8_t> w(rb * rows), act(ab * 8);
+  for (int64_t r = 0; r < rows; ++r) quantize_row(t, x.data() + r * n, w.data() + r * rb, n);
+  const void* a8[8];
+  for (int k = 0; k < 8; ++k) {
+    prepare_activation(t, x.data() + k * n, n, act.data() + k * ab);
+    a8[k] = act.data() + k * ab;
+  }
+  std::unique_ptr<uint8_t, decltype(&std::free)> groups(static_cast<uint8_t*>(std::aligned_alloc(64, gb * (rows / kPackRows))), std::free);
+  for (int64_t g = 0; g < rows / kPackRows; ++g) {
+    const uint8_t* rp[kPackRows];
+    for (int k = 0; k < kPackRows; ++k) rp[k] = w.data() + (g * kPackRows + k) * rb;
+    pk.pack(rp, n, groups.get() + g * gb);
+  }
+  float sink = 0;
+  for (auto _ : state) {
+    if (packed) {
+      float out[kPackMaxTokens][kPackRows];
+      for (int64_t g = 0; g < rows / kPackRows; ++g) {
+        pk.gemm(n, groups.get() + g * gb, n_tok, a8, out);
+        sink += out[0][0];
+      }
+    } else if (n_tok == 8) {
+      float o8[8];
+      for (int64_t r = 0; r < rows; ++r) {
+        f8(n, w.data() + r * rb, a8, o8);
+        sink += o8[0];
+      }
+    } else {
+      for (int64_t r = 0; r < rows; ++r) sink += f1(n, w.data() + r * rb, a8[0]);
+    }
+    benchmark::DoNotOptimize(sink);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * rows * n_tok);
+}
+BENCHMARK(BM_GemmPacked)->ArgsProduct({{0, 1, 2}, {0, 1}, {1, 8}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_VecDot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 1, 2, 3}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {64, 512}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK(BM_Decode)->ArgsProduct({{0, 1, 2, 3}, {1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
