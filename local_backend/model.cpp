@@ -96,6 +96,23 @@ int run_rows8(const MatJob& j, int64_t r0, int64_t r1) {
   return i;
 }
 
+// Rows r0..r1 (r0 a multiple of 16) of a job on repacked weights: tiles of up to eight tokens, each
+// 16-row group multiplied with the whole tile while the tile's activations stay in L1.
+void run_groups(const MatJob& j, int64_t r0, int64_t r1) {
+  const Weight& w = *j.w;
+  float tile[kPackMaxTokens][kPackRows];
+  for (int i = 0; i < j.n_tok; i += kPackMaxTokens) {
+    const int n = std::min(kPackMaxTokens, j.n_tok - i);
+    const void* act[kPackMaxTokens];
+    for (int k = 0; k < n; ++k) act[k] = job_act(j, i + k);
+    for (int64_t r = r0; r < r1; r += kPackRows) {
+      w.gemm(w.cols, w.group(j.mat, r / kPackRows), n, act, tile);
+      const size_t valid = static_cast<size_t>(std::min<int64_t>(kPackRows, r1 - r));
+      for (int k = 0; k < n; ++k) std::memcpy(&j.out[static_cast<int64_t>(i + k) * j.out_stride + r], tile[k], valid * sizeof(float));
+    }
+  }
+}
+
 // Splits all jobs into chunks of rows and runs them on the pool. A weight row is multiplied
 // with every token's activation while it is hot in cache.
 void run_jobs(const std::vector<MatJob>& jobs, ThreadPool& pool) {
@@ -104,7 +121,7 @@ void run_jobs(const std::vector<MatJob>& jobs, ThreadPool& pool) {
   for (const auto& j : jobs) total_rows += j.w->rows;
   const int64_t target_chunks = static_cast<int64_t>(pool.size()) * 8;
   int64_t chunk = std::max<int64_t>(4, total_rows / std::max<int64_t>(1, target_chunks));
-  chunk = (chunk + 3) & ~int64_t{3};
+  chunk = (chunk + kPackRows - 1) & ~int64_t{kPackRows - 1};  // whole groups of repacked rows
   std::vector<int64_t> first_chunk(jobs.size() + 1, 0);
   for (size_t i = 0; i < jobs.size(); ++i) first_chunk[i + 1] = first_chunk[i] + (jobs[i].w->rows + chunk - 1) / chunk;
   pool.run(first_chunk.back(), [&](int64_t task, int) {
@@ -112,7 +129,11 @@ void run_jobs(const std::vector<MatJob>& jobs, ThreadPool& pool) {
     const MatJob& j = jobs[ji];
     const int64_t r0 = (task - first_chunk[ji]) * chunk;
     const int64_t r1 = std::min(j.w->rows, r0 + chunk);
-    run_rows(j, r0, r1, run_rows8(j, r0, r1));
+    if (j.w->packed) {
+      run_groups(j, r0, r1);
+    } else {
+      run_rows(j, r0, r1, run_rows8(j, r0, r1));
+    }
   });
 }
 
@@ -122,13 +143,13 @@ struct Prepared {
   size_t stride = 0;
 };
 
-void prepare_rows(const float* x, int n, int64_t cols, int64_t x_stride, TensorType t, Prepared* p, ThreadPool& pool) {
-  p->stride = act_row_bytes(t, cols);
+void prepare_rows(const float* x, int n, int64_t cols, int64_t x_stride, ActFormat f, Prepared* p, ThreadPool& pool) {
+  p->stride = act_format_row_bytes(f, cols);
   p->buf.resize(p->stride * static_cast<size_t>(n));
   if (n >= 4) {
-    pool.run(n, [&](int64_t i, int) { prepare_activation(t, x + i * x_stride, cols, p->buf.data() + static_cast<size_t>(i) * p->stride); });
+    pool.run(n, [&](int64_t i, int) { prepare_activation_as(f, x + i * x_stride, cols, p->buf.data() + static_cast<size_t>(i) * p->stride); });
   } else {
-    for (int i = 0; i < n; ++i) prepare_activation(t, x + i * x_stride, cols, p->buf.data() + static_cast<size_t>(i) * p->stride);
+    for (int i = 0; i < n; ++i) prepare_activation_as(f, x + i * x_stride, cols, p->buf.data() + static_cast<size_t>(i) * p->stride);
   }
 }
 
@@ -220,6 +241,7 @@ core::Status Model::bind() {
     w.rows = t->ne[1];
     w.n_mat = t->ne[2];
     w.row_bytes = row_size(t->type, t->ne[0]);
+    w.act = act_format_for(t->type);
     return w;
   };
   auto vec = [&](const std::string& name) {
@@ -258,6 +280,7 @@ core::Status Model::bind() {
     L.up_shexp = weight(nm("blk.%d.ffn_up_shexp.weight"));
     L.down_shexp = weight(nm("blk.%d.ffn_down_shexp.weight"));
   }
+  pack_matrices();
   if (const gguf::Value* toks = file_->find("tokenizer.ggml.tokens")) {
     if (toks->type == gguf::ValueType::array && toks->strings.size() != static_cast<size_t>(hp_.n_vocab)) {
       return model_error("tokenizer.ggml.tokens has " + std::to_string(toks->strings.size()) +
@@ -265,6 +288,16 @@ core::Status Model::bind() {
     }
   }
   return core::ok_status();
+}
+
+// Every weight the forward pass multiplies, repacked where this CPU has matrix kernels for it. The
+// token embedding is read by rows and keeps the file's layout (a tied output gets its own copy).
+void Model::pack_matrices() {
+  packed_.pack(output_, /*keep_rows=*/output_.data == tok_embd_.data);
+  for (LayerWeights& L : layers_)
+    for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate_inp, &L.gate_exps, &L.up_exps, &L.down_exps, &L.gate_shexp,
+                      &L.up_shexp, &L.down_shexp})
+      packed_.pack(*w);
 }
 
 // ------------------------------------------------------------------ forward
@@ -330,15 +363,15 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
     const LayerWeights& L = layers_[static_cast<size_t>(il)];
     // ---- attention
     for (int t = 0; t < T; ++t) rmsnorm(&x[t * E], L.attn_norm.data(), &h[t * E], E, hp_.rms_eps);  // [E, T]
-    prepare_rows(h.data(), T, E, E, L.wq.type, &pa, pool);
+    prepare_rows(h.data(), T, E, E, L.wq.act, &pa, pool);
     const Prepared* pk = &pa;
-    if (act_format_for(L.wk.type) != act_format_for(L.wq.type)) {
-      prepare_rows(h.data(), T, E, E, L.wk.type, &pb, pool);
+    if (L.wk.act != L.wq.act) {
+      prepare_rows(h.data(), T, E, E, L.wk.act, &pb, pool);
       pk = &pb;
     }
     const Prepared* pv = &pa;
-    if (act_format_for(L.wv.type) != act_format_for(L.wq.type)) {
-      prepare_rows(h.data(), T, E, E, L.wv.type, &pc, pool);
+    if (L.wv.act != L.wq.act) {
+      prepare_rows(h.data(), T, E, E, L.wv.act, &pc, pool);
       pv = &pc;
     }
     jobs.clear();
@@ -364,7 +397,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
       batch[t].cache->store(il, batch[t].pos, kt, vt);
     }
     attention(attn_shape, il, attn_toks, q.data(), attn.data(), pool);
-    prepare_rows(attn.data(), T, QD, QD, L.wo.type, &pa, pool);
+    prepare_rows(attn.data(), T, QD, QD, L.wo.act, &pa, pool);
     jobs.clear();
     jobs.push_back(job(L.wo, 0, pa, T, o.data(), E));  // [E, T]
     run_jobs(jobs, pool);
@@ -372,7 +405,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
 
     // ---- mixture of experts
     for (int t = 0; t < T; ++t) rmsnorm(&x[t * E], L.ffn_norm.data(), &h[t * E], E, hp_.rms_eps);
-    prepare_rows(h.data(), T, E, E, L.gate_inp.type, &pa, pool);
+    prepare_rows(h.data(), T, E, E, L.gate_inp.act, &pa, pool);
     jobs.clear();
     jobs.push_back(job(L.gate_inp, 0, pa, T, router.data(), NE));  // [NE, T]
     run_jobs(jobs, pool);
@@ -416,10 +449,10 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
         n_rows += static_cast<int64_t>(tokens_of[e].size());
       }
     std::vector<float> g(static_cast<size_t>(n_rows * F)), u(static_cast<size_t>(n_rows * F)), dn(static_cast<size_t>(n_rows * E));
-    prepare_rows(h.data(), T, E, E, L.gate_exps.type, &pa, pool);
+    prepare_rows(h.data(), T, E, E, L.gate_exps.act, &pa, pool);
     const Prepared* pu = &pa;
-    if (act_format_for(L.up_exps.type) != act_format_for(L.gate_exps.type)) {
-      prepare_rows(h.data(), T, E, E, L.up_exps.type, &pb, pool);
+    if (L.up_exps.act != L.gate_exps.act) {
+      prepare_rows(h.data(), T, E, E, L.up_exps.act, &pb, pool);
       pu = &pb;
     }
     jobs.clear();
@@ -430,7 +463,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
     }
     run_jobs(jobs, pool);
     for (int64_t i = 0; i < n_rows * F; ++i) g[i] = silu(g[i]) * u[i];
-    prepare_rows(g.data(), static_cast<int>(n_rows), F, F, L.down_exps.type, &pc, pool);
+    prepare_rows(g.data(), static_cast<int>(n_rows), F, F, L.down_exps.act, &pc, pool);
     jobs.clear();
     for (int32_t e : active) {
       MatJob j = job(L.down_exps, e, pc, static_cast<int>(tokens_of[e].size()), &dn[offset[e] * E], E);
@@ -449,10 +482,10 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
     if (hp_.shared_expert) {
       const int64_t S = hp_.n_ff_shexp;
       std::vector<float> sg(static_cast<size_t>(T * S)), su(static_cast<size_t>(T * S)), sd(static_cast<size_t>(T * E));
-      prepare_rows(h.data(), T, E, E, L.gate_shexp.type, &pa, pool);
+      prepare_rows(h.data(), T, E, E, L.gate_shexp.act, &pa, pool);
       const Prepared* psu = &pa;
-      if (act_format_for(L.up_shexp.type) != act_format_for(L.gate_shexp.type)) {
-        prepare_rows(h.data(), T, E, E, L.up_shexp.type, &pb, pool);
+      if (L.up_shexp.act != L.gate_shexp.act) {
+        prepare_rows(h.data(), T, E, E, L.up_shexp.act, &pb, pool);
         psu = &pb;
       }
       jobs.clear();
@@ -460,7 +493,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
       jobs.push_back(job(L.up_shexp, 0, *psu, T, su.data(), S));
       run_jobs(jobs, pool);
       for (int64_t i = 0; i < T * S; ++i) sg[i] = silu(sg[i]) * su[i];
-      prepare_rows(sg.data(), T, S, S, L.down_shexp.type, &pc, pool);
+      prepare_rows(sg.data(), T, S, S, L.down_shexp.act, &pc, pool);
       jobs.clear();
       jobs.push_back(job(L.down_shexp, 0, pc, T, sd.data(), E));
       run_jobs(jobs, pool);
@@ -479,7 +512,7 @@ core::Status Model::forward(std::span<const BatchEntry> batch, ThreadPool& pool,
     if (batch[t].want_logits) rows.push_back(t);
   if (rows.empty()) return core::ok_status();
   for (int32_t t : rows) rmsnorm(&x[t * E], output_norm_.data(), &h[t * E], E, hp_.rms_eps);
-  prepare_rows(h.data(), T, E, E, output_.type, &pa, pool);
+  prepare_rows(h.data(), T, E, E, output_.act, &pa, pool);
   const size_t base = logits->size();
   const int64_t V = hp_.n_vocab;
   logits->resize(base + rows.size() * static_cast<size_t>(V));

@@ -12,20 +12,9 @@
 #include "local_backend/gguf.h"
 #include "local_backend/kv_cache.h"
 #include "local_backend/thread_pool.h"
+#include "local_backend/weight.h"
 
 namespace local_backend {
-
-// A (stack of) weight matrices: n_mat matrices of [rows][cols] (ggml ne = [cols, rows, n_mat]).
-struct Weight {
-  const uint8_t* data = nullptr;
-  TensorType type = TensorType::f32;
-  int64_t cols = 0, rows = 0, n_mat = 1;
-  size_t row_bytes = 0;
-  const uint8_t* row(int64_t mat, int64_t r) const {
-    return data + (static_cast<size_t>(mat) * static_cast<size_t>(rows) + static_cast<size_t>(r)) * row_bytes;
-  }
-  explicit operator bool() const { return data != nullptr; }
-};
 
 struct LayerWeights {
   std::vector<float> attn_norm, q_norm, k_norm, bq, bk, bv, ffn_norm, gate_inp_shexp;
@@ -58,10 +47,12 @@ class Model {
  private:
   Model() = default;
   core::Status bind();
+  void pack_matrices();
 
   std::unique_ptr<gguf::File> file_;
   HParams hp_;
   Weight tok_embd_, output_;
+  PackedWeights packed_;  // repacked copies of the matrices (before the views that point into it go)
   std::vector<float> output_norm_;
   std::vector<LayerWeights> layers_;
 };

@@ -1,5 +1,6 @@
 #include "local_backend/quants.h"
 #include "local_backend/quants_float.h"
+#include "local_backend/quants_repack.h"
 #include "local_backend/quants_legacy.h"
 #include "local_backend/quants_simd.h"
 
@@ -862,6 +863,7 @@ bool cpu_has_avx512_vnni() {
 
 void force_scalar_kernels(bool on) { g_force_scalar.store(on); }
 void disable_avx512_kernels(bool on) { g_no_avx512.store(on); }
+bool avx512_kernels_enabled() { return !g_force_scalar.load() && !g_no_avx512.load(); }
 
 bool dequantize_row(TensorType t, const void* x, float* y, int64_t n) {
   switch (t) {
@@ -1080,22 +1082,28 @@ ActFormat act_format_for(TensorType t) {
   }
 }
 
-size_t act_row_bytes(TensorType t, int64_t n) {
-  switch (act_format_for(t)) {
+size_t act_format_row_bytes(ActFormat f, int64_t n) {
+  switch (f) {
     case ActFormat::q8_0: return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
     case ActFormat::q8_k: return static_cast<size_t>(n / kQK_K) * sizeof(BlockQ8_K);
+    case ActFormat::q8_0_sum: return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0Sum);
     case ActFormat::f32: break;
   }
   return static_cast<size_t>(n) * sizeof(float);
 }
 
-void prepare_activation(TensorType t, const float* x, int64_t n, void* out) {
-  switch (act_format_for(t)) {
+size_t act_row_bytes(TensorType t, int64_t n) { return act_format_row_bytes(act_format_for(t), n); }
+
+void prepare_activation_as(ActFormat f, const float* x, int64_t n, void* out) {
+  switch (f) {
     case ActFormat::q8_0: quantize_row_q8_0(x, static_cast<BlockQ8_0*>(out), n); return;
     case ActFormat::q8_k: quantize_row_q8_k(x, static_cast<BlockQ8_K*>(out), n); return;
+    case ActFormat::q8_0_sum: quantize_row_q8_0_sum(x, static_cast<BlockQ8_0Sum*>(out), n); return;
     case ActFormat::f32: std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float)); return;
   }
 }
+
+void prepare_activation(TensorType t, const float* x, int64_t n, void* out) { prepare_activation_as(act_format_for(t), x, n, out); }
 
 VecDotFn vec_dot_scalar(TensorType t) {
   switch (t) {

@@ -86,12 +86,16 @@ bool quantize_row(TensorType t, const float* x, void* y, int64_t n);
 
 // ---- dot products of one weight row with a prepared activation
 
-enum class ActFormat { f32, q8_0, q8_k };
+// q8_0_sum: Q8_0 with an f32 scale and the quant sum, for repacked Q8_0 weights (quants_repack.h).
+enum class ActFormat { f32, q8_0, q8_k, q8_0_sum };
 ActFormat act_format_for(TensorType weight_type);
 // Bytes of one prepared activation row of n elements for a weight type.
 size_t act_row_bytes(TensorType weight_type, int64_t n);
 // Prepares (quantises) an activation row for multiplication with weights of weight_type.
 void prepare_activation(TensorType weight_type, const float* x, int64_t n, void* out);
+// The same by activation format.
+size_t act_format_row_bytes(ActFormat f, int64_t n);
+void prepare_activation_as(ActFormat f, const float* x, int64_t n, void* out);
 
 using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act);
 
@@ -114,6 +118,8 @@ bool cpu_has_avx512_vnni();
 // Turns the AVX-512 kernels (eight-row and single-row) off: the AVX2 ones are used, for
 // before/after benchmarks.
 void disable_avx512_kernels(bool on);
+// False while force_scalar_kernels or disable_avx512_kernels is on.
+bool avx512_kernels_enabled();
 
 // Kernel for the weight type chosen at run time: AVX-512 for Q4_K/Q6_K/F32/F16/BF16 when the CPU
 // has F, BW, VL and VNNI (bit-identical to AVX2), else AVX2+FMA+F16C when present, else scalar.

@@ -55,6 +55,9 @@ struct PackKernels {
 PackKernels pack_kernels(TensorType weight_type);
 // The same regardless of those switches (tests); empty without the CPU features.
 PackKernels pack_kernels_any(TensorType weight_type);
+// Turns repacking off for models loaded afterwards (before/after benchmarks): their weights stay in
+// the file's layout and the row kernels multiply them.
+void disable_weight_repack(bool on);
 
 // Per type (internal to the dispatch above; each requires the CPU features).
 PackKernels pack_kernels_q8_0();

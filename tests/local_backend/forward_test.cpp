@@ -17,6 +17,7 @@
 #include "local_backend/gguf.h"
 #include "local_backend/model.h"
 #include "local_backend/quants.h"
+#include "local_backend/quants_repack.h"
 #include "local_backend/test_model.h"
 
 namespace local_backend {
@@ -34,6 +35,16 @@ struct RefModel {
   // q = round(x/d)) for Q8_0 weights, to Q8_K (blocks of 256, d = max/-127 in f32,
   // q = nearest(x * -127/max) <= 127) for K-quants.
   bool round_activations = false;
+  // The first position whose computation rounded a value this close (in quant units) to a tie
+  // between two quants. The engine sums in float, in its kernels' order, so it may round such a
+  // value the other way; one quant apart then moves later results by ~1e-2, so the reference
+  // cannot predict the engine's logits within the tight bound from that position on.
+  static constexpr double kTieMargin = 3e-5;
+  mutable size_t pos_ = 0;
+  mutable size_t first_ambiguous = SIZE_MAX;
+  void note_rounding(double v) const {
+    if (std::fabs(std::fabs(v - std::trunc(v)) - 0.5) < kTieMargin) first_ambiguous = std::min(first_ambiguous, pos_);
+  }
 
   explicit RefModel(const gguf::File& f) {
     hp = *read_hparams(f);
@@ -59,6 +70,7 @@ struct RefModel {
         for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(static_cast<float>(x[i])));
         const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
         const float d16 = fp16_to_fp32(fp32_to_fp16(d));
+        for (size_t i = b; i < b + 32; ++i) note_rounding(static_cast<float>(x[i]) * id);
         for (size_t i = b; i < b + 32; ++i) x[i] = std::roundf(static_cast<float>(x[i]) * id) * d16;
       }
     } else if (t == TensorType::q4_k || t == TensorType::q5_k || t == TensorType::q6_k) {
@@ -71,6 +83,7 @@ struct RefModel {
           }
         if (amax == 0) continue;
         const float iscale = -127.0f / max;
+        for (size_t i = b; i < b + 256; ++i) note_rounding(iscale * static_cast<float>(x[i]));
         for (size_t i = b; i < b + 256; ++i)
           x[i] = std::min(127.0f, std::nearbyint(iscale * static_cast<float>(x[i]))) * (1.0f / iscale);
       }
@@ -122,6 +135,7 @@ struct RefModel {
     std::vector<std::vector<std::vector<double>>> K(static_cast<size_t>(hp.n_layer)), V(static_cast<size_t>(hp.n_layer));
     std::vector<std::vector<double>> out;
     for (size_t p = 0; p < toks.size(); ++p) {
+      pos_ = p;
       const Mat& emb = get("token_embd.weight");
       std::vector<double> x(emb.begin() + toks[p] * E, emb.begin() + (toks[p] + 1) * E);
       for (int l = 0; l < hp.n_layer; ++l) {
@@ -277,13 +291,14 @@ TEST_P(Forward, MatchesReference) {
     for (size_t p = 0; p < toks.size(); ++p)
       for (int64_t i = 0; i < V; ++i) {
         const double got = logits[p * static_cast<size_t>(V) + static_cast<size_t>(i)];
-        max_diff = std::max(max_diff, std::fabs(got - want[p][static_cast<size_t>(i)]));
+        if (p < ref.first_ambiguous) max_diff = std::max(max_diff, std::fabs(got - want[p][static_cast<size_t>(i)]));
         max_diff_exact = std::max(max_diff_exact, std::fabs(got - exact[p][static_cast<size_t>(i)]));
       }
-    EXPECT_LE(max_diff, c.max_abs) << c.arch << " " << c.type << " threads " << threads << " (max |logit| " << ref_max << ")";
+    EXPECT_LE(max_diff, c.max_abs) << c.arch << " " << c.type << " threads " << threads << " (max |logit| " << ref_max
+                                   << ", positions before the first rounding tie: " << std::min(ref.first_ambiguous, toks.size()) << ")";
     EXPECT_LE(max_diff_exact, c.max_abs_f32_act) << c.arch << " " << c.type << " threads " << threads;
-    std::printf("[ fwd ] %s %s threads=%d max|diff| %.3g (llama.cpp activation rounding), %.3g (f32 activations); max|logit| %.3g\n",
-                c.arch, c.type, threads, max_diff, max_diff_exact, ref_max);
+    std::printf("[ fwd ] %s %s threads=%d max|diff| %.3g (llama.cpp activation rounding, %zu positions before a rounding tie), %.3g (f32 activations); max|logit| %.3g\n",
+                c.arch, c.type, threads, max_diff, std::min(ref.first_ambiguous, toks.size()), max_diff_exact, ref_max);
   }
 }
 
