@@ -148,6 +148,7 @@ class EngineImpl final : public Engine {
   int context_size() const override { return n_ctx_; }
   int threads() const override { return pool_.size(); }
   KvType kv_type() const override { return cfg_.kv_type; }
+  size_t repacked_weight_bytes() const override { return model_->repacked_bytes(); }
   size_t kv_bytes_per_token() const override { return local_backend::kv_bytes_per_token(model_->hparams(), cfg_.kv_type); }
   PrefixCacheStats prefix_cache_stats() const override {
     std::lock_guard<std::mutex> lk(stats_mu_);

@@ -87,6 +87,7 @@ class Engine {
   virtual int threads() const = 0;
   virtual KvType kv_type() const = 0;
   virtual size_t kv_bytes_per_token() const = 0;  // K and V over all layers
+  virtual size_t repacked_weight_bytes() const = 0;  // weights repacked for this CPU's kernels (0: none)
   virtual PrefixCacheStats prefix_cache_stats() const = 0;  // consistent snapshot, any thread
   // Number of prompt tokens the request would use (chat template applied), or an error.
   virtual core::Result<int> count_prompt_tokens(const std::vector<core::ChatMessage>& messages) const = 0;

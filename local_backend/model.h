@@ -38,6 +38,7 @@ class Model {
   const HParams& hparams() const { return hp_; }
   const gguf::File& file() const { return *file_; }
   std::string name() const;
+  size_t repacked_bytes() const { return packed_.bytes(); }  // weights repacked at load (0: none)
 
   // Runs one step over the batch. Every entry's cache must have room for its pos; the
   // positions of one sequence must be consecutive after what the cache already holds.

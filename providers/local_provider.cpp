@@ -237,10 +237,10 @@ class LocalProvider final : public Provider {
     char buf[320];
     std::snprintf(buf, sizeof buf,
                   "%s, context %d tokens, %d threads, KV cache %s: %.1f KiB per token (%.1f MiB per full-context sequence), "
-                  "prefix cache %d MiB",
+                  "prefix cache %d MiB, %.0f MiB of weights repacked for AVX-512 VNNI",
                   engine_->model_name().c_str(), engine_->context_size(), engine_->threads(),
                   local_backend::kv_type_name(engine_->kv_type()), per_token / 1024.0, full / (1024.0 * 1024.0),
-                  cfg_.prefix_cache_mb);
+                  cfg_.prefix_cache_mb, double(engine_->repacked_weight_bytes()) / (1024.0 * 1024.0));
     return buf;
   }
 

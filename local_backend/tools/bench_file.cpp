@@ -7,7 +7,7 @@
 // t/s is mean ± sample standard deviation over the runs.
 //
 //   gguf-bench -m FILE [-m FILE...] [-p 512] [-n 128] [-t 1,2] [-r 5] [-ub 256] [-ctk f16]
-//              [-o md|csv] [--no-warmup]
+//              [-o md|csv] [--no-warmup] [--no-repack]
 // Lists are comma-separated; -p 0 or -n 0 skips those tests. KV bytes per token are printed at
 // load, peak RSS after the table (md) or in every line (csv).
 #include <sys/resource.h>
@@ -24,6 +24,7 @@
 
 #include "local_backend/engine.h"
 #include "local_backend/model.h"
+#include "local_backend/quants_repack.h"
 
 namespace {
 
@@ -41,7 +42,7 @@ struct Options {
 void usage() {
   std::fprintf(stderr,
                "usage: gguf-bench -m FILE [-m FILE...] [-p N,...] [-n N,...] [-t N,...] [-r N] [-ub N]\n"
-               "                  [-ctk f32|f16|q8_0] [-o md|csv] [--no-warmup]\n");
+               "                  [-ctk f32|f16|q8_0] [-o md|csv] [--no-warmup] [--no-repack]\n");
 }
 
 bool parse_list(const std::string& s, std::vector<int>* out) {
@@ -63,6 +64,10 @@ bool parse_args(int argc, char** argv, Options* o) {
     const std::string a = argv[i];
     if (a == "--no-warmup") {
       o->warmup = false;
+      continue;
+    }
+    if (a == "--no-repack") {  // weights stay in the file's layout (before/after comparisons)
+      disable_weight_repack(true);
       continue;
     }
     if (i + 1 >= argc) return false;

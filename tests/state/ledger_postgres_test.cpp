@@ -90,7 +90,8 @@ TEST_F(PostgresLedgerTest, ReportsEqualTheSqliteLedgersForTheSameEntries) {
   for (const char* tenant : {"acme", "zeta", "Acme", "b\xc3\xa9ta"})  // byte order: "Acme" < "acme" < "béta"
     for (int day = 0; day < 3; ++day)
       for (const char* dep : {"qwen/flash", "deepseek/chat"}) {
-        LedgerEntry e = entry(tenant, "r" + std::to_string(++n), kT0 + day * kDay + n, 1000 * n, dep);
+        ++n;  // before the call: its arguments are evaluated in no set order
+        LedgerEntry e = entry(tenant, "r" + std::to_string(n), kT0 + day * kDay + n, 1000 * n, dep);
         if (n % 3) e.baseline_cost = core::Money{(n % 3 == 1 ? 5000 : 100) * n};  // every third row: none
         (*pg)->append(e, nullptr);
         (*lite)->append(e, nullptr);
@@ -104,7 +105,9 @@ TEST_F(PostgresLedgerTest, ReportsEqualTheSqliteLedgersForTheSameEntries) {
         auto b = (*lite)->report_json(by, from, to, savings);
         ASSERT_TRUE(a.ok() && b.ok());
         EXPECT_EQ(*a, *b) << by;
-        if (savings) EXPECT_NE(a->find("\"baselined_requests\":"), std::string::npos);
+        if (savings) {
+          EXPECT_NE(a->find("\"baselined_requests\":"), std::string::npos);
+        }
       }
     }
   }

@@ -269,7 +269,9 @@ TEST_F(LedgerTest, LedgerIdsAreUuidV7AndSortByTime) {
     EXPECT_EQ(id[14], '7') << id;                                   // version
     EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;  // variant
     EXPECT_TRUE(seen.insert(id).second);
-    if (!prev.empty()) EXPECT_LT(prev.substr(0, 13), id.substr(0, 13)) << "later ms sorts later";
+    if (!prev.empty()) {
+      EXPECT_LT(prev.substr(0, 13), id.substr(0, 13)) << "later ms sorts later";
+    }
     prev = id;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
