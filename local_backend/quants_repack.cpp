@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "local_backend/quants_repack_detail.h"
 #include "local_backend/tensor_types.h"
 
 // Compiled with -ffp-contract=off (CMakeLists.txt): the float steps below must stay separate
@@ -69,6 +70,10 @@ LB_AVX512 void q8_0_gemm_r(int64_t nb, const uint8_t* group, const void* const a
   const uint16_t* scales = reinterpret_cast<const uint16_t*>(group + static_cast<size_t>(nb) * kQ8GroupQuantBytes);
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* q = group + static_cast<size_t>(i) * kQ8GroupQuantBytes;
+    if constexpr (R <= 2) {
+      repack_detail::prefetch_ahead<kQ8GroupQuantBytes, 12>(q);  // 6 KiB ahead
+      if (i % 2 == 0) repack_detail::prefetch_ahead<64, 12>(reinterpret_cast<const uint8_t*>(scales + i * kPackRows));
+    }
     __m512i w[8];
     for (int c = 0; c < 8; ++c) w[c] = _mm512_load_si512(q + 64 * c);
     const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + i * kPackRows)));
@@ -87,21 +92,6 @@ LB_AVX512 void q8_0_gemm_r(int64_t nb, const uint8_t* group, const void* const a
   for (int r = 0; r < R; ++r) _mm512_storeu_ps(out[r], acc[r]);
 }
 
-// Dispatches a token count (1..kPackMaxTokens) to the kernel instantiated for it.
-template <template <int> class K, typename... Args>
-void by_tokens(int n_tok, Args... args) {
-  switch (n_tok) {
-    case 1: return K<1>::run(args...);
-    case 2: return K<2>::run(args...);
-    case 3: return K<3>::run(args...);
-    case 4: return K<4>::run(args...);
-    case 5: return K<5>::run(args...);
-    case 6: return K<6>::run(args...);
-    case 7: return K<7>::run(args...);
-    default: return K<8>::run(args...);
-  }
-}
-
 template <int R>
 struct Q8_0Gemm {
   static void run(int64_t nb, const uint8_t* g, const void* const* act, float (*out)[kPackRows]) {
@@ -110,7 +100,7 @@ struct Q8_0Gemm {
 };
 
 void q8_0_gemm(int64_t cols, const uint8_t* group, int n_tok, const void* const act[], float (*out)[kPackRows]) {
-  by_tokens<Q8_0Gemm>(n_tok, cols / kQK8_0, group, act, out);
+  repack_detail::by_tokens<Q8_0Gemm>(n_tok, cols / kQK8_0, group, act, out);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 
 #include <cstring>
 
+#include "local_backend/quants_repack_detail.h"
 #include "local_backend/tensor_types.h"
 
 namespace local_backend {
@@ -165,6 +166,7 @@ size_t q6_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K)
 // ------------------------------------------------------------------ kernels
 
 LB_AVX512 inline __m512i load512(const uint8_t* p) { return _mm512_load_si512(p); }
+
 LB_AVX512 inline __m512i bcast(const int8_t* q8, int dword) {
   int32_t v;
   std::memcpy(&v, q8 + 4 * dword, 4);
@@ -228,6 +230,7 @@ LB_AVX512 void gemm_k_mins(int64_t cols, const uint8_t* group, const void* const
   const int64_t nb = cols / kQK_K;
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* g = group + i * kBytes;
+    if constexpr (R <= 2) repack_detail::prefetch_ahead<kBytes, 2>(g);
     __m512i sumi[R];
     for (int r = 0; r < R; ++r) sumi[r] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
@@ -283,6 +286,7 @@ LB_AVX512 void gemm_q6_k(int64_t cols, const uint8_t* group, const void* const a
   const int64_t nb = cols / kQK_K;
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* g = group + i * kQ6kBytes;
+    if constexpr (R <= 2) repack_detail::prefetch_ahead<kQ6kBytes, 2>(g);
     __m512i sumi[R];
     for (int r = 0; r < R; ++r) sumi[r] = _mm512_setzero_si512();
     for (int p = 0; p < 8; ++p) {
@@ -313,22 +317,6 @@ LB_AVX512 void gemm_q6_k(int64_t cols, const uint8_t* group, const void* const a
   for (int r = 0; r < R; ++r) _mm512_storeu_ps(out[r], s[r]);
 }
 
-// One switch per type over the token count: all R accumulators live in registers.
-template <template <int> typename K>
-void gemm_tokens(int64_t cols, const uint8_t* group, int n_tok, const void* const act[], float (*out)[kPackRows]) {
-  switch (n_tok) {
-    case 1: return K<1>::run(cols, group, act, out);
-    case 2: return K<2>::run(cols, group, act, out);
-    case 3: return K<3>::run(cols, group, act, out);
-    case 4: return K<4>::run(cols, group, act, out);
-    case 5: return K<5>::run(cols, group, act, out);
-    case 6: return K<6>::run(cols, group, act, out);
-    case 7: return K<7>::run(cols, group, act, out);
-    case 8: return K<8>::run(cols, group, act, out);
-    default: return;
-  }
-}
-
 template <int R>
 struct Q4kGemm {
   static void run(int64_t c, const uint8_t* g, const void* const a[], float (*o)[kPackRows]) {
@@ -346,10 +334,15 @@ struct Q6kGemm {
   static void run(int64_t c, const uint8_t* g, const void* const a[], float (*o)[kPackRows]) { gemm_q6_k<R>(c, g, a, o); }
 };
 
+template <template <int> class K>
+void gemm_group(int64_t cols, const uint8_t* group, int n_tok, const void* const act[], float (*out)[kPackRows]) {
+  repack_detail::by_tokens<K>(n_tok, cols, group, act, out);
+}
+
 }  // namespace
 
-PackKernels pack_kernels_q4_k() { return {q4_k_group_bytes, pack_q4_k, gemm_tokens<Q4kGemm>, ActFormat::q8_k}; }
-PackKernels pack_kernels_q5_k() { return {q5_k_group_bytes, pack_q5_k, gemm_tokens<Q5kGemm>, ActFormat::q8_k}; }
-PackKernels pack_kernels_q6_k() { return {q6_k_group_bytes, pack_q6_k, gemm_tokens<Q6kGemm>, ActFormat::q8_k}; }
+PackKernels pack_kernels_q4_k() { return {q4_k_group_bytes, pack_q4_k, gemm_group<Q4kGemm>, ActFormat::q8_k}; }
+PackKernels pack_kernels_q5_k() { return {q5_k_group_bytes, pack_q5_k, gemm_group<Q5kGemm>, ActFormat::q8_k}; }
+PackKernels pack_kernels_q6_k() { return {q6_k_group_bytes, pack_q6_k, gemm_group<Q6kGemm>, ActFormat::q8_k}; }
 
 }  // namespace local_backend
