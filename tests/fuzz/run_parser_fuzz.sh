@@ -16,7 +16,12 @@ san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 objs=(); pids=()
 # The newest of the project's headers: an object older than it is rebuilt too (a header-only
 # change, e.g. core/json_members.h, must not leave a stale parser in the fuzz binary).
-newest_header="$(ls -t "$root"/core/*.h "$root"/gateway/*/*.h "$root"/providers/*.h "$root"/local_backend/*.h 2>/dev/null | head -1)"
+# No pipe into `head` here: under pipefail, `ls` dies of SIGPIPE (exit 141) once the list
+# outgrows one write, which a long checkout path makes happen.
+newest_header=""
+for h in "$root"/core/*.h "$root"/gateway/*/*.h "$root"/providers/*.h "$root"/local_backend/*.h; do
+  if [[ -z "$newest_header" || "$h" -nt "$newest_header" ]]; then newest_header="$h"; fi
+done
 for s in "${srcs[@]}"; do
   o="$out/obj/$(basename "$(dirname "$s")")_$(basename "${s%.cpp}").o"
   objs+=("$o")
