@@ -12,8 +12,8 @@
 # near-flat logits that alone moves greedy tokens within the first few (the baseline line: the
 # engine's own Q4_K_M file against the F32 one diverges as early). What is required of greedy
 # tokens: the same llama-quantize file continued by the engine and by llama.cpp (node-llama-cpp's
-# build, when its packages are installed) agree on the first 8. Prints llama-quantize's type mix
-# for each file.
+# prebuilt binary, installed from npm on first use; XCHECK=0 skips it) agree on the first 8.
+# Prints llama-quantize's type mix for each file.
 #   tests/bench/llama_cpp/quantized_load.sh [BUILD_DIR]     (default: build)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -30,9 +30,14 @@ trap 'rm -rf "$tmp"' EXIT
 prompt="11 22 33 44 55 66 77 88 99 100 150 200"
 common=(--layers 2 --embd 512 --heads 4 --kv-heads 2 --head-dim 128 --vocab synthetic --seed 3)
 fail=0
-# With tests/local_backend/llama_cpp_xcheck's npm packages installed (npm install --ignore-scripts
-# there), each llama-quantize file is also continued by llama.cpp itself.
+# Each llama-quantize file is also continued by llama.cpp itself (node-llama-cpp's prebuilt CPU
+# binary, about 85 MB from the npm registry, installed here on first use as llama_cpp_xcheck/run.sh
+# does; npm ci refuses that lock). XCHECK=0 skips it.
 xcheck="$repo/tests/local_backend/llama_cpp_xcheck"
+if [ "${XCHECK:-1}" != 0 ] && [ ! -d "$xcheck/node_modules/node-llama-cpp" ]; then
+  (cd "$xcheck" && npm install --no-audit --no-fund --ignore-scripts >/dev/null) ||
+    echo "quantized_load: node-llama-cpp did not install; the llama.cpp greedy check is skipped" >&2
+fi
 agree() {  # "IDS" "IDS" -> length of the common prefix
   local -a x=($1) y=($2); local n=0
   while [ $n -lt ${#x[@]} ] && [ "${x[$n]}" = "${y[$n]:-}" ]; do n=$((n + 1)); done
