@@ -301,7 +301,11 @@ core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderC
     e.message = "local model '" + config.model_path + "': " + e.message;
     return e;
   }
-  return std::unique_ptr<Provider>(std::make_unique<LocalProvider>(config, std::move(engine).value()));
+  return make_local_provider(config, std::move(engine).value());
+}
+
+std::unique_ptr<Provider> make_local_provider(const LocalProviderConfig& config, std::unique_ptr<local_backend::Engine> engine) {
+  return std::make_unique<LocalProvider>(config, std::move(engine));
 }
 
 }  // namespace providers

@@ -27,6 +27,9 @@ struct LocalProviderConfig {
 };
 
 core::Result<std::unique_ptr<Provider>> make_local_provider(const LocalProviderConfig& config);
+// The same provider over an engine already made (config's engine fields are then not read): tests
+// wrap the real engine to hold a phase open.
+std::unique_ptr<Provider> make_local_provider(const LocalProviderConfig& config, std::unique_ptr<local_backend::Engine> engine);
 
 // A provider that exists in configuration but cannot serve (e.g. its model file is missing); every
 // attempt fails with `reason`, and the router excludes it with that reason.

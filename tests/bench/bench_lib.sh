@@ -11,3 +11,31 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# require_tools <script name> <tool>...: exits 2 naming the first tool missing.
+require_tools() {
+  local who="$1"; shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$who: '$tool' is required (Debian package)" >&2; exit 2; }
+  done
+}
+
+# render <template> <output> KEY=VALUE...: the template with each @KEY@ replaced.
+render() {
+  local in="$1" out="$2"; shift 2
+  local sedargs=()
+  for kv in "$@"; do sedargs+=(-e "s#@${kv%%=*}@#${kv#*=}#g"); done
+  sed "${sedargs[@]}" "$in" >"$out"
+}
+
+# gateway_url <gateway stdout file>: prints the URL the gateway says it listens on, waiting up to
+# 10 s; prints nothing when it never says.
+gateway_url() {
+  local url=""
+  for _ in $(seq 1 100); do
+    url="$(sed -n 's#.*gateway: listening on \(https\?://[^ ]*\).*#\1#p' "$1" | head -1)"
+    [[ -n "$url" ]] && break
+    sleep 0.1
+  done
+  echo "$url"
+}

@@ -20,14 +20,12 @@ REPO="$(cd "$HERE/../.." && pwd)"
 GATEWAY_BIN="${GATEWAY_BIN:-$REPO/build/gateway/gateway}"
 N="${N:-300}"
 WARMUP="${WARMUP:-30}"
-for tool in nginx valgrind callgrind_control curl python3; do
-  command -v "$tool" >/dev/null || { echo "callgrind_request: '$tool' is required (Debian package)" >&2; exit 2; }
-done
 [[ -x "$GATEWAY_BIN" ]] || { echo "callgrind_request: no gateway binary at $GATEWAY_BIN" >&2; exit 2; }
 
 BENCH_NAME=callgrind-request
 # shellcheck source=tests/bench/bench_lib.sh
 source "$HERE/bench_lib.sh"
+require_tools callgrind_request nginx valgrind callgrind_control curl python3
 mkdir -p "$TMP/tmp"
 UP_PORT="$(free_port)"
 

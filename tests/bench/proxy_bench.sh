@@ -93,13 +93,6 @@ wait_http() { # url, expects an answer within 10 s
   exit 1
 }
 
-render() { # template, output, then KEY=VALUE pairs
-  local in="$1" out="$2"; shift 2
-  local sedargs=()
-  for kv in "$@"; do sedargs+=(-e "s#@${kv%%=*}@#${kv#*=}#g"); done
-  sed "${sedargs[@]}" "$in" >"$out"
-}
-
 UP_PORT="$(free_port)"
 PX_PORT="$(free_port)"
 UP2_PORT="$(free_port)"
@@ -157,12 +150,7 @@ EOF
 taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$TMP/gateway.yaml" >"$TMP/gateway.out" 2>"$TMP/gateway.err" &
 PIDS+=($!)
 GATEWAY_PID=$!  # the same after its one re-exec (deploy/CONFIGURATION.md, process environment)
-GW_URL=""
-for _ in $(seq 1 100); do
-  GW_URL="$(sed -n 's#.*gateway: listening on \(https\?://[^ ]*\).*#\1#p' "$TMP/gateway.out" | head -1)"
-  [[ -n "$GW_URL" ]] && break
-  sleep 0.1
-done
+GW_URL="$(gateway_url "$TMP/gateway.out")"
 if [[ -z "$GW_URL" ]]; then
   echo "proxy_bench: gateway did not start; stderr:" >&2
   cat "$TMP/gateway.err" >&2

@@ -181,12 +181,7 @@ EOF
 taskset -c "$PROXY_CPU" "$GATEWAY_BIN" serve --config "$TMP/gateway.yaml" >"$TMP/gateway.out" 2>"$TMP/gateway.err" &
 GATEWAY_PID=$!
 PIDS+=("$GATEWAY_PID")
-GW_URL=""
-for _ in $(seq 1 100); do
-  GW_URL="$(sed -n 's#.*gateway: listening on \(http://[^ ]*\).*#\1#p' "$TMP/gateway.out" | head -1)"
-  [[ -n "$GW_URL" ]] && break
-  sleep 0.1
-done
+GW_URL="$(gateway_url "$TMP/gateway.out")"
 [[ -n "$GW_URL" ]] || { echo "stream_bench: gateway did not start:" >&2; cat "$TMP/gateway.err" >&2; exit 1; }
 GW_PORT="${GW_URL##*:}"; GW_PORT="${GW_PORT%%/*}"
 
