@@ -22,7 +22,8 @@ class ClientIo : public providers::ChatSink, public providers::EventSink {
   virtual core::Task<bool> send_comment(std::string_view text) = 0;
   // Ends a committed stream cleanly (last chunk). Returns false if the client is gone.
   virtual core::Task<bool> end_stream() = 0;
-  // While a request is in progress: cancel `hook` as soon as the client disconnects.
+  // While a request is in progress: cancel `hook` once the client disconnects (noticed within the
+  // server's deadline sweep, 100 ms).
   virtual void watch_disconnect(providers::CancelHook* hook) = 0;
   virtual void stop_watch() = 0;
   // The handler no longer holds the request's body: its share of server.max_buffered_body_bytes is

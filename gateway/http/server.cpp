@@ -315,11 +315,15 @@ class Session final : public SessionBase, public ClientIo {
 
   // While a request is handled (from the end of its body to the end of its response, whatever
   // phase it is in), the client socket is watched so that a client that leaves cancels the
-  // upstream work at once.
+  // upstream work. The watch starts at the next deadline sweep, not at once: most requests end
+  // before it, and for them the watch's receive (which fails: the socket was just emptied) and
+  // its cancelled completion (a trip through the scheduler) were a fifth of the system calls per
+  // proxied request (tests/bench/syscalls_bench.sh). A client that leaves is noticed within
+  // kDeadlineSweep, or at once by the write that fails.
   void watch_disconnect(providers::CancelHook* hook) override {
     watch_hook_ = hook;
+    watch_due_ = true;
     set_probe(Probe::none);
-    start_watch();
   }
 
   // A one-byte MSG_PEEK receive, queued on the socket like any read: it completes when the client
@@ -338,6 +342,7 @@ class Session final : public SessionBase, public ClientIo {
 
   void stop_watch() override {
     watch_hook_ = nullptr;
+    watch_due_ = false;
     set_probe(Probe::none);
     if (!watch_) return;
     watch_->stopped = true;
@@ -360,6 +365,12 @@ class Session final : public SessionBase, public ClientIo {
       timed_out_ = true;
       boost::system::error_code ec;
       lowest().socket().cancel(ec);  // the pending operation completes with operation_aborted
+      return;
+    }
+    if (watch_due_) {
+      watch_due_ = false;
+      set_probe(probe_);  // no call wanted any more, unless for a probe
+      start_watch();
       return;
     }
     if (probe_ != Probe::none && watch_hook_) check_probe();
@@ -401,7 +412,7 @@ class Session final : public SessionBase, public ClientIo {
   // Every change of probe_ goes through here: a probe in flight is followed up by each sweep.
   void set_probe(Probe p) {
     probe_ = p;
-    worker_.sweep_table.set_wants_call(slot_, p != Probe::none);
+    worker_.sweep_table.set_wants_call(slot_, p != Probe::none || watch_due_);
   }
 
   void client_gone() {
@@ -451,6 +462,19 @@ class Session final : public SessionBase, public ClientIo {
     }
   }
 
+  // Feeds the parser what the buffer holds of the body; an error other than needing more input.
+  static beast::error_code parse_buffered(RequestParser& parser, beast::flat_buffer& buffer) {
+    parser.eager(true);
+    beast::error_code ec;
+    while (!parser.is_done() && buffer.size() > 0) {
+      const size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == http::error::need_more) return {};
+      if (ec || used == 0) return ec;
+    }
+    return ec;
+  }
+
   // Reads one request (header, admission, 100-continue, body) into req_; false: the connection
   // ends (with the error answer, if any, sent). A coroutine of its own so that its frame (the
   // parser and the state of every read) is gone while the request is handled and streamed.
@@ -495,10 +519,17 @@ class Session final : public SessionBase, public ClientIo {
       disarm();
       if (cec) co_return false;
     }
-    arm(app_.config.server.body_timeout);
-    auto [bec, bn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(core::use_task));
-    const bool body_timed_out = timed_out(bec);
-    disarm();
+    // Usually the body came with the header and is in the buffer already: parsed here, it costs no
+    // trip through the scheduler (Beast posts the completion of a read it needs no I/O for).
+    beast::error_code bec = parse_buffered(parser, buffer);
+    bool body_timed_out = false;
+    if (!bec && !parser.is_done()) {
+      arm(app_.config.server.body_timeout);
+      auto [rec, rn] = co_await http::async_read(stream_, buffer, parser, asio::as_tuple(core::use_task));
+      bec = rec;
+      body_timed_out = timed_out(bec);
+      disarm();
+    }
     if (bec) {
       if (bec == http::error::body_limit) co_await too_large(parser);
       else if (body_timed_out) co_await error_response(408, core::ErrorKind::timeout, "request body timeout");
@@ -1163,6 +1194,7 @@ class Session final : public SessionBase, public ClientIo {
   std::shared_ptr<WatchState> watch_;     // the started watch, if any
   providers::CancelHook* watch_hook_ = nullptr;  // set while a request wants watching
   Probe probe_ = Probe::none;             // see Probe
+  bool watch_due_ = false;                // the disconnect watch starts at the next sweep
   bool writing_ = false;                  // a response write is in progress
   bool streaming_ = false;                // the committed response is a chunked SSE stream
   uint32_t slot_ = 0;  // this session's deadline and probe flag in worker_.sweep_table

@@ -233,6 +233,44 @@ describe('connections', () => {
     assert.match(text, /data: \[DONE\]/, 'the pipelined stream completed');
   });
 
+  // A request whose whole body came with its header is parsed from the read buffer, without a
+  // second read: chunked framing, what follows the body and framing errors must all hold there too.
+  const rawExchange = async (bytes, done) => {
+    const { default: net } = await import('node:net');
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+      let t = '';
+      const timer = setTimeout(() => { sock.destroy(); reject(new Error(`timeout; got: ${t.slice(0, 400)}`)); }, 5000);
+      const finish = () => { clearTimeout(timer); sock.destroy(); resolve(t); };
+      sock.on('data', (d) => { t += d; if (done(t)) finish(); });
+      sock.on('close', finish);
+      sock.on('error', () => {});
+      sock.write(bytes);
+    });
+  };
+  const chunkedPost = (id, chunks) =>
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nX-Request-Id: ${id}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+    chunks.map((c) => `${Buffer.byteLength(c).toString(16)}\r\n${c}\r\n`).join('') + '0\r\n\r\n';
+
+  test('a chunked body and the next request in one write: both answered, in order', async () => {
+    const body = JSON.stringify({ model: 'ds', messages: userMsg() });
+    const second = JSON.stringify({ model: 'ds', messages: userMsg('again') });
+    const bytes = chunkedPost('c1', [body.slice(0, 7), body.slice(7)]) +
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nX-Request-Id: c2\r\nContent-Length: ${Buffer.byteLength(second)}\r\n\r\n${second}`;
+    const text = await rawExchange(bytes, (t) => (t.match(/"object":"chat.completion"/g) ?? []).length === 2);
+    assert.deepEqual([...text.matchAll(/x-request-id: (c\d)/gi)].map((m) => m[1]), ['c1', 'c2'], text.slice(0, 600));
+    assert.equal((text.match(/HTTP\/1\.1 200 OK\r\n/g) ?? []).length, 2, text.slice(0, 600));
+  });
+
+  test('a malformed chunk size in the same write as the header: 400, connection closed, nothing upstream', async () => {
+    const before = f.deepseek.stats.requests;
+    const bytes = `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`;
+    const text = await rawExchange(bytes, () => false);  // until the gateway closes
+    assert.match(text, /^HTTP\/1\.1 400 /, text.slice(0, 300));
+    assert.match(text, /malformed HTTP request body/, text.slice(0, 600));
+    assert.equal(f.deepseek.stats.requests, before, 'the upstream saw nothing');
+  });
+
   test('upstream connections are pooled: 6 sequential requests open at most 2 upstream connections', async () => {
     const before0 = f.deepseek.stats.connections;
     for (let i = 0; i < 6; i++) assert.equal((await chat(gw, { model: 'ds', messages: userMsg() })).status, 200);

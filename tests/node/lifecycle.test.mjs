@@ -112,15 +112,19 @@ describe('a client that leaves cancels the upstream work in every phase', () => 
     await leaveAndMeasure(client, up.closed, () => up.closedAt);
   });
 
+  // The gateway starts watching the client at its next deadline sweep (100 ms): a client that
+  // leaves at once, before that, is noticed by the sweep.
   for (const stream of [false, true]) {
-    test(`while waiting for the upstream's response header (${stream ? 'stream' : 'non-stream'})`, async () => {
-      const next = fakes.qwen.nextRequest((r) => r.body?.model === 'hang:life', 5000);
-      const client = rawChat(gwLong, { model: 'hang', messages: userMsg(), stream });
-      const rec = await next;
-      await sleep(200);
-      await leaveAndMeasure(client, rec.socketClosed, () => rec.socketClosedAt);
-      assert.equal(client.text, '', 'nothing was sent to the client');
-    });
+    for (const waitMs of [200, 0]) {
+      test(`while waiting for the upstream's response header (${stream ? 'stream' : 'non-stream'}, leaving after ${waitMs} ms)`, async () => {
+        const next = fakes.qwen.nextRequest((r) => r.body?.model === 'hang:life', 5000);
+        const client = rawChat(gwLong, { model: 'hang', messages: userMsg(), stream });
+        const rec = await next;
+        if (waitMs) await sleep(waitMs);
+        await leaveAndMeasure(client, rec.socketClosed, () => rec.socketClosedAt);
+        assert.equal(client.text, '', 'nothing was sent to the client');
+      });
+    }
   }
 
   test('while a non-stream body is stalled after its header', async () => {
