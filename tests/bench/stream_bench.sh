@@ -58,7 +58,8 @@ done
 # process one. Root may raise the hard limit (not inside a container without CAP_SYS_RESOURCE).
 # nginx is given 4 per stream (below): when fewer than 1/16 of its worker_connections are free it
 # closes idle keep-alive client connections, which the clients see as errors. So the hard limit
-# is raised to that where allowed; only the gateway's need is required.
+# is raised to that where allowed (else nginx gets several worker processes, below); only the
+# gateway's need is required.
 need=$((STREAMS * 2 + 100))
 want=$need
 if [[ $NGINX == 1 ]]; then want=$((STREAMS * 4 + 100)); fi
@@ -206,15 +207,21 @@ if [[ $NGINX == 1 ]]; then
   # Client and upstream connection per stream, plus the idle upstream pool (up to STREAMS more):
   # with fewer, nginx "reuses" (closes) idle client keep-alive connections and streams fail.
   ngx_conns=$((STREAMS * 4 + 100))
-  if (( ngx_conns > $(ulimit -Hn) )); then
-    ngx_conns="$(ulimit -Hn)"
-    echo "stream_bench: nginx limited to $ngx_conns connections (hard open-file limit); with under 1/16 of them" \
-         "free it closes idle client connections, which count as errors" >&2
+  # One process may not open more files than the hard limit (which root cannot raise without
+  # CAP_SYS_RESOURCE, e.g. in a container). Then nginx runs several worker processes, all on the
+  # proxy CPU (so it still has one core, as the gateway has), and the kernel spreads the streams
+  # over them (listen ... reuseport); each gets a quarter more than its even share of connections.
+  ngx_workers=1
+  hard="$(ulimit -Hn)"
+  if (( ngx_conns > hard )); then
+    ngx_workers=$(( (ngx_conns + hard * 3 / 4 - 1) / (hard * 3 / 4) ))
+    ngx_conns="$hard"
+    echo "stream_bench: nginx needs $((STREAMS * 4 + 100)) connections, over the hard open-file limit $hard:" \
+         "$ngx_workers worker processes, all on CPU $PROXY_CPU" >&2
   fi
   mkdir -p "$TMP/tmp"
-  sed -e "s#@PREFIX@#$TMP#g" -e "s#@PORT@#$NGX_PORT#g" -e "s#@UPSTREAM_PORT@#$UP_PORT#g" \
-      -e "s#@CONNS@#$ngx_conns#g" -e "s#@KEEPALIVE@#$((STREAMS + 1000))#g" \
-      "$HERE/nginx/stream_proxy.conf.in" >"$TMP/stream_proxy.conf"
+  render "$HERE/nginx/stream_proxy.conf.in" "$TMP/stream_proxy.conf" PREFIX="$TMP" PORT="$NGX_PORT" \
+    UPSTREAM_PORT="$UP_PORT" CONNS="$ngx_conns" KEEPALIVE="$(( (STREAMS + 1000) / ngx_workers ))" WORKERS="$ngx_workers"
   taskset -c "$PROXY_CPU" nginx -p "$TMP" -c "$TMP/stream_proxy.conf" 2>"$TMP/nginx.err" &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
