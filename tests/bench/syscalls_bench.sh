@@ -85,7 +85,11 @@ count() {
   python3 "$TMP/client.py" 127.0.0.1 "$port" 50 "$BODY"  # warm the upstream pool
   strace -c -f -U name,calls,errors -p "$pid" -o "$TMP/$name.txt" &
   local tracer=$!
-  sleep 1  # attached (strace prints nothing on attach to -o; a second is ample)
+  # Attached once the kernel names a tracer for every thread (bounded: 10 s).
+  for _ in $(seq 1 100); do
+    ! grep -q '^TracerPid:[[:space:]]*0$' /proc/"$pid"/task/*/status 2>/dev/null && break
+    sleep 0.1
+  done
   python3 "$TMP/client.py" 127.0.0.1 "$port" "$N" "$BODY"
   kill -INT "$tracer"
   wait "$tracer" || true
