@@ -39,3 +39,27 @@ gateway_url() {
   done
   echo "$url"
 }
+
+# one_worker_gateway_yaml <file> <upstream port>: a gateway with one worker and no access log, in
+# front of the fake upstream on that port: alias "bench" (plain answers under /v1) and
+# "bench-stream" (streamed answers under /stream/v1, where the upstream serves them).
+one_worker_gateway_yaml() {
+  cat >"$1" <<YAML
+server:
+  listen: "127.0.0.1:0"
+  workers: 1
+  access_log: "off"
+upstream:
+  max_attempts: 1
+providers:
+  fake:
+    type: openai_compatible
+    base_url: "http://127.0.0.1:$2/v1"
+  fakestream:
+    type: openai_compatible
+    base_url: "http://127.0.0.1:$2/stream/v1"
+models:
+  bench: ["fake/bench-model"]
+  bench-stream: ["fakestream/bench-model"]
+YAML
+}

@@ -47,24 +47,7 @@ PY
 nginx -p "$TMP" -c "$TMP/upstream.conf" &
 PIDS+=($!)
 
-cat >"$TMP/gateway.yaml" <<YAML
-server:
-  listen: "127.0.0.1:0"
-  workers: 1
-  access_log: "off"
-upstream:
-  max_attempts: 1
-providers:
-  fake:
-    type: openai_compatible
-    base_url: "http://127.0.0.1:$UP_PORT/v1"
-  fakestream:
-    type: openai_compatible
-    base_url: "http://127.0.0.1:$UP_PORT/stream/v1"
-models:
-  bench: ["fake/bench-model"]
-  bench-stream: ["fakestream/bench-model"]
-YAML
+one_worker_gateway_yaml "$TMP/gateway.yaml" "$UP_PORT"
 # GATEWAY_MALLOC_TUNED: no re-exec (valgrind would have to follow it).
 GATEWAY_MALLOC_TUNED=1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.%p" \
   "$GATEWAY_BIN" serve --config "$TMP/gateway.yaml" >"$TMP/gateway.out" 2>"$TMP/gateway.err" &

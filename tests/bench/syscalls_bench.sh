@@ -44,20 +44,7 @@ NGINX_MASTER=$!
 PIDS+=($NGINX_MASTER)
 wait_http "http://127.0.0.1:$PX_PORT/v1/chat/completions"
 
-cat >"$TMP/gateway.yaml" <<EOF
-server:
-  listen: "127.0.0.1:0"
-  workers: 1
-  access_log: "off"
-upstream:
-  max_attempts: 1
-providers:
-  fake:
-    type: openai_compatible
-    base_url: "http://127.0.0.1:$UP_PORT/v1"
-models:
-  bench: ["fake/bench-model"]
-EOF
+one_worker_gateway_yaml "$TMP/gateway.yaml" "$UP_PORT"
 "$GATEWAY_BIN" serve --config "$TMP/gateway.yaml" >"$TMP/gateway.out" 2>"$TMP/gateway.err" &
 GATEWAY_PID=$!
 PIDS+=($GATEWAY_PID)
